@@ -1,0 +1,68 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { HTTPException } from 'hono/http-exception';
+import { admin } from './http/admin';
+import { requireApiKey } from './http/auth';
+import { jsonBody } from './http/body';
+import type { AppEnv } from './http/context';
+import { docsPage } from './http/docs';
+import { events } from './http/events';
+import { health } from './http/health';
+import { ApiError, problemResponse } from './http/problem';
+
+export const app = new OpenAPIHono<AppEnv>();
+
+app.use('*', async (c, next) => {
+  const given = c.req.header('x-request-id');
+  const requestId = given && /^[A-Za-z0-9._-]{1,128}$/.test(given) ? given : crypto.randomUUID();
+  c.set('requestId', requestId);
+  const started = Date.now();
+  await next();
+  c.res.headers.set('x-request-id', requestId);
+  if (c.res.status >= 500 || c.env.LOG_REQUESTS === 'true') {
+    console.log(JSON.stringify({ msg: 'request', request_id: requestId, method: c.req.method, path: c.req.path, status: c.res.status, ms: Date.now() - started }));
+  }
+});
+
+app.use('/api/v1/*', jsonBody);
+
+// Everything under /api/v1 needs an API key except health and the admin routes (admin token).
+app.use('/api/v1/*', async (c, next) => {
+  const path = c.req.path;
+  if (path === '/api/v1/health' || path.startsWith('/api/v1/admin/')) return next();
+  return requireApiKey(c, next);
+});
+
+app.route('/api/v1', health);
+app.route('/api/v1', admin);
+app.route('/api/v1', events);
+
+app.get('/', (c) => c.redirect('/docs'));
+app.get('/__noop', (c) => c.text('ok'));
+
+app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer', description: 'A tenant API key (evl_…).' });
+app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer', description: 'The ADMIN_TOKEN secret.' });
+
+const openApiConfig = {
+  openapi: '3.1.0',
+  info: {
+    title: 'Eventline',
+    version: '0.1.0',
+    description: 'The event platform of a CRM: event log, contact timelines, realtime, webhooks and analytics on Cloudflare Workers.',
+  },
+  security: [{ apiKey: [] }],
+};
+app.doc31('/openapi.json', openApiConfig);
+app.get('/docs', (c) => c.html(docsPage(app.getOpenAPI31Document(openApiConfig) as unknown as Parameters<typeof docsPage>[0])));
+
+app.notFound((c) => problemResponse(c, new ApiError(404, 'not-found', 'Not found', `No route for ${c.req.method} ${c.req.path}.`)));
+
+app.onError((err, c) => {
+  if (err instanceof ApiError) return problemResponse(c, err);
+  if (err instanceof HTTPException) {
+    const status = err.status;
+    const slug = status === 413 ? 'payload-too-large' : status === 400 ? 'bad-request' : 'http-error';
+    return problemResponse(c, new ApiError(status, slug, err.message || 'Request failed', err.message));
+  }
+  console.error(JSON.stringify({ msg: 'unhandled error', request_id: c.get('requestId'), path: c.req.path, error: String(err), stack: (err as Error).stack }));
+  return problemResponse(c, new ApiError(500, 'internal', 'Internal error', 'Something went wrong; the request id identifies it in the logs.'));
+});

@@ -1,0 +1,647 @@
+import { DurableObject } from 'cloudflare:workers';
+import { isExpired } from '../domain/contact-event-types';
+import type { TimelineSource } from '../domain/contact-event-types';
+import type { EventSource } from '../domain/event-types';
+import type { ContactEventRecord } from '../domain/schemas/contact-events';
+import type { EventRecord } from '../domain/schemas/events';
+import { timelineMappingFor } from '../domain/timeline-mapping';
+import { iso } from '../domain/time';
+import { RelaySink, relayMessage, type OutboxItem, type OutboxRow } from './relay';
+import { HUB_SCHEMA } from './storage';
+import {
+  contactStreamId,
+  type EntryAppendOutcome,
+  type EventAppendOutcome,
+  type ExpectedVersion,
+  type HubOwner,
+  type PreparedEntry,
+  type PreparedEvent,
+  type TimelineChange,
+  type TimelinePage,
+  type TimelineQuery,
+} from './types';
+
+const RELAY_BATCH = 500;
+const SAFETY_ALARM_MS = 5_000;
+const MAX_BACKOFF_MS = 60_000;
+
+type Row = Record<string, SqlStorageValue>;
+
+function conflictDetail(what: string, found: Row, e: { id: string; idempotencyKey: string | null }): string {
+  return found.id === e.id
+    ? `${what} ${e.id} already exists with a different body.`
+    : `Idempotency key ${e.idempotencyKey} was used with a different body.`;
+}
+
+const LOG_TO_TIMELINE_SOURCE: Record<EventSource, TimelineSource> = {
+  system: 'system',
+  webhook: 'webhook',
+  manual: 'agent',
+  cron: 'automation',
+  workflow: 'workflow',
+};
+
+/**
+ * One per (tenant, contact) — or per (tenant, stream) for aggregates that are not contacts. The single
+ * writer of everything that names its owner: it assigns sequence numbers 1..N without gaps, commits
+ * each change with an outbox row in one storage transaction (the durability point), and relays the
+ * outbox to D1 and the queues in batches, retrying from an alarm with backoff when they fail.
+ */
+export class ContactHub extends DurableObject<Env> {
+  protected readonly sql: SqlStorage;
+  /** Replaced by tests to inject D1 or queue failures. */
+  sink: RelaySink;
+  private lastSeq = 0;
+  private owner: HubOwner | null = null;
+  private relaying: Promise<void> | null = null;
+  private relayAgain = false;
+  private failures = 0;
+  private alarmArmed = false;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sink = new RelaySink(env);
+    ctx.blockConcurrencyWhile(async () => {
+      this.migrate();
+      this.alarmArmed = (await ctx.storage.getAlarm()) !== null;
+    });
+  }
+
+  private migrate(): void {
+    for (const statement of HUB_SCHEMA) this.sql.exec(statement);
+    const owner = this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'owner'`).toArray()[0];
+    this.owner = owner ? (JSON.parse(owner.value) as HubOwner) : null;
+    const seq = this.sql.exec<{ s: number | null }>(
+      `SELECT max(s) AS s FROM (SELECT max(seq) AS s FROM log UNION ALL SELECT max(seq) FROM timeline)`,
+    ).one();
+    this.lastSeq = seq.s ?? 0;
+  }
+
+  /** The first write names the owner; every later call must name the same one (defence in depth). */
+  private claim(owner: HubOwner): void {
+    if (this.owner) {
+      if (this.owner.tenantId !== owner.tenantId || this.owner.kind !== owner.kind || this.owner.id !== owner.id) {
+        throw new Error('hub owner mismatch');
+      }
+      return;
+    }
+    this.sql.exec(`INSERT INTO meta (key, value) VALUES ('owner', ?)`, JSON.stringify(owner));
+    this.owner = owner;
+  }
+
+  private checkOwner(owner: HubOwner): boolean {
+    return this.owner === null || (this.owner.tenantId === owner.tenantId && this.owner.id === owner.id && this.owner.kind === owner.kind);
+  }
+
+  private streamId(owner: HubOwner): string {
+    return owner.kind === 'contact' ? contactStreamId(owner.id) : owner.id;
+  }
+
+  // ---------------------------------------------------------------- appends
+
+  /** Conflicts that an append of these events would meet, without writing (first phase of a multi-owner batch). */
+  checkEvents(owner: HubOwner, events: PreparedEvent[]): string | null {
+    if (!this.checkOwner(owner)) return 'hub owner mismatch';
+    for (const e of events) {
+      const found = this.findLog(e.id, e.idempotencyKey);
+      if (found && found.request_hash !== e.requestHash) return conflictDetail('Event', found, e);
+    }
+    return null;
+  }
+
+  /**
+   * Appends log events (all or none) after the expected-version and idempotency checks. Records come
+   * back in input order; an item whose id or key was already committed with the same body returns
+   * the original.
+   */
+  appendEvents(owner: HubOwner, events: PreparedEvent[], expected: ExpectedVersion = 'any'): EventAppendOutcome {
+    if (!this.checkOwner(owner)) throw new Error('hub owner mismatch');
+    const out: (EventRecord | null)[] = [];
+    const fresh: { index: number; e: PreparedEvent }[] = [];
+    const replayed: EventRecord[] = [];
+    for (const [index, e] of events.entries()) {
+      const found = this.findLog(e.id, e.idempotencyKey);
+      if (!found) {
+        out.push(null);
+        fresh.push({ index, e });
+      } else if (found.request_hash !== e.requestHash) {
+        return { ok: false, reason: 'conflict', detail: conflictDetail('Event', found, e), current_version: this.lastSeq };
+      } else {
+        const original = JSON.parse(found.body as string) as EventRecord;
+        out.push(original);
+        replayed.push(original);
+      }
+    }
+    if (fresh.length === 0) {
+      return { ok: true, created: false, records: out as EventRecord[], derived: this.derivedOf(replayed), version: this.lastSeq };
+    }
+    if (replayed.length === 0) {
+      const mismatch = this.checkExpected(expected);
+      if (mismatch) return mismatch;
+    }
+
+    const now = Date.now();
+    const streamId = this.streamId(owner);
+    const derived: ContactEventRecord[] = [];
+    this.ctx.storage.transactionSync(() => {
+      this.claim(owner);
+      let seq = this.lastSeq;
+      for (const { index, e } of fresh) {
+        seq += 1;
+        const record: EventRecord = {
+          id: e.id,
+          event_type: e.event_type,
+          source: e.source,
+          contact_id: e.contact_id,
+          session_id: e.session_id,
+          message_id: e.message_id,
+          payload: e.payload,
+          metadata: e.metadata,
+          stream_id: streamId,
+          sequence_number: seq,
+          schema_version: e.schema_version,
+          timestamp: iso(e.timestamp),
+          created_at: iso(now),
+        };
+        this.sql.exec(
+          `INSERT INTO log (seq, id, idempotency_key, request_hash, event_type, timestamp, body) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          seq,
+          e.id,
+          e.idempotencyKey,
+          e.requestHash,
+          e.event_type,
+          e.timestamp,
+          JSON.stringify(record),
+        );
+        this.enqueue({ kind: 'event', insert: { record, idempotency_key: e.idempotencyKey, request_hash: e.requestHash } }, now);
+        out[index] = record;
+        const entry = owner.kind === 'contact' ? this.deriveEntry(record, seq, now) : null;
+        if (entry) derived.push(entry);
+      }
+      this.lastSeq = seq;
+    });
+    for (const entry of derived) this.announce({ type: 'event', entry });
+    this.afterCommit();
+    return { ok: true, created: true, records: out as EventRecord[], derived, version: this.lastSeq };
+  }
+
+  /** Log → timeline (seed 002's ContactEventConsumer), inside the append's transaction, exactly once. */
+  private deriveEntry(event: EventRecord, seq: number, now: number): ContactEventRecord | null {
+    const mapping = timelineMappingFor(event.event_type);
+    if (!mapping || !event.contact_id) return null;
+    const payload = event.payload;
+    const description = typeof payload.description === 'string' ? payload.description : null;
+    const userId = typeof event.metadata.user_id === 'string' && /^[0-9a-f-]{36}$/i.test(event.metadata.user_id) ? event.metadata.user_id : null;
+    const entry: ContactEventRecord = {
+      id: crypto.randomUUID(),
+      contact_id: event.contact_id,
+      sequence_number: seq,
+      session_id: event.session_id,
+      event_type: mapping.type,
+      category: mapping.category,
+      priority: mapping.priority ?? 'normal',
+      title: typeof payload.title === 'string' ? payload.title : mapping.title,
+      description,
+      payload,
+      metadata: { origin_event_type: event.event_type },
+      source: LOG_TO_TIMELINE_SOURCE[event.source],
+      triggered_by: userId,
+      integration_source: null,
+      is_realtime: false,
+      delivered: false,
+      delivered_at: null,
+      read: false,
+      read_at: null,
+      visible_to_client: mapping.visibleToClient ?? false,
+      visible_to_agent: true,
+      expires_at: null,
+      occurred_at: event.timestamp,
+      created_at: iso(now),
+      origin_event_id: event.id,
+    };
+    this.insertEntry(entry, null, null);
+    this.enqueue({ kind: 'timeline', record: entry, revision: 1, announce: true }, now);
+    return entry;
+  }
+
+  private derivedOf(events: EventRecord[]): ContactEventRecord[] {
+    const out: ContactEventRecord[] = [];
+    for (const e of events) {
+      const row = this.sql.exec(`SELECT body FROM timeline WHERE origin_event_id = ?`, e.id).toArray()[0];
+      if (row) out.push(JSON.parse(row.body as string) as ContactEventRecord);
+    }
+    return out;
+  }
+
+  /** Appends timeline entries (all or none), consecutive sequence numbers; records in input order. */
+  appendEntries(owner: HubOwner, entries: PreparedEntry[]): EntryAppendOutcome {
+    if (!this.checkOwner(owner) || owner.kind !== 'contact') throw new Error('hub owner mismatch');
+    const out: (ContactEventRecord | null)[] = [];
+    const fresh: { index: number; e: PreparedEntry }[] = [];
+    for (const [index, e] of entries.entries()) {
+      const found = this.findEntryRow(e.id, e.idempotencyKey);
+      if (!found) {
+        out.push(null);
+        fresh.push({ index, e });
+      } else if (found.request_hash !== e.requestHash) {
+        return { ok: false, reason: 'conflict', detail: conflictDetail('Contact event', found, e), current_version: this.lastSeq };
+      } else {
+        out.push(JSON.parse(found.body as string) as ContactEventRecord);
+      }
+    }
+    if (fresh.length === 0) return { ok: true, created: false, records: out as ContactEventRecord[], derived: [], version: this.lastSeq };
+
+    const now = Date.now();
+    const records: ContactEventRecord[] = [];
+    this.ctx.storage.transactionSync(() => {
+      this.claim(owner);
+      let seq = this.lastSeq;
+      for (const { index, e } of fresh) {
+        seq += 1;
+        const record: ContactEventRecord = {
+          id: e.id,
+          contact_id: owner.id,
+          sequence_number: seq,
+          session_id: e.session_id,
+          event_type: e.event_type,
+          category: e.category,
+          priority: e.priority,
+          title: e.title,
+          description: e.description,
+          payload: e.payload,
+          metadata: e.metadata,
+          source: e.source,
+          triggered_by: e.triggered_by,
+          integration_source: e.integration_source,
+          is_realtime: e.is_realtime,
+          delivered: false,
+          delivered_at: null,
+          read: false,
+          read_at: null,
+          visible_to_client: e.visible_to_client,
+          visible_to_agent: e.visible_to_agent,
+          expires_at: e.expires_at === null ? null : iso(e.expires_at),
+          occurred_at: iso(e.occurred_at),
+          created_at: iso(now),
+          origin_event_id: null,
+        };
+        this.insertEntry(record, e.idempotencyKey, e.requestHash);
+        this.enqueue({ kind: 'timeline', record, revision: 1, announce: true }, now);
+        out[index] = record;
+        records.push(record);
+      }
+      this.lastSeq = seq;
+    });
+    for (const entry of records) this.announce({ type: 'event', entry });
+    this.afterCommit();
+    return { ok: true, created: true, records: out as ContactEventRecord[], derived: [], version: this.lastSeq };
+  }
+
+  private checkExpected(expected: ExpectedVersion): EventAppendOutcome | null {
+    const current = this.lastSeq;
+    const fail = (detail: string): EventAppendOutcome => ({ ok: false, reason: 'wrong_expected_version', detail, current_version: current });
+    if (expected === 'any') return null;
+    if (expected === 'no_stream') return current === 0 ? null : fail(`The stream already exists at version ${current}.`);
+    if (expected === 'stream_exists') return current > 0 ? null : fail('The stream does not exist.');
+    return current === expected ? null : fail(`Expected version ${expected}, but the stream is at version ${current}.`);
+  }
+
+  private insertEntry(r: ContactEventRecord, idempotencyKey: string | null, requestHash: string | null): void {
+    this.sql.exec(
+      `INSERT INTO timeline (seq, id, idempotency_key, request_hash, origin_event_id, session_id, event_type, category, is_realtime,
+         delivered, read, visible_to_client, visible_to_agent, expires_at, occurred_at, revision, body)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, 1, ?)`,
+      r.sequence_number,
+      r.id,
+      idempotencyKey,
+      requestHash,
+      r.origin_event_id,
+      r.session_id,
+      r.event_type,
+      r.category,
+      r.is_realtime ? 1 : 0,
+      r.visible_to_client ? 1 : 0,
+      r.visible_to_agent ? 1 : 0,
+      r.expires_at === null ? null : Date.parse(r.expires_at),
+      Date.parse(r.occurred_at),
+      JSON.stringify(r),
+    );
+  }
+
+  private findLog(id: string, key: string | null): Row | undefined {
+    const byId = this.sql.exec(`SELECT id, request_hash, body FROM log WHERE id = ?`, id).toArray()[0];
+    if (byId || key === null) return byId;
+    return this.sql.exec(`SELECT id, request_hash, body FROM log WHERE idempotency_key = ?`, key).toArray()[0];
+  }
+
+  private findEntryRow(id: string, key: string | null): Row | undefined {
+    const byId = this.sql.exec(`SELECT id, request_hash, body FROM timeline WHERE id = ?`, id).toArray()[0];
+    if (byId || key === null) return byId;
+    return this.sql.exec(`SELECT id, request_hash, body FROM timeline WHERE idempotency_key = ?`, key).toArray()[0];
+  }
+
+  // ---------------------------------------------------------------- timeline reads and updates
+
+  /** The contact's timeline, strongly consistent (served from the hub's own storage). */
+  listTimeline(owner: HubOwner, q: TimelineQuery): TimelinePage {
+    if (!this.checkOwner(owner)) return { events: [], total: 0 };
+    const where: string[] = [];
+    const args: SqlStorageValue[] = [];
+    if (q.visibleTo === 'client') where.push('visible_to_client = 1');
+    if (q.visibleTo === 'agent') where.push('visible_to_agent = 1');
+    if (q.category) {
+      where.push('category = ?');
+      args.push(q.category);
+    }
+    if (q.type) {
+      where.push('event_type = ?');
+      args.push(q.type);
+    }
+    if (q.sessionId) {
+      where.push('session_id = ?');
+      args.push(q.sessionId);
+    }
+    if (q.afterSequence !== undefined) {
+      where.push('seq > ?');
+      args.push(q.afterSequence);
+    }
+    if (!q.includeExpired) {
+      where.push('(expires_at IS NULL OR expires_at > ?)');
+      args.push(Date.now());
+    }
+    const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const total = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM timeline ${clause}`, ...args).one().n;
+    const rows = this.sql
+      .exec<{ body: string }>(
+        `SELECT body FROM timeline ${clause} ORDER BY seq ${q.ascending ? 'ASC' : 'DESC'} LIMIT ? OFFSET ?`,
+        ...args,
+        q.limit,
+        q.offset,
+      )
+      .toArray();
+    return { events: rows.map((r) => JSON.parse(r.body) as ContactEventRecord), total };
+  }
+
+  getEntry(owner: HubOwner, id: string): ContactEventRecord | null {
+    if (!this.checkOwner(owner)) return null;
+    const row = this.sql.exec<{ body: string }>(`SELECT body FROM timeline WHERE id = ?`, id).toArray()[0];
+    return row ? (JSON.parse(row.body) as ContactEventRecord) : null;
+  }
+
+  /** Undelivered realtime entries that are not expired, oldest first. */
+  undelivered(owner: HubOwner): ContactEventRecord[] {
+    if (!this.checkOwner(owner)) return [];
+    return this.sql
+      .exec<{ body: string }>(
+        `SELECT body FROM timeline WHERE is_realtime = 1 AND delivered = 0 AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq`,
+        Date.now(),
+      )
+      .toArray()
+      .map((r) => JSON.parse(r.body) as ContactEventRecord);
+  }
+
+  /** Sets read/read_at once; later calls return the first read time. */
+  markRead(owner: HubOwner, id: string, at = Date.now()): ContactEventRecord | null {
+    return this.update(owner, id, (e) => (e.read ? null : { ...e, read: true, read_at: iso(at) }), (e) => ({
+      type: 'read',
+      id: e.id,
+      read_at: e.read_at!,
+    }));
+  }
+
+  /** Sets delivered/delivered_at once. */
+  markDelivered(owner: HubOwner, id: string, at = Date.now()): ContactEventRecord | null {
+    return this.update(owner, id, (e) => (e.delivered ? null : { ...e, delivered: true, delivered_at: iso(at) }), (e) => ({
+      type: 'delivered',
+      id: e.id,
+      delivered_at: e.delivered_at!,
+    }));
+  }
+
+  private update(
+    owner: HubOwner,
+    id: string,
+    change: (e: ContactEventRecord) => ContactEventRecord | null,
+    announce: (e: ContactEventRecord) => TimelineChange,
+  ): ContactEventRecord | null {
+    if (!this.checkOwner(owner)) return null;
+    const row = this.sql.exec<{ body: string; revision: number }>(`SELECT body, revision FROM timeline WHERE id = ?`, id).toArray()[0];
+    if (!row) return null;
+    const current = JSON.parse(row.body) as ContactEventRecord;
+    const next = change(current);
+    if (!next) return current;
+    const revision = row.revision + 1;
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(
+        `UPDATE timeline SET delivered = ?, read = ?, revision = ?, body = ? WHERE id = ?`,
+        next.delivered ? 1 : 0,
+        next.read ? 1 : 0,
+        revision,
+        JSON.stringify(next),
+        id,
+      );
+      this.enqueue({ kind: 'timeline', record: next, revision, announce: false }, Date.now(), { queues: false });
+    });
+    this.announce(announce(next));
+    this.afterCommit();
+    return next;
+  }
+
+  deleteEntry(owner: HubOwner, id: string): boolean {
+    if (!this.checkOwner(owner)) return false;
+    let deleted = false;
+    this.ctx.storage.transactionSync(() => {
+      deleted = this.sql.exec(`DELETE FROM timeline WHERE id = ?`, id).rowsWritten > 0;
+      if (deleted) this.enqueue({ kind: 'timeline_delete', id }, Date.now(), { queues: false });
+    });
+    if (deleted) {
+      this.announce({ type: 'deleted', id });
+      this.afterCommit();
+    }
+    return deleted;
+  }
+
+  /** Deletes entries that expired before `before` (ms), here and — through the outbox — in D1. */
+  purgeExpired(owner: HubOwner, before: number): number {
+    if (!this.checkOwner(owner)) return 0;
+    const ids = this.sql
+      .exec<{ id: string }>(`SELECT id FROM timeline WHERE expires_at IS NOT NULL AND expires_at < ?`, before)
+      .toArray()
+      .map((r) => r.id);
+    if (ids.length === 0) return 0;
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      for (const id of ids) {
+        this.sql.exec(`DELETE FROM timeline WHERE id = ?`, id);
+        this.enqueue({ kind: 'timeline_delete', id }, now, { queues: false });
+      }
+    });
+    this.afterCommit();
+    return ids.length;
+  }
+
+  countTimeline(owner: HubOwner, includeExpired = false): number {
+    if (!this.checkOwner(owner)) return 0;
+    return this.sql
+      .exec<{ n: number }>(`SELECT count(*) AS n FROM timeline WHERE ? OR expires_at IS NULL OR expires_at > ?`, includeExpired ? 1 : 0, Date.now())
+      .one().n;
+  }
+
+  // ---------------------------------------------------------------- log reads
+
+  /** The owner's stream: log events by version. */
+  readStream(owner: HubOwner, fromVersion: number, limit: number, direction: 'forward' | 'backward'): { events: EventRecord[]; version: number } {
+    if (!this.checkOwner(owner)) return { events: [], version: 0 };
+    const rows =
+      direction === 'forward'
+        ? this.sql.exec<{ body: string }>(`SELECT body FROM log WHERE seq >= ? ORDER BY seq ASC LIMIT ?`, fromVersion, limit).toArray()
+        : this.sql.exec<{ body: string }>(`SELECT body FROM log WHERE seq <= ? ORDER BY seq DESC LIMIT ?`, fromVersion, limit).toArray();
+    return { events: rows.map((r) => JSON.parse(r.body) as EventRecord), version: this.lastSeq };
+  }
+
+  version(owner: HubOwner): number {
+    return this.checkOwner(owner) ? this.lastSeq : 0;
+  }
+
+  // ---------------------------------------------------------------- erase (GDPR)
+
+  /** Erases the owner everywhere: its D1 rows, then the hub's storage. Answers with counts. */
+  async erase(owner: HubOwner): Promise<{ events: number; contact_events: number }> {
+    if (!this.checkOwner(owner) || !this.owner) return { events: 0, contact_events: 0 };
+    const events = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM log`).one().n;
+    const contactEvents = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM timeline`).one().n;
+    // Let an in-flight relay finish first so that it cannot re-insert rows after the D1 delete.
+    this.sql.exec(`DELETE FROM outbox`);
+    if (this.relaying) await this.relaying.catch(() => undefined);
+    const streamId = this.streamId(owner);
+    const db = this.env.DB;
+    await db.batch([
+      owner.kind === 'contact'
+        ? db.prepare(`DELETE FROM events WHERE tenant_id = ? AND (contact_id = ? OR stream_id = ?)`).bind(owner.tenantId, owner.id, streamId)
+        : db.prepare(`DELETE FROM events WHERE tenant_id = ? AND stream_id = ?`).bind(owner.tenantId, streamId),
+      db.prepare(`DELETE FROM contact_events WHERE tenant_id = ? AND contact_id = ?`).bind(owner.tenantId, owner.id),
+    ]);
+    for (const ws of this.ctx.getWebSockets()) ws.close(4410, 'contact erased');
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.alarmArmed = false;
+    this.migrate();
+    return { events, contact_events: contactEvents };
+  }
+
+  // ---------------------------------------------------------------- realtime (sockets announce here)
+
+  /** Tells the hub's sockets about a committed change. Sockets are added by the realtime layer. */
+  protected announce(_change: TimelineChange): void {}
+
+  // ---------------------------------------------------------------- outbox relay
+
+  private enqueue(item: OutboxItem, now: number, opts: { queues: boolean } = { queues: true }): void {
+    const toQueues = opts.queues && relayMessage('', item) !== null;
+    this.sql.exec(
+      `INSERT INTO outbox (kind, body, d1, wq, aq, created_at) VALUES (?, ?, 1, ?, ?, ?)`,
+      item.kind,
+      JSON.stringify(item),
+      toQueues ? 1 : 0,
+      toQueues ? 1 : 0,
+      now,
+    );
+  }
+
+  private afterCommit(): void {
+    if (!this.alarmArmed) {
+      // A safety net: if this instance dies before relaying, the alarm wakes a new one to finish.
+      this.alarmArmed = true;
+      void this.ctx.storage.setAlarm(Date.now() + SAFETY_ALARM_MS);
+    }
+    void this.relay();
+  }
+
+  /** Group commit: one relay in flight at a time; appends made meanwhile ride the next pass. */
+  relay(): Promise<void> {
+    if (this.relaying) {
+      this.relayAgain = true;
+      return this.relaying;
+    }
+    this.relaying = this.relayLoop().finally(() => {
+      this.relaying = null;
+    });
+    return this.relaying;
+  }
+
+  private async relayLoop(): Promise<void> {
+    for (;;) {
+      this.relayAgain = false;
+      const rows = this.pendingRows();
+      if (rows.length === 0) return;
+      const ok = await this.relayPass(rows);
+      if (!ok) {
+        this.failures += 1;
+        await this.scheduleRetry();
+        return;
+      }
+      this.failures = 0;
+      if (rows.length < RELAY_BATCH && !this.relayAgain) {
+        if (this.pendingCount() === 0) return;
+      }
+    }
+  }
+
+  private pendingRows(): OutboxRow[] {
+    return this.sql
+      .exec<{ id: number; body: string; d1: number; wq: number; aq: number }>(`SELECT id, body, d1, wq, aq FROM outbox ORDER BY id LIMIT ?`, RELAY_BATCH)
+      .toArray()
+      .map((r) => ({ id: r.id, item: JSON.parse(r.body) as OutboxItem, d1: r.d1 === 1, wq: r.wq === 1, aq: r.aq === 1 }));
+  }
+
+  private pendingCount(): number {
+    return this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM outbox`).one().n;
+  }
+
+  /** Sends each destination its pending rows in parallel; clears what got through. True when all did. */
+  private async relayPass(rows: OutboxRow[]): Promise<boolean> {
+    const owner = this.owner;
+    if (!owner) return true;
+    const tenantId = owner.tenantId;
+    const forD1 = rows.filter((r) => r.d1);
+    const forQueue = (flag: 'wq' | 'aq') =>
+      rows.filter((r) => r[flag]).map((r) => relayMessage(tenantId, r.item)).filter((m) => m !== null);
+    const [d1, wq, aq] = await Promise.allSettled([
+      forD1.length ? this.sink.writeD1(tenantId, forD1) : Promise.resolve(),
+      rows.some((r) => r.wq) ? this.sink.send('webhooks', forQueue('wq')) : Promise.resolve(),
+      rows.some((r) => r.aq) ? this.sink.send('analytics', forQueue('aq')) : Promise.resolve(),
+    ]);
+    const maxId = rows[rows.length - 1]!.id;
+    const minId = rows[0]!.id;
+    this.ctx.storage.transactionSync(() => {
+      if (d1.status === 'fulfilled') this.sql.exec(`UPDATE outbox SET d1 = 0 WHERE id BETWEEN ? AND ?`, minId, maxId);
+      if (wq.status === 'fulfilled') this.sql.exec(`UPDATE outbox SET wq = 0 WHERE id BETWEEN ? AND ?`, minId, maxId);
+      if (aq.status === 'fulfilled') this.sql.exec(`UPDATE outbox SET aq = 0 WHERE id BETWEEN ? AND ?`, minId, maxId);
+      this.sql.exec(`DELETE FROM outbox WHERE id BETWEEN ? AND ? AND d1 = 0 AND wq = 0 AND aq = 0`, minId, maxId);
+    });
+    for (const r of [d1, wq, aq]) {
+      if (r.status === 'rejected') console.error(JSON.stringify({ msg: 'relay failed', owner, error: String(r.reason) }));
+    }
+    return d1.status === 'fulfilled' && wq.status === 'fulfilled' && aq.status === 'fulfilled';
+  }
+
+  private async scheduleRetry(): Promise<void> {
+    const base = Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(this.failures, 10));
+    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+    this.alarmArmed = true;
+    await this.ctx.storage.setAlarm(Date.now() + delay);
+  }
+
+  /** Outbox state, for operations and tests. */
+  outboxStats(): { pending: number; oldest_ms: number | null } {
+    const row = this.sql.exec<{ n: number; oldest: number | null }>(`SELECT count(*) AS n, min(created_at) AS oldest FROM outbox`).one();
+    return { pending: row.n, oldest_ms: row.oldest === null ? null : Date.now() - row.oldest };
+  }
+
+  override async alarm(): Promise<void> {
+    this.alarmArmed = false;
+    await this.relay();
+    if (this.pendingCount() > 0 && !this.alarmArmed) await this.scheduleRetry();
+  }
+}

@@ -1,0 +1,36 @@
+import type { ContactHub } from './hub';
+import type { HubOwner } from './types';
+
+export { contactStreamId } from './types';
+
+type Method = (...args: never[]) => unknown;
+/**
+ * The hub's RPC surface with its declared return types. (RPC's Serializable mapping turns the JSON
+ * fields typed `unknown` into `never`; the values themselves are plain JSON and cross intact.)
+ */
+export type HubClient = {
+  [K in keyof ContactHub as ContactHub[K] extends Method ? K : never]: ContactHub[K] extends (...args: infer A) => infer R
+    ? (...args: A) => Promise<Awaited<R>>
+    : never;
+};
+
+function hub(env: Env, name: string): HubClient {
+  const ns = env.CONTACT_HUB as DurableObjectNamespace<ContactHub>;
+  return ns.get(ns.idFromName(name)) as unknown as HubClient;
+}
+
+/** The hub of one contact of one tenant, and the owner every call names. */
+export function contactHub(env: Env, tenantId: string, contactId: string): { stub: HubClient; owner: HubOwner } {
+  return { stub: hub(env, `${tenantId}:contact:${contactId}`), owner: { tenantId, kind: 'contact', id: contactId } };
+}
+
+/** The hub (serial writer) of a non-contact stream such as `campaign-<id>`. */
+export function streamHub(env: Env, tenantId: string, streamId: string): { stub: HubClient; owner: HubOwner } {
+  return { stub: hub(env, `${tenantId}:stream:${streamId}`), owner: { tenantId, kind: 'stream', id: streamId } };
+}
+
+/** The raw stub, for what RPC cannot carry (WebSocket upgrades) and for tests. */
+export function contactHubStub(env: Env, tenantId: string, contactId: string): DurableObjectStub<ContactHub> {
+  const ns = env.CONTACT_HUB as DurableObjectNamespace<ContactHub>;
+  return ns.get(ns.idFromName(`${tenantId}:contact:${contactId}`));
+}

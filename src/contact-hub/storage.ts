@@ -1,0 +1,51 @@
+/**
+ * The hub's own SQLite schema. Applied in the constructor under blockConcurrencyWhile; every statement
+ * is idempotent so that a hub woken after an upgrade brings itself up to date.
+ */
+export const HUB_SCHEMA_VERSION = 1;
+
+export const HUB_SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+  // Log events owned by this hub (its stream). seq is the stream version / contact sequence number.
+  `CREATE TABLE IF NOT EXISTS log (
+     seq INTEGER PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
+     idempotency_key TEXT UNIQUE,
+     request_hash TEXT NOT NULL,
+     event_type TEXT NOT NULL,
+     timestamp INTEGER NOT NULL,
+     body TEXT NOT NULL
+   )`,
+  // Timeline entries. A derived entry shares the sequence number of the log event it came from.
+  `CREATE TABLE IF NOT EXISTS timeline (
+     seq INTEGER PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
+     idempotency_key TEXT UNIQUE,
+     request_hash TEXT,
+     origin_event_id TEXT UNIQUE,
+     session_id TEXT,
+     event_type TEXT NOT NULL,
+     category TEXT NOT NULL,
+     is_realtime INTEGER NOT NULL,
+     delivered INTEGER NOT NULL,
+     read INTEGER NOT NULL,
+     visible_to_client INTEGER NOT NULL,
+     visible_to_agent INTEGER NOT NULL,
+     expires_at INTEGER,
+     occurred_at INTEGER NOT NULL,
+     revision INTEGER NOT NULL,
+     body TEXT NOT NULL
+   )`,
+  `CREATE INDEX IF NOT EXISTS timeline_session ON timeline (session_id, seq)`,
+  `CREATE INDEX IF NOT EXISTS timeline_undelivered ON timeline (seq) WHERE is_realtime = 1 AND delivered = 0`,
+  // Committed with each change, cleared once D1 (d1) and the webhooks (wq) and analytics (aq) queues have it.
+  `CREATE TABLE IF NOT EXISTS outbox (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     kind TEXT NOT NULL,
+     body TEXT NOT NULL,
+     d1 INTEGER NOT NULL,
+     wq INTEGER NOT NULL,
+     aq INTEGER NOT NULL,
+     created_at INTEGER NOT NULL
+   )`,
+];

@@ -1,0 +1,89 @@
+import type { Category, Priority, TimelineSource } from '../domain/contact-event-types';
+import type { EventSource } from '../domain/event-types';
+import type { ContactEventRecord } from '../domain/schemas/contact-events';
+import type { EventRecord } from '../domain/schemas/events';
+
+/** Who a hub belongs to. A contact's hub owns the stream `contact-<id>`; other aggregates get their own. */
+export interface HubOwner {
+  tenantId: string;
+  kind: 'contact' | 'stream';
+  /** The contact id, or the stream id for other aggregates. */
+  id: string;
+}
+
+export const contactStreamId = (contactId: string) => `contact-${contactId}`;
+
+/** A log event validated and hashed by the Worker; the hub only sequences and commits it. */
+export interface PreparedEvent {
+  id: string;
+  idempotencyKey: string | null;
+  requestHash: string;
+  event_type: string;
+  source: EventSource;
+  contact_id: string | null;
+  session_id: string | null;
+  message_id: string | null;
+  payload: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+  timestamp: number;
+  schema_version: number;
+}
+
+/** A timeline entry validated (defaults applied) and hashed by the Worker. */
+export interface PreparedEntry {
+  id: string;
+  idempotencyKey: string | null;
+  requestHash: string;
+  event_type: string;
+  category: Category;
+  priority: Priority;
+  source: TimelineSource;
+  session_id: string | null;
+  title: string | null;
+  description: string | null;
+  payload: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+  triggered_by: string | null;
+  integration_source: string | null;
+  is_realtime: boolean;
+  visible_to_client: boolean;
+  visible_to_agent: boolean;
+  expires_at: number | null;
+  occurred_at: number;
+}
+
+/** Optimistic concurrency on append (KurrentDB's expected-version modes). */
+export type ExpectedVersion = number | 'any' | 'no_stream' | 'stream_exists';
+
+export type AppendOutcome<T> =
+  | { ok: true; created: boolean; records: T[]; derived: ContactEventRecord[]; version: number }
+  | { ok: false; reason: 'conflict'; detail: string; current_version: number }
+  | { ok: false; reason: 'wrong_expected_version'; detail: string; current_version: number };
+
+export type EventAppendOutcome = AppendOutcome<EventRecord>;
+export type EntryAppendOutcome = AppendOutcome<ContactEventRecord>;
+
+export interface TimelineQuery {
+  limit: number;
+  offset: number;
+  visibleTo?: 'client' | 'agent';
+  category?: string;
+  type?: string;
+  sessionId?: string;
+  afterSequence?: number;
+  includeExpired?: boolean;
+  /** Oldest first (resume, export) instead of newest first. */
+  ascending?: boolean;
+}
+
+export interface TimelinePage {
+  events: ContactEventRecord[];
+  total: number;
+}
+
+/** A change to the timeline, as the hub announces it to its sockets. */
+export type TimelineChange =
+  | { type: 'event'; entry: ContactEventRecord }
+  | { type: 'read'; id: string; read_at: string }
+  | { type: 'delivered'; id: string; delivered_at: string }
+  | { type: 'deleted'; id: string };

@@ -1,0 +1,133 @@
+import { sql } from 'drizzle-orm';
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+// Times are epoch milliseconds (INTEGER): cheap to compare, index and range-scan; the API speaks ISO 8601.
+
+export const tenants = sqliteTable('tenants', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  settings: text('settings').notNull().default('{}'),
+  createdAt: integer('created_at').notNull(),
+});
+
+export const apiKeys = sqliteTable(
+  'api_keys',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id').notNull().references(() => tenants.id),
+    name: text('name').notNull(),
+    prefix: text('prefix').notNull(),
+    // SHA-256 of the whole key, hex. Keys carry 192 random bits, so a fast hash is enough.
+    hash: text('hash').notNull(),
+    createdAt: integer('created_at').notNull(),
+    lastUsedAt: integer('last_used_at'),
+    revokedAt: integer('revoked_at'),
+  },
+  (t) => [index('api_keys_prefix').on(t.prefix), index('api_keys_tenant').on(t.tenantId, t.createdAt)],
+);
+
+// The log. `position` is the global order: assigned at insert into D1, increasing in commit order, never reused.
+export const events = sqliteTable(
+  'events',
+  {
+    position: integer('position').primaryKey({ autoIncrement: true }),
+    tenantId: text('tenant_id').notNull(),
+    id: text('id').notNull(),
+    eventType: text('event_type').notNull(),
+    source: text('source').notNull(),
+    contactId: text('contact_id'),
+    sessionId: text('session_id'),
+    messageId: text('message_id'),
+    payload: text('payload').notNull(),
+    metadata: text('metadata').notNull(),
+    correlationId: text('correlation_id'),
+    causationId: text('causation_id'),
+    // The aggregate stream this event belongs to (contact-<id> for contact events) and its version there.
+    streamId: text('stream_id'),
+    streamVersion: integer('stream_version'),
+    schemaVersion: integer('schema_version').notNull().default(1),
+    timestamp: integer('timestamp').notNull(),
+    createdAt: integer('created_at').notNull(),
+    idempotencyKey: text('idempotency_key'),
+    requestHash: text('request_hash'),
+  },
+  (t) => [
+    uniqueIndex('events_tenant_id').on(t.tenantId, t.id),
+    uniqueIndex('events_tenant_idem').on(t.tenantId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL AND contact_id IS NULL AND stream_id IS NULL`),
+    uniqueIndex('events_stream').on(t.tenantId, t.streamId, t.streamVersion).where(sql`stream_id IS NOT NULL`),
+    index('events_tenant_time').on(t.tenantId, t.timestamp),
+    index('events_type').on(t.tenantId, t.eventType, t.timestamp),
+    index('events_source').on(t.tenantId, t.source, t.timestamp),
+    index('events_contact').on(t.tenantId, t.contactId, t.timestamp),
+    index('events_session').on(t.tenantId, t.sessionId, t.timestamp),
+    index('events_message').on(t.tenantId, t.messageId),
+    index('events_correlation').on(t.tenantId, t.correlationId, t.position),
+  ],
+);
+
+// Events committed by the Worker itself (no owning hub) wait here until both queues have them.
+export const relayOutbox = sqliteTable(
+  'relay_outbox',
+  {
+    tenantId: text('tenant_id').notNull(),
+    eventId: text('event_id').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.eventId] }), index('relay_outbox_created').on(t.createdAt)],
+);
+
+// The timeline's query store (cross-contact queries). The owning ContactHub is the source of truth.
+export const contactEvents = sqliteTable(
+  'contact_events',
+  {
+    tenantId: text('tenant_id').notNull(),
+    id: text('id').notNull(),
+    contactId: text('contact_id').notNull(),
+    sequenceNumber: integer('sequence_number').notNull(),
+    sessionId: text('session_id'),
+    eventType: text('event_type').notNull(),
+    category: text('category').notNull(),
+    priority: text('priority').notNull(),
+    title: text('title'),
+    description: text('description'),
+    payload: text('payload').notNull(),
+    metadata: text('metadata').notNull(),
+    source: text('source').notNull(),
+    triggeredBy: text('triggered_by'),
+    integrationSource: text('integration_source'),
+    isRealtime: integer('is_realtime', { mode: 'boolean' }).notNull(),
+    delivered: integer('delivered', { mode: 'boolean' }).notNull(),
+    deliveredAt: integer('delivered_at'),
+    read: integer('read', { mode: 'boolean' }).notNull(),
+    readAt: integer('read_at'),
+    visibleToClient: integer('visible_to_client', { mode: 'boolean' }).notNull(),
+    visibleToAgent: integer('visible_to_agent', { mode: 'boolean' }).notNull(),
+    expiresAt: integer('expires_at'),
+    occurredAt: integer('occurred_at').notNull(),
+    createdAt: integer('created_at').notNull(),
+    originEventId: text('origin_event_id'),
+    // Row version from the hub: an update relayed late never overwrites a newer one.
+    revision: integer('revision').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.id] }),
+    uniqueIndex('contact_events_seq').on(t.tenantId, t.contactId, t.sequenceNumber),
+    index('contact_events_type').on(t.tenantId, t.eventType, t.occurredAt),
+    index('contact_events_category').on(t.tenantId, t.category, t.occurredAt),
+    index('contact_events_session').on(t.tenantId, t.sessionId, t.occurredAt),
+    index('contact_events_tenant_time').on(t.tenantId, t.occurredAt),
+    index('contact_events_expired').on(t.expiresAt).where(sql`expires_at IS NOT NULL`),
+  ],
+);
+
+// Consumers record what they processed so that a redelivered message never doubles an effect.
+export const processedEvents = sqliteTable(
+  'processed_events',
+  {
+    consumer: text('consumer').notNull(),
+    tenantId: text('tenant_id').notNull(),
+    eventId: text('event_id').notNull(),
+    processedAt: integer('processed_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.consumer, t.tenantId, t.eventId] })],
+);

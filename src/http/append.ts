@@ -1,0 +1,146 @@
+import { contactHub } from '../contact-hub';
+import type { ExpectedVersion, PreparedEvent } from '../contact-hub/types';
+import { clearRelayOutbox, eventFromRow, findExisting, insertDirectStatements, type EventInsert, type EventRow } from '../db/events';
+import type { ContactEventRecord } from '../domain/schemas/contact-events';
+import type { EventRecord } from '../domain/schemas/events';
+import { iso } from '../domain/time';
+import { sendAll, type RelayMessage } from '../queues/messages';
+import { conflict } from './problem';
+
+export interface WaitUntil {
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+export interface LogAppendResult {
+  created: boolean;
+  events: EventRecord[];
+  derived: ContactEventRecord[];
+}
+
+/**
+ * Appends log events: those naming a contact go to that contact's hub (which sequences them and
+ * derives timeline entries), the others straight to D1. Everything is checked for conflicts before
+ * anything is written, so a rejected request writes nothing. Results come back in request order.
+ */
+export async function appendLog(env: Env, ctx: WaitUntil, tenantId: string, items: PreparedEvent[]): Promise<LogAppendResult> {
+  const byContact = new Map<string, PreparedEvent[]>();
+  const direct: PreparedEvent[] = [];
+  for (const item of items) {
+    if (item.contact_id) {
+      const list = byContact.get(item.contact_id) ?? [];
+      list.push(item);
+      byContact.set(item.contact_id, list);
+    } else {
+      direct.push(item);
+    }
+  }
+
+  // One owner: commit as one transaction there. Several: check every owner first, then commit each —
+  // a retry with the same ids or Idempotency-Key completes a commit cut short, exactly once.
+  const owners = byContact.size + (direct.length > 0 ? 1 : 0);
+  if (owners > 1) {
+    await Promise.all([
+      ...[...byContact].map(async ([contactId, list]) => {
+        const { stub, owner } = contactHub(env, tenantId, contactId);
+        const problem = await stub.checkEvents(owner, list);
+        if (problem) throw conflict(problem);
+      }),
+      direct.length > 0 ? checkDirect(env, tenantId, direct) : Promise.resolve(),
+    ]);
+  }
+
+  const out: EventRecord[] = new Array(items.length);
+  const indexOf = new Map(items.map((item, i) => [item, i]));
+  const place = (list: PreparedEvent[], records: EventRecord[]) => list.forEach((item, i) => (out[indexOf.get(item)!] = records[i]!));
+  const results = await Promise.all([
+    ...[...byContact].map(async ([contactId, list]) => {
+      const { stub, owner } = contactHub(env, tenantId, contactId);
+      const outcome = await stub.appendEvents(owner, list, 'any' satisfies ExpectedVersion);
+      if (!outcome.ok) throw conflict(outcome.detail);
+      place(list, outcome.records);
+      return { created: outcome.created, derived: outcome.derived };
+    }),
+    direct.length > 0
+      ? appendDirect(env, ctx, tenantId, direct).then((r) => {
+          place(direct, r.events);
+          return { created: r.created, derived: [] };
+        })
+      : Promise.resolve(null),
+  ]);
+  return {
+    created: results.some((r) => r?.created),
+    events: out,
+    derived: results.flatMap((r) => r?.derived ?? []),
+  };
+}
+
+function findOriginal(existing: EventRow[], item: PreparedEvent): EventRow | undefined {
+  return existing.find((r) => r.id === item.id || (item.idempotencyKey !== null && r.idempotency_key === item.idempotencyKey));
+}
+
+function conflictFor(row: EventRow, item: PreparedEvent) {
+  return conflict(
+    row.id === item.id ? `Event ${item.id} already exists with a different body.` : `Idempotency key ${item.idempotencyKey} was used with a different body.`,
+  );
+}
+
+const existingFor = (env: Env, tenantId: string, items: PreparedEvent[]) =>
+  findExisting(env.DB, tenantId, items.map((i) => i.id), items.flatMap((i) => (i.idempotencyKey ? [i.idempotencyKey] : [])));
+
+async function checkDirect(env: Env, tenantId: string, items: PreparedEvent[]): Promise<void> {
+  const existing = await existingFor(env, tenantId, items);
+  for (const item of items) {
+    const row = findOriginal(existing, item);
+    if (row && row.request_hash !== item.requestHash) throw conflictFor(row, item);
+  }
+}
+
+/** Events no hub owns: replay check, one D1 batch (events + relay_outbox), then the queues. In input order. */
+async function appendDirect(env: Env, ctx: WaitUntil, tenantId: string, items: PreparedEvent[]): Promise<{ created: boolean; events: EventRecord[] }> {
+  const existing = await existingFor(env, tenantId, items);
+  const now = Date.now();
+  const events: EventRecord[] = [];
+  const inserts: EventInsert[] = [];
+  for (const item of items) {
+    const row = findOriginal(existing, item);
+    if (row) {
+      if (row.request_hash !== item.requestHash) throw conflictFor(row, item);
+      events.push(eventFromRow(row));
+      continue;
+    }
+    const record: EventRecord = {
+      id: item.id,
+      event_type: item.event_type,
+      source: item.source,
+      contact_id: null,
+      session_id: item.session_id,
+      message_id: item.message_id,
+      payload: item.payload,
+      metadata: item.metadata,
+      stream_id: null,
+      sequence_number: null,
+      schema_version: item.schema_version,
+      timestamp: iso(item.timestamp),
+      created_at: iso(now),
+    };
+    inserts.push({ record, idempotency_key: item.idempotencyKey, request_hash: item.requestHash });
+    events.push(record);
+  }
+  if (inserts.length > 0) {
+    await env.DB.batch(insertDirectStatements(env.DB, tenantId, inserts, now));
+    ctx.waitUntil(relayDirect(env, tenantId, inserts.map((i) => i.record)));
+  }
+  return { created: inserts.length > 0, events };
+}
+
+/** Sends Worker-committed events to both queues, then clears their outbox rows. */
+export async function relayDirect(env: Env, tenantId: string, events: EventRecord[]): Promise<void> {
+  const messages: RelayMessage[] = events.map((event) => ({ kind: 'event', tenant_id: tenantId, event }));
+  try {
+    await Promise.all([sendAll(env.WEBHOOKS_QUEUE, messages), sendAll(env.ANALYTICS_QUEUE, messages)]);
+    await clearRelayOutbox(env.DB, tenantId, events.map((e) => e.id));
+  } catch (error) {
+    // The rows stay in relay_outbox; the sweep cron sends them again.
+    console.error(JSON.stringify({ msg: 'direct relay failed', tenant_id: tenantId, error: String(error) }));
+  }
+}

@@ -1,0 +1,27 @@
+import { createMiddleware } from 'hono/factory';
+import { LIMITS } from '../domain/limits';
+import type { AppEnv } from './context';
+import { badRequest, payloadTooLarge, unsupportedMediaType } from './problem';
+
+/**
+ * For requests with a body: application/json only (415), at most LIMITS.bodyBytes (413), well-formed
+ * JSON (400). The parsed body is cached on the request, so validators do not read it again.
+ */
+export const jsonBody = createMiddleware<AppEnv>(async (c, next) => {
+  if (!['POST', 'PUT', 'PATCH'].includes(c.req.method)) return next();
+  const declared = Number(c.req.header('content-length') ?? '0');
+  if (declared > LIMITS.bodyBytes) throw payloadTooLarge(`The body must be at most ${LIMITS.bodyBytes} bytes.`);
+  const text = await c.req.text();
+  if (text.length > LIMITS.bodyBytes / 4 && new TextEncoder().encode(text).byteLength > LIMITS.bodyBytes) {
+    throw payloadTooLarge(`The body must be at most ${LIMITS.bodyBytes} bytes.`);
+  }
+  if (text.length === 0) return next();
+  const type = c.req.header('content-type') ?? '';
+  if (!/^application\/(.+\+)?json\s*(;|$)/i.test(type)) throw unsupportedMediaType();
+  try {
+    JSON.parse(text);
+  } catch (e) {
+    throw badRequest(`The body is not valid JSON: ${(e as Error).message}`);
+  }
+  await next();
+});

@@ -1,0 +1,26 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { router } from './context';
+
+export const health = router();
+
+health.openapi(
+  createRoute({
+    method: 'get',
+    path: '/health',
+    tags: ['Operations'],
+    summary: 'Liveness and D1 reachability (no auth)',
+    responses: {
+      200: { description: 'Healthy', content: { 'application/json': { schema: z.object({ status: z.literal('ok'), d1: z.literal('ok'), time: z.string() }) } } },
+      503: { description: 'D1 unreachable', content: { 'application/json': { schema: z.object({ status: z.literal('degraded'), d1: z.string(), time: z.string() }) } } },
+    },
+  }),
+  async (c) => {
+    const time = new Date().toISOString();
+    try {
+      await c.env.DB.prepare('SELECT 1').first();
+      return c.json({ status: 'ok' as const, d1: 'ok' as const, time }, 200);
+    } catch (e) {
+      return c.json({ status: 'degraded' as const, d1: String(e), time }, 503);
+    }
+  },
+);

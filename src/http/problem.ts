@@ -1,0 +1,73 @@
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { ZodError } from 'zod';
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+/**
+ * The one error type handlers throw. `onError` turns it into RFC 9457 application/problem+json;
+ * nothing else builds error bodies.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly slug: string,
+    readonly title: string,
+    detail?: string,
+    readonly errors?: FieldError[],
+    readonly extra?: Record<string, unknown>,
+    readonly headers?: Record<string, string>,
+  ) {
+    super(detail ?? title);
+  }
+}
+
+export const badRequest = (detail: string, errors?: FieldError[]) =>
+  new ApiError(400, 'bad-request', 'Bad request', detail, errors);
+export const validationFailed = (errors: FieldError[], detail = 'The request has invalid fields.') =>
+  new ApiError(422, 'validation', 'Validation failed', detail, errors);
+export const notFound = (what: string) => new ApiError(404, 'not-found', 'Not found', `${what} was not found.`);
+export const unauthorized = (detail = 'A valid API key is required: Authorization: Bearer <key>.') =>
+  new ApiError(401, 'unauthorized', 'Unauthorized', detail, undefined, undefined, { 'www-authenticate': 'Bearer' });
+export const forbidden = (detail: string) => new ApiError(403, 'forbidden', 'Forbidden', detail);
+export const conflict = (detail: string, extra?: Record<string, unknown>) =>
+  new ApiError(409, 'conflict', 'Conflict', detail, undefined, extra);
+export const payloadTooLarge = (detail: string) => new ApiError(413, 'payload-too-large', 'Payload too large', detail);
+export const unsupportedMediaType = () =>
+  new ApiError(415, 'unsupported-media-type', 'Unsupported media type', 'Send the body as application/json.');
+
+/** Zod issues → one entry per bad field, with a dotted path (`events.3.event_type`). */
+export function zodFieldErrors(error: ZodError, prefix?: string): FieldError[] {
+  return error.issues.map((issue) => {
+    const path = [prefix, ...issue.path.map(String)].filter((p) => p !== undefined && p !== '').join('.');
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ path: path ? `${path}.${key}` : key, message: 'is not a known field' }));
+    }
+    const message = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
+    return [{ path: path || '(body)', message }];
+  }).flat();
+}
+
+export function problemResponse(c: Context, err: ApiError): Response {
+  const body: Record<string, unknown> = {
+    type: `https://eventline.dev/problems/${err.slug}`,
+    title: err.title,
+    status: err.status,
+    detail: err.message,
+    instance: new URL(c.req.url).pathname,
+    request_id: c.get('requestId') ?? 'unknown',
+    ...(err.errors ? { errors: err.errors } : {}),
+    ...err.extra,
+  };
+  return new Response(JSON.stringify(body), {
+    status: err.status,
+    headers: {
+      'content-type': 'application/problem+json',
+      'x-request-id': String(body.request_id),
+      ...err.headers,
+    },
+  });
+}

@@ -1,0 +1,11 @@
+import { app } from './app';
+import { runScheduled } from './jobs';
+import { handleQueue } from './queues';
+
+export { ContactHub } from './contact-hub/hub';
+
+export default {
+  fetch: app.fetch,
+  queue: handleQueue,
+  scheduled: runScheduled,
+} satisfies ExportedHandler<Env, unknown>;

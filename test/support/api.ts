@@ -1,0 +1,55 @@
+import { env, exports } from 'cloudflare:workers';
+
+export const BASE = 'http://eventline.test';
+
+export interface Tenant {
+  id: string;
+  key: string;
+}
+
+/** Calls the Worker's fetch handler in the real runtime. */
+export async function call(method: string, path: string, opts: { key?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Response> {
+  const headers: Record<string, string> = { ...opts.headers };
+  if (opts.key) headers.authorization = `Bearer ${opts.key}`;
+  let body: string | undefined;
+  if (opts.body !== undefined) {
+    body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  return exports.default.fetch(new Request(`${BASE}${path}`, { method, headers, body }));
+}
+
+export async function json<T = Record<string, unknown>>(res: Response): Promise<T> {
+  return (await res.json()) as T;
+}
+
+let n = 0;
+/** A fresh tenant with an API key, through the admin API. */
+export async function newTenant(name = 'test'): Promise<Tenant> {
+  n += 1;
+  const res = await call('POST', '/api/v1/admin/tenants', {
+    headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` },
+    body: { name: `${name}-${n}` },
+  });
+  if (res.status !== 201) throw new Error(`tenant creation failed: ${res.status} ${await res.text()}`);
+  const body = await json<{ tenant: { id: string }; api_key: { key: string } }>(res);
+  return { id: body.tenant.id, key: body.api_key.key };
+}
+
+/** Polls until `check` returns a value (not undefined/false) or the time runs out. */
+export async function eventually<T>(check: () => Promise<T | undefined | false>, { timeoutMs = 5000, stepMs = 20 } = {}): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+export const uuid = () => crypto.randomUUID();
