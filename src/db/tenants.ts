@@ -1,6 +1,6 @@
 import { and, desc, eq, isNull } from 'drizzle-orm';
 import { orm } from './client';
-import { apiKeys, tenants } from './schema';
+import { apiKeys, tenants } from './schema/core';
 
 export interface TenantSettings {
   event_retention_days?: number;

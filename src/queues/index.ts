@@ -1,4 +1,7 @@
+import { consumeAnalytics } from './analytics';
+import { consumeDeliveries } from './deliveries';
 import type { RelayMessage } from './messages';
+import { consumeWebhooks } from './webhooks';
 
 /** Queue names as bound in wrangler.toml. */
 export const QUEUES = {
@@ -7,6 +10,7 @@ export const QUEUES = {
   deliveries: 'eventline-webhook-deliveries',
 } as const;
 
+/** One consumer per queue, so that each concern fails and retries on its own. */
 export async function handleQueue(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
   switch (batch.queue) {
     case QUEUES.webhooks:
@@ -18,15 +22,4 @@ export async function handleQueue(batch: MessageBatch<unknown>, env: Env, ctx: E
     default:
       throw new Error(`unknown queue ${batch.queue}`);
   }
-}
-
-// Consumers land with the webhooks (issue 5) and analytics (issue 7) capabilities.
-async function consumeWebhooks(batch: MessageBatch<RelayMessage>, _env: Env, _ctx: ExecutionContext): Promise<void> {
-  batch.ackAll();
-}
-async function consumeAnalytics(batch: MessageBatch<RelayMessage>, _env: Env, _ctx: ExecutionContext): Promise<void> {
-  batch.ackAll();
-}
-async function consumeDeliveries(batch: MessageBatch<unknown>, _env: Env, _ctx: ExecutionContext): Promise<void> {
-  batch.ackAll();
 }

@@ -37,13 +37,13 @@ export async function newTenant(name = 'test'): Promise<Tenant> {
 }
 
 /** Polls until `check` returns a value (not undefined/false) or the time runs out. */
-export async function eventually<T>(check: () => Promise<T | undefined | false>, { timeoutMs = 5000, stepMs = 20 } = {}): Promise<T> {
+export async function eventually<T>(check: () => Promise<T>, { timeoutMs = 5000, stepMs = 20 } = {}): Promise<Exclude<NonNullable<T>, false>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const value = await check();
-      if (value !== undefined && value !== false) return value;
+      if (value !== undefined && value !== null && value !== false) return value as Exclude<NonNullable<T>, false>;
     } catch (e) {
       last = e;
     }

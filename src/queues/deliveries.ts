@@ -1,0 +1,4 @@
+
+export async function consumeDeliveries(batch: MessageBatch<unknown>, _env: Env, _ctx: ExecutionContext): Promise<void> {
+  batch.ackAll();
+}

@@ -1,0 +1,5 @@
+import type { RelayMessage } from './messages';
+
+export async function consumeWebhooks(batch: MessageBatch<RelayMessage>, _env: Env, _ctx: ExecutionContext): Promise<void> {
+  batch.ackAll();
+}
