@@ -293,17 +293,36 @@ export async function listAttempts(d1: D1Database, tenantId: string, deliveryId:
   return results;
 }
 
-/** A delivery with its subscription (null when the subscription was deleted). */
-export async function deliveryWithSubscription(d1: D1Database, tenantId: string, deliveryId: string): Promise<{ delivery: DeliveryRow; sub: SubscriptionRow | null } | null> {
+export interface LoadedDelivery {
+  delivery: DeliveryRow;
+  /** Null when the subscription was deleted. */
+  sub: SubscriptionRow | null;
+}
+
+/** Deliveries with their subscriptions, for many (tenant, delivery id) pairs in one round trip. */
+export async function deliveriesWithSubscriptions(d1: D1Database, keys: { tenant_id: string; delivery_id: string }[]): Promise<Map<string, LoadedDelivery>> {
+  const pairs = JSON.stringify(keys.map((k) => [k.tenant_id, k.delivery_id]));
   const [d, s] = await d1.batch([
-    d1.prepare(`SELECT * FROM webhook_deliveries WHERE tenant_id = ? AND id = ?`).bind(tenantId, deliveryId),
     d1
-      .prepare(`SELECT s.* FROM webhook_subscriptions s JOIN webhook_deliveries d ON d.tenant_id = s.tenant_id AND d.subscription_id = s.id WHERE d.tenant_id = ? AND d.id = ?`)
-      .bind(tenantId, deliveryId),
+      .prepare(`SELECT d.* FROM json_each(?) j JOIN webhook_deliveries d ON d.tenant_id = j.value->>0 AND d.id = j.value->>1`)
+      .bind(pairs),
+    d1
+      .prepare(
+        `SELECT DISTINCT s.* FROM json_each(?) j JOIN webhook_deliveries d ON d.tenant_id = j.value->>0 AND d.id = j.value->>1
+         JOIN webhook_subscriptions s ON s.tenant_id = d.tenant_id AND s.id = d.subscription_id`,
+      )
+      .bind(pairs),
   ]);
-  const delivery = (d?.results[0] as DeliveryRow | undefined) ?? null;
-  if (!delivery) return null;
-  return { delivery, sub: (s?.results[0] as SubscriptionRow | undefined) ?? null };
+  const subs = new Map(((s?.results ?? []) as SubscriptionRow[]).map((r) => [`${r.tenant_id}/${r.id}`, r]));
+  const out = new Map<string, LoadedDelivery>();
+  for (const row of (d?.results ?? []) as DeliveryRow[]) {
+    out.set(`${row.tenant_id}/${row.id}`, { delivery: row, sub: subs.get(`${row.tenant_id}/${row.subscription_id}`) ?? null });
+  }
+  return out;
+}
+
+export async function deliveryWithSubscription(d1: D1Database, tenantId: string, deliveryId: string): Promise<LoadedDelivery | null> {
+  return (await deliveriesWithSubscriptions(d1, [{ tenant_id: tenantId, delivery_id: deliveryId }])).get(`${tenantId}/${deliveryId}`) ?? null;
 }
 
 /**
@@ -311,16 +330,21 @@ export async function deliveryWithSubscription(d1: D1Database, tenantId: string,
  * flight at a time (the lease), and after the first attempt only the message that made it (the
  * owner, which retries itself) may go on: a duplicate queue message gets nothing.
  */
-export async function leaseAttempt(
-  d1: D1Database,
-  tenantId: string,
-  deliveryId: string,
-  generation: number,
-  expectedGenerationAttempts: number,
-  owner: string,
-  leaseUntil: number,
-  now: number,
-): Promise<{ attempts: number; generation_attempts: number } | null> {
+export interface LeaseRequest {
+  tenantId: string;
+  deliveryId: string;
+  generation: number;
+  expectedGenerationAttempts: number;
+  owner: string;
+  leaseUntil: number;
+}
+
+export interface Lease {
+  attempts: number;
+  generation_attempts: number;
+}
+
+export function leaseStatement(d1: D1Database, r: LeaseRequest, now: number): D1PreparedStatement {
   return d1
     .prepare(
       `UPDATE webhook_deliveries SET lease_until = ?1, lease_owner = ?7, attempts = attempts + 1, generation_attempts = generation_attempts + 1, updated_at = ?2
@@ -328,8 +352,18 @@ export async function leaseAttempt(
          AND (lease_until IS NULL OR lease_until < ?2) AND (generation_attempts = 0 OR lease_owner = ?7)
        RETURNING attempts, generation_attempts`,
     )
-    .bind(leaseUntil, now, tenantId, deliveryId, generation, expectedGenerationAttempts, owner)
-    .first<{ attempts: number; generation_attempts: number }>();
+    .bind(r.leaseUntil, now, r.tenantId, r.deliveryId, r.generation, r.expectedGenerationAttempts, r.owner);
+}
+
+/** Leases for many deliveries in one round trip; null where another message holds or owns the delivery. */
+export async function leaseAttempts(d1: D1Database, requests: LeaseRequest[], now: number): Promise<(Lease | null)[]> {
+  if (requests.length === 0) return [];
+  const results = await d1.batch(requests.map((r) => leaseStatement(d1, r, now)));
+  return results.map((res) => ((res.results[0] as Lease | undefined) ?? null));
+}
+
+export async function leaseAttempt(d1: D1Database, r: LeaseRequest, now: number): Promise<Lease | null> {
+  return (await leaseAttempts(d1, [r], now))[0] ?? null;
 }
 
 export interface AttemptResult {

@@ -1,10 +1,12 @@
 import {
   abandonDelivery,
-  deliveryWithSubscription,
-  leaseAttempt,
+  deliveriesWithSubscriptions,
+  leaseAttempts,
   recordAttemptStatements,
   type AttemptResult,
   type DeliveryRow,
+  type Lease,
+  type LeaseRequest,
   type SubscriptionRow,
 } from '../db/webhooks';
 import { deterministicUuid } from '../domain/ids';
@@ -129,25 +131,20 @@ export interface AttemptReport extends AttemptResult {
   retryDelaySeconds: number | null;
 }
 
-/**
- * Makes one leased attempt and records it. `retryable` is false for POST /webhooks/{id}/test (one
- * attempt, no schedule). Side effects that must not be lost (dead letter, log events) happen before
- * the D1 record: if any fails the caller retries the message, which redoes the attempt.
- */
-export async function attemptDelivery(
-  env: Env,
-  ctx: WaitUntil,
-  sub: SubscriptionRow,
-  delivery: DeliveryRow,
-  lease: { attempts: number; generation_attempts: number },
-  retryable: boolean,
-): Promise<AttemptReport> {
-  const tenantId = delivery.tenant_id;
-  const http = await sendWebhook(env, sub, delivery);
-  const now = Date.now();
+export interface LeasedAttempt {
+  sub: SubscriptionRow;
+  delivery: DeliveryRow;
+  lease: Lease;
+  /** False for POST /webhooks/{id}/test: one attempt, no schedule, no dead letter. */
+  retryable: boolean;
+}
+
+/** Judges one attempt's HTTP result: the delivery's next state. */
+function judge(item: LeasedAttempt, http: HttpResult, now: number): AttemptReport {
+  const { sub, lease, retryable } = item;
   const outcome = classifyStatus(http.statusCode);
   const base = {
-    deliveryId: delivery.id,
+    deliveryId: item.delivery.id,
     attempt: lease.attempts,
     statusCode: http.statusCode,
     durationMs: http.durationMs,
@@ -155,105 +152,174 @@ export async function attemptDelivery(
     error: http.error ?? (outcome === 'success' ? null : `HTTP ${http.statusCode}`),
     startedAt: http.startedAt,
   };
-  let report: AttemptReport;
   if (outcome === 'success') {
-    report = { ...base, status: 'succeeded', nextAttemptAt: null, deadLettered: false, success: true, disable: null, retryDelaySeconds: null };
-  } else {
-    const failingFor = now - (sub.failing_since ?? now);
-    const disable = outcome === 'gone' ? 'gone' : failingFor >= DISABLE_AFTER_FAILING_MS ? 'failing' : null;
-    const retriesLeft = retryable && disable === null && lease.generation_attempts <= sub.retry_count;
-    if (retriesLeft) {
-      const asked = honoursRetryAfter(http.statusCode) ? parseRetryAfter(http.retryAfter, now) : null;
-      const delay = asked ?? retryDelaySeconds(lease.generation_attempts);
-      report = { ...base, status: 'pending', nextAttemptAt: now + delay * 1000, deadLettered: false, success: false, disable: null, retryDelaySeconds: delay };
-    } else {
-      const exhausted = retryable && disable === null;
-      report = { ...base, status: 'failed', nextAttemptAt: null, deadLettered: exhausted, success: false, disable, retryDelaySeconds: null };
-      if (exhausted) {
-        const letter: DeadLetter = {
-          tenant_id: tenantId,
-          delivery_id: delivery.id,
-          generation: delivery.generation,
-          subscription_id: sub.id,
-          event_id: delivery.event_id,
-          event_type: delivery.event_type,
-          attempts: lease.attempts,
-          last_status_code: http.statusCode,
-          last_error: base.error,
-          failed_at: new Date(now).toISOString(),
-        };
-        await env.DELIVERIES_DLQ.send(letter, { contentType: 'json' });
-        // Exhausting a delivery of an operational webhook event appends nothing: no event about an event about an event.
-        if (!isWebhookOperationalType(delivery.event_type)) {
-          await appendOperational(env, ctx, tenantId, WEBHOOK_EVENT_TYPES.retryExhausted, `${delivery.id}:${delivery.generation}`, {
-            subscription_id: sub.id,
-            delivery_id: delivery.id,
-            event_id: delivery.event_id,
-            event_type: delivery.event_type,
-            url: sub.url,
-          });
-        }
-      }
-      if (disable) {
-        await appendOperational(env, ctx, tenantId, WEBHOOK_EVENT_TYPES.endpointDisabled, `${sub.id}:${delivery.id}:${delivery.generation}`, {
-          subscription_id: sub.id,
-          url: sub.url,
-          reason: disable === 'gone' ? 'endpoint answered 410 Gone' : 'endpoint failed for 5 days without a success',
-          delivery_id: delivery.id,
-        });
-      }
+    return { ...base, status: 'succeeded', nextAttemptAt: null, deadLettered: false, success: true, disable: null, retryDelaySeconds: null };
+  }
+  const failingFor = now - (sub.failing_since ?? now);
+  const disable = outcome === 'gone' ? 'gone' : failingFor >= DISABLE_AFTER_FAILING_MS ? 'failing' : null;
+  if (retryable && disable === null && lease.generation_attempts <= sub.retry_count) {
+    const asked = honoursRetryAfter(http.statusCode) ? parseRetryAfter(http.retryAfter, now) : null;
+    const delay = asked ?? retryDelaySeconds(lease.generation_attempts);
+    return { ...base, status: 'pending', nextAttemptAt: now + delay * 1000, deadLettered: false, success: false, disable: null, retryDelaySeconds: delay };
+  }
+  return { ...base, status: 'failed', nextAttemptAt: null, deadLettered: retryable && disable === null, success: false, disable, retryDelaySeconds: null };
+}
+
+/** What must happen outside D1 before a final failure is recorded: the dead letter and the log events. */
+async function finalSideEffects(env: Env, ctx: WaitUntil, item: LeasedAttempt, report: AttemptReport, now: number): Promise<void> {
+  const { sub, delivery } = item;
+  const tenantId = delivery.tenant_id;
+  if (report.deadLettered) {
+    const letter: DeadLetter = {
+      tenant_id: tenantId,
+      delivery_id: delivery.id,
+      generation: delivery.generation,
+      subscription_id: sub.id,
+      event_id: delivery.event_id,
+      event_type: delivery.event_type,
+      attempts: report.attempt,
+      last_status_code: report.statusCode,
+      last_error: report.error,
+      failed_at: new Date(now).toISOString(),
+    };
+    await env.DELIVERIES_DLQ.send(letter, { contentType: 'json' });
+    // Exhausting a delivery of an operational webhook.* event appends nothing: no event about an event about an event.
+    if (!isWebhookOperationalType(delivery.event_type)) {
+      await appendOperational(env, ctx, tenantId, WEBHOOK_EVENT_TYPES.retryExhausted, `${delivery.id}:${delivery.generation}`, {
+        subscription_id: sub.id,
+        delivery_id: delivery.id,
+        event_id: delivery.event_id,
+        event_type: delivery.event_type,
+        url: sub.url,
+      });
     }
   }
-  await env.DB.batch(recordAttemptStatements(env.DB, tenantId, delivery, report, now));
-  return report;
+  if (report.disable) {
+    await appendOperational(env, ctx, tenantId, WEBHOOK_EVENT_TYPES.endpointDisabled, `${sub.id}:${delivery.id}:${delivery.generation}`, {
+      subscription_id: sub.id,
+      url: sub.url,
+      reason: report.disable === 'gone' ? 'endpoint answered 410 Gone' : 'endpoint failed for 5 days without a success',
+      delivery_id: delivery.id,
+    });
+  }
+}
+
+/**
+ * Makes leased attempts (in parallel) and records them all in one D1 batch. Side effects that must
+ * not be lost (dead letter, log events) happen before the record; an item whose side effects fail
+ * is left unrecorded and comes back as null: its message is retried once the lease expires, which
+ * redoes the attempt.
+ */
+export async function attemptDeliveries(env: Env, ctx: WaitUntil, items: LeasedAttempt[]): Promise<(AttemptReport | null)[]> {
+  const https = await Promise.all(items.map((i) => sendWebhook(env, i.sub, i.delivery)));
+  const now = Date.now();
+  const reports = await Promise.all(
+    items.map(async (item, k) => {
+      const report = judge(item, https[k]!, now);
+      if (report.status !== 'failed') return report;
+      try {
+        await finalSideEffects(env, ctx, item, report, now);
+        return report;
+      } catch (error) {
+        console.error(JSON.stringify({ msg: 'webhook final side effects failed', delivery_id: item.delivery.id, error: String(error) }));
+        return null;
+      }
+    }),
+  );
+  const statements = reports.flatMap((r, k) => (r ? recordAttemptStatements(env.DB, items[k]!.delivery.tenant_id, items[k]!.delivery, r, now) : []));
+  if (statements.length > 0) await env.DB.batch(statements);
+  return reports;
 }
 
 export const leaseUntil = (sub: SubscriptionRow, now: number) => now + sub.timeout_seconds * 1000 + LEASE_MARGIN_MS;
 
-type Verdict = { ack: true } | { ack: false; delaySeconds: number };
+const untilLeaseExpires = (until: number, now: number) => Math.min(Math.max(Math.ceil((until - now) / 1000) + 1, 1), MAX_QUEUE_DELAY_SECONDS);
 
-/** One queue message: drop it if stale or a duplicate, otherwise make the attempt it stands for. */
-async function processMessage(env: Env, ctx: WaitUntil, body: DeliveryMessage, messageId: string): Promise<Verdict> {
-  const loaded = await deliveryWithSubscription(env.DB, body.tenant_id, body.delivery_id);
-  if (!loaded) return { ack: true };
-  const { delivery, sub } = loaded;
-  if (delivery.generation !== body.generation || delivery.status !== 'pending') return { ack: true };
-  const now = Date.now();
-  if (!sub || !sub.active) {
-    await abandonDelivery(env.DB, body.tenant_id, delivery, sub ? 'endpoint disabled' : 'subscription deleted', now);
-    return { ack: true };
-  }
-  const lease = await leaseAttempt(env.DB, body.tenant_id, delivery.id, delivery.generation, delivery.generation_attempts, messageId, leaseUntil(sub, now), now);
-  if (!lease) {
-    // Our own lease, still running: this message was redelivered after its isolate died mid-attempt.
-    // Come back when the lease has expired. Anything else is a duplicate: the owner carries the chain.
-    if (delivery.lease_owner === messageId && delivery.lease_until !== null && delivery.lease_until >= now) {
-      return { ack: false, delaySeconds: Math.min(Math.ceil((delivery.lease_until - now) / 1000) + 1, MAX_QUEUE_DELAY_SECONDS) };
-    }
-    return { ack: true };
-  }
-  try {
-    const report = await attemptDelivery(env, ctx, sub, delivery, lease, true);
-    return report.retryDelaySeconds === null ? { ack: true } : { ack: false, delaySeconds: report.retryDelaySeconds };
-  } catch (error) {
-    // The attempt was leased but not recorded: retry this message once the lease has expired.
-    console.error(JSON.stringify({ msg: 'webhook attempt failed', tenant_id: body.tenant_id, delivery_id: body.delivery_id, error: String(error) }));
-    return { ack: false, delaySeconds: Math.min(Math.ceil((leaseUntil(sub, now) - Date.now()) / 1000) + 1, MAX_QUEUE_DELAY_SECONDS) };
-  }
-}
-
+/**
+ * A batch of delivery messages, with three D1 round trips for the whole batch (load, lease, record)
+ * and the HTTP requests in parallel. Messages that are stale (older generation, delivery finished)
+ * or duplicates (another message holds or owns the delivery) are acked without a request.
+ */
 export async function consumeDeliveries(batch: MessageBatch<DeliveryMessage>, env: Env, ctx: ExecutionContext): Promise<void> {
-  await Promise.all(
-    batch.messages.map(async (msg) => {
-      try {
-        const verdict = await processMessage(env, ctx, msg.body, msg.id);
-        if (verdict.ack) msg.ack();
-        else msg.retry({ delaySeconds: verdict.delaySeconds });
-      } catch (error) {
-        // D1 unavailable before any attempt was leased: try again soon.
-        console.error(JSON.stringify({ msg: 'webhook delivery message failed', delivery_id: msg.body.delivery_id, error: String(error) }));
-        msg.retry({ delaySeconds: Math.min(10 * msg.attempts, 300) });
-      }
-    }),
-  );
+  const db = env.DB;
+  let loaded: Awaited<ReturnType<typeof deliveriesWithSubscriptions>>;
+  try {
+    loaded = await deliveriesWithSubscriptions(db, batch.messages.map((m) => m.body));
+  } catch (error) {
+    // D1 unavailable before any attempt was leased: try again soon.
+    console.error(JSON.stringify({ msg: 'webhook deliveries load failed', error: String(error) }));
+    for (const m of batch.messages) m.retry({ delaySeconds: Math.min(10 * m.attempts, 300) });
+    return;
+  }
+  const now = Date.now();
+  const candidates: { msg: Message<DeliveryMessage>; sub: SubscriptionRow; delivery: DeliveryRow; request: LeaseRequest }[] = [];
+  const claimed = new Set<string>();
+  for (const msg of batch.messages) {
+    const key = `${msg.body.tenant_id}/${msg.body.delivery_id}`;
+    const found = loaded.get(key);
+    if (!found || found.delivery.generation !== msg.body.generation || found.delivery.status !== 'pending') {
+      msg.ack();
+      continue;
+    }
+    const { delivery, sub } = found;
+    if (!sub || !sub.active) {
+      await abandonDelivery(db, delivery.tenant_id, delivery, sub ? 'endpoint disabled' : 'subscription deleted', now);
+      msg.ack();
+      continue;
+    }
+    if (claimed.has(key)) {
+      // Two messages for one delivery in this batch: one of them is enough.
+      msg.ack();
+      continue;
+    }
+    claimed.add(key);
+    candidates.push({
+      msg,
+      sub,
+      delivery,
+      request: {
+        tenantId: delivery.tenant_id,
+        deliveryId: delivery.id,
+        generation: delivery.generation,
+        expectedGenerationAttempts: delivery.generation_attempts,
+        owner: msg.id,
+        leaseUntil: leaseUntil(sub, now),
+      },
+    });
+  }
+  let leases: (Lease | null)[];
+  try {
+    leases = await leaseAttempts(db, candidates.map((c) => c.request), now);
+  } catch (error) {
+    console.error(JSON.stringify({ msg: 'webhook lease failed', error: String(error) }));
+    for (const c of candidates) c.msg.retry({ delaySeconds: Math.min(10 * c.msg.attempts, 300) });
+    return;
+  }
+  const leased: (LeasedAttempt & { msg: Message<DeliveryMessage>; leaseUntil: number })[] = [];
+  candidates.forEach((c, k) => {
+    const lease = leases[k];
+    if (lease) {
+      leased.push({ msg: c.msg, sub: c.sub, delivery: c.delivery, lease, retryable: true, leaseUntil: c.request.leaseUntil });
+      return;
+    }
+    // Our own lease, still running: this message was redelivered after its isolate died mid-attempt;
+    // come back when the lease has expired. Anything else is a duplicate: the owner carries the chain.
+    const d = c.delivery;
+    if (d.lease_owner === c.msg.id && d.lease_until !== null && d.lease_until >= now) c.msg.retry({ delaySeconds: untilLeaseExpires(d.lease_until, now) });
+    else c.msg.ack();
+  });
+  if (leased.length === 0) return;
+  try {
+    const reports = await attemptDeliveries(env, ctx, leased);
+    leased.forEach((item, k) => {
+      const report = reports[k];
+      if (!report) item.msg.retry({ delaySeconds: untilLeaseExpires(item.leaseUntil, Date.now()) });
+      else if (report.retryDelaySeconds !== null) item.msg.retry({ delaySeconds: report.retryDelaySeconds });
+      else item.msg.ack();
+    });
+  } catch (error) {
+    // Attempts made but not recorded (D1 failed): retry each once its lease has expired.
+    console.error(JSON.stringify({ msg: 'webhook attempts not recorded', error: String(error) }));
+    for (const item of leased) item.msg.retry({ delaySeconds: untilLeaseExpires(item.leaseUntil, Date.now()) });
+  }
 }

@@ -216,6 +216,15 @@ describe('delivery consumer', () => {
     expect(await delivery(s)).toMatchObject({ status: 'succeeded', attempts: 1 });
   });
 
+  it('lets one message attempt when duplicates arrive in concurrent batches (the lease)', async () => {
+    const s = await setup([{ status: 200, delay_ms: 300 }]);
+    const body: DeliveryMessage = { tenant_id: s.tenant.id, delivery_id: s.deliveryId, generation: 1 };
+    const results = await Promise.all(['x', 'y', 'z'].map((id) => runBatch([{ id, attempts: 1, body }])));
+    expect(results.flatMap((r) => r.explicitAcks).sort()).toEqual(['x', 'y', 'z']);
+    expect((await received(s.path)).length).toBe(1);
+    expect(await delivery(s)).toMatchObject({ status: 'succeeded', attempts: 1 });
+  });
+
   it('after a failure only the message carrying the retry chain may attempt', async () => {
     const s = await setup([{ status: 500 }, { status: 200 }]);
     expect((await deliver(s, 1, { msgId: 'owner' })).retryMessages).toHaveLength(1);

@@ -6,7 +6,8 @@ import { append, deliveriesOf, eventsOfType, subscribe, verify } from '../suppor
 
 // End to end through the real queues: append → relay → `webhooks` fan-out → `webhook-deliveries` → receiver.
 
-describe('webhook delivery through the queues', () => {
+// Each test has its own tenant and receiver path, so they run concurrently (most of the time is queue batching).
+describe.concurrent('webhook delivery through the queues', () => {
   it('delivers a signed Standard Webhooks request with the custom headers', async () => {
     const t = await newTenant();
     const path = hookPath('headers');
@@ -249,9 +250,8 @@ describe('webhook delivery through the queues', () => {
     const path = hookPath('dupes');
     const sub = await subscribe(t.key, { url: hookUrl(path), events: ['*'] });
     const ev = await append(t.key, { event_type: 'deal.won' });
-    const stored = await eventually(() => env.DB.prepare(`SELECT * FROM events WHERE tenant_id = ? AND id = ?`).bind(t.id, ev.id).first<Record<string, unknown>>());
-    const record = { ...JSON.parse(JSON.stringify((await json(await call('GET', `/api/v1/events/${ev.id}`, { key: t.key }))))) };
-    expect(stored).toBeTruthy();
+    await eventually(() => env.DB.prepare(`SELECT id FROM events WHERE tenant_id = ? AND id = ?`).bind(t.id, ev.id).first());
+    const record = await json(await call('GET', `/api/v1/events/${ev.id}`, { key: t.key }));
     // The relay already sent it once; send it three more times, in one batch and separately.
     const message = { kind: 'event', tenant_id: t.id, event: record };
     await env.WEBHOOKS_QUEUE.sendBatch([{ body: message }, { body: message }]);
