@@ -174,6 +174,17 @@ describe('webhook subscriptions API', () => {
     expect(list.webhooks.map((w) => w.url)).toEqual(['https://hooks.example.com/eventline']);
   });
 
+  it('documents every webhook route in the OpenAPI document', async () => {
+    const doc = await json<{ paths: Record<string, Record<string, unknown>> }>(await call('GET', '/openapi.json'));
+    expect(Object.keys(doc.paths['/api/v1/webhooks']!).sort()).toEqual(['get', 'post']);
+    expect(Object.keys(doc.paths['/api/v1/webhooks/{id}']!).sort()).toEqual(['delete', 'get', 'patch']);
+    for (const path of ['/api/v1/webhooks/{id}/rotate-secret', '/api/v1/webhooks/{id}/test', '/api/v1/webhooks/{id}/recover', '/api/v1/webhook-deliveries/{id}/redeliver']) {
+      expect(Object.keys(doc.paths[path]!), path).toEqual(['post']);
+    }
+    expect(Object.keys(doc.paths['/api/v1/webhooks/{id}/deliveries']!)).toEqual(['get']);
+    expect(Object.keys(doc.paths['/api/v1/webhook-deliveries/{id}']!)).toEqual(['get']);
+  });
+
   it("keeps tenants apart: another tenant's webhook is not found", async () => {
     const a = await newTenant();
     const b = await newTenant();

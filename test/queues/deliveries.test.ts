@@ -256,6 +256,32 @@ describe('delivery consumer', () => {
   });
 });
 
+describe('delivery listing', () => {
+  it('pages newest first with a cursor and filters by status', async () => {
+    const t = await newTenant();
+    const sub = await subscribe(t.key, { url: hookUrl(hookPath('list')), events: ['*'] });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const id = uuid();
+      ids.push(id);
+      await insertDeliveriesStatement(env.DB, t.id, [{ id, subscription_id: sub.id, event_id: uuid(), event_type: 'x.y', body: '{}' }], 1_000 + i).run();
+    }
+    await env.DB.prepare(`UPDATE webhook_deliveries SET status = 'failed' WHERE id = ?`).bind(ids[1]).run();
+    type Page = { deliveries: { id: string; status: string }[]; next_cursor: string | null };
+    const first = await json<Page>(await call('GET', `/api/v1/webhooks/${sub.id}/deliveries?limit=2`, { key: t.key }));
+    expect(first.deliveries.map((d) => d.id)).toEqual([ids[4], ids[3]]);
+    const second = await json<Page>(await call('GET', `/api/v1/webhooks/${sub.id}/deliveries?limit=2&cursor=${first.next_cursor}`, { key: t.key }));
+    expect(second.deliveries.map((d) => d.id)).toEqual([ids[2], ids[1]]);
+    const third = await json<Page>(await call('GET', `/api/v1/webhooks/${sub.id}/deliveries?limit=2&cursor=${second.next_cursor}`, { key: t.key }));
+    expect(third).toEqual({ deliveries: [expect.objectContaining({ id: ids[0] })], next_cursor: null });
+    const failed = await json<Page>(await call('GET', `/api/v1/webhooks/${sub.id}/deliveries?status=failed`, { key: t.key }));
+    expect(failed.deliveries.map((d) => d.id)).toEqual([ids[1]]);
+    const pending = await json<Page>(await call('GET', `/api/v1/webhooks/${sub.id}/deliveries?status=pending`, { key: t.key }));
+    expect(pending.deliveries).toHaveLength(4);
+    expect((await call('GET', `/api/v1/webhooks/${sub.id}/deliveries?cursor=bogus`, { key: t.key })).status).toBe(422);
+  });
+});
+
 describe('fan-out consumer', () => {
   it('records one delivery per (event, endpoint) however often it sees the event', async () => {
     const t = await newTenant();
