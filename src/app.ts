@@ -8,6 +8,7 @@ import { docsPage } from './http/docs';
 import { events } from './http/events';
 import { health } from './http/health';
 import { ApiError, problemResponse } from './http/problem';
+import { webhooks } from './http/webhooks';
 
 export const app = new OpenAPIHono<AppEnv>();
 
@@ -35,6 +36,7 @@ app.use('/api/v1/*', async (c, next) => {
 app.route('/api/v1', health);
 app.route('/api/v1', admin);
 app.route('/api/v1', events);
+app.route('/api/v1', webhooks);
 
 app.get('/', (c) => c.redirect('/docs'));
 app.get('/__noop', (c) => c.text('ok'));
