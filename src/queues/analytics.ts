@@ -27,10 +27,11 @@ export async function consumeAnalytics(batch: MessageBatch<RelayMessage>, env: E
       counted = results[results.length - 1]!.results;
     }
   } catch (error) {
+    // Nothing of the batch was applied (one transaction): every message comes back, each after a
+    // backoff on its own attempt count.
+    for (const m of batch.messages) m.retry({ delaySeconds: retryDelaySeconds(m.attempts) });
     const attempts = Math.max(...batch.messages.map((m) => m.attempts));
-    const delaySeconds = retryDelaySeconds(attempts);
-    batch.retryAll({ delaySeconds });
-    console.error(JSON.stringify({ msg: 'queue batch failed', queue: batch.queue, messages: batch.messages.length, attempts, retry_in_s: delaySeconds, error: String(error) }));
+    console.error(JSON.stringify({ msg: 'queue batch failed', queue: batch.queue, messages: batch.messages.length, attempts, retry_in_s: retryDelaySeconds(attempts), error: String(error) }));
     return;
   }
   batch.ackAll();
