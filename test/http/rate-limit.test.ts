@@ -7,7 +7,7 @@ import { BASE, json, newTenant } from '../support/api';
 
 const WINDOW_S = 2;
 
-function get(key: string, limit: string): Promise<Response> {
+async function get(key: string, limit: string): Promise<Response> {
   const overrides = { RATE_LIMIT_PER_MINUTE: limit, RATE_LIMIT_WINDOW_SECONDS: String(WINDOW_S) };
   return app.fetch(new Request(`${BASE}/api/v1/settings`, { headers: { authorization: `Bearer ${key}` } }), { ...env, ...overrides }, createExecutionContext());
 }
