@@ -2,13 +2,13 @@ import { env } from 'cloudflare:workers';
 import { createExecutionContext } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { app } from '../../src/app';
-import { hit } from '../../src/domain/rate-limit';
+import { lease, leaseSize } from '../../src/domain/rate-limit';
 import { BASE, json, newTenant } from '../support/api';
 
 const WINDOW_S = 2;
 
-async function get(key: string, limit: string): Promise<Response> {
-  const overrides = { RATE_LIMIT_PER_MINUTE: limit, RATE_LIMIT_WINDOW_SECONDS: String(WINDOW_S) };
+async function get(key: string, limit: string, windowSeconds = WINDOW_S): Promise<Response> {
+  const overrides = { RATE_LIMIT_PER_MINUTE: limit, RATE_LIMIT_WINDOW_SECONDS: String(windowSeconds) };
   return app.fetch(new Request(`${BASE}/api/v1/settings`, { headers: { authorization: `Bearer ${key}` } }), { ...env, ...overrides }, createExecutionContext());
 }
 
@@ -46,12 +46,26 @@ describe('rate limits per API key', () => {
     expect(all.every((r) => r.status === 200 && r.headers.get('ratelimit-limit') === null)).toBe(true);
   });
 
-  it('counts in fixed windows and does not count refused requests', () => {
-    let s = hit(undefined, 2, 1000, 10_000).state;
-    s = hit(s, 2, 1000, 10_100).state;
-    const refused = hit(s, 2, 1000, 10_900);
-    expect(refused.decision).toEqual({ allowed: false, limit: 2, remaining: 0, resetAt: 11_000 });
-    expect(refused.state.count).toBe(2);
-    expect(hit(refused.state, 2, 1000, 11_000).decision).toMatchObject({ allowed: true, remaining: 1, resetAt: 12_000 });
+  it('leases requests in fixed windows, never beyond the limit, and a refused ask takes nothing', () => {
+    const first = lease(undefined, 10, 1000, 4, 10_000);
+    expect(first.lease).toEqual({ granted: 4, limit: 10, remaining: 6, resetAt: 11_000 });
+    const second = lease(first.state, 10, 1000, 8, 10_500);
+    expect(second.lease).toMatchObject({ granted: 6, remaining: 0 });
+    const refused = lease(second.state, 10, 1000, 4, 10_900);
+    expect(refused.lease).toMatchObject({ granted: 0, remaining: 0, resetAt: 11_000 });
+    expect(refused.state.count).toBe(10);
+    expect(lease(refused.state, 10, 1000, 4, 11_000).lease).toMatchObject({ granted: 4, remaining: 6, resetAt: 12_000 });
+    expect([leaseSize(3), leaseSize(6000)]).toEqual([1, 120]);
+  });
+
+  it('with leases, a key never gets more than its limit in a window', async () => {
+    const t = await newTenant();
+    // A minute-long window, not started in its last 8 s, so that the burst surely stays inside it.
+    const intoMinute = Date.now() % 60_000;
+    if (intoMinute > 52_000) await new Promise((r) => setTimeout(r, 60_000 - intoMinute + 30));
+    // 100/window → leases of 2: 130 concurrent requests, exactly 100 admitted.
+    const all = await Promise.all(Array.from({ length: 130 }, () => get(t.key, '100', 60)));
+    expect(all.filter((r) => r.status === 200)).toHaveLength(100);
+    expect(all.filter((r) => r.status === 429)).toHaveLength(30);
   });
 });
