@@ -132,12 +132,17 @@ describe('GET /api/v1/ops/stats', () => {
     await env.DB.prepare(`INSERT INTO event_subscriptions (tenant_id, name, kind, checkpoint, created_at, updated_at) VALUES (?, 'crm-sync', 'external', ?, ?, ?)`)
       .bind(t.id, positions[0]!.position, now, now)
       .run();
-    await env.DB.prepare(`INSERT INTO event_subscriptions (tenant_id, name, kind, checkpoint, created_at, updated_at) VALUES (?, 'projection:contacts', 'projection', 0, ?, ?)`)
+    await env.DB.prepare(`INSERT INTO event_subscriptions (tenant_id, name, kind, checkpoint, created_at, updated_at) VALUES (?, 'projection:ops-test', 'projection', 0, ?, ?)`)
       .bind(t.id, now, now)
       .run();
-    const s = await stats(t.key);
-    expect(s.subscriptions).toEqual({ available: true, items: [{ name: 'crm-sync', lag: 3 }], max_lag: 3 });
-    expect(s.projections).toEqual({ available: true, items: [{ name: 'projection:contacts', lag: 4 }], max_lag: 4 });
+    // Built-in consumers of the event store may have rows of their own: only ours are asserted exactly.
+    const s = (await stats(t.key)) as unknown as Record<'subscriptions' | 'projections', { available: boolean; items: { name: string; lag: number }[]; max_lag: number }>;
+    expect(s.subscriptions.available).toBe(true);
+    expect(s.subscriptions.items).toContainEqual({ name: 'crm-sync', lag: 3 });
+    expect(s.subscriptions.max_lag).toBeGreaterThanOrEqual(3);
+    expect(s.projections.items).toContainEqual({ name: 'projection:ops-test', lag: 4 });
+    expect(s.projections.items.map((i) => i.name)).not.toContain('crm-sync');
+    expect(s.projections.max_lag).toBeGreaterThanOrEqual(4);
   });
 });
 
