@@ -13,7 +13,9 @@ export const NewRealtimeToken = z
     name: AgentName.optional().openapi({ description: 'The agent\'s display name (role agent only).' }),
     ttl_seconds: z
       .number({ message: 'must be a number' })
-      .int({ message: 'must be an integer' })
+      // A refine rather than .int(): zod 4 reports non-integers as invalid_type, which the shared
+      // problem mapper would word as "is required".
+      .refine(Number.isInteger, { message: 'must be an integer' })
       .min(1, { message: 'must be at least 1' })
       .max(MAX_TTL_SECONDS, { message: `must be at most ${MAX_TTL_SECONDS}` })
       .default(DEFAULT_TTL_SECONDS),
