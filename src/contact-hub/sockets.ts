@@ -28,7 +28,7 @@ import {
   type PresenceAgent,
   type Problem,
 } from './protocol';
-import type { HubOwner, TimelineChange, TimelinePage, TimelineQuery } from './types';
+import type { HubOwner, TimelineChange } from './types';
 
 export const SESSION_HEADER = 'x-eventline-socket-session';
 
@@ -45,7 +45,6 @@ export interface SocketSession {
 
 /** The hub methods the socket layer uses (the ContactHub's public timeline API). */
 export interface SocketHost {
-  listTimeline(owner: HubOwner, q: TimelineQuery): TimelinePage;
   undelivered(owner: HubOwner): ContactEventRecord[];
   getEntry(owner: HubOwner, id: string): ContactEventRecord | null;
   markRead(owner: HubOwner, id: string): ContactEventRecord | null;
@@ -68,7 +67,7 @@ interface Attachment {
   connected_at: number;
 }
 
-const CATCH_UP_CHUNK = 500;
+const CATCH_UP_CHUNK = 1000;
 const TYPING_EVERY_MS = 1000;
 const OPEN = 1;
 
@@ -89,6 +88,9 @@ export function parseSession(header: string | null): SocketSession | null {
     return null;
   }
 }
+
+/** The `event` frame around an entry's stored JSON text (same bytes as encode({ type: 'event', … })). */
+const eventFrameText = (seq: number, body: string): string => `{"type":"event","sequence_number":${seq},"entry":${body}}`;
 
 const ownerOf = (a: { tid: string; cid: string }): HubOwner => ({ tenantId: a.tid, kind: 'contact', id: a.cid });
 
@@ -173,25 +175,17 @@ export class HubSockets {
       this.catchingUp.delete(ws);
       return;
     }
-    const owner = ownerOf(att);
     let next = cursor;
-    let count: number;
+    let count = 0;
     try {
-      const page = this.host.listTimeline(owner, {
-        limit: CATCH_UP_CHUNK,
-        offset: 0,
-        visibleTo: att.role,
-        afterSequence: cursor,
-        ascending: true,
-      });
-      for (const entry of page.events) {
-        send(ws, encode({ type: 'event', sequence_number: entry.sequence_number, entry }));
-        next = entry.sequence_number;
+      for (const row of this.catchUpRows(att.role, cursor)) {
+        send(ws, eventFrameText(row.seq, row.body));
+        next = row.seq;
+        count += 1;
       }
-      count = page.events.length;
     } catch (e) {
       this.catchingUp.delete(ws);
-      console.error(JSON.stringify({ msg: 'socket catch-up failed', owner, error: String(e) }));
+      console.error(JSON.stringify({ msg: 'socket catch-up failed', owner: ownerOf(att), error: String(e) }));
       sendError(ws, problem('internal', 'Internal error', 500, 'The catch-up failed; reconnect with the last sequence number you received.'), CLOSE.internal);
       return;
     }
@@ -202,6 +196,24 @@ export class HubSockets {
     }
     this.catchingUp.set(ws, next);
     setTimeout(() => this.pump(ws, att), 0);
+  }
+
+  /**
+   * One chunk of the catch-up: the same filter as the hub's listTimeline for the role (visible, not
+   * expired, sequence above the cursor, oldest first), read straight from the hub's timeline table so
+   * that the stored JSON goes out as it is, without a parse and a re-serialization per entry (a
+   * 10,000-entry resume is dominated by that otherwise).
+   */
+  private catchUpRows(role: RealtimeRole, after: number): { seq: number; body: string }[] {
+    const visible = role === 'client' ? 'visible_to_client' : 'visible_to_agent';
+    return this.ctx.storage.sql
+      .exec<{ seq: number; body: string }>(
+        `SELECT seq, body FROM timeline WHERE seq > ? AND ${visible} = 1 AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq LIMIT ?`,
+        after,
+        Date.now(),
+        CATCH_UP_CHUNK,
+      )
+      .toArray();
   }
 
   /** After its catch-up a socket gets the undelivered realtime entries at or below its resume point. */
