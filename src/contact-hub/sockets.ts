@@ -119,6 +119,8 @@ export class HubSockets {
   /** Sockets still catching up → the last sequence number read for them. In memory: a hub cannot hibernate while a catch-up timer is pending. */
   private readonly catchingUp = new Map<WebSocket, number>();
   private readonly lastTyping = new WeakMap<WebSocket, number>();
+  /** Rows per catch-up chunk. Lowered by tests to make appends race a catch-up of a few hundred entries. */
+  catchUpChunk = CATCH_UP_CHUNK;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -189,7 +191,7 @@ export class HubSockets {
       sendError(ws, problem('internal', 'Internal error', 500, 'The catch-up failed; reconnect with the last sequence number you received.'), CLOSE.internal);
       return;
     }
-    if (count < CATCH_UP_CHUNK) {
+    if (count < this.catchUpChunk) {
       this.catchingUp.delete(ws);
       this.redeliver(ws, att);
       return;
@@ -211,7 +213,7 @@ export class HubSockets {
         `SELECT seq, body FROM timeline WHERE seq > ? AND ${visible} = 1 AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq LIMIT ?`,
         after,
         Date.now(),
-        CATCH_UP_CHUNK,
+        this.catchUpChunk,
       )
       .toArray();
   }

@@ -49,6 +49,12 @@ describe('realtime tokens', () => {
     expect(await verifyRealtimeToken(SECRET, maxBody.token, Date.now())).toMatchObject({ ok: true, claims: { role: 'client' } });
   });
 
+  it('documents both routes in the OpenAPI document', async () => {
+    const doc = await json<{ paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }>(await call('GET', '/openapi.json'));
+    expect(Object.keys(doc.paths['/api/v1/realtime/tokens']!)).toEqual(['post']);
+    expect(Object.keys(doc.paths['/api/v1/contacts/{contact_id}/stream']!.get!.responses)).toEqual(expect.arrayContaining(['101', '401', '403', '426']));
+  });
+
   it('names each bad field of a token request', async () => {
     const t = await newTenant();
     const cases: [unknown, { path: string; message: string }[]][] = [
@@ -149,6 +155,7 @@ describe('stream authentication (checked before the upgrade)', () => {
     expect(s.events()[0]!.entry.title).toBe('secret');
     expect(await hubSockets(t.id, contact)).toBe(1);
     s.close();
+    await s.closed;
   });
 
   it('lets server-side callers connect with the API key as an agent', async () => {
@@ -160,6 +167,7 @@ describe('stream authentication (checked before the upgrade)', () => {
     await appendEntries(t, contact, [{ title: 'agent only', visible_to_client: false }]);
     await s.eventsUpTo(1);
     s.close();
+    await s.closed;
   });
 
   it('keeps tenants apart: a socket of tenant A never sees tenant B\'s entries on the same contact id', async () => {
@@ -177,5 +185,6 @@ describe('stream authentication (checked before the upgrade)', () => {
     expect(sb.events().map((f) => f.entry.title)).toEqual(['b1', 'b2']);
     sa.close();
     sb.close();
+    await Promise.all([sa.closed, sb.closed]);
   });
 });

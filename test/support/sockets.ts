@@ -12,6 +12,7 @@ export type EventFrame = Extract<ServerFrame, { type: 'event' }>;
 export class Socket {
   readonly frames: Frame[] = [];
   closeCode: number | null = null;
+  private eventCount = 0;
   private waiters: (() => void)[] = [];
   readonly closed: Promise<number>;
 
@@ -19,7 +20,9 @@ export class Socket {
     let onClose!: (code: number) => void;
     this.closed = new Promise((r) => (onClose = r));
     ws.addEventListener('message', (e) => {
-      this.frames.push(JSON.parse(e.data as string) as Frame);
+      const frame = JSON.parse(e.data as string) as Frame;
+      this.frames.push(frame);
+      if (frame.type === 'event') this.eventCount += 1;
       this.wake();
     });
     ws.addEventListener('close', (e) => {
@@ -70,9 +73,9 @@ export class Socket {
     return this.of('event');
   }
 
-  /** Waits until event frames for all of `seqs` arrived. */
+  /** Waits until at least `count` event frames arrived. */
   async eventsUpTo(count: number, timeoutMs = 5000): Promise<EventFrame[]> {
-    await this.until((fs) => fs.filter((f) => f.type === 'event').length >= count, timeoutMs, `${count} event frames`);
+    await this.until(() => this.eventCount >= count, timeoutMs, `${count} event frames`);
     return this.events();
   }
 
