@@ -1,6 +1,14 @@
 import path from 'node:path';
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
-import { defineConfig } from 'vitest/config';
+import { defineConfig, type ViteUserConfig } from 'vitest/config';
+
+type OnUnhandledError = NonNullable<NonNullable<ViteUserConfig['test']>['onUnhandledError']>;
+
+// Background work in workerd (relay passes, queue consumers) can still be logging when vitest tears
+// a file's environment down; that RPC noise is not a test failure. Any other unhandled error is.
+const ignoreTeardownNoise: OnUnhandledError = (error) => {
+  if (error.name === 'EnvironmentTeardownError' || /Closing rpc while/.test(error.message ?? '')) return false;
+};
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, 'migrations'));
@@ -28,11 +36,7 @@ export default defineConfig(async () => {
       include: ['test/**/*.test.ts'],
       setupFiles: ['./test/support/apply-migrations.ts'],
       globalSetup: ['./test/support/global-receiver.ts'],
-      // Background work in workerd (relay passes, queue consumers) can still be logging when vitest
-      // tears a file's environment down; that RPC noise is not a test failure. Anything else is.
-      onUnhandledError(error) {
-        if (error.name === 'EnvironmentTeardownError' || /Closing rpc while/.test(error.message ?? '')) return false;
-      },
+      onUnhandledError: ignoreTeardownNoise,
       testTimeout: 30_000,
       hookTimeout: 30_000,
     },

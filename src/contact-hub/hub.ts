@@ -8,6 +8,7 @@ import { timelineMappingFor } from '../domain/timeline-mapping';
 import { clearHubBacklog, upsertHubBacklog } from '../db/ops';
 import { iso } from '../domain/time';
 import { RelaySink, relayMessage, type OutboxItem, type OutboxRow } from './relay';
+import { HubSockets } from './sockets';
 import { HUB_SCHEMA } from './storage';
 import {
   contactStreamId,
@@ -59,11 +60,14 @@ export class ContactHub extends DurableObject<Env> {
   private failures = 0;
   private alarmArmed = false;
   private lastRelayError: string | null = null;
+  /** The WebSocket layer (src/contact-hub/sockets.ts); the hub only delegates to it. */
+  private readonly sockets: HubSockets;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.sink = new RelaySink(env);
+    this.sockets = new HubSockets(ctx, this);
     ctx.blockConcurrencyWhile(async () => {
       this.migrate();
       this.alarmArmed = (await ctx.storage.getAlarm()) !== null;
@@ -535,8 +539,27 @@ export class ContactHub extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- realtime (sockets announce here)
 
-  /** Tells the hub's sockets about a committed change. Sockets are added by the realtime layer. */
-  protected announce(_change: TimelineChange): void {}
+  /** Tells the hub's sockets about a committed change (always called after the commit). */
+  protected announce(change: TimelineChange): void {
+    this.sockets.announce(change);
+  }
+
+  /** Only WebSocket upgrades come over fetch (RPC cannot carry a socket); the Worker verified the caller. */
+  override async fetch(request: Request): Promise<Response> {
+    return this.sockets.upgrade(request);
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    this.sockets.message(ws, message);
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.sockets.close(ws, code, reason);
+  }
+
+  override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
+    this.sockets.error(ws, error);
+  }
 
   // ---------------------------------------------------------------- outbox relay
 

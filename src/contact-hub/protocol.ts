@@ -1,0 +1,143 @@
+/**
+ * The realtime protocol: JSON text frames between a contact's hub and the sockets watching it.
+ * README "Realtime" carries the same table; the browser console and client library build on these
+ * exact frame names, so change them only together.
+ *
+ * Server → client
+ * | frame      | fields                                                       | when |
+ * |------------|--------------------------------------------------------------|------|
+ * | `ready`    | `role`, `agent_id`, `last_sequence_number`, `after`          | first frame after the upgrade |
+ * | `event`    | `sequence_number`, `entry` (the timeline entry), `redelivery`? | each entry the role may see: catch-up (sequence > after, in order), then undelivered realtime entries at or below `after` (`redelivery: true`), then live |
+ * | `read`     | `id`, `read_at`                                              | an entry was read (agents only) |
+ * | `deleted`  | `id`                                                         | an entry was deleted |
+ * | `presence` | `agents`: [{ `agent_id`, `name` }]                           | on connect, and to everyone when an agent comes or goes |
+ * | `typing`   | `agent_id` (null when the client types), `name`, `role`      | someone else on this contact is typing |
+ * | `pong`     | —                                                            | answer to `ping` |
+ * | `error`    | `problem` (RFC 9457 fields), `close_code`?                   | a bad frame (socket stays open), or a fatal one (then close with `close_code`, 4xxx) |
+ *
+ * Client → server
+ * | frame    | fields            | effect |
+ * |----------|-------------------|--------|
+ * | `ack`    | `sequence_number` | everything up to it was received: realtime entries up to it become delivered |
+ * | `read`   | `id`              | marks the entry read (once) and tells the agents |
+ * | `typing` | —                 | tells the others (at most one broadcast per socket per second) |
+ * | `ping`   | —                 | `pong` (answered without waking a hibernated hub when sent exactly as `{"type":"ping"}`) |
+ */
+import type { ContactEventRecord } from '../domain/schemas/contact-events';
+import type { RealtimeRole } from '../domain/realtime-token';
+
+/** Frames larger than this are refused (error frame, then close 4413). */
+export const MAX_FRAME_BYTES = 64 * 1024;
+
+export const CLOSE = {
+  /** A frame over MAX_FRAME_BYTES. */
+  frameTooLarge: 4413,
+  /** The contact was erased (hub.erase). */
+  erased: 4410,
+  /** The hub could not serve the socket (catch-up failed). */
+  internal: 4500,
+} as const;
+
+/** Exactly what the hub auto-answers while hibernated (Durable Object WebSocket auto-response). */
+export const PING_FRAME = '{"type":"ping"}';
+export const PONG_FRAME = '{"type":"pong"}';
+
+export interface PresenceAgent {
+  agent_id: string;
+  name: string | null;
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  errors?: { path: string; message: string }[];
+}
+
+export type ServerFrame =
+  | { type: 'ready'; role: RealtimeRole; agent_id: string | null; last_sequence_number: number; after: number }
+  | { type: 'event'; sequence_number: number; entry: ContactEventRecord; redelivery?: true }
+  | { type: 'read'; id: string; read_at: string }
+  | { type: 'deleted'; id: string }
+  | { type: 'presence'; agents: PresenceAgent[] }
+  | { type: 'typing'; agent_id: string | null; name: string | null; role: RealtimeRole }
+  | { type: 'pong' }
+  | { type: 'error'; problem: Problem; close_code?: number };
+
+export type ClientFrame =
+  | { type: 'ack'; sequence_number: number }
+  | { type: 'read'; id: string }
+  | { type: 'typing' }
+  | { type: 'ping' };
+
+export const encode = (frame: ServerFrame): string => JSON.stringify(frame);
+
+const PROBLEM_BASE = 'https://eventline.dev/problems/';
+
+export function problem(slug: string, title: string, status: number, detail: string, errors?: Problem['errors']): Problem {
+  return { type: PROBLEM_BASE + slug, title, status, detail, ...(errors ? { errors } : {}) };
+}
+
+export const invalidFrame = (detail: string, errors?: Problem['errors']) => problem('invalid-frame', 'Invalid frame', 400, detail, errors);
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const FIELDS: Record<ClientFrame['type'], readonly string[]> = {
+  ack: ['type', 'sequence_number'],
+  read: ['type', 'id'],
+  typing: ['type'],
+  ping: ['type'],
+};
+
+/** Byte length of a text frame, counting UTF-8 only when the character count alone cannot decide. */
+export function frameBytes(message: string): number {
+  if (message.length * 3 <= MAX_FRAME_BYTES) return message.length;
+  return new TextEncoder().encode(message).byteLength;
+}
+
+/**
+ * Parses one client frame. Like the HTTP API's strict bodies, unknown fields are refused and each
+ * bad field is named, so a client bug shows up at once instead of being silently ignored.
+ */
+export function parseClientFrame(message: string | ArrayBuffer): { ok: true; frame: ClientFrame } | { ok: false; problem: Problem } {
+  if (typeof message !== 'string') return { ok: false, problem: invalidFrame('Frames are JSON text; binary frames are not accepted.') };
+  let value: unknown;
+  try {
+    value = JSON.parse(message);
+  } catch (e) {
+    return { ok: false, problem: invalidFrame(`The frame is not valid JSON: ${(e as Error).message}`) };
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { ok: false, problem: invalidFrame('A frame is a JSON object with a "type".') };
+  }
+  const obj = value as Record<string, unknown>;
+  const type = obj.type;
+  if (typeof type !== 'string' || !Object.hasOwn(FIELDS, type)) {
+    return {
+      ok: false,
+      problem: invalidFrame(`Unknown frame type ${JSON.stringify(type ?? null)}.`, [{ path: 'type', message: `must be one of ${Object.keys(FIELDS).join(', ')}` }]),
+    };
+  }
+  const kind = type as ClientFrame['type'];
+  const errors: { path: string; message: string }[] = [];
+  for (const key of Object.keys(obj)) if (!FIELDS[kind].includes(key)) errors.push({ path: key, message: 'is not a known field' });
+  if (kind === 'ack') {
+    const n = obj.sequence_number;
+    if (n === undefined) errors.push({ path: 'sequence_number', message: 'is required' });
+    else if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) errors.push({ path: 'sequence_number', message: 'must be a non-negative integer' });
+  }
+  if (kind === 'read') {
+    const id = obj.id;
+    if (id === undefined) errors.push({ path: 'id', message: 'is required' });
+    else if (typeof id !== 'string' || !UUID.test(id)) errors.push({ path: 'id', message: 'must be a UUID' });
+  }
+  if (errors.length) return { ok: false, problem: invalidFrame(`The ${kind} frame has invalid fields.`, errors) };
+  switch (kind) {
+    case 'ack':
+      return { ok: true, frame: { type: 'ack', sequence_number: obj.sequence_number as number } };
+    case 'read':
+      return { ok: true, frame: { type: 'read', id: obj.id as string } };
+    default:
+      return { ok: true, frame: { type: kind } };
+  }
+}

@@ -1,0 +1,364 @@
+/**
+ * The hub's WebSockets (hibernation API). The Worker has already verified the caller (token or API
+ * key) and passes the verified session in SESSION_HEADER on the internal upgrade request; a hub is
+ * reachable only through its namespace binding, so that header cannot come from outside.
+ *
+ * Ordering (guarantee 5, resume): the hub runs one event at a time, and every change is committed to
+ * its storage BEFORE `announce` is called. A new socket is "catching up" until a read of the storage
+ * returns fewer rows than a chunk; while it catches up, live announcements skip it, because anything
+ * committed meanwhile has a sequence above the socket's cursor and the next chunk read finds it in
+ * storage. The read that ends the catch-up and the switch to live delivery happen in the same
+ * synchronous turn, so no commit can fall between them: no gap, no duplicate. Chunks are separated by a
+ * macrotask so that a long catch-up does not hold up appends to the contact.
+ */
+import { isVisibleTo } from '../domain/contact-event-types';
+import type { RealtimeRole } from '../domain/realtime-token';
+import type { ContactEventRecord } from '../domain/schemas/contact-events';
+import {
+  CLOSE,
+  MAX_FRAME_BYTES,
+  PING_FRAME,
+  PONG_FRAME,
+  encode,
+  frameBytes,
+  invalidFrame,
+  parseClientFrame,
+  problem,
+  type ClientFrame,
+  type PresenceAgent,
+  type Problem,
+} from './protocol';
+import type { HubOwner, TimelineChange } from './types';
+
+export const SESSION_HEADER = 'x-eventline-socket-session';
+
+/** What the Worker verified about the caller; the hub trusts it. */
+export interface SocketSession {
+  tenant_id: string;
+  contact_id: string;
+  role: RealtimeRole;
+  agent_id: string | null;
+  name: string | null;
+  /** Resume point: entries with a higher sequence are sent first. Null: from now on. */
+  after: number | null;
+}
+
+/** The hub methods the socket layer uses (the ContactHub's public timeline API). */
+export interface SocketHost {
+  undelivered(owner: HubOwner): ContactEventRecord[];
+  getEntry(owner: HubOwner, id: string): ContactEventRecord | null;
+  markRead(owner: HubOwner, id: string): ContactEventRecord | null;
+  markDelivered(owner: HubOwner, id: string): ContactEventRecord | null;
+  version(owner: HubOwner): number;
+}
+
+/** Per-socket state kept across hibernation (serializeAttachment, at most 2 KB: ids ≤ 128, name ≤ 100). */
+interface Attachment {
+  v: 1;
+  tid: string;
+  cid: string;
+  role: RealtimeRole;
+  aid: string | null;
+  name: string | null;
+  /** The effective resume point the socket connected with. */
+  after: number;
+  /** Highest sequence number the socket acknowledged. */
+  acked: number;
+  connected_at: number;
+}
+
+const CATCH_UP_CHUNK = 1000;
+const TYPING_EVERY_MS = 1000;
+const OPEN = 1;
+
+export function parseSession(header: string | null): SocketSession | null {
+  if (!header) return null;
+  try {
+    const s = JSON.parse(header) as Partial<SocketSession>;
+    const str = (v: unknown, max: number) => typeof v === 'string' && v.length > 0 && v.length <= max;
+    const valid =
+      str(s.tenant_id, 128) &&
+      str(s.contact_id, 128) &&
+      (s.role === 'agent' || s.role === 'client') &&
+      (s.agent_id === null || str(s.agent_id, 128)) &&
+      (s.name === null || str(s.name, 100)) &&
+      (s.after === null || (Number.isSafeInteger(s.after) && (s.after as number) >= 0));
+    return valid ? (s as SocketSession) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The `event` frame around an entry's stored JSON text (same bytes as encode({ type: 'event', … })). */
+const eventFrameText = (seq: number, body: string): string => `{"type":"event","sequence_number":${seq},"entry":${body}}`;
+
+const ownerOf = (a: { tid: string; cid: string }): HubOwner => ({ tenantId: a.tid, kind: 'contact', id: a.cid });
+
+function send(ws: WebSocket, frame: string): boolean {
+  try {
+    ws.send(frame);
+    return true;
+  } catch {
+    // The socket is closing or gone; its close handler tidies up.
+    return false;
+  }
+}
+
+function sendError(ws: WebSocket, p: Problem, closeCode?: number): void {
+  send(ws, encode({ type: 'error', problem: p, ...(closeCode ? { close_code: closeCode } : {}) }));
+  if (closeCode) {
+    try {
+      ws.close(closeCode, p.title);
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+export class HubSockets {
+  /** Sockets still catching up → the last sequence number read for them. In memory: a hub cannot hibernate while a catch-up timer is pending. */
+  private readonly catchingUp = new Map<WebSocket, number>();
+  private readonly lastTyping = new WeakMap<WebSocket, number>();
+  /** Rows per catch-up chunk. Lowered by tests to make appends race a catch-up of a few hundred entries. */
+  catchUpChunk = CATCH_UP_CHUNK;
+
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly host: SocketHost,
+  ) {
+    // Answered by the runtime without waking the hub: idle sockets cost nothing.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
+  }
+
+  /** The hub's `fetch`: the only thing it serves over fetch is the WebSocket upgrade. */
+  upgrade(request: Request): Response {
+    if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
+      return new Response('The contact hub only accepts WebSocket upgrades.', { status: 426 });
+    }
+    const session = parseSession(request.headers.get(SESSION_HEADER));
+    if (!session) return new Response('Missing or invalid socket session.', { status: 400 });
+
+    const pair = new WebSocketPair();
+    const client = pair[0];
+    const server = pair[1];
+    const tags = session.role === 'agent' ? ['agent', ...(session.agent_id ? [`agent:${session.agent_id}`] : [])] : ['client'];
+    this.ctx.acceptWebSocket(server, tags);
+
+    const att: Attachment = {
+      v: 1,
+      tid: session.tenant_id,
+      cid: session.contact_id,
+      role: session.role,
+      aid: session.agent_id,
+      name: session.name,
+      after: 0,
+      acked: 0,
+      connected_at: Date.now(),
+    };
+    const last = this.host.version(ownerOf(att));
+    att.after = session.after ?? last;
+    server.serializeAttachment(att);
+
+    send(server, encode({ type: 'ready', role: att.role, agent_id: att.aid, last_sequence_number: last, after: att.after }));
+    const presence = encode({ type: 'presence', agents: this.presence() });
+    if (att.role === 'agent' && att.aid && this.ctx.getWebSockets(`agent:${att.aid}`).length === 1) this.broadcast(presence);
+    else send(server, presence);
+
+    this.catchingUp.set(server, att.after);
+    this.pump(server, att);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** Sends the next chunk of the catch-up; the last (short) chunk switches the socket to live. */
+  private pump(ws: WebSocket, att: Attachment): void {
+    const cursor = this.catchingUp.get(ws);
+    if (cursor === undefined) return;
+    if (ws.readyState !== OPEN) {
+      this.catchingUp.delete(ws);
+      return;
+    }
+    let next = cursor;
+    let count = 0;
+    try {
+      for (const row of this.catchUpRows(att.role, cursor)) {
+        send(ws, eventFrameText(row.seq, row.body));
+        next = row.seq;
+        count += 1;
+      }
+    } catch (e) {
+      this.catchingUp.delete(ws);
+      console.error(JSON.stringify({ msg: 'socket catch-up failed', owner: ownerOf(att), error: String(e) }));
+      sendError(ws, problem('internal', 'Internal error', 500, 'The catch-up failed; reconnect with the last sequence number you received.'), CLOSE.internal);
+      return;
+    }
+    if (count < this.catchUpChunk) {
+      this.catchingUp.delete(ws);
+      this.redeliver(ws, att);
+      return;
+    }
+    this.catchingUp.set(ws, next);
+    setTimeout(() => this.pump(ws, att), 0);
+  }
+
+  /**
+   * One chunk of the catch-up: the same filter as the hub's listTimeline for the role (visible, not
+   * expired, sequence above the cursor, oldest first), read straight from the hub's timeline table so
+   * that the stored JSON goes out as it is, without a parse and a re-serialization per entry (a
+   * 10,000-entry resume is dominated by that otherwise).
+   */
+  private catchUpRows(role: RealtimeRole, after: number): { seq: number; body: string }[] {
+    const visible = role === 'client' ? 'visible_to_client' : 'visible_to_agent';
+    return this.ctx.storage.sql
+      .exec<{ seq: number; body: string }>(
+        `SELECT seq, body FROM timeline WHERE seq > ? AND ${visible} = 1 AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq LIMIT ?`,
+        after,
+        Date.now(),
+        this.catchUpChunk,
+      )
+      .toArray();
+  }
+
+  /** After its catch-up a socket gets the undelivered realtime entries at or below its resume point. */
+  private redeliver(ws: WebSocket, att: Attachment): void {
+    if (att.after === 0) return;
+    const now = Date.now();
+    for (const entry of this.host.undelivered(ownerOf(att))) {
+      if (entry.sequence_number > att.after || !isVisibleTo(entry, att.role, now)) continue;
+      send(ws, encode({ type: 'event', sequence_number: entry.sequence_number, entry, redelivery: true }));
+    }
+  }
+
+  /** Called by the hub after every committed change. */
+  announce(change: TimelineChange): void {
+    switch (change.type) {
+      case 'event': {
+        const now = Date.now();
+        const entry = change.entry;
+        for (const role of ['agent', 'client'] as const) {
+          if (!isVisibleTo(entry, role, now)) continue;
+          const frame = encode({ type: 'event', sequence_number: entry.sequence_number, entry });
+          for (const ws of this.ctx.getWebSockets(role)) if (!this.catchingUp.has(ws)) send(ws, frame);
+        }
+        return;
+      }
+      case 'read': {
+        const frame = encode({ type: 'read', id: change.id, read_at: change.read_at });
+        for (const ws of this.ctx.getWebSockets('agent')) send(ws, frame);
+        return;
+      }
+      case 'deleted':
+        // Only the id is known once the entry is gone; ids are opaque, so every socket hears of it.
+        this.broadcast(encode({ type: 'deleted', id: change.id }));
+        return;
+      case 'delivered':
+        // Not part of the protocol: delivery is the hub's bookkeeping of acks.
+        return;
+    }
+  }
+
+  message(ws: WebSocket, message: string | ArrayBuffer): void {
+    const size = typeof message === 'string' ? frameBytes(message) : message.byteLength;
+    if (size > MAX_FRAME_BYTES) {
+      sendError(ws, problem('frame-too-large', 'Frame too large', 413, `Frames must be at most ${MAX_FRAME_BYTES} bytes.`), CLOSE.frameTooLarge);
+      return;
+    }
+    const parsed = parseClientFrame(message);
+    if (!parsed.ok) {
+      sendError(ws, parsed.problem);
+      return;
+    }
+    const att = ws.deserializeAttachment() as Attachment | null;
+    if (!att) {
+      sendError(ws, problem('internal', 'Internal error', 500, 'The socket has no session.'), CLOSE.internal);
+      return;
+    }
+    try {
+      this.handle(ws, att, parsed.frame);
+    } catch (e) {
+      // A failing frame must not take the hub or the other sockets down.
+      console.error(JSON.stringify({ msg: 'socket frame failed', frame: parsed.frame.type, error: String(e) }));
+      sendError(ws, problem('internal', 'Internal error', 500, `The ${parsed.frame.type} frame could not be handled.`));
+    }
+  }
+
+  private handle(ws: WebSocket, att: Attachment, frame: ClientFrame): void {
+    const owner = ownerOf(att);
+    switch (frame.type) {
+      case 'ping':
+        send(ws, PONG_FRAME);
+        return;
+      case 'ack': {
+        // A socket can only vouch for what it was sent: up to its catch-up cursor, or everything when live.
+        const last = this.host.version(owner);
+        if (frame.sequence_number > last) {
+          sendError(ws, invalidFrame(`sequence_number ${frame.sequence_number} is beyond the contact's last sequence number ${last}.`, [
+            { path: 'sequence_number', message: `must be at most ${last}` },
+          ]));
+          return;
+        }
+        const upTo = Math.min(frame.sequence_number, this.catchingUp.get(ws) ?? last);
+        if (upTo <= att.acked) return;
+        const now = Date.now();
+        for (const entry of this.host.undelivered(owner)) {
+          if (entry.sequence_number <= upTo && isVisibleTo(entry, att.role, now)) this.host.markDelivered(owner, entry.id);
+        }
+        att.acked = upTo;
+        ws.serializeAttachment(att);
+        return;
+      }
+      case 'read': {
+        const entry = this.host.getEntry(owner, frame.id);
+        // An entry the role may not see is reported exactly like a missing one.
+        if (!entry || !isVisibleTo(entry, att.role, Date.now())) {
+          sendError(ws, problem('not-found', 'Not found', 404, `Timeline entry ${frame.id} was not found.`, [{ path: 'id', message: 'is not an entry you can see' }]));
+          return;
+        }
+        this.host.markRead(owner, entry.id);
+        return;
+      }
+      case 'typing': {
+        const now = Date.now();
+        if ((this.lastTyping.get(ws) ?? 0) + TYPING_EVERY_MS > now) return;
+        this.lastTyping.set(ws, now);
+        const out = encode({ type: 'typing', agent_id: att.aid, name: att.name, role: att.role });
+        // Agents see everyone typing; the client sees the agents typing.
+        for (const other of this.ctx.getWebSockets(att.role === 'agent' ? undefined : 'agent')) if (other !== ws) send(other, out);
+        return;
+      }
+    }
+  }
+
+  close(ws: WebSocket, code: number, reason: string): void {
+    this.catchingUp.delete(ws);
+    try {
+      // 1005/1006 are reserved: they can be received but not sent.
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+    } catch {
+      // The runtime already answered the close.
+    }
+    const att = ws.deserializeAttachment() as Attachment | null;
+    if (att?.role !== 'agent' || !att.aid) return;
+    const stillHere = this.ctx.getWebSockets(`agent:${att.aid}`).some((s) => s !== ws && s.readyState === OPEN);
+    if (!stillHere) this.broadcast(encode({ type: 'presence', agents: this.presence(ws) }), ws);
+  }
+
+  error(ws: WebSocket, err: unknown): void {
+    console.error(JSON.stringify({ msg: 'socket error', error: String(err) }));
+    this.close(ws, 1011, 'socket error');
+  }
+
+  /** The agents connected now (one entry per agent id, however many tabs), by agent id. */
+  private presence(exclude?: WebSocket): PresenceAgent[] {
+    const agents = new Map<string, PresenceAgent>();
+    for (const ws of this.ctx.getWebSockets('agent')) {
+      if (ws === exclude || ws.readyState !== OPEN) continue;
+      const att = ws.deserializeAttachment() as Attachment | null;
+      if (att?.aid && !agents.has(att.aid)) agents.set(att.aid, { agent_id: att.aid, name: att.name });
+    }
+    return [...agents.values()].sort((a, b) => (a.agent_id < b.agent_id ? -1 : a.agent_id > b.agent_id ? 1 : 0));
+  }
+
+  private broadcast(frame: string, exclude?: WebSocket): void {
+    for (const ws of this.ctx.getWebSockets()) if (ws !== exclude) send(ws, frame);
+  }
+}
