@@ -8,6 +8,7 @@
  * |------------|--------------------------------------------------------------|------|
  * | `ready`    | `role`, `agent_id`, `last_sequence_number`, `after`          | first frame after the upgrade |
  * | `event`    | `sequence_number`, `entry` (the timeline entry), `redelivery`? | each entry the role may see: catch-up (sequence > after, in order), then undelivered realtime entries at or below `after` (`redelivery: true`), then live |
+ * | `caught_up`| `last_sequence_number`                                       | after the catch-up and redeliveries: what follows is live |
  * | `read`     | `id`, `read_at`                                              | an entry was read (agents only) |
  * | `deleted`  | `id`                                                         | an entry was deleted |
  * | `presence` | `agents`: [{ `agent_id`, `name` }]                           | on connect, and to everyone when an agent comes or goes |
@@ -58,6 +59,7 @@ export interface Problem {
 export type ServerFrame =
   | { type: 'ready'; role: RealtimeRole; agent_id: string | null; last_sequence_number: number; after: number }
   | { type: 'event'; sequence_number: number; entry: ContactEventRecord; redelivery?: true }
+  | { type: 'caught_up'; last_sequence_number: number }
   | { type: 'read'; id: string; read_at: string }
   | { type: 'deleted'; id: string }
   | { type: 'presence'; agents: PresenceAgent[] }

@@ -194,6 +194,8 @@ export class HubSockets {
     if (count < this.catchUpChunk) {
       this.catchingUp.delete(ws);
       this.redeliver(ws, att);
+      // Tells the client that history is done and what follows is live (a UI's "catching up" ends here).
+      send(ws, encode({ type: 'caught_up', last_sequence_number: Math.max(next, att.after) }));
       return;
     }
     this.catchingUp.set(ws, next);

@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// `npm run build`: bundles what browsers and Node consumers load (the Worker itself is bundled by
+// wrangler). Output in dist/ (not committed):
+//   dist/assets/console/  the agent console, served by the Worker's static assets at /console/
+//   dist/client/index.js  the realtime client, exported as `eventline/client`
+import { build } from 'esbuild';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const out = path.join(root, 'dist');
+const consoleOut = path.join(out, 'assets', 'console');
+mkdirSync(consoleOut, { recursive: true });
+
+await build({
+  entryPoints: [path.join(root, 'src/console/console.ts')],
+  outfile: path.join(consoleOut, 'console.js'),
+  bundle: true,
+  format: 'esm',
+  target: 'es2022',
+  minify: true,
+  sourcemap: true,
+  logLevel: 'warning',
+});
+for (const file of ['index.html', 'console.css']) copyFileSync(path.join(root, 'src/console', file), path.join(consoleOut, file));
+
+await build({
+  entryPoints: [path.join(root, 'src/client/index.ts')],
+  outfile: path.join(out, 'client', 'index.js'),
+  bundle: true,
+  format: 'esm',
+  target: 'es2022',
+  platform: 'neutral',
+  logLevel: 'warning',
+});
+console.log('built dist/assets/console and dist/client');

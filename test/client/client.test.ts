@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { EventlineClient, type ConnectionState, type TimelineEntry } from '../../src/client/index';
+import { BASE, call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
+import { FetchWebSocket } from '../support/fetch-websocket';
+
+async function token(t: Tenant, contactId: string, role: 'agent' | 'client', agentId = uuid()): Promise<string> {
+  const res = await call('POST', '/api/v1/realtime/tokens', {
+    key: t.key,
+    body: role === 'agent' ? { contact_id: contactId, role, agent_id: agentId, name: 'Ada' } : { contact_id: contactId, role },
+  });
+  expect(res.status).toBe(201);
+  return (await json<{ token: string }>(res)).token;
+}
+
+async function append(t: Tenant, contactId: string, n: number, extra: Record<string, unknown> = {}): Promise<TimelineEntry> {
+  const res = await call('POST', `/api/v1/contacts/${contactId}/events`, {
+    key: t.key,
+    body: { event_type: 'note_added', category: 'note', source: 'agent', title: `note ${n}`, visible_to_client: true, ...extra },
+  });
+  expect(res.status).toBe(201);
+  return json<TimelineEntry>(res);
+}
+
+function watch(client: EventlineClient) {
+  const seen: number[] = [];
+  const states: ConnectionState[] = [];
+  client.on('entry', (e) => seen.push(e.sequence_number));
+  client.on('state', (s) => states.push(s));
+  return { seen, states };
+}
+
+describe('realtime client against the real hub', () => {
+  it('replays history then live entries, each once and in order', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    for (let i = 1; i <= 5; i++) await append(t, contact, i);
+    const client = new EventlineClient({ baseUrl: BASE, token: await token(t, contact, 'agent'), WebSocket: FetchWebSocket });
+    const { seen, states } = watch(client);
+    client.connect();
+    await eventually(async () => seen.length === 5);
+    for (let i = 6; i <= 8; i++) await append(t, contact, i);
+    await eventually(async () => seen.length === 8);
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(states[0]).toBe('connecting');
+    expect(states).toContain('open');
+    client.close();
+    expect(client.state).toBe('closed');
+  });
+
+  it('sees every entry exactly once across forced disconnects while entries keep arriving', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const client = new EventlineClient({
+      baseUrl: BASE,
+      token: await token(t, contact, 'client'),
+      WebSocket: FetchWebSocket,
+      backoff: { initialMs: 5, maxMs: 30 },
+    });
+    const { seen, states } = watch(client);
+    client.connect();
+    await eventually(async () => client.state === 'open');
+    const total = 60;
+    const writer = (async () => {
+      for (let i = 1; i <= total; i++) {
+        await append(t, contact, i);
+        if (i % 20 === 10) client.disconnect();
+      }
+    })();
+    await writer;
+    await eventually(async () => seen.length >= total, { timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    expect(states.filter((s) => s === 'reconnecting').length).toBeGreaterThanOrEqual(3);
+    expect(client.lastSequence).toBe(total);
+    client.close();
+  });
+
+  it('acks what it received, so realtime entries become delivered', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const entry = await append(t, contact, 1, { is_realtime: true });
+    const client = new EventlineClient({ baseUrl: BASE, token: await token(t, contact, 'client'), WebSocket: FetchWebSocket });
+    const { seen } = watch(client);
+    client.connect();
+    await eventually(async () => seen.length === 1);
+    await eventually(async () => {
+      const page = await json<{ events: TimelineEntry[] }>(await call('GET', `/api/v1/contacts/${contact}/events`, { key: t.key }));
+      return page.events.find((e) => e.id === entry.id)?.delivered === true;
+    });
+    client.close();
+  });
+
+  it('sends read and receives the read receipt; typing reaches the other side', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const entry = await append(t, contact, 1);
+    const agent = new EventlineClient({ baseUrl: BASE, token: await token(t, contact, 'agent'), WebSocket: FetchWebSocket });
+    const customer = new EventlineClient({ baseUrl: BASE, token: await token(t, contact, 'client'), WebSocket: FetchWebSocket });
+    const reads: string[] = [];
+    const typing: (string | null)[] = [];
+    agent.on('read', (r) => reads.push(r.id));
+    agent.on('typing', (x) => typing.push(x.role));
+    agent.connect();
+    customer.connect();
+    await eventually(async () => agent.state === 'open' && customer.state === 'open' && agent.lastSequence === 1);
+    customer.markRead(entry.id);
+    await eventually(async () => reads.includes(entry.id));
+    customer.typing();
+    await eventually(async () => typing.includes('client'));
+    agent.close();
+    customer.close();
+  });
+
+  it('gives up with an error on a token the hub refuses', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const good = await token(t, contact, 'agent');
+    const forged = good.slice(0, -4) + (good.endsWith('AAAA') ? 'BBBB' : 'AAAA');
+    const client = new EventlineClient({ baseUrl: BASE, token: forged, WebSocket: FetchWebSocket, backoff: { initialMs: 5, maxMs: 10 } });
+    const errors: number[] = [];
+    client.on('error', (p) => errors.push(p.status));
+    client.connect();
+    await eventually(async () => client.state === 'closed');
+    expect(errors).toEqual([4401]);
+  });
+});

@@ -1,0 +1,129 @@
+// `npm run test:e2e`: the agent console in a real browser (Debian's Chromium driven by
+// playwright-core) against the Worker under `wrangler dev` with local D1, Durable Objects, Queues.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium } from 'playwright-core';
+import { ADMIN_TOKEN, startServer } from './server.mjs';
+
+const root = path.resolve(import.meta.dirname, '../..');
+let server;
+let browser;
+let key;
+const contact = randomUUID();
+
+async function api(method, route, body, auth = key) {
+  const res = await fetch(`${server.url}${route}`, {
+    method,
+    headers: { authorization: `Bearer ${auth}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  assert.ok(res.ok, `${method} ${route} → ${res.status} ${text}`);
+  return JSON.parse(text);
+}
+
+const append = (title, visibleToClient) =>
+  api('POST', `/api/v1/contacts/${contact}/events`, {
+    event_type: 'note_added',
+    category: 'note',
+    priority: visibleToClient ? 'normal' : 'high',
+    source: 'agent',
+    title,
+    description: `${title} — appended by the e2e test`,
+    visible_to_client: visibleToClient,
+    visible_to_agent: true,
+  });
+
+/** Opens the console for a token; every WebSocket it opens is routed through `sockets` so the test can cut it. */
+async function openConsole(token) {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  const sockets = { all: [], hold: false, held: [] };
+  await page.routeWebSocket(/\/stream\?/, (ws) => {
+    sockets.all.push(ws);
+    if (sockets.hold) sockets.held.push(ws);
+    else ws.connectToServer();
+  });
+  page.on('pageerror', (e) => console.error('page error:', e));
+  await page.goto(`${server.url}/console/#base=${encodeURIComponent(server.url)}&token=${encodeURIComponent(token)}&backoff_max_ms=300`);
+  await page.waitForSelector('#state[data-state="open"]', { timeout: 10_000 });
+  return { page, sockets };
+}
+
+const titles = (page) => page.locator('#timeline .entry .title').allTextContents();
+
+before(async () => {
+  mkdirSync(path.join(root, 'test-results'), { recursive: true });
+  server = await startServer();
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const created = await api('POST', '/api/v1/admin/tenants', { name: 'e2e' }, ADMIN_TOKEN);
+  key = created.api_key.key;
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('agent and client consoles on one contact', async () => {
+  await append('History before anyone connected', true);
+  const agentToken = (await api('POST', '/api/v1/realtime/tokens', { contact_id: contact, role: 'agent', agent_id: randomUUID(), name: 'Ada Agent' })).token;
+  const clientToken = (await api('POST', '/api/v1/realtime/tokens', { contact_id: contact, role: 'client' })).token;
+  const agent = await openConsole(agentToken);
+  const client = await openConsole(clientToken);
+
+  // History arrived through the socket's catch-up.
+  assert.deepEqual(await titles(agent.page), ['History before anyone connected']);
+  assert.deepEqual(await titles(client.page), ['History before anyone connected']);
+  await agent.page.waitForSelector('#presence:has-text("Ada Agent")');
+
+  // An agent-only entry, then one for everybody: the hub delivers in order, so once the client page
+  // shows the second, the first would have been there already if it were to come at all.
+  await append('Agents only: pipeline moved', false);
+  const started = Date.now();
+  await append('For everyone: payment reminder', true);
+  await Promise.all([
+    agent.page.waitForSelector('.entry .title:text-is("For everyone: payment reminder")', { timeout: 1000 }),
+    client.page.waitForSelector('.entry .title:text-is("For everyone: payment reminder")', { timeout: 1000 }),
+  ]);
+  const latencyMs = Date.now() - started;
+  assert.ok(latencyMs < 1000, `client-visible entry took ${latencyMs} ms`);
+  assert.deepEqual(await titles(agent.page), ['For everyone: payment reminder', 'Agents only: pipeline moved', 'History before anyone connected']);
+  assert.deepEqual(await titles(client.page), ['For everyone: payment reminder', 'History before anyone connected']);
+
+  // Mark read on the agent page: the receipt comes back through the hub and the entry shows as read.
+  const entry = agent.page.locator('.entry', { hasText: 'For everyone: payment reminder' });
+  await entry.getByRole('button', { name: /Mark .* read/ }).click();
+  await agent.page.waitForSelector('.entry[data-read="true"] .title:text-is("For everyone: payment reminder")', { timeout: 2000 });
+  assert.match(await entry.locator('.read-at').textContent(), /^Read /);
+
+  // Kill the agent's socket and hold its reconnection while entries are appended meanwhile.
+  agent.sockets.hold = true;
+  await agent.sockets.all.at(-1).close({ code: 1006, reason: 'e2e: network cut' });
+  await agent.page.waitForSelector('#state[data-state="reconnecting"]', { timeout: 2000 });
+  await agent.page.screenshot({ path: path.join(root, 'test-results', 'console-reconnecting.png') });
+  const meanwhile = [];
+  for (let i = 1; i <= 5; i++) meanwhile.push((await append(`Appended while disconnected ${i}`, i % 2 === 0)).title);
+  await agent.page.waitForFunction(() => document.querySelector('#state')?.dataset.state === 'reconnecting');
+  while (agent.sockets.held.length === 0) await new Promise((r) => setTimeout(r, 20));
+  agent.sockets.hold = false;
+  for (const ws of agent.sockets.held.splice(0)) ws.connectToServer();
+
+  await agent.page.waitForSelector('.entry .title:text-is("Appended while disconnected 5")', { timeout: 5000 });
+  await agent.page.waitForSelector('#state[data-state="open"]', { timeout: 5000 });
+  const after = await titles(agent.page);
+  for (const title of meanwhile) assert.equal(after.filter((t) => t === title).length, 1, `${title} shown once`);
+  assert.deepEqual(after.slice(0, 5), [...meanwhile].reverse(), 'newest first, in order');
+  assert.equal(after.length, 8);
+  const states = await agent.page.evaluate(() => window.eventline.states);
+  assert.ok(states.includes('reconnecting'), `states: ${states}`);
+
+  await agent.page.screenshot({ path: path.join(root, 'test-results', 'console-agent.png'), fullPage: true });
+  await client.page.setViewportSize({ width: 390, height: 844 });
+  await client.page.screenshot({ path: path.join(root, 'test-results', 'console-client-phone.png'), fullPage: true });
+});
