@@ -5,6 +5,7 @@ import { requireApiKey } from './http/auth';
 import { jsonBody } from './http/body';
 import type { AppEnv } from './http/context';
 import { docsPage } from './http/docs';
+import { eventTypes } from './http/event-types';
 import { events } from './http/events';
 import { health } from './http/health';
 import { ApiError, problemResponse } from './http/problem';
@@ -35,6 +36,7 @@ app.use('/api/v1/*', async (c, next) => {
 app.route('/api/v1', health);
 app.route('/api/v1', admin);
 app.route('/api/v1', events);
+app.route('/api/v1', eventTypes);
 
 app.get('/', (c) => c.redirect('/docs'));
 app.get('/__noop', (c) => c.text('ok'));

@@ -35,9 +35,9 @@ export const unauthorized = (detail = 'A valid API key is required: Authorizatio
 export const forbidden = (detail: string) => new ApiError(403, 'forbidden', 'Forbidden', detail);
 export const conflict = (detail: string, extra?: Record<string, unknown>) =>
   new ApiError(409, 'conflict', 'Conflict', detail, undefined, extra);
-export const payloadTooLarge = (detail: string) => new ApiError(413, 'payload-too-large', 'Payload too large', detail);
-export const unsupportedMediaType = () =>
-  new ApiError(415, 'unsupported-media-type', 'Unsupported media type', 'Send the body as application/json.');
+export const payloadTooLarge = (detail: string, errors?: FieldError[]) => new ApiError(413, 'payload-too-large', 'Payload too large', detail, errors);
+export const unsupportedMediaType = (errors?: FieldError[]) =>
+  new ApiError(415, 'unsupported-media-type', 'Unsupported media type', 'Send the body as application/json.', errors);
 
 /** Zod issues → one entry per bad field, with a dotted path (`events.3.event_type`). */
 export function zodFieldErrors(error: ZodError, prefix?: string): FieldError[] {
