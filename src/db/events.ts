@@ -114,7 +114,8 @@ export function insertDirectStatements(d1: D1Database, tenantId: string, items: 
   return [
     // A plain INSERT, unlike the relay's: a concurrent request that committed the same id or key first must
     // fail this batch (the caller then answers with the original or 409), not be silently skipped.
-    bulkInsert(d1, 'events', tenantId, EVENT_COLUMNS, items.map(eventToRow), ''),
+    // RETURNING: the positions D1 assigned, so that the response equals what a later replay or GET returns.
+    bulkInsert(d1, 'events', tenantId, EVENT_COLUMNS, items.map(eventToRow), 'RETURNING id, position'),
     bulkInsert(d1, 'relay_outbox', tenantId, ['event_id', 'created_at'], items.map((i) => ({ event_id: i.record.id, created_at: now })), 'ON CONFLICT DO NOTHING'),
   ];
 }

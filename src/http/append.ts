@@ -149,7 +149,9 @@ async function appendDirect(env: Env, ctx: WaitUntil, tenantId: string, items: P
   }
   if (inserts.length > 0) {
     try {
-      await env.DB.batch(insertDirectStatements(env.DB, tenantId, inserts, now));
+      const [inserted] = await env.DB.batch<{ id: string; position: number }>(insertDirectStatements(env.DB, tenantId, inserts, now));
+      const positions = new Map(inserted!.results.map((r) => [r.id, r.position]));
+      for (const { record } of inserts) record.position = positions.get(record.id);
     } catch (error) {
       // A concurrent request committed one of these ids or keys between our check and our insert: the
       // batch rolled back; checking again now answers with the original (replay) or 409.

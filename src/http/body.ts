@@ -15,11 +15,13 @@ export const jsonBody = createMiddleware<AppEnv>(async (c, next) => {
   if (declared > LIMITS.bodyBytes) throw tooLarge();
   const text = await c.req.text();
   if (text.length > LIMITS.bodyBytes / 4 && new TextEncoder().encode(text).byteLength > LIMITS.bodyBytes) throw tooLarge();
-  if (text.length === 0) return next();
   const type = c.req.header('content-type') ?? '';
+  // No body and no type: a route whose body is optional gets none; one that needs a body says so (422).
+  if (text.length === 0 && !type) return next();
   if (!/^application\/(.+\+)?json\s*(;|$)/i.test(type)) {
     throw unsupportedMediaType([{ path: 'header.content-type', message: `must be application/json, not ${type ? JSON.stringify(type) : 'missing'}` }]);
   }
+  if (text.trim().length === 0) throw badRequest('The body is empty; send a JSON object.', [{ path: '(body)', message: 'is empty' }]);
   try {
     JSON.parse(text);
   } catch (e) {
