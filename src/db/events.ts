@@ -168,14 +168,24 @@ export interface SqlQuery {
 
 // Each filter column has an index (tenant_id, column, timestamp) — the rowid `position` rides at the end of
 // every index, so `ORDER BY timestamp, position` walks the index with no sort. See test/db/event-indexes.test.ts.
+// Most selective first: with several filters, the first one present picks the index.
 const FILTER_COLUMNS = [
-  ['type', 'event_type'],
-  ['source', 'source'],
-  ['contact_id', 'contact_id'],
-  ['session_id', 'session_id'],
-  ['message_id', 'message_id'],
-  ['correlation_id', 'correlation_id'],
+  ['message_id', 'message_id', 'events_message'],
+  ['correlation_id', 'correlation_id', 'events_correlation'],
+  ['session_id', 'session_id', 'events_session'],
+  ['contact_id', 'contact_id', 'events_contact'],
+  ['type', 'event_type', 'events_type'],
+  ['source', 'source', 'events_source'],
 ] as const;
+
+/**
+ * The index a filtered read walks, named with INDEXED BY. Without it SQLite (with or without ANALYZE
+ * statistics) often prefers the tenant-time index as soon as a time range is given, and then reads every
+ * event of the range to find the few of one type or contact. (An index missing here fails loudly.)
+ */
+function indexFor(f: EventFilters): string {
+  return FILTER_COLUMNS.find(([key]) => f[key] !== undefined)?.[2] ?? 'events_tenant_time';
+}
 
 function whereOf(tenantId: string, f: EventFilters): SqlQuery {
   const conds = ['tenant_id = ?'];
@@ -218,12 +228,12 @@ export function eventPageQuery(tenantId: string, f: EventFilters, order: SortOrd
   }
   const dir = order === 'desc' ? 'DESC' : 'ASC';
   args.push(limit);
-  return { sql: `SELECT * FROM events WHERE ${sql} ORDER BY timestamp ${dir}, position ${dir} LIMIT ?`, args };
+  return { sql: `SELECT * FROM events INDEXED BY ${indexFor(f)} WHERE ${sql} ORDER BY timestamp ${dir}, position ${dir} LIMIT ?`, args };
 }
 
 export function eventCountQuery(tenantId: string, f: EventFilters): SqlQuery {
   const where = whereOf(tenantId, f);
-  return { sql: `SELECT count(*) AS n FROM events WHERE ${where.sql}`, args: where.args };
+  return { sql: `SELECT count(*) AS n FROM events INDEXED BY ${indexFor(f)} WHERE ${where.sql}`, args: where.args };
 }
 
 /** A page of events plus the total matching the filters, read in one D1 batch (one consistent snapshot). */
@@ -279,18 +289,19 @@ export interface EventStats {
 const HOUR_MS = 3_600_000;
 
 /**
- * The statistics query over the raw log. `GROUP BY +column` keeps SQLite on the (tenant_id, timestamp)
- * range instead of walking the whole tenant through the (tenant_id, column, …) index: stats ask about a
- * window, usually a small part of the history. (The analytics rollups can answer wide ranges faster.)
+ * The statistics query over the raw log. It reads the window through the (tenant_id, timestamp) index
+ * rather than walking the tenant's whole history in (tenant_id, column) order: stats ask about a window,
+ * usually a small part of the history. (The analytics rollups can answer wide ranges faster.)
  */
 export function eventStatsQuery(tenantId: string, range: { since: number; until: number }, groupBy: StatsGroupBy): SqlQuery {
   const where = 'tenant_id = ? AND timestamp >= ? AND timestamp <= ?';
+  const from = 'events INDEXED BY events_tenant_time';
   const args = [tenantId, range.since, range.until];
   if (groupBy === 'hour') {
-    return { sql: `SELECT (timestamp / ${HOUR_MS}) * ${HOUR_MS} AS k, count(*) AS n FROM events WHERE ${where} GROUP BY k ORDER BY k`, args };
+    return { sql: `SELECT (timestamp / ${HOUR_MS}) * ${HOUR_MS} AS k, count(*) AS n FROM ${from} WHERE ${where} GROUP BY k ORDER BY k`, args };
   }
   const column = groupBy === 'type' ? 'event_type' : 'source';
-  return { sql: `SELECT ${column} AS k, count(*) AS n FROM events WHERE ${where} GROUP BY +${column} ORDER BY n DESC, k`, args };
+  return { sql: `SELECT ${column} AS k, count(*) AS n FROM ${from} WHERE ${where} GROUP BY ${column} ORDER BY n DESC, k`, args };
 }
 
 /** Event counts in [since, until] grouped by type, source or hour, computed in SQL over the log. */
