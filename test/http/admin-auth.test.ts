@@ -67,7 +67,8 @@ describe('admin: tenants and API keys', () => {
 
   it('refuses a wrong, missing or API-key admin token with 401', async () => {
     const t = await newTenant();
-    for (const headers of [{}, { authorization: 'Bearer wrong-token' }, { authorization: `Bearer ${t.key}` }, { authorization: `Basic ${btoa(`x:${env.ADMIN_TOKEN}`)}` }]) {
+    const attempts: Record<string, string>[] = [{}, { authorization: 'Bearer wrong-token' }, { authorization: `Bearer ${t.key}` }, { authorization: `Basic ${btoa(`x:${env.ADMIN_TOKEN}`)}` }];
+    for (const headers of attempts) {
       await expectProblem(await call('GET', '/api/v1/admin/tenants', { headers }), 401);
       await expectProblem(await call('POST', '/api/v1/admin/tenants', { headers, body: { name: 'x' } }), 401);
       await expectProblem(await call('POST', `/api/v1/admin/tenants/${t.id}/keys`, { headers }), 401);
