@@ -9,6 +9,7 @@ import { eventTypes } from './http/event-types';
 import { events } from './http/events';
 import { health } from './http/health';
 import { ApiError, problemResponse } from './http/problem';
+import { webhooks } from './http/webhooks';
 
 export const app = new OpenAPIHono<AppEnv>();
 
@@ -37,6 +38,7 @@ app.route('/api/v1', health);
 app.route('/api/v1', admin);
 app.route('/api/v1', events);
 app.route('/api/v1', eventTypes);
+app.route('/api/v1', webhooks);
 
 app.get('/', (c) => c.redirect('/docs'));
 app.get('/__noop', (c) => c.text('ok'));

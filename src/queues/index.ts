@@ -1,5 +1,5 @@
 import { consumeAnalytics } from './analytics';
-import { consumeDeliveries } from './deliveries';
+import { consumeDeliveries, type DeliveryMessage } from './deliveries';
 import type { RelayMessage } from './messages';
 import { consumeWebhooks } from './webhooks';
 
@@ -18,7 +18,7 @@ export async function handleQueue(batch: MessageBatch<unknown>, env: Env, ctx: E
     case QUEUES.analytics:
       return consumeAnalytics(batch as MessageBatch<RelayMessage>, env, ctx);
     case QUEUES.deliveries:
-      return consumeDeliveries(batch, env, ctx);
+      return consumeDeliveries(batch as MessageBatch<DeliveryMessage>, env, ctx);
     default:
       throw new Error(`unknown queue ${batch.queue}`);
   }

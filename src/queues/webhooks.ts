@@ -1,5 +1,140 @@
-import type { RelayMessage } from './messages';
+import {
+  activeSubscriptions,
+  insertDeliveriesStatement,
+  touchTriggeredStatement,
+  unstartedDeliveriesStatement,
+  type NewDelivery,
+  type SubscriptionRow,
+} from '../db/webhooks';
+import { deterministicUuid } from '../domain/ids';
+import { matchesContactEvent, matchesLogEvent, type SubscriptionFilter } from '../domain/webhook-filters';
+import { businessTypeFor, contactEventWebhookType, isWebhookOperationalType } from '../domain/webhook-mapping';
+import type { DeliveryMessage } from './deliveries';
+import { sendAll, type RelayMessage } from './messages';
 
-export async function consumeWebhooks(batch: MessageBatch<RelayMessage>, _env: Env, _ctx: ExecutionContext): Promise<void> {
-  batch.ackAll();
+/** What a relayed record becomes on the wire, before matching: null when it never leaves (internal only). */
+interface Outgoing {
+  eventId: string;
+  type: string;
+  body: string;
+  kind: RelayMessage['kind'];
+  contactEvent?: { event_type: string; category: string };
+  /** For Eventline's own webhook.* events: the subscription they are about (never sent to it). */
+  aboutSubscription?: string;
+}
+
+function outgoing(m: RelayMessage): Outgoing | null {
+  if (m.kind === 'event') {
+    const type = businessTypeFor(m.event.event_type);
+    if (type === null) return null;
+    const about = isWebhookOperationalType(m.event.event_type) ? m.event.payload.subscription_id : undefined;
+    return {
+      eventId: m.event.id,
+      type,
+      body: JSON.stringify({ type, timestamp: m.event.timestamp, data: m.event }),
+      kind: 'event',
+      ...(typeof about === 'string' ? { aboutSubscription: about } : {}),
+    };
+  }
+  const entry = m.contact_event;
+  const type = contactEventWebhookType(entry.event_type);
+  return {
+    eventId: entry.id,
+    type,
+    body: JSON.stringify({ type, timestamp: entry.occurred_at, data: entry }),
+    kind: 'contact_event',
+    contactEvent: { event_type: entry.event_type, category: entry.category },
+  };
+}
+
+const filterOf = (s: SubscriptionRow): SubscriptionFilter => ({
+  events: JSON.parse(s.events) as string[],
+  subscribeContactEvents: s.subscribe_contact_events === 1,
+  contactEventTypes: JSON.parse(s.contact_event_types) as string[],
+  contactEventCategories: JSON.parse(s.contact_event_categories) as string[],
+});
+
+/** The delivery id is a function of (event, subscription): replays compute the same row. It is also the webhook-id. */
+export const deliveryIdFor = (eventId: string, subscriptionId: string) => deterministicUuid(`delivery:${eventId}:${subscriptionId}`);
+
+// Keeps one D1 statement's JSON parameter well under D1's limits.
+const CHUNK_BYTES = 400_000;
+
+function chunks(rows: NewDelivery[]): NewDelivery[][] {
+  const out: NewDelivery[][] = [];
+  let current: NewDelivery[] = [];
+  let bytes = 0;
+  for (const r of rows) {
+    const size = r.body.length + 200;
+    if (current.length > 0 && (bytes + size > CHUNK_BYTES || current.length >= 500)) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(r);
+    bytes += size;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+/**
+ * One tenant's part of a batch: match against its active subscriptions, record one delivery per
+ * (event, endpoint) — idempotent by the unique (event id, subscription id) — and enqueue every
+ * delivery not yet attempted. A replayed relay message finds its deliveries and re-enqueues only
+ * those never attempted (harmless: the delivery consumer's lease lets one message attempt).
+ */
+export async function fanOut(env: Env, tenantId: string, messages: RelayMessage[], now = Date.now()): Promise<number> {
+  const subs = await activeSubscriptions(env.DB, tenantId);
+  if (subs.length === 0) return 0;
+  const filters = subs.map((s) => ({ sub: s, filter: filterOf(s) }));
+  const rows: NewDelivery[] = [];
+  const seen = new Set<string>();
+  for (const m of messages) {
+    const out = outgoing(m);
+    if (!out) continue;
+    for (const { sub, filter } of filters) {
+      const match = out.contactEvent ? matchesContactEvent(filter, out.contactEvent) : matchesLogEvent(filter, out.type);
+      if (!match || out.aboutSubscription === sub.id) continue;
+      const id = await deliveryIdFor(out.eventId, sub.id);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      rows.push({ id, subscription_id: sub.id, event_id: out.eventId, event_type: out.type, body: out.body });
+    }
+  }
+  if (rows.length === 0) return 0;
+  const db = env.DB;
+  const toSend: DeliveryMessage[] = [];
+  for (const part of chunks(rows)) {
+    const results = await db.batch([
+      insertDeliveriesStatement(db, tenantId, part, now),
+      touchTriggeredStatement(db, tenantId, [...new Set(part.map((r) => r.subscription_id))], now),
+      unstartedDeliveriesStatement(db, tenantId, part.map((r) => r.id)),
+    ]);
+    const unstarted = (results[2]?.results ?? []) as { id: string; generation: number }[];
+    for (const u of unstarted) toSend.push({ tenant_id: tenantId, delivery_id: u.id, generation: u.generation });
+  }
+  await sendAll(env.DELIVERIES_QUEUE, toSend);
+  return rows.length;
+}
+
+export async function consumeWebhooks(batch: MessageBatch<RelayMessage>, env: Env, _ctx: ExecutionContext): Promise<void> {
+  const byTenant = new Map<string, Message<RelayMessage>[]>();
+  for (const msg of batch.messages) {
+    const list = byTenant.get(msg.body.tenant_id) ?? [];
+    list.push(msg);
+    byTenant.set(msg.body.tenant_id, list);
+  }
+  // Tenants fail on their own: one tenant's error retries only its messages.
+  await Promise.all(
+    [...byTenant].map(async ([tenantId, msgs]) => {
+      try {
+        await fanOut(env, tenantId, msgs.map((m) => m.body));
+        for (const m of msgs) m.ack();
+      } catch (error) {
+        console.error(JSON.stringify({ msg: 'webhook fan-out failed', tenant_id: tenantId, error: String(error) }));
+        for (const m of msgs) m.retry({ delaySeconds: Math.min(5 * m.attempts, 300) });
+      }
+    }),
+  );
 }

@@ -1,0 +1,55 @@
+import { env } from 'cloudflare:workers';
+import { Webhook as StandardWebhook } from 'standardwebhooks';
+import { call, json } from './api';
+import { header, type Received } from './receiver';
+
+export interface Sub {
+  id: string;
+  secret: string;
+  url: string;
+}
+
+export async function subscribe(key: string, body: Record<string, unknown>): Promise<Sub> {
+  const res = await call('POST', '/api/v1/webhooks', { key, body: { name: 'test', ...body } });
+  if (res.status !== 201) throw new Error(`subscribe failed: ${res.status} ${await res.text()}`);
+  return json<Sub>(res);
+}
+
+export async function append(key: string, body: Record<string, unknown>): Promise<{ id: string }> {
+  const res = await call('POST', '/api/v1/events', { key, body: { source: 'system', ...body } });
+  if (res.status !== 201) throw new Error(`append failed: ${res.status} ${await res.text()}`);
+  return json<{ id: string }>(res);
+}
+
+/** Verifies a received request with the official Standard Webhooks library; returns the parsed body. */
+export function verify(secret: string, r: Received): { type: string; timestamp: string; data: Record<string, unknown> } {
+  return new StandardWebhook(secret).verify(r.body, {
+    'webhook-id': header(r, 'webhook-id'),
+    'webhook-timestamp': header(r, 'webhook-timestamp'),
+    'webhook-signature': header(r, 'webhook-signature'),
+  }) as { type: string; timestamp: string; data: Record<string, unknown> };
+}
+
+export interface DeliveryRow {
+  id: string;
+  subscription_id: string;
+  event_id: string;
+  event_type: string;
+  status: string;
+  attempts: number;
+  generation: number;
+  dead_lettered_at: number | null;
+  last_error: string | null;
+}
+
+export async function deliveriesOf(tenantId: string, subscriptionId: string): Promise<DeliveryRow[]> {
+  const { results } = await env.DB.prepare(`SELECT * FROM webhook_deliveries WHERE tenant_id = ? AND subscription_id = ? ORDER BY created_at`)
+    .bind(tenantId, subscriptionId)
+    .all<DeliveryRow>();
+  return results;
+}
+
+export async function eventsOfType(tenantId: string, type: string): Promise<{ id: string; payload: string }[]> {
+  const { results } = await env.DB.prepare(`SELECT id, payload FROM events WHERE tenant_id = ? AND event_type = ?`).bind(tenantId, type).all<{ id: string; payload: string }>();
+  return results;
+}
