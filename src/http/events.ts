@@ -27,7 +27,8 @@ export const events = router();
 
 const AppendHeaders = z.object({
   'idempotency-key': z.string().min(1).max(LIMITS.idempotencyKeyLength).optional().openapi({
-    description: 'Replaying a request with the same key and body returns the original (200); with another body, 409.',
+    description:
+      'Replaying a request with the same key and body returns the original (200); with another body, 409. On a batch the key covers the whole batch.',
   }),
   'x-correlation-id': z.string().min(1).max(255).optional().openapi({ description: 'Fills metadata.correlation_id when the body has none.' }),
 });
