@@ -15,6 +15,10 @@ export default defineConfig(async () => {
             ADMIN_TOKEN: 'test-admin-token',
             TOKEN_SIGNING_SECRET: 'test-token-signing-secret',
             ALLOW_PRIVATE_WEBHOOK_URLS: 'true',
+            // One JSON line per request would drown the test output; tests that check logging turn it on.
+            LOG_REQUESTS: 'false',
+            // Load-heavy tests of other capabilities must not meet the limiter; its own tests set a limit.
+            RATE_LIMIT_PER_MINUTE: '0',
             RECEIVER_URL: inject<string>('receiverUrl'),
           },
         },

@@ -8,8 +8,10 @@ import { docsPage } from './http/docs';
 import { eventTypes } from './http/event-types';
 import { events } from './http/events';
 import { health } from './http/health';
+import { operations } from './http/operations';
 import { ApiError, problemResponse } from './http/problem';
 import { webhooks } from './http/webhooks';
+import { rateLimit } from './http/rate-limit';
 
 export const app = new OpenAPIHono<AppEnv>();
 
@@ -20,8 +22,19 @@ app.use('*', async (c, next) => {
   const started = Date.now();
   await next();
   c.res.headers.set('x-request-id', requestId);
-  if (c.res.status >= 500 || c.env.LOG_REQUESTS === 'true') {
-    console.log(JSON.stringify({ msg: 'request', request_id: requestId, method: c.req.method, path: c.req.path, status: c.res.status, ms: Date.now() - started }));
+  // One JSON line per request (Workers Logs indexes the fields). LOG_REQUESTS=false keeps only 5xx.
+  if (c.res.status >= 500 || c.env.LOG_REQUESTS !== 'false') {
+    const line = {
+      msg: 'request',
+      request_id: requestId,
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      ms: Date.now() - started,
+      tenant_id: c.get('tenantId') ?? null,
+      api_key_id: c.get('apiKeyId') ?? null,
+    };
+    console.log(JSON.stringify(line));
   }
 });
 
@@ -33,12 +46,14 @@ app.use('/api/v1/*', async (c, next) => {
   if (path === '/api/v1/health' || path.startsWith('/api/v1/admin/')) return next();
   return requireApiKey(c, next);
 });
+app.use('/api/v1/*', rateLimit);
 
 app.route('/api/v1', health);
 app.route('/api/v1', admin);
 app.route('/api/v1', events);
 app.route('/api/v1', eventTypes);
 app.route('/api/v1', webhooks);
+app.route('/api/v1', operations);
 
 app.get('/', (c) => c.redirect('/docs'));
 app.get('/__noop', (c) => c.text('ok'));

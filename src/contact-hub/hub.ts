@@ -5,6 +5,7 @@ import type { EventSource } from '../domain/event-types';
 import type { ContactEventRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 import { timelineMappingFor } from '../domain/timeline-mapping';
+import { clearHubBacklog, upsertHubBacklog } from '../db/ops';
 import { iso } from '../domain/time';
 import { RelaySink, relayMessage, type OutboxItem, type OutboxRow } from './relay';
 import { HUB_SCHEMA } from './storage';
@@ -57,6 +58,7 @@ export class ContactHub extends DurableObject<Env> {
   private relayAgain = false;
   private failures = 0;
   private alarmArmed = false;
+  private lastRelayError: string | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -522,6 +524,7 @@ export class ContactHub extends DurableObject<Env> {
         : db.prepare(`DELETE FROM events WHERE tenant_id = ? AND stream_id = ?`).bind(owner.tenantId, streamId),
       db.prepare(`DELETE FROM contact_events WHERE tenant_id = ? AND contact_id = ?`).bind(owner.tenantId, owner.id),
     ]);
+    await this.clearBacklog(true);
     for (const ws of this.ctx.getWebSockets()) ws.close(4410, 'contact erased');
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
@@ -564,7 +567,7 @@ export class ContactHub extends DurableObject<Env> {
       this.relayAgain = true;
       return this.relaying;
     }
-    this.relaying = this.relayLoop().finally(() => {
+    this.relaying = this.relayLoop().then(() => this.clearBacklog()).finally(() => {
       this.relaying = null;
     });
     return this.relaying;
@@ -578,6 +581,7 @@ export class ContactHub extends DurableObject<Env> {
       const ok = await this.relayPass(rows);
       if (!ok) {
         this.failures += 1;
+        await this.reportBacklog();
         await this.scheduleRetry();
         return;
       }
@@ -621,7 +625,10 @@ export class ContactHub extends DurableObject<Env> {
       this.sql.exec(`DELETE FROM outbox WHERE id BETWEEN ? AND ? AND d1 = 0 AND wq = 0 AND aq = 0`, minId, maxId);
     });
     for (const r of [d1, wq, aq]) {
-      if (r.status === 'rejected') console.error(JSON.stringify({ msg: 'relay failed', owner, error: String(r.reason) }));
+      if (r.status === 'rejected') {
+        this.lastRelayError = String(r.reason);
+        console.error(JSON.stringify({ msg: 'relay failed', owner, error: String(r.reason) }));
+      }
     }
     return d1.status === 'fulfilled' && wq.status === 'fulfilled' && aq.status === 'fulfilled';
   }
@@ -637,6 +644,38 @@ export class ContactHub extends DurableObject<Env> {
   outboxStats(): { pending: number; oldest_ms: number | null } {
     const row = this.sql.exec<{ n: number; oldest: number | null }>(`SELECT count(*) AS n, min(created_at) AS oldest FROM outbox`).one();
     return { pending: row.n, oldest_ms: row.oldest === null ? null : Date.now() - row.oldest };
+  }
+
+  // Operations (GET /api/v1/ops/stats) cannot enumerate hubs, so a hub whose relay fails reports its
+  // backlog to D1 (hub_relay_backlog) and removes the report once its outbox is empty. The flag lives
+  // in the hub's storage so that a hub evicted while backlogged still clears its report later.
+  private async reportBacklog(): Promise<void> {
+    if (!this.owner) return;
+    const stats = this.outboxStats();
+    try {
+      await upsertHubBacklog(this.env.DB, this.owner.tenantId, `${this.owner.kind}:${this.owner.id}`, {
+        pending: stats.pending,
+        oldestAt: stats.oldest_ms === null ? null : Date.now() - stats.oldest_ms,
+        failures: this.failures,
+        lastError: this.lastRelayError,
+        now: Date.now(),
+      });
+      this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('backlog_reported', '1')`);
+    } catch {
+      // D1 itself may be what fails; the report is best effort and the relay retries regardless.
+    }
+  }
+
+  private async clearBacklog(force = false): Promise<void> {
+    if (!this.owner) return;
+    const reported = this.sql.exec(`SELECT 1 FROM meta WHERE key = 'backlog_reported'`).toArray().length > 0;
+    if (!reported || (!force && this.pendingCount() > 0)) return;
+    try {
+      await clearHubBacklog(this.env.DB, this.owner.tenantId, `${this.owner.kind}:${this.owner.id}`);
+      this.sql.exec(`DELETE FROM meta WHERE key = 'backlog_reported'`);
+    } catch {
+      // Kept flagged: the next successful pass clears it.
+    }
   }
 
   override async alarm(): Promise<void> {

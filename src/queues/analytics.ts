@@ -1,5 +1,74 @@
+import { ANALYTICS_CONSUMER, rollupStatements } from '../db/analytics';
+import { retryDelaySeconds, rollupItem, uniqueItems, type RollupItem } from '../domain/analytics';
 import type { RelayMessage } from './messages';
 
-export async function consumeAnalytics(batch: MessageBatch<RelayMessage>, _env: Env, _ctx: ExecutionContext): Promise<void> {
+/** The optional Workers Analytics Engine binding (see README "Analytics"); absent → skipped. */
+type WithAnalyticsEngine = Env & { EVENTS_AE?: AnalyticsEngineDataset };
+
+/**
+ * The `analytics` queue: counts each event once in the D1 rollups (idempotent by event id, see
+ * rollupStatements) and, when an Analytics Engine dataset is bound, writes one data point per
+ * newly counted event. The whole batch commits in one D1 transaction or is retried whole.
+ */
+export async function consumeAnalytics(batch: MessageBatch<RelayMessage>, env: Env, _ctx: ExecutionContext): Promise<void> {
+  const started = Date.now();
+  const items: RollupItem[] = [];
+  let malformed = 0;
+  for (const message of batch.messages) {
+    const item = rollupItem(message.body);
+    if (item) items.push(item);
+    else malformed += 1;
+  }
+  const unique = uniqueItems(items);
+  let counted: { tenant_id: string; event_id: string }[] = [];
+  try {
+    if (unique.length > 0) {
+      const results = await env.DB.batch<{ tenant_id: string; event_id: string }>(rollupStatements(env.DB, unique, started));
+      counted = results[results.length - 1]!.results;
+    }
+  } catch (error) {
+    // Nothing of the batch was applied (one transaction): every message comes back, each after a
+    // backoff on its own attempt count.
+    for (const m of batch.messages) m.retry({ delaySeconds: retryDelaySeconds(m.attempts) });
+    const attempts = Math.max(...batch.messages.map((m) => m.attempts));
+    console.error(JSON.stringify({ msg: 'queue batch failed', queue: batch.queue, messages: batch.messages.length, attempts, retry_in_s: retryDelaySeconds(attempts), error: String(error) }));
+    return;
+  }
   batch.ackAll();
+  const written = writeDataPoints(env as WithAnalyticsEngine, unique, counted);
+  console.log(
+    JSON.stringify({
+      msg: 'queue batch',
+      queue: batch.queue,
+      consumer: ANALYTICS_CONSUMER,
+      messages: batch.messages.length,
+      counted: counted.length,
+      duplicates: unique.length - counted.length + (items.length - unique.length),
+      malformed,
+      ae_points: written,
+      ms: Date.now() - started,
+    }),
+  );
+}
+
+/**
+ * One Analytics Engine data point per event counted just now (redeliveries are skipped, as in D1).
+ * Best effort: after the D1 commit, so a crash here loses points, never doubles them.
+ */
+function writeDataPoints(env: WithAnalyticsEngine, items: RollupItem[], counted: { tenant_id: string; event_id: string }[]): number {
+  const dataset = env.EVENTS_AE;
+  if (!dataset || counted.length === 0) return 0;
+  const fresh = new Set(counted.map((c) => `${c.tenant_id}\u0000${c.event_id}`));
+  let n = 0;
+  for (const i of items) {
+    if (!fresh.has(`${i.tenant_id}\u0000${i.event_id}`)) continue;
+    try {
+      dataset.writeDataPoint({ indexes: [i.tenant_id], blobs: [i.kind, i.event_type, i.source, i.category, i.event_id], doubles: [1, i.hour] });
+      n += 1;
+    } catch (error) {
+      console.error(JSON.stringify({ msg: 'analytics engine write failed', error: String(error) }));
+      break;
+    }
+  }
+  return n;
 }

@@ -1,0 +1,136 @@
+import { HOUR_MS, splitRange, type GroupBy, type RollupItem, type RollupKind } from '../domain/analytics';
+
+/** The consumer name under which the analytics consumer records processed events. */
+export const ANALYTICS_CONSUMER = 'analytics';
+
+const upsertInto = (table: 'analytics_hourly' | 'analytics_daily', bucket: 'hour' | 'day') => `
+  INSERT INTO ${table} (tenant_id, kind, ${bucket}, event_type, source, category, "count")
+  SELECT j.value->>'tenant_id', j.value->>'kind', j.value->>'${bucket}', j.value->>'event_type', j.value->>'source', j.value->>'category', count(*)
+  FROM json_each(?1) AS j
+  WHERE NOT EXISTS (
+    SELECT 1 FROM processed_events p
+    WHERE p.consumer = '${ANALYTICS_CONSUMER}' AND p.tenant_id = j.value->>'tenant_id' AND p.event_id = j.value->>'event_id'
+  )
+  GROUP BY 1, 2, 3, 4, 5, 6
+  ON CONFLICT (tenant_id, kind, ${bucket}, event_type, source, category) DO UPDATE SET "count" = "count" + excluded."count"`;
+
+/**
+ * The statements that count a batch, for ONE `d1.batch()` (one transaction): both rollups count
+ * only the items with no processed marker yet, then the markers are inserted. A redelivered or
+ * duplicated item finds its marker and counts nothing; a crash leaves either all three applied or
+ * none. The last statement RETURNs the items counted now (for the Analytics Engine, best effort).
+ * Items must be unique per (tenant, event id) — see uniqueItems.
+ */
+export function rollupStatements(d1: D1Database, items: RollupItem[], now: number): D1PreparedStatement[] {
+  const json = JSON.stringify(items);
+  return [
+    d1.prepare(upsertInto('analytics_hourly', 'hour')).bind(json),
+    d1.prepare(upsertInto('analytics_daily', 'day')).bind(json),
+    d1
+      .prepare(
+        `INSERT INTO processed_events (consumer, tenant_id, event_id, processed_at)
+         SELECT '${ANALYTICS_CONSUMER}', j.value->>'tenant_id', j.value->>'event_id', ?2 FROM json_each(?1) AS j WHERE true
+         ON CONFLICT DO NOTHING
+         RETURNING tenant_id, event_id`,
+      )
+      .bind(json, now),
+  ];
+}
+
+export interface RollupFilter {
+  kind: RollupKind;
+  type?: string | undefined;
+  source?: string | undefined;
+  category?: string | undefined;
+}
+
+export interface RollupGroup {
+  key: string | number;
+  count: number;
+}
+
+/**
+ * Counts from the rollups over [from, to) (both hour-aligned), grouped. Whole days come from the
+ * daily table, the edges (and everything, for group_by=hour) from the hourly one.
+ */
+export async function queryRollups(
+  d1: D1Database,
+  tenantId: string,
+  range: { from: number; to: number },
+  groupBy: GroupBy,
+  filter: RollupFilter,
+): Promise<RollupGroup[]> {
+  const args: (string | number)[] = [tenantId, filter.kind];
+  const bind = (v: string | number) => {
+    args.push(v);
+    return `?${args.length}`;
+  };
+  const filters: string[] = [];
+  if (filter.type !== undefined) filters.push(`event_type = ${bind(filter.type)}`);
+  if (filter.source !== undefined) filters.push(`source = ${bind(filter.source)}`);
+  if (filter.category !== undefined) filters.push(`category = ${bind(filter.category)}`);
+  const extra = filters.map((f) => ` AND ${f}`).join('');
+  const keyOf = (bucket: 'hour' | 'day'): string => {
+    switch (groupBy) {
+      case 'type':
+        return 'event_type';
+      case 'source':
+        return 'source';
+      case 'category':
+        return 'category';
+      case 'hour':
+        return bucket;
+      case 'day':
+        return bucket === 'day' ? 'day' : `(hour / ${86_400_000}) * ${86_400_000}`;
+    }
+  };
+  const parts: string[] = [];
+  const { hours, days } = groupBy === 'hour' ? { hours: [[range.from, range.to] as [number, number]], days: null } : splitRange(range.from, range.to);
+  for (const [from, to] of hours) {
+    parts.push(
+      `SELECT ${keyOf('hour')} AS k, "count" AS n FROM analytics_hourly
+       WHERE tenant_id = ?1 AND kind = ?2 AND hour >= ${bind(from)} AND hour < ${bind(to)}${extra}`,
+    );
+  }
+  if (days) {
+    parts.push(
+      `SELECT ${keyOf('day')} AS k, "count" AS n FROM analytics_daily
+       WHERE tenant_id = ?1 AND kind = ?2 AND day >= ${bind(days[0])} AND day < ${bind(days[1])}${extra}`,
+    );
+  }
+  const order = groupBy === 'hour' || groupBy === 'day' ? 'k ASC' : 'count DESC, k ASC';
+  const { results } = await d1
+    .prepare(`SELECT k AS key, sum(n) AS count FROM (${parts.join(' UNION ALL ')}) GROUP BY k ORDER BY ${order}`)
+    .bind(...args)
+    .all<{ key: string | number; count: number }>();
+  return results;
+}
+
+export interface RollupStats {
+  total: number;
+  groups: { key: string; count: number }[];
+}
+
+/**
+ * For GET /api/v1/events/stats: log-event counts of [since, until) from the rollups, or null when
+ * the rollups cannot answer exactly — a bound missing or not on an hour boundary (an inclusive
+ * `until` ending at hh:59:59.999 is accepted as the next hour). Hour keys come back as ISO strings.
+ * Rollups keep counting events that retention has archived, and the current hour trails appends by
+ * the relay + queue lag.
+ */
+export async function statsFromRollups(
+  d1: D1Database,
+  tenantId: string,
+  opts: { since?: number | null | undefined; until?: number | null | undefined; groupBy: 'type' | 'source' | 'hour' },
+): Promise<RollupStats | null> {
+  const { since } = opts;
+  let { until } = opts;
+  if (since == null || until == null) return null;
+  if ((until + 1) % HOUR_MS === 0) until += 1;
+  if (since % HOUR_MS !== 0 || until % HOUR_MS !== 0 || until < since) return null;
+  const rows = await queryRollups(d1, tenantId, { from: since, to: until }, opts.groupBy, { kind: 'event' });
+  return {
+    total: rows.reduce((s, r) => s + r.count, 0),
+    groups: rows.map((r) => ({ key: opts.groupBy === 'hour' ? new Date(Number(r.key)).toISOString() : String(r.key), count: r.count })),
+  };
+}

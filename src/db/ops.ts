@@ -1,0 +1,143 @@
+import { HOUR_MS, floorHour } from '../domain/analytics';
+
+/** Columns of a table, or an empty set when the table does not exist (tables other capabilities own). */
+async function columnsOf(d1: D1Database, table: string): Promise<Set<string>> {
+  const { results } = await d1.prepare(`SELECT name FROM pragma_table_info(?1)`).bind(table).all<{ name: string }>();
+  return new Set(results.map((r) => r.name));
+}
+
+export interface EventCounts {
+  total: number;
+  last_hour: number;
+}
+
+export async function eventCounts(d1: D1Database, tenantId: string, now: number): Promise<EventCounts> {
+  const row = await d1
+    .prepare(`SELECT count(*) AS total, (SELECT count(*) FROM events WHERE tenant_id = ?1 AND created_at >= ?2) AS last_hour FROM events WHERE tenant_id = ?1`)
+    .bind(tenantId, now - HOUR_MS)
+    .first<EventCounts>();
+  return row ?? { total: 0, last_hour: 0 };
+}
+
+export async function workerOutbox(d1: D1Database, tenantId: string, now: number): Promise<{ pending: number; oldest_age_ms: number | null }> {
+  const row = await d1
+    .prepare(`SELECT count(*) AS n, min(created_at) AS oldest FROM relay_outbox WHERE tenant_id = ?1`)
+    .bind(tenantId)
+    .first<{ n: number; oldest: number | null }>();
+  return { pending: row?.n ?? 0, oldest_age_ms: row?.oldest == null ? null : Math.max(0, now - row.oldest) };
+}
+
+export interface HubBacklogRow {
+  hub: string;
+  pending: number;
+  oldest_at: number | null;
+  failures: number;
+  last_error: string | null;
+  updated_at: number;
+}
+
+export async function hubBacklogs(d1: D1Database, tenantId: string): Promise<HubBacklogRow[]> {
+  const { results } = await d1
+    .prepare(`SELECT hub, pending, oldest_at, failures, last_error, updated_at FROM hub_relay_backlog WHERE tenant_id = ?1 ORDER BY oldest_at LIMIT 100`)
+    .bind(tenantId)
+    .all<HubBacklogRow>();
+  return results;
+}
+
+/** A hub reports its outbox after a failed relay pass (see ContactHub.reportBacklog). */
+export async function upsertHubBacklog(
+  d1: D1Database,
+  tenantId: string,
+  hub: string,
+  b: { pending: number; oldestAt: number | null; failures: number; lastError: string | null; now: number },
+): Promise<void> {
+  await d1
+    .prepare(
+      `INSERT INTO hub_relay_backlog (tenant_id, hub, pending, oldest_at, failures, last_error, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+       ON CONFLICT (tenant_id, hub) DO UPDATE SET pending = excluded.pending, oldest_at = excluded.oldest_at,
+         failures = excluded.failures, last_error = excluded.last_error, updated_at = excluded.updated_at`,
+    )
+    .bind(tenantId, hub, b.pending, b.oldestAt, b.failures, b.lastError === null ? null : b.lastError.slice(0, 500), b.now)
+    .run();
+}
+
+export async function clearHubBacklog(d1: D1Database, tenantId: string, hub: string): Promise<void> {
+  await d1.prepare(`DELETE FROM hub_relay_backlog WHERE tenant_id = ?1 AND hub = ?2`).bind(tenantId, hub).run();
+}
+
+export type Gap = { available: false; reason: string };
+
+export type DeliveryStats =
+  | { available: true; by_status: Record<string, number>; pending: number; failed: number; dead_lettered: number }
+  | Gap;
+
+/**
+ * Webhook delivery counts by status, read from `webhook_deliveries` (owned by the webhooks
+ * capability) when it exists. Dead-lettered = `dead_lettered_at` set when that column exists,
+ * else the `failed` ones (a delivery is failed once its message went to the dead-letter queue).
+ */
+export async function deliveryStats(d1: D1Database, tenantId: string): Promise<DeliveryStats> {
+  const cols = await columnsOf(d1, 'webhook_deliveries');
+  if (!cols.has('status') || !cols.has('tenant_id')) return { available: false, reason: 'no webhook_deliveries table with a status column in this deployment' };
+  const { results } = await d1
+    .prepare(`SELECT status, count(*) AS n FROM webhook_deliveries WHERE tenant_id = ?1 GROUP BY status`)
+    .bind(tenantId)
+    .all<{ status: string; n: number }>();
+  const by = Object.fromEntries(results.map((r) => [r.status, r.n]));
+  let dead = by.failed ?? 0;
+  if (cols.has('dead_lettered_at')) {
+    const row = await d1
+      .prepare(`SELECT count(*) AS n FROM webhook_deliveries WHERE tenant_id = ?1 AND dead_lettered_at IS NOT NULL`)
+      .bind(tenantId)
+      .first<{ n: number }>();
+    dead = row?.n ?? 0;
+  }
+  return { available: true, by_status: by, pending: by.pending ?? 0, failed: by.failed ?? 0, dead_lettered: dead };
+}
+
+export type LagStats = { available: true; items: { name: string; lag: number }[]; max_lag: number } | Gap;
+
+// Counting the events behind a checkpoint is bounded, so that a consumer far behind costs little to report.
+const LAG_CAP = 100_000;
+
+/**
+ * Consumers of the global log with checkpoints, from `event_subscriptions` (owned by the event-store
+ * capability) when it exists: lag = this tenant's events with a position past the checkpoint
+ * (capped at 100,000; type filters of a subscription are not applied, so this is an upper bound).
+ * `projections` selects the rows of kind 'projection'.
+ */
+export async function checkpointLag(d1: D1Database, tenantId: string, projections: boolean): Promise<LagStats> {
+  const cols = await columnsOf(d1, 'event_subscriptions');
+  if (!cols.has('checkpoint') || !cols.has('name') || !cols.has('tenant_id')) {
+    return { available: false, reason: 'no event_subscriptions table with checkpoints in this deployment' };
+  }
+  const kindFilter = cols.has('kind') ? (projections ? `AND kind = 'projection'` : `AND kind <> 'projection'`) : projections ? 'AND 0' : '';
+  const { results } = await d1
+    .prepare(
+      `SELECT s.name AS name,
+         (SELECT count(*) FROM (SELECT 1 FROM events e WHERE e.position > s.checkpoint AND e.tenant_id = s.tenant_id LIMIT ${LAG_CAP})) AS lag
+       FROM event_subscriptions s WHERE s.tenant_id = ?1 ${kindFilter} ORDER BY s.name LIMIT 200`,
+    )
+    .bind(tenantId)
+    .all<{ name: string; lag: number }>();
+  return { available: true, items: results, max_lag: results.reduce((m, r) => Math.max(m, r.lag), 0) };
+}
+
+export async function analyticsCurrentHour(d1: D1Database, tenantId: string, now: number): Promise<number> {
+  const row = await d1
+    .prepare(`SELECT coalesce(sum("count"), 0) AS n FROM analytics_hourly WHERE tenant_id = ?1 AND kind = 'event' AND hour = ?2`)
+    .bind(tenantId, floorHour(now))
+    .first<{ n: number }>();
+  return row?.n ?? 0;
+}
+
+export async function archiveTotals(d1: D1Database, tenantId: string): Promise<{ objects: number; events: number; pending: number }> {
+  const row = await d1
+    .prepare(
+      `SELECT sum(status = 'complete') AS objects, coalesce(sum(CASE WHEN status = 'complete' THEN "count" END), 0) AS events,
+         sum(status = 'pending') AS pending FROM archives WHERE tenant_id = ?1`,
+    )
+    .bind(tenantId)
+    .first<{ objects: number | null; events: number; pending: number | null }>();
+  return { objects: row?.objects ?? 0, events: row?.events ?? 0, pending: row?.pending ?? 0 };
+}

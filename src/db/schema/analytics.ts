@@ -1,0 +1,83 @@
+import { index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+
+// Analytics, retention and operations. Times are epoch milliseconds (INTEGER).
+
+/**
+ * Event counts per tenant, hour, kind (`event` = the log, `contact_event` = the timeline), type,
+ * source and category ('' for log events). Fed by the `analytics` queue consumer, idempotent by
+ * event id through `processed_events` (consumer 'analytics'). Counts survive retention: archiving
+ * raw events does not lower them.
+ */
+export const analyticsHourly = sqliteTable(
+  'analytics_hourly',
+  {
+    tenantId: text('tenant_id').notNull(),
+    kind: text('kind').notNull(),
+    hour: integer('hour').notNull(),
+    eventType: text('event_type').notNull(),
+    source: text('source').notNull(),
+    category: text('category').notNull(),
+    count: integer('count').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.kind, t.hour, t.eventType, t.source, t.category] })],
+);
+
+/** The same counts per UTC day, so that a year-long query reads 365 buckets per combination, not 8,760. */
+export const analyticsDaily = sqliteTable(
+  'analytics_daily',
+  {
+    tenantId: text('tenant_id').notNull(),
+    kind: text('kind').notNull(),
+    day: integer('day').notNull(),
+    eventType: text('event_type').notNull(),
+    source: text('source').notNull(),
+    category: text('category').notNull(),
+    count: integer('count').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.kind, t.day, t.eventType, t.source, t.category] })],
+);
+
+/**
+ * The archive manifest: one row per R2 object of archived log events. A row is written
+ * (`status = 'pending'`) before its object, and turns `complete` in the same D1 batch that deletes
+ * the archived rows, so a run that dies in between is finished by the next one.
+ */
+export const archives = sqliteTable(
+  'archives',
+  {
+    tenantId: text('tenant_id').notNull(),
+    // The API's name for it (`2025-10-01.000000000001-000000004711`); `key` is the R2 object key.
+    id: text('id').notNull(),
+    key: text('key').notNull(),
+    day: integer('day').notNull(),
+    firstPosition: integer('first_position').notNull(),
+    lastPosition: integer('last_position').notNull(),
+    count: integer('count').notNull(),
+    // SHA-256 (hex) of the uncompressed NDJSON.
+    sha256: text('sha256').notNull(),
+    bytes: integer('bytes').notNull(),
+    status: text('status').notNull(),
+    createdAt: integer('created_at').notNull(),
+    completedAt: integer('completed_at'),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.id] }), index('archives_tenant_day').on(t.tenantId, t.day), index('archives_status').on(t.tenantId, t.status)],
+);
+
+/**
+ * Hub outbox backlogs, reported by the hubs themselves (hubs cannot be enumerated): a hub upserts
+ * its row when a relay pass fails and deletes it once its outbox is empty again. Best effort: a hub
+ * that cannot reach D1 cannot report here either.
+ */
+export const hubRelayBacklog = sqliteTable(
+  'hub_relay_backlog',
+  {
+    tenantId: text('tenant_id').notNull(),
+    hub: text('hub').notNull(),
+    pending: integer('pending').notNull(),
+    oldestAt: integer('oldest_at'),
+    failures: integer('failures').notNull(),
+    lastError: text('last_error'),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.hub] })],
+);

@@ -1,0 +1,85 @@
+import type { RelayMessage } from '../queues/messages';
+
+export const HOUR_MS = 3_600_000;
+export const DAY_MS = 86_400_000;
+
+export const floorHour = (ms: number): number => Math.floor(ms / HOUR_MS) * HOUR_MS;
+export const ceilHour = (ms: number): number => Math.ceil(ms / HOUR_MS) * HOUR_MS;
+export const floorDay = (ms: number): number => Math.floor(ms / DAY_MS) * DAY_MS;
+export const ceilDay = (ms: number): number => Math.ceil(ms / DAY_MS) * DAY_MS;
+
+/** `2025-10-01` for a UTC day. */
+export const dayString = (ms: number): string => new Date(floorDay(ms)).toISOString().slice(0, 10);
+
+/** What a rollup counts: the log (`event`) or the timeline (`contact_event`). */
+export const ROLLUP_KINDS = ['event', 'contact_event'] as const;
+export type RollupKind = (typeof ROLLUP_KINDS)[number];
+
+export const GROUP_BYS = ['type', 'source', 'category', 'hour', 'day'] as const;
+export type GroupBy = (typeof GROUP_BYS)[number];
+
+/** One counted occurrence, as the rollup tables key it. `category` is '' for log events. */
+export interface RollupItem {
+  tenant_id: string;
+  event_id: string;
+  kind: RollupKind;
+  hour: number;
+  day: number;
+  event_type: string;
+  source: string;
+  category: string;
+}
+
+/**
+ * A relay message → what the rollups count, bucketed by when the event happened (its `timestamp`,
+ * the timeline's `occurred_at`), not when it was relayed. Null for a message this consumer does not
+ * understand (it is acknowledged and logged rather than retried forever).
+ */
+export function rollupItem(message: RelayMessage): RollupItem | null {
+  if (!message || typeof message !== 'object' || !str(message.tenant_id)) return null;
+  if (message.kind === 'event') {
+    const e = message.event;
+    const at = Date.parse(e?.timestamp);
+    if (!e || !str(e.id) || !str(e.event_type) || !str(e.source) || Number.isNaN(at)) return null;
+    return { tenant_id: message.tenant_id, event_id: e.id, kind: 'event', hour: floorHour(at), day: floorDay(at), event_type: e.event_type, source: e.source, category: '' };
+  }
+  if (message.kind === 'contact_event') {
+    const e = message.contact_event;
+    const at = Date.parse(e?.occurred_at);
+    if (!e || !str(e.id) || !str(e.event_type) || !str(e.source) || !str(e.category) || Number.isNaN(at)) return null;
+    return { tenant_id: message.tenant_id, event_id: e.id, kind: 'contact_event', hour: floorHour(at), day: floorDay(at), event_type: e.event_type, source: e.source, category: e.category };
+  }
+  return null;
+}
+
+// Messages cross a queue as JSON: checked field by field so that one malformed message is dropped
+// (and logged) instead of failing, and endlessly retrying, the whole batch it arrived in.
+const str = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+
+/** Drops repeats of one (tenant, event id) inside a batch: the queue may deliver a message twice. */
+export function uniqueItems(items: RollupItem[]): RollupItem[] {
+  const seen = new Set<string>();
+  return items.filter((i) => {
+    const k = `${i.tenant_id}\u0000${i.event_id}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/**
+ * A range [from, to) split so that whole UTC days are read from the daily rollup and only the
+ * ragged hour edges from the hourly one. Both ends must be hour-aligned.
+ */
+export function splitRange(from: number, to: number): { hours: [number, number][]; days: [number, number] | null } {
+  const firstDay = ceilDay(from);
+  const lastDay = floorDay(to);
+  if (firstDay >= lastDay) return { hours: [[from, to]], days: null };
+  const hours: [number, number][] = [];
+  if (from < firstDay) hours.push([from, firstDay]);
+  if (lastDay < to) hours.push([lastDay, to]);
+  return { hours, days: [firstDay, lastDay] };
+}
+
+/** Backoff for a queue batch that failed: 2, 4, 8 … seconds, at most 5 minutes. */
+export const retryDelaySeconds = (attempts: number): number => Math.min(300, 2 ** Math.max(1, Math.min(attempts, 9)));

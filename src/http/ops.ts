@@ -1,0 +1,66 @@
+import { createRoute } from '@hono/zod-openapi';
+import { analyticsCurrentHour, archiveTotals, checkpointLag, deliveryStats, eventCounts, hubBacklogs, workerOutbox } from '../db/ops';
+import { OpsStats } from '../domain/schemas/analytics';
+import { problemResponses } from '../domain/schemas/common';
+import { iso } from '../domain/time';
+import { router } from './context';
+
+export const ops = router();
+
+const HUB_NOTE =
+  'Hubs report here when a relay pass fails and clear it once their outbox is empty; a hub that cannot reach D1 cannot report, and a healthy hub\'s in-flight outbox (milliseconds) is not shown.';
+
+ops.openapi(
+  createRoute({
+    method: 'get',
+    path: '/ops/stats',
+    tags: ['Operations'],
+    summary: "The tenant's operational state: seed 002's alert queries as one document",
+    responses: { 200: { description: 'Stats', content: { 'application/json': { schema: OpsStats } } }, ...problemResponses(401, 429) },
+  }),
+  async (c) => {
+    const db = c.env.DB;
+    const tenantId = c.get('tenantId');
+    const now = Date.now();
+    const [events, outbox, hubs, deliveries, subscriptions, projections, counted, archived] = await Promise.all([
+      eventCounts(db, tenantId, now),
+      workerOutbox(db, tenantId, now),
+      hubBacklogs(db, tenantId),
+      deliveryStats(db, tenantId),
+      checkpointLag(db, tenantId, false),
+      checkpointLag(db, tenantId, true),
+      analyticsCurrentHour(db, tenantId, now),
+      archiveTotals(db, tenantId),
+    ]);
+    const oldestHub = hubs.reduce<number | null>((m, h) => (h.oldest_at === null ? m : m === null ? h.oldest_at : Math.min(m, h.oldest_at)), null);
+    return c.json(
+      {
+        time: iso(now),
+        events,
+        relay: {
+          worker_outbox: outbox,
+          hubs: {
+            backlogged: hubs.length,
+            pending: hubs.reduce((s, h) => s + h.pending, 0),
+            oldest_age_ms: oldestHub === null ? null : Math.max(0, now - oldestHub),
+            details: hubs.map((h) => ({
+              hub: h.hub,
+              pending: h.pending,
+              oldest_age_ms: h.oldest_at === null ? null : Math.max(0, now - h.oldest_at),
+              failures: h.failures,
+              last_error: h.last_error,
+              reported_at: iso(h.updated_at),
+            })),
+            note: HUB_NOTE,
+          },
+        },
+        webhook_deliveries: deliveries,
+        subscriptions,
+        projections,
+        analytics: { counted_last_hour: counted },
+        archives: archived,
+      },
+      200,
+    );
+  },
+);

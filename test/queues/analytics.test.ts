@@ -1,0 +1,174 @@
+import { env } from 'cloudflare:workers';
+import { describe, expect, it } from 'vitest';
+import { statsFromRollups } from '../../src/db/analytics';
+import { DAY_MS, HOUR_MS, floorHour, retryDelaySeconds } from '../../src/domain/analytics';
+import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
+import { chunk, deliverAnalytics, relayMessagesFromD1, shuffle } from '../support/analytics';
+
+interface Groups {
+  total: number;
+  groups: { key: string; count: number }[];
+}
+
+const TYPES = ['message.sent', 'message.received', 'contact.created', 'session.started', 'tag.added', 'cron.cleanup.expired_sessions'] as const;
+const SOURCES = ['system', 'webhook', 'manual', 'cron', 'workflow'] as const;
+
+/** A spread of events over four days of hours, half of them on two contacts (through their hubs). */
+async function seed(t: Tenant, n: number, base: number): Promise<void> {
+  const contacts = [uuid(), uuid()];
+  const events = Array.from({ length: n }, (_, i) => ({
+    event_type: TYPES[i % TYPES.length],
+    source: SOURCES[(i * 7) % SOURCES.length],
+    ...(i % 2 === 0 ? { contact_id: contacts[i % 4 === 0 ? 0 : 1] } : {}),
+    timestamp: new Date(base + ((i * 37) % 96) * HOUR_MS + (i % 60) * 60_000).toISOString(),
+    payload: { i },
+  }));
+  for (const part of chunk(events, 100)) {
+    const res = await call('POST', '/api/v1/events/batch', { key: t.key, body: { events: part } });
+    expect(res.status).toBe(201);
+  }
+}
+
+const rawCounts = async (tenantId: string, expr: string, table = 'events', time = 'timestamp', where = ''): Promise<Record<string, number>> => {
+  const { results } = await env.DB.prepare(
+    `SELECT ${expr} AS k, count(*) AS n FROM ${table} WHERE tenant_id = ? AND ${time} >= ? AND ${time} < ? ${where} GROUP BY k`,
+  )
+    .bind(tenantId, 0, Number.MAX_SAFE_INTEGER)
+    .all<{ k: string | number; n: number }>();
+  return Object.fromEntries(results.map((r) => [String(r.k), r.n]));
+};
+
+const asMap = (g: Groups) => Object.fromEntries(g.groups.map((x) => [x.key, x.count]));
+
+async function analytics(t: Tenant, query: string): Promise<Groups> {
+  const res = await call('GET', `/api/v1/analytics/events?${query}`, { key: t.key });
+  expect(res.status).toBe(200);
+  return json<Groups>(res);
+}
+
+describe('analytics rollups', () => {
+  it('equal COUNT over the raw log and timeline after replays with duplicates and out-of-order delivery', async () => {
+    const t = await newTenant();
+    const base = floorHour(Date.now()) - 5 * DAY_MS;
+    const N = 240;
+    await seed(t, N, base);
+    const range = `from=${new Date(base - DAY_MS).toISOString()}&to=${new Date(base + 6 * DAY_MS).toISOString()}`;
+
+    // The live path: relay → analytics queue → consumer, eventually everything is counted once.
+    await eventually(async () => (await analytics(t, `${range}&group_by=type`)).total === N, { timeoutMs: 15_000 });
+    const entries = await eventually(async () => {
+      const n = (await env.DB.prepare(`SELECT count(*) AS n FROM contact_events WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n;
+      return n > 0 && (await analytics(t, `${range}&group_by=category`)).total === n ? n : false;
+    }, { timeoutMs: 15_000 });
+
+    // Replay everything three more times: shuffled, with in-batch duplicates, in odd batch sizes.
+    const all = await relayMessagesFromD1(t.id);
+    expect(all.length).toBe(N + entries);
+    for (const [round, size] of [[1, 7], [2, 33], [3, 100]] as const) {
+      const msgs = shuffle([...all, ...all.slice(0, 20)], round);
+      for (const batch of chunk(msgs, size)) {
+        const result = await deliverAnalytics(batch);
+        expect(result.ackAll).toBe(true);
+      }
+    }
+
+    expect(asMap(await analytics(t, `${range}&group_by=type`))).toEqual(await rawCounts(t.id, 'event_type'));
+    expect(asMap(await analytics(t, `${range}&group_by=source`))).toEqual(await rawCounts(t.id, 'source'));
+    const byHour = asMap(await analytics(t, `${range}&group_by=hour`));
+    const rawHour = await rawCounts(t.id, `(timestamp / ${HOUR_MS}) * ${HOUR_MS}`);
+    expect(byHour).toEqual(Object.fromEntries(Object.entries(rawHour).map(([k, n]) => [new Date(Number(k)).toISOString(), n])));
+    const byDay = asMap(await analytics(t, `${range}&group_by=day`));
+    const rawDay = await rawCounts(t.id, `(timestamp / ${DAY_MS}) * ${DAY_MS}`);
+    expect(byDay).toEqual(Object.fromEntries(Object.entries(rawDay).map(([k, n]) => [new Date(Number(k)).toISOString(), n])));
+    expect(asMap(await analytics(t, `${range}&group_by=category`))).toEqual(await rawCounts(t.id, 'category', 'contact_events', 'occurred_at'));
+
+    // A range with ragged hour edges mixes the hourly and daily tables: still exact.
+    const from = base + 5 * HOUR_MS;
+    const to = base + 3 * DAY_MS + 7 * HOUR_MS;
+    const edge = await analytics(t, `from=${from}&to=${to}&group_by=type&source=webhook`);
+    const rawEdge = await env.DB.prepare(`SELECT count(*) AS n FROM events WHERE tenant_id = ? AND source = 'webhook' AND timestamp >= ? AND timestamp < ?`)
+      .bind(t.id, from, to)
+      .first<{ n: number }>();
+    expect(edge.total).toBe(rawEdge!.n);
+    expect(edge.total).toBeGreaterThan(0);
+
+    // The lead wires this into GET /events/stats: equal to SQL for hour-aligned ranges, null otherwise.
+    const stats = await statsFromRollups(env.DB, t.id, { since: from, until: to, groupBy: 'type' });
+    const rawType = await env.DB.prepare(`SELECT event_type AS k, count(*) AS n FROM events WHERE tenant_id = ? AND timestamp >= ? AND timestamp < ? GROUP BY k`)
+      .bind(t.id, from, to)
+      .all<{ k: string; n: number }>();
+    expect(Object.fromEntries(stats!.groups.map((g) => [g.key, g.count]))).toEqual(Object.fromEntries(rawType.results.map((r) => [r.k, r.n])));
+    expect(await statsFromRollups(env.DB, t.id, { since: from, until: to - 1, groupBy: 'type' })).not.toBeNull(); // inclusive hh:59:59.999
+    expect(await statsFromRollups(env.DB, t.id, { since: from + 1, until: to, groupBy: 'type' })).toBeNull();
+    expect(await statsFromRollups(env.DB, t.id, { since: from, until: to - 1000, groupBy: 'source' })).toBeNull();
+    expect(await statsFromRollups(env.DB, t.id, { since: null, until: to, groupBy: 'hour' })).toBeNull();
+  });
+
+  it('a batch that fails inside its D1 transaction counts nothing, and its retry counts each event once', async () => {
+    const t = await newTenant();
+    const at = floorHour(Date.now()) - 2 * HOUR_MS;
+    const msgs = Array.from({ length: 5 }, (_, i) => ({
+      kind: 'event' as const,
+      tenant_id: t.id,
+      event: {
+        id: uuid(), event_type: 'message.sent', source: 'system' as const, contact_id: null, session_id: null, message_id: null,
+        payload: { i }, metadata: {}, stream_id: null, sequence_number: null, schema_version: 1,
+        timestamp: new Date(at + i).toISOString(), created_at: new Date().toISOString(),
+      },
+    }));
+    // D1 fails after the rollup increments ran, inside the same batch: the transaction must roll back whole.
+    const failing = {
+      DB: new Proxy(env.DB, {
+        get(target, prop) {
+          if (prop === 'batch') return (stmts: D1PreparedStatement[]) => target.batch([...stmts, target.prepare('INSERT INTO no_such_table VALUES (1)')]);
+          const v = Reflect.get(target, prop, target) as unknown;
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      }),
+    };
+    const failed = await deliverAnalytics(msgs, failing, 3);
+    expect(failed.ackAll).toBe(false);
+    // Every message comes back (the harness does not record the delay: retryDelaySeconds(3) = 8 s).
+    expect(failed.retryMessages).toHaveLength(5);
+    expect(retryDelaySeconds(3)).toBe(8);
+    expect(retryDelaySeconds(30)).toBe(300);
+    const counted = () => env.DB.prepare(`SELECT coalesce(sum("count"), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>();
+    const markers = () => env.DB.prepare(`SELECT count(*) AS n FROM processed_events WHERE consumer = 'analytics' AND tenant_id = ?`).bind(t.id).first<{ n: number }>();
+    expect((await counted())!.n).toBe(0);
+    expect((await markers())!.n).toBe(0);
+
+    // The retry (and a second copy of it) count each event exactly once.
+    expect((await deliverAnalytics(msgs)).ackAll).toBe(true);
+    expect((await deliverAnalytics([...msgs, msgs[0]!])).ackAll).toBe(true);
+    expect((await counted())!.n).toBe(5);
+    expect((await markers())!.n).toBe(5);
+    const daily = await env.DB.prepare(`SELECT sum("count") AS n FROM analytics_daily WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>();
+    expect(daily!.n).toBe(5);
+  });
+
+  it('acknowledges malformed messages without failing the batch, and writes Analytics Engine points only for newly counted events', async () => {
+    const t = await newTenant();
+    const good = {
+      kind: 'contact_event' as const,
+      tenant_id: t.id,
+      contact_event: {
+        id: uuid(), contact_id: uuid(), sequence_number: 1, session_id: null, event_type: 'note_added', category: 'note' as const, priority: 'normal' as const,
+        title: 'n', description: null, payload: {}, metadata: {}, source: 'agent' as const, triggered_by: null, integration_source: null, is_realtime: false,
+        delivered: false, delivered_at: null, read: false, read_at: null, visible_to_client: false, visible_to_agent: true, expires_at: null,
+        occurred_at: new Date().toISOString(), created_at: new Date().toISOString(), origin_event_id: null,
+      },
+    };
+    const points: AnalyticsEngineDataPoint[] = [];
+    const ae = { EVENTS_AE: { writeDataPoint: (p: AnalyticsEngineDataPoint) => void points.push(p) } };
+    const bad = { kind: 'event', tenant_id: t.id, event: { id: 'x' } } as never;
+    const first = await deliverAnalytics([good, bad], ae);
+    expect(first.ackAll).toBe(true);
+    expect(points).toHaveLength(1);
+    expect(points[0]!.indexes).toEqual([t.id]);
+    expect(points[0]!.blobs!.slice(0, 4)).toEqual(['contact_event', 'note_added', 'agent', 'note']);
+    await deliverAnalytics([good], ae);
+    expect(points).toHaveLength(1);
+    const res = await analytics(t, 'group_by=category');
+    expect(res).toMatchObject({ kind: 'contact_event', total: 1, groups: [{ key: 'note', count: 1 }] });
+  });
+});

@@ -1,0 +1,44 @@
+import { env } from 'cloudflare:workers';
+import { createExecutionContext, createMessageBatch, getQueueResult, type QueueResult } from 'cloudflare:test';
+import { contactEventFromRow, type ContactEventRow } from '../../src/db/contact-events';
+import { eventFromRow, type EventRow } from '../../src/db/events';
+import { QUEUES, handleQueue } from '../../src/queues';
+import type { RelayMessage } from '../../src/queues/messages';
+
+let seq = 0;
+
+/** Runs the real queue handler on a batch of the analytics queue, as the runtime would deliver it. */
+export async function deliverAnalytics(messages: RelayMessage[], over: Partial<Env> & Record<string, unknown> = {}, attempts = 1): Promise<QueueResult> {
+  const batch = createMessageBatch<RelayMessage>(
+    QUEUES.analytics,
+    messages.map((body) => ({ id: `m${(seq += 1)}`, timestamp: Date.now(), attempts, body })),
+  );
+  const ctx = createExecutionContext();
+  await handleQueue(batch as MessageBatch<unknown>, { ...env, ...over } as Env, ctx);
+  return getQueueResult(batch, ctx);
+}
+
+/** Everything the relay would have sent to `analytics` for this tenant, rebuilt from D1. */
+export async function relayMessagesFromD1(tenantId: string): Promise<RelayMessage[]> {
+  const events = await env.DB.prepare(`SELECT * FROM events WHERE tenant_id = ?`).bind(tenantId).all<EventRow>();
+  const entries = await env.DB.prepare(`SELECT * FROM contact_events WHERE tenant_id = ?`).bind(tenantId).all<ContactEventRow>();
+  return [
+    ...events.results.map((r): RelayMessage => ({ kind: 'event', tenant_id: tenantId, event: eventFromRow(r) })),
+    ...entries.results.map((r): RelayMessage => ({ kind: 'contact_event', tenant_id: tenantId, contact_event: contactEventFromRow(r) })),
+  ];
+}
+
+/** Deterministic shuffle (a seeded LCG), so a failure can be replayed. */
+export function shuffle<T>(items: T[], seed = 42): T[] {
+  const out = [...items];
+  let s = seed;
+  for (let i = out.length - 1; i > 0; i--) {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    const j = s % (i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+export const chunk = <T>(items: T[], size: number): T[][] =>
+  Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, i * size + size));
