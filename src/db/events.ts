@@ -87,22 +87,23 @@ export async function getEvent(d1: D1Database, tenantId: string, id: string): Pr
   return d1.prepare(`SELECT * FROM events WHERE tenant_id = ? AND id = ?`).bind(tenantId, id).first<EventRow>();
 }
 
-/** Rows of this tenant that already hold any of these ids or idempotency keys (replay detection). */
+/**
+ * Rows of this tenant, of any owner, that already hold any of these ids or idempotency keys (replay and
+ * cross-owner reuse detection). Two index searches joined by UNION: an `id IN … OR key IN …` under the
+ * tenant filter makes SQLite scan every row of the tenant instead.
+ */
 export async function findExisting(
   d1: D1Database,
   tenantId: string,
   ids: string[],
   keys: string[],
 ): Promise<EventRow[]> {
-  const { results } = await d1
-    .prepare(
-      `SELECT * FROM events WHERE tenant_id = ?1 AND (id IN (SELECT value FROM json_each(?2))
-         OR (idempotency_key IN (SELECT value FROM json_each(?3)) AND contact_id IS NULL AND stream_id IS NULL))`,
-    )
-    .bind(tenantId, JSON.stringify(ids), JSON.stringify(keys))
-    .all<EventRow>();
+  const { results } = await d1.prepare(findExistingSql).bind(tenantId, JSON.stringify(ids), JSON.stringify(keys)).all<EventRow>();
   return results;
 }
+
+export const findExistingSql = `SELECT * FROM events WHERE tenant_id = ?1 AND id IN (SELECT value FROM json_each(?2))
+  UNION SELECT * FROM events WHERE tenant_id = ?1 AND idempotency_key IN (SELECT value FROM json_each(?3))`;
 
 /**
  * The Worker-side commit for events no hub owns: the events and their relay_outbox rows in one D1
@@ -111,7 +112,10 @@ export async function findExisting(
  */
 export function insertDirectStatements(d1: D1Database, tenantId: string, items: EventInsert[], now: number): D1PreparedStatement[] {
   return [
-    insertEventsStatement(d1, tenantId, items),
+    // A plain INSERT, unlike the relay's: a concurrent request that committed the same id or key first must
+    // fail this batch (the caller then answers with the original or 409), not be silently skipped.
+    // RETURNING: the positions D1 assigned, so that the response equals what a later replay or GET returns.
+    bulkInsert(d1, 'events', tenantId, EVENT_COLUMNS, items.map(eventToRow), 'RETURNING id, position'),
     bulkInsert(d1, 'relay_outbox', tenantId, ['event_id', 'created_at'], items.map((i) => ({ event_id: i.record.id, created_at: now })), 'ON CONFLICT DO NOTHING'),
   ];
 }
@@ -133,4 +137,182 @@ export async function staleRelayOutbox(d1: D1Database, before: number, limit: nu
     .bind(before, limit)
     .all<EventRow>();
   return results;
+}
+
+// ---------------------------------------------------------------- queries (GET /events, count, stats, export)
+
+/** Filters of GET /events and its export; every one is optional. Times are epoch ms, both bounds inclusive. */
+export interface EventFilters {
+  type?: string;
+  source?: EventRecord['source'];
+  contact_id?: string;
+  session_id?: string;
+  message_id?: string;
+  correlation_id?: string;
+  start?: number;
+  end?: number;
+}
+
+/** A keyset position in (timestamp, position) order: the last row of the previous page. */
+export interface Keyset {
+  timestamp: number;
+  position: number;
+}
+
+export type SortOrder = 'asc' | 'desc';
+
+export interface SqlQuery {
+  sql: string;
+  args: (string | number)[];
+}
+
+// Each filter column has an index (tenant_id, column, timestamp) — the rowid `position` rides at the end of
+// every index, so `ORDER BY timestamp, position` walks the index with no sort. See test/db/event-indexes.test.ts.
+// Most selective first: with several filters, the first one present picks the index.
+const FILTER_COLUMNS = [
+  ['message_id', 'message_id', 'events_message'],
+  ['correlation_id', 'correlation_id', 'events_correlation'],
+  ['session_id', 'session_id', 'events_session'],
+  ['contact_id', 'contact_id', 'events_contact'],
+  ['type', 'event_type', 'events_type'],
+  ['source', 'source', 'events_source'],
+] as const;
+
+/**
+ * The index a filtered read walks, named with INDEXED BY. Without it SQLite (with or without ANALYZE
+ * statistics) often prefers the tenant-time index as soon as a time range is given, and then reads every
+ * event of the range to find the few of one type or contact. (An index missing here fails loudly.)
+ */
+function indexFor(f: EventFilters): string {
+  return FILTER_COLUMNS.find(([key]) => f[key] !== undefined)?.[2] ?? 'events_tenant_time';
+}
+
+function whereOf(tenantId: string, f: EventFilters): SqlQuery {
+  const conds = ['tenant_id = ?'];
+  const args: (string | number)[] = [tenantId];
+  for (const [key, column] of FILTER_COLUMNS) {
+    const value = f[key];
+    if (value !== undefined) {
+      conds.push(`${column} = ?`);
+      args.push(value);
+    }
+  }
+  if (f.start !== undefined) {
+    conds.push('timestamp >= ?');
+    args.push(f.start);
+  }
+  if (f.end !== undefined) {
+    conds.push('timestamp <= ?');
+    args.push(f.end);
+  }
+  return { sql: conds.join(' AND '), args };
+}
+
+/**
+ * One page in (timestamp, position) order after `after` (exclusive). The keyset is written as
+ * `timestamp <= t AND (timestamp < t OR position < p)` rather than a row value, because SQLite then
+ * keeps the filter's own index (a row-value range made it fall back to the tenant-time index).
+ * `maxPosition` bounds a multi-page read to the rows that existed when it began (export).
+ */
+export function eventPageQuery(tenantId: string, f: EventFilters, order: SortOrder, limit: number, after?: Keyset, maxPosition?: number): SqlQuery {
+  const where = whereOf(tenantId, f);
+  let sql = where.sql;
+  const args = [...where.args];
+  if (after) {
+    sql += order === 'desc' ? ' AND timestamp <= ? AND (timestamp < ? OR position < ?)' : ' AND timestamp >= ? AND (timestamp > ? OR position > ?)';
+    args.push(after.timestamp, after.timestamp, after.position);
+  }
+  if (maxPosition !== undefined) {
+    sql += ' AND position <= ?';
+    args.push(maxPosition);
+  }
+  const dir = order === 'desc' ? 'DESC' : 'ASC';
+  args.push(limit);
+  return { sql: `SELECT * FROM events INDEXED BY ${indexFor(f)} WHERE ${sql} ORDER BY timestamp ${dir}, position ${dir} LIMIT ?`, args };
+}
+
+export function eventCountQuery(tenantId: string, f: EventFilters): SqlQuery {
+  const where = whereOf(tenantId, f);
+  return { sql: `SELECT count(*) AS n FROM events INDEXED BY ${indexFor(f)} WHERE ${where.sql}`, args: where.args };
+}
+
+/** A page of events plus the total matching the filters, read in one D1 batch (one consistent snapshot). */
+export async function listEvents(
+  d1: D1Database,
+  tenantId: string,
+  f: EventFilters,
+  page: { order: SortOrder; limit: number; after?: Keyset },
+): Promise<{ rows: EventRow[]; total: number }> {
+  const list = eventPageQuery(tenantId, f, page.order, page.limit, page.after);
+  const count = eventCountQuery(tenantId, f);
+  const [rows, total] = await d1.batch<EventRow | { n: number }>([
+    d1.prepare(list.sql).bind(...list.args),
+    d1.prepare(count.sql).bind(...count.args),
+  ]);
+  return { rows: rows!.results as EventRow[], total: (total!.results[0] as { n: number }).n };
+}
+
+export async function countEvents(d1: D1Database, tenantId: string, f: EventFilters): Promise<number> {
+  const q = eventCountQuery(tenantId, f);
+  const row = await d1.prepare(q.sql).bind(...q.args).first<{ n: number }>();
+  return row?.n ?? 0;
+}
+
+/** The highest position in the log (all tenants): a cheap snapshot bound for a multi-page read. */
+export async function maxEventPosition(d1: D1Database): Promise<number> {
+  const row = await d1.prepare(`SELECT max(position) AS p FROM events`).first<{ p: number | null }>();
+  return row?.p ?? 0;
+}
+
+export async function eventPage(
+  d1: D1Database,
+  tenantId: string,
+  f: EventFilters,
+  order: SortOrder,
+  limit: number,
+  after?: Keyset,
+  maxPosition?: number,
+): Promise<EventRow[]> {
+  const q = eventPageQuery(tenantId, f, order, limit, after, maxPosition);
+  const { results } = await d1.prepare(q.sql).bind(...q.args).all<EventRow>();
+  return results;
+}
+
+export type StatsGroupBy = 'type' | 'source' | 'hour';
+
+export interface EventStats {
+  total: number;
+  /** type and source: by count, largest first; hour: by hour (ISO start of the hour), oldest first. */
+  groups: { key: string; count: number }[];
+}
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * The statistics query over the raw log. It reads the window through the (tenant_id, timestamp) index
+ * rather than walking the tenant's whole history in (tenant_id, column) order: stats ask about a window,
+ * usually a small part of the history. (The analytics rollups can answer wide ranges faster.)
+ */
+export function eventStatsQuery(tenantId: string, range: { since: number; until: number }, groupBy: StatsGroupBy): SqlQuery {
+  const where = 'tenant_id = ? AND timestamp >= ? AND timestamp <= ?';
+  const from = 'events INDEXED BY events_tenant_time';
+  const args = [tenantId, range.since, range.until];
+  if (groupBy === 'hour') {
+    return { sql: `SELECT (timestamp / ${HOUR_MS}) * ${HOUR_MS} AS k, count(*) AS n FROM ${from} WHERE ${where} GROUP BY k ORDER BY k`, args };
+  }
+  const column = groupBy === 'type' ? 'event_type' : 'source';
+  return { sql: `SELECT ${column} AS k, count(*) AS n FROM ${from} WHERE ${where} GROUP BY ${column} ORDER BY n DESC, k`, args };
+}
+
+/** Event counts in [since, until] grouped by type, source or hour, computed in SQL over the log. */
+export async function eventStatsFromLog(
+  d1: D1Database,
+  tenantId: string,
+  range: { since: number; until: number },
+  groupBy: StatsGroupBy,
+): Promise<EventStats> {
+  const q = eventStatsQuery(tenantId, range, groupBy);
+  const { results } = await d1.prepare(q.sql).bind(...q.args).all<{ k: string | number; n: number }>();
+  const groups = results.map((r) => ({ key: groupBy === 'hour' ? iso(Number(r.k)) : String(r.k), count: r.n }));
+  return { total: groups.reduce((sum, g) => sum + g.count, 0), groups };
 }

@@ -22,7 +22,12 @@ export interface LogAppendResult {
  * derives timeline entries), the others straight to D1. Everything is checked for conflicts before
  * anything is written, so a rejected request writes nothing. Results come back in request order.
  */
-export async function appendLog(env: Env, ctx: WaitUntil, tenantId: string, items: PreparedEvent[]): Promise<LogAppendResult> {
+export interface AppendOptions {
+  /** The request chose ids or an Idempotency-Key: they may already name another owner's event (see below). */
+  clientChosen?: boolean;
+}
+
+export async function appendLog(env: Env, ctx: WaitUntil, tenantId: string, items: PreparedEvent[], opts: AppendOptions = {}): Promise<LogAppendResult> {
   const byContact = new Map<string, PreparedEvent[]>();
   const direct: PreparedEvent[] = [];
   for (const item of items) {
@@ -34,6 +39,12 @@ export async function appendLog(env: Env, ctx: WaitUntil, tenantId: string, item
       direct.push(item);
     }
   }
+
+  // A hub knows only its own ids and keys. A client id or key already used with another contact (or with
+  // no contact) is a different body: 409, not a second event (the relay would even drop a reused id).
+  // Generated ids cannot collide, so only requests with client-chosen ones pay this D1 read. Reuse within
+  // the relay lag (milliseconds) of the other owner's append is not seen.
+  if (opts.clientChosen && byContact.size > 0) await checkOtherOwners(env, tenantId, [...byContact.values()].flat());
 
   // One owner: commit as one transaction there. Several: check every owner first, then commit each —
   // a retry with the same ids or Idempotency-Key completes a commit cut short, exactly once.
@@ -87,6 +98,16 @@ function conflictFor(row: EventRow, item: PreparedEvent) {
 const existingFor = (env: Env, tenantId: string, items: PreparedEvent[]) =>
   findExisting(env.DB, tenantId, items.map((i) => i.id), items.flatMap((i) => (i.idempotencyKey ? [i.idempotencyKey] : [])));
 
+async function checkOtherOwners(env: Env, tenantId: string, items: PreparedEvent[]): Promise<void> {
+  const existing = await existingFor(env, tenantId, items);
+  for (const item of items) {
+    for (const row of existing) {
+      const same = row.id === item.id || (item.idempotencyKey !== null && row.idempotency_key === item.idempotencyKey);
+      if (same && row.contact_id !== item.contact_id) throw conflictFor(row, item);
+    }
+  }
+}
+
 async function checkDirect(env: Env, tenantId: string, items: PreparedEvent[]): Promise<void> {
   const existing = await existingFor(env, tenantId, items);
   for (const item of items) {
@@ -96,7 +117,7 @@ async function checkDirect(env: Env, tenantId: string, items: PreparedEvent[]): 
 }
 
 /** Events no hub owns: replay check, one D1 batch (events + relay_outbox), then the queues. In input order. */
-async function appendDirect(env: Env, ctx: WaitUntil, tenantId: string, items: PreparedEvent[]): Promise<{ created: boolean; events: EventRecord[] }> {
+async function appendDirect(env: Env, ctx: WaitUntil, tenantId: string, items: PreparedEvent[], retried = false): Promise<{ created: boolean; events: EventRecord[] }> {
   const existing = await existingFor(env, tenantId, items);
   const now = Date.now();
   const events: EventRecord[] = [];
@@ -127,7 +148,16 @@ async function appendDirect(env: Env, ctx: WaitUntil, tenantId: string, items: P
     events.push(record);
   }
   if (inserts.length > 0) {
-    await env.DB.batch(insertDirectStatements(env.DB, tenantId, inserts, now));
+    try {
+      const [inserted] = await env.DB.batch<{ id: string; position: number }>(insertDirectStatements(env.DB, tenantId, inserts, now));
+      const positions = new Map(inserted!.results.map((r) => [r.id, r.position]));
+      for (const { record } of inserts) record.position = positions.get(record.id);
+    } catch (error) {
+      // A concurrent request committed one of these ids or keys between our check and our insert: the
+      // batch rolled back; checking again now answers with the original (replay) or 409.
+      if (!retried && /UNIQUE constraint failed/i.test(String(error))) return appendDirect(env, ctx, tenantId, items, true);
+      throw error;
+    }
     ctx.waitUntil(relayDirect(env, tenantId, inserts.map((i) => i.record)));
   }
   return { created: inserts.length > 0, events };

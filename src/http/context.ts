@@ -16,7 +16,9 @@ export function router() {
     defaultHook: (result) => {
       if (!result.success) {
         const where = result.target === 'json' ? undefined : result.target;
-        throw validationFailed(zodFieldErrors(result.error, where));
+        // The validator passes the raw input along (not in the hook's type): it tells a missing field from a wrong one.
+        const input: unknown = 'data' in result ? result.data : undefined;
+        throw validationFailed(zodFieldErrors(result.error, where, input));
       }
     },
   });

@@ -1,9 +1,25 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { eventFromRow, getEvent } from '../db/events';
+import {
+  countEvents,
+  eventFromRow,
+  eventPage,
+  eventStatsFromLog,
+  getEvent,
+  listEvents,
+  maxEventPosition,
+  type EventFilters,
+  type Keyset,
+} from '../db/events';
+import { statsFromRollups } from '../db/analytics';
+import { decodeCursor, encodeCursor } from '../domain/cursor';
+import { EVENT_CSV_COLUMNS, csvLine, eventCsvLine } from '../domain/csv';
+import { sha256Hex, requestHash } from '../domain/json';
 import { LIMITS } from '../domain/limits';
 import { prepareEvent, type AppendContext } from '../domain/prepare';
 import { Uuid, problemResponses } from '../domain/schemas/common';
+import { CountEventsQuery, EventCount, EventPage, EventStatsResponse, ExportEventsQuery, ListEventsQuery, StatsQuery } from '../domain/schemas/event-queries';
 import { Event, EventBatch, NewEvent } from '../domain/schemas/events';
+import { iso, parseTimeParam } from '../domain/time';
 import { appendLog } from './append';
 import { router } from './context';
 import { notFound, validationFailed } from './problem';
@@ -12,7 +28,8 @@ export const events = router();
 
 const AppendHeaders = z.object({
   'idempotency-key': z.string().min(1).max(LIMITS.idempotencyKeyLength).optional().openapi({
-    description: 'Replaying a request with the same key and body returns the original (200); with another body, 409.',
+    description:
+      'Replaying a request with the same key and body returns the original (200); with another body, 409. On a batch the key covers the whole batch.',
   }),
   'x-correlation-id': z.string().min(1).max(255).optional().openapi({ description: 'Fills metadata.correlation_id when the body has none.' }),
 });
@@ -49,8 +66,10 @@ events.openapi(
   }),
   async (c) => {
     const body = c.req.valid('json');
-    const prepared = await prepareEvent(body, appendContext(c.req.valid('header')));
-    const result = await appendLog(c.env, c.executionCtx, c.get('tenantId'), [prepared]);
+    const headers = c.req.valid('header');
+    const prepared = await prepareEvent(body, appendContext(headers));
+    const clientChosen = body.id !== undefined || headers['idempotency-key'] !== undefined;
+    const result = await appendLog(c.env, c.executionCtx, c.get('tenantId'), [prepared], { clientChosen });
     return c.json(result.events[0]!, result.created ? 201 : 200);
   },
 );
@@ -73,8 +92,201 @@ events.openapi(
     duplicateIds(body.events);
     const ctx = appendContext(c.req.valid('header'));
     const prepared = await Promise.all(body.events.map((e, i) => prepareEvent(e, ctx, i, true)));
-    const result = await appendLog(c.env, c.executionCtx, c.get('tenantId'), prepared);
+    if (ctx.idempotencyKey !== null) {
+      // Under one Idempotency-Key the batch is the unit: each item's hash covers the whole body, so a
+      // replay with any change (an item edited, added or dropped) is a 409, not a partial replay.
+      const whole = await requestHash(body);
+      await Promise.all(prepared.map(async (p, i) => (p.requestHash = await sha256Hex(`${whole}#${i}`))));
+    }
+    const clientChosen = ctx.idempotencyKey !== null || body.events.some((e) => e.id !== undefined);
+    const result = await appendLog(c.env, c.executionCtx, c.get('tenantId'), prepared, { clientChosen });
     return c.json({ events: result.events }, result.created ? 201 : 200);
+  },
+);
+
+/** start/end (or since/until) → inclusive epoch-ms bounds; a bare date as the upper bound means its end. */
+function resolveRange(start: string | undefined, end: string | undefined, names: [string, string] = ['start', 'end']) {
+  const from = start === undefined ? undefined : parseTimeParam(start)!;
+  const to = end === undefined ? undefined : parseTimeParam(end, true)!;
+  checkOrder(from, to, names);
+  return { start: from, end: to };
+}
+
+function checkOrder(from: number | undefined, to: number | undefined, names: [string, string]): void {
+  if (from !== undefined && to !== undefined && from > to) {
+    throw validationFailed(
+      [
+        { path: `query.${names[0]}`, message: `must not be after ${names[1]}` },
+        { path: `query.${names[1]}`, message: `must not be before ${names[0]}` },
+      ],
+      `${names[0]} (${iso(from)}) is after ${names[1]} (${iso(to)}).`,
+    );
+  }
+}
+
+function filtersOf(q: z.infer<typeof ListEventsQuery> | z.infer<typeof ExportEventsQuery>): EventFilters {
+  const { start, end } = resolveRange(q.start, q.end);
+  return {
+    type: q.type,
+    source: q.source,
+    contact_id: q.contact_id,
+    session_id: q.session_id,
+    message_id: q.message_id,
+    correlation_id: q.correlation_id,
+    start,
+    end,
+  };
+}
+
+const timeRangeOf = (f: EventFilters) =>
+  f.start === undefined && f.end === undefined ? {} : { time_range: { start: f.start === undefined ? null : iso(f.start), end: f.end === undefined ? null : iso(f.end) } };
+
+events.openapi(
+  createRoute({
+    method: 'get',
+    path: '/events',
+    tags: ['Events'],
+    summary: 'List events, newest first, with filters and a keyset cursor',
+    description:
+      'The D1 query store: events naming a contact appear once their hub has relayed them (milliseconds). ' +
+      '`next_cursor` continues the listing; pages stay consistent while events are appended.',
+    request: { query: ListEventsQuery },
+    responses: {
+      200: { description: 'A page of events', content: { 'application/json': { schema: EventPage } } },
+      ...problemResponses(401, 422),
+    },
+  }),
+  async (c) => {
+    const q = c.req.valid('query');
+    const f = filtersOf(q);
+    let after: Keyset | undefined;
+    if (q.cursor !== undefined) {
+      const cursor = decodeCursor(q.cursor);
+      if (!cursor) throw validationFailed([{ path: 'query.cursor', message: 'is not a cursor issued by this API' }]);
+      if (cursor.order !== q.order) throw validationFailed([{ path: 'query.cursor', message: `belongs to order=${cursor.order}` }]);
+      after = { timestamp: cursor.timestamp, position: cursor.position };
+    }
+    // One row more than asked tells whether another page exists without a second query.
+    const { rows, total } = await listEvents(c.env.DB, c.get('tenantId'), f, { order: q.order, limit: q.limit + 1, after });
+    const page = rows.slice(0, q.limit);
+    const last = page[page.length - 1];
+    const next_cursor = rows.length > q.limit && last ? encodeCursor({ timestamp: last.timestamp, position: last.position, order: q.order }) : null;
+    return c.json({ events: page.map(eventFromRow), total, next_cursor, ...timeRangeOf(f) }, 200);
+  },
+);
+
+events.openapi(
+  createRoute({
+    method: 'get',
+    path: '/events/count',
+    tags: ['Events'],
+    summary: 'Count the events of a contact and/or a session',
+    request: { query: CountEventsQuery },
+    responses: {
+      200: { description: 'The count', content: { 'application/json': { schema: EventCount } } },
+      ...problemResponses(401, 422),
+    },
+  }),
+  async (c) => {
+    const q = c.req.valid('query');
+    if (q.contact_id === undefined && q.session_id === undefined) {
+      throw validationFailed([{ path: 'query.contact_id', message: 'contact_id or session_id is required' }]);
+    }
+    const count = await countEvents(c.env.DB, c.get('tenantId'), { contact_id: q.contact_id, session_id: q.session_id });
+    return c.json({ count, ...(q.contact_id ? { contact_id: q.contact_id } : {}), ...(q.session_id ? { session_id: q.session_id } : {}) }, 200);
+  },
+);
+
+events.openapi(
+  createRoute({
+    method: 'get',
+    path: '/events/stats',
+    tags: ['Events'],
+    summary: 'Event counts in a time window, grouped by type, source or hour',
+    request: { query: StatsQuery },
+    responses: {
+      200: { description: 'Counts', content: { 'application/json': { schema: EventStatsResponse } } },
+      ...problemResponses(401, 422),
+    },
+  }),
+  async (c) => {
+    const q = c.req.valid('query');
+    const range = resolveRange(q.since, q.until, ['since', 'until']);
+    const until = range.end ?? Date.now();
+    const since = range.start ?? until - 24 * 3_600_000;
+    checkOrder(since, until, ['since', 'until']);
+    const tenantId = c.get('tenantId');
+    // Whole-hour ranges are answered from the analytics rollups (constant work per hour, whatever the
+    // volume); any other range is counted over the log itself.
+    const rollups = await statsFromRollups(c.env.DB, tenantId, { since, until, groupBy: q.group_by });
+    const stats = rollups ?? (await eventStatsFromLog(c.env.DB, tenantId, { since, until }, q.group_by));
+    return c.json({ since: iso(since), until: iso(until), group_by: q.group_by, ...stats, computed_from: rollups ? ('rollups' as const) : ('log' as const) }, 200);
+  },
+);
+
+/** Rows per D1 read while exporting: bounds memory at one page, whatever the export's size. */
+export const EXPORT_PAGE_SIZE = 500;
+
+events.openapi(
+  createRoute({
+    method: 'get',
+    path: '/events/export',
+    tags: ['Events'],
+    summary: 'Export events, oldest first, as streamed NDJSON or CSV',
+    description:
+      'Streams the events that exist when the export starts, page by page (never the whole result in memory). ' +
+      'CSV follows RFC 4180 with a header row; payload and metadata are JSON text.',
+    request: { query: ExportEventsQuery },
+    responses: {
+      200: {
+        description: 'The events, one per line',
+        content: { 'application/x-ndjson': { schema: z.string() }, 'text/csv': { schema: z.string() } },
+      },
+      ...problemResponses(401, 422),
+    },
+  }),
+  async (c) => {
+    const q = c.req.valid('query');
+    const f = filtersOf(q);
+    const db = c.env.DB;
+    const tenantId = c.get('tenantId');
+    const requestId = c.get('requestId');
+    // Rows appended during the export are left out: it is a snapshot, and it ends.
+    const maxPosition = await maxEventPosition(db);
+    const encoder = new TextEncoder();
+    let after: Keyset | undefined;
+    let started = false;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          let out = '';
+          if (!started && q.format === 'csv') out += csvLine([...EVENT_CSV_COLUMNS]);
+          started = true;
+          const rows = await eventPage(db, tenantId, f, 'asc', EXPORT_PAGE_SIZE, after, maxPosition);
+          for (const row of rows) {
+            const event = eventFromRow(row);
+            out += q.format === 'csv' ? eventCsvLine(event) : `${JSON.stringify(event)}\n`;
+          }
+          if (out) controller.enqueue(encoder.encode(out));
+          const last = rows[rows.length - 1];
+          if (!last || rows.length < EXPORT_PAGE_SIZE) controller.close();
+          else after = { timestamp: last.timestamp, position: last.position };
+        } catch (error) {
+          // Headers are gone already: the client sees a cut stream; the log says why.
+          console.error(JSON.stringify({ msg: 'export failed', request_id: requestId, tenant_id: tenantId, error: String(error) }));
+          controller.error(error);
+        }
+      },
+    });
+    const ext = q.format === 'csv' ? 'csv' : 'ndjson';
+    return new Response(body, {
+      status: 200,
+      headers: {
+        'content-type': q.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
+        'content-disposition': `attachment; filename="events-${new Date().toISOString().slice(0, 10)}.${ext}"`,
+        'cache-control': 'no-store',
+      },
+    });
   },
 );
 

@@ -35,18 +35,30 @@ export const unauthorized = (detail = 'A valid API key is required: Authorizatio
 export const forbidden = (detail: string) => new ApiError(403, 'forbidden', 'Forbidden', detail);
 export const conflict = (detail: string, extra?: Record<string, unknown>) =>
   new ApiError(409, 'conflict', 'Conflict', detail, undefined, extra);
-export const payloadTooLarge = (detail: string) => new ApiError(413, 'payload-too-large', 'Payload too large', detail);
-export const unsupportedMediaType = () =>
-  new ApiError(415, 'unsupported-media-type', 'Unsupported media type', 'Send the body as application/json.');
+export const payloadTooLarge = (detail: string, errors?: FieldError[]) => new ApiError(413, 'payload-too-large', 'Payload too large', detail, errors);
+export const unsupportedMediaType = (errors?: FieldError[]) =>
+  new ApiError(415, 'unsupported-media-type', 'Unsupported media type', 'Send the body as application/json.', errors);
 
-/** Zod issues → one entry per bad field, with a dotted path (`events.3.event_type`). */
-export function zodFieldErrors(error: ZodError, prefix?: string): FieldError[] {
+function valueAt(input: unknown, path: PropertyKey[]): unknown {
+  let value = input;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+/** Zod issues → one entry per bad field, with a dotted path (`events.3.event_type`). `input` is what was validated. */
+export function zodFieldErrors(error: ZodError, prefix?: string, input?: unknown): FieldError[] {
   return error.issues.map((issue) => {
     const path = [prefix, ...issue.path.map(String)].filter((p) => p !== undefined && p !== '').join('.');
     if (issue.code === 'unrecognized_keys') {
       return issue.keys.map((key) => ({ path: path ? `${path}.${key}` : key, message: 'is not a known field' }));
     }
-    const message = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
+    // A missing field fails its type or enum check with input undefined: say what is really wrong.
+    const absent = input === undefined ? issue.input === undefined : valueAt(input, issue.path) === undefined;
+    const missing = (issue.code === 'invalid_type' || issue.code === 'invalid_value') && absent;
+    const message = missing ? 'is required' : issue.message;
     return [{ path: path || '(body)', message }];
   }).flat();
 }

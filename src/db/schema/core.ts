@@ -51,17 +51,25 @@ export const events = sqliteTable(
     idempotencyKey: text('idempotency_key'),
     requestHash: text('request_hash'),
   },
+  // Each index serves named queries (src/db/events.ts); test/db/event-indexes.test.ts checks the plans.
+  // The rowid `position` ends every index, so `ORDER BY timestamp, position` needs no sort.
   (t) => [
+    // getEvent, findExisting (by id), the relay's ON CONFLICT.
     uniqueIndex('events_tenant_id').on(t.tenantId, t.id),
+    // Uniqueness of Idempotency-Keys among events no hub owns (a hub keeps its own keys).
     uniqueIndex('events_tenant_idem').on(t.tenantId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL AND contact_id IS NULL AND stream_id IS NULL`),
+    // findExisting (by key, any owner): a reused key is found whoever holds it. Partial: only keyed rows.
+    index('events_idem_any').on(t.tenantId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),
     uniqueIndex('events_stream').on(t.tenantId, t.streamId, t.streamVersion).where(sql`stream_id IS NOT NULL`),
+    // List/export without a column filter, start/end ranges, stats, retention by age.
     index('events_tenant_time').on(t.tenantId, t.timestamp),
+    // One per filter of GET /events; contact and session also serve /events/count.
     index('events_type').on(t.tenantId, t.eventType, t.timestamp),
     index('events_source').on(t.tenantId, t.source, t.timestamp),
     index('events_contact').on(t.tenantId, t.contactId, t.timestamp),
     index('events_session').on(t.tenantId, t.sessionId, t.timestamp),
-    index('events_message').on(t.tenantId, t.messageId),
-    index('events_correlation').on(t.tenantId, t.correlationId, t.position),
+    index('events_message').on(t.tenantId, t.messageId, t.timestamp),
+    index('events_correlation').on(t.tenantId, t.correlationId, t.timestamp),
   ],
 );
 

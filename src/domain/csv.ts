@@ -1,0 +1,28 @@
+import type { EventRecord } from './schemas/events';
+
+/**
+ * RFC 4180: a field holding a comma, a double quote, CR or LF is quoted, its quotes doubled. Values
+ * are written as they are (no spreadsheet-formula escaping): the export is data, not a report.
+ */
+export function csvField(value: string | number | null): string {
+  if (value === null) return '';
+  const text = String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+export const csvLine = (fields: (string | number | null)[]) => `${fields.map(csvField).join(',')}\r\n`;
+
+/** Export columns: the event's fields, payload and metadata as JSON text. */
+export const EVENT_CSV_COLUMNS = [
+  'id', 'event_type', 'source', 'contact_id', 'session_id', 'message_id', 'correlation_id', 'causation_id', 'stream_id',
+  'sequence_number', 'schema_version', 'position', 'timestamp', 'created_at', 'payload', 'metadata',
+] as const;
+
+const str = (v: unknown) => (typeof v === 'string' ? v : null);
+
+export function eventCsvLine(e: EventRecord): string {
+  return csvLine([
+    e.id, e.event_type, e.source, e.contact_id, e.session_id, e.message_id, str(e.metadata.correlation_id), str(e.metadata.causation_id),
+    e.stream_id, e.sequence_number, e.schema_version, e.position ?? null, e.timestamp, e.created_at, JSON.stringify(e.payload), JSON.stringify(e.metadata),
+  ]);
+}

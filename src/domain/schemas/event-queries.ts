@@ -1,0 +1,86 @@
+import { z } from '@hono/zod-openapi';
+import { EVENT_SOURCES } from '../event-types';
+import { LIMITS } from '../limits';
+import { parseTimeParam } from '../time';
+import { Uuid, intParam } from './common';
+import { Event, EventType } from './events';
+
+const TIME_HELP = 'a date (2025-10-01), an ISO 8601 date-time (2025-10-01T12:00:00Z) or epoch milliseconds';
+
+/** A time bound in a query string; a bare date as an upper bound means the end of that day. */
+export const TimeParam = z
+  .string()
+  .refine((v) => parseTimeParam(v) !== null, { message: `must be ${TIME_HELP}` })
+  .openapi({ description: `Inclusive; ${TIME_HELP}.`, example: '2025-10-01' });
+
+/** The filters shared by the list and the export. */
+const filters = {
+  type: EventType.optional().openapi({ description: 'Exact event type.' }),
+  source: z.enum(EVENT_SOURCES, { message: `must be one of ${EVENT_SOURCES.join(', ')}` }).optional(),
+  contact_id: Uuid.optional(),
+  session_id: Uuid.optional(),
+  message_id: Uuid.optional(),
+  correlation_id: z.string().min(1).max(255).optional(),
+  start: TimeParam.optional(),
+  end: TimeParam.optional().openapi({ description: `Inclusive; ${TIME_HELP}. A bare date means its last millisecond.` }),
+};
+
+// Query objects are strict like bodies: a misspelt filter (`event_type=`) is a 422, not a silent "everything".
+export const ListEventsQuery = z.strictObject({
+  ...filters,
+  limit: intParam(1, LIMITS.pageSize, LIMITS.defaultPageSize).openapi({ type: 'integer', description: `1..${LIMITS.pageSize}, default ${LIMITS.defaultPageSize}.` }),
+  cursor: z.string().min(1).max(200).optional().openapi({ description: 'The `next_cursor` of the previous page (same filters).' }),
+  order: z.enum(['desc', 'asc'], { message: 'must be desc or asc' }).default('desc').openapi({ description: 'By event timestamp: newest first (desc, default) or oldest first (asc).' }),
+});
+
+export const ExportEventsQuery = z.strictObject({
+  ...filters,
+  format: z.enum(['ndjson', 'csv'], { message: 'must be ndjson or csv' }).default('ndjson'),
+});
+
+export const CountEventsQuery = z.strictObject({ contact_id: Uuid.optional(), session_id: Uuid.optional() });
+
+export const STATS_GROUPS = ['type', 'source', 'hour'] as const;
+export const StatsQuery = z.strictObject({
+  since: TimeParam.optional().openapi({ description: `Inclusive; ${TIME_HELP}. Default: 24 hours before until.` }),
+  until: TimeParam.optional().openapi({ description: `Inclusive; ${TIME_HELP}. Default: now.` }),
+  group_by: z.enum(STATS_GROUPS, { message: `must be one of ${STATS_GROUPS.join(', ')}` }).default('type'),
+});
+
+const TimeRange = z.object({ start: z.string().nullable(), end: z.string().nullable() }).openapi('TimeRange');
+
+export const EventPage = z
+  .object({
+    events: z.array(Event),
+    total: z.number().int().openapi({ description: 'Events matching the filters (all pages).' }),
+    next_cursor: z.string().nullable().openapi({ description: 'Pass as `cursor` for the next page; null on the last page.' }),
+    time_range: TimeRange.optional().openapi({ description: 'The resolved start/end, when either was given.' }),
+  })
+  .openapi('EventPage');
+
+export const EventCount = z
+  .object({ count: z.number().int(), contact_id: z.string().optional(), session_id: z.string().optional() })
+  .openapi('EventCount');
+
+export const EventStatsResponse = z
+  .object({
+    since: z.string(),
+    until: z.string(),
+    group_by: z.enum(STATS_GROUPS),
+    total: z.number().int(),
+    groups: z.array(z.object({ key: z.string(), count: z.number().int() })),
+    computed_from: z.enum(['rollups', 'log']).openapi({
+      description:
+        'rollups: the analytics rollups, used when both bounds fall on whole hours (fast for long ranges; they trail appends by seconds and keep counting archived events); log: a COUNT over the stored events.',
+    }),
+  })
+  .openapi('EventStats');
+
+export const EventTypeList = z
+  .object({
+    pattern: z.string(),
+    max_length: z.number().int(),
+    sources: z.array(z.enum(EVENT_SOURCES)),
+    event_types: z.array(z.object({ type: z.string(), aggregate: z.string(), description: z.string() })),
+  })
+  .openapi('EventTypeList');

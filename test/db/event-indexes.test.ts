@@ -1,0 +1,83 @@
+import { env } from 'cloudflare:workers';
+import { describe, expect, it } from 'vitest';
+import { eventCountQuery, eventPageQuery, eventStatsQuery, findExistingSql, type EventFilters, type SqlQuery } from '../../src/db/events';
+
+/** SQLite's plan for a query, one line per step (`SEARCH events USING INDEX events_type (…)`). */
+async function plan(q: SqlQuery): Promise<string> {
+  const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).bind(...q.args).all<{ detail: string }>();
+  return results.map((r) => r.detail).join('\n');
+}
+
+const T = 'index-test-tenant';
+const uuid = '00000000-0000-4000-8000-000000000000';
+const after = { timestamp: 1_760_000_000_000, position: 42 };
+
+// Each filter of GET /events and the index that must serve it, with the order straight from the index.
+const LIST_CASES: [string, EventFilters, string, string][] = [
+  ['no filter', {}, 'events_tenant_time', 'tenant_id=?'],
+  ['time range', { start: 1, end: 2 }, 'events_tenant_time', 'tenant_id=? AND timestamp>? AND timestamp<?'],
+  ['type', { type: 'message.sent' }, 'events_type', 'tenant_id=? AND event_type=?'],
+  ['type + range', { type: 'message.sent', start: 1, end: 2 }, 'events_type', 'tenant_id=? AND event_type=? AND timestamp>? AND timestamp<?'],
+  ['source', { source: 'cron' }, 'events_source', 'tenant_id=? AND source=?'],
+  ['contact', { contact_id: uuid }, 'events_contact', 'tenant_id=? AND contact_id=?'],
+  ['contact + type + range', { contact_id: uuid, type: 'message.sent', start: 1 }, 'events_contact', 'tenant_id=? AND contact_id=? AND timestamp>?'],
+  ['session', { session_id: uuid }, 'events_session', 'tenant_id=? AND session_id=?'],
+  ['message', { message_id: uuid, start: 1 }, 'events_message', 'tenant_id=? AND message_id=? AND timestamp>?'],
+  ['correlation', { correlation_id: 'saga' }, 'events_correlation', 'tenant_id=? AND correlation_id=?'],
+];
+
+describe('the events indexes match the queries', () => {
+  it.each(LIST_CASES)('list by %s uses its index, with no sort step, on every page and in both orders', async (_name, filters, index, search) => {
+    for (const order of ['desc', 'asc'] as const) {
+      for (const cursor of [undefined, after]) {
+        const p = await plan(eventPageQuery(T, filters, order, 101, cursor));
+        expect(p).toContain(`SEARCH events USING INDEX ${index} (${search}`);
+        expect(p).not.toMatch(/TEMP B-TREE/);
+      }
+    }
+    // The export adds a snapshot bound on position: same index, still no sort.
+    const exp = await plan(eventPageQuery(T, filters, 'asc', 500, after, 1_000_000));
+    expect(exp).toMatch(new RegExp(`USING INDEX ${index} `));
+    expect(exp).not.toMatch(/TEMP B-TREE/);
+    // The total is counted through the same index (from the index alone when one filter is given).
+    const covering = Object.keys(filters).filter((k) => k !== 'start' && k !== 'end').length <= 1;
+    expect(await plan(eventCountQuery(T, filters))).toContain(`USING ${covering ? 'COVERING ' : ''}INDEX ${index} (${search}`);
+  });
+
+  it('count by contact / session reads only its covering index', async () => {
+    expect(await plan(eventCountQuery(T, { contact_id: uuid }))).toMatch(/SEARCH events USING COVERING INDEX events_contact \(tenant_id=\? AND contact_id=\?\)/);
+    expect(await plan(eventCountQuery(T, { session_id: uuid }))).toMatch(/SEARCH events USING COVERING INDEX events_session \(tenant_id=\? AND session_id=\?\)/);
+  });
+
+  it('stats scan only the window, through the tenant-time index', async () => {
+    for (const group of ['type', 'source', 'hour'] as const) {
+      expect(await plan(eventStatsQuery(T, { since: 1, until: 2 }, group))).toMatch(
+        /SEARCH events USING (COVERING )?INDEX events_tenant_time \(tenant_id=\? AND timestamp>\? AND timestamp<\?\)/,
+      );
+    }
+  });
+
+  it('replay detection finds ids and keys through their indexes, not a tenant scan', async () => {
+    const p = await plan({ sql: findExistingSql, args: [T, '[]', '[]'] });
+    expect(p).toMatch(/SEARCH events USING INDEX events_tenant_id \(tenant_id=\? AND id=\?\)/);
+    expect(p).toMatch(/SEARCH events USING INDEX events_idem_any \(tenant_id=\? AND idempotency_key=\?\)/);
+    expect(p).not.toMatch(/events_tenant_time/);
+  });
+
+  it('the table has exactly these indexes', async () => {
+    const { results } = await env.DB.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all<{ name: string }>();
+    expect(results.map((r) => r.name)).toEqual([
+      'events_contact', // contact filter, count (and the hub's erase)
+      'events_correlation', // correlation filter
+      'events_idem_any', // replay detection by key
+      'events_message', // message filter
+      'events_session', // session filter, count
+      'events_source', // source filter
+      'events_stream', // stream versions: unique (event store)
+      'events_tenant_id', // by id, replay detection, relay ON CONFLICT
+      'events_tenant_idem', // unique keys among events no hub owns
+      'events_tenant_time', // unfiltered list/export, ranges, stats
+      'events_type', // type filter
+    ]);
+  });
+});
