@@ -3,6 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import { admin } from './http/admin';
 import { requireApiKey } from './http/auth';
 import { jsonBody } from './http/body';
+import { contactEvents } from './http/contact-events';
 import type { AppEnv } from './http/context';
 import { docsPage } from './http/docs';
 import { events } from './http/events';
@@ -35,6 +36,7 @@ app.use('/api/v1/*', async (c, next) => {
 app.route('/api/v1', health);
 app.route('/api/v1', admin);
 app.route('/api/v1', events);
+app.route('/api/v1', contactEvents);
 
 app.get('/', (c) => c.redirect('/docs'));
 app.get('/__noop', (c) => c.text('ok'));
