@@ -57,6 +57,8 @@ export class ContactHub extends DurableObject<Env> {
   private relayAgain = false;
   private failures = 0;
   private alarmArmed = false;
+  /** While an erase drains the relay, no new relay pass starts (the rows are about to be deleted). */
+  private erasing = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -527,36 +529,41 @@ export class ContactHub extends DurableObject<Env> {
 
   /**
    * Erases the owner everywhere: its D1 rows, then the hub's storage. Answers with counts.
-   * Runs under blockConcurrencyWhile: an append delivered during the D1 delete would otherwise commit
-   * here, be relayed to D1 after the delete (surviving the erase there) and then be wiped from the hub,
-   * leaving D1 rows whose sequence numbers the restarted counter hands out again.
+   * The relay is stopped and drained first, then the erase runs under blockConcurrencyWhile: an append
+   * delivered during the D1 delete would otherwise commit here, be relayed to D1 after the delete
+   * (surviving the erase there) and then be wiped from the hub, leaving D1 rows whose sequence numbers
+   * the restarted counter hands out again. (The drain happens outside the block: the completion of a
+   * D1 call the relay made before the block would itself wait for the block to end.)
    */
   async erase(owner: HubOwner): Promise<{ events: number; contact_events: number }> {
     if (!this.checkOwner(owner)) return { events: 0, contact_events: 0 };
-    return this.ctx.blockConcurrencyWhile(async () => {
-      const events = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM log`).one().n;
-      const contactEvents = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM timeline`).one().n;
-      // Let an in-flight relay finish first so that it cannot re-insert rows after the D1 delete.
-      this.sql.exec(`DELETE FROM outbox`);
-      if (this.relaying) await this.relaying.catch(() => undefined);
-      const streamId = this.streamId(owner);
-      const db = this.env.DB;
-      // Even a hub that holds nothing deletes in D1 (scoped to the caller's tenant): the request is
-      // idempotent, and a retry after a crash between the D1 delete and deleteAll must still finish.
-      await db.batch([
-        owner.kind === 'contact'
-          ? db.prepare(`DELETE FROM events WHERE tenant_id = ? AND (contact_id = ? OR stream_id = ?)`).bind(owner.tenantId, owner.id, streamId)
-          : db.prepare(`DELETE FROM events WHERE tenant_id = ? AND stream_id = ?`).bind(owner.tenantId, streamId),
-        db.prepare(`DELETE FROM contact_events WHERE tenant_id = ? AND contact_id = ?`).bind(owner.tenantId, owner.id),
-      ]);
-      for (const ws of this.ctx.getWebSockets()) ws.close(4410, 'contact erased');
-      await this.ctx.storage.deleteAlarm();
-      await this.ctx.storage.deleteAll();
-      this.alarmArmed = false;
-      this.failures = 0;
-      this.migrate();
-      return { events, contact_events: contactEvents };
-    });
+    this.erasing += 1;
+    try {
+      while (this.relaying) await this.relaying.catch(() => undefined);
+      return await this.ctx.blockConcurrencyWhile(async () => {
+        const events = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM log`).one().n;
+        const contactEvents = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM timeline`).one().n;
+        const streamId = this.streamId(owner);
+        const db = this.env.DB;
+        // Even a hub that holds nothing deletes in D1 (scoped to the caller's tenant): the request is
+        // idempotent, and a retry after a crash between the D1 delete and deleteAll must still finish.
+        await db.batch([
+          owner.kind === 'contact'
+            ? db.prepare(`DELETE FROM events WHERE tenant_id = ? AND (contact_id = ? OR stream_id = ?)`).bind(owner.tenantId, owner.id, streamId)
+            : db.prepare(`DELETE FROM events WHERE tenant_id = ? AND stream_id = ?`).bind(owner.tenantId, streamId),
+          db.prepare(`DELETE FROM contact_events WHERE tenant_id = ? AND contact_id = ?`).bind(owner.tenantId, owner.id),
+        ]);
+        for (const ws of this.ctx.getWebSockets()) ws.close(4410, 'contact erased');
+        await this.ctx.storage.deleteAlarm();
+        await this.ctx.storage.deleteAll();
+        this.alarmArmed = false;
+        this.failures = 0;
+        this.migrate();
+        return { events, contact_events: contactEvents };
+      });
+    } finally {
+      this.erasing -= 1;
+    }
   }
 
   // ---------------------------------------------------------------- realtime (sockets announce here)
@@ -589,6 +596,7 @@ export class ContactHub extends DurableObject<Env> {
 
   /** Group commit: one relay in flight at a time; appends made meanwhile ride the next pass. */
   relay(): Promise<void> {
+    if (this.erasing > 0) return Promise.resolve();
     if (this.relaying) {
       this.relayAgain = true;
       return this.relaying;
