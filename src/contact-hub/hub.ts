@@ -63,7 +63,7 @@ export class ContactHub extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sink = new RelaySink(env);
+    this.sink = new RelaySink(env, ctx.id.toString());
     ctx.blockConcurrencyWhile(async () => {
       this.migrate();
       this.alarmArmed = (await ctx.storage.getAlarm()) !== null;
