@@ -485,3 +485,28 @@ describe('contact timeline: GDPR erase', () => {
     expect(fresh.sequence_number).toBe(1);
   });
 });
+
+describe('contact timeline: API document', () => {
+  it('documents every timeline route in /openapi.json', async () => {
+    const res = await call('GET', '/openapi.json');
+    expect(res.status).toBe(200);
+    const doc = await json<{ paths: Record<string, Record<string, unknown>> }>(res);
+    const expected: [string, string][] = [
+      ['/api/v1/contacts/{contact_id}/events', 'post'],
+      ['/api/v1/contacts/{contact_id}/events', 'get'],
+      ['/api/v1/contacts/{contact_id}/events/batch', 'post'],
+      ['/api/v1/contacts/{contact_id}/events/count', 'get'],
+      ['/api/v1/contacts/{contact_id}/events/export', 'get'],
+      ['/api/v1/contacts/{contact_id}', 'delete'],
+      ['/api/v1/sessions/{session_id}/events', 'get'],
+      ['/api/v1/contact-events', 'get'],
+      ['/api/v1/contact-events/search', 'get'],
+      ['/api/v1/contact-events/undelivered', 'get'],
+      ['/api/v1/contact-events/{id}', 'get'],
+      ['/api/v1/contact-events/{id}', 'delete'],
+      ['/api/v1/contact-events/{id}/mark-read', 'post'],
+      ['/api/v1/contact-events/{id}/mark-delivered', 'post'],
+    ];
+    for (const [path, method] of expected) expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
+  });
+});
