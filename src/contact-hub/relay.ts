@@ -20,10 +20,15 @@ export interface OutboxRow {
 
 export type RelayQueue = 'webhooks' | 'analytics';
 
+// Rows travel as one JSON parameter per statement (src/db/bulk.ts); D1 caps a string value at 2 MB.
+const STATEMENT_ROWS = 200;
+const STATEMENT_BYTES = 1_000_000;
+
 /** D1 statements applying rows in outbox order: consecutive rows of a kind in one statement. */
 export function d1Statements(db: D1Database, tenantId: string, rows: OutboxRow[]): D1PreparedStatement[] {
   const statements: D1PreparedStatement[] = [];
   let run: OutboxRow[] = [];
+  let runBytes = 0;
   const flush = () => {
     const first = run[0];
     if (!first) return;
@@ -37,10 +42,14 @@ export function d1Statements(db: D1Database, tenantId: string, rows: OutboxRow[]
       statements.push(deleteContactEventsStatement(db, tenantId, run.map((r) => (r.item as Extract<OutboxItem, { kind: 'timeline_delete' }>).id)));
     }
     run = [];
+    runBytes = 0;
   };
   for (const row of rows) {
-    if (run.length > 0 && (run[0]!.item.kind !== row.item.kind || run.length >= 200)) flush();
+    // An upper bound of the UTF-8 size: no UTF-16 code unit takes more than 3 bytes.
+    const bytes = JSON.stringify(row.item).length * 3;
+    if (run.length > 0 && (run[0]!.item.kind !== row.item.kind || run.length >= STATEMENT_ROWS || runBytes + bytes > STATEMENT_BYTES)) flush();
     run.push(row);
+    runBytes += bytes;
   }
   flush();
   return statements;

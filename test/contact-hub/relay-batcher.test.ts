@@ -56,3 +56,22 @@ describe('RelayBatcher', () => {
     expect(typeof result.webhooks).toBe('string');
   });
 });
+
+describe('d1Statements', () => {
+  it('splits runs so that no statement carries more than about 1 MB of rows', async () => {
+    const { d1Statements } = await import('../../src/contact-hub/relay');
+    const contact = uuid();
+    const big = (i: number) => {
+      const row = entryRow(i, contact, i);
+      (row.item as { record: ContactEventRecord }).record.payload = { blob: 'x'.repeat(60_000) };
+      return row;
+    };
+    const rows = Array.from({ length: 30 }, (_, i) => big(i + 1));
+    const statements = d1Statements(env.DB, 't_split', rows);
+    expect(statements.length).toBeGreaterThan(1);
+    await env.DB.batch(statements);
+    const n = await env.DB.prepare('SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND contact_id = ?').bind('t_split', contact).first<{ n: number }>();
+    expect(n!.n).toBe(30);
+    expect(d1Statements(env.DB, 't_split', rows.slice(0, 3)).length).toBe(1);
+  });
+});
