@@ -3,6 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import { admin } from './http/admin';
 import { requireApiKey } from './http/auth';
 import { jsonBody } from './http/body';
+import { contactEvents } from './http/contact-events';
 import type { AppEnv } from './http/context';
 import { docsPage } from './http/docs';
 import { eventTypes } from './http/event-types';
@@ -58,6 +59,7 @@ app.route('/api/v1', eventTypes);
 app.route('/api/v1', webhooks);
 app.route('/api/v1', operations);
 app.route('/api/v1', realtime);
+app.route('/api/v1', contactEvents);
 
 app.get('/', (c) => c.redirect('/docs'));
 app.get('/__noop', (c) => c.text('ok'));

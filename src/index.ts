@@ -4,6 +4,7 @@ import { handleQueue } from './queues';
 
 export { ContactHub } from './contact-hub/hub';
 export { RateLimiter } from './rate-limit/limiter';
+export { RelayBatcher } from './contact-hub/relay';
 
 export default {
   fetch: app.fetch,

@@ -62,11 +62,13 @@ export class ContactHub extends DurableObject<Env> {
   private lastRelayError: string | null = null;
   /** The WebSocket layer (src/contact-hub/sockets.ts); the hub only delegates to it. */
   private readonly sockets: HubSockets;
+  /** While an erase drains the relay, no new relay pass starts (the rows are about to be deleted). */
+  private erasing = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sink = new RelaySink(env);
+    this.sink = new RelaySink(env, ctx.id.toString());
     this.sockets = new HubSockets(ctx, this);
     ctx.blockConcurrencyWhile(async () => {
       this.migrate();
@@ -78,13 +80,25 @@ export class ContactHub extends DurableObject<Env> {
     for (const statement of HUB_SCHEMA) this.sql.exec(statement);
     const owner = this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'owner'`).toArray()[0];
     this.owner = owner ? (JSON.parse(owner.value) as HubOwner) : null;
+    // The counter is persisted in meta: deriving it from max(seq) alone would hand out the number of a
+    // deleted (or purged) newest entry again after a restart.
     const seq = this.sql.exec<{ s: number | null }>(
-      `SELECT max(s) AS s FROM (SELECT max(seq) AS s FROM log UNION ALL SELECT max(seq) FROM timeline)`,
+      `SELECT max(s) AS s FROM (SELECT max(seq) AS s FROM log UNION ALL SELECT max(seq) FROM timeline
+         UNION ALL SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'seq')`,
     ).one();
     this.lastSeq = seq.s ?? 0;
   }
 
-  /** The first write names the owner; every later call must name the same one (defence in depth). */
+  /** Inside an append's transaction: persist the counter with the rows that use it. */
+  private saveSeq(seq: number): void {
+    this.sql.exec(`INSERT INTO meta (key, value) VALUES ('seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, String(seq));
+  }
+
+  /**
+   * The first write names the owner; every later call must name the same one (defence in depth).
+   * Called inside the write's transaction; the in-memory owner is set only once that commits (see
+   * `committed`), so a rolled-back first write leaves no owner behind in memory without its row.
+   */
   private claim(owner: HubOwner): void {
     if (this.owner) {
       if (this.owner.tenantId !== owner.tenantId || this.owner.kind !== owner.kind || this.owner.id !== owner.id) {
@@ -93,7 +107,10 @@ export class ContactHub extends DurableObject<Env> {
       return;
     }
     this.sql.exec(`INSERT INTO meta (key, value) VALUES ('owner', ?)`, JSON.stringify(owner));
-    this.owner = owner;
+  }
+
+  private committed(owner: HubOwner): void {
+    this.owner ??= owner;
   }
 
   private checkOwner(owner: HubOwner): boolean {
@@ -185,8 +202,10 @@ export class ContactHub extends DurableObject<Env> {
         const entry = owner.kind === 'contact' ? this.deriveEntry(record, seq, now) : null;
         if (entry) derived.push(entry);
       }
+      this.saveSeq(seq);
       this.lastSeq = seq;
     });
+    this.committed(owner);
     for (const entry of derived) this.announce({ type: 'event', entry });
     this.afterCommit();
     return { ok: true, created: true, records: out as EventRecord[], derived, version: this.lastSeq };
@@ -297,8 +316,10 @@ export class ContactHub extends DurableObject<Env> {
         out[index] = record;
         records.push(record);
       }
+      this.saveSeq(seq);
       this.lastSeq = seq;
     });
+    this.committed(owner);
     for (const entry of records) this.announce({ type: 'event', entry });
     this.afterCommit();
     return { ok: true, created: true, records: out as ContactEventRecord[], derived: [], version: this.lastSeq };
@@ -512,29 +533,44 @@ export class ContactHub extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- erase (GDPR)
 
-  /** Erases the owner everywhere: its D1 rows, then the hub's storage. Answers with counts. */
+  /**
+   * Erases the owner everywhere: its D1 rows, then the hub's storage. Answers with counts.
+   * The relay is stopped and drained first, then the erase runs under blockConcurrencyWhile: an append
+   * delivered during the D1 delete would otherwise commit here, be relayed to D1 after the delete
+   * (surviving the erase there) and then be wiped from the hub, leaving D1 rows whose sequence numbers
+   * the restarted counter hands out again. (The drain happens outside the block: the completion of a
+   * D1 call the relay made before the block would itself wait for the block to end.)
+   */
   async erase(owner: HubOwner): Promise<{ events: number; contact_events: number }> {
-    if (!this.checkOwner(owner) || !this.owner) return { events: 0, contact_events: 0 };
-    const events = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM log`).one().n;
-    const contactEvents = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM timeline`).one().n;
-    // Let an in-flight relay finish first so that it cannot re-insert rows after the D1 delete.
-    this.sql.exec(`DELETE FROM outbox`);
-    if (this.relaying) await this.relaying.catch(() => undefined);
-    const streamId = this.streamId(owner);
-    const db = this.env.DB;
-    await db.batch([
-      owner.kind === 'contact'
-        ? db.prepare(`DELETE FROM events WHERE tenant_id = ? AND (contact_id = ? OR stream_id = ?)`).bind(owner.tenantId, owner.id, streamId)
-        : db.prepare(`DELETE FROM events WHERE tenant_id = ? AND stream_id = ?`).bind(owner.tenantId, streamId),
-      db.prepare(`DELETE FROM contact_events WHERE tenant_id = ? AND contact_id = ?`).bind(owner.tenantId, owner.id),
-    ]);
-    await this.clearBacklog(true);
-    for (const ws of this.ctx.getWebSockets()) ws.close(4410, 'contact erased');
-    await this.ctx.storage.deleteAlarm();
-    await this.ctx.storage.deleteAll();
-    this.alarmArmed = false;
-    this.migrate();
-    return { events, contact_events: contactEvents };
+    if (!this.checkOwner(owner)) return { events: 0, contact_events: 0 };
+    this.erasing += 1;
+    try {
+      while (this.relaying) await this.relaying.catch(() => undefined);
+      return await this.ctx.blockConcurrencyWhile(async () => {
+        const events = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM log`).one().n;
+        const contactEvents = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM timeline`).one().n;
+        const streamId = this.streamId(owner);
+        const db = this.env.DB;
+        // Even a hub that holds nothing deletes in D1 (scoped to the caller's tenant): the request is
+        // idempotent, and a retry after a crash between the D1 delete and deleteAll must still finish.
+        await db.batch([
+          owner.kind === 'contact'
+            ? db.prepare(`DELETE FROM events WHERE tenant_id = ? AND (contact_id = ? OR stream_id = ?)`).bind(owner.tenantId, owner.id, streamId)
+            : db.prepare(`DELETE FROM events WHERE tenant_id = ? AND stream_id = ?`).bind(owner.tenantId, streamId),
+          db.prepare(`DELETE FROM contact_events WHERE tenant_id = ? AND contact_id = ?`).bind(owner.tenantId, owner.id),
+        ]);
+        await this.clearBacklog(true);
+        for (const ws of this.ctx.getWebSockets()) ws.close(4410, 'contact erased');
+        await this.ctx.storage.deleteAlarm();
+        await this.ctx.storage.deleteAll();
+        this.alarmArmed = false;
+        this.failures = 0;
+        this.migrate();
+        return { events, contact_events: contactEvents };
+      });
+    } finally {
+      this.erasing -= 1;
+    }
   }
 
   // ---------------------------------------------------------------- realtime (sockets announce here)
@@ -586,6 +622,7 @@ export class ContactHub extends DurableObject<Env> {
 
   /** Group commit: one relay in flight at a time; appends made meanwhile ride the next pass. */
   relay(): Promise<void> {
+    if (this.erasing > 0) return Promise.resolve();
     if (this.relaying) {
       this.relayAgain = true;
       return this.relaying;
@@ -629,7 +666,9 @@ export class ContactHub extends DurableObject<Env> {
   /** Sends each destination its pending rows in parallel; clears what got through. True when all did. */
   private async relayPass(rows: OutboxRow[]): Promise<boolean> {
     const owner = this.owner;
-    if (!owner) return true;
+    // Rows without an owner cannot be addressed to a tenant; report failure (alarm backoff) rather
+    // than spin in relayLoop on rows that never clear.
+    if (!owner) return false;
     const tenantId = owner.tenantId;
     const forD1 = rows.filter((r) => r.d1);
     const forQueue = (flag: 'wq' | 'aq') =>

@@ -1,3 +1,4 @@
+import { DurableObject } from 'cloudflare:workers';
 import { deleteContactEventsStatement, upsertContactEventsStatement } from '../db/contact-events';
 import { insertEventsStatement, type EventInsert } from '../db/events';
 import type { ContactEventRecord } from '../domain/schemas/contact-events';
@@ -17,42 +18,215 @@ export interface OutboxRow {
   aq: boolean;
 }
 
+export type RelayQueue = 'webhooks' | 'analytics';
+
+// Rows travel as one JSON parameter per statement (src/db/bulk.ts); D1 caps a string value at 2 MB.
+const STATEMENT_ROWS = 200;
+const STATEMENT_BYTES = 1_000_000;
+
+/** D1 statements applying rows in outbox order: consecutive rows of a kind in one statement. */
+export function d1Statements(db: D1Database, tenantId: string, rows: OutboxRow[]): D1PreparedStatement[] {
+  const statements: D1PreparedStatement[] = [];
+  let run: OutboxRow[] = [];
+  let runBytes = 0;
+  const flush = () => {
+    const first = run[0];
+    if (!first) return;
+    const kind = first.item.kind;
+    if (kind === 'event') {
+      statements.push(insertEventsStatement(db, tenantId, run.map((r) => (r.item as Extract<OutboxItem, { kind: 'event' }>).insert)));
+    } else if (kind === 'timeline') {
+      const items = run.map((r) => r.item as Extract<OutboxItem, { kind: 'timeline' }>);
+      statements.push(upsertContactEventsStatement(db, tenantId, items));
+    } else {
+      statements.push(deleteContactEventsStatement(db, tenantId, run.map((r) => (r.item as Extract<OutboxItem, { kind: 'timeline_delete' }>).id)));
+    }
+    run = [];
+    runBytes = 0;
+  };
+  for (const row of rows) {
+    // An upper bound of the UTF-8 size: no UTF-16 code unit takes more than 3 bytes.
+    const bytes = JSON.stringify(row.item).length * 3;
+    if (run.length > 0 && (run[0]!.item.kind !== row.item.kind || run.length >= STATEMENT_ROWS || runBytes + bytes > STATEMENT_BYTES)) flush();
+    run.push(row);
+    runBytes += bytes;
+  }
+  flush();
+  return statements;
+}
+
+/** One hub's relay pass, as handed to a RelayBatcher: any of the three destinations. */
+export interface RelayRequest {
+  d1?: { tenantId: string; rows: OutboxRow[] };
+  webhooks?: RelayMessage[];
+  analytics?: RelayMessage[];
+}
+/** Per destination: null when it got through, else the error text. */
+export type RelayResult = { [K in keyof RelayRequest]?: string | null };
+
+const RELAY_SHARDS = 4;
+const RELAY_TIMEOUT_MS = 30_000;
+
+function shardOf(key: string): number {
+  // FNV-1a: stable, cheap, and spreads hub ids evenly.
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % RELAY_SHARDS;
+}
+
+type Staged = { [K in keyof Required<RelayRequest>]?: { value: RelayRequest[K]; resolve: () => void; reject: (e: Error) => void } };
+
 /**
- * Where the relay sends outbox rows. Kept as an object of its own so that tests can make a
- * destination fail for a while (fault injection) without touching the hub.
+ * Where a hub's relay sends outbox rows: D1 and the two queues. Kept as an object of its own so that
+ * tests can make a destination fail for a while (fault injection) without touching the hub.
+ *
+ * The calls of one relay pass (made in the same tick) travel together as one RPC to a RelayBatcher,
+ * which merges the passes of many hubs into one D1 batch and one send per queue (group commit across
+ * contacts): without it every append would cost its own D1 write and two queue sends.
  */
 export class RelaySink {
-  constructor(private readonly env: Env) {}
+  private staged: Staged | null = null;
 
-  /** Applies rows to D1 in outbox order, consecutive rows of a kind in one statement, all in one batch. */
-  async writeD1(tenantId: string, rows: OutboxRow[]): Promise<void> {
-    const db = this.env.DB;
-    const statements: D1PreparedStatement[] = [];
-    let run: OutboxRow[] = [];
-    const flush = () => {
-      const first = run[0];
-      if (!first) return;
-      const kind = first.item.kind;
-      if (kind === 'event') {
-        statements.push(insertEventsStatement(db, tenantId, run.map((r) => (r.item as Extract<OutboxItem, { kind: 'event' }>).insert)));
-      } else if (kind === 'timeline') {
-        const items = run.map((r) => r.item as Extract<OutboxItem, { kind: 'timeline' }>);
-        statements.push(upsertContactEventsStatement(db, tenantId, items));
-      } else {
-        statements.push(deleteContactEventsStatement(db, tenantId, run.map((r) => (r.item as Extract<OutboxItem, { kind: 'timeline_delete' }>).id)));
-      }
-      run = [];
-    };
-    for (const row of rows) {
-      if (run.length > 0 && (run[0]!.item.kind !== row.item.kind || run.length >= 200)) flush();
-      run.push(row);
-    }
-    flush();
-    if (statements.length > 0) await db.batch(statements);
+  constructor(
+    private readonly env: Env,
+    private readonly hubKey: string,
+  ) {}
+
+  writeD1(tenantId: string, rows: OutboxRow[]): Promise<void> {
+    return this.stage('d1', { tenantId, rows });
   }
 
-  async send(queue: 'webhooks' | 'analytics', messages: RelayMessage[]): Promise<void> {
-    await sendAll(queue === 'webhooks' ? this.env.WEBHOOKS_QUEUE : this.env.ANALYTICS_QUEUE, messages);
+  send(queue: RelayQueue, messages: RelayMessage[]): Promise<void> {
+    return this.stage(queue, messages);
+  }
+
+  private stage<K extends keyof RelayRequest>(dest: K, value: NonNullable<RelayRequest[K]>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (!this.staged) {
+        this.staged = {};
+        queueMicrotask(() => void this.flush());
+      }
+      const staged = this.staged as Record<string, unknown>;
+      if (staged[dest]) {
+        // A second call for the same destination in one tick travels on its own.
+        void this.direct({ [dest]: value } as RelayRequest).then((r) => settle(r[dest], resolve, reject));
+        return;
+      }
+      staged[dest] = { value, resolve, reject };
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const staged = this.staged ?? {};
+    this.staged = null;
+    const request: RelayRequest = {};
+    if (staged.d1) request.d1 = staged.d1.value;
+    if (staged.webhooks) request.webhooks = staged.webhooks.value;
+    if (staged.analytics) request.analytics = staged.analytics.value;
+    const result = await this.direct(request);
+    for (const dest of ['d1', 'webhooks', 'analytics'] as const) {
+      const s = staged[dest];
+      if (s) settle(result[dest], s.resolve, s.reject);
+    }
+  }
+
+  private async direct(request: RelayRequest): Promise<RelayResult> {
+    const ns = this.env.RELAY_BATCHER as DurableObjectNamespace<RelayBatcher>;
+    const stub = ns.get(ns.idFromName(`relay-${shardOf(this.hubKey)}`));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      // A batcher that never answers must not wedge the hub's relay (its alarm retries instead).
+      return await Promise.race([
+        stub.relay(request) as Promise<RelayResult>,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('relay batcher timed out')), RELAY_TIMEOUT_MS);
+        }),
+      ]);
+    } catch (e) {
+      const error = String(e);
+      return { d1: error, webhooks: error, analytics: error };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function settle(error: string | null | undefined, resolve: () => void, reject: (e: Error) => void): void {
+  if (error === null) resolve();
+  else reject(new Error(error ?? 'relay: no result for this destination'));
+}
+
+interface Job {
+  request: RelayRequest;
+  resolve: (r: RelayResult) => void;
+}
+
+const MAX_JOBS = 200;
+
+/**
+ * Group commit across hubs. Keeps nothing durable: the hubs keep their outbox rows until the answer
+ * says a destination got them, so a batcher lost mid-flight costs a retry, never an event. The first
+ * pass that arrives is written at once; passes that arrive while a write is in flight are merged into
+ * the next one (one D1 batch — one transaction — and one send per queue).
+ */
+export class RelayBatcher extends DurableObject<Env> {
+  private waiting: Job[] = [];
+  private flushing = false;
+
+  relay(request: RelayRequest): Promise<RelayResult> {
+    return new Promise<RelayResult>((resolve) => {
+      this.waiting.push({ request, resolve });
+      if (!this.flushing) void this.flushLoop();
+    });
+  }
+
+  private async flushLoop(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.waiting.length > 0) await this.flush(this.waiting.splice(0, MAX_JOBS));
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async flush(jobs: Job[]): Promise<void> {
+    const results: RelayResult[] = jobs.map(() => ({}));
+    const d1Jobs = jobs.flatMap((j, i) => (j.request.d1 ? [{ i, d1: j.request.d1 }] : []));
+    const queueJobs = (q: RelayQueue) => jobs.flatMap((j, i) => (j.request[q] ? [{ i, messages: j.request[q] }] : []));
+    await Promise.all([
+      this.writeD1(d1Jobs, results),
+      ...(['webhooks', 'analytics'] as const).map(async (q) => {
+        const list = queueJobs(q);
+        if (list.length === 0) return;
+        const error = await sendAll(q === 'webhooks' ? this.env.WEBHOOKS_QUEUE : this.env.ANALYTICS_QUEUE, list.flatMap((l) => l.messages)).then(
+          () => null,
+          (e: unknown) => String(e),
+        );
+        for (const l of list) results[l.i]![q] = error;
+      }),
+    ]);
+    jobs.forEach((j, i) => j.resolve(results[i]!));
+  }
+
+  private async writeD1(list: { i: number; d1: { tenantId: string; rows: OutboxRow[] } }[], results: RelayResult[]): Promise<void> {
+    if (list.length === 0) return;
+    const db = this.env.DB;
+    const attempt = (part: typeof list) =>
+      db.batch(part.flatMap((l) => d1Statements(db, l.d1.tenantId, l.d1.rows))).then(
+        () => null,
+        (e: unknown) => String(e),
+      );
+    const error = await attempt(list);
+    if (error === null || list.length === 1) {
+      for (const l of list) results[l.i]!.d1 = error;
+      return;
+    }
+    // One hub's bad rows must not hold back every other hub: retry each pass on its own.
+    await Promise.all(
+      list.map(async (l) => {
+        results[l.i]!.d1 = await attempt([l]);
+      }),
+    );
   }
 }
 

@@ -103,7 +103,9 @@ const COLUMNS = [
 
 /**
  * Upserts timeline entries relayed from their hub. A row only moves forward: an update relayed late
- * (lower revision) never overwrites a newer one, and a replay changes nothing.
+ * (lower revision) never overwrites a newer one, and a replay changes nothing. An entry id already
+ * held by another contact of the tenant (a client-chosen id reused across contacts, which the API
+ * refuses but two concurrent requests could race past) never overwrites that contact's row.
  */
 export function upsertContactEventsStatement(
   d1: D1Database,
@@ -119,7 +121,7 @@ export function upsertContactEventsStatement(
     `ON CONFLICT (tenant_id, id) DO UPDATE SET
        delivered = excluded.delivered, delivered_at = excluded.delivered_at, read = excluded.read, read_at = excluded.read_at,
        title = excluded.title, description = excluded.description, expires_at = excluded.expires_at, revision = excluded.revision
-     WHERE excluded.revision > contact_events.revision`,
+     WHERE excluded.revision > contact_events.revision AND excluded.contact_id = contact_events.contact_id`,
   );
 }
 
@@ -135,4 +137,105 @@ export async function findContactIdOfEntry(d1: D1Database, tenantId: string, id:
     .bind(tenantId, id)
     .first<{ contact_id: string }>();
   return row?.contact_id ?? null;
+}
+
+/** Which contact holds each of these entry ids (those D1 has; the hub is the source of truth, D1 lags). */
+export async function findEntryOwners(d1: D1Database, tenantId: string, ids: string[]): Promise<Map<string, string>> {
+  if (ids.length === 0) return new Map();
+  const { results } = await d1
+    .prepare(`SELECT id, contact_id FROM contact_events WHERE tenant_id = ?1 AND id IN (SELECT value FROM json_each(?2))`)
+    .bind(tenantId, JSON.stringify(ids))
+    .all<{ id: string; contact_id: string }>();
+  return new Map(results.map((r) => [r.id, r.contact_id]));
+}
+
+export interface TenantTimelineFilter {
+  type?: string | undefined;
+  category?: string | undefined;
+  since?: number | undefined;
+  contactId?: string | undefined;
+  sessionId?: string | undefined;
+  visibleTo?: 'client' | 'agent' | undefined;
+  includeExpired?: boolean | undefined;
+  limit: number;
+  offset?: number | undefined;
+  /** Oldest first (a session's timeline reads like a transcript) instead of newest first. */
+  ascending?: boolean | undefined;
+}
+
+function filterClause(tenantId: string, f: TenantTimelineFilter, now: number, alias = ''): { where: string; args: (string | number)[] } {
+  const col = (c: string) => `${alias}${c}`;
+  const where = [`${col('tenant_id')} = ?`];
+  const args: (string | number)[] = [tenantId];
+  const add = (clause: string, value: string | number) => {
+    where.push(clause);
+    args.push(value);
+  };
+  if (f.type !== undefined) add(`${col('event_type')} = ?`, f.type);
+  if (f.category !== undefined) add(`${col('category')} = ?`, f.category);
+  if (f.since !== undefined) add(`${col('occurred_at')} >= ?`, f.since);
+  if (f.contactId !== undefined) add(`${col('contact_id')} = ?`, f.contactId);
+  if (f.sessionId !== undefined) add(`${col('session_id')} = ?`, f.sessionId);
+  if (f.visibleTo === 'client') where.push(`${col('visible_to_client')} = 1`);
+  if (f.visibleTo === 'agent') where.push(`${col('visible_to_agent')} = 1`);
+  if (!f.includeExpired) add(`(${col('expires_at')} IS NULL OR ${col('expires_at')} > ?)`, now);
+  return { where: where.join(' AND '), args };
+}
+
+/** Cross-contact timeline query (eventually consistent with appends: D1 is fed by the hubs' relay). */
+export async function queryContactEvents(
+  d1: D1Database,
+  tenantId: string,
+  f: TenantTimelineFilter,
+  now = Date.now(),
+): Promise<{ rows: ContactEventRow[]; total: number }> {
+  const { where, args } = filterClause(tenantId, f, now);
+  const order = f.ascending ? 'ASC' : 'DESC';
+  const [page, count] = await d1.batch([
+    d1
+      .prepare(`SELECT * FROM contact_events WHERE ${where} ORDER BY occurred_at ${order}, sequence_number ${order} LIMIT ? OFFSET ?`)
+      .bind(...args, f.limit, f.offset ?? 0),
+    d1.prepare(`SELECT count(*) AS n FROM contact_events WHERE ${where}`).bind(...args),
+  ]);
+  return { rows: (page!.results ?? []) as ContactEventRow[], total: ((count!.results ?? [])[0] as { n: number } | undefined)?.n ?? 0 };
+}
+
+/** Full-text search over title and description (FTS5, best match first), scoped to the tenant. */
+export async function searchContactEvents(
+  d1: D1Database,
+  tenantId: string,
+  match: string,
+  f: TenantTimelineFilter,
+  now = Date.now(),
+): Promise<ContactEventRow[]> {
+  const { where, args } = filterClause(tenantId, f, now, 'ce.');
+  const { results } = await d1
+    .prepare(
+      `SELECT ce.* FROM contact_events_fts JOIN contact_events ce ON ce.rowid = contact_events_fts.rowid
+       WHERE contact_events_fts MATCH ? AND ${where}
+       ORDER BY contact_events_fts.rank, ce.occurred_at DESC LIMIT ? OFFSET ?`,
+    )
+    .bind(match, ...args, f.limit, f.offset ?? 0)
+    .all<ContactEventRow>();
+  return results;
+}
+
+/** Contacts that hold entries expired before `before` (ms), for the expiry job. */
+export async function contactsWithExpired(d1: D1Database, before: number, limit: number): Promise<{ tenant_id: string; contact_id: string }[]> {
+  const { results } = await d1
+    .prepare(
+      `SELECT DISTINCT tenant_id, contact_id FROM contact_events WHERE expires_at IS NOT NULL AND expires_at < ? LIMIT ?`,
+    )
+    .bind(before, limit)
+    .all<{ tenant_id: string; contact_id: string }>();
+  return results;
+}
+
+/** Deletes one contact's entries expired before `before` (ms); the hub has already purged them. */
+export async function deleteExpiredOfContact(d1: D1Database, tenantId: string, contactId: string, before: number): Promise<number> {
+  const r = await d1
+    .prepare(`DELETE FROM contact_events WHERE tenant_id = ? AND contact_id = ? AND expires_at IS NOT NULL AND expires_at < ?`)
+    .bind(tenantId, contactId, before)
+    .run();
+  return r.meta.changes ?? 0;
 }

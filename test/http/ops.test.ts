@@ -52,7 +52,7 @@ describe('GET /api/v1/ops/stats', () => {
     expect(failing.events.total).toBe(0); // nothing reached D1
 
     await runInDurableObject(stub, (hub: ContactHub) => {
-      hub.sink = new RelaySink(env);
+      hub.sink = new RelaySink(env, stub.id.toString());
     });
     await runDurableObjectAlarm(stub);
     const healed = await eventually(async () => {

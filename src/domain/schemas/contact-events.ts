@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { CATEGORIES, PRIORITIES, TIMELINE_SOURCES, TIMELINE_TYPE_PATTERN } from '../contact-event-types';
 import { LIMITS } from '../limits';
-import { IsoDateTime, Payload, Uuid, jsonObject } from './common';
+import { IsoDateTime, Payload, Uuid, intParam, jsonObject } from './common';
 
 export const NewContactEvent = z
   .strictObject({
@@ -80,3 +80,91 @@ export const ContactEvent = z
   })
   .openapi('ContactEvent');
 export type ContactEventRecord = z.infer<typeof ContactEvent>;
+
+// ---------------------------------------------------------------- request and response shapes of the timeline API
+
+export const TimelineAppendHeaders = z.object({
+  'idempotency-key': z.string().min(1).max(LIMITS.idempotencyKeyLength).optional().openapi({
+    description:
+      'Replaying a request with the same key and body returns the original (200); with another body, 409. Keys are scoped to the contact; in a batch item i uses `<key>#<i>`.',
+  }),
+});
+
+const BoolParam = z.enum(['true', 'false'], { message: 'must be true or false' });
+export const boolParam = (v: 'true' | 'false' | undefined): boolean => v === 'true';
+
+const Limit = intParam(1, LIMITS.pageSize, LIMITS.defaultPageSize);
+const Offset = intParam(0, 1_000_000, 0);
+const TypeParam = z
+  .string()
+  .max(LIMITS.eventTypeLength, { message: `must be at most ${LIMITS.eventTypeLength} characters` })
+  .regex(TIMELINE_TYPE_PATTERN, { message: 'must be lowercase [a-z0-9_] words' });
+const VisibleTo = z.enum(['client', 'agent'], { message: 'must be client or agent' });
+const CategoryParam = z.enum(CATEGORIES, { message: `must be one of ${CATEGORIES.join(', ')}` });
+
+export const ContactParam = z.object({ contact_id: Uuid });
+export const SessionParam = z.object({ session_id: Uuid });
+export const EntryParam = z.object({ id: Uuid });
+export const EntryQuery = z.object({
+  contact_id: Uuid.optional().openapi({
+    description:
+      'The owning contact, when the caller knows it: the request goes straight to that contact\'s hub (strongly consistent) instead of looking the owner up in D1, which lags appends by the relay (milliseconds).',
+  }),
+});
+
+export const TimelineListQuery = z.object({
+  limit: Limit,
+  offset: Offset,
+  visible_to: VisibleTo.optional(),
+  category: CategoryParam.optional(),
+  type: TypeParam.optional(),
+  after_sequence: z.coerce
+    .number({ message: 'must be a number' })
+    .int({ message: 'must be an integer' })
+    .min(0, { message: 'must be at least 0' })
+    .optional(),
+  include_expired: BoolParam.optional(),
+});
+
+export const SessionListQuery = z.object({
+  limit: Limit,
+  offset: Offset,
+  visible_to: VisibleTo.optional(),
+  include_expired: BoolParam.optional(),
+  contact_id: Uuid.optional().openapi({ description: 'Read from that contact\'s hub (strongly consistent) instead of D1.' }),
+});
+
+export const TenantListQuery = z.object({
+  type: TypeParam.optional(),
+  category: CategoryParam.optional(),
+  since: z.string().optional().openapi({ description: 'occurred_at ≥ since: a date, an ISO 8601 date-time or epoch ms.' }),
+  contact_id: Uuid.optional(),
+  visible_to: VisibleTo.optional(),
+  include_expired: BoolParam.optional(),
+  limit: Limit,
+  offset: Offset,
+});
+
+export const SearchQuery = z.object({
+  q: z.string().min(1, { message: 'is required' }).max(500, { message: 'must be at most 500 characters' }),
+  contact_id: Uuid.optional(),
+  category: CategoryParam.optional(),
+  include_expired: BoolParam.optional(),
+  limit: intParam(1, 200, 50),
+  offset: Offset,
+});
+
+export const UndeliveredQuery = z.object({ contact_id: Uuid });
+export const ExportQuery = z.object({ format: z.enum(['csv'], { message: 'must be csv' }).default('csv'), include_expired: BoolParam.optional() });
+export const CountQuery = z.object({ include_expired: BoolParam.optional() });
+
+export const TimelinePageResponse = z
+  .object({ events: z.array(ContactEvent), total: z.number().int(), page: z.number().int(), limit: z.number().int(), offset: z.number().int() })
+  .openapi('ContactEventPage');
+export const ContactEventList = z.object({ events: z.array(ContactEvent) }).openapi('ContactEventList');
+export const MarkReadResponse = z.object({ success: z.boolean(), event_id: Uuid, read_at: z.string() }).openapi('MarkReadResult');
+export const MarkDeliveredResponse = z.object({ success: z.boolean(), event_id: Uuid, delivered_at: z.string() }).openapi('MarkDeliveredResult');
+export const CountResponse = z.object({ contact_id: Uuid, count: z.number().int() });
+export const EraseResponse = z
+  .object({ contact_id: Uuid, erased: z.object({ events: z.number().int(), contact_events: z.number().int() }) })
+  .openapi('ContactErased');

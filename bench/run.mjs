@@ -1,0 +1,426 @@
+#!/usr/bin/env node
+// `npm run bench`: load and latency of Eventline on the local Workers runtime.
+//
+// The Worker is bundled by wrangler (`wrangler deploy --dry-run`, the same bundle `wrangler deploy`
+// uploads) and run by Miniflare's API on workerd, with the bindings wrangler.toml declares (local D1
+// in memory with the migrations applied, SQLite Durable Objects, Queues with their consumers). There is
+// no `wrangler dev` in front: no ProxyWorker, no inspector proxy — requests go from Node's HTTP client
+// over loopback straight to workerd. Built-in scenarios measure the contact hub and the timeline; then
+// every bench/scenarios/*.mjs runs (HELPERS.md: `export const name`, `export async function run(ctx)`),
+// each with a fresh tenant. Prints a table and JSON, and writes the JSON to bench/results/.
+import { spawnSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const root = path.resolve(import.meta.dirname, '..');
+const quick = process.argv.includes('--quick');
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7);
+const SECONDS = quick ? 1.5 : 4;
+const WARMUP_SECONDS = quick ? 0.5 : 1;
+const CONNECTIONS = 16;
+const SCENARIO_TIMEOUT_MS = 90_000;
+
+// ---------------------------------------------------------------- the runtime
+
+function bundle() {
+  const outdir = mkdtempSync(path.join(os.tmpdir(), 'eventline-bench-'));
+  const wrangler = path.join(root, 'node_modules', '.bin', 'wrangler');
+  const r = spawnSync(wrangler, ['deploy', '--dry-run', '--outdir', outdir], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, CI: 'true', WRANGLER_SEND_METRICS: 'false' },
+  });
+  if (r.status !== 0) throw new Error(`bundling failed:\n${r.stdout}\n${r.stderr}`);
+  return outdir;
+}
+
+async function startRuntime(adminToken) {
+  // Miniflare as wrangler itself uses it (wrangler's own copy), with wrangler's reading of wrangler.toml.
+  const requireFromWrangler = createRequire(path.join(root, 'node_modules', 'wrangler', 'package.json'));
+  const { Miniflare, Log, LogLevel } = requireFromWrangler('miniflare');
+  const { version: miniflareVersion } = requireFromWrangler('miniflare/package.json');
+  const wrangler = await import(pathToFileURL(path.join(root, 'node_modules', 'wrangler', 'wrangler-dist', 'cli.js')).href);
+  const { workerOptions } = wrangler.unstable_getMiniflareWorkerOptions(path.join(root, 'wrangler.toml'));
+  const outdir = bundle();
+  const mf = new Miniflare({
+    host: '127.0.0.1',
+    port: 0,
+    log: new Log(LogLevel.WARN),
+    // Loopback only: no fetch of the Request.cf placeholder from workers.cloudflare.com.
+    cf: false,
+    workers: [
+      {
+        ...workerOptions,
+        name: 'eventline',
+        modules: true,
+        modulesRoot: outdir,
+        scriptPath: path.join(outdir, 'index.js'),
+        bindings: {
+          ...workerOptions.bindings,
+          ADMIN_TOKEN: adminToken,
+          TOKEN_SIGNING_SECRET: randomBytes(24).toString('hex'),
+          // The bench measures the system, not the per-key rate limit; scenarios may target loopback receivers.
+          RATE_LIMIT_PER_MINUTE: '0',
+          ALLOW_PRIVATE_WEBHOOK_URLS: 'true',
+          LOG_REQUESTS: 'false',
+        },
+      },
+    ],
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, '');
+  await applyMigrations(await mf.getD1Database('DB'));
+  return { mf, url, miniflareVersion, outdir };
+}
+
+async function applyMigrations(db) {
+  const dir = path.join(root, 'migrations');
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()) {
+    const statements = readFileSync(path.join(dir, file), 'utf8')
+      .split('--> statement-breakpoint')
+      .map((s) => s.trim())
+      .filter((s) => s.replace(/--.*$/gm, '').trim().length > 0);
+    for (const sql of statements) await db.prepare(sql).run();
+  }
+}
+
+// ---------------------------------------------------------------- HTTP over loopback, keep-alive
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+function request(base, method, pathname, opts = {}, retried = false) {
+  return once(base, method, pathname, opts).catch((e) => {
+    // A keep-alive socket the server closed while idle fails on reuse; that is not the request failing.
+    if (!retried && e.reusedSocket && e.code === 'ECONNRESET') return request(base, method, pathname, opts, true);
+    throw e;
+  });
+}
+
+function once(base, method, pathname, { key, body, headers = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const h = { ...headers };
+    if (key) h.authorization = `Bearer ${key}`;
+    if (payload !== undefined) {
+      h['content-type'] = 'application/json';
+      h['content-length'] = Buffer.byteLength(payload);
+    }
+    const req = http.request(`${base}${pathname}`, { method, agent, headers: h }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', (e) => {
+      e.reusedSocket = req.reusedSocket;
+      reject(e);
+    });
+    if (payload !== undefined) req.write(payload);
+    req.end();
+  });
+}
+
+async function newTenant(url, adminToken, name) {
+  const res = await request(url, 'POST', '/api/v1/admin/tenants', { headers: { authorization: `Bearer ${adminToken}` }, body: { name } });
+  if (res.status !== 201) throw new Error(`tenant creation failed: ${res.status} ${res.text}`);
+  const body = JSON.parse(res.text);
+  return { tenantId: body.tenant.id, key: body.api_key.key };
+}
+
+const percentile = (sorted, p) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]);
+const round = (v, digits = 2) => (Number.isFinite(v) ? Number(v.toFixed(digits)) : v);
+
+/**
+ * Closed-loop load: `connections` loops, each sending its next request when the previous answered.
+ * Requests in the warm-up are not counted. `make(i)` returns the request; `check(res)` says if it succeeded.
+ */
+async function load({ base, connections = CONNECTIONS, seconds = SECONDS, warmup = WARMUP_SECONDS, maxRequests = Infinity, make, check }) {
+  const latencies = [];
+  let ok = 0;
+  let okAll = 0;
+  let failed = 0;
+  let firstFailure = null;
+  let n = 0;
+  const startAt = performance.now();
+  const measureFrom = startAt + warmup * 1000;
+  const endAt = measureFrom + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (performance.now() < endAt && n < maxRequests) {
+        const { method, path: p, body, key } = make(n++);
+        const t0 = performance.now();
+        let res;
+        try {
+          res = await request(base, method, p, { key, body });
+        } catch (e) {
+          res = { status: 0, text: String(e) };
+        }
+        const t1 = performance.now();
+        if (check(res)) okAll += 1;
+        if (t0 < measureFrom) continue;
+        if (check(res)) {
+          ok += 1;
+          latencies.push(t1 - t0);
+        } else {
+          failed += 1;
+          firstFailure ??= `${res.status} ${res.text.slice(0, 200)}`;
+        }
+      }
+    }),
+  );
+  latencies.sort((a, b) => a - b);
+  // A count-bounded run may end before its time is up: rates are over the time actually measured.
+  const measured = Math.max(0.001, (Math.min(performance.now(), endAt) - measureFrom) / 1000);
+  return { rps: ok / measured, ok, okAll, failed, firstFailure, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+// ---------------------------------------------------------------- built-in scenarios (ContactHub and timeline)
+
+/** One append per contact before measuring, so that the measured window holds no hub's first start. */
+async function prewarm(url, key, contacts) {
+  for (let i = 0; i < contacts.length; i += CONNECTIONS) {
+    await Promise.all(
+      contacts.slice(i, i + CONNECTIONS).map(async (c) => {
+        const res = await request(url, 'POST', `/api/v1/contacts/${c}/events`, { key, body: entry(0) });
+        if (res.status !== 201) throw new Error(`prewarm append failed: ${res.status} ${res.text}`);
+      }),
+    );
+  }
+}
+
+/**
+ * Waits until D1 holds `expected` timeline entries of the tenant (the relay has caught up), so that one
+ * scenario's backlog does not load the next one. Returns the seconds it took, or null on timeout.
+ */
+async function settle(url, key, expected, timeoutMs = 30_000) {
+  const t0 = performance.now();
+  while (performance.now() - t0 < timeoutMs) {
+    const res = await request(url, 'GET', '/api/v1/contact-events?limit=1&include_expired=true', { key });
+    if (res.status === 200 && JSON.parse(res.text).total >= expected) return (performance.now() - t0) / 1000;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return null;
+}
+
+const entry = (i) => ({ event_type: 'note_added', category: 'note', source: 'agent', title: `Note ${i}`, description: 'bench', payload: { i } });
+
+async function builtIn(url, adminToken) {
+  const rows = [];
+  const add = (scenario, metric, value, unit, target = '', pass = null) => rows.push({ scenario, metric, value: round(value), unit, target, pass });
+
+  // 1. The runtime's floor.
+  const noop = await load({ base: url, make: () => ({ method: 'GET', path: '/__noop' }), check: (r) => r.status === 200 });
+  add('floor', 'no-op GET /__noop, 16 conns', noop.rps, 'req/s');
+  add('floor', 'no-op p50', noop.p50, 'ms');
+
+  // 2. Single-event appends to 100 contacts (timeline entries through the hubs).
+  const t1 = await newTenant(url, adminToken, 'bench-single');
+  const contacts = Array.from({ length: 100 }, () => randomUUID());
+  await prewarm(url, t1.key, contacts);
+  const single = await load({
+    base: url,
+    make: (i) => ({ method: 'POST', path: `/api/v1/contacts/${contacts[i % 100]}/events`, key: t1.key, body: entry(i) }),
+    check: (r) => r.status === 201,
+  });
+  const share = (single.rps / noop.rps) * 100;
+  add('appends', 'single appends, 100 contacts, 16 conns', single.rps, 'events/s', '≥ 2,000', single.rps >= 2000);
+  add('appends', 'single appends vs no-op floor', share, '%', '≥ 40%', share >= 40);
+  add('appends', 'single append p50', single.p50, 'ms', '≤ 2 ms', single.p50 <= 2);
+  add('appends', 'single append p99', single.p99, 'ms');
+  if (single.failed) add('appends', `single append failures (${single.firstFailure})`, single.failed, 'requests', '0', false);
+  const singleDrain = await settle(url, t1.key, contacts.length + single.okAll);
+  if (singleDrain === null) add('appends', 'D1 did not catch up within 30 s of the single-append load', null, '', '', false);
+  else add('appends', 'D1 caught up after the single-append load', singleDrain, 's');
+
+  // The log path: POST /events naming a contact (sequenced by the same hubs; message.sent derives no entry).
+  const logSingle = await load({
+    base: url,
+    make: (i) => ({
+      method: 'POST',
+      path: '/api/v1/events',
+      key: t1.key,
+      body: { event_type: 'message.sent', source: 'system', contact_id: contacts[(i + 50) % 100], payload: { i } },
+    }),
+    check: (r) => r.status === 201,
+  });
+  add('appends', 'log appends with contact_id, 16 conns', logSingle.rps, 'events/s');
+  add('appends', 'log append p50', logSingle.p50, 'ms');
+  if (logSingle.failed) add('appends', `log append failures (${logSingle.firstFailure})`, logSingle.failed, 'requests', '0', false);
+
+  // 3. Batch appends, 100 entries per request.
+  const t2 = await newTenant(url, adminToken, 'bench-batch');
+  const batchContacts = Array.from({ length: 100 }, () => randomUUID());
+  await prewarm(url, t2.key, batchContacts);
+  const batchBody = { events: Array.from({ length: 100 }, (_, i) => entry(i)) };
+  // 4 connections and at most 60 requests (6,000 entries, 12,000 queue messages): more outruns the local
+  // Queues simulator, which arms one timer per message and refuses sends past 10,000 pending timers (a
+  // Miniflare limit, not a platform one; the hubs keep such rows and retry, so nothing is lost).
+  const batch = await load({
+    base: url,
+    connections: 4,
+    warmup: 0,
+    maxRequests: 60,
+    make: (i) => ({ method: 'POST', path: `/api/v1/contacts/${batchContacts[i % 100]}/events/batch`, key: t2.key, body: batchBody }),
+    check: (r) => r.status === 201,
+  });
+  add('batch', 'batch appends (100/request), 4 conns', batch.rps * 100, 'events/s', '≥ 20,000', batch.rps * 100 >= 20000);
+  add('batch', 'batch request p50', batch.p50, 'ms');
+  if (batch.failed) add('batch', `batch failures (${batch.firstFailure})`, batch.failed, 'requests', '0', false);
+  const batchDrain = await settle(url, t2.key, batchContacts.length + batch.okAll * 100, 60_000);
+  // Let the local Queues simulator deliver its backlog before the next measurement.
+  await new Promise((r) => setTimeout(r, 3000));
+  if (batchDrain === null) add('batch', 'D1 did not catch up within 60 s of the batch load', null, '', '', false);
+  else add('batch', 'D1 caught up after the batch load', batchDrain, 's');
+
+  // 4. Relay lag: from the append's 201 to the entry being returned by a D1 query (GET /contact-events),
+  //    idle and with 8 connections appending in the background.
+  for (const background of [0, 8]) {
+    const t = await newTenant(url, adminToken, `bench-lag-${background}`);
+    const lags = [];
+    let timeouts = 0;
+    const bgContacts = Array.from({ length: 50 }, () => randomUUID());
+    if (background > 0) await prewarm(url, t.key, bgContacts);
+    const deadline = performance.now() + (quick ? 2000 : 4000);
+    const bg =
+      background > 0
+        ? load({
+            base: url,
+            connections: background,
+            warmup: 0,
+            seconds: (deadline - performance.now()) / 1000,
+            make: (i) => ({ method: 'POST', path: `/api/v1/contacts/${bgContacts[i % 50]}/events`, key: t.key, body: entry(i) }),
+            check: (r) => r.status === 201,
+          })
+        : Promise.resolve(null);
+    const probeContact = randomUUID();
+    while (performance.now() < deadline) {
+      const res = await request(url, 'POST', `/api/v1/contacts/${probeContact}/events`, { key: t.key, body: entry(lags.length) });
+      const acked = performance.now();
+      if (res.status !== 201) throw new Error(`relay-lag append failed: ${res.status} ${res.text}`);
+      const id = JSON.parse(res.text).id;
+      for (;;) {
+        const q = await request(url, 'GET', `/api/v1/contact-events?contact_id=${probeContact}&limit=1`, { key: t.key });
+        if (q.status === 200 && JSON.parse(q.text).events[0]?.id === id) {
+          lags.push(performance.now() - acked);
+          break;
+        }
+        if (performance.now() - acked > 5000) {
+          timeouts += 1;
+          break;
+        }
+      }
+    }
+    const bgResult = await bg;
+    if (bgResult) await settle(url, t.key, bgContacts.length + bgResult.okAll + lags.length + timeouts);
+    lags.sort((a, b) => a - b);
+    const label = background ? `relay lag under ${background}-conn append load` : 'relay lag, idle';
+    add('relay', `${label} p50 (n=${lags.length})`, percentile(lags, 50), 'ms');
+    add('relay', `${label} p99`, percentile(lags, 99), 'ms', '≤ 250 ms', percentile(lags, 99) <= 250);
+    if (bgResult) add('relay', 'background appends during lag probe', bgResult.rps, 'events/s');
+    if (timeouts) add('relay', 'relay lag probes not visible within 5 s', timeouts, 'probes', '0', false);
+  }
+  return rows;
+}
+
+// ---------------------------------------------------------------- other helpers' scenarios
+
+async function pluggedIn(url, adminToken) {
+  const dir = path.join(root, 'bench', 'scenarios');
+  let files = [];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith('.mjs')).sort();
+  } catch {
+    return [];
+  }
+  const rows = [];
+  for (const file of files) {
+    let name = file.replace(/\.mjs$/, '');
+    try {
+      const mod = await import(pathToFileURL(path.join(dir, file)).href);
+      name = mod.name ?? name;
+      if (only && only !== name) continue;
+      const tenant = await newTenant(url, adminToken, `bench-${name}`);
+      const ctx = { url, key: tenant.key, adminToken, tenantId: tenant.tenantId };
+      const started = performance.now();
+      let timer;
+      const result = await Promise.race([
+        mod.run(ctx),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`timed out after ${SCENARIO_TIMEOUT_MS / 1000} s`)), SCENARIO_TIMEOUT_MS);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      for (const r of result ?? []) {
+        rows.push({ scenario: name, metric: r.metric, value: round(r.value), unit: r.unit ?? '', target: r.target ?? '', pass: r.pass ?? null });
+      }
+      process.stderr.write(`  scenario ${name}: ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+    } catch (e) {
+      rows.push({ scenario: name, metric: `error: ${e instanceof Error ? e.message : String(e)}`, value: null, unit: '', target: '', pass: false });
+    }
+  }
+  return rows;
+}
+
+// ---------------------------------------------------------------- output
+
+function table(rows) {
+  const head = ['scenario', 'metric', 'value', 'unit', 'target', ''];
+  const cells = rows.map((r) => [
+    r.scenario,
+    r.metric,
+    r.value === null || r.value === undefined ? '—' : Number(r.value).toLocaleString('en-US', { maximumFractionDigits: 2 }),
+    r.unit,
+    r.target,
+    r.pass === true ? 'ok' : r.pass === false ? 'MISS' : '',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => String(c[i]).length)));
+  const line = (c) => c.map((v, i) => (i === 2 ? String(v).padStart(widths[i]) : String(v).padEnd(widths[i]))).join('  ').trimEnd();
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
+}
+
+async function main() {
+  const adminToken = randomBytes(24).toString('hex');
+  const started = new Date();
+  const loadBefore = os.loadavg();
+  process.stderr.write('Bundling the Worker and starting workerd (Miniflare, no wrangler dev proxy)…\n');
+  const { mf, url, miniflareVersion, outdir } = await startRuntime(adminToken);
+  const cleanup = async () => {
+    agent.destroy();
+    await mf.dispose().catch(() => undefined);
+    rmSync(outdir, { recursive: true, force: true });
+  };
+  for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => cleanup().finally(() => process.exit(130)));
+  let rows = [];
+  try {
+    process.stderr.write(`workerd listening on ${url}\n`);
+    if (!only || only === 'builtin') rows = rows.concat(await builtIn(url, adminToken));
+    rows = rows.concat(await pluggedIn(url, adminToken));
+  } finally {
+    await cleanup();
+  }
+  const result = {
+    started_at: started.toISOString(),
+    seconds: Math.round((Date.now() - started.getTime()) / 1000),
+    runtime: `workerd via Miniflare ${miniflareVersion} API (wrangler-bundled Worker, no wrangler dev proxy), loopback HTTP/1.1 keep-alive`,
+    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', node: process.version, loadavg_before: loadBefore.map((v) => round(v)), loadavg_after: os.loadavg().map((v) => round(v)) },
+    settings: { seconds_per_load: SECONDS, warmup_seconds: WARMUP_SECONDS, connections: CONNECTIONS },
+    results: rows,
+  };
+  console.log(`\nEventline bench — ${result.runtime}`);
+  console.log(`${result.machine.cpus} CPUs (${result.machine.cpu}), Node ${result.machine.node}, load average before ${loadBefore.map((v) => v.toFixed(2)).join(' ')}\n`);
+  console.log(table(rows));
+  const dir = path.join(root, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `bench-${started.toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`\n${JSON.stringify(result, null, 2)}`);
+  console.log(`\nWritten to ${path.relative(root, file)}`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,60 @@
+import type { ContactEventRecord } from './schemas/contact-events';
+
+/** Rules of the contact timeline that need no bindings: expiry grace, search syntax, export format. */
+
+export const DEFAULT_EXPIRED_GRACE_DAYS = 7;
+const DAY_MS = 86_400_000;
+
+/**
+ * CONTACT_EVENT_EXPIRED_GRACE_DAYS → days. A missing or malformed value falls back to the default
+ * rather than to 0, which would delete entries the moment they expire.
+ */
+export function expiredGraceDays(value: string | undefined): number {
+  if (value === undefined || !/^\d{1,5}(\.\d+)?$/.test(value.trim())) return DEFAULT_EXPIRED_GRACE_DAYS;
+  return Number(value.trim());
+}
+
+/** Entries whose expires_at is before this (ms) are deleted by the expiry job. */
+export function expiryCutoff(now: number, graceDays: number): number {
+  return now - graceDays * DAY_MS;
+}
+
+/**
+ * A user's search text → an FTS5 MATCH expression. Every word becomes a quoted prefix term, so that
+ * FTS5 operators and punctuation in the text are searched for literally instead of failing the query
+ * with a syntax error; the terms are ANDed. Null when the text holds no word at all.
+ */
+export function ftsQuery(text: string): string | null {
+  const words = text.match(/[\p{L}\p{N}_]+/gu);
+  if (!words || words.length === 0) return null;
+  return words
+    .slice(0, 16)
+    .map((w) => `"${w.replaceAll('"', '""')}"*`)
+    .join(' ');
+}
+
+const CSV_COLUMNS = [
+  'sequence_number', 'id', 'occurred_at', 'created_at', 'event_type', 'category', 'priority', 'source', 'title', 'description',
+  'session_id', 'triggered_by', 'integration_source', 'is_realtime', 'delivered', 'delivered_at', 'read', 'read_at',
+  'visible_to_client', 'visible_to_agent', 'expires_at', 'origin_event_id', 'payload', 'metadata',
+] as const satisfies readonly (keyof ContactEventRecord)[];
+
+/**
+ * One CSV field (RFC 4180). Text that a spreadsheet would run as a formula (= + - @ and tab/CR at the
+ * start) is prefixed with an apostrophe: exported timelines hold text typed by contacts and agents.
+ */
+export function csvField(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  let text = typeof value === 'object' ? JSON.stringify(value) : String(value);
+  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+export const csvHeader = (): string => `${CSV_COLUMNS.join(',')}\r\n`;
+
+export function csvRows(entries: ContactEventRecord[]): string {
+  return entries.map((e) => `${CSV_COLUMNS.map((c) => csvField(e[c])).join(',')}\r\n`).join('');
+}
+
+/** The seed's `page` for an offset-based listing. */
+export const pageOf = (offset: number, limit: number): number => Math.floor(offset / limit) + 1;

@@ -1,0 +1,456 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { contactHub } from '../contact-hub';
+import type { PreparedEntry } from '../contact-hub/types';
+import { contactEventFromRow, findEntryOwners, queryContactEvents, searchContactEvents } from '../db/contact-events';
+import { prepareEntry, type AppendContext } from '../domain/prepare';
+import { problemResponses } from '../domain/schemas/common';
+import {
+  ContactEvent,
+  ContactEventBatch,
+  ContactEventList,
+  ContactParam,
+  CountQuery,
+  CountResponse,
+  EntryParam,
+  EntryQuery,
+  EraseResponse,
+  ExportQuery,
+  MarkDeliveredResponse,
+  MarkReadResponse,
+  NewContactEvent,
+  SearchQuery,
+  SessionListQuery,
+  SessionParam,
+  TenantListQuery,
+  TimelineAppendHeaders,
+  TimelineListQuery,
+  TimelinePageResponse,
+  UndeliveredQuery,
+  boolParam,
+  type ContactEventRecord,
+} from '../domain/schemas/contact-events';
+import { parseTimeParam } from '../domain/time';
+import { csvHeader, csvRows, ftsQuery, pageOf } from '../domain/timeline';
+import { router, type AppEnv } from './context';
+import { conflict, notFound, validationFailed } from './problem';
+
+/**
+ * The contact timeline (seed 001). Per-contact reads and every write go to the contact's hub (strongly
+ * consistent, sequenced there); tenant-wide listing, sessions and search read D1 (eventually consistent:
+ * the hubs relay to D1 within milliseconds). Routes that name only an entry id find its contact in D1,
+ * unless the caller passes `contact_id`.
+ */
+export const contactEvents = router();
+
+const tags = ['Contact timeline'];
+const EXPORT_PAGE = 1000;
+
+function appendContext(headers: z.infer<typeof TimelineAppendHeaders>): AppendContext {
+  return { idempotencyKey: headers['idempotency-key'] ?? null, correlationId: null, now: Date.now() };
+}
+
+function duplicateIds(items: { id?: string | undefined }[]): void {
+  const seen = new Map<string, number>();
+  const errors = items.flatMap((item, i) => {
+    if (!item.id) return [];
+    const first = seen.get(item.id);
+    seen.set(item.id, first ?? i);
+    return first === undefined ? [] : [{ path: `events.${i}.id`, message: `repeats the id of events.${first}` }];
+  });
+  if (errors.length) throw validationFailed(errors);
+}
+
+/**
+ * A client-chosen id that another contact of the tenant already holds is refused: routes by entry id
+ * find the owner by id, so an id must name one entry per tenant. (Two concurrent requests racing with
+ * the same id for two contacts inside the relay lag are not caught here; D1 then keeps the first and
+ * never lets the second overwrite it.)
+ */
+async function refuseForeignIds(env: Env, tenantId: string, contactId: string, bodies: { id?: string | undefined }[]): Promise<void> {
+  const ids = bodies.flatMap((b) => (b.id ? [b.id] : []));
+  const owners = await findEntryOwners(env.DB, tenantId, ids);
+  for (const [id, owner] of owners) {
+    if (owner !== contactId) throw conflict(`Contact event ${id} already exists for another contact.`);
+  }
+}
+
+async function append(c: Context<AppEnv>, contactId: string, bodies: NewContactEvent[], headers: z.infer<typeof TimelineAppendHeaders>, batch: boolean) {
+  const tenantId = c.get('tenantId');
+  const ctx = appendContext(headers);
+  const prepared: PreparedEntry[] = await Promise.all(bodies.map((b, i) => prepareEntry(b, ctx, i, batch)));
+  await refuseForeignIds(c.env, tenantId, contactId, bodies);
+  const { stub, owner } = contactHub(c.env, tenantId, contactId);
+  const outcome = await stub.appendEntries(owner, prepared);
+  if (!outcome.ok) throw conflict(outcome.detail, { current_version: outcome.current_version });
+  return outcome;
+}
+
+/** The hub of the contact that owns entry `id`: the caller's hint, else D1's index (which lags appends). */
+async function owningHub(c: Context<AppEnv>, id: string, hint: string | undefined) {
+  const tenantId = c.get('tenantId');
+  const contactId = hint ?? (await findEntryOwners(c.env.DB, tenantId, [id])).get(id);
+  if (!contactId) throw notFound('The contact event');
+  return contactHub(c.env, tenantId, contactId);
+}
+
+// ---------------------------------------------------------------- appends
+
+contactEvents.openapi(
+  createRoute({
+    method: 'post',
+    path: '/contacts/{contact_id}/events',
+    tags,
+    summary: 'Add an entry to a contact\'s timeline',
+    description: 'The contact\'s hub assigns the next `sequence_number` (shared with the contact\'s log events) and commits the entry with its outbox row.',
+    request: {
+      params: ContactParam,
+      headers: TimelineAppendHeaders,
+      body: { required: true, content: { 'application/json': { schema: NewContactEvent } } },
+    },
+    responses: {
+      201: { description: 'Created', content: { 'application/json': { schema: ContactEvent } } },
+      200: { description: 'Replay of an earlier request: the original entry', content: { 'application/json': { schema: ContactEvent } } },
+      ...problemResponses(400, 401, 409, 413, 415, 422),
+    },
+  }),
+  async (c) => {
+    const { contact_id } = c.req.valid('param');
+    const outcome = await append(c, contact_id, [c.req.valid('json')], c.req.valid('header'), false);
+    return c.json(outcome.records[0]!, outcome.created ? 201 : 200);
+  },
+);
+
+contactEvents.openapi(
+  createRoute({
+    method: 'post',
+    path: '/contacts/{contact_id}/events/batch',
+    tags,
+    summary: 'Add up to 1,000 entries, all or nothing, with consecutive sequence numbers',
+    request: {
+      params: ContactParam,
+      headers: TimelineAppendHeaders,
+      body: { required: true, content: { 'application/json': { schema: ContactEventBatch } } },
+    },
+    responses: {
+      201: { description: 'Created', content: { 'application/json': { schema: ContactEventList } } },
+      200: { description: 'Replay: the original entries', content: { 'application/json': { schema: ContactEventList } } },
+      ...problemResponses(400, 401, 409, 413, 415, 422),
+    },
+  }),
+  async (c) => {
+    const { contact_id } = c.req.valid('param');
+    const body = c.req.valid('json');
+    duplicateIds(body.events);
+    const outcome = await append(c, contact_id, body.events, c.req.valid('header'), true);
+    return c.json({ events: outcome.records }, outcome.created ? 201 : 200);
+  },
+);
+
+// ---------------------------------------------------------------- per-contact reads (the hub)
+
+contactEvents.openapi(
+  createRoute({
+    method: 'get',
+    path: '/contacts/{contact_id}/events',
+    tags,
+    summary: 'A contact\'s timeline, newest first',
+    description: 'Served by the contact\'s hub: strongly consistent. Expired entries are left out unless `include_expired=true`.',
+    request: { params: ContactParam, query: TimelineListQuery },
+    responses: {
+      200: { description: 'A page of the timeline', content: { 'application/json': { schema: TimelinePageResponse } } },
+      ...problemResponses(401, 422),
+    },
+  }),
+  async (c) => {
+    const { contact_id } = c.req.valid('param');
+    const q = c.req.valid('query');
+    const { stub, owner } = contactHub(c.env, c.get('tenantId'), contact_id);
+    const page = await stub.listTimeline(owner, {
+      limit: q.limit,
+      offset: q.offset,
+      visibleTo: q.visible_to,
+      category: q.category,
+      type: q.type,
+      afterSequence: q.after_sequence,
+      includeExpired: boolParam(q.include_expired),
+    });
+    return c.json({ events: page.events, total: page.total, page: pageOf(q.offset, q.limit), limit: q.limit, offset: q.offset }, 200);
+  },
+);
+
+contactEvents.openapi(
+  createRoute({
+    method: 'get',
+    path: '/contacts/{contact_id}/events/count',
+    tags,
+    summary: 'How many entries a contact\'s timeline holds',
+    request: { params: ContactParam, query: CountQuery },
+    responses: { 200: { description: 'The count', content: { 'application/json': { schema: CountResponse } } }, ...problemResponses(401, 422) },
+  }),
+  async (c) => {
+    const { contact_id } = c.req.valid('param');
+    const { stub, owner } = contactHub(c.env, c.get('tenantId'), contact_id);
+    const count = await stub.countTimeline(owner, boolParam(c.req.valid('query').include_expired));
+    return c.json({ contact_id, count }, 200);
+  },
+);
+
+contactEvents.openapi(
+  createRoute({
+    method: 'get',
+    path: '/contacts/{contact_id}/events/export',
+    tags,
+    summary: 'Export a contact\'s timeline as CSV, oldest first',
+    description: 'Streams every entry from the hub in sequence order. Text cells that a spreadsheet would evaluate as a formula are prefixed with an apostrophe.',
+    request: { params: ContactParam, query: ExportQuery },
+    responses: {
+      200: { description: 'CSV (RFC 4180), one header row', content: { 'text/csv': { schema: z.string() } } },
+      ...problemResponses(401, 422),
+    },
+  }),
+  async (c) => {
+    const { contact_id } = c.req.valid('param');
+    const includeExpired = boolParam(c.req.valid('query').include_expired);
+    const { stub, owner } = contactHub(c.env, c.get('tenantId'), contact_id);
+    const encoder = new TextEncoder();
+    // Paged by sequence number, not offset, so that entries appended or deleted meanwhile neither
+    // repeat nor shift others out of the export.
+    let after = 0;
+    let started = false;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (!started) {
+          started = true;
+          controller.enqueue(encoder.encode(csvHeader()));
+        }
+        const page = await stub.listTimeline(owner, { limit: EXPORT_PAGE, offset: 0, afterSequence: after, includeExpired, ascending: true });
+        if (page.events.length > 0) {
+          controller.enqueue(encoder.encode(csvRows(page.events)));
+          after = page.events[page.events.length - 1]!.sequence_number;
+        }
+        if (page.events.length < EXPORT_PAGE) controller.close();
+      },
+    });
+    return new Response(body, {
+      status: 200,
+      headers: {
+        'content-type': 'text/csv; charset=utf-8',
+        'content-disposition': `attachment; filename="contact-${contact_id}-timeline.csv"`,
+      },
+    });
+  },
+);
+
+contactEvents.openapi(
+  createRoute({
+    method: 'get',
+    path: '/contact-events/undelivered',
+    tags,
+    summary: 'A contact\'s realtime entries not yet delivered (expired ones excluded), oldest first',
+    request: { query: UndeliveredQuery },
+    responses: { 200: { description: 'Entries', content: { 'application/json': { schema: ContactEventList } } }, ...problemResponses(401, 422) },
+  }),
+  async (c) => {
+    const { stub, owner } = contactHub(c.env, c.get('tenantId'), c.req.valid('query').contact_id);
+    return c.json({ events: await stub.undelivered(owner) }, 200);
+  },
+);
+
+// ---------------------------------------------------------------- cross-contact reads (D1)
+
+const rows = (list: Parameters<typeof contactEventFromRow>[0][]): ContactEventRecord[] => list.map(contactEventFromRow);
+
+contactEvents.openapi(
+  createRoute({
+    method: 'get',
+    path: '/contact-events/search',
+    tags,
+    summary: 'Full-text search over titles and descriptions (tenant-wide, from D1)',
+    description: 'Every word of `q` must match, as a prefix ("pay" finds "payment"); best matches first. Expired entries are left out unless asked for.',
+    request: { query: SearchQuery },
+    responses: { 200: { description: 'Matches', content: { 'application/json': { schema: ContactEventList } } }, ...problemResponses(401, 422) },
+  }),
+  async (c) => {
+    const q = c.req.valid('query');
+    const match = ftsQuery(q.q);
+    if (!match) throw validationFailed([{ path: 'query.q', message: 'must contain at least one letter or digit' }]);
+    const found = await searchContactEvents(c.env.DB, c.get('tenantId'), match, {
+      contactId: q.contact_id,
+      category: q.category,
+      includeExpired: boolParam(q.include_expired),
+      limit: q.limit,
+      offset: q.offset,
+    });
+    return c.json({ events: rows(found) }, 200);
+  },
+);
+
+contactEvents.openapi(
+  createRoute({
+    method: 'get',
+    path: '/contact-events',
+    tags,
+    summary: 'Timeline entries across contacts, newest first (from D1)',
+    description: 'Eventually consistent with appends (the relay lag, milliseconds). Expired entries are left out unless asked for.',
+    request: { query: TenantListQuery },
+    responses: { 200: { description: 'A page', content: { 'application/json': { schema: TimelinePageResponse } } }, ...problemResponses(401, 422) },
+  }),
+  async (c) => {
+    const q = c.req.valid('query');
+    let since: number | undefined;
+    if (q.since !== undefined) {
+      const parsed = parseTimeParam(q.since);
+      if (parsed === null) throw validationFailed([{ path: 'query.since', message: 'must be a date, an ISO 8601 date-time or epoch milliseconds' }]);
+      since = parsed;
+    }
+    const { rows: found, total } = await queryContactEvents(c.env.DB, c.get('tenantId'), {
+      type: q.type,
+      category: q.category,
+      since,
+      contactId: q.contact_id,
+      visibleTo: q.visible_to,
+      includeExpired: boolParam(q.include_expired),
+      limit: q.limit,
+      offset: q.offset,
+    });
+    return c.json({ events: rows(found), total, page: pageOf(q.offset, q.limit), limit: q.limit, offset: q.offset }, 200);
+  },
+);
+
+contactEvents.openapi(
+  createRoute({
+    method: 'get',
+    path: '/sessions/{session_id}/events',
+    tags,
+    summary: 'A session\'s timeline entries, oldest first',
+    description: 'From D1 (eventually consistent), or from the contact\'s hub when `contact_id` is given (strongly consistent).',
+    request: { params: SessionParam, query: SessionListQuery },
+    responses: { 200: { description: 'A page', content: { 'application/json': { schema: TimelinePageResponse } } }, ...problemResponses(401, 422) },
+  }),
+  async (c) => {
+    const { session_id } = c.req.valid('param');
+    const q = c.req.valid('query');
+    const tenantId = c.get('tenantId');
+    const includeExpired = boolParam(q.include_expired);
+    const paging = { page: pageOf(q.offset, q.limit), limit: q.limit, offset: q.offset };
+    if (q.contact_id) {
+      const { stub, owner } = contactHub(c.env, tenantId, q.contact_id);
+      const page = await stub.listTimeline(owner, {
+        limit: q.limit,
+        offset: q.offset,
+        sessionId: session_id,
+        visibleTo: q.visible_to,
+        includeExpired,
+        ascending: true,
+      });
+      return c.json({ events: page.events, total: page.total, ...paging }, 200);
+    }
+    const { rows: found, total } = await queryContactEvents(c.env.DB, tenantId, {
+      sessionId: session_id,
+      visibleTo: q.visible_to,
+      includeExpired,
+      limit: q.limit,
+      offset: q.offset,
+      ascending: true,
+    });
+    return c.json({ events: rows(found), total, ...paging }, 200);
+  },
+);
+
+// ---------------------------------------------------------------- one entry (owner found by id)
+
+contactEvents.openapi(
+  createRoute({
+    method: 'get',
+    path: '/contact-events/{id}',
+    tags,
+    summary: 'Get one timeline entry',
+    description: 'The owner is looked up in D1, so an entry created a few milliseconds ago may answer 404 until relayed; pass `contact_id` to avoid that.',
+    request: { params: EntryParam, query: EntryQuery },
+    responses: { 200: { description: 'The entry', content: { 'application/json': { schema: ContactEvent } } }, ...problemResponses(401, 404, 422) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid('param');
+    const { stub, owner } = await owningHub(c, id, c.req.valid('query').contact_id);
+    const entry = await stub.getEntry(owner, id);
+    if (!entry) throw notFound('The contact event');
+    return c.json(entry, 200);
+  },
+);
+
+contactEvents.openapi(
+  createRoute({
+    method: 'delete',
+    path: '/contact-events/{id}',
+    tags,
+    summary: 'Delete one timeline entry (its sequence number is not reused)',
+    request: { params: EntryParam, query: EntryQuery },
+    responses: { 204: { description: 'Deleted' }, ...problemResponses(401, 404, 422) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid('param');
+    const { stub, owner } = await owningHub(c, id, c.req.valid('query').contact_id);
+    if (!(await stub.deleteEntry(owner, id))) throw notFound('The contact event');
+    return c.body(null, 204);
+  },
+);
+
+contactEvents.openapi(
+  createRoute({
+    method: 'post',
+    path: '/contact-events/{id}/mark-read',
+    tags,
+    summary: 'Mark an entry read (the first read time is kept)',
+    request: { params: EntryParam, query: EntryQuery },
+    responses: { 200: { description: 'Read', content: { 'application/json': { schema: MarkReadResponse } } }, ...problemResponses(401, 404, 422) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid('param');
+    const { stub, owner } = await owningHub(c, id, c.req.valid('query').contact_id);
+    const entry = await stub.markRead(owner, id);
+    if (!entry) throw notFound('The contact event');
+    return c.json({ success: true, event_id: id, read_at: entry.read_at! }, 200);
+  },
+);
+
+contactEvents.openapi(
+  createRoute({
+    method: 'post',
+    path: '/contact-events/{id}/mark-delivered',
+    tags,
+    summary: 'Mark an entry delivered (the first delivery time is kept)',
+    request: { params: EntryParam, query: EntryQuery },
+    responses: {
+      200: { description: 'Delivered', content: { 'application/json': { schema: MarkDeliveredResponse } } },
+      ...problemResponses(401, 404, 422),
+    },
+  }),
+  async (c) => {
+    const { id } = c.req.valid('param');
+    const { stub, owner } = await owningHub(c, id, c.req.valid('query').contact_id);
+    const entry = await stub.markDelivered(owner, id);
+    if (!entry) throw notFound('The contact event');
+    return c.json({ success: true, event_id: id, delivered_at: entry.delivered_at! }, 200);
+  },
+);
+
+// ---------------------------------------------------------------- GDPR erase
+
+contactEvents.openapi(
+  createRoute({
+    method: 'delete',
+    path: '/contacts/{contact_id}',
+    tags,
+    summary: 'Erase a contact (GDPR): its timeline, its log events and its hub\'s storage',
+    description: 'Deletes in D1 and in the hub; open sockets of the contact are closed (4410). Idempotent: erasing again answers zero counts.',
+    request: { params: ContactParam },
+    responses: { 200: { description: 'Erased, with counts', content: { 'application/json': { schema: EraseResponse } } }, ...problemResponses(401, 422) },
+  }),
+  async (c) => {
+    const { contact_id } = c.req.valid('param');
+    const { stub, owner } = contactHub(c.env, c.get('tenantId'), contact_id);
+    const erased = await stub.erase(owner);
+    return c.json({ contact_id, erased }, 200);
+  },
+);

@@ -1,0 +1,315 @@
+import { env } from 'cloudflare:workers';
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { contactHubStub } from '../../src/contact-hub';
+import type { ContactHub } from '../../src/contact-hub/hub';
+import type { OutboxItem } from '../../src/contact-hub/relay';
+import { prepareEvent } from '../../src/domain/prepare';
+import { appendLog } from '../../src/http/append';
+import { sweepRelayOutbox } from '../../src/jobs/relay-sweep';
+import { relayMessageId, type RelayMessage } from '../../src/queues/messages';
+import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
+
+type Dest = 'd1' | 'webhooks' | 'analytics';
+
+/**
+ * Wraps the hub's real relay sink: counts what reached each destination, and can make a destination
+ * fail (fault injection) or hold every relay until released (to stop the hub between commit and relay).
+ */
+class Recorder {
+  readonly fail: Record<Dest, boolean> = { d1: false, webhooks: false, analytics: false };
+  readonly counts: Record<Dest, Map<string, number>> = { d1: new Map(), webhooks: new Map(), analytics: new Map() };
+  readonly attempts: Record<Dest, number> = { d1: 0, webhooks: 0, analytics: 0 };
+  hold: Promise<void> | null = null;
+
+  private note(dest: Dest, id: string) {
+    this.counts[dest].set(id, (this.counts[dest].get(id) ?? 0) + 1);
+  }
+
+  async install(stub: DurableObjectStub<ContactHub>): Promise<void> {
+    await runInDurableObject(stub, (hub: ContactHub) => {
+      const sink = hub.sink;
+      const writeD1 = sink.writeD1.bind(sink);
+      const send = sink.send.bind(sink);
+      sink.writeD1 = async (tenantId, rows) => {
+        if (this.hold) await this.hold;
+        this.attempts.d1 += 1;
+        if (this.fail.d1) throw new Error('injected: D1 unavailable');
+        await writeD1(tenantId, rows);
+        for (const r of rows) this.note('d1', itemId(r.item));
+      };
+      sink.send = async (queue, messages: RelayMessage[]) => {
+        if (this.hold) await this.hold;
+        this.attempts[queue] += 1;
+        if (this.fail[queue]) throw new Error(`injected: ${queue} queue send failed`);
+        await send(queue, messages);
+        for (const m of messages) this.note(queue, relayMessageId(m));
+      };
+    });
+  }
+}
+
+const itemId = (item: OutboxItem) => (item.kind === 'event' ? item.insert.record.id : item.kind === 'timeline' ? item.record.id : item.id);
+
+const outbox = (stub: DurableObjectStub<ContactHub>) => runInDurableObject(stub, (hub: ContactHub) => hub.outboxStats());
+
+/** Runs the hub's alarm until its outbox is empty (the alarm is how a failed relay is retried). */
+async function drainByAlarm(stub: DurableObjectStub<ContactHub>): Promise<void> {
+  await eventually(
+    async () => {
+      await runDurableObjectAlarm(stub);
+      return (await outbox(stub)).pending === 0;
+    },
+    { timeoutMs: 10_000, stepMs: 50 },
+  );
+}
+
+interface Acked {
+  /** Log events whose type derives a timeline entry. */
+  deriving: number;
+  events: string[];
+  entries: string[];
+  seqs: number[];
+}
+
+/** Mixed appends to one contact: timeline entries, log events without a mapping, and log events that derive an entry. */
+async function appendMixed(t: Tenant, contact: string, n: number): Promise<Acked> {
+  const results = await Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const kind = i % 3;
+      const res =
+        kind === 0
+          ? await call('POST', `/api/v1/contacts/${contact}/events`, { key: t.key, body: { event_type: 'note_added', category: 'note', source: 'agent', title: `n${i}` } })
+          : await call('POST', '/api/v1/events', {
+              key: t.key,
+              body: { event_type: kind === 1 ? 'message.sent' : 'note.added', source: 'system', contact_id: contact, payload: { i } },
+            });
+      expect(res.status).toBe(201);
+      const body = await json<{ id: string; sequence_number: number }>(res);
+      return { kind, id: body.id, seq: body.sequence_number };
+    }),
+  );
+  return {
+    deriving: results.filter((r) => r.kind === 2).length,
+    events: results.filter((r) => r.kind !== 0).map((r) => r.id),
+    entries: results.filter((r) => r.kind === 0).map((r) => r.id),
+    seqs: results.map((r) => r.seq),
+  };
+}
+
+/** Every entry the hub holds for the contact (including the derived ones). */
+async function hubEntries(t: Tenant, contact: string): Promise<{ id: string; sequence_number: number; origin_event_id: string | null }[]> {
+  const page = await json<{ events: { id: string; sequence_number: number; origin_event_id: string | null }[] }>(
+    await call('GET', `/api/v1/contacts/${contact}/events?limit=1000&include_expired=true`, { key: t.key }),
+  );
+  return page.events;
+}
+
+async function d1Ids(table: 'events' | 'contact_events', tenantId: string, contact: string): Promise<string[]> {
+  const { results } = await env.DB.prepare(`SELECT id FROM ${table} WHERE tenant_id = ? AND contact_id = ?`).bind(tenantId, contact).all<{ id: string }>();
+  return results.map((r) => r.id);
+}
+
+/** Guarantees 2 and 3: every acknowledged event and entry is in D1 exactly once and went to both queues. */
+async function expectDelivered(t: Tenant, contact: string, acked: Acked, rec: Recorder): Promise<void> {
+  const entries = await hubEntries(t, contact);
+  const derived = entries.filter((e) => e.origin_event_id !== null);
+  expect(derived.length).toBe(acked.deriving);
+  const allEntries = entries.map((e) => e.id);
+  expect(allEntries).toEqual(expect.arrayContaining(acked.entries));
+
+  const events = await d1Ids('events', t.id, contact);
+  expect(events.length).toBe(acked.events.length);
+  expect(new Set(events)).toEqual(new Set(acked.events));
+  const timeline = await d1Ids('contact_events', t.id, contact);
+  expect(timeline.length).toBe(allEntries.length);
+  expect(new Set(timeline)).toEqual(new Set(allEntries));
+
+  for (const id of [...acked.events, ...allEntries]) {
+    expect(rec.counts.webhooks.get(id) ?? 0, `webhooks got ${id}`).toBeGreaterThanOrEqual(1);
+    expect(rec.counts.analytics.get(id) ?? 0, `analytics got ${id}`).toBeGreaterThanOrEqual(1);
+  }
+}
+
+describe('ContactHub ordering', () => {
+  it('numbers 200 concurrent mixed appends (timeline entries and log events) to one contact exactly 1..200', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const stub = contactHubStub(env, t.id, contact);
+    const rec = new Recorder();
+    await rec.install(stub);
+    const acked = await appendMixed(t, contact, 200);
+    expect([...acked.seqs].sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+
+    // Derived entries share the number of the log event they came from; no two entries share one.
+    const entries = await hubEntries(t, contact);
+    expect(new Set(entries.map((e) => e.sequence_number)).size).toBe(entries.length);
+    await eventually(async () => (await outbox(stub)).pending === 0, { timeoutMs: 10_000 });
+    await expectDelivered(t, contact, acked, rec);
+    const { results } = await env.DB.prepare('SELECT stream_version AS v FROM events WHERE tenant_id = ? AND contact_id = ? ORDER BY v')
+      .bind(t.id, contact)
+      .all<{ v: number }>();
+    const timelineSeqs = entries.filter((e) => e.origin_event_id === null).map((e) => e.sequence_number);
+    expect([...results.map((r) => r.v), ...timelineSeqs].sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+  });
+});
+
+describe('ContactHub relay under faults', () => {
+  it('keeps acknowledged appends while D1 fails, then relays each exactly once from the alarm', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const stub = contactHubStub(env, t.id, contact);
+    const rec = new Recorder();
+    await rec.install(stub);
+    rec.fail.d1 = true;
+
+    const acked = await appendMixed(t, contact, 30);
+    await eventually(async () => rec.attempts.d1 > 0);
+    expect(await d1Ids('events', t.id, contact)).toEqual([]);
+    expect(await d1Ids('contact_events', t.id, contact)).toEqual([]);
+    expect((await outbox(stub)).pending).toBeGreaterThan(0);
+    // The queues did not wait for D1.
+    await eventually(async () => acked.events.every((id) => rec.counts.webhooks.get(id) === 1), { timeoutMs: 10_000 });
+    // Still failing: an alarm run retries and keeps the rows.
+    await runDurableObjectAlarm(stub);
+    expect((await outbox(stub)).pending).toBeGreaterThan(0);
+
+    rec.fail.d1 = false;
+    await drainByAlarm(stub);
+    await expectDelivered(t, contact, acked, rec);
+    // Rows already sent to a queue were not sent again while D1 was retried.
+    for (const id of acked.events) expect(rec.counts.analytics.get(id)).toBe(1);
+  });
+
+  it('keeps rows whose queue send failed, retries only that queue, and never rewrites D1', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const stub = contactHubStub(env, t.id, contact);
+    const rec = new Recorder();
+    await rec.install(stub);
+    rec.fail.webhooks = true;
+
+    const acked = await appendMixed(t, contact, 30);
+    await eventually(async () => (await d1Ids('events', t.id, contact)).length === acked.events.length);
+    expect(rec.attempts.webhooks).toBeGreaterThan(0);
+    expect((await outbox(stub)).pending).toBeGreaterThan(0);
+
+    rec.fail.webhooks = false;
+    await drainByAlarm(stub);
+    await expectDelivered(t, contact, acked, rec);
+    for (const [id, n] of rec.counts.d1) expect(n, `D1 writes of ${id}`).toBe(1);
+    for (const [id, n] of rec.counts.analytics) expect(n, `analytics sends of ${id}`).toBe(1);
+  });
+
+  it('finishes the relay after the hub is evicted between commit and relay', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const stub = contactHubStub(env, t.id, contact);
+    const before = new Recorder();
+    await before.install(stub);
+    // As if a relay were in flight forever: every commit of this instance joins it, so nothing is
+    // relayed and nothing runs in the background (eviction waits for running work, which a real
+    // crash does not).
+    await runInDurableObject(stub, (hub: ContactHub) => {
+      (hub as unknown as { relaying: Promise<void> | null }).relaying = new Promise<void>(() => undefined);
+    });
+
+    const acked = await appendMixed(t, contact, 30);
+    expect(await d1Ids('events', t.id, contact)).toEqual([]);
+    expect((await outbox(stub)).pending).toBeGreaterThan(0);
+    expect(before.attempts).toEqual({ d1: 0, webhooks: 0, analytics: 0 });
+
+    await evictDurableObject(stub);
+    // A new instance: only the alarm (armed at the first commit) brings the outbox through.
+    const rec = new Recorder();
+    await rec.install(stub);
+    await drainByAlarm(stub);
+    await expectDelivered(t, contact, acked, rec);
+    for (const [id, n] of rec.counts.d1) expect(n, `D1 writes of ${id}`).toBe(1);
+    expect(before.attempts).toEqual({ d1: 0, webhooks: 0, analytics: 0 });
+  });
+});
+
+describe('GDPR erase racing with appends', () => {
+  it('leaves D1 and the hub in agreement: no erased row survives in D1, no survivor is missing there', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const stub = contactHubStub(env, t.id, contact);
+    await appendMixed(t, contact, 30);
+    // Four lanes append one after another for a while; the erase lands in the middle of them.
+    const until = Date.now() + 400;
+    const lane = async () => {
+      while (Date.now() < until) await appendMixed(t, contact, 3);
+    };
+    const [, , , , erase] = await Promise.all([
+      lane(),
+      lane(),
+      lane(),
+      lane(),
+      (async () => {
+        await new Promise((r) => setTimeout(r, 150));
+        return call('DELETE', `/api/v1/contacts/${contact}`, { key: t.key });
+      })(),
+    ]);
+    expect(erase.status).toBe(200);
+    await eventually(async () => (await outbox(stub)).pending === 0, { timeoutMs: 10_000 });
+    const hub = await runInDurableObject(stub, (h: ContactHub) => {
+      const owner = { tenantId: t.id, kind: 'contact' as const, id: contact };
+      return {
+        log: h.readStream(owner, 1, 10_000, 'forward').events.map((e) => `${e.id}@${e.sequence_number}`),
+        timeline: h.listTimeline(owner, { limit: 10_000, offset: 0, includeExpired: true }).events.map((e) => `${e.id}@${e.sequence_number}`),
+      };
+    });
+    const { results: events } = await env.DB.prepare('SELECT id, stream_version AS v FROM events WHERE tenant_id = ? AND contact_id = ?')
+      .bind(t.id, contact)
+      .all<{ id: string; v: number }>();
+    const { results: entries } = await env.DB.prepare('SELECT id, sequence_number AS v FROM contact_events WHERE tenant_id = ? AND contact_id = ?')
+      .bind(t.id, contact)
+      .all<{ id: string; v: number }>();
+    expect(new Set(events.map((r) => `${r.id}@${r.v}`))).toEqual(new Set(hub.log));
+    expect(new Set(entries.map((r) => `${r.id}@${r.v}`))).toEqual(new Set(hub.timeline));
+  });
+});
+
+describe('Worker-side relay sweep', () => {
+  it('sends what a failed queue send left in relay_outbox, then clears it', async () => {
+    const t = await newTenant();
+    const failing = {
+      send: () => Promise.reject(new Error('injected: queue down')),
+      sendBatch: () => Promise.reject(new Error('injected: queue down')),
+    } as unknown as Queue;
+    const pending: Promise<unknown>[] = [];
+    const prepared = await Promise.all(
+      [0, 1, 2].map((i) => prepareEvent({ event_type: 'cron.cleanup.expired_sessions', source: 'cron', payload: { i } }, { idempotencyKey: null, correlationId: null, now: Date.now() })),
+    );
+    const result = await appendLog({ ...env, WEBHOOKS_QUEUE: failing } as Env, { waitUntil: (p) => pending.push(p) }, t.id, prepared);
+    await Promise.all(pending);
+    const ids = result.events.map((e) => e.id);
+    const outboxRows = async () =>
+      (await env.DB.prepare('SELECT count(*) AS n FROM relay_outbox WHERE tenant_id = ?').bind(t.id).first<{ n: number }>())!.n;
+    expect(await outboxRows()).toBe(3);
+
+    const sent: Record<'webhooks' | 'analytics', string[]> = { webhooks: [], analytics: [] };
+    const recording = (queue: Queue, list: string[]) =>
+      ({
+        send: (body: RelayMessage) => queue.send(body).then(() => void list.push(relayMessageId(body))),
+        sendBatch: async (messages: MessageSendRequest<RelayMessage>[]) => {
+          await queue.sendBatch(messages);
+          list.push(...messages.map((m) => relayMessageId(m.body)));
+        },
+      }) as unknown as Queue;
+    // Rows younger than the sweep's staleness window are left to the append's own relay.
+    expect(await sweepRelayOutbox(env, Date.now())).toBeGreaterThanOrEqual(0);
+    expect(await outboxRows()).toBe(3);
+
+    await sweepRelayOutbox(
+      { ...env, WEBHOOKS_QUEUE: recording(env.WEBHOOKS_QUEUE, sent.webhooks), ANALYTICS_QUEUE: recording(env.ANALYTICS_QUEUE, sent.analytics) } as Env,
+      Date.now() + 60_000,
+    );
+    expect(await outboxRows()).toBe(0);
+    expect(sent.webhooks).toEqual(expect.arrayContaining(ids));
+    expect(sent.analytics).toEqual(expect.arrayContaining(ids));
+    const { results } = await env.DB.prepare('SELECT id FROM events WHERE tenant_id = ?').bind(t.id).all<{ id: string }>();
+    expect(results.map((r) => r.id).sort()).toEqual([...ids].sort());
+  });
+});
