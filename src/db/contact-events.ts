@@ -221,12 +221,18 @@ export async function searchContactEvents(
 }
 
 /** Contacts that hold entries expired before `before` (ms), for the expiry job. */
-export async function contactsWithExpired(d1: D1Database, before: number, limit: number): Promise<{ tenant_id: string; contact_id: string }[]> {
+export async function contactsWithExpired(
+  d1: D1Database,
+  tenantId: string,
+  before: number,
+  limit: number,
+): Promise<{ tenant_id: string; contact_id: string }[]> {
   const { results } = await d1
     .prepare(
-      `SELECT DISTINCT tenant_id, contact_id FROM contact_events WHERE expires_at IS NOT NULL AND expires_at < ? LIMIT ?`,
+      `SELECT DISTINCT tenant_id, contact_id FROM contact_events
+       WHERE expires_at IS NOT NULL AND expires_at < ? AND tenant_id = ? LIMIT ?`,
     )
-    .bind(before, limit)
+    .bind(before, tenantId, limit)
     .all<{ tenant_id: string; contact_id: string }>();
   return results;
 }

@@ -1,6 +1,7 @@
 import { contactHub } from '../contact-hub';
 import { contactsWithExpired, deleteExpiredOfContact } from '../db/contact-events';
-import { expiredGraceDays, expiryCutoff } from '../domain/timeline';
+import { listTenantSettings } from '../db/settings';
+import { expiryCutoff } from '../domain/timeline';
 
 const CONTACTS_PER_ROUND = 100;
 const PARALLEL = 10;
@@ -13,19 +14,26 @@ export interface ExpiryReport {
 }
 
 /**
- * Deletes timeline entries that expired more than CONTACT_EVENT_EXPIRED_GRACE_DAYS ago (default 7):
+ * Deletes timeline entries that expired more than the tenant's `contact_event_expired_grace_days`
+ * ago (PATCH /settings; default CONTACT_EVENT_EXPIRED_GRACE_DAYS, else 7):
  * first in the owning hub (the source of truth; it also queues the D1 delete on its outbox), then the
  * D1 rows directly, so that the candidates D1 lists are gone before the next round. D1 finds the
  * contacts; an entry not yet relayed there is caught by the next run.
- * (Per-tenant grace settings will plug in where the cutoff is computed.)
  */
 export async function purgeExpiredTimeline(env: Env, now = Date.now()): Promise<ExpiryReport> {
-  const cutoff = expiryCutoff(now, expiredGraceDays(env.CONTACT_EVENT_EXPIRED_GRACE_DAYS));
   const report: ExpiryReport = { contacts: 0, deleted: 0, failed: 0 };
-  const failed = new Set<string>();
   const started = Date.now();
+  for (const { tenantId, settings } of await listTenantSettings(env.DB, env.CONTACT_EVENT_EXPIRED_GRACE_DAYS)) {
+    if (Date.now() - started >= BUDGET_MS) break;
+    await purgeTenant(env, tenantId, expiryCutoff(now, settings.contact_event_expired_grace_days), started, report);
+  }
+  return report;
+}
+
+async function purgeTenant(env: Env, tenantId: string, cutoff: number, started: number, report: ExpiryReport): Promise<void> {
+  const failed = new Set<string>();
   while (Date.now() - started < BUDGET_MS) {
-    const candidates = (await contactsWithExpired(env.DB, cutoff, CONTACTS_PER_ROUND + failed.size)).filter(
+    const candidates = (await contactsWithExpired(env.DB, tenantId, cutoff, CONTACTS_PER_ROUND + failed.size)).filter(
       (c) => !failed.has(`${c.tenant_id}:${c.contact_id}`),
     );
     if (candidates.length === 0) break;
@@ -48,5 +56,4 @@ export async function purgeExpiredTimeline(env: Env, now = Date.now()): Promise<
       );
     }
   }
-  return report;
 }

@@ -59,4 +59,26 @@ describe('timeline expiry job', () => {
     expect(await inD1()).toEqual([future.id, forever.id].sort());
     expect(old.sequence_number).toBe(1);
   });
+
+  it("follows each tenant's contact_event_expired_grace_days setting", async () => {
+    const strict = await newTenant();
+    const lenient = await newTenant();
+    const now = Date.now();
+    const contact = uuid();
+    for (const t of [strict, lenient]) {
+      const res = await call('POST', `/api/v1/contacts/${contact}/events`, {
+        key: t.key,
+        body: { event_type: 'notification_sent', category: 'notification', source: 'system', title: 'expired an hour ago', expires_at: iso(now - 3_600_000) },
+      });
+      expect(res.status).toBe(201);
+    }
+    expect((await call('PATCH', '/api/v1/settings', { key: strict.key, body: { contact_event_expired_grace_days: 0 } })).status).toBe(200);
+    const count = (tenantId: string) =>
+      env.DB.prepare('SELECT count(*) AS n FROM contact_events WHERE tenant_id = ?').bind(tenantId).first<{ n: number }>().then((r) => r?.n ?? 0);
+    await eventually(async () => (await count(strict.id)) === 1 && (await count(lenient.id)) === 1);
+
+    await purgeExpiredTimeline(env, now);
+    expect(await count(strict.id)).toBe(0); // grace 0 days: gone
+    expect(await count(lenient.id)).toBe(1); // default 7 days: kept
+  });
 });
