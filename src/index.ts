@@ -3,6 +3,7 @@ import { runScheduled } from './jobs';
 import { handleQueue } from './queues';
 
 export { ContactHub } from './contact-hub/hub';
+export { ProjectionRunner } from './projections/runner';
 
 export default {
   fetch: app.fetch,

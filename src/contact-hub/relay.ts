@@ -1,6 +1,7 @@
 import { deleteContactEventsStatement, upsertContactEventsStatement } from '../db/contact-events';
 import { insertEventsStatement, type EventInsert } from '../db/events';
 import type { ContactEventRecord } from '../domain/schemas/contact-events';
+import { kickProjections } from '../projections/runner';
 import { sendAll, type RelayMessage } from '../queues/messages';
 
 /** An outbox row's body, by kind. */
@@ -49,6 +50,8 @@ export class RelaySink {
     }
     flush();
     if (statements.length > 0) await db.batch(statements);
+    // New log events are in D1: the tenant's projections can fold them (not awaited; the cron is the safety net).
+    if (rows.some((r) => r.item.kind === 'event')) void kickProjections(this.env, tenantId);
   }
 
   async send(queue: 'webhooks' | 'analytics', messages: RelayMessage[]): Promise<void> {

@@ -53,6 +53,8 @@ export const events = sqliteTable(
   },
   (t) => [
     uniqueIndex('events_tenant_id').on(t.tenantId, t.id),
+    // The global log of one tenant in position order (GET /log, subscriptions, projections).
+    index('events_tenant_position').on(t.tenantId, t.position),
     uniqueIndex('events_tenant_idem').on(t.tenantId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL AND contact_id IS NULL AND stream_id IS NULL`),
     uniqueIndex('events_stream').on(t.tenantId, t.streamId, t.streamVersion).where(sql`stream_id IS NOT NULL`),
     index('events_tenant_time').on(t.tenantId, t.timestamp),

@@ -1,0 +1,143 @@
+import type { EventSource } from '../domain/event-types';
+import type { TypeFilter } from '../domain/event-patterns';
+import type { ProjectionEvent } from '../domain/projections/types';
+import { iso } from '../domain/time';
+import { needsUpcast, upcast } from '../domain/upcasters';
+
+/** The columns the global log serves (not the idempotency bookkeeping). */
+export interface LogRow {
+  position: number;
+  id: string;
+  event_type: string;
+  source: EventSource;
+  contact_id: string | null;
+  session_id: string | null;
+  message_id: string | null;
+  payload: string;
+  metadata: string;
+  stream_id: string | null;
+  stream_version: number | null;
+  schema_version: number;
+  timestamp: number;
+  created_at: number;
+}
+
+const LOG_COLUMNS =
+  'position, id, event_type, source, contact_id, session_id, message_id, payload, metadata, stream_id, stream_version, schema_version, timestamp, created_at';
+
+export interface LogQuery {
+  after: number;
+  /** Inclusive upper bound (a head position read before): lets a filtered reader advance past non-matching events. */
+  upTo?: number;
+  limit: number;
+  types?: TypeFilter | null;
+  correlationId?: string;
+  streamId?: string;
+  /** Inclusive bounds on the event's own timestamp (ms). */
+  from?: number;
+  to?: number;
+}
+
+function where(tenantId: string, q: LogQuery): { clause: string; args: unknown[] } {
+  const parts = ['tenant_id = ?1', 'position > ?2'];
+  const args: unknown[] = [tenantId, q.after];
+  const add = (sql: string, value: unknown) => {
+    args.push(value);
+    parts.push(sql.replaceAll('?', `?${args.length}`));
+  };
+  if (q.upTo !== undefined) add('position <= ?', q.upTo);
+  if (q.types) {
+    const exact = JSON.stringify(q.types.exact);
+    const globs = JSON.stringify(q.types.globs);
+    args.push(exact, globs);
+    const e = args.length - 1;
+    const g = args.length;
+    parts.push(`(event_type IN (SELECT value FROM json_each(?${e})) OR EXISTS (SELECT 1 FROM json_each(?${g}) AS g WHERE events.event_type GLOB g.value))`);
+  }
+  if (q.correlationId !== undefined) add('correlation_id = ?', q.correlationId);
+  if (q.streamId !== undefined) add('stream_id = ?', q.streamId);
+  if (q.from !== undefined) add('timestamp >= ?', q.from);
+  if (q.to !== undefined) add('timestamp <= ?', q.to);
+  return { clause: parts.join(' AND '), args };
+}
+
+/** The tenant's events after a position, in position (= commit) order. */
+export async function readLog(d1: D1Database, tenantId: string, q: LogQuery): Promise<LogRow[]> {
+  const { clause, args } = where(tenantId, q);
+  args.push(q.limit);
+  const { results } = await d1
+    .prepare(`SELECT ${LOG_COLUMNS} FROM events WHERE ${clause} ORDER BY position LIMIT ?${args.length}`)
+    .bind(...args)
+    .all<LogRow>();
+  return results;
+}
+
+/** How many matching events lie after a position, counted up to `cap` (lag). */
+export async function countAfter(d1: D1Database, tenantId: string, q: Omit<LogQuery, 'limit'>, cap: number): Promise<number> {
+  const { clause, args } = where(tenantId, { ...q, limit: cap });
+  args.push(cap);
+  const row = await d1
+    .prepare(`SELECT count(*) AS n FROM (SELECT 1 FROM events WHERE ${clause} LIMIT ?${args.length})`)
+    .bind(...args)
+    .first<{ n: number }>();
+  return row?.n ?? 0;
+}
+
+/**
+ * The tenant's last position. D1 commits one transaction at a time and positions are assigned inside
+ * it, so every position at or below a committed one is already visible: a reader that has seen the
+ * head can never miss an event below it.
+ */
+export async function headPosition(d1: D1Database, tenantId: string): Promise<number> {
+  const row = await d1.prepare(`SELECT max(position) AS p FROM events WHERE tenant_id = ?`).bind(tenantId).first<{ p: number | null }>();
+  return row?.p ?? 0;
+}
+
+/** Positions of events by id (for stream reads served by the hubs, whose rows reach D1 a moment later). */
+export async function positionsOf(d1: D1Database, tenantId: string, ids: string[]): Promise<Map<string, number>> {
+  if (ids.length === 0) return new Map();
+  const { results } = await d1
+    .prepare(`SELECT id, position FROM events WHERE tenant_id = ?1 AND id IN (SELECT value FROM json_each(?2))`)
+    .bind(tenantId, JSON.stringify(ids))
+    .all<{ id: string; position: number }>();
+  return new Map(results.map((r) => [r.id, r.position]));
+}
+
+const q = JSON.stringify;
+
+/**
+ * A row as the API's Event JSON, upcast to the latest schema version. Built as text: the stored
+ * payload and metadata are already JSON, so the hot path (reading the log at tens of thousands of
+ * events per second) never parses and re-serializes them.
+ */
+export function logEventJson(r: LogRow): string {
+  let payload = r.payload;
+  let version = r.schema_version;
+  if (needsUpcast(r.event_type, version)) {
+    const up = upcast(r.event_type, version, JSON.parse(r.payload) as Record<string, unknown>);
+    payload = q(up.payload);
+    version = up.version;
+  }
+  return (
+    `{"position":${r.position},"id":${q(r.id)},"event_type":${q(r.event_type)},"source":${q(r.source)},` +
+    `"contact_id":${q(r.contact_id)},"session_id":${q(r.session_id)},"message_id":${q(r.message_id)},` +
+    `"payload":${payload},"metadata":${r.metadata},"stream_id":${q(r.stream_id)},"sequence_number":${r.stream_version ?? 'null'},` +
+    `"schema_version":${version},"stored_schema_version":${r.schema_version},"timestamp":${q(iso(r.timestamp))},"created_at":${q(iso(r.created_at))}}`
+  );
+}
+
+export function projectionEvent(r: LogRow): ProjectionEvent {
+  const up = upcast(r.event_type, r.schema_version, JSON.parse(r.payload) as Record<string, unknown>);
+  return {
+    id: r.id,
+    event_type: r.event_type,
+    schema_version: up.version,
+    contact_id: r.contact_id,
+    stream_id: r.stream_id,
+    stream_version: r.stream_version,
+    payload: up.payload,
+    metadata: JSON.parse(r.metadata) as Record<string, unknown>,
+    position: r.position,
+    timestamp: r.timestamp,
+  };
+}
