@@ -6,6 +6,7 @@ import { jsonBody } from './http/body';
 import type { AppEnv } from './http/context';
 import { docsPage } from './http/docs';
 import { events } from './http/events';
+import { log } from './http/log';
 import { streams } from './http/streams';
 import { health } from './http/health';
 import { ApiError, problemResponse } from './http/problem';
@@ -36,6 +37,7 @@ app.use('/api/v1/*', async (c, next) => {
 app.route('/api/v1', health);
 app.route('/api/v1', admin);
 app.route('/api/v1', streams);
+app.route('/api/v1', log);
 app.route('/api/v1', events);
 
 app.get('/', (c) => c.redirect('/docs'));
