@@ -8,6 +8,7 @@ import { docsPage } from './http/docs';
 import { events } from './http/events';
 import { log } from './http/log';
 import { streams } from './http/streams';
+import { subscriptions } from './http/subscriptions';
 import { health } from './http/health';
 import { ApiError, problemResponse } from './http/problem';
 
@@ -38,6 +39,7 @@ app.route('/api/v1', health);
 app.route('/api/v1', admin);
 app.route('/api/v1', streams);
 app.route('/api/v1', log);
+app.route('/api/v1', subscriptions);
 app.route('/api/v1', events);
 
 app.get('/', (c) => c.redirect('/docs'));

@@ -2,7 +2,7 @@
  * Event-type filters used by the log, subscriptions and projections: an exact type (`contact.created`)
  * or a prefix pattern (`contact.*`, matching every type that starts with `contact.`).
  */
-export const EVENT_PATTERN = /^[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?$/;
+export const EVENT_PATTERN = /^(?:[a-z0-9_]+(?:\.[a-z0-9_]+)+|[a-z0-9_]+(?:\.[a-z0-9_]+)*\.\*)$/;
 
 export interface TypeFilter {
   exact: string[];

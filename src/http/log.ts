@@ -1,28 +1,14 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { headPosition, logEventJson, readLog, type LogQuery as DbLogQuery } from '../db/log';
+import { headPosition, logEventJson } from '../db/log';
 import { typeFilter } from '../domain/event-patterns';
 import { problemResponses } from '../domain/schemas/common';
 import { LogPage, LogQuery, LogStreamQuery } from '../domain/schemas/eventstore';
 import { listUpcasters } from '../domain/upcasters';
+import { logPage } from '../eventstore/read';
 import { router } from './context';
 import { rawJson, rawResponse } from './raw';
 
 export const log = router();
-
-/**
- * One page of the tenant's log. With a filter (types, correlation id), the head is read first and
- * the page is bounded by it, so `next_after` can move past events that did not match without ever
- * skipping one committed later.
- */
-async function page(d1: D1Database, tenantId: string, q: Omit<DbLogQuery, 'upTo'>): Promise<{ rows: Awaited<ReturnType<typeof readLog>>; next: number }> {
-  const filtered = Boolean(q.types) || q.correlationId !== undefined;
-  const head = filtered ? await headPosition(d1, tenantId) : undefined;
-  const rows = await readLog(d1, tenantId, { ...q, upTo: head });
-  const last = rows[rows.length - 1];
-  let next = last ? last.position : q.after;
-  if (head !== undefined && rows.length < q.limit) next = Math.max(next, head);
-  return { rows, next };
-}
 
 log.openapi(
   createRoute({
@@ -41,7 +27,7 @@ log.openapi(
   }),
   async (c) => {
     const q = c.req.valid('query');
-    const { rows, next } = await page(c.env.DB, c.get('tenantId'), {
+    const { rows, next } = await logPage(c.env.DB, c.get('tenantId'), {
       after: q.after,
       limit: q.limit,
       types: q.types?.length ? typeFilter(q.types) : null,
@@ -111,7 +97,7 @@ log.openapi(
       try {
         await send(`retry: ${RETRY_MS}\n: after ${cursor}\n\n`);
         while (Date.now() < deadline && sent < q.max_events) {
-          const { rows, next } = await page(d1, tenantId, { after: cursor, limit: Math.min(SSE_BATCH, q.max_events - sent), types });
+          const { rows, next } = await logPage(d1, tenantId, { after: cursor, limit: Math.min(SSE_BATCH, q.max_events - sent), types });
           if (rows.length > 0) {
             let chunk = '';
             for (const r of rows) chunk += `id: ${r.position}\ndata: ${logEventJson(r)}\n\n`;
