@@ -7,6 +7,7 @@ import type { AppEnv } from './http/context';
 import { docsPage } from './http/docs';
 import { events } from './http/events';
 import { log } from './http/log';
+import { projections } from './http/projections';
 import { streams } from './http/streams';
 import { subscriptions } from './http/subscriptions';
 import { health } from './http/health';
@@ -40,6 +41,7 @@ app.route('/api/v1', admin);
 app.route('/api/v1', streams);
 app.route('/api/v1', log);
 app.route('/api/v1', subscriptions);
+app.route('/api/v1', projections);
 app.route('/api/v1', events);
 
 app.get('/', (c) => c.redirect('/docs'));

@@ -1,4 +1,5 @@
 import type { EventSource } from '../domain/event-types';
+import type { EventRecord } from '../domain/schemas/events';
 import type { TypeFilter } from '../domain/event-patterns';
 import type { ProjectionEvent } from '../domain/projections/types';
 import { iso } from '../domain/time';
@@ -139,5 +140,25 @@ export function projectionEvent(r: LogRow): ProjectionEvent {
     metadata: JSON.parse(r.metadata) as Record<string, unknown>,
     position: r.position,
     timestamp: r.timestamp,
+  };
+}
+
+/** A log row as the relay's EventRecord (stored form, not upcast: what the queues carry). */
+export function relayRecord(r: LogRow): EventRecord {
+  return {
+    id: r.id,
+    event_type: r.event_type,
+    source: r.source,
+    contact_id: r.contact_id,
+    session_id: r.session_id,
+    message_id: r.message_id,
+    payload: JSON.parse(r.payload) as Record<string, unknown>,
+    metadata: JSON.parse(r.metadata) as Record<string, unknown>,
+    stream_id: r.stream_id,
+    sequence_number: r.stream_version,
+    schema_version: r.schema_version,
+    position: r.position,
+    timestamp: iso(r.timestamp),
+    created_at: iso(r.created_at),
   };
 }

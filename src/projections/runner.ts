@@ -12,6 +12,14 @@ const ERROR_RETRY_MS = 5_000;
  */
 export class ProjectionRunner extends DurableObject<Env> {
   private tenantId: string | null = null;
+  // Alarms and RPCs interleave at every await; passes are chained so that only one runs at a time.
+  private chain: Promise<unknown> = Promise.resolve();
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -41,7 +49,7 @@ export class ProjectionRunner extends DurableObject<Env> {
     const deadline = Date.now() + budgetMs;
     let applied = 0;
     for (;;) {
-      const r = await runProjections(this.env, tenantId);
+      const r = await this.exclusive(() => runProjections(this.env, tenantId));
       applied += r.applied;
       if (!r.more || Date.now() > deadline) return { applied, more: r.more };
     }
@@ -51,7 +59,7 @@ export class ProjectionRunner extends DurableObject<Env> {
     const tenantId = this.tenantId;
     if (!tenantId) return;
     try {
-      const r = await runProjections(this.env, tenantId);
+      const r = await this.exclusive(() => runProjections(this.env, tenantId));
       if (r.more) await this.ctx.storage.setAlarm(Date.now());
     } catch (error) {
       console.error(JSON.stringify({ msg: 'projection pass failed', tenant_id: tenantId, error: String(error) }));
