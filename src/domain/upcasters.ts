@@ -79,3 +79,8 @@ export function upcast(eventType: string, version: number, payload: Record<strin
 export function listUpcasters(): { event_type: string; from: number; to: number }[] {
   return REGISTRY.map((u) => ({ event_type: u.eventType, from: u.from, to: u.to }));
 }
+
+/** `<event_type>:<version>` of every stored form that reads differently (lets SQL tell which rows need upcasting). */
+export function upcastKeys(): string[] {
+  return REGISTRY.map((u) => `${u.eventType}:${u.from}`);
+}

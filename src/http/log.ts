@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { countAfter, headPosition, logEventJson, readLog, relayRecord } from '../db/log';
+import { countAfter, headPosition, readLog, relayRecord } from '../db/log';
 import { startRebuild } from '../db/projections';
 import { getSubscription, resetSubscription } from '../db/subscriptions';
 import { projectionByName } from '../domain/projections';
@@ -40,7 +40,7 @@ log.openapi(
       types: q.types?.length ? typeFilter(q.types) : null,
       correlationId: q.correlation_id,
     });
-    return rawJson(`{"events":[${rows.map(logEventJson).join(',')}],"next_after":${next}}`);
+    return rawJson(`{"events":[${rows.map((r) => r.json).join(',')}],"next_after":${next}}`);
   },
 );
 
@@ -107,7 +107,7 @@ log.openapi(
           const { rows, next } = await logPage(d1, tenantId, { after: cursor, limit: Math.min(SSE_BATCH, q.max_events - sent), types });
           if (rows.length > 0) {
             let chunk = '';
-            for (const r of rows) chunk += `id: ${r.position}\ndata: ${logEventJson(r)}\n\n`;
+            for (const r of rows) chunk += `id: ${r.position}\ndata: ${r.json}\n\n`;
             await send(chunk);
             sent += rows.length;
             lastWrite = Date.now();

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { countAfter, headPosition, logEventJson } from '../db/log';
+import { countAfter, headPosition } from '../db/log';
 import {
   advanceCheckpointStatement,
   deleteSubscription,
@@ -196,7 +196,7 @@ subscriptions.openapi(
     const types = typesOf(row);
     const { rows, next } = await logPage(c.env.DB, tenantId, { after: row.checkpoint, limit: c.req.valid('query').limit, types: typeFilter(types) });
     return rawJson(
-      `{"subscription":${JSON.stringify(name)},"checkpoint":${row.checkpoint},"events":[${rows.map(logEventJson).join(',')}],"next_checkpoint":${next}}`,
+      `{"subscription":${JSON.stringify(name)},"checkpoint":${row.checkpoint},"events":[${rows.map((r) => r.json).join(',')}],"next_checkpoint":${next}}`,
     );
   },
 );

@@ -62,6 +62,26 @@ describe('the global log', () => {
     expect(theirs.events.some((e) => positions.includes(e.position))).toBe(false);
   });
 
+  it('serves each event exactly as the stream read does (same JSON, plus the position)', async () => {
+    const t = await newTenant();
+    const stream = `ledger-${uuid()}`;
+    const r = await call('POST', `/api/v1/streams/${stream}/events?wait=position`, {
+      key: t.key,
+      body: {
+        events: [
+          { event_type: 'ledger.posted', data: { s: 'quote " and \\ and ünïcode', n: 1.5, nested: { a: [1, null, true] } }, timestamp: '2026-03-04T05:06:07.089+00:00', metadata: { user_id: 'u1' } },
+          { event_type: 'ledger.posted', source: 'cron' },
+        ],
+      },
+    });
+    expect(r.status).toBe(201);
+    const fromStream = await json<{ events: Record<string, unknown>[] }>(await call('GET', `/api/v1/streams/${stream}`, { key: t.key }));
+    const fromLog = await readLog(t.key, 'after=0');
+    expect(fromLog.events).toEqual(fromStream.events);
+    expect(fromLog.events[0]!.payload).toEqual({ s: 'quote " and \\ and ünïcode', n: 1.5, nested: { a: [1, null, true] } });
+    expect((fromLog.events[0] as unknown as { timestamp: string }).timestamp).toBe('2026-03-04T05:06:07.089Z');
+  });
+
   it('returns a saga by correlation id, in order, with causation links', async () => {
     const t = await newTenant();
     const corr = `saga-${uuid()}`;

@@ -208,3 +208,26 @@ describe('streams: append with expected version', () => {
     expect((await call('GET', `/api/v1/streams/${s}`, { key: t.key })).status).toBe(404);
   });
 });
+
+describe('OpenAPI', () => {
+  it('documents the event-store routes', async () => {
+    const doc = await json<{ paths: Record<string, unknown> }>(await call('GET', '/openapi.json'));
+    for (const p of [
+      '/api/v1/streams/{stream_id}/events',
+      '/api/v1/streams/{stream_id}',
+      '/api/v1/streams/{stream_id}/metadata',
+      '/api/v1/streams/{stream_id}/snapshot',
+      '/api/v1/log',
+      '/api/v1/log/stream',
+      '/api/v1/subscriptions',
+      '/api/v1/subscriptions/{name}/events',
+      '/api/v1/projections',
+      '/api/v1/projections/{name}/rebuild',
+      '/api/v1/contacts/{id}',
+      '/api/v1/contacts',
+      '/api/v1/events/replay',
+    ]) {
+      expect(doc.paths, p).toHaveProperty([p]);
+    }
+  });
+});
