@@ -80,14 +80,22 @@ export function switchGenerationStatements(
   ];
 }
 
-/** Deletes up to `limit` rows of generations other than the ones in use; answers how many. */
-export async function pruneGenerations(d1: D1Database, tenantId: string, name: string, keep: number[], limit: number): Promise<number> {
+/**
+ * Deletes up to `limit` rows of generations older than `current` (a switch always moves to the highest
+ * one); answers how many. An index range on the primary key, so checking costs nothing when there are none.
+ */
+export async function pruneGenerations(d1: D1Database, tenantId: string, name: string, current: number, limit: number): Promise<number> {
+  const any = await d1
+    .prepare(`SELECT 1 AS x FROM projection_rows WHERE tenant_id = ? AND projection = ? AND generation < ? LIMIT 1`)
+    .bind(tenantId, name, current)
+    .first();
+  if (!any) return 0;
   const r = await d1
     .prepare(
       `DELETE FROM projection_rows WHERE rowid IN (SELECT rowid FROM projection_rows WHERE tenant_id = ?1 AND projection = ?2
-         AND generation NOT IN (SELECT value FROM json_each(?3)) LIMIT ?4)`,
+         AND generation < ?3 LIMIT ?4)`,
     )
-    .bind(tenantId, name, JSON.stringify(keep), limit)
+    .bind(tenantId, name, current, limit)
     .run();
   return r.meta.changes;
 }

@@ -134,7 +134,7 @@ export async function rebuildStep(env: Env, tenantId: string, p: Projection<unkn
     if (!state) return { applied, more: false };
     if (state.rebuild_generation === null) {
       // Old generations left by a switch: delete them a chunk at a time.
-      const pruned = await pruneGenerations(d1, tenantId, p.name, [state.generation], PRUNE_CHUNK);
+      const pruned = await pruneGenerations(d1, tenantId, p.name, state.generation, PRUNE_CHUNK);
       return { applied, more: pruned === PRUNE_CHUNK };
     }
     const generation = state.rebuild_generation;
