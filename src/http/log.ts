@@ -8,7 +8,7 @@ import { problemResponses } from '../domain/schemas/common';
 import { LogPage, LogQuery, LogStreamQuery, ReplayRequest, ReplayResult } from '../domain/schemas/eventstore';
 import { listUpcasters } from '../domain/upcasters';
 import { projectionInfo } from '../eventstore/projection-info';
-import { logPage } from '../eventstore/read';
+import { logPage, logPageBody } from '../eventstore/read';
 import { kickProjections } from '../projections/runner';
 import { sendAll, type RelayMessage } from '../queues/messages';
 import { router } from './context';
@@ -34,13 +34,13 @@ log.openapi(
   }),
   async (c) => {
     const q = c.req.valid('query');
-    const { rows, next } = await logPage(c.env.DB, c.get('tenantId'), {
+    const { body, next } = await logPageBody(c.env.DB, c.get('tenantId'), {
       after: q.after,
       limit: q.limit,
       types: q.types?.length ? typeFilter(q.types) : null,
       correlationId: q.correlation_id,
     });
-    return rawJson(`{"events":[${rows.map((r) => r.json).join(',')}],"next_after":${next}}`);
+    return rawJson(`{"events":${body},"next_after":${next}}`);
   },
 );
 

@@ -21,7 +21,7 @@ import {
   SubscriptionNameParam,
 } from '../domain/schemas/eventstore';
 import { iso } from '../domain/time';
-import { logPage } from '../eventstore/read';
+import { logPageBody } from '../eventstore/read';
 import { router } from './context';
 import { conflict, notFound, validationFailed } from './problem';
 import { rawJson } from './raw';
@@ -194,10 +194,8 @@ subscriptions.openapi(
     const row = await mustGet(c.env.DB, tenantId, name);
     if (row.status === 'paused') throw conflict(`The subscription ${name} is paused.`);
     const types = typesOf(row);
-    const { rows, next } = await logPage(c.env.DB, tenantId, { after: row.checkpoint, limit: c.req.valid('query').limit, types: typeFilter(types) });
-    return rawJson(
-      `{"subscription":${JSON.stringify(name)},"checkpoint":${row.checkpoint},"events":[${rows.map((r) => r.json).join(',')}],"next_checkpoint":${next}}`,
-    );
+    const { body, next } = await logPageBody(c.env.DB, tenantId, { after: row.checkpoint, limit: c.req.valid('query').limit, types: typeFilter(types) });
+    return rawJson(`{"subscription":${JSON.stringify(name)},"checkpoint":${row.checkpoint},"events":${body},"next_checkpoint":${next}}`);
   },
 );
 

@@ -47,7 +47,12 @@ describe('event versioning (upcasters)', () => {
     expect(fromStream.events[1]).toMatchObject({ schema_version: 2, stored_schema_version: 2, payload: { name: 'Ada L', first_name: 'Ada', last_name: 'L' } });
 
     const fromLog = await json<{ events: StoredEvent[] }>(await call('GET', '/api/v1/log?types=contact.created', { key: t.key }));
+    expect(fromLog.events).toHaveLength(2);
     expect(fromLog.events[0]).toMatchObject({ id: ids[0], schema_version: 2, stored_schema_version: 1, payload: expectedV2 });
+    expect(fromLog.events[1]).toMatchObject({ id: ids[1], schema_version: 2, stored_schema_version: 2 });
+    // Every read path agrees: the log page (built in SQLite, upcast rows patched in) equals the stream read.
+    const all = await json<{ events: StoredEvent[] }>(await call('GET', '/api/v1/log?after=0', { key: t.key }));
+    expect(all.events).toEqual(fromStream.events);
 
     const stored = await env.DB.prepare('SELECT schema_version, payload FROM events WHERE tenant_id = ? AND id = ?').bind(t.id, ids[0]).first<{ schema_version: number; payload: string }>();
     expect(stored!.schema_version).toBe(1);
