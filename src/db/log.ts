@@ -109,37 +109,45 @@ export async function readLogJson(d1: D1Database, tenantId: string, q: LogQuery)
   return results.map((r) => ({ position: r.position, json: r.j ?? logEventJson(r as LogRow) }));
 }
 
+// D1 caps one value at 2 MB: a page is concatenated in chunks of about 1 MB (running byte total), so
+// a chunk stays under the cap even when its last event carries the largest payload allowed.
+const CHUNK_BYTES = 1_000_000;
+const PLACEHOLDER = /\u0001(\d+)\u0001/g;
+
 /**
- * A whole page as one JSON array body, concatenated inside SQLite: one value crosses the D1 boundary
- * for the page. Rows that need upcasting come out as a placeholder (a control character, which
- * SQLite's JSON never contains unescaped) and are replaced by their upcast JSON here.
+ * A page as one JSON array body, concatenated inside SQLite: a few values cross the D1 boundary per
+ * page instead of one per row and column. Rows that need upcasting come out as a placeholder (a
+ * control character, which SQLite's JSON never contains unescaped) and are replaced by their upcast
+ * JSON here.
  */
 export async function readLogPage(d1: D1Database, tenantId: string, q: LogQuery): Promise<{ body: string; count: number; last: number | null }> {
   const { clause, args } = where(tenantId, q);
   args.push(JSON.stringify(upcastKeys()));
   const u = args.length;
   args.push(q.limit);
-  const row = await d1
+  const { results } = await d1
     .prepare(
-      `SELECT group_concat(CASE WHEN up THEN char(1) || position || char(1) ELSE ${EVENT_JSON_SQL} END, ',' ORDER BY position) AS body,
-         count(*) AS n, max(position) AS last, json_group_array(CASE WHEN up THEN position END) AS ups
-       FROM (SELECT *, (event_type || ':' || schema_version) IN (SELECT value FROM json_each(?${u})) AS up
-             FROM events WHERE ${clause} ORDER BY position LIMIT ?${args.length})`,
+      `WITH page AS (
+         SELECT position, CASE WHEN up THEN char(1) || position || char(1) ELSE ${EVENT_JSON_SQL} END AS j
+         FROM (SELECT *, (event_type || ':' || schema_version) IN (SELECT value FROM json_each(?${u})) AS up
+               FROM events WHERE ${clause} ORDER BY position LIMIT ?${args.length})),
+       sized AS (SELECT position, j, sum(octet_length(j)) OVER (ORDER BY position ROWS UNBOUNDED PRECEDING) / ${CHUNK_BYTES} AS chunk FROM page)
+       SELECT group_concat(j, ',' ORDER BY position) AS body, count(*) AS n, max(position) AS last FROM sized GROUP BY chunk ORDER BY chunk`,
     )
     .bind(...args)
-    .first<{ body: string | null; n: number; last: number | null; ups: string }>();
-  if (!row || row.n === 0) return { body: '[]', count: 0, last: null };
-  let body = row.body ?? '';
-  const ups = (JSON.parse(row.ups) as (number | null)[]).filter((p): p is number => p !== null);
+    .all<{ body: string; n: number; last: number }>();
+  if (results.length === 0) return { body: '[]', count: 0, last: null };
+  let body = results.map((r) => r.body).join(',');
+  const ups = [...body.matchAll(PLACEHOLDER)].map((m) => Number(m[1]));
   if (ups.length > 0) {
-    const { results } = await d1
+    const { results: rows } = await d1
       .prepare(`SELECT ${LOG_COLUMNS} FROM events WHERE tenant_id = ?1 AND position IN (SELECT value FROM json_each(?2))`)
       .bind(tenantId, JSON.stringify(ups))
       .all<LogRow>();
-    const encoded = new Map(results.map((r) => [String(r.position), logEventJson(r)]));
-    body = body.replace(/\u0001(\d+)\u0001/g, (_, p: string) => encoded.get(p) ?? 'null');
+    const encoded = new Map(rows.map((r) => [String(r.position), logEventJson(r)]));
+    body = body.replace(PLACEHOLDER, (_, p: string) => encoded.get(p) ?? 'null');
   }
-  return { body: `[${body}]`, count: row.n, last: row.last };
+  return { body: `[${body}]`, count: results.reduce((n, r) => n + r.n, 0), last: results[results.length - 1]!.last };
 }
 
 /** How many matching events lie after a position, counted up to `cap` (lag). */

@@ -82,6 +82,22 @@ describe('the global log', () => {
     expect((fromLog.events[0] as unknown as { timestamp: string }).timestamp).toBe('2026-03-04T05:06:07.089Z');
   });
 
+  it('serves a page larger than D1\'s 2 MB value limit (chunked concatenation), in order', async () => {
+    const t = await newTenant();
+    const stream = `blob-${uuid()}`;
+    const big = 'x'.repeat(60_000);
+    for (let r = 0; r < 3; r += 1) {
+      const res = await call('POST', `/api/v1/streams/${stream}/events?wait=position`, {
+        key: t.key,
+        body: { events: Array.from({ length: 15 }, (_, i) => ({ event_type: 'blob.stored', data: { i: r * 15 + i, big } })) },
+      });
+      expect(res.status).toBe(201);
+    }
+    const page = await readLog(t.key, 'after=0&limit=100');
+    expect(page.events.map((e) => e.payload.i)).toEqual(Array.from({ length: 45 }, (_, i) => i));
+    expect(page.events.every((e) => e.payload.big === big)).toBe(true);
+  });
+
   it('returns a saga by correlation id, in order, with causation links', async () => {
     const t = await newTenant();
     const corr = `saga-${uuid()}`;
