@@ -5,6 +5,7 @@ import { handleQueue } from './queues';
 export { ContactHub } from './contact-hub/hub';
 export { RateLimiter } from './rate-limit/limiter';
 export { RelayBatcher } from './contact-hub/relay';
+export { ProjectionRunner } from './projections/runner';
 
 export default {
   fetch: app.fetch,

@@ -531,6 +531,18 @@ export class ContactHub extends DurableObject<Env> {
     return this.checkOwner(owner) ? this.lastSeq : 0;
   }
 
+  /** Stream facts (GET /streams/{id}/metadata): version, how many log events, first and last commit times. */
+  streamInfo(owner: HubOwner): { version: number; count: number; first_created_at: string | null; last_created_at: string | null } {
+    if (!this.checkOwner(owner)) return { version: 0, count: 0, first_created_at: null, last_created_at: null };
+    const row = this.sql
+      .exec<{ n: number; first: string | null; last: string | null }>(
+        `SELECT count(*) AS n, (SELECT json_extract(body, '$.created_at') FROM log ORDER BY seq ASC LIMIT 1) AS first,
+           (SELECT json_extract(body, '$.created_at') FROM log ORDER BY seq DESC LIMIT 1) AS last FROM log`,
+      )
+      .one();
+    return { version: this.lastSeq, count: row.n, first_created_at: row.first, last_created_at: row.last };
+  }
+
   // ---------------------------------------------------------------- erase (GDPR)
 
   /**

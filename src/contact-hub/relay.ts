@@ -2,6 +2,7 @@ import { DurableObject } from 'cloudflare:workers';
 import { deleteContactEventsStatement, upsertContactEventsStatement } from '../db/contact-events';
 import { insertEventsStatement, type EventInsert } from '../db/events';
 import type { ContactEventRecord } from '../domain/schemas/contact-events';
+import { kickProjections } from '../projections/runner';
 import { sendAll, type RelayMessage } from '../queues/messages';
 
 /** An outbox row's body, by kind. */
@@ -219,14 +220,18 @@ export class RelayBatcher extends DurableObject<Env> {
     const error = await attempt(list);
     if (error === null || list.length === 1) {
       for (const l of list) results[l.i]!.d1 = error;
-      return;
+    } else {
+      // One hub's bad rows must not hold back every other hub: retry each pass on its own.
+      await Promise.all(
+        list.map(async (l) => {
+          results[l.i]!.d1 = await attempt([l]);
+        }),
+      );
     }
-    // One hub's bad rows must not hold back every other hub: retry each pass on its own.
-    await Promise.all(
-      list.map(async (l) => {
-        results[l.i]!.d1 = await attempt([l]);
-      }),
-    );
+    // New log events are in D1: their tenants' projections can fold them (not awaited; the minute
+    // cron is the safety net).
+    const tenants = new Set(list.filter((l) => results[l.i]!.d1 === null && l.d1.rows.some((r) => r.item.kind === 'event')).map((l) => l.d1.tenantId));
+    for (const tenantId of tenants) void kickProjections(this.env, tenantId);
   }
 }
 

@@ -4,6 +4,7 @@ import { clearRelayOutbox, eventFromRow, findExisting, insertDirectStatements, t
 import type { ContactEventRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 import { iso } from '../domain/time';
+import { kickProjections } from '../projections/runner';
 import { sendAll, type RelayMessage } from '../queues/messages';
 import { conflict } from './problem';
 
@@ -159,6 +160,7 @@ async function appendDirect(env: Env, ctx: WaitUntil, tenantId: string, items: P
       throw error;
     }
     ctx.waitUntil(relayDirect(env, tenantId, inserts.map((i) => i.record)));
+    ctx.waitUntil(kickProjections(env, tenantId));
   }
   return { created: inserts.length > 0, events };
 }

@@ -57,6 +57,8 @@ export const events = sqliteTable(
     // getEvent, findExisting (by id), the relay's ON CONFLICT.
     uniqueIndex('events_tenant_id').on(t.tenantId, t.id),
     // Uniqueness of Idempotency-Keys among events no hub owns (a hub keeps its own keys).
+    // The global log of one tenant in position order (GET /log, subscriptions, projections).
+    index('events_tenant_position').on(t.tenantId, t.position),
     uniqueIndex('events_tenant_idem').on(t.tenantId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL AND contact_id IS NULL AND stream_id IS NULL`),
     // findExisting (by key, any owner): a reused key is found whoever holds it. Partial: only keyed rows.
     index('events_idem_any').on(t.tenantId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),

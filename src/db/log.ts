@@ -1,0 +1,241 @@
+import type { EventSource } from '../domain/event-types';
+import type { EventRecord } from '../domain/schemas/events';
+import type { TypeFilter } from '../domain/event-patterns';
+import type { ProjectionEvent } from '../domain/projections/types';
+import { iso } from '../domain/time';
+import { needsUpcast, upcast, upcastKeys } from '../domain/upcasters';
+
+/** The columns the global log serves (not the idempotency bookkeeping). */
+export interface LogRow {
+  position: number;
+  id: string;
+  event_type: string;
+  source: EventSource;
+  contact_id: string | null;
+  session_id: string | null;
+  message_id: string | null;
+  payload: string;
+  metadata: string;
+  stream_id: string | null;
+  stream_version: number | null;
+  schema_version: number;
+  timestamp: number;
+  created_at: number;
+}
+
+const LOG_COLUMNS =
+  'position, id, event_type, source, contact_id, session_id, message_id, payload, metadata, stream_id, stream_version, schema_version, timestamp, created_at';
+
+export interface LogQuery {
+  after: number;
+  /** Inclusive upper bound (a head position read before): lets a filtered reader advance past non-matching events. */
+  upTo?: number;
+  limit: number;
+  types?: TypeFilter | null;
+  correlationId?: string;
+  streamId?: string;
+  /** Inclusive bounds on the event's own timestamp (ms). */
+  from?: number;
+  to?: number;
+}
+
+function where(tenantId: string, q: LogQuery): { clause: string; args: unknown[] } {
+  const parts = ['tenant_id = ?1', 'position > ?2'];
+  const args: unknown[] = [tenantId, q.after];
+  const add = (sql: string, value: unknown) => {
+    args.push(value);
+    parts.push(sql.replaceAll('?', `?${args.length}`));
+  };
+  if (q.upTo !== undefined) add('position <= ?', q.upTo);
+  if (q.types) {
+    const exact = JSON.stringify(q.types.exact);
+    const globs = JSON.stringify(q.types.globs);
+    args.push(exact, globs);
+    const e = args.length - 1;
+    const g = args.length;
+    parts.push(`(event_type IN (SELECT value FROM json_each(?${e})) OR EXISTS (SELECT 1 FROM json_each(?${g}) AS g WHERE events.event_type GLOB g.value))`);
+  }
+  if (q.correlationId !== undefined) add('correlation_id = ?', q.correlationId);
+  if (q.streamId !== undefined) add('stream_id = ?', q.streamId);
+  if (q.from !== undefined) add('timestamp >= ?', q.from);
+  if (q.to !== undefined) add('timestamp <= ?', q.to);
+  return { clause: parts.join(' AND '), args };
+}
+
+/** The tenant's events after a position, in position (= commit) order. */
+export async function readLog(d1: D1Database, tenantId: string, q: LogQuery): Promise<LogRow[]> {
+  const { clause, args } = where(tenantId, q);
+  args.push(q.limit);
+  const { results } = await d1
+    .prepare(`SELECT ${LOG_COLUMNS} FROM events WHERE ${clause} ORDER BY position LIMIT ?${args.length}`)
+    .bind(...args)
+    .all<LogRow>();
+  return results;
+}
+
+/** A row whose Event JSON SQLite built (`j`), or, for a row that needs upcasting, the raw columns. */
+type EncodedRow = { position: number; j: string | null } & Partial<LogRow>;
+
+// Builds the API's Event JSON inside SQLite: crossing the D1 boundary as one text value per row
+// instead of fourteen values is what lets GET /log serve tens of thousands of events per second.
+// Times are epoch ms rendered with integer arithmetic (exact to the millisecond).
+const isoSql = (col: string) => `strftime('%Y-%m-%dT%H:%M:%S', ${col} / 1000, 'unixepoch') || '.' || printf('%03d', ${col} % 1000) || 'Z'`;
+const EVENT_JSON_SQL = `json_object('position', position, 'id', id, 'event_type', event_type, 'source', source,
+  'contact_id', contact_id, 'session_id', session_id, 'message_id', message_id, 'payload', json(payload), 'metadata', json(metadata),
+  'stream_id', stream_id, 'sequence_number', stream_version, 'schema_version', schema_version, 'stored_schema_version', schema_version,
+  'timestamp', ${isoSql('timestamp')}, 'created_at', ${isoSql('created_at')})`;
+
+/**
+ * The page as Event JSON texts, in position order. Rows of a (type, version) with a registered
+ * upcaster come back raw and are encoded (upcast) here.
+ */
+export async function readLogJson(d1: D1Database, tenantId: string, q: LogQuery): Promise<{ position: number; json: string }[]> {
+  const { clause, args } = where(tenantId, q);
+  args.push(JSON.stringify(upcastKeys()));
+  const u = args.length;
+  args.push(q.limit);
+  const raw = LOG_COLUMNS.split(', ')
+    .filter((c) => c !== 'position')
+    .map((c) => `CASE WHEN up THEN ${c} END AS ${c}`)
+    .join(', ');
+  const { results } = await d1
+    .prepare(
+      `SELECT position, CASE WHEN up THEN NULL ELSE ${EVENT_JSON_SQL} END AS j, ${raw} FROM (
+         SELECT *, (event_type || ':' || schema_version) IN (SELECT value FROM json_each(?${u})) AS up
+         FROM events WHERE ${clause} ORDER BY position LIMIT ?${args.length})`,
+    )
+    .bind(...args)
+    .all<EncodedRow>();
+  return results.map((r) => ({ position: r.position, json: r.j ?? logEventJson(r as LogRow) }));
+}
+
+// D1 caps one value at 2 MB: a page is concatenated in chunks of about 1 MB (running byte total), so
+// a chunk stays under the cap even when its last event carries the largest payload allowed.
+const CHUNK_BYTES = 1_000_000;
+const PLACEHOLDER = /\u0001(\d+)\u0001/g;
+
+/**
+ * A page as one JSON array body, concatenated inside SQLite: a few values cross the D1 boundary per
+ * page instead of one per row and column. Rows that need upcasting come out as a placeholder (a
+ * control character, which SQLite's JSON never contains unescaped) and are replaced by their upcast
+ * JSON here.
+ */
+export async function readLogPage(d1: D1Database, tenantId: string, q: LogQuery): Promise<{ body: string; count: number; last: number | null }> {
+  const { clause, args } = where(tenantId, q);
+  args.push(JSON.stringify(upcastKeys()));
+  const u = args.length;
+  args.push(q.limit);
+  const { results } = await d1
+    .prepare(
+      `WITH page AS (
+         SELECT position, CASE WHEN up THEN char(1) || position || char(1) ELSE ${EVENT_JSON_SQL} END AS j
+         FROM (SELECT *, (event_type || ':' || schema_version) IN (SELECT value FROM json_each(?${u})) AS up
+               FROM events WHERE ${clause} ORDER BY position LIMIT ?${args.length})),
+       sized AS (SELECT position, j, sum(octet_length(j)) OVER (ORDER BY position ROWS UNBOUNDED PRECEDING) / ${CHUNK_BYTES} AS chunk FROM page)
+       SELECT group_concat(j, ',' ORDER BY position) AS body, count(*) AS n, max(position) AS last FROM sized GROUP BY chunk ORDER BY chunk`,
+    )
+    .bind(...args)
+    .all<{ body: string; n: number; last: number }>();
+  if (results.length === 0) return { body: '[]', count: 0, last: null };
+  let body = results.map((r) => r.body).join(',');
+  const ups = [...body.matchAll(PLACEHOLDER)].map((m) => Number(m[1]));
+  if (ups.length > 0) {
+    const { results: rows } = await d1
+      .prepare(`SELECT ${LOG_COLUMNS} FROM events WHERE tenant_id = ?1 AND position IN (SELECT value FROM json_each(?2))`)
+      .bind(tenantId, JSON.stringify(ups))
+      .all<LogRow>();
+    const encoded = new Map(rows.map((r) => [String(r.position), logEventJson(r)]));
+    body = body.replace(PLACEHOLDER, (_, p: string) => encoded.get(p) ?? 'null');
+  }
+  return { body: `[${body}]`, count: results.reduce((n, r) => n + r.n, 0), last: results[results.length - 1]!.last };
+}
+
+/** How many matching events lie after a position, counted up to `cap` (lag). */
+export async function countAfter(d1: D1Database, tenantId: string, q: Omit<LogQuery, 'limit'>, cap: number): Promise<number> {
+  const { clause, args } = where(tenantId, { ...q, limit: cap });
+  args.push(cap);
+  const row = await d1
+    .prepare(`SELECT count(*) AS n FROM (SELECT 1 FROM events WHERE ${clause} LIMIT ?${args.length})`)
+    .bind(...args)
+    .first<{ n: number }>();
+  return row?.n ?? 0;
+}
+
+/**
+ * The tenant's last position. D1 commits one transaction at a time and positions are assigned inside
+ * it, so every position at or below a committed one is already visible: a reader that has seen the
+ * head can never miss an event below it.
+ */
+export async function headPosition(d1: D1Database, tenantId: string): Promise<number> {
+  const row = await d1.prepare(`SELECT max(position) AS p FROM events WHERE tenant_id = ?`).bind(tenantId).first<{ p: number | null }>();
+  return row?.p ?? 0;
+}
+
+/** Positions of events by id (for stream reads served by the hubs, whose rows reach D1 a moment later). */
+export async function positionsOf(d1: D1Database, tenantId: string, ids: string[]): Promise<Map<string, number>> {
+  if (ids.length === 0) return new Map();
+  const { results } = await d1
+    .prepare(`SELECT id, position FROM events WHERE tenant_id = ?1 AND id IN (SELECT value FROM json_each(?2))`)
+    .bind(tenantId, JSON.stringify(ids))
+    .all<{ id: string; position: number }>();
+  return new Map(results.map((r) => [r.id, r.position]));
+}
+
+const q = JSON.stringify;
+
+/**
+ * A row as the API's Event JSON, upcast to the latest schema version. Built as text: the stored
+ * payload and metadata are already JSON, so the hot path (reading the log at tens of thousands of
+ * events per second) never parses and re-serializes them.
+ */
+export function logEventJson(r: LogRow): string {
+  let payload = r.payload;
+  let version = r.schema_version;
+  if (needsUpcast(r.event_type, version)) {
+    const up = upcast(r.event_type, version, JSON.parse(r.payload) as Record<string, unknown>);
+    payload = q(up.payload);
+    version = up.version;
+  }
+  return (
+    `{"position":${r.position},"id":${q(r.id)},"event_type":${q(r.event_type)},"source":${q(r.source)},` +
+    `"contact_id":${q(r.contact_id)},"session_id":${q(r.session_id)},"message_id":${q(r.message_id)},` +
+    `"payload":${payload},"metadata":${r.metadata},"stream_id":${q(r.stream_id)},"sequence_number":${r.stream_version ?? 'null'},` +
+    `"schema_version":${version},"stored_schema_version":${r.schema_version},"timestamp":${q(iso(r.timestamp))},"created_at":${q(iso(r.created_at))}}`
+  );
+}
+
+export function projectionEvent(r: LogRow): ProjectionEvent {
+  const up = upcast(r.event_type, r.schema_version, JSON.parse(r.payload) as Record<string, unknown>);
+  return {
+    id: r.id,
+    event_type: r.event_type,
+    schema_version: up.version,
+    contact_id: r.contact_id,
+    stream_id: r.stream_id,
+    stream_version: r.stream_version,
+    payload: up.payload,
+    metadata: JSON.parse(r.metadata) as Record<string, unknown>,
+    position: r.position,
+    timestamp: r.timestamp,
+  };
+}
+
+/** A log row as the relay's EventRecord (stored form, not upcast: what the queues carry). */
+export function relayRecord(r: LogRow): EventRecord {
+  return {
+    id: r.id,
+    event_type: r.event_type,
+    source: r.source,
+    contact_id: r.contact_id,
+    session_id: r.session_id,
+    message_id: r.message_id,
+    payload: JSON.parse(r.payload) as Record<string, unknown>,
+    metadata: JSON.parse(r.metadata) as Record<string, unknown>,
+    stream_id: r.stream_id,
+    sequence_number: r.stream_version,
+    schema_version: r.schema_version,
+    position: r.position,
+    timestamp: iso(r.timestamp),
+    created_at: iso(r.created_at),
+  };
+}

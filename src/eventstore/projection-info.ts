@@ -1,0 +1,38 @@
+import type { z } from '@hono/zod-openapi';
+import { countAfter } from '../db/log';
+import { ensureProjection, getProjectionState } from '../db/projections';
+import { getSubscription } from '../db/subscriptions';
+import { typeFilter } from '../domain/event-patterns';
+import { projectionConsumerName } from '../domain/projections';
+import type { Projection } from '../domain/projections/types';
+import type { ProjectionInfo } from '../domain/schemas/eventstore';
+import { iso, isoOrNull } from '../domain/time';
+
+const LAG_CAP = 100_000;
+
+/** A projection's status for the API (creates its rows on first use). */
+export async function projectionInfo(env: Env, tenantId: string, p: Projection<unknown>): Promise<z.infer<typeof ProjectionInfo>> {
+  const consumer = projectionConsumerName(p.name);
+  let [state, sub] = await Promise.all([getProjectionState(env.DB, tenantId, p.name), getSubscription(env.DB, tenantId, consumer)]);
+  if (!state || !sub) {
+    await ensureProjection(env.DB, tenantId, p.name, consumer, p.eventTypes, Date.now());
+    [state, sub] = await Promise.all([getProjectionState(env.DB, tenantId, p.name), getSubscription(env.DB, tenantId, consumer)]);
+  }
+  const lag = await countAfter(env.DB, tenantId, { after: sub!.checkpoint, types: typeFilter(p.eventTypes) }, LAG_CAP);
+  const s = state!;
+  return {
+    name: p.name,
+    description: p.description,
+    event_types: [...p.eventTypes],
+    status: s.rebuild_generation !== null ? 'rebuilding' : sub!.status === 'paused' ? 'paused' : 'live',
+    generation: s.generation,
+    checkpoint: sub!.checkpoint,
+    lag,
+    rebuild:
+      s.rebuild_generation !== null
+        ? { generation: s.rebuild_generation, checkpoint: s.rebuild_checkpoint ?? 0, started_at: iso(s.rebuild_started_at ?? s.updated_at) }
+        : null,
+    rebuilt_at: isoOrNull(s.rebuilt_at),
+  };
+}
+
