@@ -118,6 +118,24 @@ export interface RollupStats {
  * Rollups keep counting events that retention has archived, and the current hour trails appends by
  * the relay + queue lag.
  */
+/**
+ * Whether the rollups can be trusted for [since, until]: rollups trail appends by the relay and
+ * queue lag, and bucket by event time, so a backdated append lands in an old hour late. The range is
+ * settled when none of the tenant's recent appends (its newest 1,000 by position, a cheap tail read)
+ * falls in it within the last `settleMs` — and the tail reaches back past that window.
+ */
+export async function rollupsSettled(d1: D1Database, tenantId: string, since: number, until: number, now: number, settleMs = 60_000): Promise<boolean> {
+  const row = await d1
+    .prepare(
+      `SELECT coalesce(sum(created_at > ?2 AND timestamp >= ?3 AND timestamp <= ?4), 0) AS recent, count(*) AS n, min(created_at) AS oldest
+       FROM (SELECT timestamp, created_at FROM events INDEXED BY events_tenant_position WHERE tenant_id = ?1 ORDER BY position DESC LIMIT 1000)`,
+    )
+    .bind(tenantId, now - settleMs, since, until)
+    .first<{ recent: number; n: number; oldest: number | null }>();
+  if (!row) return true;
+  return row.recent === 0 && (row.n < 1000 || (row.oldest ?? 0) <= now - settleMs);
+}
+
 export async function statsFromRollups(
   d1: D1Database,
   tenantId: string,

@@ -102,8 +102,11 @@ export async function findExisting(
   return results;
 }
 
-export const findExistingSql = `SELECT * FROM events WHERE tenant_id = ?1 AND id IN (SELECT value FROM json_each(?2))
-  UNION SELECT * FROM events WHERE tenant_id = ?1 AND idempotency_key IN (SELECT value FROM json_each(?3))`;
+// INDEXED BY: with events_tenant_position also on the table, SQLite's planner would otherwise walk
+// the whole tenant by position and filter (a scan per append).
+export const findExistingSql = `SELECT * FROM events INDEXED BY events_tenant_id WHERE tenant_id = ?1 AND id IN (SELECT value FROM json_each(?2))
+  UNION SELECT * FROM events INDEXED BY events_idem_any
+    WHERE tenant_id = ?1 AND idempotency_key IS NOT NULL AND idempotency_key IN (SELECT value FROM json_each(?3))`;
 
 /**
  * The Worker-side commit for events no hub owns: the events and their relay_outbox rows in one D1

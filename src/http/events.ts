@@ -10,7 +10,7 @@ import {
   type EventFilters,
   type Keyset,
 } from '../db/events';
-import { statsFromRollups } from '../db/analytics';
+import { rollupsSettled, statsFromRollups } from '../db/analytics';
 import { decodeCursor, encodeCursor } from '../domain/cursor';
 import { EVENT_CSV_COLUMNS, csvLine, eventCsvLine } from '../domain/csv';
 import { sha256Hex, requestHash } from '../domain/json';
@@ -217,8 +217,13 @@ events.openapi(
     checkOrder(since, until, ['since', 'until']);
     const tenantId = c.get('tenantId');
     // Whole-hour ranges are answered from the analytics rollups (constant work per hour, whatever the
-    // volume); any other range is counted over the log itself.
-    const rollups = await statsFromRollups(c.env.DB, tenantId, { since, until, groupBy: q.group_by });
+    // volume) once they are settled; a range with appends in the last minute, or not on hour
+    // boundaries, is counted over the log itself.
+    const aligned = since % 3_600_000 === 0 && ((until + 1) % 3_600_000 === 0 || until % 3_600_000 === 0);
+    const rollups =
+      aligned && (await rollupsSettled(c.env.DB, tenantId, since, until, Date.now()))
+        ? await statsFromRollups(c.env.DB, tenantId, { since, until, groupBy: q.group_by })
+        : null;
     const stats = rollups ?? (await eventStatsFromLog(c.env.DB, tenantId, { since, until }, q.group_by));
     return c.json({ since: iso(since), until: iso(until), group_by: q.group_by, ...stats, computed_from: rollups ? ('rollups' as const) : ('log' as const) }, 200);
   },

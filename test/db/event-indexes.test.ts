@@ -76,6 +76,7 @@ describe('the events indexes match the queries', () => {
       'events_stream', // stream versions: unique (event store)
       'events_tenant_id', // by id, replay detection, relay ON CONFLICT
       'events_tenant_idem', // unique keys among events no hub owns
+      'events_tenant_position', // the global log in position order: GET /log, subscriptions, projections
       'events_tenant_time', // unfiltered list/export, ranges, stats
       'events_type', // type filter
     ]);

@@ -71,7 +71,7 @@ export const EventStatsResponse = z
     groups: z.array(z.object({ key: z.string(), count: z.number().int() })),
     computed_from: z.enum(['rollups', 'log']).openapi({
       description:
-        'rollups: the analytics rollups, used when both bounds fall on whole hours (fast for long ranges; they trail appends by seconds and keep counting archived events); log: a COUNT over the stored events.',
+        'rollups: the analytics rollups, used when both bounds fall on whole hours and no event in the range was appended in the last minute (fast for long ranges; they keep counting archived events); log: a COUNT over the stored events.',
     }),
   })
   .openapi('EventStats');
