@@ -33,7 +33,7 @@ import {
 import { parseTimeParam } from '../domain/time';
 import { csvHeader, csvRows, ftsQuery, pageOf } from '../domain/timeline';
 import { router, type AppEnv } from './context';
-import { conflict, notFound, validationFailed } from './problem';
+import { conflict, notFound, validationFailed, rejectDuplicateIds } from './problem';
 
 /**
  * The contact timeline (seed 001). Per-contact reads and every write go to the contact's hub (strongly
@@ -48,17 +48,6 @@ const EXPORT_PAGE = 1000;
 
 function appendContext(headers: z.infer<typeof TimelineAppendHeaders>): AppendContext {
   return { idempotencyKey: headers['idempotency-key'] ?? null, correlationId: null, now: Date.now() };
-}
-
-function duplicateIds(items: { id?: string | undefined }[]): void {
-  const seen = new Map<string, number>();
-  const errors = items.flatMap((item, i) => {
-    if (!item.id) return [];
-    const first = seen.get(item.id);
-    seen.set(item.id, first ?? i);
-    return first === undefined ? [] : [{ path: `events.${i}.id`, message: `repeats the id of events.${first}` }];
-  });
-  if (errors.length) throw validationFailed(errors);
 }
 
 /**
@@ -141,7 +130,7 @@ contactEvents.openapi(
   async (c) => {
     const { contact_id } = c.req.valid('param');
     const body = c.req.valid('json');
-    duplicateIds(body.events);
+    rejectDuplicateIds(body.events);
     const outcome = await append(c, contact_id, body.events, c.req.valid('header'), true);
     return c.json({ events: outcome.records }, outcome.created ? 201 : 200);
   },

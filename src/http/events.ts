@@ -22,7 +22,7 @@ import { Event, EventBatch, NewEvent } from '../domain/schemas/events';
 import { iso, parseTimeParam } from '../domain/time';
 import { appendLog } from './append';
 import { router } from './context';
-import { notFound, validationFailed } from './problem';
+import { notFound, validationFailed, rejectDuplicateIds } from './problem';
 
 export const events = router();
 
@@ -36,17 +36,6 @@ const AppendHeaders = z.object({
 
 function appendContext(headers: z.infer<typeof AppendHeaders>): AppendContext {
   return { idempotencyKey: headers['idempotency-key'] ?? null, correlationId: headers['x-correlation-id'] ?? null, now: Date.now() };
-}
-
-function duplicateIds(items: { id?: string | undefined }[]): void {
-  const seen = new Map<string, number>();
-  const errors = items.flatMap((item, i) => {
-    if (!item.id) return [];
-    const first = seen.get(item.id);
-    seen.set(item.id, first ?? i);
-    return first === undefined ? [] : [{ path: `events.${i}.id`, message: `repeats the id of events.${first}` }];
-  });
-  if (errors.length) throw validationFailed(errors);
 }
 
 events.openapi(
@@ -89,7 +78,7 @@ events.openapi(
   }),
   async (c) => {
     const body = c.req.valid('json');
-    duplicateIds(body.events);
+    rejectDuplicateIds(body.events);
     const ctx = appendContext(c.req.valid('header'));
     const prepared = await Promise.all(body.events.map((e, i) => prepareEvent(e, ctx, i, true)));
     if (ctx.idempotencyKey !== null) {

@@ -83,3 +83,20 @@ export function problemResponse(c: Context, err: ApiError): Response {
     },
   });
 }
+
+/** Field errors for batch items that repeat an earlier item's client id (`events.3.id`). */
+export function duplicateIdErrors(items: { id?: string | undefined }[]): FieldError[] {
+  const seen = new Map<string, number>();
+  return items.flatMap((item, i) => {
+    if (!item.id) return [];
+    const first = seen.get(item.id);
+    if (first !== undefined) return [{ path: `events.${i}.id`, message: `repeats the id of events.${first}` }];
+    seen.set(item.id, i);
+    return [];
+  });
+}
+
+export function rejectDuplicateIds(items: { id?: string | undefined }[]): void {
+  const errors = duplicateIdErrors(items);
+  if (errors.length) throw validationFailed(errors);
+}

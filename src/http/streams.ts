@@ -22,7 +22,7 @@ import { iso } from '../domain/time';
 import { latestSchemaVersion } from '../domain/upcasters';
 import { storedEvent } from '../eventstore/stored';
 import { router } from './context';
-import { ApiError, conflict, notFound, validationFailed, type FieldError } from './problem';
+import { ApiError, conflict, notFound, validationFailed, type FieldError, duplicateIdErrors } from './problem';
 
 export const streams = router();
 
@@ -49,14 +49,8 @@ const wrongExpectedVersion = (detail: string, current: number, expected: Expecte
   new ApiError(409, 'wrong-expected-version', 'Wrong expected version', detail, undefined, { current_version: current, expected_version: expected });
 
 function checkBatch(events: StreamEventInput[]): void {
-  const errors: FieldError[] = [];
-  const seen = new Map<string, number>();
+  const errors: FieldError[] = duplicateIdErrors(events);
   events.forEach((e, i) => {
-    if (e.id) {
-      const first = seen.get(e.id);
-      if (first !== undefined) errors.push({ path: `events.${i}.id`, message: `repeats the id of events.${first}` });
-      else seen.set(e.id, i);
-    }
     const latest = latestSchemaVersion(e.event_type);
     if (e.schema_version !== undefined && e.schema_version > latest) {
       errors.push({ path: `events.${i}.schema_version`, message: `must be at most ${latest}, the latest schema version of ${e.event_type}` });
