@@ -60,6 +60,8 @@ export class ContactHub extends DurableObject<Env> {
   private failures = 0;
   private alarmArmed = false;
   private lastRelayError: string | null = null;
+  /** Mirrors meta 'backlog_reported' (read at start): a relay pass need not query it. */
+  private backlogReported = false;
   /** The WebSocket layer (src/contact-hub/sockets.ts); the hub only delegates to it. */
   private readonly sockets: HubSockets;
   /** While an erase drains the relay, no new relay pass starts (the rows are about to be deleted). */
@@ -87,6 +89,7 @@ export class ContactHub extends DurableObject<Env> {
          UNION ALL SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'seq')`,
     ).one();
     this.lastSeq = seq.s ?? 0;
+    this.backlogReported = this.sql.exec(`SELECT 1 FROM meta WHERE key = 'backlog_reported'`).toArray().length > 0;
   }
 
   /** Inside an append's transaction: persist the counter with the rows that use it. */
@@ -658,9 +661,9 @@ export class ContactHub extends DurableObject<Env> {
         return;
       }
       this.failures = 0;
-      if (rows.length < RELAY_BATCH && !this.relayAgain) {
-        if (this.pendingCount() === 0) return;
-      }
+      // Every commit calls relay(), which sets relayAgain while a pass is in flight: a short page and
+      // no new commit mean the outbox is empty, without counting it.
+      if (rows.length < RELAY_BATCH && !this.relayAgain) return;
     }
   }
 
@@ -692,12 +695,17 @@ export class ContactHub extends DurableObject<Env> {
     ]);
     const maxId = rows[rows.length - 1]!.id;
     const minId = rows[0]!.id;
-    this.ctx.storage.transactionSync(() => {
-      if (d1.status === 'fulfilled') this.sql.exec(`UPDATE outbox SET d1 = 0 WHERE id BETWEEN ? AND ?`, minId, maxId);
-      if (wq.status === 'fulfilled') this.sql.exec(`UPDATE outbox SET wq = 0 WHERE id BETWEEN ? AND ?`, minId, maxId);
-      if (aq.status === 'fulfilled') this.sql.exec(`UPDATE outbox SET aq = 0 WHERE id BETWEEN ? AND ?`, minId, maxId);
-      this.sql.exec(`DELETE FROM outbox WHERE id BETWEEN ? AND ? AND d1 = 0 AND wq = 0 AND aq = 0`, minId, maxId);
-    });
+    if (d1.status === 'fulfilled' && wq.status === 'fulfilled' && aq.status === 'fulfilled') {
+      // The common case: one statement clears the pass.
+      this.sql.exec(`DELETE FROM outbox WHERE id BETWEEN ? AND ?`, minId, maxId);
+    } else {
+      this.ctx.storage.transactionSync(() => {
+        if (d1.status === 'fulfilled') this.sql.exec(`UPDATE outbox SET d1 = 0 WHERE id BETWEEN ? AND ?`, minId, maxId);
+        if (wq.status === 'fulfilled') this.sql.exec(`UPDATE outbox SET wq = 0 WHERE id BETWEEN ? AND ?`, minId, maxId);
+        if (aq.status === 'fulfilled') this.sql.exec(`UPDATE outbox SET aq = 0 WHERE id BETWEEN ? AND ?`, minId, maxId);
+        this.sql.exec(`DELETE FROM outbox WHERE id BETWEEN ? AND ? AND d1 = 0 AND wq = 0 AND aq = 0`, minId, maxId);
+      });
+    }
     for (const r of [d1, wq, aq]) {
       if (r.status === 'rejected') {
         this.lastRelayError = String(r.reason);
@@ -735,18 +743,18 @@ export class ContactHub extends DurableObject<Env> {
         now: Date.now(),
       });
       this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('backlog_reported', '1')`);
+      this.backlogReported = true;
     } catch {
       // D1 itself may be what fails; the report is best effort and the relay retries regardless.
     }
   }
 
   private async clearBacklog(force = false): Promise<void> {
-    if (!this.owner) return;
-    const reported = this.sql.exec(`SELECT 1 FROM meta WHERE key = 'backlog_reported'`).toArray().length > 0;
-    if (!reported || (!force && this.pendingCount() > 0)) return;
+    if (!this.owner || !this.backlogReported || (!force && this.pendingCount() > 0)) return;
     try {
       await clearHubBacklog(this.env.DB, this.owner.tenantId, `${this.owner.kind}:${this.owner.id}`);
       this.sql.exec(`DELETE FROM meta WHERE key = 'backlog_reported'`);
+      this.backlogReported = false;
     } catch {
       // Kept flagged: the next successful pass clears it.
     }

@@ -3,7 +3,7 @@ import { deleteContactEventsStatement, upsertContactEventsStatement } from '../d
 import { insertEventsStatement, type EventInsert } from '../db/events';
 import type { ContactEventRecord } from '../domain/schemas/contact-events';
 import { kickProjections } from '../projections/runner';
-import { sendAll, type RelayMessage } from '../queues/messages';
+import { sendRelay, type RelayMessage } from '../queues/messages';
 
 /** An outbox row's body, by kind. */
 export type OutboxItem =
@@ -163,12 +163,18 @@ interface Job {
 }
 
 const MAX_JOBS = 200;
+/**
+ * How long the first pass waits for others before a batch is written. Every D1 batch and queue send
+ * has a fixed cost; when hubs relay one append each, waiting a few milliseconds turns hundreds of
+ * single-row writes into a few large ones (relay lag grows by at most this much).
+ */
+export const RELAY_LINGER_MS = 5;
 
 /**
  * Group commit across hubs. Keeps nothing durable: the hubs keep their outbox rows until the answer
  * says a destination got them, so a batcher lost mid-flight costs a retry, never an event. The first
- * pass that arrives is written at once; passes that arrive while a write is in flight are merged into
- * the next one (one D1 batch — one transaction — and one send per queue).
+ * pass that arrives waits RELAY_LINGER_MS for others; passes that arrive meanwhile, or while a write is
+ * in flight, are merged into one D1 batch (one transaction) and one send per queue.
  */
 export class RelayBatcher extends DurableObject<Env> {
   private waiting: Job[] = [];
@@ -177,12 +183,14 @@ export class RelayBatcher extends DurableObject<Env> {
   relay(request: RelayRequest): Promise<RelayResult> {
     return new Promise<RelayResult>((resolve) => {
       this.waiting.push({ request, resolve });
-      if (!this.flushing) void this.flushLoop();
+      if (!this.flushing) {
+        this.flushing = true;
+        setTimeout(() => void this.flushLoop(), RELAY_LINGER_MS);
+      }
     });
   }
 
   private async flushLoop(): Promise<void> {
-    this.flushing = true;
     try {
       while (this.waiting.length > 0) await this.flush(this.waiting.splice(0, MAX_JOBS));
     } finally {
@@ -199,7 +207,7 @@ export class RelayBatcher extends DurableObject<Env> {
       ...(['webhooks', 'analytics'] as const).map(async (q) => {
         const list = queueJobs(q);
         if (list.length === 0) return;
-        const error = await sendAll(q === 'webhooks' ? this.env.WEBHOOKS_QUEUE : this.env.ANALYTICS_QUEUE, list.flatMap((l) => l.messages)).then(
+        const error = await sendRelay(q === 'webhooks' ? this.env.WEBHOOKS_QUEUE : this.env.ANALYTICS_QUEUE, list.flatMap((l) => l.messages)).then(
           () => null,
           (e: unknown) => String(e),
         );

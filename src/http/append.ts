@@ -5,7 +5,7 @@ import type { ContactEventRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 import { iso } from '../domain/time';
 import { kickProjections } from '../projections/runner';
-import { sendAll, type RelayMessage } from '../queues/messages';
+import { sendRelay, type RelayMessage } from '../queues/messages';
 import { conflict } from './problem';
 
 export interface WaitUntil {
@@ -169,7 +169,7 @@ async function appendDirect(env: Env, ctx: WaitUntil, tenantId: string, items: P
 export async function relayDirect(env: Env, tenantId: string, events: EventRecord[]): Promise<void> {
   const messages: RelayMessage[] = events.map((event) => ({ kind: 'event', tenant_id: tenantId, event }));
   try {
-    await Promise.all([sendAll(env.WEBHOOKS_QUEUE, messages), sendAll(env.ANALYTICS_QUEUE, messages)]);
+    await Promise.all([sendRelay(env.WEBHOOKS_QUEUE, messages), sendRelay(env.ANALYTICS_QUEUE, messages)]);
     await clearRelayOutbox(env.DB, tenantId, events.map((e) => e.id));
   } catch (error) {
     // The rows stay in relay_outbox; the sweep cron sends them again.

@@ -1,6 +1,6 @@
 import { ANALYTICS_CONSUMER, rollupStatements } from '../db/analytics';
 import { retryDelaySeconds, rollupItem, uniqueItems, type RollupItem } from '../domain/analytics';
-import type { RelayMessage } from './messages';
+import type { RelayMessage, RelayQueueBody } from './messages';
 
 /** The optional Workers Analytics Engine binding (see README "Analytics"); absent → skipped. */
 type WithAnalyticsEngine = Env & { EVENTS_AE?: AnalyticsEngineDataset };
@@ -10,14 +10,20 @@ type WithAnalyticsEngine = Env & { EVENTS_AE?: AnalyticsEngineDataset };
  * rollupStatements) and, when an Analytics Engine dataset is bound, writes one data point per
  * newly counted event. The whole batch commits in one D1 transaction or is retried whole.
  */
-export async function consumeAnalytics(batch: MessageBatch<RelayMessage>, env: Env, _ctx: ExecutionContext): Promise<void> {
+export async function consumeAnalytics(batch: MessageBatch<RelayQueueBody>, env: Env, _ctx: ExecutionContext): Promise<void> {
   const started = Date.now();
   const items: RollupItem[] = [];
   let malformed = 0;
+  let records = 0;
   for (const message of batch.messages) {
-    const item = rollupItem(message.body);
-    if (item) items.push(item);
-    else malformed += 1;
+    const body = message.body as RelayQueueBody | null;
+    // A pack holds many records; anything unreadable counts as one malformed record.
+    for (const record of body && typeof body === 'object' && body.kind === 'pack' && Array.isArray(body.messages) ? body.messages : [body]) {
+      records += 1;
+      const item = rollupItem(record as RelayMessage);
+      if (item) items.push(item);
+      else malformed += 1;
+    }
   }
   const unique = uniqueItems(items);
   let counted: { tenant_id: string; event_id: string }[] = [];
@@ -42,6 +48,7 @@ export async function consumeAnalytics(batch: MessageBatch<RelayMessage>, env: E
       queue: batch.queue,
       consumer: ANALYTICS_CONSUMER,
       messages: batch.messages.length,
+      records,
       counted: counted.length,
       duplicates: unique.length - counted.length + (items.length - unique.length),
       malformed,

@@ -1,6 +1,6 @@
 import { consumeAnalytics } from './analytics';
 import { consumeDeliveries, type DeliveryMessage } from './deliveries';
-import type { RelayMessage } from './messages';
+import type { RelayQueueBody } from './messages';
 import { consumeWebhooks } from './webhooks';
 
 /** Queue names as bound in wrangler.toml. */
@@ -14,9 +14,9 @@ export const QUEUES = {
 export async function handleQueue(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
   switch (batch.queue) {
     case QUEUES.webhooks:
-      return consumeWebhooks(batch as MessageBatch<RelayMessage>, env, ctx);
+      return consumeWebhooks(batch as MessageBatch<RelayQueueBody>, env, ctx);
     case QUEUES.analytics:
-      return consumeAnalytics(batch as MessageBatch<RelayMessage>, env, ctx);
+      return consumeAnalytics(batch as MessageBatch<RelayQueueBody>, env, ctx);
     case QUEUES.deliveries:
       return consumeDeliveries(batch as MessageBatch<DeliveryMessage>, env, ctx);
     default:

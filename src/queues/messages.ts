@@ -8,12 +8,66 @@ export type RelayMessage =
 
 export const relayMessageId = (m: RelayMessage): string => (m.kind === 'event' ? m.event.id : m.contact_event.id);
 
+/**
+ * Many relayed records of one tenant in one queue message. Queues limit (and bill) per message, and
+ * every message costs the broker and the consumer a round of work: a relay pass of 100 records goes
+ * as one or two packs instead of 100 messages. Consumers count and fan out per record, idempotently,
+ * so a pack that is retried whole repeats nothing.
+ */
+export interface RelayPack {
+  kind: 'pack';
+  tenant_id: string;
+  messages: RelayMessage[];
+}
+
+/** What the `webhooks` and `analytics` queues carry: a single record (older producers, replays) or a pack. */
+export type RelayQueueBody = RelayMessage | RelayPack;
+
+export const unpackRelay = (body: RelayQueueBody): RelayMessage[] => (body.kind === 'pack' ? body.messages : [body]);
+
+/** A pack stays well under the 128 KB message limit. */
+export const PACK_BYTES = 96_000;
+
+/** UTF-8 length of a string, without encoding it when it is ASCII. */
+export function utf8Bytes(s: string): number {
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\x7f]*$/.test(s) ? s.length : new TextEncoder().encode(s).byteLength;
+}
+
+/** Groups records by tenant (keeping their order) into packs of at most PACK_BYTES; a lone record goes as is. */
+export function packRelayMessages(messages: RelayMessage[]): RelayQueueBody[] {
+  const out: RelayQueueBody[] = [];
+  const open = new Map<string, { pack: RelayPack; bytes: number }>();
+  const close = (tenantId: string) => {
+    const current = open.get(tenantId);
+    if (!current) return;
+    out.push(current.pack.messages.length === 1 ? current.pack.messages[0]! : current.pack);
+    open.delete(tenantId);
+  };
+  for (const m of messages) {
+    const bytes = utf8Bytes(JSON.stringify(m)) + 1;
+    const current = open.get(m.tenant_id);
+    if (current && current.bytes + bytes > PACK_BYTES) close(m.tenant_id);
+    const target = open.get(m.tenant_id) ?? { pack: { kind: 'pack' as const, tenant_id: m.tenant_id, messages: [] }, bytes: 64 };
+    target.pack.messages.push(m);
+    target.bytes += bytes;
+    open.set(m.tenant_id, target);
+  }
+  for (const tenantId of [...open.keys()]) close(tenantId);
+  return out;
+}
+
+/** Sends relayed records to the webhooks or analytics queue, packed. */
+export function sendRelay(queue: Queue, messages: RelayMessage[]): Promise<void> {
+  return sendAll(queue, packRelayMessages(messages));
+}
+
 /** Queue sendBatch limits: 100 messages and 256 KB per call; one message ≤ 128 KB. */
 export async function sendAll(queue: Queue, bodies: unknown[]): Promise<void> {
   let chunk: MessageSendRequest[] = [];
   let bytes = 0;
   for (const body of bodies) {
-    const size = JSON.stringify(body).length + 100;
+    const size = utf8Bytes(JSON.stringify(body)) + 100;
     if (chunk.length === 100 || (chunk.length > 0 && bytes + size > 240_000)) {
       await queue.sendBatch(chunk);
       chunk = [];

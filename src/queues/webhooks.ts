@@ -10,7 +10,7 @@ import { deterministicUuid } from '../domain/ids';
 import { matchesContactEvent, matchesLogEvent, type SubscriptionFilter } from '../domain/webhook-filters';
 import { businessTypeFor, contactEventWebhookType, isWebhookOperationalType } from '../domain/webhook-mapping';
 import type { DeliveryMessage } from './deliveries';
-import { sendAll, type RelayMessage } from './messages';
+import { sendAll, unpackRelay, type RelayMessage, type RelayQueueBody } from './messages';
 
 /** What a relayed record becomes on the wire, before matching: null when it never leaves (internal only). */
 interface Outgoing {
@@ -118,8 +118,8 @@ export async function fanOut(env: Env, tenantId: string, messages: RelayMessage[
   return rows.length;
 }
 
-export async function consumeWebhooks(batch: MessageBatch<RelayMessage>, env: Env, _ctx: ExecutionContext): Promise<void> {
-  const byTenant = new Map<string, Message<RelayMessage>[]>();
+export async function consumeWebhooks(batch: MessageBatch<RelayQueueBody>, env: Env, _ctx: ExecutionContext): Promise<void> {
+  const byTenant = new Map<string, Message<RelayQueueBody>[]>();
   for (const msg of batch.messages) {
     const list = byTenant.get(msg.body.tenant_id) ?? [];
     list.push(msg);
@@ -129,7 +129,7 @@ export async function consumeWebhooks(batch: MessageBatch<RelayMessage>, env: En
   await Promise.all(
     [...byTenant].map(async ([tenantId, msgs]) => {
       try {
-        await fanOut(env, tenantId, msgs.map((m) => m.body));
+        await fanOut(env, tenantId, msgs.flatMap((m) => unpackRelay(m.body)));
         for (const m of msgs) m.ack();
       } catch (error) {
         console.error(JSON.stringify({ msg: 'webhook fan-out failed', tenant_id: tenantId, error: String(error) }));

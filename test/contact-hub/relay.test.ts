@@ -7,7 +7,7 @@ import type { OutboxItem } from '../../src/contact-hub/relay';
 import { prepareEvent } from '../../src/domain/prepare';
 import { appendLog } from '../../src/http/append';
 import { sweepRelayOutbox } from '../../src/jobs/relay-sweep';
-import { relayMessageId, type RelayMessage } from '../../src/queues/messages';
+import { relayMessageId, unpackRelay, type RelayMessage, type RelayQueueBody } from '../../src/queues/messages';
 import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
 
 type Dest = 'd1' | 'webhooks' | 'analytics';
@@ -292,10 +292,10 @@ describe('Worker-side relay sweep', () => {
     const sent: Record<'webhooks' | 'analytics', string[]> = { webhooks: [], analytics: [] };
     const recording = (queue: Queue, list: string[]) =>
       ({
-        send: (body: RelayMessage) => queue.send(body).then(() => void list.push(relayMessageId(body))),
-        sendBatch: async (messages: MessageSendRequest<RelayMessage>[]) => {
+        send: (body: RelayQueueBody) => queue.send(body).then(() => void list.push(...unpackRelay(body).map(relayMessageId))),
+        sendBatch: async (messages: MessageSendRequest<RelayQueueBody>[]) => {
           await queue.sendBatch(messages);
-          list.push(...messages.map((m) => relayMessageId(m.body)));
+          list.push(...messages.flatMap((m) => unpackRelay(m.body)).map(relayMessageId));
         },
       }) as unknown as Queue;
     // Rows younger than the sweep's staleness window are left to the append's own relay.

@@ -262,6 +262,28 @@ describe.concurrent('webhook delivery through the queues', () => {
     expect(await deliveriesOf(t.id, sub.id)).toHaveLength(1);
   });
 
+  it('fans out every record of a pack once, however often the pack or its records arrive', async () => {
+    const t = await newTenant();
+    const path = hookPath('packs');
+    const sub = await subscribe(t.key, { url: hookUrl(path), events: ['deal.*'] });
+    const records = [];
+    for (const type of ['deal.won', 'deal.lost', 'deal.created']) {
+      const ev = await append(t.key, { event_type: type });
+      await eventually(() => env.DB.prepare(`SELECT id FROM events WHERE tenant_id = ? AND id = ?`).bind(t.id, ev.id).first());
+      records.push(await json(await call('GET', `/api/v1/events/${ev.id}`, { key: t.key })));
+    }
+    await waitForRequests(path, 3);
+    // The relay sent them already (packed or single); now a pack of all three, the pack again, and one alone.
+    const messages = records.map((event) => ({ kind: 'event' as const, tenant_id: t.id, event }));
+    const pack = { kind: 'pack' as const, tenant_id: t.id, messages };
+    await env.WEBHOOKS_QUEUE.sendBatch([{ body: pack }, { body: pack }]);
+    await env.WEBHOOKS_QUEUE.send(messages[1]);
+    await sleep(3000);
+    const got = await received(path);
+    expect(got.map((r) => verify(sub.secret, r).data.id).sort()).toEqual(records.map((r) => r.id).sort());
+    expect(await deliveriesOf(t.id, sub.id)).toHaveLength(3);
+  });
+
   it('keeps tenants apart: one tenant\'s events never reach another\'s endpoints', async () => {
     const a = await newTenant();
     const b = await newTenant();

@@ -3,13 +3,13 @@ import { createExecutionContext, createMessageBatch, getQueueResult, type QueueR
 import { contactEventFromRow, type ContactEventRow } from '../../src/db/contact-events';
 import { eventFromRow, type EventRow } from '../../src/db/events';
 import { QUEUES, handleQueue } from '../../src/queues';
-import type { RelayMessage } from '../../src/queues/messages';
+import type { RelayMessage, RelayQueueBody } from '../../src/queues/messages';
 
 let seq = 0;
 
 /** Runs the real queue handler on a batch of the analytics queue, as the runtime would deliver it. */
-export async function deliverAnalytics(messages: RelayMessage[], over: Partial<Env> & Record<string, unknown> = {}, attempts = 1): Promise<QueueResult> {
-  const batch = createMessageBatch<RelayMessage>(
+export async function deliverAnalytics(messages: RelayQueueBody[], over: Partial<Env> & Record<string, unknown> = {}, attempts = 1): Promise<QueueResult> {
+  const batch = createMessageBatch<RelayQueueBody>(
     QUEUES.analytics,
     messages.map((body) => ({ id: `m${(seq += 1)}`, timestamp: Date.now(), attempts, body })),
   );
