@@ -130,7 +130,7 @@ export class ContactHub extends DurableObject<Env> {
   checkEvents(owner: HubOwner, events: PreparedEvent[]): string | null {
     if (!this.checkOwner(owner)) return 'hub owner mismatch';
     for (const e of events) {
-      const found = this.findLog(e.id, e.idempotencyKey);
+      const found = e.fresh ? undefined : this.findLog(e.id, e.idempotencyKey);
       if (found && found.request_hash !== e.requestHash) return conflictDetail('Event', found, e);
     }
     return null;
@@ -147,7 +147,7 @@ export class ContactHub extends DurableObject<Env> {
     const fresh: { index: number; e: PreparedEvent }[] = [];
     const replayed: EventRecord[] = [];
     for (const [index, e] of events.entries()) {
-      const found = this.findLog(e.id, e.idempotencyKey);
+      const found = e.fresh ? undefined : this.findLog(e.id, e.idempotencyKey);
       if (!found) {
         out.push(null);
         fresh.push({ index, e });
@@ -268,7 +268,7 @@ export class ContactHub extends DurableObject<Env> {
     const out: (ContactEventRecord | null)[] = [];
     const fresh: { index: number; e: PreparedEntry }[] = [];
     for (const [index, e] of entries.entries()) {
-      const found = this.findEntryRow(e.id, e.idempotencyKey);
+      const found = e.fresh ? undefined : this.findEntryRow(e.id, e.idempotencyKey);
       if (!found) {
         out.push(null);
         fresh.push({ index, e });

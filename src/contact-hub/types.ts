@@ -17,7 +17,10 @@ export const contactStreamId = (contactId: string) => `contact-${contactId}`;
 export interface PreparedEvent {
   id: string;
   idempotencyKey: string | null;
+  /** SHA-256 of the canonical body; '' when the item cannot be a replay (see `fresh`). */
   requestHash: string;
+  /** A server-chosen id and no idempotency key: no earlier commit can hold it, nothing to look up. */
+  fresh?: boolean;
   event_type: string;
   source: EventSource;
   contact_id: string | null;
@@ -33,7 +36,10 @@ export interface PreparedEvent {
 export interface PreparedEntry {
   id: string;
   idempotencyKey: string | null;
+  /** SHA-256 of the canonical body; '' when the item cannot be a replay (see `fresh`). */
   requestHash: string;
+  /** A server-chosen id and no idempotency key: no earlier commit can hold it, nothing to look up. */
+  fresh?: boolean;
   event_type: string;
   category: Category;
   priority: Priority;

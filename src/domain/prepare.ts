@@ -13,6 +13,16 @@ export interface AppendContext {
 
 const itemKey = (key: string | null, index: number, batch: boolean) => (key === null ? null : batch ? `${key}#${index}` : key);
 
+/**
+ * Only an item with a client-chosen id or an Idempotency-Key can be a replay. Without either, the id is
+ * a fresh random UUID: there is no earlier request to compare with, so the body is not hashed ('')
+ * and the hub skips the lookups.
+ */
+async function replayFacts(body: { id?: string | undefined }, ctx: AppendContext): Promise<{ requestHash: string; fresh: boolean }> {
+  const fresh = body.id === undefined && ctx.idempotencyKey === null;
+  return { requestHash: fresh ? '' : await requestHash(body), fresh };
+}
+
 /** A validated log event → what the hub or D1 commits. Hashes the body as sent, before defaults. */
 export async function prepareEvent(body: NewEvent, ctx: AppendContext, index = 0, batch = false): Promise<PreparedEvent> {
   const metadata: Record<string, unknown> = { ...body.metadata };
@@ -20,7 +30,7 @@ export async function prepareEvent(body: NewEvent, ctx: AppendContext, index = 0
   return {
     id: body.id ?? crypto.randomUUID(),
     idempotencyKey: itemKey(ctx.idempotencyKey, index, batch),
-    requestHash: await requestHash(body),
+    ...(await replayFacts(body, ctx)),
     event_type: body.event_type,
     source: body.source,
     contact_id: body.contact_id ?? null,
@@ -37,7 +47,7 @@ export async function prepareEntry(body: NewContactEvent, ctx: AppendContext, in
   return {
     id: body.id ?? crypto.randomUUID(),
     idempotencyKey: itemKey(ctx.idempotencyKey, index, batch),
-    requestHash: await requestHash(body),
+    ...(await replayFacts(body, ctx)),
     event_type: body.event_type,
     category: body.category,
     priority: body.priority ?? 'normal',
