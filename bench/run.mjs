@@ -108,6 +108,62 @@ async function applyMigrations(db) {
   }
 }
 
+// ---------------------------------------------------------------- quiet between measurements
+
+/** The workerd processes Miniflare started (children of this process), from /proc. */
+function workerdPids() {
+  try {
+    return readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .filter((pid) => {
+        try {
+          const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+          const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+          return Number(fields[1]) === process.pid && stat.includes('(workerd)');
+        } catch {
+          return false;
+        }
+      });
+  } catch {
+    return [];
+  }
+}
+
+function cpuTicks(pids) {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks;
+}
+
+/**
+ * Waits until workerd has been nearly idle (< 5% of a core) for 500 ms: the relay, the queue consumers
+ * and the projections of one scenario finish before the next one measures. Returns the seconds waited
+ * (null where /proc is not available).
+ */
+export async function quiesce(timeoutMs = 60_000) {
+  const pids = workerdPids();
+  if (pids.length === 0) return null;
+  const t0 = performance.now();
+  let quiet = 0;
+  let last = cpuTicks(pids);
+  while (performance.now() - t0 < timeoutMs && quiet < 2) {
+    await new Promise((r) => setTimeout(r, 250));
+    const now = cpuTicks(pids);
+    // Clock ticks are 10 ms: at most one tick in 250 ms is under 5%.
+    quiet = now - last <= 1 ? quiet + 1 : 0;
+    last = now;
+  }
+  return (performance.now() - t0) / 1000;
+}
+
 // ---------------------------------------------------------------- HTTP over loopback, keep-alive
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
@@ -233,6 +289,7 @@ async function builtIn(url, adminToken) {
   const add = (scenario, metric, value, unit, target = '', pass = null) => rows.push({ scenario, metric, value: round(value), unit, target, pass });
 
   // 1. The runtime's floor.
+  await quiesce();
   const noop = await load({ base: url, make: () => ({ method: 'GET', path: '/__noop' }), check: (r) => r.status === 200 });
   add('floor', 'no-op GET /__noop, 16 conns', noop.rps, 'req/s');
   add('floor', 'no-op p50', noop.p50, 'ms');
@@ -241,6 +298,7 @@ async function builtIn(url, adminToken) {
   const t1 = await newTenant(url, adminToken, 'bench-single');
   const contacts = Array.from({ length: 100 }, () => randomUUID());
   await prewarm(url, t1.key, contacts);
+  await quiesce();
   const single = await load({
     base: url,
     make: (i) => ({ method: 'POST', path: `/api/v1/contacts/${contacts[i % 100]}/events`, key: t1.key, body: entry(i) }),
@@ -256,6 +314,19 @@ async function builtIn(url, adminToken) {
   if (singleDrain === null) add('appends', 'D1 did not catch up within 30 s of the single-append load', null, '', '', false);
   else add('appends', 'D1 caught up after the single-append load', singleDrain, 's');
 
+  // Unloaded: one connection, one append at a time (at 16 connections in a closed loop, p50 is about
+  // 16 / throughput by Little's law — the no-op floor's own p50 shows it).
+  await quiesce();
+  const unloaded = await load({
+    base: url,
+    connections: 1,
+    make: (i) => ({ method: 'POST', path: `/api/v1/contacts/${contacts[i % 100]}/events`, key: t1.key, body: entry(i) }),
+    check: (r) => r.status === 201,
+  });
+  add('appends', 'single append p50, 1 connection', unloaded.p50, 'ms');
+  add('appends', 'single append p99, 1 connection', unloaded.p99, 'ms');
+  await quiesce();
+
   // The log path: POST /events naming a contact (sequenced by the same hubs; message.sent derives no entry).
   const logSingle = await load({
     base: url,
@@ -270,6 +341,8 @@ async function builtIn(url, adminToken) {
   add('appends', 'log appends with contact_id, 16 conns', logSingle.rps, 'events/s');
   add('appends', 'log append p50', logSingle.p50, 'ms');
   if (logSingle.failed) add('appends', `log append failures (${logSingle.firstFailure})`, logSingle.failed, 'requests', '0', false);
+
+  await quiesce();
 
   // 3. Batch appends, 100 entries per request.
   const t2 = await newTenant(url, adminToken, 'bench-batch');
@@ -299,6 +372,7 @@ async function builtIn(url, adminToken) {
   // 4. Relay lag: from the append's 201 to the entry being returned by a D1 query (GET /contact-events),
   //    idle and with 8 connections appending in the background.
   for (const background of [0, 8]) {
+    await quiesce();
     const t = await newTenant(url, adminToken, `bench-lag-${background}`);
     const lags = [];
     let timeouts = 0;
@@ -366,7 +440,8 @@ async function pluggedIn(url, adminToken) {
       const tenant = await newTenant(url, adminToken, `bench-${name}`);
       // `request`: the same keep-alive node:http client the built-in scenarios use (undici's fetch adds
       // about a millisecond of client time per call on this machine).
-      const ctx = { url, key: tenant.key, adminToken, tenantId: tenant.tenantId, request: (method, p, opts) => request(url, method, p, opts) };
+      const ctx = { url, key: tenant.key, adminToken, tenantId: tenant.tenantId, request: (method, p, opts) => request(url, method, p, opts), quiesce };
+      await quiesce();
       const started = performance.now();
       let timer;
       const result = await Promise.race([

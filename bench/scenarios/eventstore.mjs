@@ -150,6 +150,8 @@ export async function run(ctx) {
   const call = api(ctx);
   const appends = await appendsWithExpectedVersion(call);
   const seeded = await seedLog(call);
+  // The queue consumers still work through the seed's 100,000 records: let them finish first.
+  await ctx.quiesce?.();
   const read = await readLog(call);
   const rebuilt = await rebuild(call);
   return [

@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+// `node bench/probe-minimal.mjs [--state=disk]`: what the local runtime itself allows, without Eventline.
+// A ten-line Worker on the same workerd (Miniflare API, same client as bench/run.mjs, 16 connections
+// and 1 connection): a no-op, a Worker → Durable Object RPC that does nothing, and a Worker → Durable
+// Object RPC that commits one SQLite row (the least any durable per-contact append can do). Eventline's
+// own figures (npm run bench) are read against these.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '..');
+const disk = process.argv.includes('--state=disk');
+const { Miniflare, Log, LogLevel } = createRequire(path.join(root, 'node_modules', 'wrangler', 'package.json'))('miniflare');
+
+const script = `import { DurableObject } from 'cloudflare:workers';
+export class Hub extends DurableObject {
+  constructor(ctx, env) { super(ctx, env); ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS t (seq INTEGER PRIMARY KEY, body TEXT)'); this.seq = 0; }
+  append(body) { this.seq += 1; this.ctx.storage.transactionSync(() => this.ctx.storage.sql.exec('INSERT INTO t VALUES (?, ?)', this.seq, JSON.stringify(body))); return { seq: this.seq }; }
+  nothing() { return 1; }
+}
+export default { async fetch(req, env) {
+  const u = new URL(req.url);
+  if (u.pathname === '/noop') return new Response('ok');
+  const stub = env.HUB.get(env.HUB.idFromName(u.pathname.split('/')[2]));
+  if (u.pathname.startsWith('/rpc/')) { await stub.nothing(); return new Response('ok'); }
+  return Response.json(await stub.append(await req.json()), { status: 201 });
+} }`;
+
+const base = !disk && existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+const state = mkdtempSync(path.join(base, 'eventline-probe-'));
+const mf = new Miniflare({
+  host: '127.0.0.1',
+  port: 0,
+  log: new Log(LogLevel.WARN),
+  cf: false,
+  modules: true,
+  script,
+  compatibilityDate: '2026-05-01',
+  durableObjects: { HUB: { className: 'Hub', useSQLite: true } },
+  durableObjectsPersist: state,
+});
+const url = (await mf.ready).toString().replace(/\/$/, '');
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+const call = (method, p, body) =>
+  new Promise((resolve, reject) => {
+    const payload = body && JSON.stringify(body);
+    const headers = payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {};
+    const r = http.request(url + p, { method, agent, headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    r.on('error', reject);
+    if (payload) r.write(payload);
+    r.end();
+  });
+const entry = (i) => ({ event_type: 'note_added', category: 'note', source: 'agent', title: `Note ${i}`, description: 'bench', payload: { i } });
+
+async function load(seconds, connections, make) {
+  let n = 0;
+  let ok = 0;
+  const lat = [];
+  const end = performance.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (performance.now() < end) {
+        const [m, p, b] = make(n++);
+        const t0 = performance.now();
+        if ((await call(m, p, b)) < 300) ok += 1;
+        lat.push(performance.now() - t0);
+      }
+    }),
+  );
+  lat.sort((a, b) => a - b);
+  return { rps: Math.round(ok / seconds), p50: Number(lat[lat.length >> 1].toFixed(2)) };
+}
+
+const cases = [
+  ['no-op', () => ['GET', '/noop']],
+  ['Worker → DO RPC (no storage)', (i) => ['GET', `/rpc/c${i % 100}`]],
+  ['Worker → DO RPC + one SQLite commit', (i) => ['POST', `/append/c${i % 100}`, entry(i)]],
+];
+console.log(`minimal Worker on workerd (Miniflare API), Durable Object state on ${base === '/dev/shm' ? 'tmpfs' : `disk (${base})`}`);
+try {
+  for (const connections of [16, 1]) {
+    for (const [name, make] of cases) {
+      await load(1, connections, make);
+      const r = await load(3, connections, make);
+      console.log(`${connections} conn  ${name.padEnd(36)} ${String(r.rps).padStart(6)} req/s  p50 ${r.p50} ms`);
+    }
+  }
+} finally {
+  agent.destroy();
+  await mf.dispose();
+  rmSync(state, { recursive: true, force: true });
+}
