@@ -1,6 +1,6 @@
 import { ANALYTICS_CONSUMER, rollupStatements } from '../db/analytics';
 import { retryDelaySeconds, rollupItem, uniqueItems, type RollupItem } from '../domain/analytics';
-import type { RelayMessage, RelayQueueBody } from './messages';
+import { unpackRelay, type RelayQueueBody } from './messages';
 
 /** The optional Workers Analytics Engine binding (see README "Analytics"); absent → skipped. */
 type WithAnalyticsEngine = Env & { EVENTS_AE?: AnalyticsEngineDataset };
@@ -16,11 +16,10 @@ export async function consumeAnalytics(batch: MessageBatch<RelayQueueBody>, env:
   let malformed = 0;
   let records = 0;
   for (const message of batch.messages) {
-    const body = message.body as RelayQueueBody | null;
     // A pack holds many records; anything unreadable counts as one malformed record.
-    for (const record of body && typeof body === 'object' && body.kind === 'pack' && Array.isArray(body.messages) ? body.messages : [body]) {
+    for (const record of unpackRelay(message.body)) {
       records += 1;
-      const item = rollupItem(record as RelayMessage);
+      const item = rollupItem(record);
       if (item) items.push(item);
       else malformed += 1;
     }

@@ -23,7 +23,18 @@ export interface RelayPack {
 /** What the `webhooks` and `analytics` queues carry: a single record (older producers, replays) or a pack. */
 export type RelayQueueBody = RelayMessage | RelayPack;
 
-export const unpackRelay = (body: RelayQueueBody): RelayMessage[] => (body.kind === 'pack' ? body.messages : [body]);
+/**
+ * The records a queue message carries. Bodies cross the queue as JSON and are checked by the consumers
+ * record by record, so anything that is not a well-formed pack comes back as one (possibly malformed)
+ * record rather than throwing and failing its whole batch.
+ */
+export function unpackRelay(body: RelayQueueBody): RelayMessage[] {
+  const b = body as unknown;
+  if (b !== null && typeof b === 'object' && (b as { kind?: unknown }).kind === 'pack' && Array.isArray((b as RelayPack).messages)) {
+    return (b as RelayPack).messages;
+  }
+  return [body as RelayMessage];
+}
 
 /** A pack stays well under the 128 KB message limit. */
 export const PACK_BYTES = 96_000;

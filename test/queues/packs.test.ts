@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { HOUR_MS, floorHour } from '../../src/domain/analytics';
-import { PACK_BYTES, packRelayMessages, relayMessageId, unpackRelay, utf8Bytes, type RelayMessage } from '../../src/queues/messages';
+import { PACK_BYTES, packRelayMessages, relayMessageId, unpackRelay, utf8Bytes, type RelayMessage, type RelayQueueBody } from '../../src/queues/messages';
 import { call, json, newTenant, uuid } from '../support/api';
 import { deliverAnalytics, shuffle } from '../support/analytics';
 
@@ -55,11 +55,13 @@ describe('relay packs (many records of one tenant in one queue message)', () => 
     expect(body.groups).toEqual([{ key: 'message.sent', count: 150 }]);
   });
 
-  it('a malformed record inside a pack is dropped on its own; the rest of the pack counts', async () => {
+  it('a malformed record inside a pack, or a malformed pack, is dropped on its own; the rest counts', async () => {
     const t = await newTenant();
     const good = [event(t.id, 1), event(t.id, 2)];
     const pack = { kind: 'pack' as const, tenant_id: t.id, messages: [good[0]!, { kind: 'event', tenant_id: t.id } as unknown as RelayMessage, good[1]!] };
-    expect((await deliverAnalytics([pack])).ackAll).toBe(true);
+    const broken = { kind: 'pack', tenant_id: t.id, messages: 'not a list' } as unknown as RelayQueueBody;
+    expect(unpackRelay(broken)).toEqual([broken]);
+    expect((await deliverAnalytics([pack, broken])).ackAll).toBe(true);
     const from = new Date(floorHour(Date.now()) - 5 * HOUR_MS).toISOString();
     const res = await call('GET', `/api/v1/analytics/events?from=${from}&to=${new Date(Date.now() + HOUR_MS).toISOString()}&group_by=type`, { key: t.key });
     expect((await json<{ total: number }>(res)).total).toBe(2);
