@@ -2,12 +2,13 @@
 // `npm run bench`: load and latency of Eventline on the local Workers runtime.
 //
 // The Worker is bundled by wrangler (`wrangler deploy --dry-run`, the same bundle `wrangler deploy`
-// uploads) and run by Miniflare's API on workerd, with the bindings wrangler.toml declares (local D1
-// in memory with the migrations applied, SQLite Durable Objects, Queues with their consumers). There is
-// no `wrangler dev` in front: no ProxyWorker, no inspector proxy — requests go from Node's HTTP client
-// over loopback straight to workerd. Built-in scenarios measure the contact hub and the timeline; then
-// every bench/scenarios/*.mjs runs (HELPERS.md: `export const name`, `export async function run(ctx)`),
-// each with a fresh tenant. Prints a table and JSON, and writes the JSON to bench/results/.
+// uploads) and run by Miniflare's API on workerd, with the bindings wrangler.toml declares except the
+// [assets] router (local D1 with the migrations applied, SQLite Durable Objects, Queues with their
+// consumers; their files on tmpfs, or on disk with --state=disk). There is no `wrangler dev` in front:
+// no ProxyWorker, no inspector proxy — requests go from Node's HTTP client over loopback straight to
+// workerd. Built-in scenarios measure the contact hub and the timeline; then every bench/scenarios/*.mjs
+// runs (each exports `name` and `run(ctx)`, ctx as built in pluggedIn), each with a fresh tenant, after
+// workerd has gone idle. Prints a table and JSON, and writes the JSON to bench/results/.
 import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -148,7 +149,7 @@ function cpuTicks(pids) {
  * and the projections of one scenario finish before the next one measures. Returns the seconds waited
  * (null where /proc is not available).
  */
-export async function quiesce(timeoutMs = 60_000) {
+async function quiesce(timeoutMs = 60_000) {
   const pids = workerdPids();
   if (pids.length === 0) return null;
   const t0 = performance.now();
@@ -198,6 +199,29 @@ function once(base, method, pathname, { key, body, headers = {} } = {}) {
     if (payload !== undefined) req.write(payload);
     req.end();
   });
+}
+
+/**
+ * What scenarios call the API with: the same keep-alive node:http client as the built-in scenarios
+ * (undici's fetch cost about a millisecond of client time per call here). Parses the JSON answer and
+ * throws on a status of 300 or more. A connection error is retried twice: scenarios that write send
+ * client-chosen ids, so a retried append is an idempotent replay.
+ */
+function caller(base, key) {
+  return async (method, pathname, body) => {
+    let res;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        res = await request(base, method, pathname, { key, body });
+        break;
+      } catch (error) {
+        if (attempt >= 3) throw error;
+        await new Promise((r) => setTimeout(r, 50 * attempt));
+      }
+    }
+    if (res.status >= 300) throw new Error(`${method} ${pathname}: ${res.status} ${res.text.slice(0, 500)}`);
+    return res.text ? JSON.parse(res.text) : null;
+  };
 }
 
 async function newTenant(url, adminToken, name) {
@@ -364,8 +388,6 @@ async function builtIn(url, adminToken) {
   add('batch', 'batch request p50', batch.p50, 'ms');
   if (batch.failed) add('batch', `batch failures (${batch.firstFailure})`, batch.failed, 'requests', '0', false);
   const batchDrain = await settle(url, t2.key, batchContacts.length + batch.okAll * 100, 60_000);
-  // Let the local Queues simulator deliver its backlog before the next measurement.
-  await new Promise((r) => setTimeout(r, 3000));
   if (batchDrain === null) add('batch', 'D1 did not catch up within 60 s of the batch load', null, '', '', false);
   else add('batch', 'D1 caught up after the batch load', batchDrain, 's');
 
@@ -438,9 +460,7 @@ async function pluggedIn(url, adminToken) {
       name = mod.name ?? name;
       if (only && only !== name) continue;
       const tenant = await newTenant(url, adminToken, `bench-${name}`);
-      // `request`: the same keep-alive node:http client the built-in scenarios use (undici's fetch adds
-      // about a millisecond of client time per call on this machine).
-      const ctx = { url, key: tenant.key, adminToken, tenantId: tenant.tenantId, request: (method, p, opts) => request(url, method, p, opts), quiesce };
+      const ctx = { url, key: tenant.key, adminToken, tenantId: tenant.tenantId, call: caller(url, tenant.key), quiesce };
       await quiesce();
       const started = performance.now();
       let timer;

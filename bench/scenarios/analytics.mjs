@@ -23,12 +23,7 @@ async function timed(n, fn) {
 }
 
 export async function run(ctx) {
-  const headers = { authorization: `Bearer ${ctx.key}`, 'content-type': 'application/json' };
-  const get = async (path) => {
-    const res = await fetch(`${ctx.url}${path}`, { headers });
-    if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-    return res.json();
-  };
+  const get = (path) => ctx.call('GET', path);
   const now = Date.now();
   const total = 10_000;
   let seed = 7;
@@ -39,8 +34,7 @@ export async function run(ctx) {
       source: SOURCES[Math.floor(rand() * SOURCES.length)],
       timestamp: new Date(now - Math.floor(rand() * 365 * DAY)).toISOString(),
     }));
-    const res = await fetch(`${ctx.url}/api/v1/events/batch`, { method: 'POST', headers, body: JSON.stringify({ events }) });
-    if (res.status !== 201) throw new Error(`append: ${res.status} ${await res.text()}`);
+    await ctx.call('POST', '/api/v1/events/batch', { events });
   }
   const appended = performance.now();
   const from = new Date(now - 366 * DAY).toISOString().slice(0, 10);

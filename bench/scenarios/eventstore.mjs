@@ -23,32 +23,6 @@ const percentile = (values, p) => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 };
 
-/**
- * Requests are retried on a connection reset (a keep-alive socket closed by the runtime under load).
- * Every write carries client event ids, so a retried append is an idempotent replay (200), never a
- * duplicate or a false 409.
- */
-function api(ctx) {
-  return async (method, path, body, okStatuses = [200, 201, 202]) => {
-    let res;
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        res = await fetch(`${ctx.url}${path}`, {
-          method,
-          headers: { authorization: `Bearer ${ctx.key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-          body: body ? JSON.stringify(body) : undefined,
-        });
-        break;
-      } catch (error) {
-        if (attempt >= 3) throw error;
-        await new Promise((r) => setTimeout(r, 50 * attempt));
-      }
-    }
-    if (!okStatuses.includes(res.status)) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    return res.json();
-  };
-}
-
 const deadlineGuard = (started, what) => {
   if (Date.now() - started > PHASE_TIMEOUT_MS) throw new Error(`${what}: no result within ${PHASE_TIMEOUT_MS} ms`);
 };
@@ -145,9 +119,9 @@ async function rebuild(call) {
   }
 }
 
-/** ctx: { url, key, adminToken, tenantId } */
+/** ctx: { url, key, adminToken, tenantId, call(method, path, body) → parsed JSON, quiesce() } */
 export async function run(ctx) {
-  const call = api(ctx);
+  const { call } = ctx;
   const appends = await appendsWithExpectedVersion(call);
   const seeded = await seedLog(call);
   // The queue consumers still work through the seed's 100,000 records: let them finish first.

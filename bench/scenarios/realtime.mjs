@@ -22,33 +22,6 @@ const percentile = (values, p) => {
 };
 const round = (v) => Math.round(v * 100) / 100;
 
-function api(ctx) {
-  if (ctx.request) {
-    return async (method, path, body) => {
-      const res = await ctx.request(method, path, { key: ctx.key, body });
-      if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${res.text}`);
-      return JSON.parse(res.text);
-    };
-  }
-  return async (method, path, body) => {
-    const init = {
-      method,
-      headers: { authorization: `Bearer ${ctx.key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    };
-    let res;
-    try {
-      res = await fetch(`${ctx.url}${path}`, init);
-    } catch {
-      // A keep-alive connection the local server closed while idle: try once more on a fresh one.
-      // Safe to repeat: appends carry client-chosen ids (a replay returns the original).
-      res = await fetch(`${ctx.url}${path}`, init);
-    }
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    return res.json();
-  };
-}
-
 /** Opens a socket, resolves once `ready` arrived; `onEvent(frame, now)` sees every event frame. */
 function open(url, onEvent) {
   return new Promise((resolve, reject) => {
@@ -184,9 +157,9 @@ async function resume(call) {
   return runs;
 }
 
-/** ctx: { url, key, adminToken, tenantId } */
+/** ctx: { url, key, adminToken, tenantId, call(method, path, body) → parsed JSON, quiesce() } */
 export async function run(ctx) {
-  const call = api(ctx);
+  const { call } = ctx;
   const latency = await appendLatency(call, false);
   const latencyIds = await appendLatency(call, true);
   const fan = await fanOut(call);

@@ -33,17 +33,6 @@ function verifier(secret) {
   };
 }
 
-async function api(ctx, method, path, body) {
-  const res = await fetch(`${ctx.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${ctx.key}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
 export async function run(ctx) {
   const arrivals = new Map(); // run:index → ms
   let badSignatures = 0;
@@ -75,13 +64,13 @@ export async function run(ctx) {
   };
 
   try {
-    const sub = await api(ctx, 'POST', '/api/v1/webhooks', { name: 'bench', url: `http://127.0.0.1:${port}/hook`, events: ['bench.webhook.*'], retry_count: 0 });
+    const sub = await ctx.call('POST', '/api/v1/webhooks', { name: 'bench', url: `http://127.0.0.1:${port}/hook`, events: ['bench.webhook.*'], retry_count: 0 });
     verify = verifier(sub.secret);
 
     // Warm-up: isolates, D1 statements, the queue consumers.
     const warm = [];
     for (let i = 0; i < 3; i++) {
-      await api(ctx, 'POST', '/api/v1/events', { event_type: 'bench.webhook.warmup', source: 'system', payload: { run: 'warm', i } });
+      await ctx.call('POST', '/api/v1/events', { event_type: 'bench.webhook.warmup', source: 'system', payload: { run: 'warm', i } });
       warm.push(`warm:${i}`);
     }
     await waitFor(warm);
@@ -93,7 +82,7 @@ export async function run(ctx) {
       const key = `lat:${i}`;
       keys.push(key);
       sent.set(key, performance.now());
-      await api(ctx, 'POST', '/api/v1/events', { event_type: 'bench.webhook.latency', source: 'system', payload: { run: 'lat', i } });
+      await ctx.call('POST', '/api/v1/events', { event_type: 'bench.webhook.latency', source: 'system', payload: { run: 'lat', i } });
       await new Promise((r) => setTimeout(r, LATENCY_SPACING_MS));
     }
     const got = await waitFor(keys);
@@ -102,7 +91,7 @@ export async function run(ctx) {
     // Throughput: 1000 events in one batch append, timed until the last signed request arrives.
     const tKeys = Array.from({ length: THROUGHPUT_EVENTS }, (_, i) => `tp:${i}`);
     const t0 = performance.now();
-    await api(ctx, 'POST', '/api/v1/events/batch', {
+    await ctx.call('POST', '/api/v1/events/batch', {
       events: tKeys.map((_, i) => ({ event_type: 'bench.webhook.throughput', source: 'system', payload: { run: 'tp', i } })),
     });
     const delivered = await waitFor(tKeys);
