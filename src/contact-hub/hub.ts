@@ -58,7 +58,8 @@ export class ContactHub extends DurableObject<Env> {
   private relaying: Promise<void> | null = null;
   private relayAgain = false;
   private failures = 0;
-  private alarmArmed = false;
+  /** When the pending alarm fires (ms), as far as this instance knows; null: none. */
+  private alarmAt: number | null = null;
   private lastRelayError: string | null = null;
   /** Mirrors meta 'backlog_reported' (read at start): a relay pass need not query it. */
   private backlogReported = false;
@@ -74,7 +75,7 @@ export class ContactHub extends DurableObject<Env> {
     this.sockets = new HubSockets(ctx, this);
     ctx.blockConcurrencyWhile(async () => {
       this.migrate();
-      this.alarmArmed = (await ctx.storage.getAlarm()) !== null;
+      this.alarmAt = await ctx.storage.getAlarm();
     });
   }
 
@@ -507,6 +508,7 @@ export class ContactHub extends DurableObject<Env> {
         this.enqueue({ kind: 'timeline_delete', id }, now, { queues: false });
       }
     });
+    for (const id of ids) this.announce({ type: 'deleted', id });
     this.afterCommit();
     return ids.length;
   }
@@ -578,7 +580,7 @@ export class ContactHub extends DurableObject<Env> {
         for (const ws of this.ctx.getWebSockets()) ws.close(4410, 'contact erased');
         await this.ctx.storage.deleteAlarm();
         await this.ctx.storage.deleteAll();
-        this.alarmArmed = false;
+        this.alarmAt = null;
         this.failures = 0;
         this.migrate();
         return { events, contact_events: contactEvents };
@@ -627,12 +629,24 @@ export class ContactHub extends DurableObject<Env> {
   }
 
   private afterCommit(): void {
-    if (!this.alarmArmed) {
-      // A safety net: if this instance dies before relaying, the alarm wakes a new one to finish.
-      this.alarmArmed = true;
-      void this.ctx.storage.setAlarm(Date.now() + SAFETY_ALARM_MS);
-    }
+    // A safety net: if this instance dies before relaying, the alarm wakes a new one to finish.
+    void this.armAlarm(Date.now() + SAFETY_ALARM_MS);
     void this.relay();
+  }
+
+  /**
+   * The hub has one alarm for two jobs: retrying the relay and closing sockets whose token expired.
+   * The earliest wanted time wins; `alarm()` does both jobs and re-arms for what is still pending.
+   */
+  private async armAlarm(at: number): Promise<void> {
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    await this.ctx.storage.setAlarm(at);
+  }
+
+  /** SocketHost: a socket's token expires at `at`. */
+  wakeAt(at: number): void {
+    void this.armAlarm(at);
   }
 
   /** Group commit: one relay in flight at a time; appends made meanwhile ride the next pass. */
@@ -718,8 +732,7 @@ export class ContactHub extends DurableObject<Env> {
   private async scheduleRetry(): Promise<void> {
     const base = Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(this.failures, 10));
     const delay = Math.round(base * (0.8 + Math.random() * 0.4));
-    this.alarmArmed = true;
-    await this.ctx.storage.setAlarm(Date.now() + delay);
+    await this.armAlarm(Date.now() + delay);
   }
 
   /** Outbox state, for operations and tests. */
@@ -761,8 +774,10 @@ export class ContactHub extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    this.alarmArmed = false;
+    this.alarmAt = null;
+    const nextExpiry = this.sockets.expire();
     await this.relay();
-    if (this.pendingCount() > 0 && !this.alarmArmed) await this.scheduleRetry();
+    if (this.pendingCount() > 0) await this.scheduleRetry();
+    if (nextExpiry !== null) await this.armAlarm(nextExpiry);
   }
 }

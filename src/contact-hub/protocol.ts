@@ -35,6 +35,8 @@ export const CLOSE = {
   frameTooLarge: 4413,
   /** The contact was erased (hub.erase). */
   erased: 4410,
+  /** The realtime token the socket connected with expired (checked on frames, fan-out and by alarm). */
+  tokenExpired: 4401,
   /** The hub could not serve the socket (catch-up failed). */
   internal: 4500,
 } as const;

@@ -41,6 +41,8 @@ export interface SocketSession {
   name: string | null;
   /** Resume point: entries with a higher sequence are sent first. Null: from now on. */
   after: number | null;
+  /** When the realtime token expires (ms since the epoch); null for API-key sockets, which do not. */
+  expires_at: number | null;
 }
 
 /** The hub methods the socket layer uses (the ContactHub's public timeline API). */
@@ -50,6 +52,8 @@ export interface SocketHost {
   markRead(owner: HubOwner, id: string): ContactEventRecord | null;
   markDelivered(owner: HubOwner, id: string): ContactEventRecord | null;
   version(owner: HubOwner): number;
+  /** Have the hub's alarm fire no later than `at` (ms): a socket's token expires then. */
+  wakeAt(at: number): void;
 }
 
 /** Per-socket state kept across hibernation (serializeAttachment, at most 2 KB: ids ≤ 128, name ≤ 100). */
@@ -65,6 +69,8 @@ interface Attachment {
   /** Highest sequence number the socket acknowledged. */
   acked: number;
   connected_at: number;
+  /** Token expiry (ms); absent or null: never (API-key sockets, and sockets from before this field). */
+  exp?: number | null;
 }
 
 const CATCH_UP_CHUNK = 1000;
@@ -82,7 +88,8 @@ export function parseSession(header: string | null): SocketSession | null {
       (s.role === 'agent' || s.role === 'client') &&
       (s.agent_id === null || str(s.agent_id, 128)) &&
       (s.name === null || str(s.name, 100)) &&
-      (s.after === null || (Number.isSafeInteger(s.after) && (s.after as number) >= 0));
+      (s.after === null || (Number.isSafeInteger(s.after) && (s.after as number) >= 0)) &&
+      (s.expires_at === null || Number.isSafeInteger(s.expires_at));
     return valid ? (s as SocketSession) : null;
   } catch {
     return null;
@@ -121,6 +128,8 @@ export class HubSockets {
   private readonly lastTyping = new WeakMap<WebSocket, number>();
   /** Rows per catch-up chunk. Lowered by tests to make appends race a catch-up of a few hundred entries. */
   catchUpChunk = CATCH_UP_CHUNK;
+  /** The earliest token expiry among the sockets; undefined until computed (e.g. after hibernation), null when none expires. */
+  private earliestExp: number | null | undefined = undefined;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -154,6 +163,7 @@ export class HubSockets {
       after: 0,
       acked: 0,
       connected_at: Date.now(),
+      exp: session.expires_at,
     };
     const last = this.host.version(ownerOf(att));
     att.after = session.after ?? last;
@@ -166,6 +176,11 @@ export class HubSockets {
 
     this.catchingUp.set(server, att.after);
     this.pump(server, att);
+    if (att.exp != null) {
+      // (While undefined, the next expire() scans every socket anyway.)
+      if (this.earliestExp !== undefined) this.earliestExp = this.earliestExp === null ? att.exp : Math.min(this.earliestExp, att.exp);
+      this.host.wakeAt(att.exp);
+    }
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -230,8 +245,36 @@ export class HubSockets {
     }
   }
 
+  /**
+   * Closes the sockets whose token expired by `now` (error frame, then close 4401; the client gets a
+   * new token and resumes with after=). Called from the hub's alarm, before a fan-out and on every
+   * incoming frame, so an expired socket neither receives nor sends. Returns the next expiry, if any.
+   */
+  expire(now = Date.now()): number | null {
+    if (this.earliestExp === null || (this.earliestExp !== undefined && this.earliestExp > now)) return this.earliestExp;
+    let next: number | null = null;
+    let agentLeft = false;
+    for (const ws of this.ctx.getWebSockets()) {
+      const att = ws.deserializeAttachment() as Attachment | null;
+      const exp = att?.exp ?? null;
+      if (exp === null || ws.readyState !== OPEN) continue;
+      if (exp > now) {
+        next = next === null ? exp : Math.min(next, exp);
+        continue;
+      }
+      this.catchingUp.delete(ws);
+      sendError(ws, problem('token-expired', 'Token expired', 401, 'The realtime token expired: connect again with a new token and after=<last sequence number>.'), CLOSE.tokenExpired);
+      if (att?.role === 'agent') agentLeft = true;
+    }
+    this.earliestExp = next;
+    // presence() counts open sockets only, so the expired ones are already gone from it.
+    if (agentLeft) this.broadcast(encode({ type: 'presence', agents: this.presence() }));
+    return next;
+  }
+
   /** Called by the hub after every committed change. */
   announce(change: TimelineChange): void {
+    this.expire();
     switch (change.type) {
       case 'event': {
         const now = Date.now();
@@ -259,6 +302,8 @@ export class HubSockets {
   }
 
   message(ws: WebSocket, message: string | ArrayBuffer): void {
+    this.expire();
+    if (ws.readyState !== OPEN) return;
     const size = typeof message === 'string' ? frameBytes(message) : message.byteLength;
     if (size > MAX_FRAME_BYTES) {
       sendError(ws, problem('frame-too-large', 'Frame too large', 413, `Frames must be at most ${MAX_FRAME_BYTES} bytes.`), CLOSE.frameTooLarge);

@@ -84,9 +84,26 @@ realtime.openapi(
       // With both a key and a token (the middleware then checked the key), they must name one tenant.
       const keyTenant = c.get('tenantId');
       if (keyTenant !== undefined && keyTenant !== claims.tid) throw forbidden('The realtime token belongs to another tenant than the API key.');
-      session = { tenant_id: claims.tid, contact_id: contactId, role: claims.role, agent_id: claims.aid ?? null, name: claims.name ?? null, after: q.after ?? null };
+      session = {
+        tenant_id: claims.tid,
+        contact_id: contactId,
+        role: claims.role,
+        agent_id: claims.aid ?? null,
+        name: claims.name ?? null,
+        after: q.after ?? null,
+        // The hub closes the socket when the token expires (4401).
+        expires_at: claims.exp * 1000,
+      };
     } else {
-      session = { tenant_id: c.get('tenantId'), contact_id: contactId, role: 'agent', agent_id: q.agent_id ?? null, name: q.name ?? null, after: q.after ?? null };
+      session = {
+        tenant_id: c.get('tenantId'),
+        contact_id: contactId,
+        role: 'agent',
+        agent_id: q.agent_id ?? null,
+        name: q.name ?? null,
+        after: q.after ?? null,
+        expires_at: null,
+      };
     }
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
       throw new ApiError(426, 'upgrade-required', 'Upgrade required', 'Open this URL as a WebSocket (Upgrade: websocket).', undefined, undefined, { upgrade: 'websocket' });

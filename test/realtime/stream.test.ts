@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { contactHub, contactHubStub } from '../../src/contact-hub';
 import type { ContactHub } from '../../src/contact-hub/hub';
 import { prepareEntry } from '../../src/domain/prepare';
-import { call, eventually, newTenant, uuid } from '../support/api';
+import { call, eventually, json, newTenant, uuid } from '../support/api';
 import { Socket, appendEntries, connect, connectAs, getEntry } from '../support/sockets';
 
 const open: Socket[] = [];
@@ -303,6 +303,75 @@ describe('realtime stream', () => {
     expect(await stub.deleteEntry(owner, entry!.id)).toBe(true);
     expect(await client.next('deleted')).toEqual({ type: 'deleted', id: entry!.id });
     expect(await agent.next('deleted')).toEqual({ type: 'deleted', id: entry!.id });
+  });
+
+  it('tells the sockets when purging removes expired entries', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const agent = await track(connectAs(t, contact, { role: 'agent', agent_id: 'a' }));
+    const expiresAt = Date.now() + 1000;
+    const [entry] = await appendEntries(t, contact, [{ title: 'short-lived', expires_at: new Date(expiresAt).toISOString() }]);
+    await agent.eventsUpTo(1);
+    await new Promise((r) => setTimeout(r, expiresAt - Date.now() + 50));
+    const { stub, owner } = contactHub(env, t.id, contact);
+    expect(await stub.purgeExpired(owner, Date.now())).toBe(1);
+    expect(await agent.next('deleted')).toEqual({ type: 'deleted', id: entry!.id });
+  });
+
+  it('closes a socket whose token expired (4401) on its next frame or the next fan-out, before anything else', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const token = async (who: Record<string, unknown>, ttl: number) => {
+      const res = await call('POST', '/api/v1/realtime/tokens', { key: t.key, body: { contact_id: contact, ttl_seconds: ttl, ...who } });
+      expect(res.status).toBe(201);
+      return json<{ token: string; expires_at: string }>(res);
+    };
+    const short = await token({ role: 'agent', agent_id: 'brief', name: 'Brief' }, 1);
+    const idle = await track(connect(contact, { token: short.token }));
+    const talker = await track(connect(contact, { token: (await token({ role: 'client' }, 1)).token }));
+    const listener = await track(connect(contact, { token: (await token({ role: 'client' }, 1)).token }));
+    const stays = await track(connectAs(t, contact, { role: 'agent', agent_id: 'stays' }));
+    const keyed = await track(connect(contact, {}, { authorization: `Bearer ${t.key}` }));
+    const presenceBefore = stays.of('presence').length;
+    // Take the hub's expiry alarm away, so that only the frame and fan-out checks can close them here
+    // (the next test covers the alarm).
+    const stub = contactHubStub(env, t.id, contact);
+    await runInDurableObject(stub, (_hub: ContactHub, state) => state.storage.deleteAlarm());
+    await new Promise((r) => setTimeout(r, Date.parse(short.expires_at) - Date.now() + 100));
+
+    // A frame from an expired socket is not handled: error, then close.
+    talker.send({ type: 'typing' });
+    expect(await talker.closed).toBe(4401);
+    expect(talker.of('error').at(-1)).toMatchObject({ close_code: 4401, problem: { status: 401, title: 'Token expired' } });
+    expect(stays.of('typing')).toHaveLength(0);
+
+    // A fan-out first closes the expired sockets: the listener gets no event; the others do.
+    const [entry] = await appendEntries(t, contact, [{ title: 'after expiry', visible_to_client: true }]);
+    expect(await listener.closed).toBe(4401);
+    expect(listener.events()).toHaveLength(0);
+    expect((await stays.eventsUpTo(1))[0]!.entry.id).toBe(entry!.id);
+    expect((await keyed.eventsUpTo(1))[0]!.entry.id).toBe(entry!.id);
+
+    // The idle agent was closed by the same fan-out check, and left presence.
+    expect(await idle.closed).toBe(4401);
+    expect(idle.events()).toHaveLength(0);
+    await stays.until((fs) => fs.filter((f) => f.type === 'presence').length > presenceBefore);
+    expect(stays.of('presence').at(-1)).toEqual({ type: 'presence', agents: [{ agent_id: 'stays', name: null }] });
+    // API-key sockets and sockets with a live token stay open.
+    expect(stays.closeCode).toBeNull();
+    expect(keyed.closeCode).toBeNull();
+  });
+
+  it('closes an idle socket when its token expires, from the hub alarm alone', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const res = await call('POST', '/api/v1/realtime/tokens', { key: t.key, body: { contact_id: contact, role: 'client', ttl_seconds: 1 } });
+    const { token, expires_at } = await json<{ token: string; expires_at: string }>(res);
+    const idle = await track(connect(contact, { token }));
+    // No frame and no append: only the alarm the hub armed at the upgrade can close it.
+    const code = await Promise.race([idle.closed, new Promise((r) => setTimeout(() => r('still open'), Date.parse(expires_at) - Date.now() + 3000))]);
+    expect(code).toBe(4401);
+    expect(idle.of('error').at(-1)).toMatchObject({ close_code: 4401 });
   });
 
   it('keeps serving its sockets after the hub hibernates and is woken', async () => {
