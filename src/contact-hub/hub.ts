@@ -25,6 +25,8 @@ import {
 
 const RELAY_BATCH = 500;
 const SAFETY_ALARM_MS = 5_000;
+/** How long relayed outbox rows may wait for the next write transaction to delete them. */
+const CLEAR_AFTER_MS = 1_000;
 const MAX_BACKOFF_MS = 60_000;
 
 type Row = Record<string, SqlStorageValue>;
@@ -61,6 +63,15 @@ export class ContactHub extends DurableObject<Env> {
   /** When the pending alarm fires (ms), as far as this instance knows; null: none. */
   private alarmAt: number | null = null;
   private lastRelayError: string | null = null;
+  /**
+   * Outbox rows up to this id went everywhere but may still be stored: deleting them is folded into
+   * the next write transaction (or a timer), so a relay pass costs no storage commit of its own. In
+   * memory only: after a restart they are relayed again, which D1 (idempotent upserts) and the queue
+   * consumers (idempotent per record) absorb. Cleared rows are always a prefix of the outbox.
+   */
+  private relayedUpTo = 0;
+  private clearedUpTo = 0;
+  private clearTimer: ReturnType<typeof setTimeout> | null = null;
   /** Mirrors meta 'backlog_reported' (read at start): a relay pass need not query it. */
   private backlogReported = false;
   /** The WebSocket layer (src/contact-hub/sockets.ts); the hub only delegates to it. */
@@ -581,6 +592,8 @@ export class ContactHub extends DurableObject<Env> {
         await this.ctx.storage.deleteAlarm();
         await this.ctx.storage.deleteAll();
         this.alarmAt = null;
+        this.relayedUpTo = 0;
+        this.clearedUpTo = 0;
         this.failures = 0;
         this.migrate();
         return { events, contact_events: contactEvents };
@@ -617,6 +630,7 @@ export class ContactHub extends DurableObject<Env> {
   // ---------------------------------------------------------------- outbox relay
 
   private enqueue(item: OutboxItem, now: number, opts: { queues: boolean } = { queues: true }): void {
+    this.clearRelayed();
     const toQueues = opts.queues && relayMessage('', item) !== null;
     this.sql.exec(
       `INSERT INTO outbox (kind, body, d1, wq, aq, created_at) VALUES (?, ?, 1, ?, ?, ?)`,
@@ -683,13 +697,17 @@ export class ContactHub extends DurableObject<Env> {
 
   private pendingRows(): OutboxRow[] {
     return this.sql
-      .exec<{ id: number; body: string; d1: number; wq: number; aq: number }>(`SELECT id, body, d1, wq, aq FROM outbox ORDER BY id LIMIT ?`, RELAY_BATCH)
+      .exec<{ id: number; body: string; d1: number; wq: number; aq: number }>(
+        `SELECT id, body, d1, wq, aq FROM outbox WHERE id > ? ORDER BY id LIMIT ?`,
+        this.relayedUpTo,
+        RELAY_BATCH,
+      )
       .toArray()
       .map((r) => ({ id: r.id, item: JSON.parse(r.body) as OutboxItem, d1: r.d1 === 1, wq: r.wq === 1, aq: r.aq === 1 }));
   }
 
   private pendingCount(): number {
-    return this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM outbox`).one().n;
+    return this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM outbox WHERE id > ?`, this.relayedUpTo).one().n;
   }
 
   /** Sends each destination its pending rows in parallel; clears what got through. True when all did. */
@@ -710,8 +728,9 @@ export class ContactHub extends DurableObject<Env> {
     const maxId = rows[rows.length - 1]!.id;
     const minId = rows[0]!.id;
     if (d1.status === 'fulfilled' && wq.status === 'fulfilled' && aq.status === 'fulfilled') {
-      // The common case: one statement clears the pass.
-      this.sql.exec(`DELETE FROM outbox WHERE id BETWEEN ? AND ?`, minId, maxId);
+      // The common case: every row up to maxId is through (a pass starts at the oldest unrelayed row).
+      this.relayedUpTo = maxId;
+      this.clearSoon();
     } else {
       this.ctx.storage.transactionSync(() => {
         if (d1.status === 'fulfilled') this.sql.exec(`UPDATE outbox SET d1 = 0 WHERE id BETWEEN ? AND ?`, minId, maxId);
@@ -729,6 +748,24 @@ export class ContactHub extends DurableObject<Env> {
     return d1.status === 'fulfilled' && wq.status === 'fulfilled' && aq.status === 'fulfilled';
   }
 
+  /** Deletes the relayed rows (inside the caller's transaction when there is one). */
+  private clearRelayed(): void {
+    if (this.clearedUpTo >= this.relayedUpTo) return;
+    this.sql.exec(`DELETE FROM outbox WHERE id <= ?`, this.relayedUpTo);
+    // Should the caller's transaction roll back, the rows stay stored but stay below relayedUpTo (never
+    // relayed again by this instance); the next clear deletes them with the newer ones.
+    this.clearedUpTo = this.relayedUpTo;
+  }
+
+  /** A hub with no further write soon still deletes its relayed rows, a second later. */
+  private clearSoon(): void {
+    if (this.clearTimer) return;
+    this.clearTimer = setTimeout(() => {
+      this.clearTimer = null;
+      if (this.erasing === 0) this.clearRelayed();
+    }, CLEAR_AFTER_MS);
+  }
+
   private async scheduleRetry(): Promise<void> {
     const base = Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(this.failures, 10));
     const delay = Math.round(base * (0.8 + Math.random() * 0.4));
@@ -737,7 +774,9 @@ export class ContactHub extends DurableObject<Env> {
 
   /** Outbox state, for operations and tests. */
   outboxStats(): { pending: number; oldest_ms: number | null } {
-    const row = this.sql.exec<{ n: number; oldest: number | null }>(`SELECT count(*) AS n, min(created_at) AS oldest FROM outbox`).one();
+    const row = this.sql
+      .exec<{ n: number; oldest: number | null }>(`SELECT count(*) AS n, min(created_at) AS oldest FROM outbox WHERE id > ?`, this.relayedUpTo)
+      .one();
     return { pending: row.n, oldest_ms: row.oldest === null ? null : Date.now() - row.oldest };
   }
 

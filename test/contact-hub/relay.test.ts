@@ -230,6 +230,55 @@ describe('ContactHub relay under faults', () => {
   });
 });
 
+describe('Clearing relayed outbox rows', () => {
+  const storedRows = (stub: DurableObjectStub<ContactHub>) =>
+    runInDurableObject(stub, (_hub: ContactHub, state) => state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM outbox').one().n);
+
+  it('never relays a row twice while it waits to be deleted, and deletes it without another write', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const stub = contactHubStub(env, t.id, contact);
+    const rec = new Recorder();
+    await rec.install(stub);
+    const acked = await appendMixed(t, contact, 20);
+    await eventually(async () => (await outbox(stub)).pending === 0, { timeoutMs: 10_000 });
+    // Relayed, maybe not deleted yet: an alarm run now (the safety alarm, a retry) must not send them again.
+    await runDurableObjectAlarm(stub);
+    await expectDelivered(t, contact, acked, rec);
+    for (const dest of ['d1', 'webhooks', 'analytics'] as const) {
+      for (const [id, n] of rec.counts[dest]) expect(n, `${dest} sends of ${id}`).toBe(1);
+    }
+    // With no further append, the rows are deleted about a second later.
+    await eventually(async () => (await storedRows(stub)) === 0, { timeoutMs: 5_000 });
+  });
+
+  it('relays again, without a duplicate in D1, what an evicted instance relayed but had not deleted', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const stub = contactHubStub(env, t.id, contact);
+    const rec = new Recorder();
+    await rec.install(stub);
+    // As if the instance died before its clear timer ran (eviction in tests waits for timers, a crash
+    // does not): a timer that never fires.
+    await runInDurableObject(stub, (hub: ContactHub) => {
+      (hub as unknown as { clearTimer: unknown }).clearTimer = 'never';
+    });
+    const acked = await appendMixed(t, contact, 20);
+    await eventually(async () => (await outbox(stub)).pending === 0, { timeoutMs: 10_000 });
+    const waiting = await storedRows(stub);
+    expect(waiting).toBeGreaterThan(0);
+    await evictDurableObject(stub);
+    // The new instance sends the stored rows again (the same Recorder counts both instances).
+    await rec.install(stub);
+    const sentBefore = rec.attempts.d1;
+    await drainByAlarm(stub);
+    expect(rec.attempts.d1).toBeGreaterThan(sentBefore);
+    // D1 still holds each event and entry once; both queues got everything.
+    await expectDelivered(t, contact, acked, rec);
+    await eventually(async () => (await storedRows(stub)) === 0, { timeoutMs: 5_000 });
+  });
+});
+
 describe('GDPR erase racing with appends', () => {
   it('leaves D1 and the hub in agreement: no erased row survives in D1, no survivor is missing there', async () => {
     const t = await newTenant();
