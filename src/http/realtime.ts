@@ -63,7 +63,7 @@ realtime.openapi(
     tags: ['Realtime'],
     summary: 'Watch a contact\'s timeline over a WebSocket',
     description:
-      'Upgrades to a WebSocket on the contact\'s hub. Authenticate with `?token=` (from POST /realtime/tokens) or, server side, with the API key (role agent). The caller is checked before the upgrade. Frames: see README "Realtime" and src/contact-hub/protocol.ts.',
+      'Upgrades to a WebSocket on the contact\'s hub. Authenticate with `?token=` (from POST /realtime/tokens) or, server side, with the API key (role agent). The caller is checked before the upgrade. A socket opened with a token is closed with 4401 when the token expires (reconnect with a new token and `after=`). Frames: see README "Realtime" and src/contact-hub/protocol.ts.',
     request: { params: StreamParams, query: StreamQuery },
     responses: {
       101: { description: 'Switching Protocols: the WebSocket is open; the first frame is `ready`.' },
