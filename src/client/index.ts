@@ -121,6 +121,8 @@ const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 250, maxMs: 15_000, factor:
 const OPEN = 1;
 /** Close codes after which reconnecting cannot help (the hub refused us for good). */
 const FATAL_CLOSE = new Set([4401, 4403, 4404, 4410]);
+/** The token expired: final with a fixed token, a reconnect with a fresh one when `token` is a function. */
+const TOKEN_EXPIRED = 4401;
 
 /** Reads a token's claims without verifying them (the hub verifies); used to find the contact. */
 export function tokenClaims(token: string): { tid?: string; cid?: string; role?: Role; aid?: string; name?: string; exp?: number } | null {
@@ -265,6 +267,14 @@ export class EventlineClient {
       this.socket = null;
       this.flushAck();
       if (this.stopped) return;
+      if (ev.code === TOKEN_EXPIRED && typeof this.options.token === 'function') {
+        // The function is asked for a new token on every connect; resume where we were, at once.
+        this.attempt = 0;
+        this.catchingUp = false;
+        this.setState('reconnecting');
+        void this.open();
+        return;
+      }
       if (FATAL_CLOSE.has(ev.code)) {
         this.stopped = true;
         this.emit('error', { type: 'about:blank', title: 'Closed by the server', status: ev.code, detail: ev.reason || `close code ${ev.code}` });
@@ -337,6 +347,8 @@ export class EventlineClient {
         this.emit('typing', frame as unknown as { agent_id: string | null; name: string | null; role: Role });
         break;
       case 'error':
+        // An expired token that the token function will renew is routine, not an error for the app.
+        if (frame.close_code === TOKEN_EXPIRED && typeof this.options.token === 'function') break;
         this.emit('error', frame.problem as Problem);
         break;
       default:

@@ -111,6 +111,40 @@ describe('realtime client against the real hub', () => {
     customer.close();
   });
 
+  it('renews an expired token through the token function and resumes without a gap or a repeat', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const issued: string[] = [];
+    // The first token lives one second; the next ones an hour.
+    const fresh = async () => {
+      const res = await call('POST', '/api/v1/realtime/tokens', {
+        key: t.key,
+        body: { contact_id: contact, role: 'client', ttl_seconds: issued.length === 0 ? 1 : 3600 },
+      });
+      const { token: value } = await json<{ token: string }>(res);
+      issued.push(value);
+      return value;
+    };
+    const client = new EventlineClient({ baseUrl: BASE, token: fresh, WebSocket: FetchWebSocket });
+    const { seen, states } = watch(client);
+    const errors: unknown[] = [];
+    client.on('error', (e) => errors.push(e));
+    client.connect();
+    await eventually(async () => client.state === 'open');
+    await append(t, contact, 1);
+    await eventually(async () => seen.length === 1);
+    // Past the first token's expiry, appends keep coming; the hub closes the socket with 4401.
+    await new Promise((r) => setTimeout(r, 1300));
+    for (let i = 2; i <= 6; i++) await append(t, contact, i);
+    await eventually(async () => seen.length === 6, { timeoutMs: 10_000 });
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(issued.length).toBeGreaterThanOrEqual(2);
+    expect(states).toContain('reconnecting');
+    expect(client.state).toBe('open');
+    expect(errors).toEqual([]);
+    client.close();
+  });
+
   it('gives up with an error on a token the hub refuses', async () => {
     const t = await newTenant();
     const contact = uuid();
