@@ -168,7 +168,7 @@ const MAX_JOBS = 200;
  * has a fixed cost; when hubs relay one append each, waiting a few milliseconds turns hundreds of
  * single-row writes into a few large ones (relay lag grows by at most this much).
  */
-export const RELAY_LINGER_MS = 20;
+const RELAY_LINGER_MS = 20;
 
 /**
  * Group commit across hubs. Keeps nothing durable: the hubs keep their outbox rows until the answer
