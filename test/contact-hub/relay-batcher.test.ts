@@ -2,6 +2,7 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import type { OutboxRow, RelayBatcher, RelayRequest, RelayResult } from '../../src/contact-hub/relay';
 import type { ContactEventRecord } from '../../src/domain/schemas/contact-events';
+import type { EventRecord } from '../../src/domain/schemas/events';
 import { uuid } from '../support/api';
 
 function entryRow(outboxId: number, contactId: string, seq: number): OutboxRow {
@@ -13,6 +14,15 @@ function entryRow(outboxId: number, contactId: string, seq: number): OutboxRow {
     occurred_at: now, created_at: now, origin_event_id: null,
   };
   return { id: outboxId, item: { kind: 'timeline', record, revision: 1, announce: true }, d1: true, wq: true, aq: true };
+}
+
+function eventRow(outboxId: number, contactId: string, seq: number): OutboxRow {
+  const now = new Date().toISOString();
+  const record: EventRecord = {
+    id: uuid(), event_type: 'note.added', source: 'manual', contact_id: contactId, session_id: null, message_id: null, payload: { seq }, metadata: {},
+    stream_id: null, sequence_number: seq, schema_version: 1, timestamp: now, created_at: now,
+  };
+  return { id: outboxId, item: { kind: 'event', insert: { record, idempotency_key: null, request_hash: null } }, d1: true, wq: true, aq: true };
 }
 
 const inD1 = async (tenantId: string, id: string) =>
@@ -67,11 +77,38 @@ describe('d1Statements', () => {
       return row;
     };
     const rows = Array.from({ length: 30 }, (_, i) => big(i + 1));
-    const statements = d1Statements(env.DB, 't_split', rows);
+    const statements = d1Statements(env.DB, [{ tenantId: 't_split', rows }]);
     expect(statements.length).toBeGreaterThan(1);
     await env.DB.batch(statements);
     const n = await env.DB.prepare('SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND contact_id = ?').bind('t_split', contact).first<{ n: number }>();
     expect(n!.n).toBe(30);
-    expect(d1Statements(env.DB, 't_split', rows.slice(0, 3)).length).toBe(1);
+    expect(d1Statements(env.DB, [{ tenantId: 't_split', rows: rows.slice(0, 3) }]).length).toBe(1);
+  });
+
+  it('applies passes in few statements: log events apart, timeline changes in their order, per tenant', async () => {
+    const { d1Statements } = await import('../../src/contact-hub/relay');
+    const [t1, t2] = [`t_group_${uuid().slice(0, 8)}`, `t_group_${uuid().slice(0, 8)}`];
+    const [a, b, c] = [uuid(), uuid(), uuid()];
+    // Hub a: event, entry, event, entry, then the first entry deleted and a third entry (outbox order).
+    const a1 = entryRow(2, a, 1);
+    const a2 = entryRow(4, a, 2);
+    const aDelete: OutboxRow = { id: 5, item: { kind: 'timeline_delete', id: (a1.item as { record: ContactEventRecord }).record.id }, d1: true, wq: false, aq: false };
+    const passA = [eventRow(1, a, 1), a1, eventRow(3, a, 2), a2, aDelete, entryRow(6, a, 3)];
+    // Hub b (same tenant) alternates too; hub c is another tenant's.
+    const passB = [eventRow(1, b, 1), entryRow(2, b, 1), eventRow(3, b, 2), entryRow(4, b, 2)];
+    const passC = [eventRow(1, c, 1), entryRow(2, c, 1)];
+    const statements = d1Statements(env.DB, [{ tenantId: t1, rows: passA }, { tenantId: t2, rows: passC }, { tenantId: t1, rows: passB }]);
+    // t1: one insert of its 4 events; timeline: upsert (a1, a2), delete (a1), upsert (a3, b1, b2). t2: one of each.
+    expect(statements.length).toBe(4 + 2);
+    await env.DB.batch(statements);
+    const timeline = (tenant: string) =>
+      env.DB.prepare('SELECT id FROM contact_events WHERE tenant_id = ? ORDER BY contact_id, sequence_number').bind(tenant).all<{ id: string }>();
+    const ids = (rows: OutboxRow[]) => rows.flatMap((r) => (r.item.kind === 'timeline' ? [r.item.record.id] : r.item.kind === 'event' ? [r.item.insert.record.id] : []));
+    const expected1 = ids([a2, passA[5]!, passB[1]!, passB[3]!]);
+    expect(new Set((await timeline(t1)).results.map((r) => r.id))).toEqual(new Set(expected1));
+    expect((await timeline(t2)).results.map((r) => r.id)).toEqual(ids([passC[1]!]));
+    const events = (tenant: string) => env.DB.prepare('SELECT id FROM events WHERE tenant_id = ?').bind(tenant).all<{ id: string }>();
+    expect(new Set((await events(t1)).results.map((r) => r.id))).toEqual(new Set(ids([passA[0]!, passA[2]!, passB[0]!, passB[2]!])));
+    expect((await events(t2)).results.map((r) => r.id)).toEqual(ids([passC[0]!]));
   });
 });
