@@ -20,7 +20,7 @@ import { pathToFileURL } from 'node:url';
 
 const root = path.resolve(import.meta.dirname, '..');
 const quick = process.argv.includes('--quick');
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7);
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const SECONDS = quick ? 1.5 : 4;
 const WARMUP_SECONDS = quick ? 0.5 : 1;
 const CONNECTIONS = 16;
@@ -458,7 +458,7 @@ async function pluggedIn(url, adminToken) {
     try {
       const mod = await import(pathToFileURL(path.join(dir, file)).href);
       name = mod.name ?? name;
-      if (only && only !== name) continue;
+      if (only && !only.includes(name)) continue;
       const tenant = await newTenant(url, adminToken, `bench-${name}`);
       const ctx = { url, key: tenant.key, adminToken, tenantId: tenant.tenantId, call: caller(url, tenant.key), quiesce };
       await quiesce();
@@ -514,7 +514,7 @@ async function main() {
   let rows = [];
   try {
     process.stderr.write(`workerd listening on ${url}\n`);
-    if (!only || only === 'builtin') rows = rows.concat(await builtIn(url, adminToken));
+    if (!only || only.includes('builtin')) rows = rows.concat(await builtIn(url, adminToken));
     rows = rows.concat(await pluggedIn(url, adminToken));
   } finally {
     await cleanup();

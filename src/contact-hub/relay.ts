@@ -238,24 +238,30 @@ export class RelayBatcher extends DurableObject<Env> {
     }
   }
 
+  /**
+   * Writes one batch. Resolves once D1 has it, so that the next batch can start; the queue sends go
+   * on meanwhile and each pass gets its answer when all three destinations have answered. (A hub has
+   * one pass in flight at a time, so two batches never carry rows of the same hub.)
+   */
   private async flush(jobs: Job[]): Promise<void> {
     const results: RelayResult[] = jobs.map(() => ({}));
     const d1Jobs = jobs.flatMap((j, i) => (j.request.d1 ? [{ i, d1: j.request.d1 }] : []));
     const queueJobs = (q: RelayQueue) => jobs.flatMap((j, i) => (j.request[q] ? [{ i, messages: j.request[q] }] : []));
-    await Promise.all([
-      this.writeD1(d1Jobs, results),
-      ...(['webhooks', 'analytics'] as const).map(async (q, k) => {
-        const list = queueJobs(q);
-        if (list.length === 0) return;
-        await new Promise((r) => setTimeout(r, RELAY_STAGGER_MS * (k + 1)));
-        const error = await sendRelay(q === 'webhooks' ? this.env.WEBHOOKS_QUEUE : this.env.ANALYTICS_QUEUE, list.flatMap((l) => l.messages)).then(
-          () => null,
-          (e: unknown) => String(e),
-        );
-        for (const l of list) results[l.i]![q] = error;
-      }),
-    ]);
-    jobs.forEach((j, i) => j.resolve(results[i]!));
+    const d1 = this.writeD1(d1Jobs, results).catch((e: unknown) => {
+      for (const l of d1Jobs) results[l.i]!.d1 = String(e);
+    });
+    const queues = (['webhooks', 'analytics'] as const).map(async (q, k) => {
+      const list = queueJobs(q);
+      if (list.length === 0) return;
+      await new Promise((r) => setTimeout(r, RELAY_STAGGER_MS * (k + 1)));
+      const error = await sendRelay(q === 'webhooks' ? this.env.WEBHOOKS_QUEUE : this.env.ANALYTICS_QUEUE, list.flatMap((l) => l.messages)).then(
+        () => null,
+        (e: unknown) => String(e),
+      );
+      for (const l of list) results[l.i]![q] = error;
+    });
+    void Promise.all([d1, ...queues]).then(() => jobs.forEach((j, i) => j.resolve(results[i]!)));
+    await d1;
   }
 
   private async writeD1(list: { i: number; d1: D1Pass }[], results: RelayResult[]): Promise<void> {
