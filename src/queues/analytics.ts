@@ -6,9 +6,17 @@ import { unpackRelay, type RelayQueueBody } from './messages';
 type WithAnalyticsEngine = Env & { EVENTS_AE?: AnalyticsEngineDataset };
 
 /**
+ * Events per D1 transaction. A batch of 100 packs can hold thousands of events, and one transaction
+ * over all of them would hold the database (which runs one query at a time) for hundreds of ms,
+ * delaying every append's relay and every read meanwhile.
+ */
+const CHUNK_ITEMS = 250;
+
+/**
  * The `analytics` queue: counts each event once in the D1 rollups (idempotent by event id, see
  * rollupStatements) and, when an Analytics Engine dataset is bound, writes one data point per
- * newly counted event. The whole batch commits in one D1 transaction or is retried whole.
+ * newly counted event. Events commit in chunks of CHUNK_ITEMS, each one D1 transaction with its
+ * processed markers; a failed chunk retries the batch, whose committed chunks then count nothing.
  */
 export async function consumeAnalytics(batch: MessageBatch<RelayQueueBody>, env: Env, _ctx: ExecutionContext): Promise<void> {
   const started = Date.now();
@@ -25,15 +33,16 @@ export async function consumeAnalytics(batch: MessageBatch<RelayQueueBody>, env:
     }
   }
   const unique = uniqueItems(items);
-  let counted: { tenant_id: string; event_id: string }[] = [];
+  const counted: { tenant_id: string; event_id: string }[] = [];
   try {
-    if (unique.length > 0) {
-      const results = await env.DB.batch<{ tenant_id: string; event_id: string }>(rollupStatements(env.DB, unique, started));
-      counted = results[results.length - 1]!.results;
+    for (let i = 0; i < unique.length; i += CHUNK_ITEMS) {
+      const results = await env.DB.batch<{ tenant_id: string; event_id: string }>(rollupStatements(env.DB, unique.slice(i, i + CHUNK_ITEMS), started));
+      counted.push(...results[results.length - 1]!.results);
     }
   } catch (error) {
-    // Nothing of the batch was applied (one transaction): every message comes back, each after a
-    // backoff on its own attempt count.
+    // The failed chunk was not applied (one transaction); earlier chunks were, with their markers, so
+    // the retry counts only the rest. Every message comes back, each after a backoff on its own
+    // attempt count.
     for (const m of batch.messages) m.retry({ delaySeconds: retryDelaySeconds(m.attempts) });
     const attempts = Math.max(...batch.messages.map((m) => m.attempts));
     console.error(JSON.stringify({ msg: 'queue batch failed', queue: batch.queue, messages: batch.messages.length, attempts, retry_in_s: retryDelaySeconds(attempts), error: String(error) }));

@@ -146,6 +146,50 @@ describe('analytics rollups', () => {
     expect(daily!.n).toBe(5);
   });
 
+  it('a batch larger than one D1 chunk that fails part way counts each event once after its retry', async () => {
+    const t = await newTenant();
+    const at = floorHour(Date.now()) - 3 * HOUR_MS;
+    // 600 events in one pack: three chunks of at most 250.
+    const records = Array.from({ length: 600 }, (_, i) => ({
+      kind: 'event' as const,
+      tenant_id: t.id,
+      event: {
+        id: uuid(), event_type: 'message.sent', source: 'system' as const, contact_id: null, session_id: null, message_id: null,
+        payload: { i }, metadata: {}, stream_id: null, sequence_number: null, schema_version: 1,
+        timestamp: new Date(at + i).toISOString(), created_at: new Date().toISOString(),
+      },
+    }));
+    const pack = { kind: 'pack' as const, tenant_id: t.id, messages: records };
+    const batches: number[] = [];
+    // The second transaction fails: the first stays applied, the second and third never run.
+    const failing = {
+      DB: new Proxy(env.DB, {
+        get(target, prop) {
+          if (prop === 'batch')
+            return (stmts: D1PreparedStatement[]) => {
+              batches.push(stmts.length);
+              return batches.length === 2 ? target.batch([...stmts, target.prepare('INSERT INTO no_such_table VALUES (1)')]) : target.batch(stmts);
+            };
+          const v = Reflect.get(target, prop, target) as unknown;
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      }),
+    };
+    const counted = async () =>
+      (await env.DB.prepare(`SELECT coalesce(sum("count"), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n;
+    const failed = await deliverAnalytics([pack], failing);
+    expect(failed.ackAll).toBe(false);
+    expect(failed.retryMessages).toHaveLength(1);
+    expect(batches).toHaveLength(2);
+    expect(await counted()).toBe(250);
+    // The retry, and a redelivery of it, count the other 350 once.
+    expect((await deliverAnalytics([pack])).ackAll).toBe(true);
+    expect((await deliverAnalytics([pack])).ackAll).toBe(true);
+    expect(await counted()).toBe(600);
+    const markers = await env.DB.prepare(`SELECT count(*) AS n FROM processed_events WHERE consumer = 'analytics' AND tenant_id = ?`).bind(t.id).first<{ n: number }>();
+    expect(markers!.n).toBe(600);
+  });
+
   it('acknowledges malformed messages without failing the batch, and writes Analytics Engine points only for newly counted events', async () => {
     const t = await newTenant();
     const good = {
