@@ -38,6 +38,34 @@ const rawCounts = async (tenantId: string, expr: string, table = 'events', time 
   return Object.fromEntries(results.map((r) => [String(r.k), r.n]));
 };
 
+/** `n` relayed `message.sent` records of one tenant, a millisecond apart from `at`. */
+const sentRecords = (tenantId: string, n: number, at: number) =>
+  Array.from({ length: n }, (_, i) => ({
+    kind: 'event' as const,
+    tenant_id: tenantId,
+    event: {
+      id: uuid(), event_type: 'message.sent', source: 'system' as const, contact_id: null, session_id: null, message_id: null,
+      payload: { i }, metadata: {}, stream_id: null, sequence_number: null, schema_version: 1,
+      timestamp: new Date(at + i).toISOString(), created_at: new Date().toISOString(),
+    },
+  }));
+
+/**
+ * An env whose D1 `batch()` fails, inside its transaction (after the rollup statements ran), whenever
+ * `fails(statementCount)` says so; other batches run as they are.
+ */
+const failingBatches = (fails: (statements: number) => boolean) => ({
+  DB: new Proxy(env.DB, {
+    get(target, prop) {
+      if (prop === 'batch')
+        return (stmts: D1PreparedStatement[]) =>
+          fails(stmts.length) ? target.batch([...stmts, target.prepare('INSERT INTO no_such_table VALUES (1)')]) : target.batch(stmts);
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  }),
+});
+
 const asMap = (g: Groups) => Object.fromEntries(g.groups.map((x) => [x.key, x.count]));
 
 async function analytics(t: Tenant, query: string): Promise<Groups> {
@@ -107,25 +135,9 @@ describe('analytics rollups', () => {
   it('a batch that fails inside its D1 transaction counts nothing, and its retry counts each event once', async () => {
     const t = await newTenant();
     const at = floorHour(Date.now()) - 2 * HOUR_MS;
-    const msgs = Array.from({ length: 5 }, (_, i) => ({
-      kind: 'event' as const,
-      tenant_id: t.id,
-      event: {
-        id: uuid(), event_type: 'message.sent', source: 'system' as const, contact_id: null, session_id: null, message_id: null,
-        payload: { i }, metadata: {}, stream_id: null, sequence_number: null, schema_version: 1,
-        timestamp: new Date(at + i).toISOString(), created_at: new Date().toISOString(),
-      },
-    }));
+    const msgs = sentRecords(t.id, 5, at);
     // D1 fails after the rollup increments ran, inside the same batch: the transaction must roll back whole.
-    const failing = {
-      DB: new Proxy(env.DB, {
-        get(target, prop) {
-          if (prop === 'batch') return (stmts: D1PreparedStatement[]) => target.batch([...stmts, target.prepare('INSERT INTO no_such_table VALUES (1)')]);
-          const v = Reflect.get(target, prop, target) as unknown;
-          return typeof v === 'function' ? v.bind(target) : v;
-        },
-      }),
-    };
+    const failing = failingBatches(() => true);
     const failed = await deliverAnalytics(msgs, failing, 3);
     expect(failed.ackAll).toBe(false);
     // Every message comes back (the harness does not record the delay: retryDelaySeconds(3) = 8 s).
@@ -150,31 +162,10 @@ describe('analytics rollups', () => {
     const t = await newTenant();
     const at = floorHour(Date.now()) - 3 * HOUR_MS;
     // 600 events in one pack: three chunks of at most 250.
-    const records = Array.from({ length: 600 }, (_, i) => ({
-      kind: 'event' as const,
-      tenant_id: t.id,
-      event: {
-        id: uuid(), event_type: 'message.sent', source: 'system' as const, contact_id: null, session_id: null, message_id: null,
-        payload: { i }, metadata: {}, stream_id: null, sequence_number: null, schema_version: 1,
-        timestamp: new Date(at + i).toISOString(), created_at: new Date().toISOString(),
-      },
-    }));
-    const pack = { kind: 'pack' as const, tenant_id: t.id, messages: records };
+    const pack = { kind: 'pack' as const, tenant_id: t.id, messages: sentRecords(t.id, 600, at) };
     const batches: number[] = [];
     // The second transaction fails: the first stays applied, the second and third never run.
-    const failing = {
-      DB: new Proxy(env.DB, {
-        get(target, prop) {
-          if (prop === 'batch')
-            return (stmts: D1PreparedStatement[]) => {
-              batches.push(stmts.length);
-              return batches.length === 2 ? target.batch([...stmts, target.prepare('INSERT INTO no_such_table VALUES (1)')]) : target.batch(stmts);
-            };
-          const v = Reflect.get(target, prop, target) as unknown;
-          return typeof v === 'function' ? v.bind(target) : v;
-        },
-      }),
-    };
+    const failing = failingBatches((n) => batches.push(n) === 2);
     const counted = async () =>
       (await env.DB.prepare(`SELECT coalesce(sum("count"), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n;
     const failed = await deliverAnalytics([pack], failing);
