@@ -39,12 +39,18 @@ export async function consumeAnalytics(batch: MessageBatch<RelayQueueBody>, env:
     }
   }
   const unique = uniqueItems(items);
-  const counted: { tenant_id: string; event_id: string }[] = [];
+  let counted = 0;
+  let written = 0;
   try {
     for (let i = 0; i < unique.length; i += CHUNK_ITEMS) {
       if (i > 0) await new Promise((r) => setTimeout(r, CHUNK_PAUSE_MS));
-      const results = await env.DB.batch<{ tenant_id: string; event_id: string }>(rollupStatements(env.DB, unique.slice(i, i + CHUNK_ITEMS), started));
-      counted.push(...results[results.length - 1]!.results);
+      const part = unique.slice(i, i + CHUNK_ITEMS);
+      const results = await env.DB.batch<{ tenant_id: string; event_id: string }>(rollupStatements(env.DB, part, started));
+      const now = results[results.length - 1]!.results;
+      counted += now.length;
+      // Right after the chunk commits: a later chunk that fails must not lose these points (its retry
+      // finds these events counted and writes no point for them).
+      written += writeDataPoints(env as WithAnalyticsEngine, part, now);
     }
   } catch (error) {
     // The failed chunk was not applied (one transaction); earlier chunks were, with their markers, so
@@ -56,7 +62,6 @@ export async function consumeAnalytics(batch: MessageBatch<RelayQueueBody>, env:
     return;
   }
   batch.ackAll();
-  const written = writeDataPoints(env as WithAnalyticsEngine, unique, counted);
   console.log(
     JSON.stringify({
       msg: 'queue batch',
@@ -64,8 +69,8 @@ export async function consumeAnalytics(batch: MessageBatch<RelayQueueBody>, env:
       consumer: ANALYTICS_CONSUMER,
       messages: batch.messages.length,
       records,
-      counted: counted.length,
-      duplicates: unique.length - counted.length + (items.length - unique.length),
+      counted,
+      duplicates: unique.length - counted + (items.length - unique.length),
       malformed,
       ae_points: written,
       ms: Date.now() - started,

@@ -168,17 +168,23 @@ describe('analytics rollups', () => {
     const failing = failingBatches((n) => batches.push(n) === 2);
     const counted = async () =>
       (await env.DB.prepare(`SELECT coalesce(sum("count"), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n;
-    const failed = await deliverAnalytics([pack], failing);
+    // Analytics Engine points too: the committed chunk's points are written, and none twice.
+    const points: AnalyticsEngineDataPoint[] = [];
+    const ae = { EVENTS_AE: { writeDataPoint: (p: AnalyticsEngineDataPoint) => void points.push(p) } };
+    const failed = await deliverAnalytics([pack], { ...failing, ...ae });
     expect(failed.ackAll).toBe(false);
     expect(failed.retryMessages).toHaveLength(1);
     expect(batches).toHaveLength(2);
     expect(await counted()).toBe(250);
+    expect(points).toHaveLength(250);
     // The retry, and a redelivery of it, count the other 350 once.
-    expect((await deliverAnalytics([pack])).ackAll).toBe(true);
-    expect((await deliverAnalytics([pack])).ackAll).toBe(true);
+    expect((await deliverAnalytics([pack], ae)).ackAll).toBe(true);
+    expect((await deliverAnalytics([pack], ae)).ackAll).toBe(true);
     expect(await counted()).toBe(600);
     const markers = await env.DB.prepare(`SELECT count(*) AS n FROM processed_events WHERE consumer = 'analytics' AND tenant_id = ?`).bind(t.id).first<{ n: number }>();
     expect(markers!.n).toBe(600);
+    expect(new Set(points.map((p) => p.blobs![4])).size).toBe(600);
+    expect(points).toHaveLength(600);
   });
 
   it('acknowledges malformed messages without failing the batch, and writes Analytics Engine points only for newly counted events', async () => {
