@@ -1,33 +1,14 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
+import type { z } from '@hono/zod-openapi';
 import { startRebuild } from '../../src/db/projections';
+import type { ContactView, ProjectionInfo as ProjectionInfoSchema } from '../../src/domain/schemas/eventstore';
 import { drainProjections } from '../../src/projections/runner';
 import { call, eventually, json, newTenant, uuid } from '../support/api';
 
-interface Contact {
-  contact_id: string;
-  name: string | null;
-  first_name: string | null;
-  last_name: string | null;
-  email: string | null;
-  phone: string | null;
-  tags: string[];
-  custom_fields: Record<string, unknown>;
-  pipeline_status: string | null;
-  last_interaction_at: string | null;
-  deleted: boolean;
-  version: number;
-  event_count: number;
-  position: number;
-}
-interface ProjectionInfo {
-  name: string;
-  status: string;
-  generation: number;
-  checkpoint: number;
-  lag: number;
-  rebuild: unknown;
-}
+// The API's own schemas, not copies of them.
+type Contact = z.infer<typeof ContactView>;
+type ProjectionInfo = z.infer<typeof ProjectionInfoSchema>;
 
 const logEvent = (key: string, contact: string, event_type: string, payload: Record<string, unknown> = {}) =>
   call('POST', '/api/v1/events', { key, body: { event_type, source: 'system', contact_id: contact, payload } }).then((r) => {
