@@ -1,33 +1,16 @@
+import type { z } from '@hono/zod-openapi';
+import type { ContactView } from '../schemas/eventstore';
 import { iso } from '../time';
 import type { Projection, ProjectionEvent } from './types';
 
 /**
  * The seed's RebuildContactState as a read model: one row per contact, folded from its contact.*,
  * tag.* and custom_field.* events (payload field names as in seed 002's contact events; common
- * aliases accepted so that hand-written events project too).
+ * aliases accepted so that hand-written events project too). The fields of the API's ContactView,
+ * whose `version` is the contact stream's version of the last event applied; the API adds the row's
+ * event count and position.
  */
-export interface ContactState {
-  contact_id: string;
-  name: string | null;
-  first_name: string | null;
-  last_name: string | null;
-  email: string | null;
-  phone: string | null;
-  tags: string[];
-  custom_fields: Record<string, unknown>;
-  pipeline_status: string | null;
-  status: string | null;
-  language: string | null;
-  timezone: string | null;
-  external_id: string | null;
-  source_channel: string | null;
-  last_interaction_at: string | null;
-  deleted: boolean;
-  /** The contact stream's version of the last event applied. */
-  version: number | null;
-  created_at: string | null;
-  updated_at: string | null;
-}
+export type ContactState = Omit<z.infer<typeof ContactView>, 'event_count' | 'position'>;
 
 const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
 const first = (p: Record<string, unknown>, ...keys: string[]): string | null => {
