@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// `node bench/probe-minimal.mjs [--state=disk]`: what the local runtime itself allows, without Eventline.
+// `node bench/probe-minimal.mjs [--state=disk] [--via-entry]`: what the local runtime itself allows, without Eventline.
 // A ten-line Worker on the same workerd (Miniflare API, same client as bench/run.mjs, 16 connections
 // and 1 connection): a no-op, a Worker → Durable Object RPC that does nothing, and a Worker → Durable
 // Object RPC that commits one SQLite row (the least any durable per-contact append can do). Eventline's
-// own figures (npm run bench) are read against these.
+// own figures (npm run bench) are read against these. Like the bench, requests go to the Worker's own
+// socket unless --via-entry sends them through Miniflare's entry worker.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -12,6 +13,7 @@ import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
 const disk = process.argv.includes('--state=disk');
+const viaEntry = process.argv.includes('--via-entry');
 const { Miniflare, Log, LogLevel } = createRequire(path.join(root, 'node_modules', 'wrangler', 'package.json'))('miniflare');
 
 const script = `import { DurableObject } from 'cloudflare:workers';
@@ -40,8 +42,10 @@ const mf = new Miniflare({
   compatibilityDate: '2026-05-01',
   durableObjects: { HUB: { className: 'Hub', useSQLite: true } },
   durableObjectsPersist: state,
+  ...(viaEntry ? {} : { unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }] }),
 });
-const url = (await mf.ready).toString().replace(/\/$/, '');
+const entryUrl = await mf.ready;
+const url = (viaEntry ? entryUrl : await mf.unsafeGetDirectURL()).toString().replace(/\/$/, '');
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 const call = (method, p, body) =>
   new Promise((resolve, reject) => {
@@ -81,7 +85,7 @@ const cases = [
   ['Worker → DO RPC (no storage)', (i) => ['GET', `/rpc/c${i % 100}`]],
   ['Worker → DO RPC + one SQLite commit', (i) => ['POST', `/append/c${i % 100}`, entry(i)]],
 ];
-console.log(`minimal Worker on workerd (Miniflare API), Durable Object state on ${base === '/dev/shm' ? 'tmpfs' : `disk (${base})`}`);
+console.log(`minimal Worker on workerd (Miniflare API), ${viaEntry ? 'through the entry worker' : "on the Worker's own socket"}, Durable Object state on ${base === '/dev/shm' ? 'tmpfs' : `disk (${base})`}`);
 try {
   for (const connections of [16, 1]) {
     for (const [name, make] of cases) {

@@ -6,7 +6,7 @@
 // [assets] router (local D1 with the migrations applied, SQLite Durable Objects, Queues with their
 // consumers; their files on tmpfs, or on disk with --state=disk). There is no `wrangler dev` in front:
 // no ProxyWorker, no inspector proxy — requests go from Node's HTTP client over loopback straight to
-// workerd. Built-in scenarios measure the contact hub and the timeline; then every bench/scenarios/*.mjs
+// the Worker's own socket in workerd (`--via-entry`: through Miniflare's entry worker). Built-in scenarios measure the contact hub and the timeline; then every bench/scenarios/*.mjs
 // runs (each exports `name` and `run(ctx)`, ctx as built in pluggedIn), each with a fresh tenant, after
 // workerd has gone idle. Prints a table and JSON, and writes the JSON to bench/results/.
 import { spawnSync } from 'node:child_process';
@@ -28,6 +28,11 @@ const CONNECTIONS = 16;
 // directory, here ext4 on a virtual disk) or, by default, tmpfs (/dev/shm) when the machine has one.
 const STATE = process.argv.find((a) => a.startsWith('--state='))?.slice(8) ?? 'tmpfs';
 const SCENARIO_TIMEOUT_MS = 90_000;
+// Requests reach the Worker on a socket of its own (Miniflare's `unsafeDirectSockets`), as on Cloudflare,
+// where the edge hands a request straight to the Worker. `--via-entry` sends them through Miniflare's
+// entry worker instead (what `wrangler dev` serves): one more worker hop on the same thread per request
+// and per WebSocket message, which is Miniflare's emulation, not Eventline (README "Performance").
+const VIA_ENTRY = process.argv.includes('--via-entry');
 
 // ---------------------------------------------------------------- the runtime
 
@@ -81,6 +86,7 @@ async function startRuntime(adminToken) {
         modules: true,
         modulesRoot: outdir,
         scriptPath: path.join(outdir, 'index.js'),
+        ...(VIA_ENTRY ? {} : { unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }] }),
         bindings: {
           ...workerOptions.bindings,
           ADMIN_TOKEN: adminToken,
@@ -93,7 +99,8 @@ async function startRuntime(adminToken) {
       },
     ],
   });
-  const url = (await mf.ready).toString().replace(/\/$/, '');
+  const entry = await mf.ready;
+  const url = (VIA_ENTRY ? entry : await mf.unsafeGetDirectURL('eventline')).toString().replace(/\/$/, '');
   await applyMigrations(await mf.getD1Database('DB'));
   return { mf, url, miniflareVersion, outdir, state };
 }
@@ -522,7 +529,7 @@ async function main() {
   const result = {
     started_at: started.toISOString(),
     seconds: Math.round((Date.now() - started.getTime()) / 1000),
-    runtime: `workerd via Miniflare ${miniflareVersion} API (wrangler-bundled Worker without the [assets] router, no wrangler dev proxy), loopback HTTP/1.1 keep-alive; local state on ${state.kind}`,
+    runtime: `workerd via Miniflare ${miniflareVersion} API (wrangler-bundled Worker without the [assets] router, no wrangler dev proxy, ${VIA_ENTRY ? "through Miniflare's entry worker" : "on the Worker's own socket"}), loopback HTTP/1.1 keep-alive; local state on ${state.kind}`,
     machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', node: process.version, loadavg_before: loadBefore.map((v) => round(v)), loadavg_after: os.loadavg().map((v) => round(v)) },
     settings: { seconds_per_load: SECONDS, warmup_seconds: WARMUP_SECONDS, connections: CONNECTIONS },
     results: rows,
