@@ -77,7 +77,8 @@ async function load(seconds, connections, make) {
     }),
   );
   lat.sort((a, b) => a - b);
-  return { rps: Math.round(ok / seconds), p50: Number(lat[lat.length >> 1].toFixed(2)) };
+  const at = (q) => Number(lat[Math.min(lat.length - 1, Math.ceil(q * lat.length) - 1)].toFixed(2));
+  return { rps: Math.round(ok / seconds), p50: at(0.5), p99: at(0.99) };
 }
 
 const cases = [
@@ -91,7 +92,7 @@ try {
     for (const [name, make] of cases) {
       await load(1, connections, make);
       const r = await load(3, connections, make);
-      console.log(`${connections} conn  ${name.padEnd(36)} ${String(r.rps).padStart(6)} req/s  p50 ${r.p50} ms`);
+      console.log(`${connections} conn  ${name.padEnd(36)} ${String(r.rps).padStart(6)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms`);
     }
   }
 } finally {

@@ -6,11 +6,11 @@
 // each one commits a log event and its derived timeline entry (agent-visible) in the contact's hub.
 // Loops are bounded by count and by time; everything talks to the loopback Worker only.
 //
-// Sockets are `ws` clients that do not offer permessage-deflate. The deployed Worker declines it
+// Sockets are `ws` clients that do not offer permessage-deflate. The Worker declines it
 // (`no_web_socket_compression` in wrangler.toml, README "Realtime"), so a browser gets uncompressed
-// frames; locally, Miniflare's own entry worker sits in front and would accept the offer whatever the
-// Worker's flags say, and the per-message inflate then costs the client about 0.1 ms per frame.
-// BENCH_WS_DEFLATE=1 makes the sockets offer it (for comparison).
+// frames; so does the bench on the Worker's own socket. Through Miniflare's entry worker (`--via-entry`)
+// the offer would be accepted whatever the Worker's flags say, and the per-message inflate then costs
+// the client about 0.1 ms per frame. BENCH_WS_DEFLATE=1 makes the sockets offer it (for comparison).
 import WebSocket from 'ws';
 
 export const name = 'realtime';
