@@ -6,9 +6,10 @@
 // [assets] router (local D1 with the migrations applied, SQLite Durable Objects, Queues with their
 // consumers; their files on tmpfs, or on disk with --state=disk). There is no `wrangler dev` in front:
 // no ProxyWorker, no inspector proxy — requests go from Node's HTTP client over loopback straight to
-// the Worker's own socket in workerd (`--via-entry`: through Miniflare's entry worker). Built-in scenarios measure the contact hub and the timeline; then every bench/scenarios/*.mjs
-// runs (each exports `name` and `run(ctx)`, ctx as built in pluggedIn), each with a fresh tenant, after
-// workerd has gone idle. Prints a table and JSON, and writes the JSON to bench/results/.
+// the Worker's own socket in workerd (`--via-entry`: through Miniflare's entry worker). Built-in
+// scenarios measure the contact hub and the timeline; then every bench/scenarios/*.mjs runs (each
+// exports `name` and `run(ctx)`, ctx as built in pluggedIn), each with a fresh tenant, after workerd
+// has gone idle. Prints a table and JSON, and writes the JSON to bench/results/.
 import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
