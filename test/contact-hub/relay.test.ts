@@ -53,6 +53,16 @@ const itemId = (item: OutboxItem) => (item.kind === 'event' ? item.insert.record
 
 const outbox = (stub: DurableObjectStub<ContactHub>) => runInDurableObject(stub, (hub: ContactHub) => hub.outboxStats());
 
+/** A fresh tenant and contact, and the contact's hub with a Recorder in its relay sink. */
+async function recordedHub(): Promise<{ t: Tenant; contact: string; stub: DurableObjectStub<ContactHub>; rec: Recorder }> {
+  const t = await newTenant();
+  const contact = uuid();
+  const stub = contactHubStub(env, t.id, contact);
+  const rec = new Recorder();
+  await rec.install(stub);
+  return { t, contact, stub, rec };
+}
+
 /** Runs the hub's alarm until its outbox is empty (the alarm is how a failed relay is retried). */
 async function drainByAlarm(stub: DurableObjectStub<ContactHub>): Promise<void> {
   await eventually(
@@ -133,11 +143,7 @@ async function expectDelivered(t: Tenant, contact: string, acked: Acked, rec: Re
 
 describe('ContactHub ordering', () => {
   it('numbers 200 concurrent mixed appends (timeline entries and log events) to one contact exactly 1..200', async () => {
-    const t = await newTenant();
-    const contact = uuid();
-    const stub = contactHubStub(env, t.id, contact);
-    const rec = new Recorder();
-    await rec.install(stub);
+    const { t, contact, stub, rec } = await recordedHub();
     const acked = await appendMixed(t, contact, 200);
     expect([...acked.seqs].sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
 
@@ -156,11 +162,7 @@ describe('ContactHub ordering', () => {
 
 describe('ContactHub relay under faults', () => {
   it('keeps acknowledged appends while D1 fails, then relays each exactly once from the alarm', async () => {
-    const t = await newTenant();
-    const contact = uuid();
-    const stub = contactHubStub(env, t.id, contact);
-    const rec = new Recorder();
-    await rec.install(stub);
+    const { t, contact, stub, rec } = await recordedHub();
     rec.fail.d1 = true;
 
     const acked = await appendMixed(t, contact, 30);
@@ -182,11 +184,7 @@ describe('ContactHub relay under faults', () => {
   });
 
   it('keeps rows whose queue send failed, retries only that queue, and never rewrites D1', async () => {
-    const t = await newTenant();
-    const contact = uuid();
-    const stub = contactHubStub(env, t.id, contact);
-    const rec = new Recorder();
-    await rec.install(stub);
+    const { t, contact, stub, rec } = await recordedHub();
     rec.fail.webhooks = true;
 
     const acked = await appendMixed(t, contact, 30);
@@ -202,11 +200,7 @@ describe('ContactHub relay under faults', () => {
   });
 
   it('finishes the relay after the hub is evicted between commit and relay', async () => {
-    const t = await newTenant();
-    const contact = uuid();
-    const stub = contactHubStub(env, t.id, contact);
-    const before = new Recorder();
-    await before.install(stub);
+    const { t, contact, stub, rec: before } = await recordedHub();
     // As if a relay were in flight forever: every commit of this instance joins it, so nothing is
     // relayed and nothing runs in the background (eviction waits for running work, which a real
     // crash does not).
@@ -235,11 +229,7 @@ describe('Clearing relayed outbox rows', () => {
     runInDurableObject(stub, (_hub: ContactHub, state) => state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM outbox').one().n);
 
   it('never relays a row twice while it waits to be deleted, and deletes it without another write', async () => {
-    const t = await newTenant();
-    const contact = uuid();
-    const stub = contactHubStub(env, t.id, contact);
-    const rec = new Recorder();
-    await rec.install(stub);
+    const { t, contact, stub, rec } = await recordedHub();
     const acked = await appendMixed(t, contact, 20);
     await eventually(async () => (await outbox(stub)).pending === 0, { timeoutMs: 10_000 });
     // Relayed, maybe not deleted yet: an alarm run now (the safety alarm, a retry) must not send them again.
@@ -253,11 +243,7 @@ describe('Clearing relayed outbox rows', () => {
   });
 
   it('relays again, without a duplicate in D1, what an evicted instance relayed but had not deleted', async () => {
-    const t = await newTenant();
-    const contact = uuid();
-    const stub = contactHubStub(env, t.id, contact);
-    const rec = new Recorder();
-    await rec.install(stub);
+    const { t, contact, stub, rec } = await recordedHub();
     // As if the instance died before its clear timer ran (eviction in tests waits for timers, a crash
     // does not): a timer that never fires.
     await runInDurableObject(stub, (hub: ContactHub) => {
