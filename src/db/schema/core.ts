@@ -141,3 +141,20 @@ export const processedEvents = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.consumer, t.tenantId, t.eventId] })],
 );
+
+// Which hub holds an id that reaches D1's tables only through a relay (timeline entries, events naming
+// a contact or a stream): written in the append's own request, so that routes taking only an id find
+// the hub on the very next request instead of after the relay lag. The first owner wins. `owner` is
+// the hub's key, `contact:<uuid>` or `stream:<stream_id>` (src/db/owners.ts).
+export const idOwners = sqliteTable(
+  'id_owners',
+  {
+    tenantId: text('tenant_id').notNull(),
+    // 'entry' (a timeline entry id) or 'event' (a log event id): the two are separate id spaces.
+    kind: text('kind').notNull(),
+    id: text('id').notNull(),
+    owner: text('owner').notNull(),
+  },
+  // By owner: erasing a contact deletes its rows without walking the tenant's.
+  (t) => [primaryKey({ columns: [t.tenantId, t.kind, t.id] }), index('id_owners_owner').on(t.tenantId, t.owner)],
+);
