@@ -6,6 +6,7 @@ import type { ContactEventRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 import { timelineMappingFor } from '../domain/timeline-mapping';
 import { clearHubBacklog, upsertHubBacklog } from '../db/ops';
+import { deleteOwnerStatement } from '../db/owners';
 import { iso } from '../domain/time';
 import { RelaySink, relayMessage, type OutboxItem, type OutboxRow } from './relay';
 import { HubSockets } from './sockets';
@@ -214,7 +215,7 @@ export class ContactHub extends DurableObject<Env> {
         );
         this.enqueue({ kind: 'event', insert: { record, idempotency_key: e.idempotencyKey, request_hash: e.requestHash } }, now);
         out[index] = record;
-        const entry = owner.kind === 'contact' ? this.deriveEntry(record, seq, now) : null;
+        const entry = owner.kind === 'contact' ? this.deriveEntry(record, seq, now, e.derivedEntryId) : null;
         if (entry) derived.push(entry);
       }
       this.saveSeq(seq);
@@ -227,14 +228,14 @@ export class ContactHub extends DurableObject<Env> {
   }
 
   /** Log → timeline (seed 002's ContactEventConsumer), inside the append's transaction, exactly once. */
-  private deriveEntry(event: EventRecord, seq: number, now: number): ContactEventRecord | null {
+  private deriveEntry(event: EventRecord, seq: number, now: number, id = crypto.randomUUID()): ContactEventRecord | null {
     const mapping = timelineMappingFor(event.event_type);
     if (!mapping || !event.contact_id) return null;
     const payload = event.payload;
     const description = typeof payload.description === 'string' ? payload.description : null;
     const userId = typeof event.metadata.user_id === 'string' && /^[0-9a-f-]{36}$/i.test(event.metadata.user_id) ? event.metadata.user_id : null;
     const entry: ContactEventRecord = {
-      id: crypto.randomUUID(),
+      id,
       contact_id: event.contact_id,
       sequence_number: seq,
       session_id: event.session_id,
@@ -543,6 +544,13 @@ export class ContactHub extends DurableObject<Env> {
     return { events: rows.map((r) => JSON.parse(r.body) as EventRecord), version: this.lastSeq };
   }
 
+  /** One log event by id (GET /events/{id} before the relay has brought it to D1). */
+  getLogEvent(owner: HubOwner, id: string): EventRecord | null {
+    if (!this.checkOwner(owner)) return null;
+    const row = this.sql.exec<{ body: string }>(`SELECT body FROM log WHERE id = ?`, id).toArray()[0];
+    return row ? (JSON.parse(row.body) as EventRecord) : null;
+  }
+
   version(owner: HubOwner): number {
     return this.checkOwner(owner) ? this.lastSeq : 0;
   }
@@ -586,6 +594,7 @@ export class ContactHub extends DurableObject<Env> {
             ? db.prepare(`DELETE FROM events WHERE tenant_id = ? AND (contact_id = ? OR stream_id = ?)`).bind(owner.tenantId, owner.id, streamId)
             : db.prepare(`DELETE FROM events WHERE tenant_id = ? AND stream_id = ?`).bind(owner.tenantId, streamId),
           db.prepare(`DELETE FROM contact_events WHERE tenant_id = ? AND contact_id = ?`).bind(owner.tenantId, owner.id),
+          deleteOwnerStatement(db, owner.tenantId, owner),
         ]);
         await this.clearBacklog(true);
         for (const ws of this.ctx.getWebSockets()) ws.close(4410, 'contact erased');

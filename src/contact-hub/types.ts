@@ -30,6 +30,11 @@ export interface PreparedEvent {
   metadata: Record<string, unknown>;
   timestamp: number;
   schema_version: number;
+  /**
+   * The id of the timeline entry this event derives, chosen by the Worker so that it can record the
+   * entry's owner (src/db/owners.ts) in parallel with the append; the hub draws one when absent.
+   */
+  derivedEntryId?: string;
 }
 
 /** A timeline entry validated (defaults applied) and hashed by the Worker. */

@@ -131,24 +131,6 @@ export function deleteContactEventsStatement(d1: D1Database, tenantId: string, i
     .bind(tenantId, JSON.stringify(ids));
 }
 
-export async function findContactIdOfEntry(d1: D1Database, tenantId: string, id: string): Promise<string | null> {
-  const row = await d1
-    .prepare(`SELECT contact_id FROM contact_events WHERE tenant_id = ? AND id = ?`)
-    .bind(tenantId, id)
-    .first<{ contact_id: string }>();
-  return row?.contact_id ?? null;
-}
-
-/** Which contact holds each of these entry ids (those D1 has; the hub is the source of truth, D1 lags). */
-export async function findEntryOwners(d1: D1Database, tenantId: string, ids: string[]): Promise<Map<string, string>> {
-  if (ids.length === 0) return new Map();
-  const { results } = await d1
-    .prepare(`SELECT id, contact_id FROM contact_events WHERE tenant_id = ?1 AND id IN (SELECT value FROM json_each(?2))`)
-    .bind(tenantId, JSON.stringify(ids))
-    .all<{ id: string; contact_id: string }>();
-  return new Map(results.map((r) => [r.id, r.contact_id]));
-}
-
 export interface TenantTimelineFilter {
   type?: string | undefined;
   category?: string | undefined;

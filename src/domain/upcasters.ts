@@ -75,6 +75,17 @@ export function upcast(eventType: string, version: number, payload: Record<strin
   return { version: v, payload: p };
 }
 
+/**
+ * An event as every answer and every webhook shows it: upcast to the latest schema version of its type,
+ * with the version it was written with beside it. Storage, the relay and the queues keep the stored form.
+ */
+export function upcastEvent<T extends { event_type: string; schema_version: number; payload: Record<string, unknown> }>(
+  e: T,
+): T & { stored_schema_version: number } {
+  const up = upcast(e.event_type, e.schema_version, e.payload);
+  return { ...e, payload: up.payload, schema_version: up.version, stored_schema_version: e.schema_version };
+}
+
 /** Every registered step, for GET /api/v1/log/schemas and the docs. */
 export function listUpcasters(): { event_type: string; from: number; to: number }[] {
   return REGISTRY.map((u) => ({ event_type: u.eventType, from: u.from, to: u.to }));

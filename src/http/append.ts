@@ -1,9 +1,11 @@
 import { contactHub } from '../contact-hub';
 import type { ExpectedVersion, PreparedEvent } from '../contact-hub/types';
 import { clearRelayOutbox, eventFromRow, findExisting, insertDirectStatements, type EventInsert, type EventRow } from '../db/events';
+import { eventOwners, ownerKey, recordOwners, type OwnedId } from '../db/owners';
 import type { ContactEventRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 import { iso } from '../domain/time';
+import { timelineMappingFor } from '../domain/timeline-mapping';
 import { kickProjections } from '../projections/runner';
 import { sendRelay, type RelayMessage } from '../queues/messages';
 import { conflict } from './problem';
@@ -43,9 +45,12 @@ export async function appendLog(env: Env, ctx: WaitUntil, tenantId: string, item
 
   // A hub knows only its own ids and keys. A client id or key already used with another contact (or with
   // no contact) is a different body: 409, not a second event (the relay would even drop a reused id).
-  // Generated ids cannot collide, so only requests with client-chosen ones pay this D1 read. Reuse within
-  // the relay lag (milliseconds) of the other owner's append is not seen.
-  if (opts.clientChosen && byContact.size > 0) await checkOtherOwners(env, tenantId, [...byContact.values()].flat());
+  // Generated ids cannot collide, so only requests with client-chosen ones pay this D1 read. Ids of hubs
+  // are seen as soon as the other owner's append answered (the owner index); keys only once relayed.
+  if (opts.clientChosen) await checkOtherOwners(env, tenantId, [...byContact.values()].flat(), items);
+
+  // Chosen here rather than in the hub, so that the entry's owner is recorded with the event's.
+  for (const item of items) if (item.contact_id && item.derivedEntryId === undefined && timelineMappingFor(item.event_type)) item.derivedEntryId = crypto.randomUUID();
 
   // One owner: commit as one transaction there. Several: check every owner first, then commit each —
   // a retry with the same ids or Idempotency-Key completes a commit cut short, exactly once.
@@ -67,7 +72,9 @@ export async function appendLog(env: Env, ctx: WaitUntil, tenantId: string, item
   const results = await Promise.all([
     ...[...byContact].map(async ([contactId, list]) => {
       const { stub, owner } = contactHub(env, tenantId, contactId);
-      const outcome = await stub.appendEvents(owner, list, 'any' satisfies ExpectedVersion);
+      // The owner index is written alongside the hub's commit, before the answer: the ids work on
+      // routes that take only an id from the next request on (README "Read your writes").
+      const [outcome] = await Promise.all([stub.appendEvents(owner, list, 'any' satisfies ExpectedVersion), recordOwners(env.DB, tenantId, owner, ownedIds(list))]);
       if (!outcome.ok) throw conflict(outcome.detail);
       place(list, outcome.records);
       return { created: outcome.created, derived: outcome.derived };
@@ -99,12 +106,32 @@ function conflictFor(row: EventRow, item: PreparedEvent) {
 const existingFor = (env: Env, tenantId: string, items: PreparedEvent[]) =>
   findExisting(env.DB, tenantId, items.map((i) => i.id), items.flatMap((i) => (i.idempotencyKey ? [i.idempotencyKey] : [])));
 
-async function checkOtherOwners(env: Env, tenantId: string, items: PreparedEvent[]): Promise<void> {
-  const existing = await existingFor(env, tenantId, items);
-  for (const item of items) {
+/** The ids an append of log events makes a hub hold: the events' and the timeline entries they derive. */
+export function ownedIds(items: PreparedEvent[]): OwnedId[] {
+  return items.flatMap((i): OwnedId[] => [{ kind: 'event', id: i.id }, ...(i.derivedEntryId ? [{ kind: 'entry' as const, id: i.derivedEntryId }] : [])]);
+}
+
+/**
+ * Client-chosen ids and keys held by another owner. `hubItems` are checked against D1's rows (their
+ * hub cannot see other owners'); every item is checked against the owner index, which knows the ids of
+ * hubs before the relay brings their rows, so a direct event cannot take an id a hub holds either.
+ */
+async function checkOtherOwners(env: Env, tenantId: string, hubItems: PreparedEvent[], items: PreparedEvent[]): Promise<void> {
+  const chosen = items.filter((i) => !i.fresh);
+  const [existing, owners] = await Promise.all([
+    hubItems.length > 0 ? existingFor(env, tenantId, hubItems) : Promise.resolve([]),
+    eventOwners(env.DB, tenantId, chosen.map((i) => i.id)),
+  ]);
+  for (const item of hubItems) {
     for (const row of existing) {
       const same = row.id === item.id || (item.idempotencyKey !== null && row.idempotency_key === item.idempotencyKey);
       if (same && row.contact_id !== item.contact_id) throw conflictFor(row, item);
+    }
+  }
+  for (const item of chosen) {
+    const owner = owners.get(item.id);
+    if (owner && (item.contact_id === null || ownerKey(owner) !== ownerKey({ kind: 'contact', id: item.contact_id }))) {
+      throw conflict(`Event ${item.id} already exists with a different body.`);
     }
   }
 }

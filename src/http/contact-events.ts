@@ -2,7 +2,8 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { contactHub } from '../contact-hub';
 import type { PreparedEntry } from '../contact-hub/types';
-import { contactEventFromRow, findEntryOwners, queryContactEvents, searchContactEvents } from '../db/contact-events';
+import { contactEventFromRow, queryContactEvents, searchContactEvents } from '../db/contact-events';
+import { entryOwners, recordOwners } from '../db/owners';
 import { prepareEntry, type AppendContext } from '../domain/prepare';
 import { problemResponses } from '../domain/schemas/common';
 import {
@@ -38,8 +39,8 @@ import { conflict, notFound, validationFailed, rejectDuplicateIds } from './prob
 /**
  * The contact timeline (seed 001). Per-contact reads and every write go to the contact's hub (strongly
  * consistent, sequenced there); tenant-wide listing, sessions and search read D1 (eventually consistent:
- * the hubs relay to D1 within milliseconds). Routes that name only an entry id find its contact in D1,
- * unless the caller passes `contact_id`.
+ * the hubs relay to D1 within milliseconds). Routes that name only an entry id find its contact in the
+ * owner index (src/db/owners.ts), unless the caller passes `contact_id`.
  */
 export const contactEvents = router();
 
@@ -52,13 +53,13 @@ function appendContext(headers: z.infer<typeof TimelineAppendHeaders>): AppendCo
 
 /**
  * A client-chosen id that another contact of the tenant already holds is refused: routes by entry id
- * find the owner by id, so an id must name one entry per tenant. (Two concurrent requests racing with
- * the same id for two contacts inside the relay lag are not caught here; D1 then keeps the first and
- * never lets the second overwrite it.)
+ * find the owner by id, so an id must name one entry per tenant. The owner index knows an id from its
+ * append's answer on; two concurrent requests racing with the same id for two contacts are not caught
+ * here: the index and D1 then keep the first and never let the second overwrite it.
  */
 async function refuseForeignIds(env: Env, tenantId: string, contactId: string, bodies: { id?: string | undefined }[]): Promise<void> {
   const ids = bodies.flatMap((b) => (b.id ? [b.id] : []));
-  const owners = await findEntryOwners(env.DB, tenantId, ids);
+  const owners = await entryOwners(env.DB, tenantId, ids);
   for (const [id, owner] of owners) {
     if (owner !== contactId) throw conflict(`Contact event ${id} already exists for another contact.`);
   }
@@ -70,15 +71,23 @@ async function append(c: Context<AppEnv>, contactId: string, bodies: NewContactE
   const prepared: PreparedEntry[] = await Promise.all(bodies.map((b, i) => prepareEntry(b, ctx, i, batch)));
   await refuseForeignIds(c.env, tenantId, contactId, bodies);
   const { stub, owner } = contactHub(c.env, tenantId, contactId);
-  const outcome = await stub.appendEntries(owner, prepared);
+  // The owner index is written alongside the hub's commit, before the answer: the routes that take only
+  // an entry id find it from the next request on (README "Read your writes").
+  const [outcome] = await Promise.all([
+    stub.appendEntries(owner, prepared),
+    recordOwners(c.env.DB, tenantId, owner, prepared.map((p) => ({ kind: 'entry' as const, id: p.id }))),
+  ]);
   if (!outcome.ok) throw conflict(outcome.detail, { current_version: outcome.current_version });
   return outcome;
 }
 
-/** The hub of the contact that owns entry `id`: the caller's hint, else D1's index (which lags appends). */
+/**
+ * The hub of the contact that owns entry `id`: the caller's hint, else the owner index (written by the
+ * append before its answer) or the query store. An id neither knows does not exist.
+ */
 async function owningHub(c: Context<AppEnv>, id: string, hint: string | undefined) {
   const tenantId = c.get('tenantId');
-  const contactId = hint ?? (await findEntryOwners(c.env.DB, tenantId, [id])).get(id);
+  const contactId = hint ?? (await entryOwners(c.env.DB, tenantId, [id])).get(id);
   if (!contactId) throw notFound('The contact event');
   return contactHub(c.env, tenantId, contactId);
 }
@@ -355,7 +364,7 @@ contactEvents.openapi(
     path: '/contact-events/{id}',
     tags,
     summary: 'Get one timeline entry',
-    description: 'The owner is looked up in D1, so an entry created a few milliseconds ago may answer 404 until relayed; pass `contact_id` to avoid that.',
+    description: 'Works from the answer to the entry\'s append on (the owner is recorded with the append); `contact_id` skips the owner lookup.',
     request: { params: EntryParam, query: EntryQuery },
     responses: { 200: { description: 'The entry', content: { 'application/json': { schema: ContactEvent } } }, ...problemResponses(401, 404, 422) },
   }),

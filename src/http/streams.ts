@@ -2,6 +2,8 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { contactHub, streamHub } from '../contact-hub';
 import type { ExpectedVersion, PreparedEvent } from '../contact-hub/types';
 import { positionsOf } from '../db/log';
+import { recordOwners } from '../db/owners';
+import { timelineMappingFor } from '../domain/timeline-mapping';
 import { getSnapshot, putSnapshotStatement } from '../db/snapshots';
 import { requestHash } from '../domain/json';
 import { LIMITS } from '../domain/limits';
@@ -21,6 +23,7 @@ import { parseStreamId, type StreamRef } from '../domain/streams';
 import { iso } from '../domain/time';
 import { latestSchemaVersion } from '../domain/upcasters';
 import { storedEvent } from '../eventstore/stored';
+import { ownedIds } from './append';
 import { router } from './context';
 import { ApiError, conflict, notFound, validationFailed, type FieldError, duplicateIdErrors } from './problem';
 
@@ -120,7 +123,9 @@ streams.openapi(
     const expected: ExpectedVersion = body.expected_version ?? 'any';
     const tenantId = c.get('tenantId');
     const { stub, owner } = writerOf(c.env, tenantId, ref);
-    const outcome = await stub.appendEvents(owner, prepared, expected);
+    // Owner index alongside the commit: GET /events/{id} finds these events from the next request on.
+    for (const p of prepared) if (ref.contactId && timelineMappingFor(p.event_type)) p.derivedEntryId = crypto.randomUUID();
+    const [outcome] = await Promise.all([stub.appendEvents(owner, prepared, expected), recordOwners(c.env.DB, tenantId, owner, ownedIds(prepared))]);
     if (!outcome.ok) {
       if (outcome.reason === 'wrong_expected_version') throw wrongExpectedVersion(outcome.detail, outcome.current_version, expected);
       throw conflict(outcome.detail, { current_version: outcome.current_version });

@@ -7,6 +7,7 @@ import {
   type SubscriptionRow,
 } from '../db/webhooks';
 import { deterministicUuid } from '../domain/ids';
+import { upcastEvent } from '../domain/upcasters';
 import { matchesContactEvent, matchesLogEvent, type SubscriptionFilter } from '../domain/webhook-filters';
 import { businessTypeFor, contactEventWebhookType, isWebhookOperationalType } from '../domain/webhook-mapping';
 import type { DeliveryMessage } from './deliveries';
@@ -31,7 +32,9 @@ function outgoing(m: RelayMessage): Outgoing | null {
     return {
       eventId: m.event.id,
       type,
-      body: JSON.stringify({ type, timestamp: m.event.timestamp, data: m.event }),
+      // Shown as every read shows it (README "Schema versions", "Positions"): upcast, and `position`
+      // null for a hub's event, which reaches the queue alongside the log, not after it.
+      body: JSON.stringify({ type, timestamp: m.event.timestamp, data: { ...upcastEvent(m.event), position: m.event.position ?? null } }),
       kind: 'event',
       ...(typeof about === 'string' ? { aboutSubscription: about } : {}),
     };

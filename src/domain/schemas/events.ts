@@ -53,8 +53,8 @@ export const EventBatch = z
   })
   .openapi('EventBatch');
 
-/** An event as stored and returned. */
-export const Event = z
+/** An event as stored, relayed and queued (the stored schema version; `position` once D1 assigned it). */
+const EventFields = z
   .object({
     id: Uuid,
     event_type: z.string(),
@@ -67,9 +67,24 @@ export const Event = z
     stream_id: z.string().nullable(),
     sequence_number: z.number().int().nullable().openapi({ description: "The contact's (or stream's) sequence number: the stream version." }),
     schema_version: z.number().int(),
-    position: z.number().int().optional().openapi({ description: 'Global log position, once the event is in the query store.' }),
+    position: z.number().int().optional(),
     timestamp: z.string(),
     created_at: z.string(),
-  })
-  .openapi('Event');
-export type EventRecord = z.infer<typeof Event>;
+  });
+export type EventRecord = z.infer<typeof EventFields>;
+
+/**
+ * An event as every answer shows it (README "Positions", "Schema versions"): upcast to the latest
+ * schema version of its type, and always with `position` — null while the event is not yet in the
+ * tenant's log, which happens only in the answer to its own append (and reads of it a few
+ * milliseconds later) when a hub commits it.
+ */
+export const Event = EventFields.extend({
+  schema_version: z.number().int().openapi({ description: 'The latest schema version of the type: the payload is upcast to it.' }),
+  stored_schema_version: z.number().int().openapi({ description: 'The schema version the event was written with (storage is never rewritten).' }),
+  position: z
+    .number()
+    .int()
+    .nullable()
+    .openapi({ description: "The event's place in the tenant's log, assigned when it reaches the log; null until then (events of a hub, in the answer to their append)." }),
+}).openapi('Event');
