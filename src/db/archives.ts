@@ -80,6 +80,8 @@ export async function completeArchive(
         `DELETE FROM processed_events WHERE consumer = 'analytics' AND tenant_id = ?1 AND event_id IN (SELECT value FROM json_each(?2)) AND processed_at < ?3`,
       )
       .bind(a.tenant_id, JSON.stringify(eventIds), now - markerMaxAgeMs),
+    // Archived events leave the owner index too: GET /events/{id} answers 404 for them, as before.
+    d1.prepare(`DELETE FROM id_owners WHERE tenant_id = ?1 AND kind = 'event' AND id IN (SELECT value FROM json_each(?2))`).bind(a.tenant_id, JSON.stringify(eventIds)),
   ]);
   return deleted!.meta.changes;
 }

@@ -2,8 +2,10 @@ import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { contactHubStub } from '../../src/contact-hub';
+import { DAY_MS } from '../../src/domain/analytics';
+import { runRetention } from '../../src/jobs/retention';
 import type { ContactHub } from '../../src/contact-hub/hub';
-import { call, json, newTenant, uuid, type Tenant } from '../support/api';
+import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
 
 // Guarantee 10: an id returned by a 2xx works on every route that takes it, on the very next request.
 // Every round below uses the id on the request right after the one that returned it, without a retry;
@@ -208,5 +210,16 @@ describe('read your writes does not depend on the relay', () => {
     expect(await d1Count('SELECT count(*) AS n FROM id_owners WHERE tenant_id = ?', t.id)).toBe(0);
     expect((await entryRoutes.get(t, entry.id)).status).toBe(404);
     expect((await getEvent(t, event.id)).status).toBe(404);
+  });
+
+  it('an event archived by retention leaves the owner index: GET /events/{id} answers 404 for it, as for any event no longer in the log', async () => {
+    const t = await newTenant();
+    const now = Date.now();
+    expect((await call('PATCH', '/api/v1/settings', { key: t.key, body: { event_retention_days: 30 } })).status).toBe(200);
+    const old = await createdEvent(t, { event_type: 'note.added', contact_id: uuid(), timestamp: new Date(now - 45 * DAY_MS).toISOString() });
+    await eventually(async () => (await d1Count('SELECT count(*) AS n FROM events WHERE tenant_id = ? AND id = ?', t.id, old.id)) === 1);
+    expect((await runRetention(env, { now, tenantIds: [t.id] })).archived).toBe(1);
+    expect(await d1Count("SELECT count(*) AS n FROM id_owners WHERE tenant_id = ? AND kind = 'event'", t.id)).toBe(0);
+    expect((await getEvent(t, old.id)).status).toBe(404);
   });
 });
