@@ -300,6 +300,8 @@ events.openapi(
     path: '/events/{id}',
     tags: ['Events'],
     summary: 'Get one event',
+    description:
+      'Works from the answer to the event\'s append on: an event a hub committed that the relay has not brought to the log yet is read from that hub (with `position: null`).',
     request: { params: z.object({ id: Uuid }) },
     responses: {
       200: { description: 'The event', content: { 'application/json': { schema: Event } } },
