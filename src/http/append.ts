@@ -47,7 +47,9 @@ export async function appendLog(env: Env, ctx: WaitUntil, tenantId: string, item
   // no contact) is a different body: 409, not a second event (the relay would even drop a reused id).
   // Generated ids cannot collide, so only requests with client-chosen ones pay this D1 read. Ids of hubs
   // are seen as soon as the other owner's append answered (the owner index); keys only once relayed.
-  if (opts.clientChosen) await checkOtherOwners(env, tenantId, [...byContact.values()].flat(), items);
+  // (A request with direct events only checks the index inside appendDirect, alongside its own read.)
+  const directOnly = byContact.size === 0;
+  if (opts.clientChosen && !directOnly) await checkOtherOwners(env, tenantId, [...byContact.values()].flat(), items);
 
   // Chosen here rather than in the hub, so that the entry's owner is recorded with the event's.
   for (const item of items) if (item.contact_id && item.derivedEntryId === undefined && timelineMappingFor(item.event_type)) item.derivedEntryId = crypto.randomUUID();
@@ -80,7 +82,7 @@ export async function appendLog(env: Env, ctx: WaitUntil, tenantId: string, item
       return { created: outcome.created, derived: outcome.derived };
     }),
     direct.length > 0
-      ? appendDirect(env, ctx, tenantId, direct).then((r) => {
+      ? appendDirect(env, ctx, tenantId, direct, opts.clientChosen === true && directOnly).then((r) => {
           place(direct, r.events);
           return { created: r.created, derived: [] };
         })
@@ -117,17 +119,19 @@ export function ownedIds(items: PreparedEvent[]): OwnedId[] {
  * hubs before the relay brings their rows, so a direct event cannot take an id a hub holds either.
  */
 async function checkOtherOwners(env: Env, tenantId: string, hubItems: PreparedEvent[], items: PreparedEvent[]): Promise<void> {
-  const chosen = items.filter((i) => !i.fresh);
-  const [existing, owners] = await Promise.all([
-    hubItems.length > 0 ? existingFor(env, tenantId, hubItems) : Promise.resolve([]),
-    eventOwners(env.DB, tenantId, chosen.map((i) => i.id)),
-  ]);
+  const [existing] = await Promise.all([hubItems.length > 0 ? existingFor(env, tenantId, hubItems) : Promise.resolve([]), checkIndexed(env, tenantId, items)]);
   for (const item of hubItems) {
     for (const row of existing) {
       const same = row.id === item.id || (item.idempotencyKey !== null && row.idempotency_key === item.idempotencyKey);
       if (same && row.contact_id !== item.contact_id) throw conflictFor(row, item);
     }
   }
+}
+
+/** 409 for a client-chosen id that the owner index gives to another hub (or to any hub, for an event no hub owns). */
+async function checkIndexed(env: Env, tenantId: string, items: PreparedEvent[]): Promise<void> {
+  const chosen = items.filter((i) => !i.fresh);
+  const owners = await eventOwners(env.DB, tenantId, chosen.map((i) => i.id));
   for (const item of chosen) {
     const owner = owners.get(item.id);
     if (owner && (item.contact_id === null || ownerKey(owner) !== ownerKey({ kind: 'contact', id: item.contact_id }))) {
@@ -145,8 +149,15 @@ async function checkDirect(env: Env, tenantId: string, items: PreparedEvent[]): 
 }
 
 /** Events no hub owns: replay check, one D1 batch (events + relay_outbox), then the queues. In input order. */
-async function appendDirect(env: Env, ctx: WaitUntil, tenantId: string, items: PreparedEvent[], retried = false): Promise<{ created: boolean; events: EventRecord[] }> {
-  const existing = await existingFor(env, tenantId, items);
+async function appendDirect(
+  env: Env,
+  ctx: WaitUntil,
+  tenantId: string,
+  items: PreparedEvent[],
+  checkIndex: boolean,
+  retried = false,
+): Promise<{ created: boolean; events: EventRecord[] }> {
+  const [existing] = await Promise.all([existingFor(env, tenantId, items), checkIndex ? checkIndexed(env, tenantId, items) : Promise.resolve()]);
   const now = Date.now();
   const events: EventRecord[] = [];
   const inserts: EventInsert[] = [];
@@ -183,7 +194,7 @@ async function appendDirect(env: Env, ctx: WaitUntil, tenantId: string, items: P
     } catch (error) {
       // A concurrent request committed one of these ids or keys between our check and our insert: the
       // batch rolled back; checking again now answers with the original (replay) or 409.
-      if (!retried && /UNIQUE constraint failed/i.test(String(error))) return appendDirect(env, ctx, tenantId, items, true);
+      if (!retried && /UNIQUE constraint failed/i.test(String(error))) return appendDirect(env, ctx, tenantId, items, checkIndex, true);
       throw error;
     }
     ctx.waitUntil(relayDirect(env, tenantId, inserts.map((i) => i.record)));
