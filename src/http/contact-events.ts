@@ -87,6 +87,7 @@ async function owningHub(c: Context<AppEnv>, id: string, hint: string | undefine
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'appendContactEvent',
     method: 'post',
     path: '/contacts/{contact_id}/events',
     tags,
@@ -112,6 +113,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'appendContactEventBatch',
     method: 'post',
     path: '/contacts/{contact_id}/events/batch',
     tags,
@@ -140,6 +142,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'listContactEvents',
     method: 'get',
     path: '/contacts/{contact_id}/events',
     tags,
@@ -170,6 +173,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'countContactEvents',
     method: 'get',
     path: '/contacts/{contact_id}/events/count',
     tags,
@@ -187,6 +191,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'exportContactEvents',
     method: 'get',
     path: '/contacts/{contact_id}/events/export',
     tags,
@@ -233,6 +238,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'listUndeliveredContactEvents',
     method: 'get',
     path: '/contact-events/undelivered',
     tags,
@@ -252,6 +258,7 @@ const rows = (list: Parameters<typeof contactEventFromRow>[0][]): ContactEventRe
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'searchContactEvents',
     method: 'get',
     path: '/contact-events/search',
     tags,
@@ -277,6 +284,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'listTenantContactEvents',
     method: 'get',
     path: '/contact-events',
     tags,
@@ -309,6 +317,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'listSessionEvents',
     method: 'get',
     path: '/sessions/{session_id}/events',
     tags,
@@ -351,6 +360,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'getContactEvent',
     method: 'get',
     path: '/contact-events/{id}',
     tags,
@@ -370,6 +380,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'deleteContactEvent',
     method: 'delete',
     path: '/contact-events/{id}',
     tags,
@@ -387,6 +398,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'markContactEventRead',
     method: 'post',
     path: '/contact-events/{id}/mark-read',
     tags,
@@ -405,6 +417,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'markContactEventDelivered',
     method: 'post',
     path: '/contact-events/{id}/mark-delivered',
     tags,
@@ -428,6 +441,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'eraseContact',
     method: 'delete',
     path: '/contacts/{contact_id}',
     tags,

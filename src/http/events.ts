@@ -40,6 +40,7 @@ function appendContext(headers: z.infer<typeof AppendHeaders>): AppendContext {
 
 events.openapi(
   createRoute({
+    operationId: 'appendEvent',
     method: 'post',
     path: '/events',
     tags: ['Events'],
@@ -65,6 +66,7 @@ events.openapi(
 
 events.openapi(
   createRoute({
+    operationId: 'appendEventBatch',
     method: 'post',
     path: '/events/batch',
     tags: ['Events'],
@@ -132,6 +134,7 @@ const timeRangeOf = (f: EventFilters) =>
 
 events.openapi(
   createRoute({
+    operationId: 'listEvents',
     method: 'get',
     path: '/events',
     tags: ['Events'],
@@ -166,6 +169,7 @@ events.openapi(
 
 events.openapi(
   createRoute({
+    operationId: 'countEvents',
     method: 'get',
     path: '/events/count',
     tags: ['Events'],
@@ -188,6 +192,7 @@ events.openapi(
 
 events.openapi(
   createRoute({
+    operationId: 'getEventStats',
     method: 'get',
     path: '/events/stats',
     tags: ['Events'],
@@ -223,6 +228,7 @@ export const EXPORT_PAGE_SIZE = 500;
 
 events.openapi(
   createRoute({
+    operationId: 'exportEvents',
     method: 'get',
     path: '/events/export',
     tags: ['Events'],
@@ -286,6 +292,7 @@ events.openapi(
 
 events.openapi(
   createRoute({
+    operationId: 'getEvent',
     method: 'get',
     path: '/events/{id}',
     tags: ['Events'],

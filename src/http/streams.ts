@@ -89,6 +89,7 @@ async function prepare(
 
 streams.openapi(
   createRoute({
+    operationId: 'appendStreamEvents',
     method: 'post',
     path: '/streams/{stream_id}/events',
     tags: ['Streams'],
@@ -147,6 +148,7 @@ streams.openapi(
 
 streams.openapi(
   createRoute({
+    operationId: 'readStream',
     method: 'get',
     path: '/streams/{stream_id}',
     tags: ['Streams'],
@@ -187,6 +189,7 @@ streams.openapi(
 
 streams.openapi(
   createRoute({
+    operationId: 'getStreamMetadata',
     method: 'get',
     path: '/streams/{stream_id}/metadata',
     tags: ['Streams'],
@@ -219,6 +222,7 @@ streams.openapi(
 
 streams.openapi(
   createRoute({
+    operationId: 'putStreamSnapshot',
     method: 'put',
     path: '/streams/{stream_id}/snapshot',
     tags: ['Streams'],
@@ -246,6 +250,7 @@ streams.openapi(
 
 streams.openapi(
   createRoute({
+    operationId: 'getStreamSnapshot',
     method: 'get',
     path: '/streams/{stream_id}/snapshot',
     tags: ['Streams'],
