@@ -70,6 +70,15 @@ describe('health', () => {
   });
 });
 
+describe('/docs', () => {
+  it('names each operationId and says which routes need no key or the admin token', async () => {
+    const html = await (await call('GET', '/docs')).text();
+    expect(html).toContain('<code>/api/v1/health</code><br><small>getHealth · no key</small>');
+    expect(html).toContain('<code>/api/v1/admin/tenants</code><br><small>createTenant · adminToken</small>');
+    expect(html).toMatch(/<code>\/api\/v1\/events<\/code><br><small>appendEvent<\/small>/);
+  });
+});
+
 describe('the public reference speaks to users', () => {
   // How the product was specified is no reader's business: no "seed 002", no "issue 15".
   const HISTORY = /\bseeds?\b|\bissue\s*#?\d+/i;
