@@ -31,6 +31,16 @@ describe('conformance checker', () => {
     await expect(checkConformance('GET', `/api/v1/webhooks/${uuid()}`, jsonResponse(404, problem, 'application/problem+json'))).rejects.toThrow(/request_id/);
   });
 
+  it('rejects a field the document does not name', async () => {
+    const body = { status: 'ok', d1: 'ok', time: new Date().toISOString(), uptime_ms: 5 };
+    await expect(checkConformance('GET', '/api/v1/health', jsonResponse(200, body))).rejects.toThrow(/#\/uptime_ms/);
+  });
+
+  it('accepts the documented extension members of a problem', async () => {
+    const problem = { type: 'about:blank', title: 'Wrong expected version', status: 409, request_id: 'r1', current_version: 2, expected_version: 'no_stream' };
+    await expect(checkConformance('POST', '/api/v1/streams/order-1/events', jsonResponse(409, problem, 'application/problem+json'))).resolves.toBeUndefined();
+  });
+
   it('rejects a media type the status does not list', async () => {
     const res = new Response('ok', { status: 200, headers: { 'content-type': 'text/plain' } });
     await expect(checkConformance('GET', '/api/v1/health', res)).rejects.toThrow(/as text\/plain; the document lists application\/json/);

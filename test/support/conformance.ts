@@ -32,12 +32,52 @@ interface Route {
 
 let loaded: Promise<{ doc: OpenApiDoc; routes: Route[] }> | undefined;
 
+const VALUES = new Set(['example', 'examples', 'default', 'const', 'enum']);
+
+/**
+ * The document's schemas, closed: an object that lists its properties gets additionalProperties
+ * false, so an answer with a field the document does not name fails too. allOf members stay open
+ * (each names only part of the fields), and so do the components they refer to.
+ */
+function closeSchemas(doc: OpenApiDoc): OpenApiDoc {
+  const openComponents = new Set<string>();
+  const findAllOfRefs = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(findAllOfRefs);
+    if (!node || typeof node !== 'object') return;
+    for (const [k, v] of Object.entries(node)) {
+      if (k === 'allOf' && Array.isArray(v)) {
+        for (const m of v) if (m && typeof m === 'object' && typeof (m as { $ref?: unknown }).$ref === 'string') openComponents.add((m as { $ref: string }).$ref);
+      }
+      findAllOfRefs(v);
+    }
+  };
+  findAllOfRefs(doc);
+  const close = (node: unknown, open: boolean): unknown => {
+    if (Array.isArray(node)) return node.map((n) => close(n, false));
+    if (!node || typeof node !== 'object') return node;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(node)) {
+      if (VALUES.has(k)) out[k] = v;
+      else if (k === 'allOf' && Array.isArray(v)) out[k] = v.map((m) => close(m, true));
+      else out[k] = close(v, false);
+    }
+    if (!open && out.type === 'object' && out.properties && !('additionalProperties' in out)) out.additionalProperties = false;
+    return out;
+  };
+  const schemas = (doc.components.schemas ?? {}) as Record<string, unknown>;
+  const components = {
+    ...doc.components,
+    schemas: Object.fromEntries(Object.entries(schemas).map(([name, schema]) => [name, close(schema, openComponents.has(`#/components/schemas/${name}`))])),
+  };
+  return { paths: close(doc.paths, false) as OpenApiDoc['paths'], components };
+}
+
 function load() {
   loaded ??= (async () => {
     // Straight to the Worker, not through `call`: the document itself is not an API response.
     const res = await exports.default.fetch(new Request('http://eventline.test/openapi.json'));
     if (res.status !== 200) throw new Error(`GET /openapi.json answered ${res.status}`);
-    const doc = (await res.json()) as OpenApiDoc;
+    const doc = closeSchemas((await res.json()) as OpenApiDoc);
     const routes = Object.entries(doc.paths).map(([template, operations]) => ({
       template,
       pattern: new RegExp(`^${template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}$`),
