@@ -83,7 +83,8 @@ test('README shell examples run in order against a local Worker', async () => {
   assert.equal(res.status, 201);
   const { api_key } = await res.json();
 
-  const blocks = shellBlocks(readFileSync(README, 'utf8')).filter(isApiExample);
+  const markdown = readFileSync(README, 'utf8');
+  const blocks = shellBlocks(markdown).filter(isApiExample);
   assert.ok(blocks.length >= 5, `found only ${blocks.length} example blocks`);
   const { text, origin, used } = script(blocks, { KEY: api_key.key, ADMIN_TOKEN });
   assert.deepEqual([...used].sort(), ['ADMIN_TOKEN', 'KEY']);
@@ -92,6 +93,7 @@ test('README shell examples run in order against a local Worker', async () => {
 
   const run = spawnSync('bash', ['-c', [...PRELUDE, body].join('\n')], { cwd: work, encoding: 'utf8', timeout: 120_000 });
   const at = /README_FAILED_AT_SCRIPT_LINE (\d+)/.exec(run.stderr);
-  const where = at ? `README.md:${origin[Number(at[1]) - 1]}` : 'no line reported';
+  const line = at ? origin[Number(at[1]) - 1] : undefined;
+  const where = line ? `README.md:${line}: ${markdown.split('\n')[line - 1].trim()}` : 'no line reported';
   assert.equal(run.status, 0, `README examples failed at ${where}\n--- stdout\n${run.stdout.slice(-3000)}\n--- stderr\n${run.stderr.slice(-3000)}`);
 });
