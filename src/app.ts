@@ -81,7 +81,11 @@ const openApiConfig = {
     title: 'Eventline',
     version: '0.1.0',
     description: 'The event platform of a CRM: event log, contact timelines, realtime, webhooks and analytics on Cloudflare Workers.',
+    // Not published under an open licence; SPDX's LicenseRef- form names a licence of one's own.
+    license: { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' },
   },
+  // Relative: the document is served by each deployment itself, so its own origin is the server.
+  servers: [{ url: '/', description: 'The deployment that serves this document' }],
   security: [{ apiKey: [] }],
 };
 app.doc31('/openapi.json', openApiConfig);

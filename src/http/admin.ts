@@ -28,6 +28,7 @@ const security = [{ adminToken: [] }];
 
 admin.openapi(
   createRoute({
+    operationId: 'createTenant',
     method: 'post',
     path: '/admin/tenants',
     tags: ['Admin'],
@@ -62,6 +63,7 @@ admin.openapi(
 
 admin.openapi(
   createRoute({
+    operationId: 'listTenants',
     method: 'get',
     path: '/admin/tenants',
     tags: ['Admin'],
@@ -79,6 +81,7 @@ const TenantParam = z.object({ tenant_id: TenantId });
 
 admin.openapi(
   createRoute({
+    operationId: 'createApiKey',
     method: 'post',
     path: '/admin/tenants/{tenant_id}/keys',
     tags: ['Admin'],
@@ -101,6 +104,7 @@ admin.openapi(
 
 admin.openapi(
   createRoute({
+    operationId: 'listApiKeys',
     method: 'get',
     path: '/admin/tenants/{tenant_id}/keys',
     tags: ['Admin'],
@@ -131,6 +135,7 @@ admin.openapi(
 
 admin.openapi(
   createRoute({
+    operationId: 'revokeApiKey',
     method: 'delete',
     path: '/admin/tenants/{tenant_id}/keys/{key_id}',
     tags: ['Admin'],

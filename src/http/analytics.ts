@@ -13,6 +13,7 @@ const MAX_DAYS = { hour: 400, other: 3700 };
 
 analytics.openapi(
   createRoute({
+    operationId: 'getEventAnalytics',
     method: 'get',
     path: '/analytics/events',
     tags: ['Analytics'],

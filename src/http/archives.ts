@@ -26,6 +26,7 @@ const toApi = (a: ArchiveRow) => ({
 
 archives.openapi(
   createRoute({
+    operationId: 'listArchives',
     method: 'get',
     path: '/archives',
     tags: ['Retention'],
@@ -63,6 +64,7 @@ archives.openapi(
 
 archives.openapi(
   createRoute({
+    operationId: 'getArchive',
     method: 'get',
     path: '/archives/{key}',
     tags: ['Retention'],

@@ -96,6 +96,7 @@ async function owningHub(c: Context<AppEnv>, id: string, hint: string | undefine
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'appendContactEvent',
     method: 'post',
     path: '/contacts/{contact_id}/events',
     tags,
@@ -121,6 +122,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'appendContactEventBatch',
     method: 'post',
     path: '/contacts/{contact_id}/events/batch',
     tags,
@@ -149,6 +151,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'listContactEvents',
     method: 'get',
     path: '/contacts/{contact_id}/events',
     tags,
@@ -179,6 +182,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'countContactEvents',
     method: 'get',
     path: '/contacts/{contact_id}/events/count',
     tags,
@@ -196,6 +200,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'exportContactEvents',
     method: 'get',
     path: '/contacts/{contact_id}/events/export',
     tags,
@@ -242,6 +247,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'listUndeliveredContactEvents',
     method: 'get',
     path: '/contact-events/undelivered',
     tags,
@@ -261,6 +267,7 @@ const rows = (list: Parameters<typeof contactEventFromRow>[0][]): ContactEventRe
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'searchContactEvents',
     method: 'get',
     path: '/contact-events/search',
     tags,
@@ -286,6 +293,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'listTenantContactEvents',
     method: 'get',
     path: '/contact-events',
     tags,
@@ -318,6 +326,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'listSessionEvents',
     method: 'get',
     path: '/sessions/{session_id}/events',
     tags,
@@ -360,6 +369,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'getContactEvent',
     method: 'get',
     path: '/contact-events/{id}',
     tags,
@@ -379,6 +389,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'deleteContactEvent',
     method: 'delete',
     path: '/contact-events/{id}',
     tags,
@@ -396,6 +407,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'markContactEventRead',
     method: 'post',
     path: '/contact-events/{id}/mark-read',
     tags,
@@ -414,6 +426,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'markContactEventDelivered',
     method: 'post',
     path: '/contact-events/{id}/mark-delivered',
     tags,
@@ -437,6 +450,7 @@ contactEvents.openapi(
 
 contactEvents.openapi(
   createRoute({
+    operationId: 'eraseContact',
     method: 'delete',
     path: '/contacts/{contact_id}',
     tags,

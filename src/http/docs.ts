@@ -4,10 +4,12 @@ export function docsPage(doc: { info: { title: string; version: string; descript
   const rows: string[] = [];
   for (const [path, ops] of Object.entries(doc.paths)) {
     for (const [method, raw] of Object.entries(ops)) {
-      const op = raw as { summary?: string; description?: string; tags?: string[]; responses?: Record<string, { description?: string }> };
+      const op = raw as { operationId?: string; summary?: string; description?: string; tags?: string[]; security?: Record<string, unknown>[]; responses?: Record<string, { description?: string }> };
       const codes = Object.keys(op.responses ?? {}).join(' ');
+      // An operation's own `security` overrides the API key that the document asks for everywhere else.
+      const key = op.security === undefined ? '' : op.security.length === 0 ? ' · no key' : ` · ${op.security.flatMap((s) => Object.keys(s)).join(', ')}`;
       rows.push(
-        `<tr><td><code class="m ${method}">${method.toUpperCase()}</code></td><td><code>${esc(path)}</code></td><td>${esc(op.tags?.join(', ') ?? '')}</td>` +
+        `<tr><td><code class="m ${method}">${method.toUpperCase()}</code></td><td><code>${esc(path)}</code><br><small>${esc(op.operationId ?? '')}${esc(key)}</small></td><td>${esc(op.tags?.join(', ') ?? '')}</td>` +
           `<td>${esc(op.summary ?? '')}${op.description ? `<br><small>${esc(op.description)}</small>` : ''}</td><td><small>${codes}</small></td></tr>`,
       );
     }
@@ -20,5 +22,7 @@ code.m{font-weight:700}.get{color:#05668d}.post{color:#2a7d2e}.patch,.put{color:
 </style></head><body><h1>${esc(doc.info.title)} <small>${esc(doc.info.version)}</small></h1>
 <p>${esc(doc.info.description ?? '')}</p><p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1). Errors are
 <code>application/problem+json</code> (RFC 9457) with <code>request_id</code> and, for validation, <code>errors[]</code>.</p>
+<p>Every route needs <code>Authorization: Bearer &lt;api key&gt;</code> unless its row says otherwise (<i>no key</i>, or <i>adminToken</i>: the ADMIN_TOKEN secret).
+Under each path is its <code>operationId</code>, the name generated clients give the call.</p>
 <table><thead><tr><th>Method</th><th>Path</th><th>Tag</th><th>Summary</th><th>Responses</th></tr></thead><tbody>${rows.join('\n')}</tbody></table></body></html>`;
 }

@@ -9,11 +9,12 @@ export const eventTypes = router();
 
 eventTypes.openapi(
   createRoute({
+    operationId: 'listEventTypes',
     method: 'get',
     path: '/event-types',
     tags: ['Events'],
     summary: 'The predefined event types and the rule every event type follows',
-    description: 'Any type matching `pattern` is accepted; the catalog lists the predefined ones (seed 000).',
+    description: 'Any type matching `pattern` is accepted; the catalog lists the predefined ones, with what each one means.',
     responses: {
       200: { description: 'The catalog', content: { 'application/json': { schema: EventTypeList } } },
       ...problemResponses(401),

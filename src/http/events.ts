@@ -50,6 +50,7 @@ function appendContext(headers: z.infer<typeof AppendHeaders>): AppendContext {
 
 events.openapi(
   createRoute({
+    operationId: 'appendEvent',
     method: 'post',
     path: '/events',
     tags: ['Events'],
@@ -75,6 +76,7 @@ events.openapi(
 
 events.openapi(
   createRoute({
+    operationId: 'appendEventBatch',
     method: 'post',
     path: '/events/batch',
     tags: ['Events'],
@@ -142,6 +144,7 @@ const timeRangeOf = (f: EventFilters) =>
 
 events.openapi(
   createRoute({
+    operationId: 'listEvents',
     method: 'get',
     path: '/events',
     tags: ['Events'],
@@ -176,6 +179,7 @@ events.openapi(
 
 events.openapi(
   createRoute({
+    operationId: 'countEvents',
     method: 'get',
     path: '/events/count',
     tags: ['Events'],
@@ -198,6 +202,7 @@ events.openapi(
 
 events.openapi(
   createRoute({
+    operationId: 'getEventStats',
     method: 'get',
     path: '/events/stats',
     tags: ['Events'],
@@ -233,6 +238,7 @@ export const EXPORT_PAGE_SIZE = 500;
 
 events.openapi(
   createRoute({
+    operationId: 'exportEvents',
     method: 'get',
     path: '/events/export',
     tags: ['Events'],
@@ -296,6 +302,7 @@ events.openapi(
 
 events.openapi(
   createRoute({
+    operationId: 'getEvent',
     method: 'get',
     path: '/events/{id}',
     tags: ['Events'],

@@ -19,6 +19,7 @@ export const log = router();
 
 log.openapi(
   createRoute({
+    operationId: 'readLog',
     method: 'get',
     path: '/log',
     tags: ['Log'],
@@ -46,6 +47,7 @@ log.openapi(
 
 log.openapi(
   createRoute({
+    operationId: 'listEventSchemas',
     method: 'get',
     path: '/log/schemas',
     tags: ['Log'],
@@ -68,6 +70,7 @@ const RETRY_MS = 1_000;
 
 log.openapi(
   createRoute({
+    operationId: 'streamLog',
     method: 'get',
     path: '/log/stream',
     tags: ['Log'],
@@ -146,6 +149,7 @@ const REPLAY_PAGE = 1000;
 
 log.openapi(
   createRoute({
+    operationId: 'replayEvents',
     method: 'post',
     path: '/events/replay',
     tags: ['Log'],

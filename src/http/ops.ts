@@ -12,10 +12,12 @@ const HUB_NOTE =
 
 ops.openapi(
   createRoute({
+    operationId: 'getOpsStats',
     method: 'get',
     path: '/ops/stats',
     tags: ['Operations'],
-    summary: "The tenant's operational state: seed 002's alert queries as one document",
+    summary: "The tenant's operational state in one document: event counts, relay backlog, webhook deliveries, consumer lag, archives",
+    description: 'What to alert on: a growing relay backlog, failed or dead-lettered deliveries, subscription or projection lag. Each section that cannot be read says so (`available: false`) instead of failing the whole answer.',
     responses: { 200: { description: 'Stats', content: { 'application/json': { schema: OpsStats } } }, ...problemResponses(401, 429) },
   }),
   async (c) => {

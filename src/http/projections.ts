@@ -13,6 +13,7 @@ export const projections = router();
 
 projections.openapi(
   createRoute({
+    operationId: 'listProjections',
     method: 'get',
     path: '/projections',
     tags: ['Projections'],
@@ -30,6 +31,7 @@ projections.openapi(
 
 projections.openapi(
   createRoute({
+    operationId: 'rebuildProjection',
     method: 'post',
     path: '/projections/{name}/rebuild',
     tags: ['Projections'],
@@ -66,6 +68,7 @@ async function liveGeneration(env: Env, tenantId: string): Promise<number> {
 
 projections.openapi(
   createRoute({
+    operationId: 'getContact',
     method: 'get',
     path: '/contacts/{id}',
     tags: ['Projections'],
@@ -90,6 +93,7 @@ projections.openapi(
 
 projections.openapi(
   createRoute({
+    operationId: 'listContacts',
     method: 'get',
     path: '/contacts',
     tags: ['Projections'],

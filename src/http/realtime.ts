@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi';
 import { contactHubStub } from '../contact-hub';
 import { SESSION_HEADER, type SocketSession } from '../contact-hub/sockets';
 import { signRealtimeToken, verifyRealtimeToken, type VerifyFailure } from '../domain/realtime-token';
-import { problemResponses } from '../domain/schemas/common';
+import { ProblemSchema, problemResponses } from '../domain/schemas/common';
 import { NewRealtimeToken, RealtimeToken, StreamParams, StreamQuery } from '../domain/schemas/realtime';
 import { iso } from '../domain/time';
 import { router } from './context';
@@ -28,6 +28,7 @@ function signingSecret(env: Env): string {
 
 realtime.openapi(
   createRoute({
+    operationId: 'createRealtimeToken',
     method: 'post',
     path: '/realtime/tokens',
     tags: ['Realtime'],
@@ -58,6 +59,7 @@ realtime.openapi(
 
 realtime.openapi(
   createRoute({
+    operationId: 'openContactStream',
     method: 'get',
     path: '/contacts/{contact_id}/stream',
     tags: ['Realtime'],
@@ -68,6 +70,9 @@ realtime.openapi(
     responses: {
       101: { description: 'Switching Protocols: the WebSocket is open; the first frame is `ready`.' },
       ...problemResponses(401, 403, 422, 426, 503),
+      // A WebSocket route has no 2xx: `default` covers what else it can answer (429, 500), and
+      // gives generated clients a success-or-problem shape to expect.
+      default: { description: 'Problem (RFC 9457)', content: { 'application/problem+json': { schema: ProblemSchema } } },
     },
   }),
   async (c) => {

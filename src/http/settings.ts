@@ -9,6 +9,7 @@ export const settings = router();
 
 settings.openapi(
   createRoute({
+    operationId: 'getSettings',
     method: 'get',
     path: '/settings',
     tags: ['Settings'],
@@ -24,6 +25,7 @@ settings.openapi(
 
 settings.openapi(
   createRoute({
+    operationId: 'updateSettings',
     method: 'patch',
     path: '/settings',
     tags: ['Settings'],

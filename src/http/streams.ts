@@ -92,6 +92,7 @@ async function prepare(
 
 streams.openapi(
   createRoute({
+    operationId: 'appendStreamEvents',
     method: 'post',
     path: '/streams/{stream_id}/events',
     tags: ['Streams'],
@@ -152,6 +153,7 @@ streams.openapi(
 
 streams.openapi(
   createRoute({
+    operationId: 'readStream',
     method: 'get',
     path: '/streams/{stream_id}',
     tags: ['Streams'],
@@ -192,6 +194,7 @@ streams.openapi(
 
 streams.openapi(
   createRoute({
+    operationId: 'getStreamMetadata',
     method: 'get',
     path: '/streams/{stream_id}/metadata',
     tags: ['Streams'],
@@ -224,6 +227,7 @@ streams.openapi(
 
 streams.openapi(
   createRoute({
+    operationId: 'putStreamSnapshot',
     method: 'put',
     path: '/streams/{stream_id}/snapshot',
     tags: ['Streams'],
@@ -251,6 +255,7 @@ streams.openapi(
 
 streams.openapi(
   createRoute({
+    operationId: 'getStreamSnapshot',
     method: 'get',
     path: '/streams/{stream_id}/snapshot',
     tags: ['Streams'],

@@ -59,6 +59,7 @@ const one = { 200: { description: 'The subscription', content: { 'application/js
 
 subscriptions.openapi(
   createRoute({
+    operationId: 'createSubscription',
     method: 'post',
     path: '/subscriptions',
     tags: ['Subscriptions'],
@@ -88,6 +89,7 @@ subscriptions.openapi(
 
 subscriptions.openapi(
   createRoute({
+    operationId: 'listSubscriptions',
     method: 'get',
     path: '/subscriptions',
     tags: ['Subscriptions'],
@@ -105,6 +107,7 @@ subscriptions.openapi(
 
 subscriptions.openapi(
   createRoute({
+    operationId: 'getSubscription',
     method: 'get',
     path: '/subscriptions/{name}',
     tags: ['Subscriptions'],
@@ -117,6 +120,7 @@ subscriptions.openapi(
 
 subscriptions.openapi(
   createRoute({
+    operationId: 'deleteSubscription',
     method: 'delete',
     path: '/subscriptions/{name}',
     tags: ['Subscriptions'],
@@ -139,6 +143,7 @@ for (const [action, status] of [
 ] as const) {
   subscriptions.openapi(
     createRoute({
+      operationId: `${action}Subscription`,
       method: 'post',
       path: `/subscriptions/{name}/${action}`,
       tags: ['Subscriptions'],
@@ -157,6 +162,7 @@ for (const [action, status] of [
 
 subscriptions.openapi(
   createRoute({
+    operationId: 'resetSubscription',
     method: 'post',
     path: '/subscriptions/{name}/reset',
     tags: ['Subscriptions'],
@@ -178,6 +184,7 @@ subscriptions.openapi(
 
 subscriptions.openapi(
   createRoute({
+    operationId: 'readSubscriptionEvents',
     method: 'get',
     path: '/subscriptions/{name}/events',
     tags: ['Subscriptions'],
@@ -201,6 +208,7 @@ subscriptions.openapi(
 
 subscriptions.openapi(
   createRoute({
+    operationId: 'checkpointSubscription',
     method: 'post',
     path: '/subscriptions/{name}/checkpoint',
     tags: ['Subscriptions'],

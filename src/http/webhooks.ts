@@ -87,6 +87,7 @@ async function enqueue(env: Env, tenantId: string, rows: { id: string; generatio
 
 webhooks.openapi(
   createRoute({
+    operationId: 'createWebhook',
     method: 'post',
     path: '/webhooks',
     tags,
@@ -111,6 +112,7 @@ webhooks.openapi(
 
 webhooks.openapi(
   createRoute({
+    operationId: 'listWebhooks',
     method: 'get',
     path: '/webhooks',
     tags,
@@ -129,6 +131,7 @@ webhooks.openapi(
 
 webhooks.openapi(
   createRoute({
+    operationId: 'getWebhook',
     method: 'get',
     path: '/webhooks/{id}',
     tags,
@@ -147,6 +150,7 @@ webhooks.openapi(
 
 webhooks.openapi(
   createRoute({
+    operationId: 'updateWebhook',
     method: 'patch',
     path: '/webhooks/{id}',
     tags,
@@ -188,6 +192,7 @@ webhooks.openapi(
 
 webhooks.openapi(
   createRoute({
+    operationId: 'deleteWebhook',
     method: 'delete',
     path: '/webhooks/{id}',
     tags,
@@ -205,6 +210,7 @@ webhooks.openapi(
 
 webhooks.openapi(
   createRoute({
+    operationId: 'rotateWebhookSecret',
     method: 'post',
     path: '/webhooks/{id}/rotate-secret',
     tags,
@@ -231,6 +237,7 @@ webhooks.openapi(
 
 webhooks.openapi(
   createRoute({
+    operationId: 'testWebhook',
     method: 'post',
     path: '/webhooks/{id}/test',
     tags,
@@ -273,6 +280,7 @@ const Cursor = z
 
 webhooks.openapi(
   createRoute({
+    operationId: 'listWebhookDeliveries',
     method: 'get',
     path: '/webhooks/{id}/deliveries',
     tags,
@@ -307,6 +315,7 @@ webhooks.openapi(
 
 webhooks.openapi(
   createRoute({
+    operationId: 'recoverWebhook',
     method: 'post',
     path: '/webhooks/{id}/recover',
     tags,
@@ -340,6 +349,7 @@ webhooks.openapi(
 
 webhooks.openapi(
   createRoute({
+    operationId: 'getWebhookDelivery',
     method: 'get',
     path: '/webhook-deliveries/{id}',
     tags,
@@ -362,6 +372,7 @@ webhooks.openapi(
 
 webhooks.openapi(
   createRoute({
+    operationId: 'redeliverWebhookDelivery',
     method: 'post',
     path: '/webhook-deliveries/{id}/redeliver',
     tags,

@@ -1,4 +1,5 @@
 import { env, exports } from 'cloudflare:workers';
+import { checkConformance } from './conformance';
 
 export const BASE = 'http://eventline.test';
 
@@ -7,7 +8,10 @@ export interface Tenant {
   key: string;
 }
 
-/** Calls the Worker's fetch handler in the real runtime. */
+/**
+ * Calls the Worker's fetch handler in the real runtime. Every response is checked against
+ * /openapi.json (status, media type, JSON body): a test that gets an undocumented answer fails.
+ */
 export async function call(method: string, path: string, opts: { key?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Response> {
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.key) headers.authorization = `Bearer ${opts.key}`;
@@ -16,7 +20,9 @@ export async function call(method: string, path: string, opts: { key?: string; b
     body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
     headers['content-type'] ??= 'application/json';
   }
-  return exports.default.fetch(new Request(`${BASE}${path}`, { method, headers, body }));
+  const res = await exports.default.fetch(new Request(`${BASE}${path}`, { method, headers, body }));
+  await checkConformance(method, path, res);
+  return res;
 }
 
 export async function json<T = Record<string, unknown>>(res: Response): Promise<T> {

@@ -35,6 +35,12 @@ export const ProblemSchema = z
     instance: z.string().optional(),
     request_id: z.string(),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    // Extension members (RFC 9457 §3.2) some answers carry; listed so that clients can rely on them.
+    current_version: z.number().int().optional().openapi({ description: 'On a 409 from a stream or timeline append: the version the stream is at now.' }),
+    expected_version: z
+      .union([z.number().int(), z.string()])
+      .optional()
+      .openapi({ description: 'On a 409 wrong-expected-version: the expected_version the request gave.' }),
   })
   .openapi('Problem');
 

@@ -15,11 +15,11 @@ export const EventMetadata = z
     correlation_id: z.string().min(1).max(255).optional(),
     causation_id: z.string().min(1).max(255).optional(),
     user_id: z.string().min(1).max(255).optional(),
-    ip_address: z.union([z.ipv4(), z.ipv6()], { message: 'must be an IPv4 or IPv6 address' }).optional(),
+    ip_address: z.union([z.ipv4().openapi({ format: 'ipv4' }), z.ipv6().openapi({ format: 'ipv6' })], { message: 'must be an IPv4 or IPv6 address' }).optional(),
     user_agent: z.string().max(1024).optional(),
     custom: jsonObject(LIMITS.metadataBytes, 'metadata.custom').optional(),
   })
-  .openapi('EventMetadata', { description: 'Tracing and audit context (seed 003).' });
+  .openapi('EventMetadata', { description: 'Tracing and audit context: who or what caused the event, and from where.' });
 export type EventMetadata = z.infer<typeof EventMetadata>;
 
 export const NewEvent = z

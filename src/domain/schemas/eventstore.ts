@@ -59,8 +59,11 @@ export const StreamAppendResult = z
   .openapi('StreamAppendResult');
 
 /** An event as the event store serves it: upcast to the latest schema version, with its global position. */
-export const StoredEvent = Event.extend({
-  position: z.number().int().nullable(),
+export const StoredEvent = z.object({
+  // Spread, not Event.extend(): that is documented as allOf[Event, …], where Event's integer
+  // `position` would still forbid the null this one allows.
+  ...Event.shape,
+  position: z.number().int().nullable().openapi({ description: 'Global log position; null until the event reaches the query store.' }),
   stored_schema_version: z.number().int().openapi({ description: 'The schema version the event was written with (never rewritten).' }),
 }).openapi('StoredEvent');
 
