@@ -20,7 +20,7 @@ export function unknownQueryGuard(route: RouteConfig) {
     if (names.length) {
       const allowed = known.size ? `; this route takes ${[...known].join(', ')}` : '; this route takes none';
       throw validationFailed(
-        names.map((name) => ({ path: `query.${name}`, message: 'is not a known query parameter' })),
+        names.map((name) => ({ path: `query.${name}`, message: 'is not a known field' })),
         `Unknown query parameter${names.length > 1 ? 's' : ''}: ${names.join(', ')}${allowed}.`,
       );
     }

@@ -33,8 +33,8 @@ describe('event versioning (upcasters)', () => {
       key: t.key,
       body: {
         events: [
-          { event_type: 'contact.created', data: { name: 'Ada Lovelace', email: 'ada@example.com' } },
-          { event_type: 'contact.created', schema_version: 2, data: { name: 'Ada L', first_name: 'Ada', last_name: 'L' } },
+          { event_type: 'contact.created', payload: { name: 'Ada Lovelace', email: 'ada@example.com' } },
+          { event_type: 'contact.created', schema_version: 2, payload: { name: 'Ada L', first_name: 'Ada', last_name: 'L' } },
         ],
       },
     });
@@ -64,7 +64,7 @@ describe('snapshots', () => {
   it('stores and returns the latest state at or below a version; validates the version', async () => {
     const t = await newTenant();
     const s = `cart-${uuid()}`;
-    await call('POST', `/api/v1/streams/${s}/events`, { key: t.key, body: { events: Array.from({ length: 5 }, (_, i) => ({ event_type: 'cart.item_added', data: { i } })) } });
+    await call('POST', `/api/v1/streams/${s}/events`, { key: t.key, body: { events: Array.from({ length: 5 }, (_, i) => ({ event_type: 'cart.item_added', payload: { i } })) } });
     const put = (version: number, state: Record<string, unknown>) => call('PUT', `/api/v1/streams/${s}/snapshot`, { key: t.key, body: { version, state } });
     expect((await put(2, { items: 2 })).status).toBe(200);
     expect((await put(4, { items: 4 })).status).toBe(200);
