@@ -234,7 +234,7 @@ describe('OpenAPI', () => {
       '/api/v1/subscriptions/{name}/events',
       '/api/v1/projections',
       '/api/v1/projections/{name}/rebuild',
-      '/api/v1/contacts/{id}',
+      '/api/v1/contacts/{contact_id}',
       '/api/v1/contacts',
       '/api/v1/events/replay',
     ]) {

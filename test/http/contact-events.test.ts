@@ -502,10 +502,10 @@ describe('contact timeline: API document', () => {
       ['/api/v1/contact-events', 'get'],
       ['/api/v1/contact-events/search', 'get'],
       ['/api/v1/contact-events/undelivered', 'get'],
-      ['/api/v1/contact-events/{id}', 'get'],
-      ['/api/v1/contact-events/{id}', 'delete'],
-      ['/api/v1/contact-events/{id}/mark-read', 'post'],
-      ['/api/v1/contact-events/{id}/mark-delivered', 'post'],
+      ['/api/v1/contact-events/{entry_id}', 'get'],
+      ['/api/v1/contact-events/{entry_id}', 'delete'],
+      ['/api/v1/contact-events/{entry_id}/mark-read', 'post'],
+      ['/api/v1/contact-events/{entry_id}/mark-delivered', 'post'],
     ];
     for (const [path, method] of expected) expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
   });
