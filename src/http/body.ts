@@ -48,8 +48,9 @@ export function bodyRule(route: RouteConfig) {
     const saysJson = /^application\/(.+\+)?json\s*(;|$)/i.test(c.req.header('content-type') ?? '');
     if (!saysJson) return next();
     if (body.required) throw badRequest('The body is empty; send a JSON object.', [{ path: '(body)', message: 'is empty' }]);
-    // The validator of an optional body parses it when the type says JSON: hand it the empty object.
-    c.req.bodyCache.json = Promise.resolve({});
+    // The validator of an optional body parses the text when the type says JSON: hand it an empty object.
+    // (Hono keeps the pending reads in bodyCache, while its type names the values.)
+    (c.req.bodyCache as unknown as { text?: Promise<string> }).text = Promise.resolve('{}');
     await next();
   });
 }
