@@ -21,7 +21,6 @@ import {
   updateSubscription,
   type SubscriptionFields,
 } from '../db/webhooks';
-import { LIMITS } from '../domain/limits';
 import { CursorParam, NextCursor, PageLimit, Uuid, problemResponses } from '../domain/schemas/common';
 import { TimeParam } from '../domain/schemas/event-queries';
 import {
