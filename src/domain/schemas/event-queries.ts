@@ -1,8 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { EVENT_SOURCES } from '../event-types';
-import { LIMITS } from '../limits';
 import { parseTimeParam } from '../time';
-import { Uuid, intParam } from './common';
+import { CursorParam, NextCursor, PageLimit, Uuid } from './common';
 import { Event, EventType } from './events';
 
 const TIME_HELP = 'a date (2025-10-01), an ISO 8601 date-time (2025-10-01T12:00:00Z) or epoch milliseconds';
@@ -27,8 +26,8 @@ const filters = {
 
 export const ListEventsQuery = z.object({
   ...filters,
-  limit: intParam(1, LIMITS.pageSize, LIMITS.defaultPageSize).openapi({ type: 'integer', description: `1..${LIMITS.pageSize}, default ${LIMITS.defaultPageSize}.` }),
-  cursor: z.string().min(1).max(200).optional().openapi({ description: 'The `next_cursor` of the previous page (same filters).' }),
+  limit: PageLimit(),
+  cursor: CursorParam,
   order: z.enum(['desc', 'asc'], { message: 'must be desc or asc' }).default('desc').openapi({ description: 'By event timestamp: newest first (desc, default) or oldest first (asc).' }),
 });
 
@@ -52,7 +51,7 @@ export const EventPage = z
   .object({
     events: z.array(Event),
     total: z.number().int().openapi({ description: 'Events matching the filters (all pages).' }),
-    next_cursor: z.string().nullable().openapi({ description: 'Pass as `cursor` for the next page; null on the last page.' }),
+    next_cursor: NextCursor,
     time_range: TimeRange.optional().openapi({ description: 'The resolved from/to, when either was given.' }),
   })
   .openapi('EventPage');
