@@ -38,7 +38,7 @@ async function appendsWithExpectedVersion(call) {
         const t0 = performance.now();
         const r = await call('POST', `/api/v1/streams/bench_order-${run}-${s}/events`, {
           expected_version: expected,
-          events: [{ id: crypto.randomUUID(), event_type: 'order.line_added', data: { line: i, sku: `sku-${i}`, qty: 1 } }],
+          events: [{ id: crypto.randomUUID(), event_type: 'order.line_added', payload: { line: i, sku: `sku-${i}`, qty: 1 } }],
         });
         latencies.push(performance.now() - t0);
         expected = r.version;
@@ -60,10 +60,10 @@ async function seedLog(call) {
       const events = Array.from({ length: SEED_PER_STREAM }, (_, i) => ({
         id: crypto.randomUUID(),
         ...(i === 0
-          ? { event_type: 'contact.created', data: { name: `Bench Contact ${s}`, email: `c${s}@bench.test` } }
+          ? { event_type: 'contact.created', payload: { name: `Bench Contact ${s}`, email: `c${s}@bench.test` } }
           : i % 100 === 0
-            ? { event_type: 'contact.tag_added', data: { tag: `t${i / 100}` } }
-            : { event_type: 'contact.interaction_recorded', data: { channel: 'whatsapp', n: i } }),
+            ? { event_type: 'contact.tag_added', payload: { tag: `t${i / 100}` } }
+            : { event_type: 'contact.interaction_recorded', payload: { channel: 'whatsapp', n: i } }),
       }));
       await call('POST', `/api/v1/streams/contact-${contact}/events`, { expected_version: 'no_stream', events });
     }

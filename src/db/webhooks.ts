@@ -115,10 +115,19 @@ export async function getSubscription(d1: D1Database, tenantId: string, id: stri
   return d1.prepare(`SELECT * FROM webhook_subscriptions WHERE tenant_id = ? AND id = ?`).bind(tenantId, id).first<SubscriptionRow>();
 }
 
-export async function listSubscriptions(d1: D1Database, tenantId: string): Promise<SubscriptionRow[]> {
+/** Newest first; `before` is the keyset of the last row of the previous page. */
+export async function listSubscriptions(
+  d1: D1Database,
+  tenantId: string,
+  opts: { limit: number; before?: { createdAt: number; id: string } | undefined },
+): Promise<SubscriptionRow[]> {
   const { results } = await d1
-    .prepare(`SELECT * FROM webhook_subscriptions WHERE tenant_id = ? ORDER BY created_at DESC, id DESC LIMIT 1000`)
-    .bind(tenantId)
+    .prepare(
+      `SELECT * FROM webhook_subscriptions WHERE tenant_id = ?1
+         AND (?2 IS NULL OR created_at < ?2 OR (created_at = ?2 AND id < ?3))
+       ORDER BY created_at DESC, id DESC LIMIT ?4`,
+    )
+    .bind(tenantId, opts.before?.createdAt ?? null, opts.before?.id ?? '', opts.limit)
     .all<SubscriptionRow>();
   return results;
 }

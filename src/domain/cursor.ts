@@ -1,32 +1,53 @@
 /**
- * The opaque `cursor` of GET /events: the (timestamp, position) of the last row served and the sort
- * order it belongs to. A keyset, not an offset, so pages stay stable while events are appended: no row
- * is served twice and none that existed is skipped.
+ * The one codec of every `cursor` the API hands out (`next_cursor`): an opaque, URL-safe token that
+ * holds the key of the last item served and the list it belongs to. Most lists use it as a keyset
+ * (pages stay stable while items are added: none is served twice, none that existed is skipped).
+ * The list's name is inside, so a cursor of one list is refused by another.
  */
+export type CursorKey = string | number;
+
+const VERSION = 1;
+const MAX_LENGTH = 400;
+
+const toBase64Url = (text: string) => btoa(text).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+
+const bytesToBinary = (bytes: Uint8Array) => Array.from(bytes, (b) => String.fromCharCode(b)).join('');
+
+export function encodeCursor(list: string, key: readonly CursorKey[]): string {
+  // UTF-8 first: btoa takes only Latin-1, and keys (names) may hold any character.
+  return toBase64Url(bytesToBinary(new TextEncoder().encode(JSON.stringify([VERSION, list, ...key]))));
+}
+
+/** The key, or null when the value was not made by encodeCursor for this list (tampered, truncated, another list). */
+export function decodeCursor(value: string, list: string): CursorKey[] | null {
+  if (value.length > MAX_LENGTH || !/^[A-Za-z0-9_-]+$/.test(value)) return null;
+  try {
+    const binary = atob(value.replaceAll('-', '+').replaceAll('_', '/'));
+    const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(binary, (ch) => ch.charCodeAt(0)));
+    const parsed: unknown = JSON.parse(text);
+    if (!Array.isArray(parsed) || parsed[0] !== VERSION || parsed[1] !== list) return null;
+    const key = parsed.slice(2) as unknown[];
+    if (!key.every((k) => typeof k === 'string' || (typeof k === 'number' && Number.isSafeInteger(k)))) return null;
+    return key as CursorKey[];
+  } catch {
+    return null;
+  }
+}
+
+/** GET /events: the (timestamp, position) of the last row served and the sort order it belongs to. */
 export interface EventCursor {
   timestamp: number;
   position: number;
   order: 'asc' | 'desc';
 }
 
-const toBase64Url = (text: string) => btoa(text).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+export const encodeEventCursor = (c: EventCursor): string => encodeCursor('events', [c.timestamp, c.position, c.order]);
 
-export function encodeCursor(c: EventCursor): string {
-  return toBase64Url(JSON.stringify([1, c.timestamp, c.position, c.order]));
-}
-
-/** The cursor, or null when it was not made by encodeCursor (tampered, truncated or from another version). */
-export function decodeCursor(value: string): EventCursor | null {
-  if (!/^[A-Za-z0-9_-]{1,200}$/.test(value)) return null;
-  try {
-    const text = atob(value.replaceAll('-', '+').replaceAll('_', '/'));
-    const parsed: unknown = JSON.parse(text);
-    if (!Array.isArray(parsed) || parsed.length !== 4 || parsed[0] !== 1) return null;
-    const [, timestamp, position, order] = parsed as unknown[];
-    if (!Number.isSafeInteger(timestamp) || !Number.isSafeInteger(position) || (position as number) < 0) return null;
-    if (order !== 'asc' && order !== 'desc') return null;
-    return { timestamp: timestamp as number, position: position as number, order };
-  } catch {
-    return null;
-  }
+export function decodeEventCursor(value: string): EventCursor | null {
+  const key = decodeCursor(value, 'events');
+  if (!key || key.length !== 3) return null;
+  const [timestamp, position, order] = key;
+  if (typeof timestamp !== 'number' || typeof position !== 'number' || position < 0) return null;
+  if (order !== 'asc' && order !== 'desc') return null;
+  return { timestamp, position, order };
 }

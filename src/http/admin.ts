@@ -2,10 +2,11 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { addApiKey, createTenant, getTenant, listApiKeys, listTenants, revokeApiKey } from '../db/tenants';
 import { sha256Hex } from '../domain/json';
 import { newApiKey } from '../domain/keys';
-import { problemResponses } from '../domain/schemas/common';
+import { CursorParam, NextCursor, PageLimit, problemResponses } from '../domain/schemas/common';
 import { iso, isoOrNull } from '../domain/time';
 import { forgetApiKey, requireAdmin } from './auth';
 import { router } from './context';
+import { pageInMemory } from './paging';
 import { conflict, notFound } from './problem';
 
 export const admin = router();
@@ -69,11 +70,17 @@ admin.openapi(
     tags: ['Admin'],
     security,
     summary: 'List tenants',
-    responses: { 200: { description: 'Tenants', content: { 'application/json': { schema: z.object({ tenants: z.array(Tenant) }) } } }, ...problemResponses(401) },
+    request: { query: z.object({ limit: PageLimit(), cursor: CursorParam }) },
+    responses: {
+      200: { description: 'Tenants, newest first', content: { 'application/json': { schema: z.object({ tenants: z.array(Tenant), next_cursor: NextCursor }) } } },
+      ...problemResponses(401, 422),
+    },
   }),
   async (c) => {
+    const { limit, cursor } = c.req.valid('query');
     const rows = await listTenants(c.env.DB);
-    return c.json({ tenants: rows.map((t) => ({ id: t.id, name: t.name, created_at: iso(t.createdAt) })) }, 200);
+    const { page, next_cursor } = pageInMemory(rows, { limit, cursor, list: 'tenants', key: (t) => [t.createdAt, t.id], shape: ['number', 'string'], descending: true });
+    return c.json({ tenants: page.map((t) => ({ id: t.id, name: t.name, created_at: iso(t.createdAt) })), next_cursor }, 200);
   },
 );
 
@@ -110,15 +117,21 @@ admin.openapi(
     tags: ['Admin'],
     security,
     summary: 'List API keys (prefix only)',
-    request: { params: TenantParam },
-    responses: { 200: { description: 'Keys', content: { 'application/json': { schema: z.object({ keys: z.array(ApiKey) }) } } }, ...problemResponses(401, 404) },
+    request: { params: TenantParam, query: z.object({ limit: PageLimit(), cursor: CursorParam }) },
+    responses: {
+      200: { description: 'Keys, newest first', content: { 'application/json': { schema: z.object({ keys: z.array(ApiKey), next_cursor: NextCursor }) } } },
+      ...problemResponses(401, 404, 422),
+    },
   }),
   async (c) => {
     const { tenant_id } = c.req.valid('param');
+    const { limit, cursor } = c.req.valid('query');
     if (!(await getTenant(c.env.DB, tenant_id))) throw notFound(`Tenant ${tenant_id}`);
-    const keys = await listApiKeys(c.env.DB, tenant_id);
+    const all = await listApiKeys(c.env.DB, tenant_id);
+    const { page: keys, next_cursor } = pageInMemory(all, { limit, cursor, list: 'api-keys', key: (k) => [k.createdAt, k.id], shape: ['number', 'string'], descending: true });
     return c.json(
       {
+        next_cursor,
         keys: keys.map((k) => ({
           id: k.id,
           name: k.name,

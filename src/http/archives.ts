@@ -2,11 +2,12 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { getArchive, listArchives } from '../db/archives';
 import { ARCHIVE_ID_PATTERN } from '../domain/archive';
 import { Archive } from '../domain/schemas/analytics';
-import { intParam, problemResponses } from '../domain/schemas/common';
+import { CursorParam, NextCursor, PageLimit, problemResponses } from '../domain/schemas/common';
 import { iso, parseTimeParam } from '../domain/time';
 import { floorDay } from '../domain/analytics';
 import type { ArchiveRow } from '../db/archives';
 import { router } from './context';
+import { cursorKey, cutPage } from './paging';
 import { notFound, validationFailed } from './problem';
 
 export const archives = router();
@@ -35,14 +36,14 @@ archives.openapi(
       query: z.object({
         from: DateParam.optional(),
         to: DateParam.optional().openapi({ description: 'Inclusive.' }),
-        limit: intParam(1, 1000, 100),
-        cursor: z.string().max(64).optional().openapi({ description: '`next_cursor` of the previous page.' }),
+        limit: PageLimit(1000, 100),
+        cursor: CursorParam,
       }),
     },
     responses: {
       200: {
         description: 'Archives, oldest first',
-        content: { 'application/json': { schema: z.object({ archives: z.array(Archive), next_cursor: z.string().nullable() }) } },
+        content: { 'application/json': { schema: z.object({ archives: z.array(Archive), next_cursor: NextCursor }) } },
       },
       ...problemResponses(401, 422, 429),
     },
@@ -55,10 +56,11 @@ archives.openapi(
     const rows = await listArchives(c.env.DB, c.get('tenantId'), {
       fromDay: fromDay ?? undefined,
       toDay: toDay == null ? undefined : floorDay(toDay),
-      limit: q.limit,
-      after: q.cursor,
+      limit: q.limit + 1,
+      after: cursorKey(q.cursor, 'archives', ['string'])?.[0] as string | undefined,
     });
-    return c.json({ archives: rows.map(toApi), next_cursor: rows.length === q.limit ? rows[rows.length - 1]!.id : null }, 200);
+    const { page, next_cursor } = cutPage(rows, q.limit, 'archives', (a) => [a.id]);
+    return c.json({ archives: page.map(toApi), next_cursor }, 200);
   },
 );
 

@@ -10,6 +10,7 @@ import {
   ContactEvent,
   ContactEventBatch,
   ContactEventList,
+  ContactEventPage,
   ContactParam,
   CountQuery,
   CountResponse,
@@ -34,6 +35,7 @@ import {
 import { parseTimeParam } from '../domain/time';
 import { csvHeader, csvRows, ftsQuery, pageOf } from '../domain/timeline';
 import { router, type AppEnv } from './context';
+import { offsetCursor, offsetOf, pageInMemory } from './paging';
 import { conflict, notFound, validationFailed, rejectDuplicateIds } from './problem';
 
 /**
@@ -166,17 +168,23 @@ contactEvents.openapi(
   async (c) => {
     const { contact_id } = c.req.valid('param');
     const q = c.req.valid('query');
+    if (q.cursor !== undefined && q.offset !== 0) {
+      throw validationFailed([{ path: 'query.offset', message: 'cannot be combined with cursor (the cursor holds the position)' }]);
+    }
+    const offset = q.cursor === undefined ? q.offset : offsetOf(q.cursor, 'contact-timeline');
     const { stub, owner } = contactHub(c.env, c.get('tenantId'), contact_id);
     const page = await stub.listTimeline(owner, {
       limit: q.limit,
-      offset: q.offset,
+      offset,
       visibleTo: q.visible_to,
       category: q.category,
       type: q.type,
       afterSequence: q.after_sequence,
       includeExpired: boolParam(q.include_expired),
     });
-    return c.json({ events: page.events, total: page.total, page: pageOf(q.offset, q.limit), limit: q.limit, offset: q.offset }, 200);
+    const next = offset + page.events.length;
+    const next_cursor = next < page.total ? offsetCursor('contact-timeline', next) : null;
+    return c.json({ events: page.events, total: page.total, page: pageOf(offset, q.limit), limit: q.limit, offset, next_cursor }, 200);
   },
 );
 
@@ -253,11 +261,19 @@ contactEvents.openapi(
     tags,
     summary: 'A contact\'s realtime entries not yet delivered (expired ones excluded), oldest first',
     request: { query: UndeliveredQuery },
-    responses: { 200: { description: 'Entries', content: { 'application/json': { schema: ContactEventList } } }, ...problemResponses(401, 422) },
+    responses: { 200: { description: 'Entries', content: { 'application/json': { schema: ContactEventPage } } }, ...problemResponses(401, 422) },
   }),
   async (c) => {
-    const { stub, owner } = contactHub(c.env, c.get('tenantId'), c.req.valid('query').contact_id);
-    return c.json({ events: await stub.undelivered(owner) }, 200);
+    const q = c.req.valid('query');
+    const { stub, owner } = contactHub(c.env, c.get('tenantId'), q.contact_id);
+    const { page, next_cursor } = pageInMemory(await stub.undelivered(owner), {
+      limit: q.limit,
+      cursor: q.cursor,
+      list: 'undelivered',
+      key: (e) => [e.sequence_number],
+      shape: ['number'],
+    });
+    return c.json({ events: page, next_cursor }, 200);
   },
 );
 
@@ -274,20 +290,22 @@ contactEvents.openapi(
     summary: 'Full-text search over titles and descriptions (tenant-wide, from D1)',
     description: 'Every word of `q` must match, as a prefix ("pay" finds "payment"); best matches first. Expired entries are left out unless asked for.',
     request: { query: SearchQuery },
-    responses: { 200: { description: 'Matches', content: { 'application/json': { schema: ContactEventList } } }, ...problemResponses(401, 422) },
+    responses: { 200: { description: 'Matches', content: { 'application/json': { schema: ContactEventPage } } }, ...problemResponses(401, 422) },
   }),
   async (c) => {
     const q = c.req.valid('query');
     const match = ftsQuery(q.q);
     if (!match) throw validationFailed([{ path: 'query.q', message: 'must contain at least one letter or digit' }]);
+    // Best match first has no stable key to continue from: the cursor holds the next offset.
+    const offset = offsetOf(q.cursor, 'contact-events-search');
     const found = await searchContactEvents(c.env.DB, c.get('tenantId'), match, {
       contactId: q.contact_id,
       category: q.category,
       includeExpired: boolParam(q.include_expired),
-      limit: q.limit,
-      offset: q.offset,
+      limit: q.limit + 1,
+      offset,
     });
-    return c.json({ events: rows(found) }, 200);
+    return c.json({ events: rows(found.slice(0, q.limit)), next_cursor: found.length > q.limit ? offsetCursor('contact-events-search', offset + q.limit) : null }, 200);
   },
 );
 
@@ -300,27 +318,23 @@ contactEvents.openapi(
     summary: 'Timeline entries across contacts, newest first (from D1)',
     description: 'Eventually consistent with appends (the relay lag, milliseconds). Expired entries are left out unless asked for.',
     request: { query: TenantListQuery },
-    responses: { 200: { description: 'A page', content: { 'application/json': { schema: TimelinePageResponse } } }, ...problemResponses(401, 422) },
+    responses: { 200: { description: 'A page', content: { 'application/json': { schema: ContactEventPage } } }, ...problemResponses(401, 422) },
   }),
   async (c) => {
     const q = c.req.valid('query');
-    let since: number | undefined;
-    if (q.since !== undefined) {
-      const parsed = parseTimeParam(q.since);
-      if (parsed === null) throw validationFailed([{ path: 'query.since', message: 'must be a date, an ISO 8601 date-time or epoch milliseconds' }]);
-      since = parsed;
-    }
-    const { rows: found, total } = await queryContactEvents(c.env.DB, c.get('tenantId'), {
+    // occurred_at orders entries of many contacts with no unique key among them: the cursor holds the next offset.
+    const offset = offsetOf(q.cursor, 'contact-events');
+    const { rows: found } = await queryContactEvents(c.env.DB, c.get('tenantId'), {
       type: q.type,
       category: q.category,
-      since,
+      since: q.from === undefined ? undefined : parseTimeParam(q.from)!,
       contactId: q.contact_id,
       visibleTo: q.visible_to,
       includeExpired: boolParam(q.include_expired),
-      limit: q.limit,
-      offset: q.offset,
+      limit: q.limit + 1,
+      offset,
     });
-    return c.json({ events: rows(found), total, page: pageOf(q.offset, q.limit), limit: q.limit, offset: q.offset }, 200);
+    return c.json({ events: rows(found.slice(0, q.limit)), next_cursor: found.length > q.limit ? offsetCursor('contact-events', offset + q.limit) : null }, 200);
   },
 );
 
@@ -333,35 +347,37 @@ contactEvents.openapi(
     summary: 'A session\'s timeline entries, oldest first',
     description: 'From D1 (eventually consistent), or from the contact\'s hub when `contact_id` is given (strongly consistent).',
     request: { params: SessionParam, query: SessionListQuery },
-    responses: { 200: { description: 'A page', content: { 'application/json': { schema: TimelinePageResponse } } }, ...problemResponses(401, 422) },
+    responses: { 200: { description: 'A page', content: { 'application/json': { schema: ContactEventPage } } }, ...problemResponses(401, 422) },
   }),
   async (c) => {
     const { session_id } = c.req.valid('param');
     const q = c.req.valid('query');
     const tenantId = c.get('tenantId');
     const includeExpired = boolParam(q.include_expired);
-    const paging = { page: pageOf(q.offset, q.limit), limit: q.limit, offset: q.offset };
+    // One cursor for both sources (the next offset), so a caller may add or drop contact_id between pages.
+    const offset = offsetOf(q.cursor, 'session-events');
+    const nextCursor = (more: boolean) => (more ? offsetCursor('session-events', offset + q.limit) : null);
     if (q.contact_id) {
       const { stub, owner } = contactHub(c.env, tenantId, q.contact_id);
       const page = await stub.listTimeline(owner, {
         limit: q.limit,
-        offset: q.offset,
+        offset,
         sessionId: session_id,
         visibleTo: q.visible_to,
         includeExpired,
         ascending: true,
       });
-      return c.json({ events: page.events, total: page.total, ...paging }, 200);
+      return c.json({ events: page.events, next_cursor: nextCursor(offset + page.events.length < page.total) }, 200);
     }
-    const { rows: found, total } = await queryContactEvents(c.env.DB, tenantId, {
+    const { rows: found } = await queryContactEvents(c.env.DB, tenantId, {
       sessionId: session_id,
       visibleTo: q.visible_to,
       includeExpired,
-      limit: q.limit,
-      offset: q.offset,
+      limit: q.limit + 1,
+      offset,
       ascending: true,
     });
-    return c.json({ events: rows(found), total, ...paging }, 200);
+    return c.json({ events: rows(found.slice(0, q.limit)), next_cursor: nextCursor(found.length > q.limit) }, 200);
   },
 );
 
@@ -371,7 +387,7 @@ contactEvents.openapi(
   createRoute({
     operationId: 'getContactEvent',
     method: 'get',
-    path: '/contact-events/{id}',
+    path: '/contact-events/{entry_id}',
     tags,
     summary: 'Get one timeline entry',
     description: 'Works from the answer to the entry\'s append on (the owner is recorded with the append); `contact_id` skips the owner lookup.',
@@ -379,7 +395,7 @@ contactEvents.openapi(
     responses: { 200: { description: 'The entry', content: { 'application/json': { schema: ContactEvent } } }, ...problemResponses(401, 404, 422) },
   }),
   async (c) => {
-    const { id } = c.req.valid('param');
+    const { entry_id: id } = c.req.valid('param');
     const { stub, owner } = await owningHub(c, id, c.req.valid('query').contact_id);
     const entry = await stub.getEntry(owner, id);
     if (!entry) throw notFound('The contact event');
@@ -391,14 +407,14 @@ contactEvents.openapi(
   createRoute({
     operationId: 'deleteContactEvent',
     method: 'delete',
-    path: '/contact-events/{id}',
+    path: '/contact-events/{entry_id}',
     tags,
     summary: 'Delete one timeline entry (its sequence number is not reused)',
     request: { params: EntryParam, query: EntryQuery },
     responses: { 204: { description: 'Deleted' }, ...problemResponses(401, 404, 422) },
   }),
   async (c) => {
-    const { id } = c.req.valid('param');
+    const { entry_id: id } = c.req.valid('param');
     const { stub, owner } = await owningHub(c, id, c.req.valid('query').contact_id);
     if (!(await stub.deleteEntry(owner, id))) throw notFound('The contact event');
     return c.body(null, 204);
@@ -409,18 +425,18 @@ contactEvents.openapi(
   createRoute({
     operationId: 'markContactEventRead',
     method: 'post',
-    path: '/contact-events/{id}/mark-read',
+    path: '/contact-events/{entry_id}/mark-read',
     tags,
     summary: 'Mark an entry read (the first read time is kept)',
     request: { params: EntryParam, query: EntryQuery },
     responses: { 200: { description: 'Read', content: { 'application/json': { schema: MarkReadResponse } } }, ...problemResponses(401, 404, 422) },
   }),
   async (c) => {
-    const { id } = c.req.valid('param');
+    const { entry_id: id } = c.req.valid('param');
     const { stub, owner } = await owningHub(c, id, c.req.valid('query').contact_id);
     const entry = await stub.markRead(owner, id);
     if (!entry) throw notFound('The contact event');
-    return c.json({ success: true, event_id: id, read_at: entry.read_at! }, 200);
+    return c.json({ success: true, id, read_at: entry.read_at! }, 200);
   },
 );
 
@@ -428,7 +444,7 @@ contactEvents.openapi(
   createRoute({
     operationId: 'markContactEventDelivered',
     method: 'post',
-    path: '/contact-events/{id}/mark-delivered',
+    path: '/contact-events/{entry_id}/mark-delivered',
     tags,
     summary: 'Mark an entry delivered (the first delivery time is kept)',
     request: { params: EntryParam, query: EntryQuery },
@@ -438,11 +454,11 @@ contactEvents.openapi(
     },
   }),
   async (c) => {
-    const { id } = c.req.valid('param');
+    const { entry_id: id } = c.req.valid('param');
     const { stub, owner } = await owningHub(c, id, c.req.valid('query').contact_id);
     const entry = await stub.markDelivered(owner, id);
     if (!entry) throw notFound('The contact event');
-    return c.json({ success: true, event_id: id, delivered_at: entry.delivered_at! }, 200);
+    return c.json({ success: true, id, delivered_at: entry.delivered_at! }, 200);
   },
 );
 

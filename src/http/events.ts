@@ -11,7 +11,7 @@ import {
   type Keyset,
 } from '../db/events';
 import { rollupsSettled, statsFromRollups } from '../db/analytics';
-import { decodeCursor, encodeCursor } from '../domain/cursor';
+import { decodeEventCursor, encodeEventCursor } from '../domain/cursor';
 import { EVENT_CSV_COLUMNS, csvLine, eventCsvLine } from '../domain/csv';
 import { sha256Hex, requestHash } from '../domain/json';
 import { LIMITS } from '../domain/limits';
@@ -105,28 +105,28 @@ events.openapi(
   },
 );
 
-/** start/end (or since/until) → inclusive epoch-ms bounds; a bare date as the upper bound means its end. */
-function resolveRange(start: string | undefined, end: string | undefined, names: [string, string] = ['start', 'end']) {
-  const from = start === undefined ? undefined : parseTimeParam(start)!;
-  const to = end === undefined ? undefined : parseTimeParam(end, true)!;
-  checkOrder(from, to, names);
-  return { start: from, end: to };
+/** from/to → inclusive epoch-ms bounds; a bare date as the upper bound means its end. */
+function resolveRange(fromParam: string | undefined, toParam: string | undefined) {
+  const from = fromParam === undefined ? undefined : parseTimeParam(fromParam)!;
+  const to = toParam === undefined ? undefined : parseTimeParam(toParam, true)!;
+  checkOrder(from, to);
+  return { from, to };
 }
 
-function checkOrder(from: number | undefined, to: number | undefined, names: [string, string]): void {
+function checkOrder(from: number | undefined, to: number | undefined): void {
   if (from !== undefined && to !== undefined && from > to) {
     throw validationFailed(
       [
-        { path: `query.${names[0]}`, message: `must not be after ${names[1]}` },
-        { path: `query.${names[1]}`, message: `must not be before ${names[0]}` },
+        { path: 'query.from', message: 'must not be after to' },
+        { path: 'query.to', message: 'must not be before from' },
       ],
-      `${names[0]} (${iso(from)}) is after ${names[1]} (${iso(to)}).`,
+      `from (${iso(from)}) is after to (${iso(to)}).`,
     );
   }
 }
 
 function filtersOf(q: z.infer<typeof ListEventsQuery> | z.infer<typeof ExportEventsQuery>): EventFilters {
-  const { start, end } = resolveRange(q.start, q.end);
+  const { from, to } = resolveRange(q.from, q.to);
   return {
     type: q.type,
     source: q.source,
@@ -134,13 +134,13 @@ function filtersOf(q: z.infer<typeof ListEventsQuery> | z.infer<typeof ExportEve
     session_id: q.session_id,
     message_id: q.message_id,
     correlation_id: q.correlation_id,
-    start,
-    end,
+    start: from,
+    end: to,
   };
 }
 
 const timeRangeOf = (f: EventFilters) =>
-  f.start === undefined && f.end === undefined ? {} : { time_range: { start: f.start === undefined ? null : iso(f.start), end: f.end === undefined ? null : iso(f.end) } };
+  f.start === undefined && f.end === undefined ? {} : { time_range: { from: f.start === undefined ? null : iso(f.start), to: f.end === undefined ? null : iso(f.end) } };
 
 events.openapi(
   createRoute({
@@ -163,7 +163,7 @@ events.openapi(
     const f = filtersOf(q);
     let after: Keyset | undefined;
     if (q.cursor !== undefined) {
-      const cursor = decodeCursor(q.cursor);
+      const cursor = decodeEventCursor(q.cursor);
       if (!cursor) throw validationFailed([{ path: 'query.cursor', message: 'is not a cursor issued by this API' }]);
       if (cursor.order !== q.order) throw validationFailed([{ path: 'query.cursor', message: `belongs to order=${cursor.order}` }]);
       after = { timestamp: cursor.timestamp, position: cursor.position };
@@ -172,7 +172,7 @@ events.openapi(
     const { rows, total } = await listEvents(c.env.DB, c.get('tenantId'), f, { order: q.order, limit: q.limit + 1, after });
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];
-    const next_cursor = rows.length > q.limit && last ? encodeCursor({ timestamp: last.timestamp, position: last.position, order: q.order }) : null;
+    const next_cursor = rows.length > q.limit && last ? encodeEventCursor({ timestamp: last.timestamp, position: last.position, order: q.order }) : null;
     return c.json({ events: page.map((r) => answerEvent(eventFromRow(r))), total, next_cursor, ...timeRangeOf(f) }, 200);
   },
 );
@@ -215,10 +215,10 @@ events.openapi(
   }),
   async (c) => {
     const q = c.req.valid('query');
-    const range = resolveRange(q.since, q.until, ['since', 'until']);
-    const until = range.end ?? Date.now();
-    const since = range.start ?? until - 24 * 3_600_000;
-    checkOrder(since, until, ['since', 'until']);
+    const range = resolveRange(q.from, q.to);
+    const until = range.to ?? Date.now();
+    const since = range.from ?? until - 24 * 3_600_000;
+    checkOrder(since, until);
     const tenantId = c.get('tenantId');
     // Whole-hour ranges are answered from the analytics rollups (constant work per hour, whatever the
     // volume) once they are settled; a range with appends in the last minute, or not on hour
@@ -229,7 +229,7 @@ events.openapi(
         ? await statsFromRollups(c.env.DB, tenantId, { since, until, groupBy: q.group_by })
         : null;
     const stats = rollups ?? (await eventStatsFromLog(c.env.DB, tenantId, { since, until }, q.group_by));
-    return c.json({ since: iso(since), until: iso(until), group_by: q.group_by, ...stats, computed_from: rollups ? ('rollups' as const) : ('log' as const) }, 200);
+    return c.json({ from: iso(since), to: iso(until), group_by: q.group_by, ...stats, computed_from: rollups ? ('rollups' as const) : ('log' as const) }, 200);
   },
 );
 
@@ -304,12 +304,12 @@ events.openapi(
   createRoute({
     operationId: 'getEvent',
     method: 'get',
-    path: '/events/{id}',
+    path: '/events/{event_id}',
     tags: ['Events'],
     summary: 'Get one event',
     description:
       'Works from the answer to the event\'s append on: an event a hub committed that the relay has not brought to the log yet is read from that hub (with `position: null`).',
-    request: { params: z.object({ id: Uuid }) },
+    request: { params: z.object({ event_id: Uuid }) },
     responses: {
       200: { description: 'The event', content: { 'application/json': { schema: Event } } },
       ...problemResponses(401, 404, 422),
@@ -317,7 +317,7 @@ events.openapi(
   }),
   async (c) => {
     const tenantId = c.get('tenantId');
-    const { id } = c.req.valid('param');
+    const { event_id: id } = c.req.valid('param');
     const row = await getEvent(c.env.DB, tenantId, id);
     if (row) return c.json(answerEvent(eventFromRow(row)), 200);
     // Not in the query store yet: the owner index names the hub that committed it (README "Read your

@@ -12,7 +12,8 @@ import { logPage, logPageBody } from '../eventstore/read';
 import { kickProjections } from '../projections/runner';
 import { sendAll, type RelayMessage } from '../queues/messages';
 import { router } from './context';
-import { conflict, notFound, validationFailed, type FieldError } from './problem';
+import { parseTimeParam } from '../domain/time';
+import { conflict, notFound, validationFailed } from './problem';
 import { rawJson, rawResponse } from './raw';
 
 export const log = router();
@@ -155,7 +156,7 @@ log.openapi(
     tags: ['Log'],
     summary: 'Replay past events (by type and time range) to a subscription, the webhooks queue or a projection',
     description:
-      'Time bounds apply to the event `timestamp`: `start`/`end` or `since_hours`. Targets: ' +
+      'Time bounds apply to the event `timestamp`: `from`/`to` (inclusive). Targets: ' +
       '`{type:"subscription",name}` moves that consumer\'s checkpoint back to just before the first matching event, so it re-reads from there; ' +
       '`{type:"webhooks"}` sends the matching events to the webhooks queue again (at most 10,000 per call; receivers see the same webhook-id, so they can deduplicate); ' +
       '`{type:"projection",name}` rebuilds the projection (a projection is a function of the whole log, so a replay into it is a rebuild).',
@@ -167,14 +168,9 @@ log.openapi(
   }),
   async (c) => {
     const body = c.req.valid('json');
-    const errors: FieldError[] = [];
-    if (body.since_hours !== undefined && (body.start !== undefined || body.end !== undefined)) {
-      errors.push({ path: 'since_hours', message: 'cannot be combined with start/end' });
-    }
-    const from = body.since_hours !== undefined ? Date.now() - body.since_hours * 3_600_000 : body.start ? Date.parse(body.start) : undefined;
-    const to = body.end ? Date.parse(body.end) : undefined;
-    if (from !== undefined && to !== undefined && to < from) errors.push({ path: 'end', message: 'must not be before start' });
-    if (errors.length) throw validationFailed(errors);
+    const from = body.from === undefined ? undefined : parseTimeParam(body.from)!;
+    const to = body.to === undefined ? undefined : parseTimeParam(body.to, true)!;
+    if (from !== undefined && to !== undefined && to < from) throw validationFailed([{ path: 'to', message: 'must not be before from' }]);
 
     const tenantId = c.get('tenantId');
     const d1 = c.env.DB;
@@ -196,7 +192,7 @@ log.openapi(
           replayed: 0,
           first_position: first,
           last_position: null,
-          truncated: matched > REPLAY_MAX,
+          has_more: matched > REPLAY_MAX,
           detail: first === null ? 'No event matched; the checkpoint is unchanged.' : `The checkpoint is now ${first - 1}: the subscription re-reads from position ${first}.`,
         },
         202,
@@ -216,7 +212,7 @@ log.openapi(
           replayed: 0,
           first_position: first,
           last_position: null,
-          truncated: matched > REPLAY_MAX,
+          has_more: matched > REPLAY_MAX,
           detail: started ? 'Rebuilding the projection from position 0 (see GET /projections).' : 'The projection is already rebuilding.',
         },
         202,
@@ -243,7 +239,7 @@ log.openapi(
         replayed,
         first_position: first,
         last_position: last,
-        truncated: matched > REPLAY_MAX,
+        has_more: matched > REPLAY_MAX,
         detail: `Sent ${replayed} events to the webhooks queue.`,
       },
       202,

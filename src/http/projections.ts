@@ -2,11 +2,12 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { getProjectionState, getRow, listContactRows, startRebuild, type ProjectionRow } from '../db/projections';
 import { PROJECTIONS, projectionByName } from '../domain/projections';
 import type { ContactState } from '../domain/projections/contacts';
-import { Uuid, problemResponses } from '../domain/schemas/common';
-import { ContactListQuery, ContactView, ProjectionInfo } from '../domain/schemas/eventstore';
+import { CursorParam, NextCursor, PageLimit, Uuid, problemResponses } from '../domain/schemas/common';
+import { ContactListQuery, ContactPage, ContactView, ProjectionInfo } from '../domain/schemas/eventstore';
 import { projectionInfo } from '../eventstore/projection-info';
 import { kickProjections } from '../projections/runner';
 import { router } from './context';
+import { cursorKey, cutPage, pageInMemory } from './paging';
 import { conflict, notFound } from './problem';
 
 export const projections = router();
@@ -18,14 +19,20 @@ projections.openapi(
     path: '/projections',
     tags: ['Projections'],
     summary: 'Read models maintained from the log: status, checkpoint, lag',
+    request: { query: z.object({ limit: PageLimit(), cursor: CursorParam }) },
     responses: {
-      200: { description: 'Projections', content: { 'application/json': { schema: z.object({ projections: z.array(ProjectionInfo) }) } } },
-      ...problemResponses(401),
+      200: {
+        description: 'Projections, by name',
+        content: { 'application/json': { schema: z.object({ projections: z.array(ProjectionInfo), next_cursor: NextCursor }) } },
+      },
+      ...problemResponses(401, 422),
     },
   }),
   async (c) => {
     const tenantId = c.get('tenantId');
-    return c.json({ projections: await Promise.all(PROJECTIONS.map((p) => projectionInfo(c.env, tenantId, p))) }, 200);
+    const { limit, cursor } = c.req.valid('query');
+    const { page, next_cursor } = pageInMemory([...PROJECTIONS], { limit, cursor, list: 'projections', key: (p) => [p.name], shape: ['string'] });
+    return c.json({ projections: await Promise.all(page.map((p) => projectionInfo(c.env, tenantId, p))), next_cursor }, 200);
   },
 );
 
@@ -70,13 +77,13 @@ projections.openapi(
   createRoute({
     operationId: 'getContact',
     method: 'get',
-    path: '/contacts/{id}',
+    path: '/contacts/{contact_id}',
     tags: ['Projections'],
     summary: "A contact's current state (the contacts read model)",
     description:
       'Folded from the contact\'s contact.*, tag.* and custom_field.* events by the `contacts` projection; eventually consistent with appends ' +
       '(`position` = the last event folded in; compare with GET /projections for lag).',
-    request: { params: z.object({ id: Uuid.openapi({ param: { name: 'id', in: 'path' } }) }) },
+    request: { params: z.object({ contact_id: Uuid }) },
     responses: {
       200: { description: 'The contact', content: { 'application/json': { schema: ContactView } } },
       ...problemResponses(401, 404, 422),
@@ -84,7 +91,7 @@ projections.openapi(
   }),
   async (c) => {
     const tenantId = c.get('tenantId');
-    const { id } = c.req.valid('param');
+    const { contact_id: id } = c.req.valid('param');
     const row = await getRow(c.env.DB, tenantId, 'contacts', await liveGeneration(c.env, tenantId), id);
     if (!row) throw notFound(`The contact ${id}`);
     return c.json(contactView(row), 200);
@@ -102,7 +109,7 @@ projections.openapi(
     responses: {
       200: {
         description: 'A page of contacts, ordered by id',
-        content: { 'application/json': { schema: z.object({ contacts: z.array(ContactView), next_after: z.string().nullable() }) } },
+        content: { 'application/json': { schema: ContactPage } },
       },
       ...problemResponses(401, 422),
     },
@@ -114,10 +121,10 @@ projections.openapi(
       tag: q.tag,
       status: q.status,
       includeDeleted: q.include_deleted === 'true',
-      limit: q.limit,
-      after: q.after,
+      limit: q.limit + 1,
+      after: cursorKey(q.cursor, 'contacts', ['string'])?.[0] as string | undefined,
     });
-    const contacts = rows.map(contactView);
-    return c.json({ contacts, next_after: rows.length === q.limit ? rows[rows.length - 1]!.key : null }, 200);
+    const { page, next_cursor } = cutPage(rows, q.limit, 'contacts', (r) => [r.key]);
+    return c.json({ contacts: page.map(contactView), next_cursor }, 200);
   },
 );

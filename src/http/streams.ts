@@ -83,7 +83,7 @@ async function prepare(
     contact_id: ref.contactId,
     session_id: null,
     message_id: null,
-    payload: e.data ?? {},
+    payload: e.payload ?? {},
     metadata,
     timestamp: e.timestamp ? Date.parse(e.timestamp) : now,
     schema_version: e.schema_version ?? 1,
@@ -170,22 +170,23 @@ streams.openapi(
     const q = c.req.valid('query');
     const tenantId = c.get('tenantId');
     const { stub, owner } = writerOf(c.env, tenantId, ref);
-    const from = q.from_version ?? (q.direction === 'forward' ? 1 : Number.MAX_SAFE_INTEGER);
+    // `after` is exclusive in the reading direction; the hub reads from an inclusive version.
+    const from = q.direction === 'forward' ? (q.after ?? 0) + 1 : q.after === undefined ? Number.MAX_SAFE_INTEGER : q.after - 1;
     const page = await stub.readStream(owner, from, q.limit, q.direction);
     if (page.version === 0) throw notFound(`The stream ${ref.streamId}`);
     const positions = await positionsOf(c.env.DB, tenantId, page.events.map((e) => e.id));
     const last = page.events[page.events.length - 1];
     let next: number | null = null;
     if (last && page.events.length === q.limit && last.sequence_number !== null) {
-      next = q.direction === 'forward' ? last.sequence_number + 1 : last.sequence_number > 1 ? last.sequence_number - 1 : null;
+      next = q.direction === 'forward' ? last.sequence_number : last.sequence_number > 1 ? last.sequence_number : null;
     }
     return c.json(
       {
         stream_id: ref.streamId,
         version: page.version,
         direction: q.direction,
-        events: page.events.map((e) => storedEvent(e, positions.get(e.id) ?? null)),
-        next_from_version: next,
+        events: page.events.map((e) => ({ ...storedEvent(e, positions.get(e.id) ?? null), version: e.sequence_number ?? 0 })),
+        next_after: next,
       },
       200,
     );

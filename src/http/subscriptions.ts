@@ -11,7 +11,7 @@ import {
   type SubscriptionRow,
 } from '../db/subscriptions';
 import { typeFilter } from '../domain/event-patterns';
-import { problemResponses } from '../domain/schemas/common';
+import { CursorParam, NextCursor, PageLimit, problemResponses } from '../domain/schemas/common';
 import {
   NewSubscription,
   PositionBody,
@@ -23,6 +23,7 @@ import {
 import { iso } from '../domain/time';
 import { logPageBody } from '../eventstore/read';
 import { router } from './context';
+import { pageInMemory } from './paging';
 import { conflict, notFound, validationFailed } from './problem';
 import { rawJson } from './raw';
 
@@ -65,7 +66,7 @@ subscriptions.openapi(
     tags: ['Subscriptions'],
     summary: 'Create a named consumer of the global log, with a checkpoint',
     description:
-      'A pull consumer: read the next batch after the checkpoint (`GET /subscriptions/{name}/events`), process it, then commit `next_checkpoint` ' +
+      'A pull consumer: read the next batch after the checkpoint (`GET /subscriptions/{name}/events`), process it, then commit its `next_after` ' +
       '(`POST /subscriptions/{name}/checkpoint`). A crash before the commit re-reads the batch: consumers with side effects record processed event ids (at-least-once).',
     request: { body: { required: true, content: { 'application/json': { schema: NewSubscription } } } },
     responses: {
@@ -94,14 +95,21 @@ subscriptions.openapi(
     path: '/subscriptions',
     tags: ['Subscriptions'],
     summary: 'Every consumer of the log (yours and the built-in projections), with checkpoint and lag',
+    request: { query: z.object({ limit: PageLimit(), cursor: CursorParam }) },
     responses: {
-      200: { description: 'Subscriptions', content: { 'application/json': { schema: z.object({ subscriptions: z.array(Subscription) }) } } },
-      ...problemResponses(401),
+      200: {
+        description: 'Subscriptions, by name',
+        content: { 'application/json': { schema: z.object({ subscriptions: z.array(Subscription), next_cursor: NextCursor }) } },
+      },
+      ...problemResponses(401, 422),
     },
   }),
   async (c) => {
+    const { limit, cursor } = c.req.valid('query');
     const rows = await listSubscriptions(c.env.DB, c.get('tenantId'));
-    return c.json({ subscriptions: await Promise.all(rows.map((r) => view(c.env.DB, r))) }, 200);
+    // Paged before the lag is counted: each row's lag is a query of its own.
+    const { page, next_cursor } = pageInMemory(rows, { limit, cursor, list: 'subscriptions', key: (r) => [r.name], shape: ['string'] });
+    return c.json({ subscriptions: await Promise.all(page.map((r) => view(c.env.DB, r))), next_cursor }, 200);
   },
 );
 
@@ -201,8 +209,9 @@ subscriptions.openapi(
     const row = await mustGet(c.env.DB, tenantId, name);
     if (row.status === 'paused') throw conflict(`The subscription ${name} is paused.`);
     const types = typesOf(row);
-    const { body, next } = await logPageBody(c.env.DB, tenantId, { after: row.checkpoint, limit: c.req.valid('query').limit, types: typeFilter(types) });
-    return rawJson(`{"subscription":${JSON.stringify(name)},"checkpoint":${row.checkpoint},"events":${body},"next_checkpoint":${next}}`);
+    const q = c.req.valid('query');
+    const { body, next } = await logPageBody(c.env.DB, tenantId, { after: q.after ?? row.checkpoint, limit: q.limit, types: typeFilter(types) });
+    return rawJson(`{"subscription":${JSON.stringify(name)},"checkpoint":${row.checkpoint},"events":${body},"next_after":${next}}`);
   },
 );
 

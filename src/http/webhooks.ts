@@ -21,8 +21,8 @@ import {
   updateSubscription,
   type SubscriptionFields,
 } from '../db/webhooks';
-import { LIMITS } from '../domain/limits';
-import { Uuid, intParam, problemResponses } from '../domain/schemas/common';
+import { CursorParam, NextCursor, PageLimit, Uuid, problemResponses } from '../domain/schemas/common';
+import { TimeParam } from '../domain/schemas/event-queries';
 import {
   DeliveryStatus,
   NewWebhook,
@@ -41,12 +41,14 @@ import { allowPrivateUrls, attemptDeliveries, leaseUntil, type DeliveryMessage }
 import { sendAll } from '../queues/messages';
 import type { AppEnv } from './context';
 import { router } from './context';
+import { cursorKey, cutPage } from './paging';
 import { ApiError, conflict, notFound, validationFailed, zodFieldErrors, type FieldError } from './problem';
 
 export const webhooks = router();
 
 const tags = ['Webhooks'];
-const IdParam = z.object({ id: Uuid });
+const WebhookParam = z.object({ webhook_id: Uuid });
+const DeliveryParam = z.object({ delivery_id: Uuid });
 
 function urlErrors(c: Context<AppEnv>, url: unknown): FieldError[] {
   if (typeof url !== 'string') return [];
@@ -117,15 +119,23 @@ webhooks.openapi(
     path: '/webhooks',
     tags,
     summary: 'List webhook subscriptions',
+    request: { query: z.object({ limit: PageLimit(), cursor: CursorParam }) },
     responses: {
-      200: { description: 'Newest first (at most 1000)', content: { 'application/json': { schema: z.object({ webhooks: z.array(Webhook) }) } } },
-      ...problemResponses(401),
+      200: {
+        description: 'Newest first',
+        content: { 'application/json': { schema: z.object({ webhooks: z.array(Webhook), next_cursor: NextCursor }) } },
+      },
+      ...problemResponses(401, 422),
     },
   }),
   async (c) => {
     const now = Date.now();
-    const rows = await listSubscriptions(c.env.DB, c.get('tenantId'));
-    return c.json({ webhooks: rows.map((r) => subscriptionFromRow(r, now)) }, 200);
+    const { limit, cursor } = c.req.valid('query');
+    const key = cursorKey(cursor, 'webhooks', ['number', 'string']);
+    const before = key ? { createdAt: key[0] as number, id: key[1] as string } : undefined;
+    const rows = await listSubscriptions(c.env.DB, c.get('tenantId'), { limit: limit + 1, before });
+    const { page, next_cursor } = cutPage(rows, limit, 'webhooks', (r) => [r.created_at, r.id]);
+    return c.json({ webhooks: page.map((r) => subscriptionFromRow(r, now)), next_cursor }, 200);
   },
 );
 
@@ -133,17 +143,17 @@ webhooks.openapi(
   createRoute({
     operationId: 'getWebhook',
     method: 'get',
-    path: '/webhooks/{id}',
+    path: '/webhooks/{webhook_id}',
     tags,
     summary: 'Get a webhook subscription',
-    request: { params: IdParam },
+    request: { params: WebhookParam },
     responses: {
       200: { description: 'The subscription (never its secret)', content: { 'application/json': { schema: Webhook } } },
       ...problemResponses(401, 404, 422),
     },
   }),
   async (c) => {
-    const row = await loadSubscription(c, c.req.valid('param').id);
+    const row = await loadSubscription(c, c.req.valid('param').webhook_id);
     return c.json(subscriptionFromRow(row), 200);
   },
 );
@@ -152,18 +162,18 @@ webhooks.openapi(
   createRoute({
     operationId: 'updateWebhook',
     method: 'patch',
-    path: '/webhooks/{id}',
+    path: '/webhooks/{webhook_id}',
     tags,
     summary: 'Change a webhook subscription',
     description: 'Only the fields given change. `active: true` re-enables an endpoint Eventline disabled.',
-    request: { params: IdParam, body: { required: true, content: { 'application/json': { schema: WebhookPatch } } } },
+    request: { params: WebhookParam, body: { required: true, content: { 'application/json': { schema: WebhookPatch } } } },
     responses: {
       200: { description: 'The subscription', content: { 'application/json': { schema: Webhook } } },
       ...problemResponses(400, 401, 404, 413, 415, 422),
     },
   }),
   async (c) => {
-    const { id } = c.req.valid('param');
+    const { webhook_id: id } = c.req.valid('param');
     const patch = c.req.valid('json');
     checkUrl(c, patch.url);
     const current = subscriptionFromRow(await loadSubscription(c, id));
@@ -194,15 +204,15 @@ webhooks.openapi(
   createRoute({
     operationId: 'deleteWebhook',
     method: 'delete',
-    path: '/webhooks/{id}',
+    path: '/webhooks/{webhook_id}',
     tags,
     summary: 'Delete a webhook subscription',
     description: 'Its deliveries and attempt log go with it; queued deliveries are dropped.',
-    request: { params: IdParam },
+    request: { params: WebhookParam },
     responses: { 204: { description: 'Deleted' }, ...problemResponses(401, 404, 422) },
   }),
   async (c) => {
-    const { id } = c.req.valid('param');
+    const { webhook_id: id } = c.req.valid('param');
     if (!(await deleteSubscription(c.env.DB, c.get('tenantId'), id))) throw notFound(`Webhook ${id}`);
     return c.body(null, 204);
   },
@@ -212,26 +222,26 @@ webhooks.openapi(
   createRoute({
     operationId: 'rotateWebhookSecret',
     method: 'post',
-    path: '/webhooks/{id}/rotate-secret',
+    path: '/webhooks/{webhook_id}/rotate-secret',
     tags,
     summary: 'Rotate the signing secret',
     description: 'Returns the new secret (shown once). For 24 hours deliveries carry two signatures, by the new and the previous secret.',
-    request: { params: IdParam },
+    request: { params: WebhookParam },
     responses: {
       200: {
         description: 'The new secret',
-        content: { 'application/json': { schema: z.object({ secret: z.string(), previous_secret_expires_at: z.string() }) } },
+        content: { 'application/json': { schema: z.object({ secret: z.string(), secret_rotation_ends_at: z.string().openapi({ description: 'Until then the previous secret also signs (the subscription shows the same time).' }) }) } },
       },
       ...problemResponses(401, 404, 422),
     },
   }),
   async (c) => {
-    const { id } = c.req.valid('param');
+    const { webhook_id: id } = c.req.valid('param');
     const now = Date.now();
     const secret = generateSecret();
     const row = await rotateSecret(c.env.DB, c.get('tenantId'), id, secret, now + ROTATION_OVERLAP_MS, now);
     if (!row) throw notFound(`Webhook ${id}`);
-    return c.json({ secret, previous_secret_expires_at: iso(now + ROTATION_OVERLAP_MS) }, 200);
+    return c.json({ secret, secret_rotation_ends_at: iso(now + ROTATION_OVERLAP_MS) }, 200);
   },
 );
 
@@ -239,11 +249,11 @@ webhooks.openapi(
   createRoute({
     operationId: 'testWebhook',
     method: 'post',
-    path: '/webhooks/{id}/test',
+    path: '/webhooks/{webhook_id}/test',
     tags,
     summary: 'Send a webhook.test event now',
     description: 'One signed attempt, made during the request and not retried; the result is logged like any other delivery. Works on a disabled endpoint too.',
-    request: { params: IdParam },
+    request: { params: WebhookParam },
     responses: {
       200: { description: 'The attempt', content: { 'application/json': { schema: z.object({ delivery: WebhookDelivery, attempt: WebhookAttempt }) } } },
       ...problemResponses(401, 404, 422),
@@ -251,7 +261,7 @@ webhooks.openapi(
   }),
   async (c) => {
     const tenantId = c.get('tenantId');
-    const sub = await loadSubscription(c, c.req.valid('param').id);
+    const sub = await loadSubscription(c, c.req.valid('param').webhook_id);
     const now = Date.now();
     const eventId = crypto.randomUUID();
     const deliveryId = crypto.randomUUID();
@@ -273,43 +283,38 @@ webhooks.openapi(
   },
 );
 
-const Cursor = z
-  .string()
-  .regex(/^\d{1,16}_[0-9a-f-]{36}$/, { message: 'must be a next_cursor from a previous page' })
-  .optional();
-
 webhooks.openapi(
   createRoute({
     operationId: 'listWebhookDeliveries',
     method: 'get',
-    path: '/webhooks/{id}/deliveries',
+    path: '/webhooks/{webhook_id}/deliveries',
     tags,
     summary: "List a subscription's deliveries",
     request: {
-      params: IdParam,
+      params: WebhookParam,
       query: z.object({
         status: DeliveryStatus.optional(),
-        limit: intParam(1, LIMITS.pageSize, LIMITS.defaultPageSize),
-        cursor: Cursor,
+        limit: PageLimit(),
+        cursor: CursorParam,
       }),
     },
     responses: {
       200: {
         description: 'Newest first',
-        content: { 'application/json': { schema: z.object({ deliveries: z.array(WebhookDelivery), next_cursor: z.string().nullable() }) } },
+        content: { 'application/json': { schema: z.object({ deliveries: z.array(WebhookDelivery), next_cursor: NextCursor }) } },
       },
       ...problemResponses(401, 404, 422),
     },
   }),
   async (c) => {
-    const { id } = c.req.valid('param');
+    const { webhook_id: id } = c.req.valid('param');
     const { status, limit, cursor } = c.req.valid('query');
     await loadSubscription(c, id);
-    const before = cursor ? { createdAt: Number(cursor.slice(0, cursor.indexOf('_'))), id: cursor.slice(cursor.indexOf('_') + 1) } : undefined;
+    const key = cursorKey(cursor, 'webhook-deliveries', ['number', 'string']);
+    const before = key ? { createdAt: key[0] as number, id: key[1] as string } : undefined;
     const rows = await listDeliveries(c.env.DB, c.get('tenantId'), id, { limit: limit + 1, ...(status ? { status } : {}), ...(before ? { before } : {}) });
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    return c.json({ deliveries: page.map(deliveryFromRow), next_cursor: rows.length > limit && last ? `${last.created_at}_${last.id}` : null }, 200);
+    const { page, next_cursor } = cutPage(rows, limit, 'webhook-deliveries', (r) => [r.created_at, r.id]);
+    return c.json({ deliveries: page.map(deliveryFromRow), next_cursor }, 200);
   },
 );
 
@@ -317,13 +322,13 @@ webhooks.openapi(
   createRoute({
     operationId: 'recoverWebhook',
     method: 'post',
-    path: '/webhooks/{id}/recover',
+    path: '/webhooks/{webhook_id}/recover',
     tags,
     summary: 'Requeue every failed delivery since a time',
-    description: 'Each failed delivery created at or after `since` starts a new round of attempts (same webhook-id). At most 1000 per call; `has_more` says to call again.',
+    description: 'Each failed delivery created at or after `from` starts a new round of attempts (same webhook-id). At most 1000 per call; `has_more` says to call again.',
     request: {
-      params: IdParam,
-      query: z.object({ since: z.string({ message: 'is required' }).refine((v) => parseTimeParam(v) !== null, { message: 'must be a date, an ISO 8601 date-time or epoch milliseconds' }) }),
+      params: WebhookParam,
+      query: z.object({ from: TimeParam }),
     },
     responses: {
       202: {
@@ -335,8 +340,8 @@ webhooks.openapi(
   }),
   async (c) => {
     const tenantId = c.get('tenantId');
-    const { id } = c.req.valid('param');
-    const since = parseTimeParam(c.req.valid('query').since)!;
+    const { webhook_id: id } = c.req.valid('param');
+    const since = parseTimeParam(c.req.valid('query').from)!;
     const sub = await loadSubscription(c, id);
     if (sub.active !== 1) throw conflict(`Webhook ${id} is disabled; re-enable it (PATCH active: true) before recovering.`);
     const LIMIT = 1000;
@@ -351,10 +356,10 @@ webhooks.openapi(
   createRoute({
     operationId: 'getWebhookDelivery',
     method: 'get',
-    path: '/webhook-deliveries/{id}',
+    path: '/webhook-deliveries/{delivery_id}',
     tags,
     summary: 'Get a delivery with its attempts',
-    request: { params: IdParam },
+    request: { params: DeliveryParam },
     responses: {
       200: { description: 'The delivery', content: { 'application/json': { schema: WebhookDeliveryDetail } } },
       ...problemResponses(401, 404, 422),
@@ -362,7 +367,7 @@ webhooks.openapi(
   }),
   async (c) => {
     const tenantId = c.get('tenantId');
-    const { id } = c.req.valid('param');
+    const { delivery_id: id } = c.req.valid('param');
     const row = await getDelivery(c.env.DB, tenantId, id);
     if (!row) throw notFound(`Delivery ${id}`);
     const attempts = await listAttempts(c.env.DB, tenantId, id);
@@ -374,11 +379,11 @@ webhooks.openapi(
   createRoute({
     operationId: 'redeliverWebhookDelivery',
     method: 'post',
-    path: '/webhook-deliveries/{id}/redeliver',
+    path: '/webhook-deliveries/{delivery_id}/redeliver',
     tags,
     summary: 'Send a delivery again',
     description: 'Starts a new round of attempts with the same body and webhook-id, whatever the delivery\'s state; a round in progress is superseded.',
-    request: { params: IdParam },
+    request: { params: DeliveryParam },
     responses: {
       202: { description: 'Requeued', content: { 'application/json': { schema: WebhookDelivery } } },
       ...problemResponses(401, 404, 409, 422),
@@ -386,7 +391,7 @@ webhooks.openapi(
   }),
   async (c) => {
     const tenantId = c.get('tenantId');
-    const { id } = c.req.valid('param');
+    const { delivery_id: id } = c.req.valid('param');
     const loaded = await deliveryWithSubscription(c.env.DB, tenantId, id);
     if (!loaded) throw notFound(`Delivery ${id}`);
     if (!loaded.sub || loaded.sub.active !== 1) throw conflict(`The delivery's webhook is disabled; re-enable it (PATCH active: true) before redelivering.`);

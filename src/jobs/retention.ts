@@ -37,7 +37,7 @@ export interface RetentionReport {
   resumed: number;
   dropped: number;
   errors: number;
-  more: boolean;
+  has_more: boolean;
 }
 
 type Manifest = Pick<ArchiveRow, 'tenant_id' | 'id' | 'key' | 'day' | 'first_position' | 'last_position'>;
@@ -138,7 +138,7 @@ async function archiveTenant(env: Env, tenantId: string, retentionDays: number, 
     report.archived += rows.length;
     budget -= 1;
   }
-  report.more = true;
+  report.has_more = true;
   return budget;
 }
 
@@ -146,17 +146,17 @@ async function archiveTenant(env: Env, tenantId: string, retentionDays: number, 
  * The retention cron: for each tenant, archives log events older than its event_retention_days to
  * R2 (gzip NDJSON, one object per tenant and UTC day) and deletes them from D1. Safe to run twice,
  * concurrently, or after a crash at any point (see writeAndComplete). A failing tenant is logged and
- * skipped; the others proceed. Bounded per run; `more` says the next run has work left.
+ * skipped; the others proceed. Bounded per run; `has_more` says the next run has work left.
  */
 export async function runRetention(env: Env, opts: RetentionOptions = {}): Promise<RetentionReport> {
   const now = opts.now ?? Date.now();
   const all = await listTenantSettings(env.DB, env.CONTACT_EVENT_EXPIRED_GRACE_DAYS);
   const tenants = opts.tenantIds ? all.filter((t) => opts.tenantIds!.includes(t.tenantId)) : all;
-  const report: RetentionReport = { tenants: tenants.length, objects: 0, archived: 0, deleted: 0, resumed: 0, dropped: 0, errors: 0, more: false };
+  const report: RetentionReport = { tenants: tenants.length, objects: 0, archived: 0, deleted: 0, resumed: 0, dropped: 0, errors: 0, has_more: false };
   let budget = opts.maxObjects ?? MAX_OBJECTS_PER_RUN;
   for (const t of tenants) {
     if (budget <= 0) {
-      report.more = true;
+      report.has_more = true;
       break;
     }
     try {

@@ -144,7 +144,7 @@ describe('the contacts projection', () => {
   it('snapshots a contact stream every 100 events', async () => {
     const t = await newTenant();
     const c = uuid();
-    const events = Array.from({ length: 105 }, (_, i) => ({ event_type: i === 0 ? 'contact.created' : 'contact.interaction_recorded', data: i === 0 ? { name: 'Eve' } : {} }));
+    const events = Array.from({ length: 105 }, (_, i) => ({ event_type: i === 0 ? 'contact.created' : 'contact.interaction_recorded', payload: i === 0 ? { name: 'Eve' } : {} }));
     const r = await call('POST', `/api/v1/streams/contact-${c}/events`, { key: t.key, body: { expected_version: 'no_stream', events } });
     expect(r.status).toBe(201);
     const snap = await eventually(async () => {

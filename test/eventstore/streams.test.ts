@@ -18,7 +18,7 @@ interface Problem {
 const append = (key: string, stream: string, body: unknown, headers?: Record<string, string>, query = '') =>
   call('POST', `/api/v1/streams/${stream}/events${query}`, { key, body, headers });
 
-const ev = (event_type: string, data: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => ({ event_type, data, ...extra });
+const ev = (event_type: string, payload: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => ({ event_type, payload, ...extra });
 
 async function d1Count(tenantId: string, streamId: string): Promise<number> {
   const row = await env.DB.prepare('SELECT count(*) AS n FROM events WHERE tenant_id = ? AND stream_id = ?').bind(tenantId, streamId).first<{ n: number }>();
@@ -97,7 +97,7 @@ describe('streams: append with expected version', () => {
     expect(again.events).toEqual(first.events);
     expect(again.version).toBe(2);
     // The same ids with another body: a conflict, not a replay.
-    const changed = await append(t.key, s, { ...body, events: [{ ...body.events[0], data: { amount: 11 } }, body.events[1]] });
+    const changed = await append(t.key, s, { ...body, events: [{ ...body.events[0], payload: { amount: 11 } }, body.events[1]] });
     expect(changed.status).toBe(409);
     // Idempotency-Key without ids.
     const keyed = { expected_version: 2, events: [ev('invoice.paid', { amount: 10 })] };
@@ -135,21 +135,32 @@ describe('streams: append with expected version', () => {
     const t = await newTenant();
     const s = `ledger-${uuid()}`;
     await append(t.key, s, { events: Array.from({ length: 25 }, (_, i) => ev('ledger.posted', { i })) }, {}, '?wait=position');
-    const p1 = await json<{ events: { sequence_number: number; position: number | null }[]; next_from_version: number }>(
+    const p1 = await json<{ events: { sequence_number: number; version: number; position: number | null }[]; next_after: number }>(
       await call('GET', `/api/v1/streams/${s}?limit=10`, { key: t.key }),
     );
     expect(p1.events.map((e) => e.sequence_number)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    // Reads of a stream carry its version (on every stream the same number as sequence_number).
+    expect(p1.events.map((e) => e.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(p1.events.every((e) => typeof e.position === 'number')).toBe(true);
-    const p3 = await json<{ events: { sequence_number: number }[]; next_from_version: number | null }>(
-      await call('GET', `/api/v1/streams/${s}?from_version=21&limit=10`, { key: t.key }),
+    expect(p1.next_after).toBe(10);
+    const p2 = await json<{ events: { sequence_number: number }[]; next_after: number }>(
+      await call('GET', `/api/v1/streams/${s}?after=${p1.next_after}&limit=10`, { key: t.key }),
+    );
+    expect(p2.events.map((e) => e.sequence_number)).toEqual([11, 12, 13, 14, 15, 16, 17, 18, 19, 20]);
+    const p3 = await json<{ events: { sequence_number: number }[]; next_after: number | null }>(
+      await call('GET', `/api/v1/streams/${s}?after=20&limit=10`, { key: t.key }),
     );
     expect(p3.events.map((e) => e.sequence_number)).toEqual([21, 22, 23, 24, 25]);
-    expect(p3.next_from_version).toBeNull();
-    const back = await json<{ events: { sequence_number: number }[]; next_from_version: number }>(
+    expect(p3.next_after).toBeNull();
+    const back = await json<{ events: { sequence_number: number }[]; next_after: number }>(
       await call('GET', `/api/v1/streams/${s}?direction=backward&limit=3`, { key: t.key }),
     );
     expect(back.events.map((e) => e.sequence_number)).toEqual([25, 24, 23]);
-    expect(back.next_from_version).toBe(22);
+    expect(back.next_after).toBe(23);
+    const back2 = await json<{ events: { sequence_number: number }[] }>(
+      await call('GET', `/api/v1/streams/${s}?direction=backward&after=${back.next_after}&limit=3`, { key: t.key }),
+    );
+    expect(back2.events.map((e) => e.sequence_number)).toEqual([22, 21, 20]);
     const meta = await json<Record<string, unknown>>(await call('GET', `/api/v1/streams/${s}/metadata`, { key: t.key }));
     expect(meta).toMatchObject({ stream_id: s, aggregate_type: 'ledger', version: 25, event_count: 25 });
     expect(typeof meta.first_event_at).toBe('string');
@@ -189,12 +200,12 @@ describe('streams: append with expected version', () => {
     const s = `campaign-${uuid()}`;
     const bad = await append(t.key, s, {
       expected_version: -1,
-      events: [{ event_type: 'Bad Type', data: 'x' }, { event_type: 'a.b', extra: 1 }],
+      events: [{ event_type: 'Bad Type', payload: 'x' }, { event_type: 'a.b', extra: 1 }],
     });
     expect(bad.status).toBe(422);
     const p = await json<Problem>(bad);
     const paths = p.errors!.map((e) => e.path);
-    expect(paths).toEqual(expect.arrayContaining(['expected_version', 'events.0.event_type', 'events.0.data', 'events.1.extra']));
+    expect(paths).toEqual(expect.arrayContaining(['expected_version', 'events.0.event_type', 'events.0.payload', 'events.1.extra']));
     const dup = uuid();
     const dupRes = await append(t.key, s, { events: [ev('a.b', {}, { id: dup }), ev('a.c', {}, { id: dup })] });
     expect(dupRes.status).toBe(422);
@@ -223,7 +234,7 @@ describe('OpenAPI', () => {
       '/api/v1/subscriptions/{name}/events',
       '/api/v1/projections',
       '/api/v1/projections/{name}/rebuild',
-      '/api/v1/contacts/{id}',
+      '/api/v1/contacts/{contact_id}',
       '/api/v1/contacts',
       '/api/v1/events/replay',
     ]) {

@@ -13,13 +13,13 @@ interface Sub {
 interface Batch {
   checkpoint: number;
   events: { position: number; event_type: string; payload: { i: number } }[];
-  next_checkpoint: number;
+  next_after: number;
 }
 
 async function appendMany(key: string, stream: string, n: number, offset: number, type = 'ledger.posted'): Promise<void> {
   const r = await call('POST', `/api/v1/streams/${stream}/events?wait=position`, {
     key,
-    body: { events: Array.from({ length: n }, (_, i) => ({ event_type: type, data: { i: offset + i } })) },
+    body: { events: Array.from({ length: n }, (_, i) => ({ event_type: type, payload: { i: offset + i } })) },
   });
   expect(r.status).toBe(201);
 }
@@ -41,7 +41,7 @@ describe('subscriptions', () => {
       if (round === 1) await appendMany(t.key, stream, 7, 25); // arrives mid catch-up
       if (batch.events.length === 0) break;
       seen.push(...batch.events.map((e) => e.payload.i));
-      const ack = await post(t.key, '/subscriptions/billing-sync/checkpoint', { position: batch.next_checkpoint });
+      const ack = await post(t.key, '/subscriptions/billing-sync/checkpoint', { position: batch.next_after });
       expect(ack.status).toBe(200);
     }
     expect(seen).toEqual(Array.from({ length: 32 }, (_, i) => i));
@@ -63,7 +63,7 @@ describe('subscriptions', () => {
     await post(t.key, '/subscriptions', { name: 'audits', event_types: ['audit.*'] });
     const b = await json<Batch>(await call('GET', '/api/v1/subscriptions/audits/events', { key: t.key }));
     expect(b.events.map((e) => e.payload.i)).toEqual([100, 101]);
-    await post(t.key, '/subscriptions/audits/checkpoint', { position: b.next_checkpoint });
+    await post(t.key, '/subscriptions/audits/checkpoint', { position: b.next_after });
     const s = await json<Sub>(await call('GET', '/api/v1/subscriptions/audits', { key: t.key }));
     expect(s.lag).toBe(0);
     const next = await json<Batch>(await call('GET', '/api/v1/subscriptions/audits/events', { key: t.key }));

@@ -33,8 +33,8 @@ describe('event versioning (upcasters)', () => {
       key: t.key,
       body: {
         events: [
-          { event_type: 'contact.created', data: { name: 'Ada Lovelace', email: 'ada@example.com' } },
-          { event_type: 'contact.created', schema_version: 2, data: { name: 'Ada L', first_name: 'Ada', last_name: 'L' } },
+          { event_type: 'contact.created', payload: { name: 'Ada Lovelace', email: 'ada@example.com' } },
+          { event_type: 'contact.created', schema_version: 2, payload: { name: 'Ada L', first_name: 'Ada', last_name: 'L' } },
         ],
       },
     });
@@ -42,7 +42,7 @@ describe('event versioning (upcasters)', () => {
     const ids = (await json<{ events: { id: string }[] }>(r)).events.map((e) => e.id);
     const expectedV2 = { name: 'Ada Lovelace', first_name: 'Ada', last_name: 'Lovelace', phone_number: null, email_address: 'ada@example.com' };
 
-    const fromStream = await json<{ events: StoredEvent[] }>(await call('GET', `/api/v1/streams/${stream}`, { key: t.key }));
+    const fromStream = await json<{ events: (StoredEvent & { version: number })[] }>(await call('GET', `/api/v1/streams/${stream}`, { key: t.key }));
     expect(fromStream.events[0]).toMatchObject({ schema_version: 2, stored_schema_version: 1, payload: expectedV2 });
     expect(fromStream.events[1]).toMatchObject({ schema_version: 2, stored_schema_version: 2, payload: { name: 'Ada L', first_name: 'Ada', last_name: 'L' } });
 
@@ -52,7 +52,7 @@ describe('event versioning (upcasters)', () => {
     expect(fromLog.events[1]).toMatchObject({ id: ids[1], schema_version: 2, stored_schema_version: 2 });
     // Every read path agrees: the log page (built in SQLite, upcast rows patched in) equals the stream read.
     const all = await json<{ events: StoredEvent[] }>(await call('GET', '/api/v1/log?after=0', { key: t.key }));
-    expect(all.events).toEqual(fromStream.events);
+    expect(all.events).toEqual(fromStream.events.map(({ version: _version, ...e }) => e));
 
     const stored = await env.DB.prepare('SELECT schema_version, payload FROM events WHERE tenant_id = ? AND id = ?').bind(t.id, ids[0]).first<{ schema_version: number; payload: string }>();
     expect(stored!.schema_version).toBe(1);
@@ -64,7 +64,7 @@ describe('snapshots', () => {
   it('stores and returns the latest state at or below a version; validates the version', async () => {
     const t = await newTenant();
     const s = `cart-${uuid()}`;
-    await call('POST', `/api/v1/streams/${s}/events`, { key: t.key, body: { events: Array.from({ length: 5 }, (_, i) => ({ event_type: 'cart.item_added', data: { i } })) } });
+    await call('POST', `/api/v1/streams/${s}/events`, { key: t.key, body: { events: Array.from({ length: 5 }, (_, i) => ({ event_type: 'cart.item_added', payload: { i } })) } });
     const put = (version: number, state: Record<string, unknown>) => call('PUT', `/api/v1/streams/${s}/snapshot`, { key: t.key, body: { version, state } });
     expect((await put(2, { items: 2 })).status).toBe(200);
     expect((await put(4, { items: 4 })).status).toBe(200);

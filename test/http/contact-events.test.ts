@@ -215,12 +215,12 @@ describe('contact timeline: bad input writes nothing', () => {
       422,
       ['query.limit', 'query.offset', 'query.visible_to', 'query.category', 'query.after_sequence', 'query.include_expired'],
     );
-    await expectProblem(await call('GET', '/api/v1/contact-events?since=yesterday', { key: t.key }), 422, ['query.since']);
+    await expectProblem(await call('GET', '/api/v1/contact-events?from=yesterday', { key: t.key }), 422, ['query.from']);
     await expectProblem(await call('GET', '/api/v1/contact-events/search?q=%22%2A%28%29', { key: t.key }), 422, ['query.q']);
     await expectProblem(await call('GET', '/api/v1/contact-events/search', { key: t.key }), 422, ['query.q']);
     await expectProblem(await call('GET', '/api/v1/contact-events/undelivered', { key: t.key }), 422, ['query.contact_id']);
     await expectProblem(await call('GET', `/api/v1/contacts/${contact}/events/export?format=pdf`, { key: t.key }), 422, ['query.format']);
-    await expectProblem(await call('GET', '/api/v1/contact-events/123', { key: t.key }), 422, ['param.id']);
+    await expectProblem(await call('GET', '/api/v1/contact-events/123', { key: t.key }), 422, ['param.entry_id']);
   });
 });
 
@@ -284,12 +284,12 @@ describe('contact timeline: reads', () => {
     expect(sessHub.events).toEqual(sess.events);
 
     const all = await json<Page>(await call('GET', '/api/v1/contact-events', { key: t.key }));
-    expect(all.total).toBe(3);
+    expect(all.events.length).toBe(3);
     const byType = await json<Page>(await call('GET', '/api/v1/contact-events?type=agent_assigned', { key: t.key }));
     expect(byType.events.map((e) => e.id)).toEqual([assigned.id]);
     const byCategory = await json<Page>(await call('GET', '/api/v1/contact-events?category=notification&limit=5', { key: t.key }));
     expect(byCategory.events.map((e) => e.id)).toEqual([reminder.id]);
-    const since = await json<Page>(await call('GET', '/api/v1/contact-events?since=2025-10-10T14:30:30Z', { key: t.key }));
+    const since = await json<Page>(await call('GET', '/api/v1/contact-events?from=2025-10-10T14:30:30Z', { key: t.key }));
     expect(since.events.map((e) => e.id).sort()).toEqual([assigned.id, reminder.id].sort());
 
     const found = await json<{ events: ContactEventRecord[] }>(await call('GET', '/api/v1/contact-events/search?q=invoice', { key: t.key }));
@@ -314,13 +314,13 @@ describe('contact timeline: reads', () => {
     await eventually(() => d1Entry(t.id, e.id));
     const read = await call('POST', `/api/v1/contact-events/${e.id}/mark-read`, { key: t.key });
     expect(read.status).toBe(200);
-    const body = await json<{ success: boolean; event_id: string; read_at: string }>(read);
-    expect(body).toEqual({ success: true, event_id: e.id, read_at: expect.any(String) });
+    const body = await json<{ success: boolean; id: string; read_at: string }>(read);
+    expect(body).toEqual({ success: true, id: e.id, read_at: expect.any(String) });
     const again = await json<{ read_at: string }>(await call('POST', `/api/v1/contact-events/${e.id}/mark-read`, { key: t.key }));
     expect(again.read_at).toBe(body.read_at);
 
     const delivered = await call('POST', `/api/v1/contact-events/${e.id}/mark-delivered?contact_id=${contact}`, { key: t.key });
-    expect(await json(delivered)).toEqual({ success: true, event_id: e.id, delivered_at: expect.any(String) });
+    expect(await json(delivered)).toEqual({ success: true, id: e.id, delivered_at: expect.any(String) });
     const after = await json<{ events: ContactEventRecord[] }>(await call('GET', `/api/v1/contact-events/undelivered?contact_id=${contact}`, { key: t.key }));
     expect(after.events).toEqual([]);
     const got = await json<ContactEventRecord>(await call('GET', `/api/v1/contact-events/${e.id}`, { key: t.key }));
@@ -411,7 +411,7 @@ describe('contact timeline: expiry', () => {
     await eventually(() => d1Entry(t.id, dead.id));
     const tenantWide = await json<Page>(await call('GET', '/api/v1/contact-events', { key: t.key }));
     expect(tenantWide.events.map((e) => e.id)).toEqual([live.id]);
-    expect((await json<Page>(await call('GET', '/api/v1/contact-events?include_expired=true', { key: t.key }))).total).toBe(2);
+    expect((await json<Page>(await call('GET', '/api/v1/contact-events?include_expired=true', { key: t.key }))).events.length).toBe(2);
     const sess = await json<Page>(await call('GET', `/api/v1/sessions/${session}/events`, { key: t.key }));
     expect(sess.events.map((e) => e.id)).toEqual([live.id]);
     const found = await json<{ events: ContactEventRecord[] }>(await call('GET', '/api/v1/contact-events/search?q=notice', { key: t.key }));
@@ -502,10 +502,10 @@ describe('contact timeline: API document', () => {
       ['/api/v1/contact-events', 'get'],
       ['/api/v1/contact-events/search', 'get'],
       ['/api/v1/contact-events/undelivered', 'get'],
-      ['/api/v1/contact-events/{id}', 'get'],
-      ['/api/v1/contact-events/{id}', 'delete'],
-      ['/api/v1/contact-events/{id}/mark-read', 'post'],
-      ['/api/v1/contact-events/{id}/mark-delivered', 'post'],
+      ['/api/v1/contact-events/{entry_id}', 'get'],
+      ['/api/v1/contact-events/{entry_id}', 'delete'],
+      ['/api/v1/contact-events/{entry_id}/mark-read', 'post'],
+      ['/api/v1/contact-events/{entry_id}/mark-delivered', 'post'],
     ];
     for (const [path, method] of expected) expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
   });

@@ -43,7 +43,7 @@ describe('/openapi.json', () => {
       'POST /api/v1/events',
       'POST /api/v1/events/batch',
       'GET /api/v1/events',
-      'GET /api/v1/events/{id}',
+      'GET /api/v1/events/{event_id}',
       'GET /api/v1/events/count',
       'GET /api/v1/events/stats',
       'GET /api/v1/events/export',

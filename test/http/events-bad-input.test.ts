@@ -160,13 +160,13 @@ describe('bad input on reads', () => {
     return expectProblem(await call('GET', path, { key: t.key }), status, paths);
   };
 
-  it('start after end → 422 naming both', async () => {
-    const p = await get('/api/v1/events?start=2025-10-10&end=2025-10-01', ['query.start', 'query.end']);
+  it('from after to → 422 naming both', async () => {
+    const p = await get('/api/v1/events?from=2025-10-10&to=2025-10-01', ['query.from', 'query.to']);
     expect(p.detail).toMatch(/after/);
   });
 
-  it('since after until → 422', async () => {
-    await get('/api/v1/events/stats?since=2025-10-10T00:00:00Z&until=2025-10-09T00:00:00Z', ['query.since', 'query.until']);
+  it('stats: from after to → 422', async () => {
+    await get('/api/v1/events/stats?from=2025-10-10T00:00:00Z&to=2025-10-09T00:00:00Z', ['query.from', 'query.to']);
   });
 
   it.each([['0'], ['1001'], ['-5'], ['ten'], ['2.5']])('limit=%s → 422', async (limit) => {
@@ -174,14 +174,14 @@ describe('bad input on reads', () => {
   });
 
   it('bad filters → 422 naming each', async () => {
-    await get('/api/v1/events?type=Bad&source=email&contact_id=x&session_id=y&message_id=z&start=yesterday&end=2025-13-45', [
+    await get('/api/v1/events?type=Bad&source=email&contact_id=x&session_id=y&message_id=z&from=yesterday&to=2025-13-45', [
       'query.type',
       'query.source',
       'query.contact_id',
       'query.session_id',
       'query.message_id',
-      'query.start',
-      'query.end',
+      'query.from',
+      'query.to',
     ]);
   });
 
@@ -195,7 +195,7 @@ describe('bad input on reads', () => {
   });
 
   it('a bad id in the path → 422', async () => {
-    await get('/api/v1/events/not-a-uuid', ['param.id']);
+    await get('/api/v1/events/not-a-uuid', ['param.event_id']);
   });
 
   it('count without contact_id or session_id → 422', async () => {

@@ -16,7 +16,7 @@ interface Page {
   events: Ev[];
   total: number;
   next_cursor: string | null;
-  time_range?: { start: string | null; end: string | null };
+  time_range?: { from: string | null; to: string | null };
 }
 
 const get = async <T = Page>(t: Tenant, path: string): Promise<T> => {
@@ -89,23 +89,23 @@ describe('GET /events', () => {
     expect(page.events.map((e) => e.event_type)).toEqual(['message.sent', 'contact.created']);
   });
 
-  it('start/end take dates, date-times and epoch ms, are inclusive, and are echoed as time_range', async () => {
+  it('from/to take dates, date-times and epoch ms, are inclusive, and are echoed as time_range', async () => {
     const t = await newTenant();
     await seedLog(t);
-    const days = await get(t, '/api/v1/events?start=2025-10-03&end=2025-10-05');
-    expect(days.time_range).toEqual({ start: '2025-10-03T00:00:00.000Z', end: '2025-10-05T23:59:59.999Z' });
+    const days = await get(t, '/api/v1/events?from=2025-10-03&to=2025-10-05');
+    expect(days.time_range).toEqual({ from: '2025-10-03T00:00:00.000Z', to: '2025-10-05T23:59:59.999Z' });
     expect(days.total).toBe(3);
     expect(days.events.map((e) => e.payload.i)).toEqual([4, 3, 2]);
     // Exact bounds are inclusive.
-    const exact = await get(t, `/api/v1/events?start=${encodeURIComponent(at(3))}&end=${encodeURIComponent('2025-10-05T14:00:00+02:00')}`);
+    const exact = await get(t, `/api/v1/events?from=${encodeURIComponent(at(3))}&to=${encodeURIComponent('2025-10-05T14:00:00+02:00')}`);
     expect(exact.events.map((e) => e.payload.i)).toEqual([4, 3, 2]);
-    const ms = await get(t, `/api/v1/events?start=${Date.parse(at(10))}`);
-    expect(ms.time_range).toEqual({ start: at(10), end: null });
+    const ms = await get(t, `/api/v1/events?from=${Date.parse(at(10))}`);
+    expect(ms.time_range).toEqual({ from: at(10), to: null });
     expect(ms.events.map((e) => e.payload.i)).toEqual([11, 10, 9]);
-    const open = await get(t, '/api/v1/events?end=2025-10-01');
+    const open = await get(t, '/api/v1/events?to=2025-10-01');
     expect(open.events.map((e) => e.payload.i)).toEqual([0]);
     // A range and a filter together.
-    expect((await get(t, '/api/v1/events?type=message.sent&start=2025-10-02&end=2025-10-09')).events.map((e) => e.payload.i)).toEqual([8, 4]);
+    expect((await get(t, '/api/v1/events?type=message.sent&from=2025-10-02&to=2025-10-09')).events.map((e) => e.payload.i)).toEqual([8, 4]);
   });
 
   it('pages with an opaque cursor until next_cursor is null, each event once, in both orders', async () => {
@@ -179,11 +179,11 @@ describe('GET /events/count and /events/stats', () => {
       { event_type: 'message.sent', source: 'cron', timestamp: '2025-10-05T12:30:00Z' },
       { event_type: 'message.sent', source: 'cron', timestamp: '2025-10-05T13:10:00Z' },
     ]);
-    type Stats = { since: string; until: string; group_by: string; total: number; groups: { key: string; count: number }[] };
-    const byType = await get<Stats>(t, '/api/v1/events/stats?since=2025-10-01&until=2025-10-06');
+    type Stats = { from: string; to: string; group_by: string; total: number; groups: { key: string; count: number }[] };
+    const byType = await get<Stats>(t, '/api/v1/events/stats?from=2025-10-01&to=2025-10-06');
     expect(byType).toEqual({
-      since: '2025-10-01T00:00:00.000Z',
-      until: '2025-10-06T23:59:59.999Z',
+      from: '2025-10-01T00:00:00.000Z',
+      to: '2025-10-06T23:59:59.999Z',
       group_by: 'type',
       computed_from: 'log', // just appended: the rollups are not trusted for it yet
       total: 8,
@@ -194,14 +194,14 @@ describe('GET /events/count and /events/stats', () => {
         { key: 'tag.added', count: 1 },
       ],
     });
-    const bySource = await get<Stats>(t, '/api/v1/events/stats?since=2025-10-01&until=2025-10-06&group_by=source');
+    const bySource = await get<Stats>(t, '/api/v1/events/stats?from=2025-10-01&to=2025-10-06&group_by=source');
     expect(bySource.groups).toEqual([
       { key: 'cron', count: 2 },
       { key: 'system', count: 2 },
       { key: 'webhook', count: 2 },
       { key: 'manual', count: 2 },
     ].sort((a, b) => b.count - a.count || a.key.localeCompare(b.key)));
-    const byHour = await get<Stats>(t, '/api/v1/events/stats?since=2025-10-05&until=2025-10-05&group_by=hour');
+    const byHour = await get<Stats>(t, '/api/v1/events/stats?from=2025-10-05&to=2025-10-05&group_by=hour');
     expect(byHour.groups).toEqual([
       { key: '2025-10-05T12:00:00.000Z', count: 2 },
       { key: '2025-10-05T13:00:00.000Z', count: 1 },
@@ -210,7 +210,7 @@ describe('GET /events/count and /events/stats', () => {
     await batch(t, [{ event_type: 'note.added', source: 'manual' }]);
     const recent = await get<Stats>(t, '/api/v1/events/stats');
     expect(recent.group_by).toBe('type');
-    expect(Date.parse(recent.until) - Date.parse(recent.since)).toBe(24 * 3_600_000);
+    expect(Date.parse(recent.to) - Date.parse(recent.from)).toBe(24 * 3_600_000);
     expect(recent.groups).toEqual([{ key: 'note.added', count: 1 }]);
   });
 });
@@ -275,7 +275,7 @@ describe('GET /events/export', () => {
       { event_type: 'note.added', source: 'manual', timestamp: at(4), payload: { text: tricky, n: 1 }, metadata: { correlation_id: 'a,"b"', user_agent: 'x\ny' } },
     ]);
     await batch(t, [{ event_type: 'tag.added', source: 'cron', timestamp: at(5) }]);
-    const res = await call('GET', '/api/v1/events/export?format=csv&start=2025-10-01&end=2025-10-04', { key: t.key });
+    const res = await call('GET', '/api/v1/events/export?format=csv&from=2025-10-01&to=2025-10-04', { key: t.key });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/csv; charset=utf-8');
     const rows = parseCsv(await res.text());
@@ -294,7 +294,7 @@ describe('GET /events/export', () => {
   it('filters like the list, and an empty export is just the header (CSV) or nothing (NDJSON)', async () => {
     const t = await newTenant();
     await seedLog(t);
-    const text = await (await call('GET', '/api/v1/events/export?type=tag.added&start=2025-10-01&end=2025-10-08', { key: t.key })).text();
+    const text = await (await call('GET', '/api/v1/events/export?type=tag.added&from=2025-10-01&to=2025-10-08', { key: t.key })).text();
     expect(text.trim().split('\n').map((l) => (JSON.parse(l) as Ev).payload.i)).toEqual([3, 7]);
     const none = await call('GET', '/api/v1/events/export?format=csv&type=note.added', { key: t.key });
     expect(parseCsv(await none.text())).toHaveLength(1);

@@ -20,7 +20,7 @@ describe('GET /events/stats and the analytics rollups', () => {
       json<{ total: number; computed_from: string; groups: { key: string; count: number }[] }>(await call('GET', `/api/v1/events/stats?${query}`, { key: t.key }));
 
     // Just appended: the rollups may not have them yet, so the log answers.
-    expect((await stats(`since=${since}&until=${until}&group_by=type`)).computed_from).toBe('log');
+    expect((await stats(`from=${since}&to=${until}&group_by=type`)).computed_from).toBe('log');
 
     // Once the analytics consumer has counted them and a minute has passed (simulated by ageing the
     // rows' append time), the rollups answer.
@@ -31,7 +31,7 @@ describe('GET /events/stats and the analytics rollups', () => {
     await env.DB.prepare('UPDATE events SET created_at = created_at - 120000 WHERE tenant_id = ?').bind(t.id).run();
     const fromRollups = await eventually(async () => {
       const body = await json<{ total: number; computed_from: string; groups: { key: string; count: number }[] }>(
-        await call('GET', `/api/v1/events/stats?since=${since}&until=${until}&group_by=type`, { key: t.key }),
+        await call('GET', `/api/v1/events/stats?from=${since}&to=${until}&group_by=type`, { key: t.key }),
       );
       return body.total === 5 ? body : undefined;
     });
@@ -43,7 +43,7 @@ describe('GET /events/stats and the analytics rollups', () => {
 
     // One millisecond off the hour: the same question is counted over the log, with the same answer.
     const fromLog = await json<{ total: number; computed_from: string; groups: { key: string; count: number }[] }>(
-      await call('GET', `/api/v1/events/stats?since=${new Date(hour + 1).toISOString()}&until=${until}&group_by=type`, { key: t.key }),
+      await call('GET', `/api/v1/events/stats?from=${new Date(hour + 1).toISOString()}&to=${until}&group_by=type`, { key: t.key }),
     );
     expect(fromLog.computed_from).toBe('log');
     expect(fromLog.total).toBe(5);

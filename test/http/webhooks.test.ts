@@ -84,14 +84,14 @@ describe('webhook subscriptions API', () => {
     const sub = await json<Sub>(await create(t.key, { name: 'a', url: hookUrl(hookPath()), events: ['*'] }));
     const res = await call('POST', `/api/v1/webhooks/${sub.id}/rotate-secret`, { key: t.key });
     expect(res.status).toBe(200);
-    const body = await json<{ secret: string; previous_secret_expires_at: string }>(res);
+    const body = await json<{ secret: string; secret_rotation_ends_at: string }>(res);
     expect(body.secret).toMatch(/^whsec_/);
     expect(body.secret).not.toBe(sub.secret);
-    const overlap = Date.parse(body.previous_secret_expires_at) - Date.now();
+    const overlap = Date.parse(body.secret_rotation_ends_at) - Date.now();
     expect(overlap).toBeGreaterThan(23.9 * 3600_000);
     expect(overlap).toBeLessThanOrEqual(24 * 3600_000);
     const got = await json<Sub>(await call('GET', `/api/v1/webhooks/${sub.id}`, { key: t.key }));
-    expect(got.secret_rotation_ends_at).toBe(body.previous_secret_expires_at);
+    expect(got.secret_rotation_ends_at).toBe(body.secret_rotation_ends_at);
     expect(JSON.stringify(got)).not.toContain('whsec_');
   });
 
@@ -137,7 +137,7 @@ describe('webhook subscriptions API', () => {
     expect(paths(await json<Problem>(q))).toEqual(['query.limit', 'query.status']);
     const r = await call('POST', `/api/v1/webhooks/${sub.id}/recover`, { key: t.key });
     expect(r.status).toBe(422);
-    expect(paths(await json<Problem>(r))).toEqual(['query.since']);
+    expect(paths(await json<Problem>(r))).toEqual(['query.from']);
   });
 
   it('refuses private, loopback, link-local and metadata URLs in production (SSRF)', async () => {
@@ -177,12 +177,12 @@ describe('webhook subscriptions API', () => {
   it('documents every webhook route in the OpenAPI document', async () => {
     const doc = await json<{ paths: Record<string, Record<string, unknown>> }>(await call('GET', '/openapi.json'));
     expect(Object.keys(doc.paths['/api/v1/webhooks']!).sort()).toEqual(['get', 'post']);
-    expect(Object.keys(doc.paths['/api/v1/webhooks/{id}']!).sort()).toEqual(['delete', 'get', 'patch']);
-    for (const path of ['/api/v1/webhooks/{id}/rotate-secret', '/api/v1/webhooks/{id}/test', '/api/v1/webhooks/{id}/recover', '/api/v1/webhook-deliveries/{id}/redeliver']) {
+    expect(Object.keys(doc.paths['/api/v1/webhooks/{webhook_id}']!).sort()).toEqual(['delete', 'get', 'patch']);
+    for (const path of ['/api/v1/webhooks/{webhook_id}/rotate-secret', '/api/v1/webhooks/{webhook_id}/test', '/api/v1/webhooks/{webhook_id}/recover', '/api/v1/webhook-deliveries/{delivery_id}/redeliver']) {
       expect(Object.keys(doc.paths[path]!), path).toEqual(['post']);
     }
-    expect(Object.keys(doc.paths['/api/v1/webhooks/{id}/deliveries']!)).toEqual(['get']);
-    expect(Object.keys(doc.paths['/api/v1/webhook-deliveries/{id}']!)).toEqual(['get']);
+    expect(Object.keys(doc.paths['/api/v1/webhooks/{webhook_id}/deliveries']!)).toEqual(['get']);
+    expect(Object.keys(doc.paths['/api/v1/webhook-deliveries/{delivery_id}']!)).toEqual(['get']);
   });
 
   it("keeps tenants apart: another tenant's webhook is not found", async () => {
@@ -196,7 +196,7 @@ describe('webhook subscriptions API', () => {
       ['POST', `/api/v1/webhooks/${sub.id}/rotate-secret`],
       ['POST', `/api/v1/webhooks/${sub.id}/test`],
       ['GET', `/api/v1/webhooks/${sub.id}/deliveries`],
-      ['POST', `/api/v1/webhooks/${sub.id}/recover?since=2020-01-01`],
+      ['POST', `/api/v1/webhooks/${sub.id}/recover?from=2020-01-01`],
     ] as const) {
       const res = await call(method, path, { key: b.key, ...(method === 'PATCH' ? { body: { name: 'stolen' } } : {}) });
       expect(res.status, `${method} ${path}`).toBe(404);

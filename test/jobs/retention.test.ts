@@ -68,7 +68,7 @@ describe('retention and archive', () => {
     const longIds = await appendAged(long, now, ages);
 
     const report = await runRetention(env, { now, tenantIds: [short.id, long.id] });
-    expect(report).toMatchObject({ tenants: 2, errors: 0, more: false });
+    expect(report).toMatchObject({ tenants: 2, errors: 0, has_more: false });
     // Days wholly older than 30 days: the 45-, 40- and 31.5-day-old events (3 days, 3 objects).
     const cutoff = floorDay(now - 30 * DAY_MS);
     const expectedGone = shortIds.filter((_, i) => now - ages[i]! * DAY_MS < cutoff);
@@ -156,7 +156,7 @@ describe('retention and archive', () => {
     await call('PATCH', '/api/v1/settings', { key: t.key, body: { event_retention_days: 3 } });
     const ids = await appendAged(t, now, Array.from({ length: 12 }, () => 10));
     const small = await runRetention(env, { now, tenantIds: [t.id], rowsPerObject: 5, maxObjects: 2 });
-    expect(small).toMatchObject({ objects: 2, archived: 10, more: true });
+    expect(small).toMatchObject({ objects: 2, archived: 10, has_more: true });
     expect(await idsInD1(t.id)).toHaveLength(2);
 
     // The scheduled entry runs retention on the daily cron (the minute cron does not).

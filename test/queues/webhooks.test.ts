@@ -206,14 +206,14 @@ describe.concurrent('webhook delivery through the queues', () => {
     expect((await json<{ deliveries: unknown[] }>(await call('GET', `/api/v1/webhooks/${sub.id}/deliveries?status=succeeded`, { key: t.key }))).deliveries).toEqual([]);
 
     await script(path, [{ status: 200 }]);
-    const rec = await call('POST', `/api/v1/webhooks/${sub.id}/recover?since=${new Date(Date.now() - 60_000).toISOString()}`, { key: t.key });
+    const rec = await call('POST', `/api/v1/webhooks/${sub.id}/recover?from=${new Date(Date.now() - 60_000).toISOString()}`, { key: t.key });
     expect(rec.status).toBe(202);
     expect(await json(rec)).toMatchObject({ recovered: 1, delivery_ids: [row!.id], has_more: false });
     const reqs = await waitForRequests(path, 2);
     expect(header(reqs[1]!, 'webhook-id')).toBe(row!.id);
     await eventually(async () => (await deliveriesOf(t.id, sub.id))[0]?.status === 'succeeded');
     // Recovering again finds nothing failed.
-    const again = await json<{ recovered: number }>(await call('POST', `/api/v1/webhooks/${sub.id}/recover?since=2020-01-01`, { key: t.key }));
+    const again = await json<{ recovered: number }>(await call('POST', `/api/v1/webhooks/${sub.id}/recover?from=2020-01-01`, { key: t.key }));
     expect(again.recovered).toBe(0);
   });
 

@@ -51,3 +51,24 @@ export const problemResponses = (...codes: number[]) =>
       { description: 'Problem (RFC 9457)', content: { 'application/problem+json': { schema: ProblemSchema } } },
     ]),
   );
+
+// ---------------------------------------------------------------- paging, the same on every list
+
+/** `limit` of a list: 1..max, with a default. */
+export const PageLimit = (max: number = LIMITS.pageSize, def: number = LIMITS.defaultPageSize) =>
+  intParam(1, max, def).openapi({ type: 'integer', description: `Items per page: 1..${max}, default ${def}.` });
+
+export const CursorParam = z
+  .string()
+  .min(1)
+  .max(400)
+  .optional()
+  .openapi({ description: 'The `next_cursor` of the previous page, as given (same filters).' });
+
+export const NextCursor = z.string().nullable().openapi({ description: 'Pass as `cursor` for the next page; null on the last page.' });
+
+/** `after` of a position-addressed read: exclusive. */
+export const AfterParam = z.coerce
+  .number({ message: 'must be a number' })
+  .int({ message: 'must be an integer' })
+  .min(0, { message: 'must be at least 0' });

@@ -1,7 +1,8 @@
 import { z } from '@hono/zod-openapi';
 import { CATEGORIES, PRIORITIES, TIMELINE_SOURCES, TIMELINE_TYPE_PATTERN } from '../contact-event-types';
 import { LIMITS } from '../limits';
-import { IsoDateTime, Payload, Uuid, intParam, jsonObject } from './common';
+import { CursorParam, IsoDateTime, NextCursor, PageLimit, Payload, Uuid, intParam, jsonObject } from './common';
+import { TimeParam } from './event-queries';
 
 export const NewContactEvent = z
   .strictObject({
@@ -93,7 +94,7 @@ export const TimelineAppendHeaders = z.object({
 const BoolParam = z.enum(['true', 'false'], { message: 'must be true or false' });
 export const boolParam = (v: 'true' | 'false' | undefined): boolean => v === 'true';
 
-const Limit = intParam(1, LIMITS.pageSize, LIMITS.defaultPageSize);
+const Limit = PageLimit();
 const Offset = intParam(0, 1_000_000, 0);
 const TypeParam = z
   .string()
@@ -104,7 +105,7 @@ const CategoryParam = z.enum(CATEGORIES, { message: `must be one of ${CATEGORIES
 
 export const ContactParam = z.object({ contact_id: Uuid });
 export const SessionParam = z.object({ session_id: Uuid });
-export const EntryParam = z.object({ id: Uuid });
+export const EntryParam = z.object({ entry_id: Uuid });
 export const EntryQuery = z.object({
   contact_id: Uuid.optional().openapi({
     description:
@@ -114,7 +115,8 @@ export const EntryQuery = z.object({
 
 export const TimelineListQuery = z.object({
   limit: Limit,
-  offset: Offset,
+  offset: Offset.openapi({ type: 'integer', description: 'Entries to skip; or pass `cursor` instead (not both).' }),
+  cursor: CursorParam,
   visible_to: VisibleTo.optional(),
   category: CategoryParam.optional(),
   type: TypeParam.optional(),
@@ -128,7 +130,7 @@ export const TimelineListQuery = z.object({
 
 export const SessionListQuery = z.object({
   limit: Limit,
-  offset: Offset,
+  cursor: CursorParam,
   visible_to: VisibleTo.optional(),
   include_expired: BoolParam.optional(),
   contact_id: Uuid.optional().openapi({ description: 'Read from that contact\'s hub (strongly consistent) instead of D1.' }),
@@ -137,12 +139,12 @@ export const SessionListQuery = z.object({
 export const TenantListQuery = z.object({
   type: TypeParam.optional(),
   category: CategoryParam.optional(),
-  since: z.string().optional().openapi({ description: 'occurred_at ≥ since: a date, an ISO 8601 date-time or epoch ms.' }),
+  from: TimeParam.optional().openapi({ description: 'occurred_at ≥ from: a date, an ISO 8601 date-time or epoch ms.' }),
   contact_id: Uuid.optional(),
   visible_to: VisibleTo.optional(),
   include_expired: BoolParam.optional(),
   limit: Limit,
-  offset: Offset,
+  cursor: CursorParam,
 });
 
 export const SearchQuery = z.object({
@@ -150,20 +152,28 @@ export const SearchQuery = z.object({
   contact_id: Uuid.optional(),
   category: CategoryParam.optional(),
   include_expired: BoolParam.optional(),
-  limit: intParam(1, 200, 50),
-  offset: Offset,
+  limit: PageLimit(200, 50),
+  cursor: CursorParam,
 });
 
-export const UndeliveredQuery = z.object({ contact_id: Uuid });
+export const UndeliveredQuery = z.object({ contact_id: Uuid, limit: Limit, cursor: CursorParam });
 export const ExportQuery = z.object({ format: z.enum(['csv'], { message: 'must be csv' }).default('csv'), include_expired: BoolParam.optional() });
 export const CountQuery = z.object({ include_expired: BoolParam.optional() });
 
 export const TimelinePageResponse = z
-  .object({ events: z.array(ContactEvent), total: z.number().int(), page: z.number().int(), limit: z.number().int(), offset: z.number().int() })
-  .openapi('ContactEventPage');
+  .object({
+    events: z.array(ContactEvent),
+    total: z.number().int(),
+    page: z.number().int(),
+    limit: z.number().int(),
+    offset: z.number().int(),
+    next_cursor: NextCursor,
+  })
+  .openapi('ContactTimelinePage');
+export const ContactEventPage = z.object({ events: z.array(ContactEvent), next_cursor: NextCursor }).openapi('ContactEventPage');
 export const ContactEventList = z.object({ events: z.array(ContactEvent) }).openapi('ContactEventList');
-export const MarkReadResponse = z.object({ success: z.boolean(), event_id: Uuid, read_at: z.string() }).openapi('MarkReadResult');
-export const MarkDeliveredResponse = z.object({ success: z.boolean(), event_id: Uuid, delivered_at: z.string() }).openapi('MarkDeliveredResult');
+export const MarkReadResponse = z.object({ success: z.boolean(), id: Uuid, read_at: z.string() }).openapi('MarkReadResult');
+export const MarkDeliveredResponse = z.object({ success: z.boolean(), id: Uuid, delivered_at: z.string() }).openapi('MarkDeliveredResult');
 export const CountResponse = z.object({ contact_id: Uuid, count: z.number().int() });
 export const EraseResponse = z
   .object({ contact_id: Uuid, erased: z.object({ events: z.number().int(), contact_events: z.number().int() }) })

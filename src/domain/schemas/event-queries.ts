@@ -1,8 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { EVENT_SOURCES } from '../event-types';
-import { LIMITS } from '../limits';
 import { parseTimeParam } from '../time';
-import { Uuid, intParam } from './common';
+import { CursorParam, NextCursor, PageLimit, Uuid } from './common';
 import { Event, EventType } from './events';
 
 const TIME_HELP = 'a date (2025-10-01), an ISO 8601 date-time (2025-10-01T12:00:00Z) or epoch milliseconds';
@@ -21,40 +20,39 @@ const filters = {
   session_id: Uuid.optional(),
   message_id: Uuid.optional(),
   correlation_id: z.string().min(1).max(255).optional(),
-  start: TimeParam.optional(),
-  end: TimeParam.optional().openapi({ description: `Inclusive; ${TIME_HELP}. A bare date means its last millisecond.` }),
+  from: TimeParam.optional(),
+  to: TimeParam.optional().openapi({ description: `Inclusive; ${TIME_HELP}. A bare date means its last millisecond.` }),
 };
 
-// Query objects are strict like bodies: a misspelt filter (`event_type=`) is a 422, not a silent "everything".
-export const ListEventsQuery = z.strictObject({
+export const ListEventsQuery = z.object({
   ...filters,
-  limit: intParam(1, LIMITS.pageSize, LIMITS.defaultPageSize).openapi({ type: 'integer', description: `1..${LIMITS.pageSize}, default ${LIMITS.defaultPageSize}.` }),
-  cursor: z.string().min(1).max(200).optional().openapi({ description: 'The `next_cursor` of the previous page (same filters).' }),
+  limit: PageLimit(),
+  cursor: CursorParam,
   order: z.enum(['desc', 'asc'], { message: 'must be desc or asc' }).default('desc').openapi({ description: 'By event timestamp: newest first (desc, default) or oldest first (asc).' }),
 });
 
-export const ExportEventsQuery = z.strictObject({
+export const ExportEventsQuery = z.object({
   ...filters,
   format: z.enum(['ndjson', 'csv'], { message: 'must be ndjson or csv' }).default('ndjson'),
 });
 
-export const CountEventsQuery = z.strictObject({ contact_id: Uuid.optional(), session_id: Uuid.optional() });
+export const CountEventsQuery = z.object({ contact_id: Uuid.optional(), session_id: Uuid.optional() });
 
 export const STATS_GROUPS = ['type', 'source', 'hour'] as const;
-export const StatsQuery = z.strictObject({
-  since: TimeParam.optional().openapi({ description: `Inclusive; ${TIME_HELP}. Default: 24 hours before until.` }),
-  until: TimeParam.optional().openapi({ description: `Inclusive; ${TIME_HELP}. Default: now.` }),
+export const StatsQuery = z.object({
+  from: TimeParam.optional().openapi({ description: `Inclusive; ${TIME_HELP}. Default: 24 hours before to.` }),
+  to: TimeParam.optional().openapi({ description: `Inclusive; ${TIME_HELP}. Default: now.` }),
   group_by: z.enum(STATS_GROUPS, { message: `must be one of ${STATS_GROUPS.join(', ')}` }).default('type'),
 });
 
-const TimeRange = z.object({ start: z.string().nullable(), end: z.string().nullable() }).openapi('TimeRange');
+const TimeRange = z.object({ from: z.string().nullable(), to: z.string().nullable() }).openapi('TimeRange');
 
 export const EventPage = z
   .object({
     events: z.array(Event),
     total: z.number().int().openapi({ description: 'Events matching the filters (all pages).' }),
-    next_cursor: z.string().nullable().openapi({ description: 'Pass as `cursor` for the next page; null on the last page.' }),
-    time_range: TimeRange.optional().openapi({ description: 'The resolved start/end, when either was given.' }),
+    next_cursor: NextCursor,
+    time_range: TimeRange.optional().openapi({ description: 'The resolved from/to, when either was given.' }),
   })
   .openapi('EventPage');
 
@@ -64,8 +62,8 @@ export const EventCount = z
 
 export const EventStatsResponse = z
   .object({
-    since: z.string(),
-    until: z.string(),
+    from: z.string(),
+    to: z.string(),
     group_by: z.enum(STATS_GROUPS),
     total: z.number().int(),
     groups: z.array(z.object({ key: z.string(), count: z.number().int() })),

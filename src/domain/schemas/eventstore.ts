@@ -3,7 +3,8 @@ import { EVENT_PATTERN } from '../event-patterns';
 import { EVENT_SOURCES } from '../event-types';
 import { LIMITS } from '../limits';
 import { STREAM_ID_PATTERN } from '../streams';
-import { IsoDateTime, Payload, Uuid, intParam, jsonObject } from './common';
+import { AfterParam, CursorParam, NextCursor, PageLimit, Payload, Uuid, intParam, jsonObject, IsoDateTime } from './common';
+import { TimeParam } from './event-queries';
 import { Event, EventMetadata, EventType } from './events';
 
 export const StreamIdParam = z.object({
@@ -22,9 +23,9 @@ export const ExpectedVersion = z
 export const StreamEventInput = z.strictObject({
   id: Uuid.optional().openapi({ description: 'Client-chosen id: retrying with the same ids returns the original result.' }),
   event_type: EventType,
-  data: Payload.optional().openapi({ description: 'The event body (stored as the log payload).' }),
+  payload: Payload.optional().openapi({ description: 'The event body.' }),
   metadata: EventMetadata.optional(),
-  schema_version: z.number().int().min(1).max(1000).optional().openapi({ description: 'The schema version of `data` (default 1).' }),
+  schema_version: z.number().int().min(1).max(1000).optional().openapi({ description: 'The schema version of `payload` (default 1).' }),
   source: z.enum(EVENT_SOURCES, { message: `must be one of ${EVENT_SOURCES.join(', ')}` }).optional(),
   timestamp: IsoDateTime.optional(),
 });
@@ -39,7 +40,7 @@ export const StreamAppend = z
       .max(LIMITS.batchItems, { message: `must hold at most ${LIMITS.batchItems} events` }),
   })
   .openapi('StreamAppend', {
-    example: { expected_version: 0, events: [{ event_type: 'campaign.created', data: { name: 'Spring' } }] },
+    example: { expected_version: 0, events: [{ event_type: 'campaign.created', payload: { name: 'Spring' } }] },
   });
 
 export const AppendedEvent = z.object({
@@ -67,19 +68,27 @@ export const StoredEvent = z.object({
   stored_schema_version: z.number().int().openapi({ description: 'The schema version the event was written with (never rewritten).' }),
 }).openapi('StoredEvent');
 
+/** An event of a stream read: its stream `version` too (on contact streams the same number as `sequence_number`). */
+export const StreamEvent = StoredEvent.extend({
+  version: z.number().int().openapi({ description: 'The version of the stream this event made.' }),
+}).openapi('StreamEvent');
+
 export const StreamPage = z
   .object({
     stream_id: z.string(),
     version: z.number().int(),
     direction: z.enum(['forward', 'backward']),
-    events: z.array(StoredEvent),
-    next_from_version: z.number().int().nullable().openapi({ description: 'Pass as from_version for the next page; null at the end.' }),
+    events: z.array(StreamEvent),
+    next_after: z.number().int().nullable().openapi({ description: 'Pass as `after` for the next page; null at the end of the stream.' }),
   })
   .openapi('StreamPage');
 
 export const StreamReadQuery = z.object({
-  from_version: z.coerce.number({ message: 'must be a number' }).int({ message: 'must be an integer' }).min(0).optional(),
-  limit: intParam(1, LIMITS.pageSize, LIMITS.defaultPageSize),
+  after: AfterParam.optional().openapi({
+    type: 'integer',
+    description: 'Exclusive, in the reading direction: forward reads versions above it (default 0), backward below it (default: from the last version).',
+  }),
+  limit: PageLimit(),
   direction: z.enum(['forward', 'backward'], { message: 'must be forward or backward' }).default('forward'),
 });
 
@@ -130,7 +139,7 @@ export const LogQuery = z.object({
 export const LogPage = z
   .object({
     events: z.array(StoredEvent),
-    next_after: z.number().int().openapi({ description: 'The position to pass as `after` for the next page.' }),
+    next_after: z.number().int().openapi({ description: 'The position to pass as `after` for the next page (the page\'s last position, or further past events a filter skipped; `after` when nothing is new).' }),
   })
   .openapi('LogPage');
 
@@ -180,14 +189,17 @@ export const Subscription = z
 
 export const PositionBody = z.strictObject({ position: z.number().int().min(0, { message: 'must be at least 0' }) });
 
-export const SubscriptionBatchQuery = z.object({ limit: intParam(1, LOG_PAGE_MAX, 100) });
+export const SubscriptionBatchQuery = z.object({
+  after: AfterParam.optional().openapi({ type: 'integer', description: 'Exclusive position to read after (default: the checkpoint), to read ahead before committing.' }),
+  limit: intParam(1, LOG_PAGE_MAX, 100),
+});
 
 export const SubscriptionBatch = z
   .object({
     subscription: z.string(),
     checkpoint: z.number().int(),
     events: z.array(StoredEvent),
-    next_checkpoint: z.number().int().openapi({ description: 'Commit this (POST …/checkpoint) once the batch is processed.' }),
+    next_after: z.number().int().openapi({ description: 'Commit this (POST …/checkpoint) once the batch is processed; pass it as `after` to read ahead.' }),
   })
   .openapi('SubscriptionBatch');
 
@@ -239,9 +251,11 @@ export const ContactListQuery = z.object({
   tag: z.string().min(1).max(200).optional(),
   status: z.string().min(1).max(200).optional(),
   include_deleted: z.enum(['true', 'false'], { message: 'must be true or false' }).default('false'),
-  limit: intParam(1, LIMITS.pageSize, LIMITS.defaultPageSize),
-  after: z.string().min(1).max(200).optional().openapi({ description: 'Cursor: the last contact_id of the previous page.' }),
+  limit: PageLimit(),
+  cursor: CursorParam,
 });
+
+export const ContactPage = z.object({ contacts: z.array(ContactView), next_cursor: NextCursor }).openapi('ContactPage');
 
 export const ReplayTarget = z.discriminatedUnion(
   'type',
@@ -256,12 +270,11 @@ export const ReplayTarget = z.discriminatedUnion(
 export const ReplayRequest = z
   .strictObject({
     type: EventType.optional().openapi({ description: 'Only events of this type (all types when omitted).' }),
-    start: IsoDateTime.optional(),
-    end: IsoDateTime.optional(),
-    since_hours: z.number().positive().max(24 * 365).optional(),
+    from: TimeParam.optional().openapi({ description: 'Inclusive; a date, an ISO 8601 date-time or epoch milliseconds (as a string).' }),
+    to: TimeParam.optional().openapi({ description: 'Inclusive; a bare date means its last millisecond.' }),
     target: ReplayTarget,
   })
-  .openapi('ReplayRequest', { example: { type: 'contact.created', since_hours: 24, target: { type: 'webhooks' } } });
+  .openapi('ReplayRequest', { example: { type: 'contact.created', from: '2025-10-01T00:00:00Z', target: { type: 'webhooks' } } });
 
 export const ReplayResult = z
   .object({
@@ -270,7 +283,7 @@ export const ReplayResult = z
     replayed: z.number().int(),
     first_position: z.number().int().nullable(),
     last_position: z.number().int().nullable(),
-    truncated: z.boolean().openapi({ description: 'True when more events matched than one replay sends (10,000); replay again from last_position.' }),
+    has_more: z.boolean().openapi({ description: 'True when more events matched than one replay sends (10,000); replay again from last_position.' }),
     detail: z.string(),
   })
   .openapi('ReplayResult');
