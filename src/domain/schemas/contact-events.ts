@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { CATEGORIES, PRIORITIES, TIMELINE_SOURCES, TIMELINE_TYPE_PATTERN } from '../contact-event-types';
-import { LIMITS } from '../limits';
+import { LIMITS, RECORD_BYTES, entryRecordBytes } from '../limits';
 import { IsoDateTime, Payload, Uuid, intParam, jsonObject } from './common';
 
 export const NewContactEvent = z
@@ -25,6 +25,16 @@ export const NewContactEvent = z
     visible_to_agent: z.boolean().default(true),
     expires_at: IsoDateTime.optional(),
     occurred_at: IsoDateTime.optional(),
+  })
+  .superRefine((e, ctx) => {
+    // Each field within its limit can still make a record too large to relay (see RECORD_BYTES).
+    const bytes = entryRecordBytes(e);
+    if (bytes > RECORD_BYTES) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `would be stored as ${bytes} bytes of JSON: a timeline entry (title, description, payload, metadata and every other field together) is at most ${RECORD_BYTES} bytes`,
+      });
+    }
   })
   .openapi('NewContactEvent', {
     example: {
