@@ -9,7 +9,7 @@ import { clearHubBacklog, clearParked, insertParked, upsertHubBacklog, type Park
 import { fitDerivedText } from '../domain/limits';
 import { iso } from '../domain/time';
 import { MESSAGE_BYTES, oversizedRelayMessage } from '../queues/messages';
-import { RelayError, RelaySink, relayMessage, type OutboxItem, type OutboxRow } from './relay';
+import { RelaySink, relayFailureOf, relayMessage, type OutboxItem, type OutboxRow } from './relay';
 import { HubSockets } from './sockets';
 import { HUB_SCHEMA } from './storage';
 import {
@@ -40,8 +40,11 @@ const DETERMINISTIC = /constraint failed|SQLITE_CONSTRAINT|SQLITE_TOOBIG|too big
 
 type Dest = 'd1' | 'webhooks' | 'analytics';
 const FLAG: Record<Dest, 'd1' | 'wq' | 'aq'> = { d1: 'd1', webhooks: 'wq', analytics: 'aq' };
-/** How a relay pass went: everything through; failed because of its own rows (the destination works); failed otherwise. */
-type PassOutcome = 'ok' | 'own' | 'down';
+/**
+ * How a relay pass went: everything through; failed because of its own rows (the destination works);
+ * failed that way and its single row is now parked; failed otherwise.
+ */
+type PassOutcome = 'ok' | 'own' | 'parked' | 'down';
 
 type Row = Record<string, SqlStorageValue>;
 
@@ -97,6 +100,8 @@ export class ContactHub extends DurableObject<Env> {
    * fails is soon alone in its pass, where it can be told apart from the rows around it.
    */
   private window = RELAY_BATCH;
+  /** Set by a pass that failed because of its own rows; cleared when a row is parked. */
+  private narrowing = false;
   /** Consecutive isolated failures of the row that is alone in its pass. */
   private probe: { id: number; failures: number } | null = null;
   /** Parked rows may not be in D1's relay_parked yet; true at start so that the first pass checks. */
@@ -712,17 +717,22 @@ export class ContactHub extends DurableObject<Env> {
       const outcome = await this.relayPass(rows);
       if (outcome === 'ok') {
         this.failures = 0;
-        this.window = Math.min(RELAY_BATCH, this.window * 2);
+        // While narrowing towards a bad row (its pass failed, it is not parked yet) the window keeps
+        // its size: growing it would only fail again on the same row.
+        if (!this.narrowing) this.window = Math.min(RELAY_BATCH, this.window * 2);
         // Every commit calls relay(), which sets relayAgain while a pass is in flight: a short page and
         // no new commit mean the outbox is empty, without counting it.
         if (rows.length < size && !this.relayAgain) return;
         continue;
       }
+      // The culprit is out: full passes again, at once.
+      if (outcome === 'parked') continue;
       if (outcome === 'own') {
         // The destination works and refused these rows: narrow down to the culprit at once, no backoff
         // (each such pass halves the window or counts towards parking a single row, so this ends).
         // An outage does not narrow: a full pass still gets every row to the destinations that work.
         this.window = Math.max(1, Math.ceil(rows.length / 2));
+        this.narrowing = true;
         continue;
       }
       this.failures += 1;
@@ -786,22 +796,25 @@ export class ContactHub extends DurableObject<Env> {
     const refused: { dest: Dest; error: string; own: boolean; deterministic: boolean }[] = [];
     for (const [dest, r] of [['d1', d1], ['webhooks', wq], ['analytics', aq]] as const) {
       if (r.status === 'fulfilled') continue;
-      const failure = r.reason instanceof RelayError ? r.reason.failure : { error: String(r.reason), isolated: false };
+      const failure = relayFailureOf(r.reason);
       const deterministic = DETERMINISTIC.test(failure.error);
       refused.push({ dest, error: failure.error, own: failure.isolated || deterministic, deterministic });
       this.lastRelayError = failure.error;
       console.error(JSON.stringify({ msg: 'relay failed', owner, destination: dest, isolated: failure.isolated, error: failure.error }));
     }
     const only = rows.length === 1 ? rows[0]! : null;
+    let parked = false;
     if (only && refused.some((f) => f.own)) {
       this.probe = this.probe?.id === only.id ? { id: only.id, failures: this.probe.failures + 1 } : { id: only.id, failures: 1 };
+      const failures = this.probe.failures;
       for (const f of refused) {
-        if (!f.own) continue;
-        if (f.deterministic) this.park(tenantId, only, f.dest, 'rejected', f.error);
-        else if (this.probe.failures >= PARK_AFTER) this.park(tenantId, only, f.dest, 'failed_alone', f.error);
+        if (!f.own || (!f.deterministic && failures < PARK_AFTER)) continue;
+        this.park(tenantId, only, f.dest, f.deterministic ? 'rejected' : 'failed_alone', f.error);
+        parked = true;
       }
     }
-    return refused.every((f) => f.own) ? 'own' : 'down';
+    if (!refused.every((f) => f.own)) return 'down';
+    return parked ? 'parked' : 'own';
   }
 
   /** Parks, for each queue, the rows whose message could never be sent (over the message limit). */
@@ -847,6 +860,9 @@ export class ContactHub extends DurableObject<Env> {
     });
     row[flag] = false;
     this.parkedUnreported = true;
+    // The culprit is out: full passes again.
+    this.narrowing = false;
+    this.window = RELAY_BATCH;
     if (this.probe?.id === row.id) this.probe = null;
     console.error(JSON.stringify({ msg: 'relay record parked', tenant_id: tenantId, outbox_id: row.id, record_id: recordId, destination: dest, reason, error }));
   }

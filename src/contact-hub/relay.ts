@@ -116,6 +116,12 @@ export class RelayError extends Error {
   }
 }
 
+/** The failure a sink call rejected with (by shape: a RelayError may come from another module instance). */
+export function relayFailureOf(reason: unknown): RelayFailure {
+  const f = reason !== null && typeof reason === 'object' ? (reason as { failure?: Partial<RelayFailure> }).failure : undefined;
+  return f && typeof f.error === 'string' ? { error: f.error, isolated: f.isolated === true } : { error: String(reason), isolated: false };
+}
+
 const RELAY_SHARDS = 4;
 const RELAY_TIMEOUT_MS = 30_000;
 
