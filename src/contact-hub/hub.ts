@@ -820,9 +820,10 @@ export class ContactHub extends DurableObject<Env> {
   /** Parks, for each queue, the rows whose message could never be sent (over the message limit). */
   private parkOversized(tenantId: string, rows: OutboxRow[]): void {
     for (const r of rows) {
-      // A message is the outbox body's record plus a short envelope; at 3 bytes per UTF-16 unit at
-      // most, a body this short cannot make one too large (no need to serialize it again).
-      if ((!r.wq && !r.aq) || (r.chars !== undefined && r.chars * 3 + 1_000 < MESSAGE_BYTES / 2)) continue;
+      // A message is the outbox body's record in another short envelope (a tenant id instead of a
+      // revision or idempotency key); at 3 bytes per UTF-16 unit at most, a body this short cannot make
+      // one too large, and it need not be serialized again.
+      if ((!r.wq && !r.aq) || (r.chars !== undefined && r.chars * 3 + 2_000 <= MESSAGE_BYTES)) continue;
       const m = relayMessage(tenantId, r.item);
       const bytes = m === null ? null : oversizedRelayMessage(m);
       if (bytes === null) continue;
