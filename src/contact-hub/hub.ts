@@ -713,16 +713,18 @@ export class ContactHub extends DurableObject<Env> {
       this.relayAgain = false;
       const size = this.window;
       const rows = this.pendingRows(size);
-      if (rows.length === 0) return;
+      if (rows.length === 0) return this.widen();
       const outcome = await this.relayPass(rows);
       if (outcome === 'ok') {
         this.failures = 0;
         // While narrowing towards a bad row (its pass failed, it is not parked yet) the window keeps
-        // its size: growing it would only fail again on the same row.
+        // its size: growing it would only fail again on the same row. A single row that went through
+        // was not the culprit, or the failure has passed: grow again.
+        if (rows.length === 1) this.narrowing = false;
         if (!this.narrowing) this.window = Math.min(RELAY_BATCH, this.window * 2);
         // Every commit calls relay(), which sets relayAgain while a pass is in flight: a short page and
         // no new commit mean the outbox is empty, without counting it.
-        if (rows.length < size && !this.relayAgain) return;
+        if (rows.length < size && !this.relayAgain) return this.widen();
         continue;
       }
       // The culprit is out: full passes again, at once.
@@ -740,6 +742,12 @@ export class ContactHub extends DurableObject<Env> {
       await this.scheduleRetry();
       return;
     }
+  }
+
+  /** The outbox is empty: whatever was being narrowed down is through, the next pass is a full one. */
+  private widen(): void {
+    this.narrowing = false;
+    this.window = RELAY_BATCH;
   }
 
   private pendingRows(limit: number): OutboxRow[] {

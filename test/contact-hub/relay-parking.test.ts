@@ -177,6 +177,19 @@ describe('A record that can never reach a destination is parked; the rest of the
     expect(a.rec.attempts.webhooks).toBeLessThan(20);
   });
 
+  it('a record refused fewer than 3 times alone is not parked: it goes through when the refusals stop', async () => {
+    const a = await recordedHub();
+    const ids = Array.from({ length: 10 }, () => uuid());
+    const flaky = ids[4]!;
+    // Refused in the full pass and the narrowed ones (10, 5, 3, 2, 2 rows), then twice alone: one short of parking.
+    a.rec.refuseTimes.webhooks.set(flaky, 7);
+    await appendEntries(a.t, a.contact, ids);
+    await eventually(async () => (await outbox(a.stub)).pending === 0, { timeoutMs: 5_000 });
+    expect(a.rec.refuseTimes.webhooks.get(flaky)).toBe(0);
+    expect(await parked(a.stub)).toEqual([]);
+    for (const id of ids) expect(a.rec.counts.webhooks.get(id), `webhooks got ${id}`).toBe(1);
+  });
+
   it('an outage is not a poison: nothing is parked while a destination refuses everything', async () => {
     const a = await recordedHub();
     a.rec.fail.webhooks = true;

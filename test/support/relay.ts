@@ -17,6 +17,8 @@ export class Recorder {
   readonly fail: Record<Dest, boolean> = { d1: false, webhooks: false, analytics: false };
   /** Record ids a destination refuses while taking the others (isolated failures). */
   readonly refuse: Record<Dest, Set<string>> = { d1: new Set(), webhooks: new Set(), analytics: new Set() };
+  /** Record ids a destination refuses (isolated) only this many more times. */
+  readonly refuseTimes: Record<Dest, Map<string, number>> = { d1: new Map(), webhooks: new Map(), analytics: new Map() };
   readonly counts: Record<Dest, Map<string, number>> = { d1: new Map(), webhooks: new Map(), analytics: new Map() };
   readonly attempts: Record<Dest, number> = { d1: 0, webhooks: 0, analytics: 0 };
   /** Calls that the real sink rejected (not injected). */
@@ -30,6 +32,11 @@ export class Recorder {
   private check(dest: Dest, ids: string[]) {
     if (this.fail[dest]) throw new Error(dest === 'd1' ? 'injected: D1 unavailable' : `injected: ${dest} queue send failed`);
     if (ids.some((id) => this.refuse[dest].has(id))) throw new RelayError({ error: `injected: ${dest} refused a record`, isolated: true });
+    const limited = ids.find((id) => (this.refuseTimes[dest].get(id) ?? 0) > 0);
+    if (limited !== undefined) {
+      this.refuseTimes[dest].set(limited, this.refuseTimes[dest].get(limited)! - 1);
+      throw new RelayError({ error: `injected: ${dest} refused a record for a while`, isolated: true });
+    }
   }
 
   async install(stub: DurableObjectStub<ContactHub>): Promise<void> {
