@@ -5,10 +5,12 @@ import type { EventSource } from '../domain/event-types';
 import type { ContactEventRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 import { timelineMappingFor } from '../domain/timeline-mapping';
-import { clearHubBacklog, upsertHubBacklog } from '../db/ops';
+import { clearHubBacklog, clearParked, insertParked, upsertHubBacklog, type ParkedRecord } from '../db/ops';
 import { deleteOwnerStatement } from '../db/owners';
+import { fitDerivedText } from '../domain/limits';
 import { iso } from '../domain/time';
-import { RelaySink, relayMessage, type OutboxItem, type OutboxRow } from './relay';
+import { MESSAGE_BYTES, oversizedRelayMessage } from '../queues/messages';
+import { RelaySink, relayFailureOf, relayMessage, type OutboxItem, type OutboxRow } from './relay';
 import { HubSockets } from './sockets';
 import { HUB_SCHEMA } from './storage';
 import {
@@ -29,6 +31,21 @@ const SAFETY_ALARM_MS = 5_000;
 /** How long relayed outbox rows may wait for the next write transaction to delete them. */
 const CLEAR_AFTER_MS = 1_000;
 const MAX_BACKOFF_MS = 60_000;
+/** A row that failed this many single-row passes in a row, each time isolated, is parked. */
+const PARK_AFTER = 3;
+/**
+ * Errors that the same rows meet again on every retry: a constraint, a value too big, malformed JSON.
+ * One of them on a single-row pass parks the row at once.
+ */
+const DETERMINISTIC = /constraint failed|SQLITE_CONSTRAINT|SQLITE_TOOBIG|too big|malformed JSON|datatype mismatch|SQLITE_MISMATCH/i;
+
+type Dest = 'd1' | 'webhooks' | 'analytics';
+const FLAG: Record<Dest, 'd1' | 'wq' | 'aq'> = { d1: 'd1', webhooks: 'wq', analytics: 'aq' };
+/**
+ * How a relay pass went: everything through; failed because of its own rows (the destination works);
+ * failed that way and its single row is now parked; failed otherwise.
+ */
+type PassOutcome = 'ok' | 'own' | 'parked' | 'down';
 
 type Row = Record<string, SqlStorageValue>;
 
@@ -79,6 +96,17 @@ export class ContactHub extends DurableObject<Env> {
   private readonly sockets: HubSockets;
   /** While an erase drains the relay, no new relay pass starts (the rows are about to be deleted). */
   private erasing = 0;
+  /**
+   * Rows per relay pass. Halved after a failed pass and doubled after a good one, so that a row that
+   * fails is soon alone in its pass, where it can be told apart from the rows around it.
+   */
+  private window = RELAY_BATCH;
+  /** Set by a pass that failed because of its own rows; cleared when a row is parked. */
+  private narrowing = false;
+  /** Consecutive isolated failures of the row that is alone in its pass. */
+  private probe: { id: number; failures: number } | null = null;
+  /** Parked rows may not be in D1's relay_parked yet; true at start so that the first pass checks. */
+  private parkedUnreported = true;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -234,7 +262,8 @@ export class ContactHub extends DurableObject<Env> {
     const payload = event.payload;
     const description = typeof payload.description === 'string' ? payload.description : null;
     const userId = typeof event.metadata.user_id === 'string' && /^[0-9a-f-]{36}$/i.test(event.metadata.user_id) ? event.metadata.user_id : null;
-    const entry: ContactEventRecord = {
+    // The copied title and description are cut so that the entry stays within the record limit.
+    const entry: ContactEventRecord = fitDerivedText({
       id,
       contact_id: event.contact_id,
       sequence_number: seq,
@@ -260,7 +289,7 @@ export class ContactHub extends DurableObject<Env> {
       occurred_at: event.timestamp,
       created_at: iso(now),
       origin_event_id: event.id,
-    };
+    });
     this.insertEntry(entry, null, null);
     this.enqueue({ kind: 'timeline', record: entry, revision: 1, announce: true }, now);
     return entry;
@@ -679,7 +708,10 @@ export class ContactHub extends DurableObject<Env> {
       this.relayAgain = true;
       return this.relaying;
     }
-    this.relaying = this.relayLoop().then(() => this.clearBacklog()).finally(() => {
+    this.relaying = this.relayLoop()
+      .then(() => this.reportParked())
+      .then(() => this.clearBacklog())
+      .finally(() => {
       this.relaying = null;
     });
     return this.relaying;
@@ -688,73 +720,195 @@ export class ContactHub extends DurableObject<Env> {
   private async relayLoop(): Promise<void> {
     for (;;) {
       this.relayAgain = false;
-      const rows = this.pendingRows();
-      if (rows.length === 0) return;
-      const ok = await this.relayPass(rows);
-      if (!ok) {
-        this.failures += 1;
-        await this.reportBacklog();
-        await this.scheduleRetry();
-        return;
+      const size = this.window;
+      const rows = this.pendingRows(size);
+      if (rows.length === 0) return this.widen();
+      const outcome = await this.relayPass(rows);
+      if (outcome === 'ok') {
+        this.failures = 0;
+        // While narrowing towards a bad row (its pass failed, it is not parked yet) the window keeps
+        // its size: growing it would only fail again on the same row. A single row that went through
+        // was not the culprit, or the failure has passed: grow again.
+        if (rows.length === 1) this.narrowing = false;
+        if (!this.narrowing) this.window = Math.min(RELAY_BATCH, this.window * 2);
+        // Every commit calls relay(), which sets relayAgain while a pass is in flight: a short page and
+        // no new commit mean the outbox is empty, without counting it.
+        if (rows.length < size && !this.relayAgain) return this.widen();
+        continue;
       }
-      this.failures = 0;
-      // Every commit calls relay(), which sets relayAgain while a pass is in flight: a short page and
-      // no new commit mean the outbox is empty, without counting it.
-      if (rows.length < RELAY_BATCH && !this.relayAgain) return;
+      // The culprit is out: full passes again, at once.
+      if (outcome === 'parked') continue;
+      if (outcome === 'own') {
+        // The destination works and refused these rows: narrow down to the culprit at once, no backoff
+        // (each such pass halves the window or counts towards parking a single row, so this ends).
+        // An outage does not narrow: a full pass still gets every row to the destinations that work.
+        this.window = Math.max(1, Math.ceil(rows.length / 2));
+        this.narrowing = true;
+        continue;
+      }
+      this.failures += 1;
+      await this.reportBacklog();
+      await this.scheduleRetry();
+      return;
     }
   }
 
-  private pendingRows(): OutboxRow[] {
+  /** The outbox is empty: whatever was being narrowed down is through, the next pass is a full one. */
+  private widen(): void {
+    this.narrowing = false;
+    this.window = RELAY_BATCH;
+  }
+
+  private pendingRows(limit: number): OutboxRow[] {
     return this.sql
       .exec<{ id: number; body: string; d1: number; wq: number; aq: number }>(
         `SELECT id, body, d1, wq, aq FROM outbox WHERE id > ? ORDER BY id LIMIT ?`,
         this.relayedUpTo,
-        RELAY_BATCH,
+        limit,
       )
       .toArray()
-      .map((r) => ({ id: r.id, item: JSON.parse(r.body) as OutboxItem, d1: r.d1 === 1, wq: r.wq === 1, aq: r.aq === 1 }));
+      .map((r) => ({ id: r.id, item: JSON.parse(r.body) as OutboxItem, chars: r.body.length, d1: r.d1 === 1, wq: r.wq === 1, aq: r.aq === 1 }));
   }
 
   private pendingCount(): number {
     return this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM outbox WHERE id > ?`, this.relayedUpTo).one().n;
   }
 
-  /** Sends each destination its pending rows in parallel; clears what got through. True when all did. */
-  private async relayPass(rows: OutboxRow[]): Promise<boolean> {
+  /**
+   * Sends each destination its pending rows in parallel; clears what got through. A row whose queue
+   * message is over the message limit is parked for that queue before anything is sent; a row alone in
+   * its pass that a destination refuses deterministically, or PARK_AFTER times in a row while taking
+   * other hubs' records, is parked for that destination.
+   */
+  private async relayPass(rows: OutboxRow[]): Promise<PassOutcome> {
     const owner = this.owner;
     // Rows without an owner cannot be addressed to a tenant; report failure (alarm backoff) rather
     // than spin in relayLoop on rows that never clear.
-    if (!owner) return false;
+    if (!owner) return 'down';
     const tenantId = owner.tenantId;
-    const forD1 = rows.filter((r) => r.d1);
-    const forQueue = (flag: 'wq' | 'aq') =>
-      rows.filter((r) => r[flag]).map((r) => relayMessage(tenantId, r.item)).filter((m) => m !== null);
-    const [d1, wq, aq] = await Promise.allSettled([
-      forD1.length ? this.sink.writeD1(tenantId, forD1) : Promise.resolve(),
-      rows.some((r) => r.wq) ? this.sink.send('webhooks', forQueue('wq')) : Promise.resolve(),
-      rows.some((r) => r.aq) ? this.sink.send('analytics', forQueue('aq')) : Promise.resolve(),
-    ]);
     const maxId = rows[rows.length - 1]!.id;
     const minId = rows[0]!.id;
+    const messages = (flag: 'wq' | 'aq') => rows.filter((r) => r[flag]).map((r) => relayMessage(tenantId, r.item)).filter((m) => m !== null);
+    this.parkOversized(tenantId, rows);
+    const forD1 = rows.filter((r) => r.d1);
+    const [wqList, aqList] = [messages('wq'), messages('aq')];
+    const [d1, wq, aq] = await Promise.allSettled([
+      forD1.length ? this.sink.writeD1(tenantId, forD1) : Promise.resolve(),
+      wqList.length ? this.sink.send('webhooks', wqList) : Promise.resolve(),
+      aqList.length ? this.sink.send('analytics', aqList) : Promise.resolve(),
+    ]);
     if (d1.status === 'fulfilled' && wq.status === 'fulfilled' && aq.status === 'fulfilled') {
       // The common case: every row up to maxId is through (a pass starts at the oldest unrelayed row).
       this.relayedUpTo = maxId;
+      this.probe = null;
       this.clearSoon();
-    } else {
-      this.ctx.storage.transactionSync(() => {
-        if (d1.status === 'fulfilled') this.sql.exec(`UPDATE outbox SET d1 = 0 WHERE id BETWEEN ? AND ?`, minId, maxId);
-        if (wq.status === 'fulfilled') this.sql.exec(`UPDATE outbox SET wq = 0 WHERE id BETWEEN ? AND ?`, minId, maxId);
-        if (aq.status === 'fulfilled') this.sql.exec(`UPDATE outbox SET aq = 0 WHERE id BETWEEN ? AND ?`, minId, maxId);
-        this.sql.exec(`DELETE FROM outbox WHERE id BETWEEN ? AND ? AND d1 = 0 AND wq = 0 AND aq = 0`, minId, maxId);
-      });
+      return 'ok';
     }
-    for (const r of [d1, wq, aq]) {
-      if (r.status === 'rejected') {
-        this.lastRelayError = String(r.reason);
-        console.error(JSON.stringify({ msg: 'relay failed', owner, error: String(r.reason) }));
+    this.ctx.storage.transactionSync(() => {
+      if (d1.status === 'fulfilled') this.sql.exec(`UPDATE outbox SET d1 = 0 WHERE id BETWEEN ? AND ?`, minId, maxId);
+      if (wq.status === 'fulfilled') this.sql.exec(`UPDATE outbox SET wq = 0 WHERE id BETWEEN ? AND ?`, minId, maxId);
+      if (aq.status === 'fulfilled') this.sql.exec(`UPDATE outbox SET aq = 0 WHERE id BETWEEN ? AND ?`, minId, maxId);
+      this.sql.exec(`DELETE FROM outbox WHERE id BETWEEN ? AND ? AND d1 = 0 AND wq = 0 AND aq = 0`, minId, maxId);
+    });
+    const refused: { dest: Dest; error: string; own: boolean; deterministic: boolean }[] = [];
+    for (const [dest, r] of [['d1', d1], ['webhooks', wq], ['analytics', aq]] as const) {
+      if (r.status === 'fulfilled') continue;
+      const failure = relayFailureOf(r.reason);
+      const deterministic = DETERMINISTIC.test(failure.error);
+      refused.push({ dest, error: failure.error, own: failure.isolated || deterministic, deterministic });
+      this.lastRelayError = failure.error;
+      console.error(JSON.stringify({ msg: 'relay failed', owner, destination: dest, isolated: failure.isolated, error: failure.error }));
+    }
+    const only = rows.length === 1 ? rows[0]! : null;
+    let parked = false;
+    if (only && refused.some((f) => f.own)) {
+      this.probe = this.probe?.id === only.id ? { id: only.id, failures: this.probe.failures + 1 } : { id: only.id, failures: 1 };
+      const failures = this.probe.failures;
+      for (const f of refused) {
+        if (!f.own || (!f.deterministic && failures < PARK_AFTER)) continue;
+        this.park(tenantId, only, f.dest, f.deterministic ? 'rejected' : 'failed_alone', f.error);
+        parked = true;
       }
     }
-    return d1.status === 'fulfilled' && wq.status === 'fulfilled' && aq.status === 'fulfilled';
+    if (!refused.every((f) => f.own)) return 'down';
+    return parked ? 'parked' : 'own';
+  }
+
+  /** Parks, for each queue, the rows whose message could never be sent (over the message limit). */
+  private parkOversized(tenantId: string, rows: OutboxRow[]): void {
+    for (const r of rows) {
+      // A message is the outbox body's record in another short envelope (a tenant id instead of a
+      // revision or idempotency key); at 3 bytes per UTF-16 unit at most, a body this short cannot make
+      // one too large, and it need not be serialized again.
+      if ((!r.wq && !r.aq) || (r.chars !== undefined && r.chars * 3 + 2_000 <= MESSAGE_BYTES)) continue;
+      const m = relayMessage(tenantId, r.item);
+      const bytes = m === null ? null : oversizedRelayMessage(m);
+      if (bytes === null) continue;
+      const error = `the record is ${bytes} bytes of JSON, over what one queue message carries`;
+      if (r.wq) this.park(tenantId, r, 'webhooks', 'oversized', error);
+      if (r.aq) this.park(tenantId, r, 'analytics', 'oversized', error);
+    }
+  }
+
+  /**
+   * Takes a row out of the outbox for one destination, keeping its body in `parked` (the hub's own
+   * storage, which an erase deletes) and reporting it to D1 (relay_parked, GET /ops/stats). The row's
+   * other destinations, and the rows behind it, go on.
+   */
+  private park(tenantId: string, row: OutboxRow, dest: Dest, reason: 'oversized' | 'rejected' | 'failed_alone', error: string): void {
+    const flag = FLAG[dest];
+    const body = JSON.stringify(row.item);
+    const recordId = row.item.kind === 'event' ? row.item.insert.record.id : row.item.kind === 'timeline' ? row.item.record.id : row.item.id;
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(
+        `INSERT OR REPLACE INTO parked (outbox_id, destination, kind, record_id, body, bytes, reason, error, parked_at, reported)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
+        row.id,
+        dest,
+        row.item.kind,
+        recordId,
+        body,
+        new TextEncoder().encode(body).byteLength,
+        reason,
+        error.slice(0, 500),
+        Date.now(),
+      );
+      this.sql.exec(`UPDATE outbox SET ${flag} = 0 WHERE id = ?`, row.id);
+      this.sql.exec(`DELETE FROM outbox WHERE id = ? AND d1 = 0 AND wq = 0 AND aq = 0`, row.id);
+    });
+    row[flag] = false;
+    this.parkedUnreported = true;
+    // The culprit is out: full passes again.
+    this.narrowing = false;
+    this.window = RELAY_BATCH;
+    if (this.probe?.id === row.id) this.probe = null;
+    console.error(JSON.stringify({ msg: 'relay record parked', tenant_id: tenantId, outbox_id: row.id, record_id: recordId, destination: dest, reason, error }));
+  }
+
+  /** Reports parked rows to D1 (best effort: kept unreported, and retried after the next pass, if D1 fails). */
+  private async reportParked(): Promise<void> {
+    if (!this.parkedUnreported || !this.owner) return;
+    const rows = this.sql
+      .exec<{ outbox_id: number; destination: string; kind: string; record_id: string; bytes: number; reason: string; error: string; parked_at: number }>(
+        `SELECT outbox_id, destination, kind, record_id, bytes, reason, error, parked_at FROM parked WHERE reported = 0 LIMIT 100`,
+      )
+      .toArray();
+    try {
+      await insertParked(this.env.DB, this.owner.tenantId, `${this.owner.kind}:${this.owner.id}`, rows as ParkedRecord[]);
+      for (const r of rows) this.sql.exec(`UPDATE parked SET reported = 1 WHERE outbox_id = ? AND destination = ?`, r.outbox_id, r.destination);
+      this.parkedUnreported = rows.length === 100;
+    } catch {
+      // D1 may be what fails; the rows stay unreported and the next relay pass tries again.
+    }
+  }
+
+  /** Parked rows, for operations and tests. */
+  parkedRows(): { outbox_id: number; destination: string; kind: string; record_id: string; reason: string; error: string }[] {
+    return this.sql
+      .exec<{ outbox_id: number; destination: string; kind: string; record_id: string; reason: string; error: string }>(
+        `SELECT outbox_id, destination, kind, record_id, reason, error FROM parked ORDER BY outbox_id, destination`,
+      )
+      .toArray();
   }
 
   /** Deletes the relayed rows (inside the caller's transaction when there is one). */
@@ -811,6 +965,8 @@ export class ContactHub extends DurableObject<Env> {
   }
 
   private async clearBacklog(force = false): Promise<void> {
+    // Forced (an erase): the parked records' report goes too; their bodies go with the hub's storage.
+    if (force && this.owner) await clearParked(this.env.DB, this.owner.tenantId, `${this.owner.kind}:${this.owner.id}`).catch(() => undefined);
     if (!this.owner || !this.backlogReported || (!force && this.pendingCount() > 0)) return;
     try {
       await clearHubBacklog(this.env.DB, this.owner.tenantId, `${this.owner.kind}:${this.owner.id}`);

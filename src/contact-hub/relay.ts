@@ -14,6 +14,8 @@ export type OutboxItem =
 export interface OutboxRow {
   id: number;
   item: OutboxItem;
+  /** Length of the stored body (UTF-16 units), when read from the outbox: a cheap bound of its size. */
+  chars?: number;
   d1: boolean;
   wq: boolean;
   aq: boolean;
@@ -93,13 +95,38 @@ export interface RelayRequest {
   webhooks?: RelayMessage[];
   analytics?: RelayMessage[];
 }
-/** Per destination: null when it got through, else the error text. */
-export type RelayResult = { [K in keyof RelayRequest]?: string | null };
+/**
+ * Why a destination refused a pass. `isolated`: the same destination accepted other hubs' records in
+ * the same batcher flush, so the failure is this pass's own (its records), not an outage.
+ */
+export interface RelayFailure {
+  error: string;
+  isolated: boolean;
+}
+/** Per destination: null when it got through, else why not. */
+export type RelayResult = { [K in keyof RelayRequest]?: RelayFailure | null };
+
+/**
+ * What a RelaySink call rejects with: the batcher's answer for that destination. A sink replaced in
+ * tests may reject with any Error, which counts as not isolated (as an outage would).
+ */
+export class RelayError extends Error {
+  constructor(readonly failure: RelayFailure) {
+    super(failure.error);
+  }
+}
+
+/** The failure a sink call rejected with (by shape: a RelayError may come from another module instance). */
+export function relayFailureOf(reason: unknown): RelayFailure {
+  const f = reason !== null && typeof reason === 'object' ? (reason as { failure?: Partial<RelayFailure> }).failure : undefined;
+  return f && typeof f.error === 'string' ? { error: f.error, isolated: f.isolated === true } : { error: String(reason), isolated: false };
+}
 
 const RELAY_SHARDS = 4;
 const RELAY_TIMEOUT_MS = 30_000;
 
-function shardOf(key: string): number {
+/** Which of the RELAY_SHARDS batchers a hub (by its Durable Object id) relays through. */
+export function shardOf(key: string): number {
   // FNV-1a: stable, cheap, and spreads hub ids evenly.
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
@@ -175,17 +202,35 @@ export class RelaySink {
         }),
       ]);
     } catch (e) {
-      const error = String(e);
-      return { d1: error, webhooks: error, analytics: error };
+      const failure = { error: String(e), isolated: false };
+      return { d1: failure, webhooks: failure, analytics: failure };
     } finally {
       clearTimeout(timer);
     }
   }
 }
 
-function settle(error: string | null | undefined, resolve: () => void, reject: (e: Error) => void): void {
-  if (error === null) resolve();
-  else reject(new Error(error ?? 'relay: no result for this destination'));
+function settle(failure: RelayFailure | null | undefined, resolve: () => void, reject: (e: Error) => void): void {
+  if (failure === null) resolve();
+  else reject(new RelayError(failure ?? { error: 'relay: no result for this destination', isolated: false }));
+}
+
+/**
+ * Tries the parts of a flush together, and when that fails, each part on its own: one hub's bad
+ * records (any cause) then fail only that hub. A part that fails alone while another part got through
+ * is marked isolated (the destination works; the records are the problem).
+ */
+async function isolating<P>(parts: P[], attempt: (parts: P[]) => Promise<void>): Promise<(RelayFailure | null)[]> {
+  const run = (list: P[]) => attempt(list).then(
+    () => null,
+    (e: unknown) => String(e),
+  );
+  const together = await run(parts);
+  if (together === null) return parts.map(() => null);
+  if (parts.length === 1) return [{ error: together, isolated: false }];
+  const alone = await Promise.all(parts.map((p) => run([p])));
+  const someOk = alone.some((e) => e === null);
+  return alone.map((error) => (error === null ? null : { error, isolated: someOk }));
 }
 
 /**
@@ -248,17 +293,15 @@ export class RelayBatcher extends DurableObject<Env> {
     const d1Jobs = jobs.flatMap((j, i) => (j.request.d1 ? [{ i, d1: j.request.d1 }] : []));
     const queueJobs = (q: RelayQueue) => jobs.flatMap((j, i) => (j.request[q] ? [{ i, messages: j.request[q] }] : []));
     const d1 = this.writeD1(d1Jobs, results).catch((e: unknown) => {
-      for (const l of d1Jobs) results[l.i]!.d1 = String(e);
+      for (const l of d1Jobs) results[l.i]!.d1 = { error: String(e), isolated: false };
     });
     const queues = (['webhooks', 'analytics'] as const).map(async (q, k) => {
       const list = queueJobs(q);
       if (list.length === 0) return;
       await new Promise((r) => setTimeout(r, RELAY_STAGGER_MS * (k + 1)));
-      const error = await sendRelay(q === 'webhooks' ? this.env.WEBHOOKS_QUEUE : this.env.ANALYTICS_QUEUE, list.flatMap((l) => l.messages)).then(
-        () => null,
-        (e: unknown) => String(e),
-      );
-      for (const l of list) results[l.i]![q] = error;
+      const queue = q === 'webhooks' ? this.env.WEBHOOKS_QUEUE : this.env.ANALYTICS_QUEUE;
+      const answers = await isolating(list, (part) => sendRelay(queue, part.flatMap((l) => l.messages)));
+      list.forEach((l, n) => (results[l.i]![q] = answers[n]!));
     });
     void Promise.all([d1, ...queues]).then(() => jobs.forEach((j, i) => j.resolve(results[i]!)));
     await d1;
@@ -267,22 +310,12 @@ export class RelayBatcher extends DurableObject<Env> {
   private async writeD1(list: { i: number; d1: D1Pass }[], results: RelayResult[]): Promise<void> {
     if (list.length === 0) return;
     const db = this.env.DB;
-    const attempt = (part: typeof list) =>
-      db.batch(d1Statements(db, part.map((l) => l.d1))).then(
-        () => null,
-        (e: unknown) => String(e),
-      );
-    const error = await attempt(list);
-    if (error === null || list.length === 1) {
-      for (const l of list) results[l.i]!.d1 = error;
-    } else {
-      // One hub's bad rows must not hold back every other hub: retry each pass on its own.
-      await Promise.all(
-        list.map(async (l) => {
-          results[l.i]!.d1 = await attempt([l]);
-        }),
-      );
-    }
+    // One transaction for all passes; if it fails, each pass on its own (one hub's bad rows must not
+    // hold back every other hub).
+    const answers = await isolating(list, async (part) => {
+      await db.batch(d1Statements(db, part.map((l) => l.d1)));
+    });
+    list.forEach((l, n) => (results[l.i]!.d1 = answers[n]!));
     // New log events are in D1: their tenants' projections can fold them (not awaited; the minute
     // cron is the safety net).
     const tenants = new Set(list.filter((l) => results[l.i]!.d1 === null && l.d1.rows.some((r) => r.item.kind === 'event')).map((l) => l.d1.tenantId));

@@ -48,4 +48,19 @@ export const HUB_SCHEMA = [
      aq INTEGER NOT NULL,
      created_at INTEGER NOT NULL
    )`,
+  // Outbox rows that can never reach a destination, taken out of the outbox so that the rows behind
+  // them go on (ContactHub.park). One row per (outbox row, destination); reported to D1 relay_parked.
+  `CREATE TABLE IF NOT EXISTS parked (
+     outbox_id INTEGER NOT NULL,
+     destination TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     record_id TEXT NOT NULL,
+     body TEXT NOT NULL,
+     bytes INTEGER NOT NULL,
+     reason TEXT NOT NULL,
+     error TEXT NOT NULL,
+     parked_at INTEGER NOT NULL,
+     reported INTEGER NOT NULL,
+     PRIMARY KEY (outbox_id, destination)
+   )`,
 ];

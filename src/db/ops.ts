@@ -65,6 +65,58 @@ export async function clearHubBacklog(d1: D1Database, tenantId: string, hub: str
   await d1.prepare(`DELETE FROM hub_relay_backlog WHERE tenant_id = ?1 AND hub = ?2`).bind(tenantId, hub).run();
 }
 
+export interface ParkedRecord {
+  outbox_id: number;
+  destination: string;
+  kind: string;
+  record_id: string;
+  bytes: number;
+  reason: string;
+  error: string;
+  parked_at: number;
+}
+
+/** A hub reports the records it parked (see ContactHub.park); a repeated report changes nothing. */
+export async function insertParked(d1: D1Database, tenantId: string, hub: string, rows: ParkedRecord[]): Promise<void> {
+  if (rows.length === 0) return;
+  const statement = d1.prepare(
+    `INSERT OR IGNORE INTO relay_parked (tenant_id, hub, outbox_id, destination, kind, record_id, bytes, reason, error, parked_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)`,
+  );
+  await d1.batch(
+    rows.map((r) => statement.bind(tenantId, hub, r.outbox_id, r.destination, r.kind, r.record_id, r.bytes, r.reason, r.error.slice(0, 500), r.parked_at)),
+  );
+}
+
+export async function clearParked(d1: D1Database, tenantId: string, hub: string): Promise<void> {
+  await d1.prepare(`DELETE FROM relay_parked WHERE tenant_id = ?1 AND hub = ?2`).bind(tenantId, hub).run();
+}
+
+export interface ParkedStats {
+  count: number;
+  by_reason: Record<string, number>;
+  /** The newest 100. */
+  details: (ParkedRecord & { hub: string })[];
+}
+
+export async function parkedStats(d1: D1Database, tenantId: string): Promise<ParkedStats> {
+  const [counts, details] = await d1.batch([
+    d1.prepare(`SELECT reason, count(*) AS n FROM relay_parked WHERE tenant_id = ?1 GROUP BY reason`).bind(tenantId),
+    d1
+      .prepare(
+        `SELECT hub, outbox_id, destination, kind, record_id, bytes, reason, error, parked_at FROM relay_parked WHERE tenant_id = ?1
+         ORDER BY parked_at DESC LIMIT 100`,
+      )
+      .bind(tenantId),
+  ]);
+  const byReason = Object.fromEntries(((counts?.results ?? []) as { reason: string; n: number }[]).map((r) => [r.reason, r.n]));
+  return {
+    count: Object.values(byReason).reduce((a, b) => a + b, 0),
+    by_reason: byReason,
+    details: (details?.results ?? []) as (ParkedRecord & { hub: string })[],
+  };
+}
+
 export type Gap = { available: false; reason: string };
 
 export type DeliveryStats =

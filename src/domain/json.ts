@@ -3,6 +3,26 @@ export function jsonBytes(value: unknown): number {
   return new TextEncoder().encode(JSON.stringify(value)).byteLength;
 }
 
+/**
+ * Nesting depth of a JSON value (a scalar is 0, an object or array one more than its deepest member),
+ * counted only up to `cap + 1`: iterative, so that a body nested a million levels deep costs neither a
+ * stack overflow nor a full walk.
+ */
+export function jsonDepth(value: unknown, cap: number): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > max) max = depth;
+    if (max > cap) return max;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+  return max;
+}
+
 /** JSON with object keys sorted, so that equal bodies hash equally whatever their key order. */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(sortKeys(value));

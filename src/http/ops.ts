@@ -1,5 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
-import { analyticsCurrentHour, archiveTotals, checkpointLag, deliveryStats, eventCounts, hubBacklogs, workerOutbox } from '../db/ops';
+import { analyticsCurrentHour, archiveTotals, checkpointLag, deliveryStats, eventCounts, hubBacklogs, parkedStats, workerOutbox } from '../db/ops';
 import { OpsStats } from '../domain/schemas/analytics';
 import { problemResponses } from '../domain/schemas/common';
 import { iso } from '../domain/time';
@@ -9,6 +9,9 @@ export const ops = router();
 
 const HUB_NOTE =
   'Hubs report here when a relay pass fails and clear it once their outbox is empty; a hub that cannot reach D1 cannot report, and a healthy hub\'s in-flight outbox (milliseconds) is not shown.';
+
+const PARKED_NOTE =
+  'Records a hub took out of its outbox because they can never reach a destination (reason oversized, rejected or failed_alone); the body stays in the hub. Later records of the contact relay normally.';
 
 ops.openapi(
   createRoute({
@@ -24,7 +27,7 @@ ops.openapi(
     const db = c.env.DB;
     const tenantId = c.get('tenantId');
     const now = Date.now();
-    const [events, outbox, hubs, deliveries, subscriptions, projections, counted, archived] = await Promise.all([
+    const [events, outbox, hubs, deliveries, subscriptions, projections, counted, archived, parked] = await Promise.all([
       eventCounts(db, tenantId, now),
       workerOutbox(db, tenantId, now),
       hubBacklogs(db, tenantId),
@@ -33,6 +36,7 @@ ops.openapi(
       checkpointLag(db, tenantId, true),
       analyticsCurrentHour(db, tenantId, now),
       archiveTotals(db, tenantId),
+      parkedStats(db, tenantId),
     ]);
     const oldestHub = hubs.reduce<number | null>((m, h) => (h.oldest_at === null ? m : m === null ? h.oldest_at : Math.min(m, h.oldest_at)), null);
     return c.json(
@@ -54,6 +58,12 @@ ops.openapi(
               reported_at: iso(h.updated_at),
             })),
             note: HUB_NOTE,
+          },
+          parked: {
+            count: parked.count,
+            by_reason: parked.by_reason,
+            details: parked.details.map((p) => ({ ...p, parked_at: iso(p.parked_at) })),
+            note: PARKED_NOTE,
           },
         },
         webhook_deliveries: deliveries,

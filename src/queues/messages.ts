@@ -39,6 +39,20 @@ export function unpackRelay(body: RelayQueueBody): RelayMessage[] {
 /** A pack stays well under the 128 KB message limit. */
 export const PACK_BYTES = 96_000;
 
+/** Queues refuse a message whose body is over 128,000 bytes. */
+export const MESSAGE_BYTES = 128_000;
+/** Room left for what the broker adds around a body. */
+const MESSAGE_MARGIN = 1_000;
+
+/**
+ * The size of a record sent alone, when it cannot be sent at all (over the message limit), else
+ * null. Such a record would fail every send it is part of, forever: the relay parks it instead.
+ */
+export function oversizedRelayMessage(m: RelayMessage): number | null {
+  const bytes = utf8Bytes(JSON.stringify(m));
+  return bytes + MESSAGE_MARGIN > MESSAGE_BYTES ? bytes : null;
+}
+
 /** UTF-8 length of a string, without encoding it when it is ASCII. */
 export function utf8Bytes(s: string): number {
   // eslint-disable-next-line no-control-regex

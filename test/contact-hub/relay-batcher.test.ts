@@ -46,7 +46,9 @@ describe('RelayBatcher', () => {
     const req = (list: OutboxRow[]): RelayRequest => ({ d1: { tenantId: tenant, rows: list } });
     const [ra, rb, rc] = (await Promise.all([batcher.relay(req(rows.a)), batcher.relay(req(rows.b)), batcher.relay(req(rows.c))])) as RelayResult[];
     expect(ra!.d1).toBeNull();
-    expect(rb!.d1).toMatch(/UNIQUE/i);
+    expect(rb!.d1!.error).toMatch(/UNIQUE/i);
+    // The others got through: b's failure is its own.
+    expect(rb!.d1!.isolated).toBe(true);
     expect(rc!.d1).toBeNull();
     for (const r of [...rows.a, ...rows.c]) expect(await inD1(tenant, (r.item as { record: ContactEventRecord }).record.id)).toBe(1);
     expect(await inD1(tenant, (rows.b[0]!.item as { record: ContactEventRecord }).record.id)).toBe(0);
@@ -63,7 +65,23 @@ describe('RelayBatcher', () => {
     const result = (await batcher.relay({ d1: { tenantId: tenant, rows: [row] }, webhooks: [huge], analytics: [message] })) as RelayResult;
     expect(result.d1).toBeNull();
     expect(result.analytics).toBeNull();
-    expect(typeof result.webhooks).toBe('string');
+    expect(typeof result.webhooks!.error).toBe('string');
+  });
+
+  it("isolates queue sends per hub: one hub's message that fails does not fail another hub's in the same flush", async () => {
+    const ns = env.RELAY_BATCHER as DurableObjectNamespace<RelayBatcher>;
+    const batcher = ns.get(ns.idFromName(`test-${uuid()}`));
+    const [t1, t2] = [`t_batcher_${uuid().slice(0, 8)}`, `t_batcher_${uuid().slice(0, 8)}`];
+    const message = (tenant: string) => {
+      const row = entryRow(1, uuid(), 1);
+      return { kind: 'contact_event' as const, tenant_id: tenant, contact_event: (row.item as { record: ContactEventRecord }).record };
+    };
+    const good = message(t2);
+    const bad = message(t1);
+    const huge = { ...bad, contact_event: { ...bad.contact_event, payload: { blob: 'x'.repeat(200_000) } } };
+    const [rBad, rGood] = (await Promise.all([batcher.relay({ webhooks: [huge] }), batcher.relay({ webhooks: [good] })])) as RelayResult[];
+    expect(rGood!.webhooks).toBeNull();
+    expect(rBad!.webhooks!.isolated).toBe(true);
   });
 });
 

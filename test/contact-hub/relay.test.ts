@@ -3,76 +3,12 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'c
 import { describe, expect, it } from 'vitest';
 import { contactHubStub } from '../../src/contact-hub';
 import type { ContactHub } from '../../src/contact-hub/hub';
-import type { OutboxItem } from '../../src/contact-hub/relay';
 import { prepareEvent } from '../../src/domain/prepare';
 import { appendLog } from '../../src/http/append';
 import { sweepRelayOutbox } from '../../src/jobs/relay-sweep';
-import { relayMessageId, unpackRelay, type RelayMessage, type RelayQueueBody } from '../../src/queues/messages';
+import { relayMessageId, unpackRelay, type RelayQueueBody } from '../../src/queues/messages';
 import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
-
-type Dest = 'd1' | 'webhooks' | 'analytics';
-
-/**
- * Wraps the hub's real relay sink: counts what reached each destination, and can make a destination
- * fail (fault injection) or hold every relay until released (to stop the hub between commit and relay).
- */
-class Recorder {
-  readonly fail: Record<Dest, boolean> = { d1: false, webhooks: false, analytics: false };
-  readonly counts: Record<Dest, Map<string, number>> = { d1: new Map(), webhooks: new Map(), analytics: new Map() };
-  readonly attempts: Record<Dest, number> = { d1: 0, webhooks: 0, analytics: 0 };
-  hold: Promise<void> | null = null;
-
-  private note(dest: Dest, id: string) {
-    this.counts[dest].set(id, (this.counts[dest].get(id) ?? 0) + 1);
-  }
-
-  async install(stub: DurableObjectStub<ContactHub>): Promise<void> {
-    await runInDurableObject(stub, (hub: ContactHub) => {
-      const sink = hub.sink;
-      const writeD1 = sink.writeD1.bind(sink);
-      const send = sink.send.bind(sink);
-      sink.writeD1 = async (tenantId, rows) => {
-        if (this.hold) await this.hold;
-        this.attempts.d1 += 1;
-        if (this.fail.d1) throw new Error('injected: D1 unavailable');
-        await writeD1(tenantId, rows);
-        for (const r of rows) this.note('d1', itemId(r.item));
-      };
-      sink.send = async (queue, messages: RelayMessage[]) => {
-        if (this.hold) await this.hold;
-        this.attempts[queue] += 1;
-        if (this.fail[queue]) throw new Error(`injected: ${queue} queue send failed`);
-        await send(queue, messages);
-        for (const m of messages) this.note(queue, relayMessageId(m));
-      };
-    });
-  }
-}
-
-const itemId = (item: OutboxItem) => (item.kind === 'event' ? item.insert.record.id : item.kind === 'timeline' ? item.record.id : item.id);
-
-const outbox = (stub: DurableObjectStub<ContactHub>) => runInDurableObject(stub, (hub: ContactHub) => hub.outboxStats());
-
-/** A fresh tenant and contact, and the contact's hub with a Recorder in its relay sink. */
-async function recordedHub(): Promise<{ t: Tenant; contact: string; stub: DurableObjectStub<ContactHub>; rec: Recorder }> {
-  const t = await newTenant();
-  const contact = uuid();
-  const stub = contactHubStub(env, t.id, contact);
-  const rec = new Recorder();
-  await rec.install(stub);
-  return { t, contact, stub, rec };
-}
-
-/** Runs the hub's alarm until its outbox is empty (the alarm is how a failed relay is retried). */
-async function drainByAlarm(stub: DurableObjectStub<ContactHub>): Promise<void> {
-  await eventually(
-    async () => {
-      await runDurableObjectAlarm(stub);
-      return (await outbox(stub)).pending === 0;
-    },
-    { timeoutMs: 10_000, stepMs: 50 },
-  );
-}
+import { Recorder, drainByAlarm, outbox, recordedHub } from '../support/relay';
 
 interface Acked {
   /** Log events whose type derives a timeline entry. */

@@ -81,3 +81,27 @@ export const hubRelayBacklog = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.hub] })],
 );
+
+/**
+ * Relay records a hub parked (dead-lettered) because they can never reach a destination, reported by
+ * the hub (the record's body stays in the hub's own storage, which an erase deletes). One row per
+ * (hub, outbox row, destination). `reason`: `oversized` (over the queue message limit), `rejected`
+ * (a deterministic error, e.g. a constraint), `failed_alone` (failed on its own while the destination
+ * accepted other records).
+ */
+export const relayParked = sqliteTable(
+  'relay_parked',
+  {
+    tenantId: text('tenant_id').notNull(),
+    hub: text('hub').notNull(),
+    outboxId: integer('outbox_id').notNull(),
+    destination: text('destination').notNull(),
+    kind: text('kind').notNull(),
+    recordId: text('record_id').notNull(),
+    bytes: integer('bytes').notNull(),
+    reason: text('reason').notNull(),
+    error: text('error').notNull(),
+    parkedAt: integer('parked_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.hub, t.outboxId, t.destination] }), index('relay_parked_time').on(t.tenantId, t.parkedAt)],
+);

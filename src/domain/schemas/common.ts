@@ -1,16 +1,23 @@
 import { z } from '@hono/zod-openapi';
-import { jsonBytes } from '../json';
+import { jsonBytes, jsonDepth } from '../json';
 import { LIMITS } from '../limits';
 
 export const Uuid = z.uuid({ message: 'must be a UUID' });
 
 export const IsoDateTime = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone' });
 
-/** A JSON object of at most `maxBytes` serialized. */
+/**
+ * A JSON object of at most `maxBytes` serialized and LIMITS.jsonDepth levels deep. Depth is checked
+ * first: a deeper value is not serialized at all (JSON.stringify recurses).
+ */
 export const jsonObject = (maxBytes: number, what: string) =>
-  z
-    .record(z.string(), z.unknown())
-    .refine((v) => jsonBytes(v) <= maxBytes, { message: `${what} must be at most ${maxBytes} bytes of JSON` });
+  z.record(z.string(), z.unknown()).superRefine((v, ctx) => {
+    if (jsonDepth(v, LIMITS.jsonDepth) > LIMITS.jsonDepth) {
+      ctx.addIssue({ code: 'custom', message: `${what} must be nested at most ${LIMITS.jsonDepth} levels deep (the object itself is level 1)` });
+    } else if (jsonBytes(v) > maxBytes) {
+      ctx.addIssue({ code: 'custom', message: `${what} must be at most ${maxBytes} bytes of JSON` });
+    }
+  });
 
 export const Payload = jsonObject(LIMITS.payloadBytes, 'payload').openapi({
   description: `Event-specific data, a JSON object of at most ${LIMITS.payloadBytes} bytes.`,

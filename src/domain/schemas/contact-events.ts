@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { CATEGORIES, PRIORITIES, TIMELINE_SOURCES, TIMELINE_TYPE_PATTERN } from '../contact-event-types';
-import { LIMITS } from '../limits';
+import { LIMITS, RECORD_BYTES, entryRecordBytes } from '../limits';
 import { CursorParam, IsoDateTime, NextCursor, PageLimit, Payload, Uuid, intParam, jsonObject } from './common';
 import { TimeParam } from './event-queries';
 
@@ -27,6 +27,21 @@ export const NewContactEvent = z
     expires_at: IsoDateTime.optional(),
     occurred_at: IsoDateTime.optional(),
   })
+  .superRefine(
+    (e, ctx) => {
+      // Each field within its limit can still make a record too large to relay (see RECORD_BYTES).
+      const bytes = entryRecordBytes(e);
+      if (bytes > RECORD_BYTES) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `would be stored as ${bytes} bytes of JSON: a timeline entry (title, description, payload, metadata and every other field together) is at most ${RECORD_BYTES} bytes`,
+        });
+      }
+    },
+    // Only once every field is valid: a field over its own limit is named on its own, and a payload
+    // nested too deep is never serialized.
+    { when: (payload) => payload.issues.length === 0 },
+  )
   .openapi('NewContactEvent', {
     example: {
       event_type: 'pipeline_stage_changed',
