@@ -4,6 +4,7 @@ import { contactHub } from '../contact-hub';
 import type { PreparedEntry } from '../contact-hub/types';
 import { contactEventFromRow, findEntryOwners, queryContactEvents, searchContactEvents } from '../db/contact-events';
 import { prepareEntry, type AppendContext } from '../domain/prepare';
+import { eraseFromArchives } from '../jobs/retention';
 import { problemResponses } from '../domain/schemas/common';
 import {
   ContactEvent,
@@ -431,15 +432,23 @@ contactEvents.openapi(
     method: 'delete',
     path: '/contacts/{contact_id}',
     tags,
-    summary: 'Erase a contact (GDPR): its timeline, its log events and its hub\'s storage',
-    description: 'Deletes in D1 and in the hub; open sockets of the contact are closed (4410). Idempotent: erasing again answers zero counts.',
+    summary: 'Erase a contact (GDPR): every store\'s data of it',
+    description:
+      'Removes the contact\'s personal data from the hub, from D1 (log, timeline and its full-text index, projections, snapshots; webhook deliveries are ' +
+      'redacted and their attempts deleted) and from the R2 archives (rewritten without it). Open sockets of the contact are closed (4410); its ' +
+      'deliveries are never sent again (redeliver answers 410). The sequence counter stays: the next entry gets `sequence_number` + 1. ' +
+      'Analytics rollups (counts only) stay. Idempotent: erasing again answers zero counts.',
     request: { params: ContactParam },
     responses: { 200: { description: 'Erased, with counts', content: { 'application/json': { schema: EraseResponse } } }, ...problemResponses(401, 422) },
   }),
   async (c) => {
     const { contact_id } = c.req.valid('param');
     const { stub, owner } = contactHub(c.env, c.get('tenantId'), contact_id);
-    const erased = await stub.erase(owner);
-    return c.json({ contact_id, erased }, 200);
+    const hub = await stub.erase(owner);
+    // After the hub: its D1 delete has already removed the contact from every pending archive's rows,
+    // so only complete archives can still hold it. A failure here leaves the request retryable.
+    const archived_events = await eraseFromArchives(c.env, owner.tenantId, contact_id);
+    const { sequence_number, ...removed } = hub;
+    return c.json({ contact_id, removed: { ...removed, archived_events }, sequence_number }, 200);
   },
 );
