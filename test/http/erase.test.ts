@@ -3,6 +3,8 @@ import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { contactHubStub } from '../../src/contact-hub';
 import type { ContactHub } from '../../src/contact-hub/hub';
+import { upsertRowsStatements } from '../../src/db/projections';
+import { putSnapshotStatement } from '../../src/db/snapshots';
 import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
 import { hookPath, hookUrl, received, script, sleep, waitForRequests } from '../support/receiver';
 import { deliveriesOf, subscribe } from '../support/webhooks';
@@ -192,5 +194,34 @@ describe('erase: sequence numbers are never reused', () => {
     expect((await erase(t, contact)).sequence_number).toBe(3);
     await evictDurableObject(contactHubStub(env, t.id, contact));
     expect((await addEntry(t, contact)).sequence_number).toBe(4);
+  });
+});
+
+describe('erase: a projection pass that read the contact just before the erase', () => {
+  it('writes neither its row nor its snapshot back after the erase', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const res = await call('POST', '/api/v1/events', {
+      key: t.key,
+      body: { event_type: 'contact.created', source: 'system', contact_id: contact, payload: { name: 'Late Larry' } },
+    });
+    expect(res.status).toBe(201);
+    await eventually(async () => (await call('GET', `/api/v1/contacts/${contact}`, { key: t.key })).status === 200);
+    await erase(t, contact);
+
+    // What the runner would commit for a batch it read before the erase: the stale row and snapshot.
+    const state = JSON.stringify({ contact_id: contact, name: 'Late Larry' });
+    const row = { key: contact, state, event_count: 1, last_position: 1, updated_at: Date.now() };
+    await env.DB.batch([
+      ...upsertRowsStatements(env.DB, t.id, 'contacts', 1, [row]),
+      putSnapshotStatement(env.DB, t.id, { streamId: `contact-${contact}`, version: 1, state, source: 'projection:contacts', now: Date.now() }, false),
+    ]);
+    expect((await call('GET', `/api/v1/contacts/${contact}`, { key: t.key })).status).toBe(404);
+    expect(await d1Mentions([contact, 'Larry'])).toEqual([]);
+
+    // A contact that has events is written as before.
+    const other = uuid();
+    await call('POST', '/api/v1/events', { key: t.key, body: { event_type: 'contact.created', source: 'system', contact_id: other, payload: { name: 'Olive' } } });
+    await eventually(async () => (await call('GET', `/api/v1/contacts/${other}`, { key: t.key })).status === 200);
   });
 });
