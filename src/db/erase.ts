@@ -1,8 +1,8 @@
 /**
  * The D1 half of a contact's erase (DELETE /api/v1/contacts/{contact_id}): every row of the query
- * store that holds the contact's personal data, in one transaction. Analytics rollups hold counts
- * only and stay; `processed_events` holds event ids only and stays, so that a late queue message of
- * an erased event still counts once.
+ * store that holds the contact's personal data. Analytics rollups hold counts only and stay;
+ * `processed_events` holds event ids only and stays, so that a late queue message of an erased event
+ * still counts once. Safe to run again: a retry after a failure part-way finishes the job.
  */
 
 export interface D1EraseCounts {
@@ -14,8 +14,35 @@ export interface D1EraseCounts {
   delivery_attempts: number;
 }
 
-/** A delivery's body is `{type, timestamp, data}`, where data is the event or timeline entry it carries. */
-const DELIVERY_OF_CONTACT = `(json_extract(body, '$.data.contact_id') = ?2 OR json_extract(body, '$.data.stream_id') = ?3)`;
+/** Deliveries looked at per statement: each statement stays short however long a tenant's delivery log is. */
+const DELIVERY_SCAN = 5000;
+const REDACT_CHUNK = 500;
+
+/**
+ * The ids of the tenant's deliveries that carried the contact. A delivery's body is `{type, timestamp,
+ * data}`, where data is the event or timeline entry it carries; deliveries have no contact column, and
+ * matching on the body also finds those of entries deleted before the erase, whose ids no store knows.
+ * Walks the tenant's deliveries in id order (its primary key), a bounded page per statement.
+ */
+async function deliveriesOfContact(d1: D1Database, tenantId: string, contactId: string, streamId: string): Promise<string[]> {
+  const ids: string[] = [];
+  let after = '';
+  for (;;) {
+    const page = await d1
+      .prepare(
+        `SELECT max(id) AS last, count(*) AS n,
+           json_group_array(id) FILTER (WHERE status != 'erased'
+             AND (json_extract(body, '$.data.contact_id') = ?3 OR json_extract(body, '$.data.stream_id') = ?4)) AS hits
+         FROM (SELECT id, status, body FROM webhook_deliveries WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?5)`,
+      )
+      .bind(tenantId, after, contactId, streamId, DELIVERY_SCAN)
+      .first<{ last: string | null; n: number; hits: string | null }>();
+    if (!page || page.n === 0 || page.last === null) return ids;
+    ids.push(...(JSON.parse(page.hits ?? '[]') as string[]));
+    if (page.n < DELIVERY_SCAN) return ids;
+    after = page.last;
+  }
+}
 
 /**
  * Deletes the contact's log events (by contact_id or its `contact-<id>` stream), timeline index rows
@@ -25,20 +52,23 @@ const DELIVERY_OF_CONTACT = `(json_extract(body, '$.data.contact_id') = ?2 OR js
  * a 404 and no consumer can lease them again.
  */
 export async function eraseContactRows(d1: D1Database, tenantId: string, contactId: string, streamId: string): Promise<D1EraseCounts> {
-  const results = await d1.batch([
-    d1
-      .prepare(
-        `DELETE FROM webhook_attempts WHERE tenant_id = ?1 AND delivery_id IN
-           (SELECT id FROM webhook_deliveries WHERE tenant_id = ?1 AND ${DELIVERY_OF_CONTACT})`,
-      )
-      .bind(tenantId, contactId, streamId),
-    d1
-      .prepare(
-        `UPDATE webhook_deliveries SET body = '{}', status = 'erased', last_error = NULL, lease_until = NULL, lease_owner = NULL,
-           next_attempt_at = NULL, updated_at = ?4
-         WHERE tenant_id = ?1 AND status != 'erased' AND ${DELIVERY_OF_CONTACT}`,
-      )
-      .bind(tenantId, contactId, streamId, Date.now()),
+  const deliveries = await deliveriesOfContact(d1, tenantId, contactId, streamId);
+  const now = Date.now();
+  const redact: D1PreparedStatement[] = [];
+  for (let i = 0; i < deliveries.length; i += REDACT_CHUNK) {
+    const chunk = JSON.stringify(deliveries.slice(i, i + REDACT_CHUNK));
+    redact.push(
+      d1.prepare(`DELETE FROM webhook_attempts WHERE tenant_id = ?1 AND delivery_id IN (SELECT value FROM json_each(?2))`).bind(tenantId, chunk),
+      d1
+        .prepare(
+          `UPDATE webhook_deliveries SET body = '{}', status = 'erased', last_error = NULL, lease_until = NULL, lease_owner = NULL,
+             next_attempt_at = NULL, updated_at = ?3
+           WHERE tenant_id = ?1 AND id IN (SELECT value FROM json_each(?2))`,
+        )
+        .bind(tenantId, chunk, now),
+    );
+  }
+  const rest = [
     d1
       .prepare(`DELETE FROM relay_outbox WHERE tenant_id = ?1 AND event_id IN (SELECT id FROM events WHERE tenant_id = ?1 AND (contact_id = ?2 OR stream_id = ?3))`)
       .bind(tenantId, contactId, streamId),
@@ -48,15 +78,19 @@ export async function eraseContactRows(d1: D1Database, tenantId: string, contact
     // Projections are keyed by contact id (the contacts read model); every generation goes, a rebuild's too.
     d1.prepare(`DELETE FROM projection_rows WHERE tenant_id = ?1 AND key = ?2`).bind(tenantId, contactId),
     d1.prepare(`DELETE FROM stream_snapshots WHERE tenant_id = ?1 AND stream_id = ?2`).bind(tenantId, streamId),
-  ]);
+  ];
+  const results = await d1.batch([...redact, ...rest]);
   const changes = (i: number) => results[i]?.meta.changes ?? 0;
+  let attempts = 0;
+  for (let i = 0; i < redact.length; i += 2) attempts += changes(i);
+  const r = redact.length;
   return {
-    delivery_attempts: changes(0),
-    webhook_deliveries: changes(1),
-    events: changes(3),
-    contact_events: results[4]?.results.length ?? 0,
-    projections: changes(5),
-    snapshots: changes(6),
+    delivery_attempts: attempts,
+    webhook_deliveries: deliveries.length,
+    events: changes(r + 1),
+    contact_events: results[r + 2]?.results.length ?? 0,
+    projections: changes(r + 3),
+    snapshots: changes(r + 4),
   };
 }
 

@@ -225,3 +225,30 @@ describe('erase: a projection pass that read the contact just before the erase',
     await eventually(async () => (await call('GET', `/api/v1/contacts/${other}`, { key: t.key })).status === 200);
   });
 });
+
+describe('erase: a long delivery log', () => {
+  it('finds the contact\'s deliveries however many the tenant has (paged scan)', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const sub = uuid();
+    const rows = Array.from({ length: 12_000 }, (_, i) => {
+      const mine = i === 17 || i === 6_543 || i === 11_999;
+      const id = uuid();
+      return { id, subscription_id: sub, event_id: uuid(), event_type: 'contact.created', status: 'succeeded', created_at: i, updated_at: i,
+        body: JSON.stringify({ type: 'contact.created', timestamp: '', data: { id, contact_id: mine ? contact : uuid(), name: mine ? 'Paged Pat' : 'someone' } }) };
+    });
+    for (let i = 0; i < rows.length; i += 1000) {
+      await env.DB.prepare(
+        `INSERT INTO webhook_deliveries (tenant_id, id, subscription_id, event_id, event_type, body, status, created_at, updated_at)
+         SELECT ?1, j.value->>'id', j.value->>'subscription_id', j.value->>'event_id', j.value->>'event_type', j.value->>'body', j.value->>'status',
+           j.value->>'created_at', j.value->>'updated_at' FROM json_each(?2) AS j`,
+      ).bind(t.id, JSON.stringify(rows.slice(i, i + 1000))).run();
+    }
+    const out = await erase(t, contact);
+    expect(out.removed.webhook_deliveries).toBe(3);
+    const left = await env.DB.prepare(`SELECT count(*) AS n FROM webhook_deliveries WHERE tenant_id = ? AND body LIKE '%Paged Pat%'`).bind(t.id).first<{ n: number }>();
+    expect(left!.n).toBe(0);
+    const erased = await env.DB.prepare(`SELECT count(*) AS n FROM webhook_deliveries WHERE tenant_id = ? AND status = 'erased'`).bind(t.id).first<{ n: number }>();
+    expect(erased!.n).toBe(3);
+  });
+});
