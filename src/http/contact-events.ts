@@ -448,7 +448,17 @@ contactEvents.openapi(
     // After the hub: its D1 delete has already removed the contact from every pending archive's rows,
     // so only complete archives can still hold it. A failure here leaves the request retryable.
     const archived_events = await eraseFromArchives(c.env, owner.tenantId, contact_id);
-    const { sequence_number, ...removed } = hub;
-    return c.json({ contact_id, removed: { ...removed, archived_events }, sequence_number }, 200);
+    const removed = {
+      hub_events: hub.hub_events,
+      hub_entries: hub.hub_entries,
+      events: hub.events,
+      contact_events: hub.contact_events,
+      projections: hub.projections,
+      snapshots: hub.snapshots,
+      webhook_deliveries: hub.webhook_deliveries,
+      delivery_attempts: hub.delivery_attempts,
+      archived_events,
+    };
+    return c.json({ contact_id, removed, sequence_number: hub.sequence_number }, 200);
   },
 );
