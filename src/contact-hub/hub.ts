@@ -601,16 +601,19 @@ export class ContactHub extends DurableObject<Env> {
           this.sql.exec(`DELETE FROM meta WHERE key != 'seq'`);
         });
         await this.ctx.storage.deleteAlarm();
-        // Then all of the storage (freed pages included), and the tombstone written straight back.
-        await this.ctx.storage.deleteAll();
+        // Then all of the storage (freed pages included), with the tombstone written back in the same
+        // turn, before any await: deleteAll takes effect at once, and writes made in one turn are
+        // committed together (write coalescing), so no window leaves a storage without its counter.
+        const cleared = this.ctx.storage.deleteAll();
+        for (const statement of HUB_SCHEMA) this.sql.exec(statement);
+        if (highWater > 0) this.saveSeq(highWater);
+        await cleared;
         this.alarmAt = null;
         this.relayedUpTo = 0;
         this.clearedUpTo = 0;
         this.failures = 0;
         this.owner = null;
         this.backlogReported = false;
-        for (const statement of HUB_SCHEMA) this.sql.exec(statement);
-        if (highWater > 0) this.saveSeq(highWater);
         this.migrate();
         return { ...d1, hub_events: hubEvents, hub_entries: hubEntries, sequence_number: this.lastSeq };
       });
