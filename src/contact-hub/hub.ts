@@ -9,6 +9,7 @@ import { eraseContactRows, eraseStreamRows } from '../db/erase';
 import { clearHubBacklog, upsertHubBacklog } from '../db/ops';
 import { iso } from '../domain/time';
 import { RelaySink, relayMessage, type OutboxItem, type OutboxRow } from './relay';
+import { IN_FLIGHT_MS, closeInFlightDeliveries } from './erase';
 import { HubSockets } from './sockets';
 import { HUB_SCHEMA } from './storage';
 import {
@@ -583,6 +584,16 @@ export class ContactHub extends DurableObject<Env> {
         const hubEvents = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM log`).one().n;
         const hubEntries = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM timeline`).one().n;
         const streamId = this.streamId(owner);
+        if (owner.kind === 'contact') {
+          // Before the D1 delete: a late fan-out between the two would otherwise create a live delivery.
+          const since = iso(Date.now() - IN_FLIGHT_MS);
+          const recent = (table: 'log' | 'timeline') =>
+            this.sql.exec<{ body: string }>(`SELECT body FROM ${table} WHERE json_extract(body, '$.created_at') >= ?`, since).toArray();
+          await closeInFlightDeliveries(this.env.DB, owner.tenantId, {
+            events: recent('log').map((r) => JSON.parse(r.body) as EventRecord),
+            entries: recent('timeline').map((r) => JSON.parse(r.body) as ContactEventRecord),
+          });
+        }
         // Even a hub that holds nothing deletes in D1 (scoped to the caller's tenant): the request is
         // idempotent, and a retry after a crash between the D1 delete and deleteAll must still finish.
         const d1 =

@@ -5,6 +5,9 @@
  * still counts once. Safe to run again: a retry after a failure part-way finishes the job.
  */
 
+import { bulkInsert } from './bulk';
+import type { NewDelivery } from './webhooks';
+
 export interface D1EraseCounts {
   events: number;
   contact_events: number;
@@ -98,4 +101,16 @@ export async function eraseContactRows(d1: D1Database, tenantId: string, contact
 export async function eraseStreamRows(d1: D1Database, tenantId: string, streamId: string): Promise<number> {
   const r = await d1.prepare(`DELETE FROM events WHERE tenant_id = ?1 AND stream_id = ?2`).bind(tenantId, streamId).run();
   return r.meta.changes;
+}
+
+/** Records deliveries as `erased` (no payload, never sent) unless a delivery with that id exists. */
+export function eraseTombstonesStatement(d1: D1Database, tenantId: string, rows: NewDelivery[], now: number): D1PreparedStatement {
+  return bulkInsert(
+    d1,
+    'webhook_deliveries',
+    tenantId,
+    ['id', 'subscription_id', 'event_id', 'event_type', 'body', 'status', 'created_at', 'updated_at', 'completed_at'],
+    rows.map((r) => ({ ...r, body: '{}', status: 'erased', created_at: now, updated_at: now, completed_at: now })),
+    'ON CONFLICT DO NOTHING',
+  );
 }

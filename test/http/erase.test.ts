@@ -5,6 +5,9 @@ import { contactHubStub } from '../../src/contact-hub';
 import type { ContactHub } from '../../src/contact-hub/hub';
 import { upsertRowsStatements } from '../../src/db/projections';
 import { putSnapshotStatement } from '../../src/db/snapshots';
+import type { ContactEventRecord } from '../../src/domain/schemas/contact-events';
+import type { EventRecord } from '../../src/domain/schemas/events';
+import type { RelayMessage } from '../../src/queues/messages';
 import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
 import { hookPath, hookUrl, received, script, sleep, waitForRequests } from '../support/receiver';
 import { deliveriesOf, subscribe } from '../support/webhooks';
@@ -250,5 +253,37 @@ describe('erase: a long delivery log', () => {
     expect(left!.n).toBe(0);
     const erased = await env.DB.prepare(`SELECT count(*) AS n FROM webhook_deliveries WHERE tenant_id = ? AND status = 'erased'`).bind(t.id).first<{ n: number }>();
     expect(erased!.n).toBe(3);
+  });
+});
+
+describe('erase: records still on their way through the webhooks queue', () => {
+  it('a relay message of the contact that reaches fan-out after the erase sends nothing', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const res = await call('POST', '/api/v1/events', {
+      key: t.key,
+      body: { event_type: 'contact.created', source: 'system', contact_id: contact, payload: { name: 'Queued Quinn' } },
+    });
+    expect(res.status).toBe(201);
+    const event = await json<EventRecord>(res);
+    const entryRecord = await json<ContactEventRecord>(
+      await call('POST', `/api/v1/contacts/${contact}/events`, { key: t.key, body: entry({ title: 'Quinn called' }) }),
+    );
+    // The relay's own messages went through fan-out while no webhook existed; the subscription exists
+    // by the time the same records come again (as a message delayed or retried in the queue would).
+    await eventually(async () => (await env.DB.prepare(`SELECT count(*) AS n FROM contact_events WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n === 2);
+    await sleep(1000);
+    const path = hookPath('erase-in-flight');
+    const sub = await subscribe(t.key, { url: hookUrl(path), events: ['contact.*'], subscribe_contact_events: true });
+    await erase(t, contact);
+
+    await env.WEBHOOKS_QUEUE.send({ kind: 'event', tenant_id: t.id, event } satisfies RelayMessage);
+    await env.WEBHOOKS_QUEUE.send({ kind: 'contact_event', tenant_id: t.id, contact_event: entryRecord } satisfies RelayMessage);
+    await sleep(1500);
+    expect(await received(path)).toEqual([]);
+    const rows = await deliveriesOf(t.id, sub.id);
+    // The event, the entry derived from it and the direct entry: each recorded as erased, none sent.
+    expect(rows.map((r) => r.status)).toEqual(['erased', 'erased', 'erased']);
+    expect(await d1Mentions([contact, 'Quinn'])).toEqual([]);
   });
 });
