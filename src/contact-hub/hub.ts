@@ -5,19 +5,22 @@ import type { EventSource } from '../domain/event-types';
 import type { ContactEventRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 import { timelineMappingFor } from '../domain/timeline-mapping';
+import { eraseContactRows, eraseStreamRows } from '../db/erase';
 import { clearHubBacklog, clearParked, insertParked, upsertHubBacklog, type ParkedRecord } from '../db/ops';
-import { deleteOwnerStatement } from '../db/owners';
 import { fitDerivedText } from '../domain/limits';
 import { iso } from '../domain/time';
 import { MESSAGE_BYTES, oversizedRelayMessage } from '../queues/messages';
 import { RelaySink, relayFailureOf, relayMessage, type OutboxItem, type OutboxRow } from './relay';
+import { IN_FLIGHT_MS, closeInFlightDeliveries } from './erase';
 import { HubSockets } from './sockets';
 import { HUB_SCHEMA } from './storage';
 import {
+  NOTHING_ERASED,
   contactStreamId,
   type EntryAppendOutcome,
   type EventAppendOutcome,
   type ExpectedVersion,
+  type HubEraseCounts,
   type HubOwner,
   type PreparedEntry,
   type PreparedEvent,
@@ -599,42 +602,68 @@ export class ContactHub extends DurableObject<Env> {
   // ---------------------------------------------------------------- erase (GDPR)
 
   /**
-   * Erases the owner everywhere: its D1 rows, then the hub's storage. Answers with counts.
+   * Erases the owner everywhere but R2 (the Worker rewrites archives after this answers): its D1 rows,
+   * then the hub's storage. Answers with counts per store.
    * The relay is stopped and drained first, then the erase runs under blockConcurrencyWhile: an append
    * delivered during the D1 delete would otherwise commit here, be relayed to D1 after the delete
-   * (surviving the erase there) and then be wiped from the hub, leaving D1 rows whose sequence numbers
-   * the restarted counter hands out again. (The drain happens outside the block: the completion of a
-   * D1 call the relay made before the block would itself wait for the block to end.)
+   * (surviving the erase there) and then be wiped from the hub. (The drain happens outside the block:
+   * the completion of a D1 call the relay made before the block would itself wait for the block to end.)
+   * The counter survives as a tombstone: sequence numbers are never reused, so a client resuming with
+   * `after=N` from before the erase never skips a new entry that would otherwise reuse N.
    */
-  async erase(owner: HubOwner): Promise<{ events: number; contact_events: number }> {
-    if (!this.checkOwner(owner)) return { events: 0, contact_events: 0 };
+  async erase(owner: HubOwner): Promise<HubEraseCounts> {
+    if (!this.checkOwner(owner)) return { ...NOTHING_ERASED };
     this.erasing += 1;
     try {
       while (this.relaying) await this.relaying.catch(() => undefined);
       return await this.ctx.blockConcurrencyWhile(async () => {
-        const events = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM log`).one().n;
-        const contactEvents = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM timeline`).one().n;
+        const hubEvents = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM log`).one().n;
+        const hubEntries = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM timeline`).one().n;
         const streamId = this.streamId(owner);
-        const db = this.env.DB;
+        if (owner.kind === 'contact') {
+          // Before the D1 delete: a late fan-out between the two would otherwise create a live delivery.
+          const since = iso(Date.now() - IN_FLIGHT_MS);
+          const recent = (table: 'log' | 'timeline') =>
+            this.sql.exec<{ body: string }>(`SELECT body FROM ${table} WHERE json_extract(body, '$.created_at') >= ?`, since).toArray();
+          await closeInFlightDeliveries(this.env.DB, owner.tenantId, {
+            events: recent('log').map((r) => JSON.parse(r.body) as EventRecord),
+            entries: recent('timeline').map((r) => JSON.parse(r.body) as ContactEventRecord),
+          });
+        }
         // Even a hub that holds nothing deletes in D1 (scoped to the caller's tenant): the request is
         // idempotent, and a retry after a crash between the D1 delete and deleteAll must still finish.
-        await db.batch([
+        const d1 =
           owner.kind === 'contact'
-            ? db.prepare(`DELETE FROM events WHERE tenant_id = ? AND (contact_id = ? OR stream_id = ?)`).bind(owner.tenantId, owner.id, streamId)
-            : db.prepare(`DELETE FROM events WHERE tenant_id = ? AND stream_id = ?`).bind(owner.tenantId, streamId),
-          db.prepare(`DELETE FROM contact_events WHERE tenant_id = ? AND contact_id = ?`).bind(owner.tenantId, owner.id),
-          deleteOwnerStatement(db, owner.tenantId, owner),
-        ]);
+            ? await eraseContactRows(this.env.DB, owner.tenantId, owner.id, streamId)
+            : { ...NOTHING_ERASED, events: await eraseStreamRows(this.env.DB, owner.tenantId, streamId) };
         await this.clearBacklog(true);
         for (const ws of this.ctx.getWebSockets()) ws.close(4410, 'contact erased');
+        const highWater = this.lastSeq;
+        // First, in one transaction, everything but the counter: should the instance die before the
+        // tombstone is written back below, the rows are gone and the counter is still stored.
+        this.ctx.storage.transactionSync(() => {
+          this.sql.exec(`DELETE FROM log`);
+          this.sql.exec(`DELETE FROM timeline`);
+          this.sql.exec(`DELETE FROM outbox`);
+          this.sql.exec(`DELETE FROM parked`);
+          this.sql.exec(`DELETE FROM meta WHERE key != 'seq'`);
+        });
         await this.ctx.storage.deleteAlarm();
-        await this.ctx.storage.deleteAll();
+        // Then all of the storage (freed pages included), with the tombstone written back in the same
+        // turn, before any await: deleteAll takes effect at once, and writes made in one turn are
+        // committed together (write coalescing), so no window leaves a storage without its counter.
+        const cleared = this.ctx.storage.deleteAll();
+        for (const statement of HUB_SCHEMA) this.sql.exec(statement);
+        if (highWater > 0) this.saveSeq(highWater);
+        await cleared;
         this.alarmAt = null;
         this.relayedUpTo = 0;
         this.clearedUpTo = 0;
         this.failures = 0;
+        this.owner = null;
+        this.backlogReported = false;
         this.migrate();
-        return { events, contact_events: contactEvents };
+        return { ...d1, hub_events: hubEvents, hub_entries: hubEntries, sequence_number: this.lastSeq };
       });
     } finally {
       this.erasing -= 1;

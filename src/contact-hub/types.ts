@@ -98,3 +98,29 @@ export type TimelineChange =
   | { type: 'read'; id: string; read_at: string }
   | { type: 'delivered'; id: string; delivered_at: string }
   | { type: 'deleted'; id: string };
+
+/** What a hub's erase removed, per store (the archives are counted by the Worker, which rewrites them). */
+export interface HubEraseCounts {
+  hub_events: number;
+  hub_entries: number;
+  events: number;
+  contact_events: number;
+  projections: number;
+  snapshots: number;
+  webhook_deliveries: number;
+  delivery_attempts: number;
+  /** The counter kept across the erase (the tombstone): the next entry gets this + 1. */
+  sequence_number: number;
+}
+
+export const NOTHING_ERASED: HubEraseCounts = {
+  hub_events: 0,
+  hub_entries: 0,
+  events: 0,
+  contact_events: 0,
+  projections: 0,
+  snapshots: 0,
+  webhook_deliveries: 0,
+  delivery_attempts: 0,
+  sequence_number: 0,
+};

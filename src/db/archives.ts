@@ -60,7 +60,8 @@ export async function pendingArchives(d1: D1Database, tenantId: string): Promise
  * The one transaction that ends an archive, run only after its object was read back and checked:
  * deletes exactly the archived rows (by position), marks the manifest complete with what the object
  * holds, and drops the analytics consumer's markers of those events once they are old enough that
- * no queue can redeliver them (queues keep messages for days, not weeks).
+ * no queue can redeliver them (queues keep messages for days, not weeks). Answers the ids of the rows
+ * it deleted, and whether it was this call that completed the manifest (a concurrent run may have).
  */
 export async function completeArchive(
   d1: D1Database,
@@ -69,11 +70,16 @@ export async function completeArchive(
   eventIds: string[],
   now: number,
   markerMaxAgeMs: number,
-): Promise<number> {
-  const [deleted] = await d1.batch([
-    d1.prepare(`DELETE FROM events WHERE tenant_id = ?1 AND position IN (SELECT value FROM json_each(?2))`).bind(a.tenant_id, JSON.stringify(positions)),
+): Promise<{ deletedIds: string[]; completed: boolean }> {
+  const [deleted, completed] = await d1.batch([
     d1
-      .prepare(`UPDATE archives SET status = 'complete', completed_at = ?3, "count" = ?4, sha256 = ?5, bytes = ?6 WHERE tenant_id = ?1 AND id = ?2`)
+      .prepare(`DELETE FROM events WHERE tenant_id = ?1 AND position IN (SELECT value FROM json_each(?2)) RETURNING id`)
+      .bind(a.tenant_id, JSON.stringify(positions)),
+    d1
+      .prepare(
+        `UPDATE archives SET status = 'complete', completed_at = ?3, "count" = ?4, sha256 = ?5, bytes = ?6 WHERE tenant_id = ?1 AND id = ?2 AND status = 'pending'
+         RETURNING id`,
+      )
       .bind(a.tenant_id, a.id, now, a.count, a.sha256, a.bytes),
     d1
       .prepare(
@@ -83,7 +89,10 @@ export async function completeArchive(
     // Archived events leave the owner index too: GET /events/{id} answers 404 for them, as before.
     d1.prepare(`DELETE FROM id_owners WHERE tenant_id = ?1 AND kind = 'event' AND id IN (SELECT value FROM json_each(?2))`).bind(a.tenant_id, JSON.stringify(eventIds)),
   ]);
-  return deleted!.meta.changes;
+  return {
+    deletedIds: ((deleted?.results ?? []) as { id: string }[]).map((r) => r.id),
+    completed: (completed?.results ?? []).length > 0,
+  };
 }
 
 /** A pending manifest whose rows are gone (erased meanwhile) and whose object was never written. */
@@ -107,4 +116,17 @@ export async function listArchives(
 
 export async function getArchive(d1: D1Database, tenantId: string, id: string): Promise<ArchiveRow | null> {
   return d1.prepare(`SELECT * FROM archives WHERE tenant_id = ?1 AND id = ?2 AND status = 'complete'`).bind(tenantId, id).first<ArchiveRow>();
+}
+
+/** After an erase rewrote an object: the manifest says what the object now holds. */
+export async function updateArchiveContents(d1: D1Database, tenantId: string, id: string, a: { count: number; sha256: string; bytes: number }): Promise<void> {
+  await d1
+    .prepare(`UPDATE archives SET "count" = ?3, sha256 = ?4, bytes = ?5 WHERE tenant_id = ?1 AND id = ?2`)
+    .bind(tenantId, id, a.count, a.sha256, a.bytes)
+    .run();
+}
+
+/** After an erase emptied an object: it and its manifest go. */
+export async function deleteArchiveManifest(d1: D1Database, tenantId: string, id: string): Promise<void> {
+  await d1.prepare(`DELETE FROM archives WHERE tenant_id = ?1 AND id = ?2`).bind(tenantId, id).run();
 }

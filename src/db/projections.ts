@@ -1,5 +1,3 @@
-import { bulkInsert } from './bulk';
-
 export interface ProjectionStateRow {
   tenant_id: string;
   name: string;
@@ -112,22 +110,28 @@ export async function loadRows(d1: D1Database, tenantId: string, name: string, g
   return results;
 }
 
+/** Read models whose rows are keyed by contact id: an erase deletes their rows (src/db/erase.ts). */
+const CONTACT_KEYED = new Set(['contacts']);
+
 export function upsertRowsStatements(d1: D1Database, tenantId: string, name: string, generation: number, rows: ProjectionRow[]): D1PreparedStatement[] {
   const out: D1PreparedStatement[] = [];
+  const columns = ['projection', 'generation', 'key', 'state', 'event_count', 'last_position', 'updated_at'];
+  // A pass that read a contact's events just before its erase must not write the row back after it:
+  // a contact-keyed row is written only while the contact still has an event in the log.
+  const guard = CONTACT_KEYED.has(name) ? `EXISTS (SELECT 1 FROM events e WHERE e.tenant_id = ?1 AND e.contact_id = j.value->>'key')` : 'true';
   // Chunks keep each statement's single JSON parameter well under D1's 100 KB statement limit… of SQL text;
   // bound values may be larger, but smaller chunks keep one slow batch from holding the writer long.
   for (let i = 0; i < rows.length; i += 200) {
     const chunk = rows.slice(i, i + 200).map((r) => ({ projection: name, generation, ...r }));
     out.push(
-      bulkInsert(
-        d1,
-        'projection_rows',
-        tenantId,
-        ['projection', 'generation', 'key', 'state', 'event_count', 'last_position', 'updated_at'],
-        chunk,
-        `ON CONFLICT (tenant_id, projection, generation, key) DO UPDATE SET state = excluded.state, event_count = excluded.event_count,
-           last_position = excluded.last_position, updated_at = excluded.updated_at WHERE excluded.last_position > projection_rows.last_position`,
-      ),
+      d1
+        .prepare(
+          `INSERT INTO projection_rows (tenant_id, ${columns.join(', ')})
+           SELECT ?1, ${columns.map((c) => `j.value->>'${c}'`).join(', ')} FROM json_each(?2) AS j WHERE ${guard}
+           ON CONFLICT (tenant_id, projection, generation, key) DO UPDATE SET state = excluded.state, event_count = excluded.event_count,
+             last_position = excluded.last_position, updated_at = excluded.updated_at WHERE excluded.last_position > projection_rows.last_position`,
+        )
+        .bind(tenantId, JSON.stringify(chunk)),
     );
   }
   return out;

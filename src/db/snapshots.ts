@@ -6,15 +6,22 @@ export interface SnapshotRow {
   created_at: number;
 }
 
+/**
+ * Stores a snapshot. `replace` false is a projection's own snapshot: it is written only while the
+ * stream still has an event in the log, so that a projection pass that read a contact's events just
+ * before its erase cannot write the contact's state back after it. A client's snapshot (`replace`)
+ * is written as asked.
+ */
 export function putSnapshotStatement(
   d1: D1Database,
   tenantId: string,
   s: { streamId: string; version: number; state: string; source: string; now: number },
   replace: boolean,
 ): D1PreparedStatement {
+  const guard = replace ? 'true' : `EXISTS (SELECT 1 FROM events WHERE tenant_id = ?1 AND stream_id = ?2)`;
   return d1
     .prepare(
-      `INSERT INTO stream_snapshots (tenant_id, stream_id, version, state, source, created_at) VALUES (?, ?, ?, ?, ?, ?)
+      `INSERT INTO stream_snapshots (tenant_id, stream_id, version, state, source, created_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE ${guard}
        ON CONFLICT (tenant_id, stream_id, version) DO ${replace ? 'UPDATE SET state = excluded.state, source = excluded.source, created_at = excluded.created_at' : 'NOTHING'}`,
     )
     .bind(tenantId, s.streamId, s.version, s.state, s.source, s.now);

@@ -168,7 +168,8 @@ export function touchTriggeredStatement(d1: D1Database, tenantId: string, ids: s
 
 // ------------------------------------------------------------------------------------------ deliveries
 
-export type DeliveryStatus = 'pending' | 'succeeded' | 'failed';
+/** `erased`: the delivery's contact was erased; its body is gone and it is never sent again. */
+export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'erased';
 
 export interface DeliveryRow {
   tenant_id: string;
@@ -397,15 +398,18 @@ export function recordAttemptStatements(d1: D1Database, tenantId: string, delive
   return [
     d1
       .prepare(
+        // An attempt that was in flight when its contact was erased leaves no trace (the erase deleted
+        // the delivery's attempts and redacted it; this record must not bring a response body back).
         `INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, subscription_id, event_id, status_code, duration_ms, response_body, error, next_attempt_at, started_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11
+         WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE tenant_id = ?1 AND id = ?2 AND status != 'erased') ON CONFLICT DO NOTHING`,
       )
       .bind(tenantId, delivery.id, r.attempt, delivery.subscription_id, delivery.event_id, r.statusCode, r.durationMs, r.responseBody, r.error, r.nextAttemptAt, r.startedAt),
     d1
       .prepare(
         `UPDATE webhook_deliveries SET status = ?, lease_until = NULL, last_status_code = ?, last_error = ?, next_attempt_at = ?,
            dead_lettered_at = CASE WHEN ? THEN ? ELSE dead_lettered_at END, completed_at = ?, updated_at = ?
-         WHERE tenant_id = ? AND id = ? AND generation = ?`,
+         WHERE tenant_id = ? AND id = ? AND generation = ? AND status != 'erased'`,
       )
       .bind(r.status, r.statusCode, r.error, r.nextAttemptAt, r.deadLettered ? 1 : 0, now, finished ? now : null, now, tenantId, delivery.id, delivery.generation),
     r.success
@@ -443,7 +447,7 @@ export async function restartDeliveries(d1: D1Database, tenantId: string, ids: s
     .prepare(
       `UPDATE webhook_deliveries SET status = 'pending', generation = generation + 1, generation_attempts = 0, lease_until = NULL, lease_owner = NULL,
          next_attempt_at = ?1, completed_at = NULL, updated_at = ?1
-       WHERE tenant_id = ?2 AND id IN (SELECT value FROM json_each(?3))
+       WHERE tenant_id = ?2 AND id IN (SELECT value FROM json_each(?3)) AND status != 'erased'
        RETURNING id, generation`,
     )
     .bind(now, tenantId, JSON.stringify(ids))

@@ -29,8 +29,19 @@ async function pipe(bytes: Uint8Array, through: CompressionStream | Decompressio
 
 /** Records → gzip NDJSON (one JSON object per line, each line ending in \n). */
 export async function encodeArchive(records: unknown[]): Promise<EncodedArchive> {
-  const raw = new TextEncoder().encode(records.map((r) => `${JSON.stringify(r)}\n`).join(''));
-  return { gzip: await pipe(raw, new CompressionStream('gzip')), sha256: await hex(raw), count: records.length, rawBytes: raw.byteLength };
+  return encodeLines(records.map((r) => JSON.stringify(r)));
+}
+
+/** NDJSON lines (without their \n) → gzip NDJSON: a rewrite keeps the lines it keeps byte for byte. */
+export async function encodeLines(lines: string[]): Promise<EncodedArchive> {
+  const raw = new TextEncoder().encode(lines.map((l) => `${l}\n`).join(''));
+  return { gzip: await pipe(raw, new CompressionStream('gzip')), sha256: await hex(raw), count: lines.length, rawBytes: raw.byteLength };
+}
+
+/** The NDJSON lines of an archive object (without their \n). */
+export async function decodeLines(gzip: Uint8Array): Promise<string[]> {
+  const text = new TextDecoder().decode(await pipe(gzip, new DecompressionStream('gzip')));
+  return text.split('\n').filter((l) => l !== '');
 }
 
 /** What an archive object really holds: its line count and the hash of its uncompressed bytes. */

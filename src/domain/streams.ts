@@ -17,8 +17,10 @@ export function parseStreamId(streamId: string): StreamRef | null {
   const aggregateId = m[2]!;
   if (aggregateType === 'contact') {
     if (!UUID.test(aggregateId)) return null;
-    // Kept as given, like contact_id on POST /events, so both paths reach the same hub.
-    return { streamId, aggregateType, aggregateId, contactId: aggregateId };
+    // Lower case, like every UUID at the edge (schemas/common Uuid), so that `contact-A1B2…` and
+    // contact_id `a1b2…` on POST /events reach the same hub.
+    const contactId = aggregateId.toLowerCase();
+    return { streamId: `contact-${contactId}`, aggregateType, aggregateId: contactId, contactId };
   }
   return { streamId, aggregateType, aggregateId, contactId: null };
 }

@@ -5,6 +5,7 @@ import type { PreparedEntry } from '../contact-hub/types';
 import { contactEventFromRow, queryContactEvents, searchContactEvents } from '../db/contact-events';
 import { entryOwners, recordOwners } from '../db/owners';
 import { prepareEntry, type AppendContext } from '../domain/prepare';
+import { eraseFromArchives } from '../jobs/retention';
 import { problemResponses } from '../domain/schemas/common';
 import {
   ContactEvent,
@@ -470,15 +471,33 @@ contactEvents.openapi(
     method: 'delete',
     path: '/contacts/{contact_id}',
     tags,
-    summary: 'Erase a contact (GDPR): its timeline, its log events and its hub\'s storage',
-    description: 'Deletes in D1 and in the hub; open sockets of the contact are closed (4410). Idempotent: erasing again answers zero counts.',
+    summary: 'Erase a contact (GDPR): every store\'s data of it',
+    description:
+      'Removes the contact\'s personal data from the hub, from D1 (log, timeline and its full-text index, projections, snapshots; webhook deliveries are ' +
+      'redacted and their attempts deleted) and from the R2 archives (rewritten without it). Open sockets of the contact are closed (4410); its ' +
+      'deliveries are never sent again (redeliver answers 410). The sequence counter stays: the next entry gets `sequence_number` + 1. ' +
+      'Analytics rollups (counts only) stay. Idempotent: erasing again answers zero counts.',
     request: { params: ContactParam },
     responses: { 200: { description: 'Erased, with counts', content: { 'application/json': { schema: EraseResponse } } }, ...problemResponses(401, 422) },
   }),
   async (c) => {
     const { contact_id } = c.req.valid('param');
     const { stub, owner } = contactHub(c.env, c.get('tenantId'), contact_id);
-    const erased = await stub.erase(owner);
-    return c.json({ contact_id, erased }, 200);
+    const hub = await stub.erase(owner);
+    // After the hub: its D1 delete has already removed the contact from every pending archive's rows,
+    // so only complete archives can still hold it. A failure here leaves the request retryable.
+    const archived_events = await eraseFromArchives(c.env, owner.tenantId, contact_id);
+    const removed = {
+      hub_events: hub.hub_events,
+      hub_entries: hub.hub_entries,
+      events: hub.events,
+      contact_events: hub.contact_events,
+      projections: hub.projections,
+      snapshots: hub.snapshots,
+      webhook_deliveries: hub.webhook_deliveries,
+      delivery_attempts: hub.delivery_attempts,
+      archived_events,
+    };
+    return c.json({ contact_id, removed, sequence_number: hub.sequence_number }, 200);
   },
 );

@@ -50,6 +50,10 @@ const tags = ['Webhooks'];
 const WebhookParam = z.object({ webhook_id: Uuid });
 const DeliveryParam = z.object({ delivery_id: Uuid });
 
+/** A delivery of an erased contact: it still exists (its id and state), but its payload is gone for good. */
+const erasedDelivery = (id: string) =>
+  new ApiError(410, 'erased', 'Gone', `Delivery ${id} carried a contact that was erased: its payload is gone and it is never sent again.`);
+
 function urlErrors(c: Context<AppEnv>, url: unknown): FieldError[] {
   if (typeof url !== 'string') return [];
   const problem = webhookUrlProblem(url, allowPrivateUrls(c.env));
@@ -325,7 +329,9 @@ webhooks.openapi(
     path: '/webhooks/{webhook_id}/recover',
     tags,
     summary: 'Requeue every failed delivery since a time',
-    description: 'Each failed delivery created at or after `from` starts a new round of attempts (same webhook-id). At most 1000 per call; `has_more` says to call again.',
+    description:
+      'Each failed delivery created at or after `from` starts a new round of attempts (same webhook-id). At most 1000 per call; `has_more` says to call again. ' +
+      'Deliveries of an erased contact (status `erased`) are never recovered.',
     request: {
       params: WebhookParam,
       query: z.object({ from: TimeParam }),
@@ -359,10 +365,11 @@ webhooks.openapi(
     path: '/webhook-deliveries/{delivery_id}',
     tags,
     summary: 'Get a delivery with its attempts',
+    description: 'A delivery of an erased contact answers 410: its payload and attempts were removed by the erase.',
     request: { params: DeliveryParam },
     responses: {
       200: { description: 'The delivery', content: { 'application/json': { schema: WebhookDeliveryDetail } } },
-      ...problemResponses(401, 404, 422),
+      ...problemResponses(401, 404, 410, 422),
     },
   }),
   async (c) => {
@@ -370,6 +377,7 @@ webhooks.openapi(
     const { delivery_id: id } = c.req.valid('param');
     const row = await getDelivery(c.env.DB, tenantId, id);
     if (!row) throw notFound(`Delivery ${id}`);
+    if (row.status === 'erased') throw erasedDelivery(id);
     const attempts = await listAttempts(c.env.DB, tenantId, id);
     return c.json({ ...deliveryFromRow(row), payload: JSON.parse(row.body) as Record<string, unknown>, attempt_log: attempts.map(attemptFromRow) }, 200);
   },
@@ -382,11 +390,13 @@ webhooks.openapi(
     path: '/webhook-deliveries/{delivery_id}/redeliver',
     tags,
     summary: 'Send a delivery again',
-    description: 'Starts a new round of attempts with the same body and webhook-id, whatever the delivery\'s state; a round in progress is superseded.',
+    description:
+      'Starts a new round of attempts with the same body and webhook-id, whatever the delivery\'s state; a round in progress is superseded. ' +
+      'A delivery of an erased contact answers 410 and is not sent.',
     request: { params: DeliveryParam },
     responses: {
       202: { description: 'Requeued', content: { 'application/json': { schema: WebhookDelivery } } },
-      ...problemResponses(401, 404, 409, 422),
+      ...problemResponses(401, 404, 409, 410, 422),
     },
   }),
   async (c) => {
@@ -394,8 +404,11 @@ webhooks.openapi(
     const { delivery_id: id } = c.req.valid('param');
     const loaded = await deliveryWithSubscription(c.env.DB, tenantId, id);
     if (!loaded) throw notFound(`Delivery ${id}`);
+    if (loaded.delivery.status === 'erased') throw erasedDelivery(id);
     if (!loaded.sub || loaded.sub.active !== 1) throw conflict(`The delivery's webhook is disabled; re-enable it (PATCH active: true) before redelivering.`);
     const restarted = await restartDeliveries(c.env.DB, tenantId, [id], Date.now());
+    // Erased between the check and the restart: restartDeliveries skipped it, nothing was queued.
+    if (restarted.length === 0) throw erasedDelivery(id);
     await enqueue(c.env, tenantId, restarted);
     const row = await getDelivery(c.env.DB, tenantId, id);
     return c.json(deliveryFromRow(row!), 202);

@@ -1,16 +1,19 @@
 import {
   completeArchive,
+  deleteArchiveManifest,
   dropArchive,
   eventsPage,
   insertPendingArchive,
+  listArchives,
   oldestEventBefore,
   pendingArchives,
+  updateArchiveContents,
   type ArchiveRow,
 } from '../db/archives';
 import { eventFromRow, type EventRow } from '../db/events';
 import { listTenantSettings } from '../db/settings';
 import { DAY_MS, dayString, floorDay } from '../domain/analytics';
-import { archiveId, archiveKey, encodeArchive, inspectArchive } from '../domain/archive';
+import { archiveId, archiveKey, decodeLines, encodeArchive, encodeLines, inspectArchive, type EncodedArchive } from '../domain/archive';
 
 const PAGE = 500;
 const ROWS_PER_OBJECT = 5_000;
@@ -74,27 +77,109 @@ async function writeAndComplete(env: Env, m: Manifest, rows: EventRow[], now: nu
   const file = await encodeArchive(rows.map(archiveRecord));
   const head = await env.ARCHIVE.head(m.key);
   if (head?.customMetadata?.sha256 !== file.sha256) {
-    await env.ARCHIVE.put(m.key, file.gzip, {
-      httpMetadata: { contentType: 'application/gzip' },
-      customMetadata: { tenant_id: m.tenant_id, day: dayString(m.day), count: String(file.count), sha256: file.sha256 },
-    });
+    await env.ARCHIVE.put(m.key, file.gzip, { httpMetadata: { contentType: 'application/gzip' }, customMetadata: objectMetadata(m, file) });
   }
-  const stored = await env.ARCHIVE.get(m.key);
-  if (!stored) throw new Error(`archive ${m.key} missing after write`);
-  const bytes = new Uint8Array(await stored.arrayBuffer());
-  const check = await inspectArchive(bytes);
-  if (check.sha256 !== file.sha256 || check.count !== rows.length) {
-    throw new Error(`archive ${m.key} failed its check: ${check.count}/${rows.length} lines, hash ${check.sha256} vs ${file.sha256}`);
-  }
+  const bytes = await readChecked(env, m.key, file);
   await opts.afterWrite?.({ id: m.id, key: m.key });
-  return completeArchive(
+  const done = await completeArchive(
     env.DB,
-    { tenant_id: m.tenant_id, id: m.id, count: file.count, sha256: file.sha256, bytes: bytes.byteLength },
+    { tenant_id: m.tenant_id, id: m.id, count: file.count, sha256: file.sha256, bytes },
     rows.map((r) => r.position),
     rows.map((r) => r.id),
     now,
     MARKER_MAX_AGE_MS,
   );
+  // Rows that were collected but had gone by the delete were erased meanwhile (an erase rewrites only
+  // complete archives, and this one was pending then): the object must not keep them either.
+  if (done.completed && done.deletedIds.length < rows.length) {
+    const kept = new Set(done.deletedIds);
+    await rewriteArchive(env, { ...m, count: file.count }, (record) => kept.has(record.id));
+  }
+  return done.deletedIds.length;
+}
+
+const objectMetadata = (m: Pick<Manifest, 'tenant_id' | 'day'>, file: EncodedArchive) => ({
+  tenant_id: m.tenant_id,
+  day: dayString(m.day),
+  count: String(file.count),
+  sha256: file.sha256,
+});
+
+/** Reads an object back and checks that it holds exactly `file` (line count and SHA-256); answers its size. */
+async function readChecked(env: Env, key: string, file: EncodedArchive): Promise<number> {
+  const stored = await env.ARCHIVE.get(key);
+  if (!stored) throw new Error(`archive ${key} missing after write`);
+  const bytes = new Uint8Array(await stored.arrayBuffer());
+  const check = await inspectArchive(bytes);
+  if (check.sha256 !== file.sha256 || check.count !== file.count) {
+    throw new Error(`archive ${key} failed its check: ${check.count}/${file.count} lines, hash ${check.sha256} vs ${file.sha256}`);
+  }
+  return bytes.byteLength;
+}
+
+interface ArchivedRecord {
+  id: string;
+  contact_id: string | null;
+  stream_id: string | null;
+}
+
+const REWRITE_TRIES = 5;
+
+/**
+ * Rewrites one complete archive keeping only the lines `keep` accepts, verified like any archive
+ * (read back, count and SHA-256) before its manifest says what it now holds; an object left empty
+ * goes with its manifest. The write is conditional on the object read (its etag), so that two
+ * rewrites at once (two erases, or an erase and the retention run) never put back what the other
+ * removed: the loser reads again. Answers how many lines went.
+ */
+async function rewriteArchive(env: Env, m: Pick<ArchiveRow, 'tenant_id' | 'id' | 'key' | 'day' | 'count'>, keep: (r: ArchivedRecord) => boolean, mentions?: string): Promise<number> {
+  for (let tries = 0; tries < REWRITE_TRIES; tries += 1) {
+    const object = await env.ARCHIVE.get(m.key);
+    if (!object) return 0;
+    const gzip = new Uint8Array(await object.arrayBuffer());
+    const lines = await decodeLines(gzip);
+    // A cheap first look: most objects never mention the contact at all.
+    if (mentions !== undefined && !lines.some((l) => l.includes(mentions))) return 0;
+    const kept = lines.filter((l) => keep(JSON.parse(l) as ArchivedRecord));
+    const removed = lines.length - kept.length;
+    if (removed === 0) return 0;
+    if (kept.length === 0) {
+      await env.ARCHIVE.delete(m.key);
+      await deleteArchiveManifest(env.DB, m.tenant_id, m.id);
+      return removed;
+    }
+    const file = await encodeLines(kept);
+    const put = await env.ARCHIVE.put(m.key, file.gzip, {
+      onlyIf: { etagMatches: object.etag },
+      httpMetadata: { contentType: 'application/gzip' },
+      customMetadata: objectMetadata(m, file),
+    });
+    if (put === null) continue;
+    const bytes = await readChecked(env, m.key, file);
+    await updateArchiveContents(env.DB, m.tenant_id, m.id, { count: file.count, sha256: file.sha256, bytes });
+    return removed;
+  }
+  throw new Error(`archive ${m.key}: rewrite lost ${REWRITE_TRIES} races in a row`);
+}
+
+/**
+ * The R2 half of an erase: every complete archive of the tenant is rewritten without the contact's
+ * events (by contact_id or its `contact-<id>` stream). Pending archives need nothing: their rows are
+ * read again from D1, where the erase already deleted them, before their object is written or
+ * completed. Answers how many archived events went.
+ */
+export async function eraseFromArchives(env: Env, tenantId: string, contactId: string): Promise<number> {
+  const streamId = `contact-${contactId}`;
+  let removed = 0;
+  let after: string | undefined;
+  for (;;) {
+    const page = await listArchives(env.DB, tenantId, { limit: 100, after });
+    for (const m of page) {
+      removed += await rewriteArchive(env, m, (r) => r.contact_id !== contactId && r.stream_id !== streamId, contactId);
+    }
+    if (page.length < 100) return removed;
+    after = page[page.length - 1]!.id;
+  }
 }
 
 /** Finishes an archive a previous run left pending. */

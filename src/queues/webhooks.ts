@@ -24,7 +24,7 @@ interface Outgoing {
   aboutSubscription?: string;
 }
 
-function outgoing(m: RelayMessage): Outgoing | null {
+export function outgoing(m: RelayMessage): Outgoing | null {
   if (m.kind === 'event') {
     const type = businessTypeFor(m.event.event_type);
     if (type === null) return null;
@@ -50,7 +50,7 @@ function outgoing(m: RelayMessage): Outgoing | null {
   };
 }
 
-const filterOf = (s: SubscriptionRow): SubscriptionFilter => ({
+export const filterOf = (s: SubscriptionRow): SubscriptionFilter => ({
   events: JSON.parse(s.events) as string[],
   subscribeContactEvents: s.subscribe_contact_events === 1,
   contactEventTypes: JSON.parse(s.contact_event_types) as string[],

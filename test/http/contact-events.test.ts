@@ -442,7 +442,7 @@ describe('contact timeline: tenant isolation', () => {
     const csv = await (await call('GET', `/api/v1/contacts/${contact}/events/export`, { key: b.key })).text();
     expect(csv.trimEnd().split('\r\n')).toHaveLength(1);
     const erase = await call('DELETE', `/api/v1/contacts/${contact}`, { key: b.key });
-    expect(await json(erase)).toEqual({ contact_id: contact, erased: { events: 0, contact_events: 0 } });
+    expect(await json(erase)).toMatchObject({ contact_id: contact, removed: { hub_events: 0, hub_entries: 0, events: 0, contact_events: 0 }, sequence_number: 0 });
     // Ids are scoped to the tenant: B reusing A's id creates B's own entry and leaves A's untouched.
     const bSame = await call('POST', `/api/v1/contacts/${contact}/events`, { key: b.key, body: entry({ id: e.id, title: 'b copy' }) });
     expect(bSame.status).toBe(201);
@@ -470,7 +470,7 @@ describe('contact timeline: GDPR erase', () => {
 
     const res = await call('DELETE', `/api/v1/contacts/${contact}`, { key: t.key });
     expect(res.status).toBe(200);
-    expect(await json(res)).toEqual({ contact_id: contact, erased: { events: 2, contact_events: 2 } });
+    expect(await json(res)).toMatchObject({ contact_id: contact, removed: { hub_events: 2, events: 2, contact_events: 2 }, sequence_number: 3 });
     expect((await events())!.n).toBe(0);
     expect(await d1Count(t.id, contact)).toBe(0);
     expect(await hubCount(t, contact)).toBe(0);
@@ -480,9 +480,10 @@ describe('contact timeline: GDPR erase', () => {
     expect(await d1Entry(t.id, kept.id)).not.toBeNull();
 
     const again = await json(await call('DELETE', `/api/v1/contacts/${contact}`, { key: t.key }));
-    expect(again).toEqual({ contact_id: contact, erased: { events: 0, contact_events: 0 } });
+    expect(again).toMatchObject({ contact_id: contact, removed: { hub_events: 0, hub_entries: 0, events: 0, contact_events: 0 }, sequence_number: 3 });
+    // The counter survives the erase: numbers are never handed out twice.
     const fresh = await add(t, contact, entry());
-    expect(fresh.sequence_number).toBe(1);
+    expect(fresh.sequence_number).toBe(4);
   });
 });
 

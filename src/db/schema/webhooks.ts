@@ -50,7 +50,7 @@ export const webhookDeliveries = sqliteTable(
     eventType: text('event_type').notNull(),
     // The exact JSON body sent ({type, timestamp, data}); the same bytes on every attempt.
     body: text('body').notNull(),
-    status: text('status', { enum: ['pending', 'succeeded', 'failed'] }).notNull(),
+    status: text('status', { enum: ['pending', 'succeeded', 'failed', 'erased'] }).notNull(),
     // Redeliver/recover start a new generation; queue messages of an older one are dropped.
     generation: integer('generation').notNull().default(1),
     generationAttempts: integer('generation_attempts').notNull().default(0),

@@ -2,7 +2,12 @@ import { z } from '@hono/zod-openapi';
 import { jsonBytes, jsonDepth } from '../json';
 import { LIMITS } from '../limits';
 
-export const Uuid = z.uuid({ message: 'must be a UUID' });
+/**
+ * Every UUID the API takes (contacts, sessions, messages, entries, events; in paths, bodies and query
+ * strings) goes through this one schema, which answers it in lower case: `A1B2…` and `a1b2…` name the
+ * same contact, hub and rows, whoever wrote them.
+ */
+export const Uuid = z.uuid({ message: 'must be a UUID' }).toLowerCase();
 
 export const IsoDateTime = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone' });
 

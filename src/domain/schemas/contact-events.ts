@@ -191,5 +191,23 @@ export const MarkReadResponse = z.object({ success: z.boolean(), id: Uuid, read_
 export const MarkDeliveredResponse = z.object({ success: z.boolean(), id: Uuid, delivered_at: z.string() }).openapi('MarkDeliveredResult');
 export const CountResponse = z.object({ contact_id: Uuid, count: z.number().int() });
 export const EraseResponse = z
-  .object({ contact_id: Uuid, erased: z.object({ events: z.number().int(), contact_events: z.number().int() }) })
+  .object({
+    contact_id: Uuid,
+    removed: z
+      .object({
+        hub_events: z.number().int().openapi({ description: 'Log events in the contact\'s hub.' }),
+        hub_entries: z.number().int().openapi({ description: 'Timeline entries in the contact\'s hub.' }),
+        events: z.number().int().openapi({ description: 'Log events in D1 (by contact_id or the contact-<id> stream).' }),
+        contact_events: z.number().int().openapi({ description: 'Timeline rows in D1, with their full-text index entries.' }),
+        projections: z.number().int().openapi({ description: 'Read-model rows of the contact (the contacts projection, every generation).' }),
+        snapshots: z.number().int().openapi({ description: 'Snapshots of the contact-<id> stream.' }),
+        webhook_deliveries: z.number().int().openapi({ description: 'Webhook deliveries redacted: payload removed, status erased, never sent again.' }),
+        delivery_attempts: z.number().int().openapi({ description: 'Attempt records of those deliveries, deleted.' }),
+        archived_events: z.number().int().openapi({ description: 'Events removed from R2 archives (the objects are rewritten and verified).' }),
+      })
+      .openapi({ description: 'What the erase removed, per store. Analytics rollups (counts only) stay.' }),
+    sequence_number: z.number().int().openapi({
+      description: "The contact's last sequence number, kept across the erase: its next entry gets this + 1, never a number used before.",
+    }),
+  })
   .openapi('ContactErased');

@@ -137,7 +137,9 @@ export const WebhookWithSecret = Webhook.extend({
   secret: z.string().openapi({ description: 'Shown once. `whsec_` + base64; verify signatures with any Standard Webhooks library.' }),
 }).openapi('WebhookWithSecret');
 
-export const DeliveryStatus = z.enum(['pending', 'succeeded', 'failed']);
+export const DeliveryStatus = z.enum(['pending', 'succeeded', 'failed', 'erased']).openapi({
+  description: '`erased`: the contact the delivery carried was erased; its payload and attempts are gone and it is never sent again.',
+});
 
 export const WebhookAttempt = z
   .object({
