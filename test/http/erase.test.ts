@@ -157,10 +157,10 @@ describe('erase: deliveries are never sent again', () => {
     const redeliver = await call('POST', `/api/v1/webhook-deliveries/${delivery!.id}/redeliver`, { key: t.key });
     expect(redeliver.status).toBe(410);
     expect(redeliver.headers.get('content-type')).toContain('application/problem+json');
-    const recover = await call('POST', `/api/v1/webhooks/${sub.id}/recover?since=${encodeURIComponent(since)}`, { key: t.key });
+    const recover = await call('POST', `/api/v1/webhooks/${sub.id}/recover?from=${encodeURIComponent(since)}`, { key: t.key });
     expect(recover.status).toBe(202);
     expect(await json(recover)).toMatchObject({ recovered: 0 });
-    const replay = await call('POST', '/api/v1/events/replay', { key: t.key, body: { type: 'contact.created', since_hours: 1, target: { type: 'webhooks' } } });
+    const replay = await call('POST', '/api/v1/events/replay', { key: t.key, body: { type: 'contact.created', from: since, target: { type: 'webhooks' } } });
     expect(replay.status).toBe(202);
     expect(await json(replay)).toMatchObject({ replayed: 0 });
 
