@@ -50,8 +50,9 @@ app.use('/api/v1/*', jsonBody);
 app.use('/api/v1/*', async (c, next) => {
   const path = c.req.path;
   if (path === '/api/v1/health' || path.startsWith('/api/v1/admin/')) return next();
-  // A browser's WebSocket cannot send headers: the stream route checks its signed ?token= itself.
-  if (isStreamPath(path) && c.req.query('token') !== undefined && !c.req.header('authorization')) return next();
+  // A browser's WebSocket cannot send headers: the stream route checks its signed ?token= (or the
+  // lack of one) itself, so that a refusal reaches the browser as a socket close it can read.
+  if (isStreamPath(path) && !c.req.header('authorization')) return next();
   return requireApiKey(c, next);
 });
 app.use('/api/v1/*', rateLimit);

@@ -6,6 +6,7 @@ import type { ContactEventRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 import { timelineMappingFor } from '../domain/timeline-mapping';
 import { clearHubBacklog, upsertHubBacklog } from '../db/ops';
+import { activeKeyIds } from '../db/tenants';
 import { iso } from '../domain/time';
 import { RelaySink, relayMessage, type OutboxItem, type OutboxRow } from './relay';
 import { HubSockets } from './sockets';
@@ -658,9 +659,14 @@ export class ContactHub extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(at);
   }
 
-  /** SocketHost: a socket's token expires at `at`. */
+  /** SocketHost: a socket's token expires at `at`, or its key is due for a check. */
   wakeAt(at: number): void {
     void this.armAlarm(at);
+  }
+
+  /** SocketHost: which API keys of the tenant still stand (sockets of a revoked key are closed). */
+  activeKeys(tenantId: string, keyIds: string[]): Promise<string[]> {
+    return activeKeyIds(this.env.DB, tenantId, keyIds);
   }
 
   /** Group commit: one relay in flight at a time; appends made meanwhile ride the next pass. */
@@ -815,8 +821,10 @@ export class ContactHub extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     const nextExpiry = this.sockets.expire();
+    const nextKeyCheck = await this.sockets.checkKeys();
     await this.relay();
     if (this.pendingCount() > 0) await this.scheduleRetry();
     if (nextExpiry !== null) await this.armAlarm(nextExpiry);
+    if (nextKeyCheck !== null) await this.armAlarm(nextKeyCheck);
   }
 }
