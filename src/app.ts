@@ -6,6 +6,7 @@ import { jsonBody } from './http/body';
 import { contactEvents } from './http/contact-events';
 import type { AppEnv } from './http/context';
 import { docsPage } from './http/docs';
+import { DOCS_SECURITY_HEADERS } from './http/security-headers';
 import { eventTypes } from './http/event-types';
 import { events } from './http/events';
 import { log } from './http/log';
@@ -86,7 +87,10 @@ const openApiConfig = {
   security: [{ apiKey: [] }],
 };
 app.doc31('/openapi.json', openApiConfig);
-app.get('/docs', (c) => c.html(docsPage(app.getOpenAPI31Document(openApiConfig) as unknown as Parameters<typeof docsPage>[0])));
+app.get('/docs', (c) => {
+  for (const [name, value] of Object.entries(DOCS_SECURITY_HEADERS)) c.header(name, value);
+  return c.html(docsPage(app.getOpenAPI31Document(openApiConfig) as unknown as Parameters<typeof docsPage>[0]));
+});
 
 app.notFound((c) => problemResponse(c, new ApiError(404, 'not-found', 'Not found', `No route for ${c.req.method} ${c.req.path}.`)));
 

@@ -92,6 +92,8 @@ realtime.openapi(
     const url = new URL(`/api/v1/contacts/${body.contact_id}/stream`, configured ? new URL(configured).origin : new URL(c.req.url).origin);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     url.search = `?token=${encodeURIComponent(token)}`;
+    // The token opens the contact's stream until it expires: no cache may keep it.
+    c.header('cache-control', 'no-store');
     return c.json({ token, expires_at: iso(claims.exp * 1000), url: url.toString() }, 201);
   },
 );
