@@ -70,8 +70,8 @@ Try:
 `);
 
 // --test-scheduled: GET /__scheduled?cron=… runs the scheduled handler. wrangler's own
-// /cdn-cgi/handler/scheduled answers 500 for a Worker with static assets: the trigger goes to the
-// assets proxy, whose call into the Worker's scheduled handler fails before the handler runs.
+// /cdn-cgi/handler/scheduled answers 500 for a Worker with static assets: the trigger goes through
+// Miniflare's assets RPC proxy, which fails to pass the ScheduledController on (DataCloneError).
 const child = spawn(wrangler, ['dev', '--ip', '127.0.0.1', '--port', port, '--test-scheduled'], { stdio: 'inherit' });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
 child.on('exit', (code) => process.exit(code ?? 0));
