@@ -6,6 +6,7 @@ import { jsonBody } from './http/body';
 import { contactEvents } from './http/contact-events';
 import type { AppEnv } from './http/context';
 import { docsPage } from './http/docs';
+import { DOCS_SECURITY_HEADERS } from './http/security-headers';
 import { eventTypes } from './http/event-types';
 import { events } from './http/events';
 import { log } from './http/log';
@@ -50,8 +51,9 @@ app.use('/api/v1/*', jsonBody);
 app.use('/api/v1/*', async (c, next) => {
   const path = c.req.path;
   if (path === '/api/v1/health' || path.startsWith('/api/v1/admin/')) return next();
-  // A browser's WebSocket cannot send headers: the stream route checks its signed ?token= itself.
-  if (isStreamPath(path) && c.req.query('token') !== undefined && !c.req.header('authorization')) return next();
+  // A browser's WebSocket cannot send headers: the stream route checks its signed ?token= (or the
+  // lack of one) itself, so that a refusal reaches the browser as a socket close it can read.
+  if (isStreamPath(path) && !c.req.header('authorization')) return next();
   return requireApiKey(c, next);
 });
 app.use('/api/v1/*', rateLimit);
@@ -89,7 +91,10 @@ const openApiConfig = {
   security: [{ apiKey: [] }],
 };
 app.doc31('/openapi.json', openApiConfig);
-app.get('/docs', (c) => c.html(docsPage(app.getOpenAPI31Document(openApiConfig) as unknown as Parameters<typeof docsPage>[0])));
+app.get('/docs', (c) => {
+  for (const [name, value] of Object.entries(DOCS_SECURITY_HEADERS)) c.header(name, value);
+  return c.html(docsPage(app.getOpenAPI31Document(openApiConfig) as unknown as Parameters<typeof docsPage>[0]));
+});
 
 app.notFound((c) => problemResponse(c, new ApiError(404, 'not-found', 'Not found', `No route for ${c.req.method} ${c.req.path}.`)));
 

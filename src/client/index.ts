@@ -55,13 +55,18 @@ export interface Problem {
   status: number;
   detail: string;
   errors?: { path: string; message: string }[];
+  /** The close code that ended the connection, when the problem did. */
+  close_code?: number;
 }
 
 export interface ReadyInfo {
   role: Role;
   agent_id: string | null;
   last_sequence_number: number;
+  /** The resume point the hub uses. */
   after: number;
+  /** The hub refused the resume point (above the contact's last sequence number) and starts from 0. */
+  reset?: true;
 }
 
 export interface ClientEvents {
@@ -73,6 +78,12 @@ export interface ClientEvents {
   typing: (typing: { agent_id: string | null; name: string | null; role: Role }) => void;
   state: (state: ConnectionState, detail: { attempt: number; catchingUp: boolean }) => void;
   ready: (info: ReadyInfo) => void;
+  /**
+   * The hub did not recognise the resume point (`after` above the contact's last sequence number):
+   * whatever the application holds for this contact is not its history. Drop it; the whole visible
+   * history follows, then live entries. `lastSequence` is reset to 0 before this fires.
+   */
+  reset: (info: { requested_after: number; last_sequence_number: number }) => void;
   /** A problem the hub reported, or why the client gave up (then state becomes `closed`). */
   error: (problem: Problem) => void;
 }
@@ -119,9 +130,17 @@ export interface EventlineClientOptions {
 
 const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 250, maxMs: 15_000, factor: 2 };
 const OPEN = 1;
-/** Close codes after which reconnecting cannot help (the hub refused us for good). */
-const FATAL_CLOSE = new Set([4401, 4403, 4404, 4410]);
-/** The token expired: final with a fixed token, a reconnect with a fresh one when `token` is a function. */
+/**
+ * Close codes after which reconnecting cannot help: the server refused us for good. A refused
+ * connection closes with 4000 + its HTTP status (4401 token, 4403 another contact or tenant, 4404,
+ * 4422 bad request), 4410 the contact was erased. Others (1006, 4429 throttled, 4500) are retried.
+ */
+const FATAL_CLOSE = new Set([4400, 4401, 4403, 4404, 4410, 4413, 4422]);
+/**
+ * The token expired or its key was revoked: final with a fixed token. With a token function, a socket
+ * that had opened reconnects at once with a fresh token; one refused before it opened does not, as a
+ * fresh token that is refused at once would only be refused again.
+ */
 const TOKEN_EXPIRED = 4401;
 
 /** Reads a token's claims without verifying them (the hub verifies); used to find the contact. */
@@ -164,6 +183,7 @@ export class EventlineClient {
     typing: new Set(),
     state: new Set(),
     ready: new Set(),
+    reset: new Set(),
     error: new Set(),
   };
   private socket: WebSocketLike | null = null;
@@ -175,6 +195,10 @@ export class EventlineClient {
   private catchUpTarget = 0;
   private pendingAck = 0;
   private lastTyping = 0;
+  /** The current socket got `ready` (it was accepted, not refused). */
+  private opened = false;
+  /** The problem of the `error` frame that announced the current socket's close. */
+  private closingProblem: Problem | null = null;
   /** The highest sequence number handed to the application: the resume point. */
   lastSequence: number;
   state: ConnectionState = 'closed';
@@ -259,6 +283,8 @@ export class EventlineClient {
     const url = streamUrl(base, tokenClaims(token)?.cid ?? null, token, this.lastSequence);
     const socket = new Impl(url);
     this.socket = socket;
+    this.opened = false;
+    this.closingProblem = null;
     socket.onmessage = (ev) => {
       if (this.socket === socket && typeof ev.data === 'string') this.onFrame(ev.data);
     };
@@ -267,7 +293,7 @@ export class EventlineClient {
       this.socket = null;
       this.flushAck();
       if (this.stopped) return;
-      if (ev.code === TOKEN_EXPIRED && typeof this.options.token === 'function') {
+      if (ev.code === TOKEN_EXPIRED && typeof this.options.token === 'function' && this.opened) {
         // The function is asked for a new token on every connect; resume where we were, at once.
         this.attempt = 0;
         this.catchingUp = false;
@@ -277,10 +303,14 @@ export class EventlineClient {
       }
       if (FATAL_CLOSE.has(ev.code)) {
         this.stopped = true;
-        this.emit('error', { type: 'about:blank', title: 'Closed by the server', status: ev.code, detail: ev.reason || `close code ${ev.code}` });
+        // The server's own problem when it sent one (refusals and fatal closes do), else the close itself.
+        const problem = this.closingProblem ?? { type: 'about:blank', title: 'Closed by the server', status: ev.code, detail: ev.reason || `close code ${ev.code}` };
+        this.emit('error', { ...problem, close_code: ev.code });
         this.setState('closed');
         return;
       }
+      // Retried (throttled, internal): the application still hears why.
+      if (this.closingProblem) this.emit('error', { ...this.closingProblem, close_code: ev.code });
       this.scheduleReconnect();
     };
     socket.onerror = () => {
@@ -309,8 +339,17 @@ export class EventlineClient {
     switch (frame.type) {
       case 'ready': {
         const info = frame as unknown as ReadyInfo;
+        this.opened = true;
         this.role = info.role;
         this.attempt = 0;
+        // The documented rule: the hub's `after` is the resume point. Below ours only when the hub did
+        // not know ours; keeping ours would drop every entry up to it, silently.
+        if (info.after < this.lastSequence) {
+          const requested = this.lastSequence;
+          this.lastSequence = info.after;
+          this.pendingAck = 0;
+          this.emit('reset', { requested_after: requested, last_sequence_number: info.last_sequence_number });
+        }
         this.catchUpTarget = info.last_sequence_number;
         this.catchingUp = info.last_sequence_number > this.lastSequence;
         this.setState('open');
@@ -346,11 +385,16 @@ export class EventlineClient {
       case 'typing':
         this.emit('typing', frame as unknown as { agent_id: string | null; name: string | null; role: Role });
         break;
-      case 'error':
-        // An expired token that the token function will renew is routine, not an error for the app.
-        if (frame.close_code === TOKEN_EXPIRED && typeof this.options.token === 'function') break;
+      case 'error': {
+        const closeCode = typeof frame.close_code === 'number' ? frame.close_code : null;
+        // An error that announces a close is reported once, by the close, with its code.
+        if (closeCode !== null) {
+          this.closingProblem = frame.problem as Problem;
+          break;
+        }
         this.emit('error', frame.problem as Problem);
         break;
+      }
       default:
         break;
     }

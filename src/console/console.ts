@@ -17,13 +17,14 @@ const contactSection = $<HTMLElement>('contact');
 const list = $<HTMLOListElement>('timeline');
 const empty = $<HTMLParagraphElement>('empty');
 const typingEl = $<HTMLParagraphElement>('typing');
+const problemEl = $<HTMLParagraphElement>('problem');
 
 let client: EventlineClient | null = null;
 const entries = new Map<string, { entry: TimelineEntry; li: HTMLLIElement }>();
 let typingTimer: ReturnType<typeof setTimeout> | undefined;
 
-/** For tests and debugging: the live client and every state the page went through. */
-const debug = { states: [] as string[], client: null as EventlineClient | null };
+/** For tests and debugging: the live client, every state the page went through, and the client class. */
+const debug = { states: [] as string[], client: null as EventlineClient | null, EventlineClient };
 (window as unknown as { eventline: typeof debug }).eventline = debug;
 
 const params = new URLSearchParams(location.hash.slice(1));
@@ -149,9 +150,17 @@ function reset(): void {
   updateCounts();
 }
 
+/** Why the connection failed or was closed, where the user looks first (next to the state). */
+function showProblem(problem: { title: string; detail: string; close_code?: number } | null): void {
+  problemEl.hidden = problem === null;
+  problemEl.textContent = problem ? `${problem.title}: ${problem.detail}${problem.close_code ? ` (close code ${problem.close_code})` : ''}` : '';
+  problemEl.dataset.closeCode = problem?.close_code ? String(problem.close_code) : '';
+}
+
 function open(base: string, token: string): void {
   client?.close();
   reset();
+  showProblem(null);
   const claims = tokenClaims(token);
   $('contact-id').textContent = claims?.cid ?? '?';
   $('role').textContent = claims?.role ?? '?';
@@ -159,7 +168,11 @@ function open(base: string, token: string): void {
   const backoffMax = Number(params.get('backoff_max_ms') ?? '') || undefined;
   client = new EventlineClient({ baseUrl: base, token, backoff: backoffMax ? { maxMs: backoffMax } : {} });
   debug.client = client;
-  client.on('state', (state, detail) => showState(state, detail.catchingUp, detail.attempt));
+  client.on('state', (state, detail) => {
+    showState(state, detail.catchingUp, detail.attempt);
+    // Closed for good (refused, or by the user): nothing left to disconnect.
+    if (state === 'closed') closeButton.disabled = true;
+  });
   client.on('entry', (entry) => upsert(entry));
   client.on('read', ({ id, read_at }) => {
     const found = entries.get(id);
@@ -178,8 +191,11 @@ function open(base: string, token: string): void {
   });
   client.on('error', (problem) => {
     typingEl.textContent = '';
-    $('presence').textContent = `${problem.title}: ${problem.detail}`;
+    showProblem(problem);
   });
+  // The hub did not know our resume point: what is on screen is not this contact's history.
+  client.on('reset', () => reset());
+  client.on('ready', () => showProblem(null));
   client.connect();
   openButton.textContent = 'Reopen';
   closeButton.disabled = false;

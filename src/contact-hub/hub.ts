@@ -9,6 +9,7 @@ import { eraseContactRows, eraseStreamRows } from '../db/erase';
 import { clearHubBacklog, clearParked, insertParked, upsertHubBacklog, type ParkedRecord } from '../db/ops';
 import { fitDerivedText } from '../domain/limits';
 import { iso } from '../domain/time';
+import { activeKeyIds } from '../db/tenants';
 import { MESSAGE_BYTES, oversizedRelayMessage } from '../queues/messages';
 import { RelaySink, relayFailureOf, relayMessage, type OutboxItem, type OutboxRow } from './relay';
 import { IN_FLIGHT_MS, closeInFlightDeliveries } from './erase';
@@ -725,9 +726,14 @@ export class ContactHub extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(at);
   }
 
-  /** SocketHost: a socket's token expires at `at`. */
+  /** SocketHost: a socket's token expires at `at`, or its key is due for a check. */
   wakeAt(at: number): void {
     void this.armAlarm(at);
+  }
+
+  /** SocketHost: which API keys of the tenant still stand (sockets of a revoked key are closed). */
+  activeKeys(tenantId: string, keyIds: string[]): Promise<string[]> {
+    return activeKeyIds(this.env.DB, tenantId, keyIds);
   }
 
   /** Group commit: one relay in flight at a time; appends made meanwhile ride the next pass. */
@@ -1009,8 +1015,10 @@ export class ContactHub extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     const nextExpiry = this.sockets.expire();
+    const nextKeyCheck = await this.sockets.checkKeys();
     await this.relay();
     if (this.pendingCount() > 0) await this.scheduleRetry();
     if (nextExpiry !== null) await this.armAlarm(nextExpiry);
+    if (nextKeyCheck !== null) await this.armAlarm(nextKeyCheck);
   }
 }

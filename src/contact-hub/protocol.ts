@@ -6,7 +6,7 @@
  * Server → client
  * | frame      | fields                                                       | when |
  * |------------|--------------------------------------------------------------|------|
- * | `ready`    | `role`, `agent_id`, `last_sequence_number`, `after`          | first frame after the upgrade |
+ * | `ready`    | `role`, `agent_id`, `last_sequence_number`, `after`, `reset`? | first frame after the upgrade; `after` is the resume point the hub uses. A socket that asked for `after` above `last_sequence_number` gets `after: 0` and `reset: true`: its resume point is not this contact's history, so it must drop what it holds and take the whole visible history that follows (the client library emits `reset`) |
  * | `event`    | `sequence_number`, `entry` (the timeline entry), `redelivery`? | each entry the role may see: catch-up (sequence > after, in order), then undelivered realtime entries at or below `after` (`redelivery: true`), then live |
  * | `caught_up`| `last_sequence_number`                                       | after the catch-up and redeliveries: what follows is live |
  * | `read`     | `id`, `read_at`                                              | an entry was read (agents only) |
@@ -15,6 +15,11 @@
  * | `typing`   | `agent_id` (null when the client types), `name`, `role`      | someone else on this contact is typing |
  * | `pong`     | —                                                            | answer to `ping` |
  * | `error`    | `problem` (RFC 9457 fields), `close_code`?                   | a bad frame (socket stays open), or a fatal one (then close with `close_code`, 4xxx) |
+ *
+ * A refused connection is a socket too: the Worker accepts the upgrade, sends one `error` frame and
+ * closes with 4000 + the problem's HTTP status (4401 bad, expired or revoked token; 4403 token for
+ * another contact or tenant; 4404 not found; 4422 bad query). A browser sees a refused HTTP upgrade
+ * only as 1006, which cannot be told from a network failure.
  *
  * Client → server
  * | frame    | fields            | effect |
@@ -35,7 +40,7 @@ export const CLOSE = {
   frameTooLarge: 4413,
   /** The contact was erased (hub.erase). */
   erased: 4410,
-  /** The realtime token the socket connected with expired (checked on frames, fan-out and by alarm). */
+  /** The realtime token the socket connected with expired (checked on frames, fan-out and by alarm), or its API key was revoked. */
   tokenExpired: 4401,
   /** The hub could not serve the socket (catch-up failed). */
   internal: 4500,
@@ -59,7 +64,7 @@ export interface Problem {
 }
 
 export type ServerFrame =
-  | { type: 'ready'; role: RealtimeRole; agent_id: string | null; last_sequence_number: number; after: number }
+  | { type: 'ready'; role: RealtimeRole; agent_id: string | null; last_sequence_number: number; after: number; reset?: true }
   | { type: 'event'; sequence_number: number; entry: ContactEventRecord; redelivery?: true }
   | { type: 'caught_up'; last_sequence_number: number }
   | { type: 'read'; id: string; read_at: string }
@@ -76,6 +81,9 @@ export type ClientFrame =
   | { type: 'ping' };
 
 export const encode = (frame: ServerFrame): string => JSON.stringify(frame);
+
+/** The close code of a refused connection: 4000 + the problem's HTTP status (4xx), else 4500. */
+export const refusalCloseCode = (status: number): number => (status >= 400 && status < 500 ? 4000 + status : CLOSE.internal);
 
 const PROBLEM_BASE = 'https://eventline.dev/problems/';
 

@@ -43,6 +43,8 @@ export interface SocketSession {
   after: number | null;
   /** When the realtime token expires (ms since the epoch); null for API-key sockets, which do not. */
   expires_at: number | null;
+  /** The API key that minted the token: the socket is closed once that key is revoked. Null for API-key sockets (checked per request) and keyless tokens. */
+  key_id: string | null;
 }
 
 /** The hub methods the socket layer uses (the ContactHub's public timeline API). */
@@ -54,6 +56,8 @@ export interface SocketHost {
   version(owner: HubOwner): number;
   /** Have the hub's alarm fire no later than `at` (ms): a socket's token expires then. */
   wakeAt(at: number): void;
+  /** Which of the tenant's API keys are still active (a D1 read). */
+  activeKeys(tenantId: string, keyIds: string[]): Promise<string[]>;
 }
 
 /** Per-socket state kept across hibernation (serializeAttachment, at most 2 KB: ids ≤ 128, name ≤ 100). */
@@ -71,9 +75,17 @@ interface Attachment {
   connected_at: number;
   /** Token expiry (ms); absent or null: never (API-key sockets, and sockets from before this field). */
   exp?: number | null;
+  /** The API key that minted the token; absent or null: none to check. */
+  kid?: string | null;
 }
 
 const CATCH_UP_CHUNK = 1000;
+/**
+ * How often a hub with token sockets asks D1 whether their API keys still stand (one read per hub,
+ * whatever its sockets). A revoked key's sockets are closed within this time; opening a new one is
+ * refused at once by the Worker (within the key cache's 10 s in other isolates).
+ */
+export const KEY_CHECK_MS = 30_000;
 const TYPING_EVERY_MS = 1000;
 const OPEN = 1;
 
@@ -89,7 +101,8 @@ export function parseSession(header: string | null): SocketSession | null {
       (s.agent_id === null || str(s.agent_id, 128)) &&
       (s.name === null || str(s.name, 100)) &&
       (s.after === null || (Number.isSafeInteger(s.after) && (s.after as number) >= 0)) &&
-      (s.expires_at === null || Number.isSafeInteger(s.expires_at));
+      (s.expires_at === null || Number.isSafeInteger(s.expires_at)) &&
+      (s.key_id === null || str(s.key_id, 128));
     return valid ? (s as SocketSession) : null;
   } catch {
     return null;
@@ -130,6 +143,8 @@ export class HubSockets {
   catchUpChunk = CATCH_UP_CHUNK;
   /** The earliest token expiry among the sockets; undefined until computed (e.g. after hibernation), null when none expires. */
   private earliestExp: number | null | undefined = undefined;
+  /** No key check before this (ms); 0 after hibernation, so the first alarm checks. */
+  private keysCheckedUntil = 0;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -164,12 +179,17 @@ export class HubSockets {
       acked: 0,
       connected_at: Date.now(),
       exp: session.expires_at,
+      kid: session.key_id,
     };
     const last = this.host.version(ownerOf(att));
-    att.after = session.after ?? last;
+    // A resume point above the last number was not handed out by this contact's history (a client's
+    // stale state, a store lost): resuming from it would silently drop every entry up to it. The hub
+    // says so and starts the socket from the beginning instead; the client must reset.
+    const reset = session.after !== null && session.after > last;
+    att.after = reset ? 0 : (session.after ?? last);
     server.serializeAttachment(att);
 
-    send(server, encode({ type: 'ready', role: att.role, agent_id: att.aid, last_sequence_number: last, after: att.after }));
+    send(server, encode({ type: 'ready', role: att.role, agent_id: att.aid, last_sequence_number: last, after: att.after, ...(reset ? { reset: true as const } : {}) }));
     const presence = encode({ type: 'presence', agents: this.presence() });
     if (att.role === 'agent' && att.aid && this.ctx.getWebSockets(`agent:${att.aid}`).length === 1) this.broadcast(presence);
     else send(server, presence);
@@ -181,6 +201,7 @@ export class HubSockets {
       if (this.earliestExp !== undefined) this.earliestExp = this.earliestExp === null ? att.exp : Math.min(this.earliestExp, att.exp);
       this.host.wakeAt(att.exp);
     }
+    if (att.kid) this.host.wakeAt(Date.now() + KEY_CHECK_MS);
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -270,6 +291,47 @@ export class HubSockets {
     // presence() counts open sockets only, so the expired ones are already gone from it.
     if (agentLeft) this.broadcast(encode({ type: 'presence', agents: this.presence() }));
     return next;
+  }
+
+  /**
+   * Closes the sockets whose token's API key was revoked (error frame, then 4401), from the hub's
+   * alarm. One D1 read for all of the hub's keys; when D1 fails the sockets stay and the next alarm
+   * asks again. Returns when to check next, or null when no open socket lives on a key.
+   */
+  async checkKeys(now = Date.now()): Promise<number | null> {
+    const byKey = new Map<string, WebSocket[]>();
+    let tenantId: string | null = null;
+    for (const ws of this.ctx.getWebSockets()) {
+      const att = ws.deserializeAttachment() as Attachment | null;
+      if (!att?.kid || ws.readyState !== OPEN) continue;
+      tenantId = att.tid;
+      byKey.set(att.kid, [...(byKey.get(att.kid) ?? []), ws]);
+    }
+    if (tenantId === null) return null;
+    if (now < this.keysCheckedUntil) return this.keysCheckedUntil;
+    let active: Set<string>;
+    try {
+      active = new Set(await this.host.activeKeys(tenantId, [...byKey.keys()]));
+    } catch (e) {
+      console.error(JSON.stringify({ msg: 'socket key check failed', error: String(e) }));
+      return now + KEY_CHECK_MS;
+    }
+    this.keysCheckedUntil = now + KEY_CHECK_MS;
+    let agentLeft = false;
+    let left = 0;
+    for (const [kid, sockets] of byKey) {
+      if (active.has(kid)) {
+        left += sockets.length;
+        continue;
+      }
+      for (const ws of sockets) {
+        this.catchingUp.delete(ws);
+        if ((ws.deserializeAttachment() as Attachment | null)?.role === 'agent') agentLeft = true;
+        sendError(ws, problem('key-revoked', 'API key revoked', 401, 'The API key that issued this realtime token was revoked: the token no longer opens this stream.'), CLOSE.tokenExpired);
+      }
+    }
+    if (agentLeft) this.broadcast(encode({ type: 'presence', agents: this.presence() }));
+    return left > 0 ? this.keysCheckedUntil : null;
   }
 
   /** Called by the hub after every committed change. */

@@ -1,4 +1,4 @@
-import { and, desc, eq, isNull } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull } from 'drizzle-orm';
 import { orm } from './client';
 import { apiKeys, tenants } from './schema/core';
 
@@ -71,4 +71,15 @@ export async function findActiveKeysByPrefix(d1: D1Database, prefix: string) {
 
 export async function touchApiKey(d1: D1Database, tenantId: string, keyId: string, at: number): Promise<void> {
   await orm(d1).update(apiKeys).set({ lastUsedAt: at }).where(and(eq(apiKeys.tenantId, tenantId), eq(apiKeys.id, keyId))).run();
+}
+
+/** Which of the tenant's `keyIds` are still active (not revoked): realtime sockets live on their key. */
+export async function activeKeyIds(d1: D1Database, tenantId: string, keyIds: string[]): Promise<string[]> {
+  if (keyIds.length === 0) return [];
+  const rows = await orm(d1)
+    .select({ id: apiKeys.id })
+    .from(apiKeys)
+    .where(and(eq(apiKeys.tenantId, tenantId), inArray(apiKeys.id, keyIds.slice(0, 90)), isNull(apiKeys.revokedAt)))
+    .all();
+  return rows.map((r) => r.id);
 }

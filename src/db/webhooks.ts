@@ -338,7 +338,8 @@ export async function deliveryWithSubscription(d1: D1Database, tenantId: string,
 /**
  * Takes the right to make attempt `expected + 1` of this generation. One attempt per delivery is in
  * flight at a time (the lease), and after the first attempt only the message that made it (the
- * owner, which retries itself) may go on: a duplicate queue message gets nothing.
+ * owner, which retries itself) may go on: a duplicate queue message gets nothing. A delivery without
+ * an owner (released by reclaimStaleDeliveries: its message was lost) goes to the first message.
  */
 export interface LeaseRequest {
   tenantId: string;
@@ -359,7 +360,7 @@ export function leaseStatement(d1: D1Database, r: LeaseRequest, now: number): D1
     .prepare(
       `UPDATE webhook_deliveries SET lease_until = ?1, lease_owner = ?7, attempts = attempts + 1, generation_attempts = generation_attempts + 1, updated_at = ?2
        WHERE tenant_id = ?3 AND id = ?4 AND generation = ?5 AND generation_attempts = ?6 AND status = 'pending'
-         AND (lease_until IS NULL OR lease_until < ?2) AND (generation_attempts = 0 OR lease_owner = ?7)
+         AND (lease_until IS NULL OR lease_until < ?2) AND (generation_attempts = 0 OR lease_owner = ?7 OR lease_owner IS NULL)
        RETURNING attempts, generation_attempts`,
     )
     .bind(r.leaseUntil, now, r.tenantId, r.deliveryId, r.generation, r.expectedGenerationAttempts, r.owner);
@@ -464,4 +465,32 @@ export async function failedDeliveriesSince(d1: D1Database, tenantId: string, su
     .bind(tenantId, subscriptionId, since, limit)
     .all<{ id: string }>();
   return results.map((r) => r.id);
+}
+
+/**
+ * Pending deliveries whose next attempt is overdue since before `overdueBefore` and whose lease ran
+ * out: their queue message was lost (a local broker's memory, a consumer that died past the queue's
+ * retries). Each is released (no owner, so that a new message may carry its retry chain) and its next
+ * attempt set to `now`, so that it is not reclaimed again before it is overdue again. Returns what to
+ * enqueue. Reads pending rows only, through webhook_deliveries_sub_status, one subscription at a time.
+ */
+export async function reclaimStaleDeliveries(
+  d1: D1Database,
+  overdueBefore: number,
+  now: number,
+  limit: number,
+): Promise<{ tenant_id: string; id: string; generation: number }[]> {
+  const res = await d1
+    .prepare(
+      `UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?2, updated_at = ?2
+       WHERE (tenant_id, id) IN (
+         SELECT d.tenant_id, d.id FROM webhook_subscriptions s
+         JOIN webhook_deliveries d ON d.tenant_id = s.tenant_id AND d.subscription_id = s.id AND d.status = 'pending'
+         WHERE d.next_attempt_at < ?1 AND (d.lease_until IS NULL OR d.lease_until < ?2)
+         LIMIT ?3)
+       RETURNING tenant_id, id, generation`,
+    )
+    .bind(overdueBefore, now, limit)
+    .all<{ tenant_id: string; id: string; generation: number }>();
+  return res.results;
 }

@@ -62,12 +62,16 @@ Eventline is starting on ${base}
   API key:     ${dev.key}
   admin token: ${devVars.ADMIN_TOKEN ?? '(set ADMIN_TOKEN in .dev.vars)'}
   docs:        ${base}/docs
+  crons:       curl '${base}/__scheduled?cron=*+*+*+*+*'   (minute)   cron=17+3+*+*+* (daily)
 
 Try:
   curl -s ${base}/api/v1/events -H 'authorization: Bearer ${dev.key}' -H 'content-type: application/json' \\
     -d '{"event_type":"contact.created","source":"system","contact_id":"0b6f8a4e-3a52-4c1e-9d35-1f0c2b7f9a10","payload":{"name":"Ada"}}'
 `);
 
-const child = spawn(wrangler, ['dev', '--ip', '127.0.0.1', '--port', port], { stdio: 'inherit' });
+// --test-scheduled: GET /__scheduled?cron=… runs the scheduled handler. wrangler's own
+// /cdn-cgi/handler/scheduled answers 500 for a Worker with static assets: the trigger goes through
+// Miniflare's assets RPC proxy, which fails to pass the ScheduledController on (DataCloneError).
+const child = spawn(wrangler, ['dev', '--ip', '127.0.0.1', '--port', port, '--test-scheduled'], { stdio: 'inherit' });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
 child.on('exit', (code) => process.exit(code ?? 0));

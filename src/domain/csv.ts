@@ -1,16 +1,20 @@
 import type { EventRecord } from './schemas/events';
 
 /**
- * RFC 4180: a field holding a comma, a double quote, CR or LF is quoted, its quotes doubled. Values
- * are written as they are (no spreadsheet-formula escaping): the export is data, not a report.
+ * One CSV field (RFC 4180): a field holding a comma, a double quote, CR or LF is quoted, its quotes
+ * doubled; objects are written as JSON text. Text that a spreadsheet would run as a formula (= + - @
+ * and tab/CR at the start) is prefixed with an apostrophe: exports hold text typed by contacts, agents
+ * and API callers, and a CSV is opened in a spreadsheet more often than parsed. Every export (the log's
+ * and the timeline's) writes its cells through this one function.
  */
-export function csvField(value: string | number | null): string {
-  if (value === null) return '';
-  const text = String(value);
+export function csvField(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  let text = typeof value === 'object' ? JSON.stringify(value) : String(value);
+  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
-export const csvLine = (fields: (string | number | null)[]) => `${fields.map(csvField).join(',')}\r\n`;
+export const csvLine = (fields: unknown[]) => `${fields.map(csvField).join(',')}\r\n`;
 
 /** Export columns: the event's fields, payload and metadata as JSON text. */
 export const EVENT_CSV_COLUMNS = [

@@ -26,6 +26,11 @@ export interface RealtimeClaims {
   aid?: string;
   /** The agent's display name (role agent only), shown in presence frames. */
   name?: string;
+  /**
+   * The API key that minted the token. A token lives on its key: once the key is revoked the token
+   * opens no socket, and the sockets it opened are closed. Absent only in tokens minted without a key.
+   */
+  kid?: string;
   /** Issued at, epoch seconds. */
   iat: number;
   /** Expires at, epoch seconds. */
@@ -60,7 +65,7 @@ function hmacKey(secret: string, usage: 'sign' | 'verify'): Promise<CryptoKey> {
 /** Signs claims for `ttlSeconds` from `nowMs`. */
 export async function signRealtimeToken(
   secret: string,
-  grant: { tenantId: string; contactId: string; role: RealtimeRole; agentId?: string | null; name?: string | null },
+  grant: { tenantId: string; contactId: string; role: RealtimeRole; agentId?: string | null; name?: string | null; keyId?: string | null },
   ttlSeconds: number,
   nowMs: number,
 ): Promise<{ token: string; claims: RealtimeClaims }> {
@@ -69,6 +74,7 @@ export async function signRealtimeToken(
   const claims: RealtimeClaims = { tid: grant.tenantId, cid: grant.contactId, role: grant.role, iat, exp: iat + ttlSeconds };
   if (grant.role === 'agent' && grant.agentId) claims.aid = grant.agentId;
   if (grant.role === 'agent' && grant.name) claims.name = grant.name;
+  if (grant.keyId) claims.kid = grant.keyId;
   const signed = `${TOKEN_PREFIX}.${b64url(encoder.encode(JSON.stringify(claims)))}`;
   const sig = new Uint8Array(await crypto.subtle.sign('HMAC', await hmacKey(secret, 'sign'), encoder.encode(signed)));
   return { token: `${signed}.${b64url(sig)}`, claims };
@@ -86,6 +92,7 @@ function isClaims(v: unknown): v is RealtimeClaims {
     (c.role === 'agent' || c.role === 'client') &&
     optStr(c.aid) &&
     optStr(c.name) &&
+    optStr(c.kid) &&
     (c.role === 'agent' ? typeof c.aid === 'string' : c.aid === undefined && c.name === undefined) &&
     Number.isSafeInteger(c.iat) &&
     Number.isSafeInteger(c.exp)

@@ -1,4 +1,5 @@
 import type { ContactEventRecord } from './schemas/contact-events';
+import { csvField } from './csv';
 
 /** Rules of the contact timeline that need no bindings: expiry grace, search syntax, export format. */
 
@@ -39,16 +40,7 @@ const CSV_COLUMNS = [
   'visible_to_client', 'visible_to_agent', 'expires_at', 'origin_event_id', 'payload', 'metadata',
 ] as const satisfies readonly (keyof ContactEventRecord)[];
 
-/**
- * One CSV field (RFC 4180). Text that a spreadsheet would run as a formula (= + - @ and tab/CR at the
- * start) is prefixed with an apostrophe: exported timelines hold text typed by contacts and agents.
- */
-export function csvField(value: unknown): string {
-  if (value === null || value === undefined) return '';
-  let text = typeof value === 'object' ? JSON.stringify(value) : String(value);
-  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
+export { csvField };
 
 export const csvHeader = (): string => `${CSV_COLUMNS.join(',')}\r\n`;
 

@@ -29,7 +29,8 @@ const BLOCKED_V4: readonly [string, number][] = [
 ];
 
 const BLOCKED_HOSTNAMES = new Set(['localhost', 'metadata', 'metadata.google.internal', 'instance-data', 'metadata.azure.com']);
-const BLOCKED_SUFFIXES = ['.localhost', '.local', '.localdomain', '.internal', '.home.arpa', '.intranet', '.lan'];
+// Kubernetes service names (`api.default.svc`, `….svc.cluster.local`) resolve to cluster-internal addresses.
+const BLOCKED_SUFFIXES = ['.localhost', '.local', '.localdomain', '.internal', '.home.arpa', '.intranet', '.lan', '.svc', '.cluster.local', '.svc.cluster.local'];
 
 function v4ToInt(ip: string): number | null {
   const parts = ip.split('.');
@@ -79,16 +80,39 @@ function parseIPv6(text: string): number[] | null {
   return out.length === 8 ? out : null;
 }
 
+/**
+ * The IPv4 addresses an IPv6 address carries inside it, by the transition mechanisms that route to
+ * them: a router or relay on the way turns the IPv6 packet into an IPv4 one for that address, so the
+ * IPv4 rules must hold for each. Teredo carries two (its server, and the client obfuscated by XOR).
+ */
+function embeddedIPv4(h: number[]): string[] {
+  const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  const zeros = (from: number, to: number) => h.slice(from, to).every((x) => x === 0);
+  const out: string[] = [];
+  if (zeros(0, 5) && (h[5] === 0xffff || h[5] === 0)) out.push(v4(h[6]!, h[7]!)); // ::ffff:a.b.c.d mapped, ::a.b.c.d compatible
+  if (zeros(0, 4) && h[4] === 0xffff && h[5] === 0) out.push(v4(h[6]!, h[7]!)); // ::ffff:0:a.b.c.d translated (RFC 2765)
+  if (h[0] === 0x0064 && h[1] === 0xff9b) out.push(v4(h[6]!, h[7]!)); // NAT64 64:ff9b::/96 and 64:ff9b:1::/48
+  if (h[0] === 0x2002) out.push(v4(h[1]!, h[2]!)); // 6to4 2002:aabb:ccdd::/48
+  if (h[0] === 0x2001 && h[1] === 0) out.push(v4(h[2]!, h[3]!), v4(h[6]! ^ 0xffff, h[7]! ^ 0xffff)); // Teredo
+  if ((h[4]! & 0xfdff) === 0 && h[5] === 0x5efe) out.push(v4(h[6]!, h[7]!)); // ISATAP interface id ::0:5efe:a.b.c.d
+  return out;
+}
+
 export function isBlockedIPv6(text: string): boolean {
   const h = parseIPv6(text);
   if (!h) return false;
-  const v4At = (i: number) => `${h[i]! >> 8}.${h[i]! & 255}.${h[i + 1]! >> 8}.${h[i + 1]! & 255}`;
   const zeros = (from: number, to: number) => h.slice(from, to).every((x) => x === 0);
   if (zeros(0, 8)) return true; // :: unspecified
   if (zeros(0, 7) && h[7] === 1) return true; // ::1 loopback
-  if (zeros(0, 5) && h[5] === 0xffff) return true; // IPv4-mapped (::ffff:a.b.c.d): a public endpoint is reachable by its IPv4 form
-  if (zeros(0, 6)) return true; // IPv4-compatible (deprecated)
-  if (h[0] === 0x64 && h[1] === 0xff9b && zeros(2, 6)) return isBlockedIPv4(v4At(6)); // NAT64 of a private v4
+  // Mapped, translated and compatible addresses exist only to reach an IPv4 host: a public endpoint is
+  // reachable by its IPv4 form, so none of them is accepted whatever it embeds.
+  if (zeros(0, 5) && (h[5] === 0xffff || h[5] === 0)) return true;
+  if (zeros(0, 4) && h[4] === 0xffff && h[5] === 0) return true;
+  // NAT64 and Teredo hand the packet to a translator or relay of someone else's network (a NAT64
+  // gateway inside a cluster reaches its private IPv4 range): refused whole, like the private ranges.
+  if (h[0] === 0x0064 && h[1] === 0xff9b && (zeros(2, 6) || h[2] === 1)) return true;
+  if (h[0] === 0x2001 && h[1] === 0) return true;
+  if (embeddedIPv4(h).some(isBlockedIPv4)) return true; // 6to4, ISATAP: the embedded IPv4 rules hold
   if ((h[0]! & 0xfe00) === 0xfc00) return true; // fc00::/7 unique local (AWS metadata fd00:ec2::254)
   if ((h[0]! & 0xffc0) === 0xfe80) return true; // fe80::/10 link-local
   if ((h[0]! & 0xffc0) === 0xfec0) return true; // fec0::/10 site-local (deprecated)

@@ -55,6 +55,8 @@ admin.openapi(
     const now = Date.now();
     const key = await mintKey('default');
     await createTenant(c.env.DB, { id, name: body.name, createdAt: now }, key);
+    // The answer carries the key: no cache (browser, proxy) may keep it.
+    c.header('cache-control', 'no-store');
     return c.json(
       { tenant: { id, name: body.name, created_at: iso(now) }, api_key: { id: key.id, name: key.name, prefix: key.prefix, key: key.key } },
       201,
@@ -105,6 +107,7 @@ admin.openapi(
     if (!(await getTenant(c.env.DB, tenant_id))) throw notFound(`Tenant ${tenant_id}`);
     const key = await mintKey(c.req.valid('json')?.name ?? 'key');
     await addApiKey(c.env.DB, tenant_id, { ...key, createdAt: Date.now() });
+    c.header('cache-control', 'no-store');
     return c.json({ id: key.id, name: key.name, prefix: key.prefix, key: key.key }, 201);
   },
 );

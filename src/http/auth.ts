@@ -1,9 +1,10 @@
 import { createMiddleware } from 'hono/factory';
-import { findActiveKeysByPrefix, touchApiKey } from '../db/tenants';
+import { activeKeyIds, findActiveKeysByPrefix, touchApiKey } from '../db/tenants';
 import { sha256Hex } from '../domain/json';
 import { parseApiKey, timingSafeEqualStrings } from '../domain/keys';
 import type { AppEnv } from './context';
 import { unauthorized } from './problem';
+import { assertAuthNotThrottled, noteAuthFailure } from './rate-limit';
 
 interface CachedKey {
   tenantId: string;
@@ -18,8 +19,24 @@ const cache = new Map<string, CachedKey>();
 const TOUCH_EVERY_MS = 60_000;
 const touched = new Map<string, number>();
 
+// Per-isolate cache of "is this key still active", for realtime tokens, which name the key that minted
+// them: same lifetime as the key cache, so a revocation stops a token at the same time as its key.
+const activeCache = new Map<string, { active: boolean; until: number }>();
+
 export function forgetApiKey(keyId: string): void {
   for (const [hash, entry] of cache) if (entry.keyId === keyId) cache.delete(hash);
+  for (const k of activeCache.keys()) if (k.endsWith(`/${keyId}`)) activeCache.delete(k);
+}
+
+/** Whether the tenant's key `keyId` is still active (not revoked), cached for CACHE_MS. */
+export async function apiKeyActive(env: Env, tenantId: string, keyId: string): Promise<boolean> {
+  const now = Date.now();
+  const hit = activeCache.get(`${tenantId}/${keyId}`);
+  if (hit && hit.until > now) return hit.active;
+  const active = (await activeKeyIds(env.DB, tenantId, [keyId])).includes(keyId);
+  if (activeCache.size > 10_000) activeCache.clear();
+  activeCache.set(`${tenantId}/${keyId}`, { active, until: now + CACHE_MS });
+  return active;
 }
 
 function bearer(header: string | undefined): string | null {
@@ -48,10 +65,19 @@ export async function verifyApiKey(env: Env, key: string): Promise<{ tenantId: s
 
 /** `Authorization: Bearer <api key>` → the caller's tenant. Every tenant-scoped route sits behind it. */
 export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
+  // An address that keeps failing is refused before its key is even looked at: guessing keys (or a
+  // misconfigured client hammering with a dead one) costs a D1 read per try otherwise.
+  assertAuthNotThrottled(c);
   const key = bearer(c.req.header('authorization'));
-  if (!key) throw unauthorized();
+  if (!key) {
+    await noteAuthFailure(c);
+    throw unauthorized();
+  }
   const found = await verifyApiKey(c.env, key);
-  if (!found) throw unauthorized('The API key is not valid or has been revoked.');
+  if (!found) {
+    await noteAuthFailure(c);
+    throw unauthorized('The API key is not valid or has been revoked.');
+  }
   c.set('tenantId', found.tenantId);
   c.set('apiKeyId', found.keyId);
   const now = Date.now();
@@ -67,6 +93,10 @@ export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
   const token = bearer(c.req.header('authorization'));
   const expected = c.env.ADMIN_TOKEN;
   if (!expected) throw unauthorized('Admin routes are disabled: ADMIN_TOKEN is not set.');
-  if (!token || !timingSafeEqualStrings(token, expected)) throw unauthorized('A valid admin token is required.');
+  assertAuthNotThrottled(c);
+  if (!token || !timingSafeEqualStrings(token, expected)) {
+    await noteAuthFailure(c);
+    throw unauthorized('A valid admin token is required.');
+  }
   await next();
 });

@@ -1,4 +1,5 @@
 import { createMiddleware } from 'hono/factory';
+import type { Context } from 'hono';
 import { leaseSize, retryAfterSeconds } from '../domain/rate-limit';
 import type { AppEnv } from './context';
 import { ApiError } from './problem';
@@ -95,3 +96,80 @@ export const rateLimit = createMiddleware<AppEnv>(async (c, next) => {
   await next();
   for (const [k, v] of Object.entries(headers)) c.res.headers.set(k, v);
 });
+
+// ---------------------------------------------------------------- failed authentication, per address
+
+/** AUTH_FAILURES_PER_MINUTE is not in wrangler.toml: a knob (default below; 0 disables). */
+type AuthEnv = Env & { AUTH_FAILURES_PER_MINUTE?: string };
+
+/** Failed authentications (401s) one client address may cause per minute before it is refused with 429. */
+export const AUTH_FAILURES_PER_MINUTE = 20;
+const AUTH_WINDOW_MS = 60_000;
+
+// Per isolate: addresses over the limit → when their window ends. Every failure also asks the
+// address's limiter, so an address that moves between isolates is caught on its next failure there.
+const throttled = new Map<string, number>();
+
+function authFailureLimit(env: Env): number {
+  const raw = (env as AuthEnv).AUTH_FAILURES_PER_MINUTE;
+  const n = raw === undefined ? AUTH_FAILURES_PER_MINUTE : Number(raw);
+  return Number.isInteger(n) && n > 0 ? n : 0;
+}
+
+function throttledError(limit: number, resetAt: number, now: number): ApiError {
+  const retryAfter = retryAfterSeconds(resetAt, now);
+  return new ApiError(
+    429,
+    'auth-throttled',
+    'Too many failed authentications',
+    `This address failed to authenticate more than ${limit} times in a minute; retry after ${retryAfter} s.`,
+    undefined,
+    { limit, retry_after: retryAfter },
+    { 'retry-after': String(retryAfter) },
+  );
+}
+
+/**
+ * The client address as Cloudflare's edge reports it. Without it (a request from inside the runtime:
+ * tests, service bindings) nothing is throttled: there is no address to blame.
+ */
+const clientAddress = (c: Context<AppEnv>): string | null => c.req.header('cf-connecting-ip') ?? null;
+
+/** Refuses (429) a caller whose address is over its failed-authentication budget in this isolate, before any key is checked. */
+export function assertAuthNotThrottled(c: Context<AppEnv>): void {
+  const address = clientAddress(c);
+  const limit = authFailureLimit(c.env);
+  if (!address || limit === 0) return;
+  const until = throttled.get(address);
+  const now = Date.now();
+  if (until === undefined) return;
+  if (until <= now) {
+    throttled.delete(address);
+    return;
+  }
+  throw throttledError(limit, until, now);
+}
+
+/**
+ * Counts one failed authentication of the caller's address (in the RateLimiter of that address, so
+ * every isolate shares the count). Over the limit it throws the 429 instead of letting the 401 go,
+ * and the address is refused in this isolate until its window ends. A failing limiter counts nothing:
+ * the 401 goes out as it would.
+ */
+export async function noteAuthFailure(c: Context<AppEnv>): Promise<void> {
+  const address = clientAddress(c);
+  const limit = authFailureLimit(c.env);
+  if (!address || limit === 0) return;
+  let got;
+  try {
+    const ns = c.env.RATE_LIMITER;
+    got = await ns.get(ns.idFromName(`auth-failures:${address}`)).lease(limit, AUTH_WINDOW_MS, 1);
+  } catch (error) {
+    console.error(JSON.stringify({ msg: 'auth failure limiter unavailable', request_id: c.get('requestId'), error: String(error) }));
+    return;
+  }
+  if (got.granted > 0) return;
+  if (throttled.size > 10_000) throttled.clear();
+  throttled.set(address, got.resetAt);
+  throw throttledError(limit, got.resetAt, Date.now());
+}

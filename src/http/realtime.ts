@@ -1,14 +1,45 @@
 import { createRoute } from '@hono/zod-openapi';
 import { contactHubStub } from '../contact-hub';
+import { encode, problem, refusalCloseCode } from '../contact-hub/protocol';
 import { SESSION_HEADER, type SocketSession } from '../contact-hub/sockets';
 import { signRealtimeToken, verifyRealtimeToken, type VerifyFailure } from '../domain/realtime-token';
 import { ProblemSchema, problemResponses } from '../domain/schemas/common';
 import { NewRealtimeToken, RealtimeToken, StreamParams, StreamQuery } from '../domain/schemas/realtime';
 import { iso } from '../domain/time';
+import { apiKeyActive } from './auth';
 import { router } from './context';
 import { ApiError, forbidden, unauthorized, validationFailed } from './problem';
+import { assertAuthNotThrottled, noteAuthFailure } from './rate-limit';
 
 export const realtime = router();
+
+/** PUBLIC_URL is optional and not in wrangler.toml: the origin clients reach the API at, when a proxy sits in front. */
+type RealtimeEnv = Env & { PUBLIC_URL?: string };
+
+/**
+ * A refused WebSocket upgrade as a socket: accept it, send one `error` frame, close with 4000 + the
+ * HTTP status. A browser reports a refused HTTP upgrade only as close code 1006 (like a network cut),
+ * so a client could not tell "never again" from "try again" and would retry a dead token for ever.
+ */
+function refusalSocket(err: ApiError): Response {
+  const pair = new WebSocketPair();
+  const server = pair[1];
+  server.accept();
+  const code = refusalCloseCode(err.status);
+  server.send(encode({ type: 'error', problem: problem(err.slug, err.title, err.status, err.message, err.errors), close_code: code }));
+  // A close reason is at most 123 bytes.
+  server.close(code, err.title.slice(0, 120));
+  return new Response(null, { status: 101, webSocket: pair[0] });
+}
+
+realtime.use('/contacts/:contact_id/stream', async (c, next) => {
+  await next();
+  const err = c.error;
+  if (!(err instanceof ApiError) || c.req.header('upgrade')?.toLowerCase() !== 'websocket') return;
+  // Unset first: assigning over a response merges its headers into a copy, which would lose the socket.
+  c.res = undefined;
+  c.res = refusalSocket(err);
+});
 
 /** The socket route, which the global API-key middleware lets through when it carries `?token=` (browsers cannot set headers on a WebSocket). */
 export const isStreamPath = (path: string): boolean => /^\/api\/v1\/contacts\/[^/]+\/stream$/.test(path);
@@ -45,14 +76,25 @@ realtime.openapi(
     const body = c.req.valid('json');
     const { token, claims } = await signRealtimeToken(
       signingSecret(c.env),
-      { tenantId: c.get('tenantId'), contactId: body.contact_id, role: body.role, agentId: body.agent_id ?? null, name: body.name ?? null },
+      {
+        tenantId: c.get('tenantId'),
+        contactId: body.contact_id,
+        role: body.role,
+        agentId: body.agent_id ?? null,
+        name: body.name ?? null,
+        keyId: c.get('apiKeyId'),
+      },
       body.ttl_seconds,
       Date.now(),
     );
-    const url = new URL(c.req.url);
+    // The configured public origin, else the origin of the request URL; never a Host header a caller
+    // could set to make the answer point browsers at another server.
+    const configured = (c.env as RealtimeEnv).PUBLIC_URL;
+    const url = new URL(`/api/v1/contacts/${body.contact_id}/stream`, configured ? new URL(configured).origin : new URL(c.req.url).origin);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    url.pathname = `/api/v1/contacts/${body.contact_id}/stream`;
     url.search = `?token=${encodeURIComponent(token)}`;
+    // The token opens the contact's stream until it expires: no cache may keep it.
+    c.header('cache-control', 'no-store');
     return c.json({ token, expires_at: iso(claims.exp * 1000), url: url.toString() }, 201);
   },
 );
@@ -65,10 +107,10 @@ realtime.openapi(
     tags: ['Realtime'],
     summary: 'Watch a contact\'s timeline over a WebSocket',
     description:
-      'Upgrades to a WebSocket on the contact\'s hub. Authenticate with `?token=` (from POST /realtime/tokens) or, server side, with the API key (role agent). The caller is checked before the upgrade. A socket opened with a token is closed with 4401 when the token expires (reconnect with a new token and `after=`). Frames: see README "Realtime" and src/contact-hub/protocol.ts.',
+      'Upgrades to a WebSocket on the contact\'s hub. Authenticate with `?token=` (from POST /realtime/tokens) or, server side, with the API key (role agent). The caller is checked before the upgrade; a refused WebSocket request still gets a socket, which carries one `error` frame and closes with 4000 + the HTTP status (4401 bad, expired or revoked token, 4403 another contact or tenant, 4422 bad query), so that a browser can tell why. A socket opened with a token is closed with 4401 when the token expires or its API key is revoked (reconnect with a new token and `after=`). Frames: see README "Realtime" and src/contact-hub/protocol.ts.',
     request: { params: StreamParams, query: StreamQuery },
     responses: {
-      101: { description: 'Switching Protocols: the WebSocket is open; the first frame is `ready`.' },
+      101: { description: 'Switching Protocols: the WebSocket is open; the first frame is `ready` (or, for a refused caller, `error` and a 4xxx close).' },
       ...problemResponses(401, 403, 422, 426, 503),
       // A WebSocket route has no 2xx: `default` covers what else it can answer (429, 500), and
       // gives generated clients a success-or-problem shape to expect.
@@ -82,9 +124,18 @@ realtime.openapi(
     if (q.token !== undefined) {
       const extra = (['agent_id', 'name'] as const).filter((k) => q[k] !== undefined);
       if (extra.length) throw validationFailed(extra.map((path) => ({ path: `query.${path}`, message: 'is only for API-key callers; a token names its agent' })));
+      assertAuthNotThrottled(c);
       const result = await verifyRealtimeToken(signingSecret(c.env), q.token, Date.now());
-      if (!result.ok) throw unauthorized(TOKEN_FAILURE[result.reason]);
+      if (!result.ok) {
+        await noteAuthFailure(c);
+        throw unauthorized(TOKEN_FAILURE[result.reason]);
+      }
       const claims = result.claims;
+      // A token lives on the key that minted it: a revoked key's tokens open nothing.
+      if (claims.kid !== undefined && !(await apiKeyActive(c.env, claims.tid, claims.kid))) {
+        await noteAuthFailure(c);
+        throw unauthorized('The API key that issued this realtime token was revoked.');
+      }
       if (claims.cid !== contactId) throw forbidden('The realtime token is for another contact.');
       // With both a key and a token (the middleware then checked the key), they must name one tenant.
       const keyTenant = c.get('tenantId');
@@ -96,10 +147,16 @@ realtime.openapi(
         agent_id: claims.aid ?? null,
         name: claims.name ?? null,
         after: q.after ?? null,
-        // The hub closes the socket when the token expires (4401).
+        // The hub closes the socket when the token expires (4401), or when this key is revoked.
         expires_at: claims.exp * 1000,
+        key_id: claims.kid ?? null,
       };
     } else {
+      if (c.get('tenantId') === undefined) {
+        assertAuthNotThrottled(c);
+        await noteAuthFailure(c);
+        throw unauthorized('Open the stream with ?token= (POST /realtime/tokens), or server side with the API key.');
+      }
       session = {
         tenant_id: c.get('tenantId'),
         contact_id: contactId,
@@ -108,6 +165,7 @@ realtime.openapi(
         name: q.name ?? null,
         after: q.after ?? null,
         expires_at: null,
+        key_id: null,
       };
     }
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {

@@ -111,6 +111,8 @@ webhooks.openapi(
     const now = Date.now();
     const secret = generateSecret();
     const row = await insertSubscription(c.env.DB, c.get('tenantId'), crypto.randomUUID(), body, secret, now);
+    // The answer carries the secret: no cache (browser, proxy) may keep it.
+    c.header('cache-control', 'no-store');
     return c.json({ ...subscriptionFromRow(row, now), secret }, 201);
   },
   bodyHook,
@@ -245,6 +247,7 @@ webhooks.openapi(
     const secret = generateSecret();
     const row = await rotateSecret(c.env.DB, c.get('tenantId'), id, secret, now + ROTATION_OVERLAP_MS, now);
     if (!row) throw notFound(`Webhook ${id}`);
+    c.header('cache-control', 'no-store');
     return c.json({ secret, secret_rotation_ends_at: iso(now + ROTATION_OVERLAP_MS) }, 200);
   },
 );

@@ -1,3 +1,4 @@
+import { sweepStaleDeliveries } from './delivery-sweep';
 import { kickLaggingProjections } from './projections';
 import { sweepRelayOutbox } from './relay-sweep';
 import { runRetention } from './retention';
@@ -10,6 +11,7 @@ export async function runScheduled(controller: ScheduledController, env: Env, _c
   const started = Date.now();
   const report: Record<string, unknown> = { cron: controller.cron };
   report.relay_swept = await sweepRelayOutbox(env);
+  report.deliveries_reclaimed = await sweepStaleDeliveries(env);
   if (controller.cron === DAILY) {
     report.retention = await runRetention(env);
     report.timeline_expired = await purgeExpiredTimeline(env);

@@ -2,8 +2,9 @@ import { DurableObject } from 'cloudflare:workers';
 import { lease, type Lease, type WindowState } from '../domain/rate-limit';
 
 /**
- * One per API key (idFromName(key id)): the fixed-window budget of that key, shared by every
- * isolate and colo that serves it. Isolates lease requests in small blocks (see leaseSize), so
+ * One per API key (idFromName(key id)), and one per client address that fails to authenticate
+ * (idFromName(`auth-failures:<address>`), src/http/rate-limit.ts): the fixed-window budget of that
+ * key or address, shared by every isolate and colo that serves it. Isolates lease requests in small blocks (see leaseSize), so
  * most requests never reach this object. The count lives in memory only: storing it would add a
  * write per lease. If the object is evicted mid-window (it is not while leases keep coming) the
  * window starts over — the limiter errs towards letting requests through.

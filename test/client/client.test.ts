@@ -151,10 +151,59 @@ describe('realtime client against the real hub', () => {
     const good = await token(t, contact, 'agent');
     const forged = good.slice(0, -4) + (good.endsWith('AAAA') ? 'BBBB' : 'AAAA');
     const client = new EventlineClient({ baseUrl: BASE, token: forged, WebSocket: FetchWebSocket, backoff: { initialMs: 5, maxMs: 10 } });
-    const errors: number[] = [];
-    client.on('error', (p) => errors.push(p.status));
+    const errors: [number, number | undefined, string][] = [];
+    client.on('error', (p) => errors.push([p.status, p.close_code, p.detail]));
     client.connect();
     await eventually(async () => client.state === 'closed');
-    expect(errors).toEqual([4401]);
+    // The server's own problem, once, with the close code a browser sees too.
+    expect(errors).toEqual([[401, 4401, 'The realtime token signature is not valid.']]);
+    expect(FetchWebSocket.opened.filter((ws) => ws.url.includes(forged.slice(-10)))).toHaveLength(1);
+  });
+
+  it('gives up on a token for another contact (4403), and on a refused fresh token from a token function', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const other = uuid();
+    const forA = await token(t, contact, 'client');
+    const wrong = new EventlineClient({ url: `${BASE}/api/v1/contacts/${other}/stream`, token: forA, WebSocket: FetchWebSocket });
+    const wrongErrors: (number | undefined)[] = [];
+    wrong.on('error', (p) => wrongErrors.push(p.close_code));
+    wrong.connect();
+    await eventually(async () => wrong.state === 'closed');
+    expect(wrongErrors).toEqual([4403]);
+
+    // A token function whose tokens are refused at once: renewing cannot help, so no retry loop.
+    let asked = 0;
+    const refusedFn = new EventlineClient({
+      baseUrl: BASE,
+      token: () => {
+        asked += 1;
+        return forA.slice(0, -4) + (forA.endsWith('AAAA') ? 'BBBB' : 'AAAA');
+      },
+      WebSocket: FetchWebSocket,
+    });
+    refusedFn.connect();
+    await eventually(async () => refusedFn.state === 'closed');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(asked).toBe(1);
+  });
+
+  it('resets its resume point when the hub does not know it, and hands over the whole history once', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    for (let i = 1; i <= 3; i++) await append(t, contact, i);
+    // A resume point from somewhere else (stale local state): above the contact's last number.
+    const client = new EventlineClient({ baseUrl: BASE, token: await token(t, contact, 'client'), after: 50, WebSocket: FetchWebSocket });
+    const { seen } = watch(client);
+    const resets: { requested_after: number; last_sequence_number: number }[] = [];
+    client.on('reset', (r) => resets.push(r));
+    client.connect();
+    await eventually(async () => seen.length === 3);
+    await append(t, contact, 4);
+    await eventually(async () => seen.length === 4);
+    expect(resets).toEqual([{ requested_after: 50, last_sequence_number: 3 }]);
+    expect(seen).toEqual([1, 2, 3, 4]);
+    expect(client.lastSequence).toBe(4);
+    client.close();
   });
 });

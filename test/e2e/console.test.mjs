@@ -127,3 +127,78 @@ test('agent and client consoles on one contact', async () => {
   await client.page.setViewportSize({ width: 390, height: 844 });
   await client.page.screenshot({ path: path.join(root, 'test-results', 'console-client-phone.png'), fullPage: true });
 });
+
+test('a refused token: the console stops, says why, and does not retry', async () => {
+  const good = (await api('POST', '/api/v1/realtime/tokens', { contact_id: contact, role: 'client' })).token;
+  const forged = good.slice(0, -4) + (good.endsWith('AAAA') ? 'BBBB' : 'AAAA');
+  const page = await browser.newPage();
+  const sockets = [];
+  page.on('websocket', (ws) => sockets.push(ws));
+  await page.goto(`${server.url}/console/#base=${encodeURIComponent(server.url)}&token=${encodeURIComponent(forged)}&backoff_max_ms=100`);
+  await page.waitForSelector('#problem:not([hidden])', { timeout: 5000 });
+  await page.waitForSelector('#state[data-state="closed"]', { timeout: 5000 });
+  assert.match(await page.locator('#problem').textContent(), /signature is not valid.*close code 4401/);
+  // With a 100 ms backoff ceiling a retrying page would have opened several sockets by now.
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(sockets.length, 1, `sockets opened: ${sockets.length}`);
+  const states = await page.evaluate(() => window.eventline.states);
+  assert.ok(!states.includes('reconnecting'), `states: ${states}`);
+  await page.screenshot({ path: path.join(root, 'test-results', 'console-refused.png') });
+  await page.close();
+});
+
+test('a resume point the hub does not know: the browser client resets and shows the whole history once', async () => {
+  const token = (await api('POST', '/api/v1/realtime/tokens', { contact_id: contact, role: 'agent', agent_id: randomUUID() })).token;
+  const page = await browser.newPage();
+  await page.goto(`${server.url}/console/`);
+  const seen = await page.evaluate(async ({ base, token }) => {
+    const { EventlineClient } = window.eventline;
+    return new Promise((resolve, reject) => {
+      const client = new EventlineClient({ baseUrl: base, token, after: 1_000_000 });
+      const out = { resets: [], seqs: [] };
+      client.on('reset', (r) => out.resets.push(r));
+      client.on('entry', (e) => out.seqs.push(e.sequence_number));
+      client.on('state', (s, d) => {
+        if (s === 'open' && !d.catchingUp && out.seqs.length > 0) {
+          client.close();
+          resolve(out);
+        }
+      });
+      client.on('error', (p) => reject(new Error(p.detail)));
+      client.connect();
+      setTimeout(() => reject(new Error(`timed out: ${JSON.stringify(out)}`)), 5000);
+    });
+  }, { base: server.url, token });
+  assert.equal(seen.resets.length, 1);
+  assert.equal(seen.resets[0].requested_after, 1_000_000);
+  assert.deepEqual(seen.seqs, Array.from({ length: seen.seqs.length }, (_, i) => i + 1), `${seen.seqs}`);
+  await page.close();
+});
+
+test('the console is served with a CSP that forbids framing, nosniff and a Referrer-Policy', async () => {
+  for (const route of ['/console/', '/console/console.js']) {
+    const res = await fetch(`${server.url}${route}`);
+    assert.equal(res.status, 200, route);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /frame-ancestors 'none'/, route);
+    assert.match(csp, /script-src 'self'/, route);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff', route);
+    assert.equal(res.headers.get('referrer-policy'), 'no-referrer', route);
+  }
+  const docs = await fetch(`${server.url}/docs`);
+  assert.match(docs.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
+});
+
+test('both crons run locally (GET /__scheduled?cron=…)', async () => {
+  for (const cron of ['* * * * *', '17 3 * * *']) {
+    const res = await fetch(`${server.url}/__scheduled?cron=${encodeURIComponent(cron).replaceAll('%20', '+')}`);
+    assert.equal(res.status, 200, `${cron}: ${await res.text()}`);
+  }
+  const deadline = Date.now() + 5000;
+  const ran = () => server.log().split('\n').filter((l) => l.includes('"msg":"cron"')).map((l) => JSON.parse(l.slice(l.indexOf('{'))));
+  while (ran().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  const reports = ran();
+  assert.deepEqual(reports.map((r) => r.cron), ['* * * * *', '17 3 * * *']);
+  assert.ok('retention' in reports[1] && 'timeline_expired' in reports[1], JSON.stringify(reports[1]));
+  assert.ok('deliveries_reclaimed' in reports[0], JSON.stringify(reports[0]));
+});

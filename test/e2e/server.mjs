@@ -1,5 +1,6 @@
 // Starts the Worker with `wrangler dev` on a free loopback port, with its own local state in a temp
-// directory, in its own process group (wrangler's workerd children outlive a killed wrangler).
+// directory, in its own process group (wrangler's workerd children outlive a killed wrangler), with
+// `--test-scheduled` as `npm start` runs it (GET /__scheduled?cron=… runs a cron).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -29,7 +30,7 @@ export async function startServer() {
   const vars = ['ADMIN_TOKEN:' + ADMIN_TOKEN, 'TOKEN_SIGNING_SECRET:e2e-signing-secret', 'ALLOW_PRIVATE_WEBHOOK_URLS:true'];
   const child = spawn(
     wrangler,
-    ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state, '--show-interactive-dev-session=false', ...vars.flatMap((v) => ['--var', v])],
+    ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state, '--show-interactive-dev-session=false', '--test-scheduled', ...vars.flatMap((v) => ['--var', v])],
     { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let log = '';

@@ -14,12 +14,22 @@ interface Problem {
   errors?: { path: string; message: string }[];
 }
 
-/** A refused upgrade: problem+json, no socket, and the hub never saw a connection. */
+/**
+ * A refused upgrade, as a browser sees it: the upgrade is accepted, one `error` frame carries the
+ * problem, and the socket closes with 4000 + its status; the hub never saw a connection.
+ */
 async function refused(res: Response, status: number): Promise<Problem> {
-  expect(res.status).toBe(status);
-  expect(res.webSocket).toBeNull();
-  expect(res.headers.get('content-type')).toBe('application/problem+json');
-  return json<Problem>(res);
+  expect(res.status).toBe(101);
+  const ws = res.webSocket!;
+  expect(ws).toBeTruthy();
+  const frames: { type: string; problem: Problem; close_code?: number }[] = [];
+  const closed = new Promise<number>((resolve) => ws.addEventListener('close', (e) => resolve(e.code)));
+  ws.addEventListener('message', (e) => frames.push(JSON.parse(e.data as string)));
+  ws.accept();
+  expect(await closed).toBe(4000 + status);
+  expect(frames).toHaveLength(1);
+  expect(frames[0]).toMatchObject({ type: 'error', close_code: 4000 + status, problem: { status } });
+  return frames[0]!.problem;
 }
 
 /** Sockets the contact's hub holds: a refused upgrade must never reach it. */
@@ -99,7 +109,7 @@ describe('realtime tokens', () => {
 });
 
 describe('stream authentication (checked before the upgrade)', () => {
-  it('refuses each bad token with 401/403 problem+json and opens no socket', async () => {
+  it('refuses each bad token with an error frame and close 4401/4403/4422, and opens no hub socket', async () => {
     const t = await newTenant();
     const other = await newTenant();
     const contact = uuid();
@@ -131,7 +141,11 @@ describe('stream authentication (checked before the upgrade)', () => {
 
     // Neither token nor key; a revoked-looking key.
     await refused(await openStream(contact), 401);
-    await refused(await openStream(contact, {}, { authorization: 'Bearer evl_AAAAAAAA_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }), 401);
+    // A server-side caller with a bad API key gets the HTTP problem (no browser sends that header).
+    const badKey = await openStream(contact, {}, { authorization: 'Bearer evl_AAAAAAAA_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' });
+    expect(badKey.status).toBe(401);
+    expect(badKey.webSocket).toBeNull();
+    expect(badKey.headers.get('content-type')).toBe('application/problem+json');
 
     // Not a WebSocket request, even with a good token.
     const plain = await call('GET', `/api/v1/contacts/${contact}/stream?token=${good}`);

@@ -14,14 +14,15 @@ export class FetchWebSocket implements WebSocketLike {
   private ws: WebSocket | null = null;
   static opened: FetchWebSocket[] = [];
 
-  constructor(url: string) {
+  constructor(readonly url: string) {
     FetchWebSocket.opened.push(this);
     const httpUrl = url.replace(/^ws/, 'http');
     void exports.default.fetch(new Request(httpUrl, { headers: { upgrade: 'websocket' } })).then((res) => {
       const ws = res.webSocket;
       if (res.status !== 101 || !ws) {
         this.readyState = 3;
-        this.onclose?.({ code: res.status === 401 ? 4401 : res.status === 403 ? 4403 : 1006, reason: `HTTP ${res.status}` });
+        // What a browser reports for a refused upgrade: 1006, whatever the HTTP status was.
+        this.onclose?.({ code: 1006, reason: '' });
         return;
       }
       this.ws = ws;
