@@ -53,14 +53,23 @@ export const ProblemSchema = z
       .union([z.number().int(), z.string()])
       .optional()
       .openapi({ description: 'On a 409 wrong-expected-version: the expected_version the request gave.' }),
+    limit: z.number().int().optional().openapi({ description: 'On a 429: the limit that was exceeded, per minute.' }),
+    retry_after: z.number().int().optional().openapi({ description: 'On a 429: seconds until a retry may succeed (as the Retry-After header).' }),
   })
   .openapi('Problem');
 
+/**
+ * Problem answers of a route. A route that authenticates (401) is also rate limited: per API key, and
+ * per client address after repeated failed authentications; both answer 429 with Retry-After.
+ */
 export const problemResponses = (...codes: number[]) =>
   Object.fromEntries(
-    codes.map((code) => [
+    [...codes, ...(codes.includes(401) && !codes.includes(429) ? [429] : [])].map((code) => [
       code,
-      { description: 'Problem (RFC 9457)', content: { 'application/problem+json': { schema: ProblemSchema } } },
+      {
+        description: code === 429 ? 'Too many requests (RFC 9457 problem); `Retry-After` says when to try again' : 'Problem (RFC 9457)',
+        content: { 'application/problem+json': { schema: ProblemSchema } },
+      },
     ]),
   );
 
