@@ -4,7 +4,7 @@ import { handleQueue } from './queues';
 
 export { ContactHub } from './contact-hub/hub';
 export { RateLimiter } from './rate-limit/limiter';
-export { RelayBatcher } from './contact-hub/relay';
+export { RelayBatcher } from './relay-batcher/batcher';
 export { ProjectionRunner } from './projections/runner';
 
 export default {

@@ -1,10 +1,18 @@
 import { activeSubscriptions, type NewDelivery } from '../db/webhooks';
-import { eraseTombstonesStatement } from '../db/erase';
+import { eraseContactRows, eraseStreamRows, eraseTombstonesStatement } from '../db/erase';
 import type { ContactEventRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 import { matchesContactEvent, matchesLogEvent } from '../domain/webhook-filters';
 import type { RelayMessage } from '../queues/messages';
+import { iso } from '../domain/time';
 import { deliveryIdFor, filterOf, outgoing } from '../queues/webhooks';
+import type { AlarmScheduler } from './alarms';
+import type { LogStore } from './log-store';
+import type { HubMeta } from './meta';
+import type { Outbox } from './outbox';
+import { HUB_SCHEMA } from './storage';
+import type { TimelineStore } from './timeline-store';
+import { NOTHING_ERASED, type HubEraseCounts, type HubOwner } from './types';
 
 /**
  * How far back a record may still be on its way through the webhooks queue when its contact is erased
@@ -48,4 +56,73 @@ export async function closeInFlightDeliveries(
     recorded += r.meta.changes;
   }
   return recorded;
+}
+
+/** The parts of a hub that an erase empties. */
+export interface ErasableHub {
+  ctx: DurableObjectState;
+  env: Env;
+  owner: HubOwner;
+  streamId: string;
+  log: LogStore;
+  timeline: TimelineStore;
+  outbox: Outbox;
+  meta: HubMeta;
+  alarms: AlarmScheduler;
+  lastSequence: number;
+}
+
+/**
+ * Erases a hub's owner everywhere but R2 (the Worker rewrites archives after this answers): its D1
+ * rows, then the hub's storage. Answers with counts per store.
+ * The relay is stopped and drained first, then the erase runs under blockConcurrencyWhile: an append
+ * delivered during the D1 delete would otherwise commit here, be relayed to D1 after the delete
+ * (surviving the erase there) and then be wiped from the hub. (The drain happens outside the block:
+ * the completion of a D1 call the relay made before the block would itself wait for the block to end.)
+ * The counter survives as a tombstone: sequence numbers are never reused, so a client resuming with
+ * `after=N` from before the erase never skips a new entry that would otherwise reuse N.
+ */
+export async function eraseHub(hub: ErasableHub): Promise<HubEraseCounts> {
+  const { ctx, env, owner, streamId, log, timeline, outbox, meta, alarms } = hub;
+  await outbox.pause();
+  try {
+    return await ctx.blockConcurrencyWhile(async () => {
+      const hubEvents = log.count();
+      const hubEntries = timeline.count(true, Date.now());
+      if (owner.kind === 'contact') {
+        // Before the D1 delete: a late fan-out between the two would otherwise create a live delivery.
+        const since = iso(Date.now() - IN_FLIGHT_MS);
+        await closeInFlightDeliveries(env.DB, owner.tenantId, { events: log.committedSince(since), entries: timeline.committedSince(since) });
+      }
+      // Even a hub that holds nothing deletes in D1 (scoped to the caller's tenant): the request is
+      // idempotent, and a retry after a crash between the D1 delete and deleteAll must still finish.
+      const d1 =
+        owner.kind === 'contact'
+          ? await eraseContactRows(env.DB, owner.tenantId, owner.id, streamId)
+          : { ...NOTHING_ERASED, events: await eraseStreamRows(env.DB, owner.tenantId, streamId) };
+      await outbox.clearBacklog(true);
+      for (const ws of ctx.getWebSockets()) ws.close(4410, 'contact erased');
+      const highWater = hub.lastSequence;
+      // First, in one transaction, everything but the counter: should the instance die before the
+      // tombstone is written back below, the rows are gone and the counter is still stored.
+      ctx.storage.transactionSync(() => {
+        log.deleteAll();
+        timeline.deleteAll();
+        outbox.deleteAll();
+        meta.deleteAllButSequence();
+      });
+      await alarms.cancel();
+      // Then all of the storage (freed pages included), with the tombstone written back in the same
+      // turn, before any await: deleteAll takes effect at once, and writes made in one turn are
+      // committed together (write coalescing), so no window leaves a storage without its counter.
+      const cleared = ctx.storage.deleteAll();
+      for (const statement of HUB_SCHEMA) ctx.storage.sql.exec(statement);
+      if (highWater > 0) meta.saveSequence(highWater);
+      await cleared;
+      outbox.forget();
+      return { ...d1, hub_events: hubEvents, hub_entries: hubEntries, sequence_number: meta.lastSequence() };
+    });
+  } finally {
+    outbox.resume();
+  }
 }

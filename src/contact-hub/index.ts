@@ -1,5 +1,5 @@
 import type { ContactHub } from './hub';
-import type { HubOwner } from './types';
+import { hubName, type HubOwner } from './types';
 
 export { contactStreamId } from './types';
 
@@ -21,16 +21,18 @@ function hub(env: Env, name: string): HubClient {
 
 /** The hub of one contact of one tenant, and the owner every call names. */
 export function contactHub(env: Env, tenantId: string, contactId: string): { stub: HubClient; owner: HubOwner } {
-  return { stub: hub(env, `${tenantId}:contact:${contactId}`), owner: { tenantId, kind: 'contact', id: contactId } };
+  const owner: HubOwner = { tenantId, kind: 'contact', id: contactId };
+  return { stub: hub(env, hubName(owner)), owner };
 }
 
 /** The hub (serial writer) of a non-contact stream such as `campaign-<id>`. */
 export function streamHub(env: Env, tenantId: string, streamId: string): { stub: HubClient; owner: HubOwner } {
-  return { stub: hub(env, `${tenantId}:stream:${streamId}`), owner: { tenantId, kind: 'stream', id: streamId } };
+  const owner: HubOwner = { tenantId, kind: 'stream', id: streamId };
+  return { stub: hub(env, hubName(owner)), owner };
 }
 
 /** The raw stub, for what RPC cannot carry (WebSocket upgrades) and for tests. */
 export function contactHubStub(env: Env, tenantId: string, contactId: string): DurableObjectStub<ContactHub> {
   const ns = env.CONTACT_HUB as DurableObjectNamespace<ContactHub>;
-  return ns.get(ns.idFromName(`${tenantId}:contact:${contactId}`));
+  return ns.get(ns.idFromName(hubName({ tenantId, kind: 'contact', id: contactId })));
 }

@@ -28,55 +28,48 @@ import {
   type PresenceAgent,
   type Problem,
 } from './protocol';
-import type { HubOwner, TimelineChange } from './types';
+import { SESSION_HEADER, parseSession } from './socket-session';
+import type { TimelineChange } from './types';
 
-export const SESSION_HEADER = 'x-eventline-socket-session';
+// The Worker's side of the upgrade (src/http/realtime.ts) takes these from here.
+export { SESSION_HEADER, type SocketSession } from './socket-session';
 
-/** What the Worker verified about the caller; the hub trusts it. */
-export interface SocketSession {
-  tenant_id: string;
-  contact_id: string;
-  role: RealtimeRole;
-  agent_id: string | null;
-  name: string | null;
-  /** Resume point: entries with a higher sequence are sent first. Null: from now on. */
-  after: number | null;
-  /** When the realtime token expires (ms since the epoch); null for API-key sockets, which do not. */
-  expires_at: number | null;
-  /** The API key that minted the token: the socket is closed once that key is revoked. Null for API-key sockets (checked per request) and keyless tokens. */
-  key_id: string | null;
-}
-
-/** The hub methods the socket layer uses (the ContactHub's public timeline API). */
+/** What the socket layer needs of its hub (all of the hub's sockets are of the hub's contact). */
 export interface SocketHost {
-  undelivered(owner: HubOwner): ContactEventRecord[];
-  getEntry(owner: HubOwner, id: string): ContactEventRecord | null;
-  markRead(owner: HubOwner, id: string): ContactEventRecord | null;
-  markDelivered(owner: HubOwner, id: string): ContactEventRecord | null;
-  version(owner: HubOwner): number;
+  undelivered(): ContactEventRecord[];
+  /** One chunk of a catch-up, as stored JSON text (TimelineStore.catchUpRows). */
+  catchUpRows(role: RealtimeRole, after: number, limit: number): { seq: number; body: string }[];
+  getEntry(id: string): ContactEventRecord | null;
+  markRead(id: string): ContactEventRecord | null;
+  markDelivered(id: string): ContactEventRecord | null;
+  version(): number;
   /** Have the hub's alarm fire no later than `at` (ms): a socket's token expires then. */
   wakeAt(at: number): void;
   /** Which of the tenant's API keys are still active (a D1 read). */
   activeKeys(tenantId: string, keyIds: string[]): Promise<string[]>;
 }
 
-/** Per-socket state kept across hibernation (serializeAttachment, at most 2 KB: ids ≤ 128, name ≤ 100). */
+/**
+ * Per-socket state kept across hibernation (serializeAttachment, at most 2 KB: ids ≤ 128, name ≤ 100,
+ * so about 600 bytes at most). Only sockets accepted by this code read it: a deploy restarts the hub
+ * and disconnects its sockets, so no attachment of an older shape is ever read back.
+ */
 interface Attachment {
-  v: 1;
-  tid: string;
-  cid: string;
+  v: 2;
+  tenant_id: string;
+  contact_id: string;
   role: RealtimeRole;
-  aid: string | null;
+  agent_id: string | null;
   name: string | null;
   /** The effective resume point the socket connected with. */
   after: number;
   /** Highest sequence number the socket acknowledged. */
   acked: number;
   connected_at: number;
-  /** Token expiry (ms); absent or null: never (API-key sockets, and sockets from before this field). */
-  exp?: number | null;
-  /** The API key that minted the token; absent or null: none to check. */
-  kid?: string | null;
+  /** Token expiry (ms); null: never (API-key sockets). */
+  expires_at: number | null;
+  /** The API key that minted the token; null: none to check. */
+  key_id: string | null;
 }
 
 const CATCH_UP_CHUNK = 1000;
@@ -89,30 +82,8 @@ export const KEY_CHECK_MS = 30_000;
 const TYPING_EVERY_MS = 1000;
 const OPEN = 1;
 
-export function parseSession(header: string | null): SocketSession | null {
-  if (!header) return null;
-  try {
-    const s = JSON.parse(header) as Partial<SocketSession>;
-    const str = (v: unknown, max: number) => typeof v === 'string' && v.length > 0 && v.length <= max;
-    const valid =
-      str(s.tenant_id, 128) &&
-      str(s.contact_id, 128) &&
-      (s.role === 'agent' || s.role === 'client') &&
-      (s.agent_id === null || str(s.agent_id, 128)) &&
-      (s.name === null || str(s.name, 100)) &&
-      (s.after === null || (Number.isSafeInteger(s.after) && (s.after as number) >= 0)) &&
-      (s.expires_at === null || Number.isSafeInteger(s.expires_at)) &&
-      (s.key_id === null || str(s.key_id, 128));
-    return valid ? (s as SocketSession) : null;
-  } catch {
-    return null;
-  }
-}
-
 /** The `event` frame around an entry's stored JSON text (same bytes as encode({ type: 'event', … })). */
 const eventFrameText = (seq: number, body: string): string => `{"type":"event","sequence_number":${seq},"entry":${body}}`;
-
-const ownerOf = (a: { tid: string; cid: string }): HubOwner => ({ tenantId: a.tid, kind: 'contact', id: a.cid });
 
 function send(ws: WebSocket, frame: string): boolean {
   try {
@@ -139,7 +110,7 @@ export class HubSockets {
   /** Sockets still catching up → the last sequence number read for them. In memory: a hub cannot hibernate while a catch-up timer is pending. */
   private readonly catchingUp = new Map<WebSocket, number>();
   private readonly lastTyping = new WeakMap<WebSocket, number>();
-  /** Rows per catch-up chunk. Lowered by tests to make appends race a catch-up of a few hundred entries. */
+  /** Rows per catch-up chunk. Lowered by tests (ContactHub.testHooks) to make appends race a catch-up of a few hundred entries. */
   catchUpChunk = CATCH_UP_CHUNK;
   /** The earliest token expiry among the sockets; undefined until computed (e.g. after hibernation), null when none expires. */
   private earliestExp: number | null | undefined = undefined;
@@ -152,6 +123,11 @@ export class HubSockets {
   ) {
     // Answered by the runtime without waking the hub: idle sockets cost nothing.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
+  }
+
+  /** Sockets still catching up (ContactHub.testHooks). */
+  catchingUpCount(): number {
+    return this.catchingUp.size;
   }
 
   /** The hub's `fetch`: the only thing it serves over fetch is the WebSocket upgrade. */
@@ -169,19 +145,19 @@ export class HubSockets {
     this.ctx.acceptWebSocket(server, tags);
 
     const att: Attachment = {
-      v: 1,
-      tid: session.tenant_id,
-      cid: session.contact_id,
+      v: 2,
+      tenant_id: session.tenant_id,
+      contact_id: session.contact_id,
       role: session.role,
-      aid: session.agent_id,
+      agent_id: session.agent_id,
       name: session.name,
       after: 0,
       acked: 0,
       connected_at: Date.now(),
-      exp: session.expires_at,
-      kid: session.key_id,
+      expires_at: session.expires_at,
+      key_id: session.key_id,
     };
-    const last = this.host.version(ownerOf(att));
+    const last = this.host.version();
     // A resume point above the last number was not handed out by this contact's history (a client's
     // stale state, a store lost): resuming from it would silently drop every entry up to it. The hub
     // says so and starts the socket from the beginning instead; the client must reset.
@@ -189,19 +165,19 @@ export class HubSockets {
     att.after = reset ? 0 : (session.after ?? last);
     server.serializeAttachment(att);
 
-    send(server, encode({ type: 'ready', role: att.role, agent_id: att.aid, last_sequence_number: last, after: att.after, ...(reset ? { reset: true as const } : {}) }));
+    send(server, encode({ type: 'ready', role: att.role, agent_id: att.agent_id, last_sequence_number: last, after: att.after, ...(reset ? { reset: true as const } : {}) }));
     const presence = encode({ type: 'presence', agents: this.presence() });
-    if (att.role === 'agent' && att.aid && this.ctx.getWebSockets(`agent:${att.aid}`).length === 1) this.broadcast(presence);
+    if (att.role === 'agent' && att.agent_id && this.ctx.getWebSockets(`agent:${att.agent_id}`).length === 1) this.broadcast(presence);
     else send(server, presence);
 
     this.catchingUp.set(server, att.after);
     this.pump(server, att);
-    if (att.exp != null) {
+    if (att.expires_at !== null) {
       // (While undefined, the next expire() scans every socket anyway.)
-      if (this.earliestExp !== undefined) this.earliestExp = this.earliestExp === null ? att.exp : Math.min(this.earliestExp, att.exp);
-      this.host.wakeAt(att.exp);
+      if (this.earliestExp !== undefined) this.earliestExp = this.earliestExp === null ? att.expires_at : Math.min(this.earliestExp, att.expires_at);
+      this.host.wakeAt(att.expires_at);
     }
-    if (att.kid) this.host.wakeAt(Date.now() + KEY_CHECK_MS);
+    if (att.key_id) this.host.wakeAt(Date.now() + KEY_CHECK_MS);
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -216,14 +192,14 @@ export class HubSockets {
     let next = cursor;
     let count = 0;
     try {
-      for (const row of this.catchUpRows(att.role, cursor)) {
+      for (const row of this.host.catchUpRows(att.role, cursor, this.catchUpChunk)) {
         send(ws, eventFrameText(row.seq, row.body));
         next = row.seq;
         count += 1;
       }
     } catch (e) {
       this.catchingUp.delete(ws);
-      console.error(JSON.stringify({ msg: 'socket catch-up failed', owner: ownerOf(att), error: String(e) }));
+      console.error(JSON.stringify({ msg: 'socket catch-up failed', tenant_id: att.tenant_id, contact_id: att.contact_id, error: String(e) }));
       sendError(ws, problem('internal', 'Internal error', 500, 'The catch-up failed; reconnect with the last sequence number you received.'), CLOSE.internal);
       return;
     }
@@ -238,29 +214,11 @@ export class HubSockets {
     setTimeout(() => this.pump(ws, att), 0);
   }
 
-  /**
-   * One chunk of the catch-up: the same filter as the hub's listTimeline for the role (visible, not
-   * expired, sequence above the cursor, oldest first), read straight from the hub's timeline table so
-   * that the stored JSON goes out as it is, without a parse and a re-serialization per entry (a
-   * 10,000-entry resume is dominated by that otherwise).
-   */
-  private catchUpRows(role: RealtimeRole, after: number): { seq: number; body: string }[] {
-    const visible = role === 'client' ? 'visible_to_client' : 'visible_to_agent';
-    return this.ctx.storage.sql
-      .exec<{ seq: number; body: string }>(
-        `SELECT seq, body FROM timeline WHERE seq > ? AND ${visible} = 1 AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq LIMIT ?`,
-        after,
-        Date.now(),
-        this.catchUpChunk,
-      )
-      .toArray();
-  }
-
   /** After its catch-up a socket gets the undelivered realtime entries at or below its resume point. */
   private redeliver(ws: WebSocket, att: Attachment): void {
     if (att.after === 0) return;
     const now = Date.now();
-    for (const entry of this.host.undelivered(ownerOf(att))) {
+    for (const entry of this.host.undelivered()) {
       if (entry.sequence_number > att.after || !isVisibleTo(entry, att.role, now)) continue;
       send(ws, encode({ type: 'event', sequence_number: entry.sequence_number, entry, redelivery: true }));
     }
@@ -277,7 +235,7 @@ export class HubSockets {
     let agentLeft = false;
     for (const ws of this.ctx.getWebSockets()) {
       const att = ws.deserializeAttachment() as Attachment | null;
-      const exp = att?.exp ?? null;
+      const exp = att?.expires_at ?? null;
       if (exp === null || ws.readyState !== OPEN) continue;
       if (exp > now) {
         next = next === null ? exp : Math.min(next, exp);
@@ -303,9 +261,9 @@ export class HubSockets {
     let tenantId: string | null = null;
     for (const ws of this.ctx.getWebSockets()) {
       const att = ws.deserializeAttachment() as Attachment | null;
-      if (!att?.kid || ws.readyState !== OPEN) continue;
-      tenantId = att.tid;
-      byKey.set(att.kid, [...(byKey.get(att.kid) ?? []), ws]);
+      if (!att?.key_id || ws.readyState !== OPEN) continue;
+      tenantId = att.tenant_id;
+      byKey.set(att.key_id, [...(byKey.get(att.key_id) ?? []), ws]);
     }
     if (tenantId === null) return null;
     if (now < this.keysCheckedUntil) return this.keysCheckedUntil;
@@ -319,8 +277,8 @@ export class HubSockets {
     this.keysCheckedUntil = now + KEY_CHECK_MS;
     let agentLeft = false;
     let left = 0;
-    for (const [kid, sockets] of byKey) {
-      if (active.has(kid)) {
+    for (const [keyId, sockets] of byKey) {
+      if (active.has(keyId)) {
         left += sockets.length;
         continue;
       }
@@ -391,14 +349,13 @@ export class HubSockets {
   }
 
   private handle(ws: WebSocket, att: Attachment, frame: ClientFrame): void {
-    const owner = ownerOf(att);
     switch (frame.type) {
       case 'ping':
         send(ws, PONG_FRAME);
         return;
       case 'ack': {
         // A socket can only vouch for what it was sent: up to its catch-up cursor, or everything when live.
-        const last = this.host.version(owner);
+        const last = this.host.version();
         if (frame.sequence_number > last) {
           sendError(ws, invalidFrame(`sequence_number ${frame.sequence_number} is beyond the contact's last sequence number ${last}.`, [
             { path: 'sequence_number', message: `must be at most ${last}` },
@@ -408,28 +365,28 @@ export class HubSockets {
         const upTo = Math.min(frame.sequence_number, this.catchingUp.get(ws) ?? last);
         if (upTo <= att.acked) return;
         const now = Date.now();
-        for (const entry of this.host.undelivered(owner)) {
-          if (entry.sequence_number <= upTo && isVisibleTo(entry, att.role, now)) this.host.markDelivered(owner, entry.id);
+        for (const entry of this.host.undelivered()) {
+          if (entry.sequence_number <= upTo && isVisibleTo(entry, att.role, now)) this.host.markDelivered(entry.id);
         }
         att.acked = upTo;
         ws.serializeAttachment(att);
         return;
       }
       case 'read': {
-        const entry = this.host.getEntry(owner, frame.id);
+        const entry = this.host.getEntry(frame.id);
         // An entry the role may not see is reported exactly like a missing one.
         if (!entry || !isVisibleTo(entry, att.role, Date.now())) {
           sendError(ws, problem('not-found', 'Not found', 404, `Timeline entry ${frame.id} was not found.`, [{ path: 'id', message: 'is not an entry you can see' }]));
           return;
         }
-        this.host.markRead(owner, entry.id);
+        this.host.markRead(entry.id);
         return;
       }
       case 'typing': {
         const now = Date.now();
         if ((this.lastTyping.get(ws) ?? 0) + TYPING_EVERY_MS > now) return;
         this.lastTyping.set(ws, now);
-        const out = encode({ type: 'typing', agent_id: att.aid, name: att.name, role: att.role });
+        const out = encode({ type: 'typing', agent_id: att.agent_id, name: att.name, role: att.role });
         // Agents see everyone typing; the client sees the agents typing.
         for (const other of this.ctx.getWebSockets(att.role === 'agent' ? undefined : 'agent')) if (other !== ws) send(other, out);
         return;
@@ -446,8 +403,8 @@ export class HubSockets {
       // The runtime already answered the close.
     }
     const att = ws.deserializeAttachment() as Attachment | null;
-    if (att?.role !== 'agent' || !att.aid) return;
-    const stillHere = this.ctx.getWebSockets(`agent:${att.aid}`).some((s) => s !== ws && s.readyState === OPEN);
+    if (att?.role !== 'agent' || !att.agent_id) return;
+    const stillHere = this.ctx.getWebSockets(`agent:${att.agent_id}`).some((s) => s !== ws && s.readyState === OPEN);
     if (!stillHere) this.broadcast(encode({ type: 'presence', agents: this.presence(ws) }), ws);
   }
 
@@ -462,7 +419,7 @@ export class HubSockets {
     for (const ws of this.ctx.getWebSockets('agent')) {
       if (ws === exclude || ws.readyState !== OPEN) continue;
       const att = ws.deserializeAttachment() as Attachment | null;
-      if (att?.aid && !agents.has(att.aid)) agents.set(att.aid, { agent_id: att.aid, name: att.name });
+      if (att?.agent_id && !agents.has(att.agent_id)) agents.set(att.agent_id, { agent_id: att.agent_id, name: att.name });
     }
     return [...agents.values()].sort((a, b) => (a.agent_id < b.agent_id ? -1 : a.agent_id > b.agent_id ? 1 : 0));
   }

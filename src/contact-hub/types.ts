@@ -13,6 +13,18 @@ export interface HubOwner {
 
 export const contactStreamId = (contactId: string) => `contact-${contactId}`;
 
+/**
+ * The name a hub is addressed by (`idFromName`), `<tenant>:contact:<contact id>` or
+ * `<tenant>:stream:<stream id>`: the hub reads its owner back from it (`ctx.id.name`).
+ */
+export const hubName = (owner: HubOwner): string => `${owner.tenantId}:${owner.kind}:${owner.id}`;
+
+/** The owner a hub name names; null for a name no hub is given. (Tenant ids hold no colon; stream ids may.) */
+export function hubOwnerOf(name: string): HubOwner | null {
+  const m = /^([^:]+):(contact|stream):(.+)$/.exec(name);
+  return m ? { tenantId: m[1]!, kind: m[2] as HubOwner['kind'], id: m[3]! } : null;
+}
+
 /** A log event validated and hashed by the Worker; the hub only sequences and commits it. */
 export interface PreparedEvent {
   id: string;
@@ -63,8 +75,7 @@ export interface PreparedEntry {
   occurred_at: number;
 }
 
-/** Optimistic concurrency on append (KurrentDB's expected-version modes). */
-export type ExpectedVersion = number | 'any' | 'no_stream' | 'stream_exists';
+export type { ExpectedVersion } from '../domain/expected-version';
 
 export type AppendOutcome<T> =
   | { ok: true; created: boolean; records: T[]; derived: ContactEventRecord[]; version: number }

@@ -3,7 +3,8 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'c
 import { describe, expect, it } from 'vitest';
 import { contactHubStub } from '../../src/contact-hub';
 import type { ContactHub } from '../../src/contact-hub/hub';
-import { shardOf, type OutboxItem } from '../../src/contact-hub/relay';
+import { shardOf } from '../../src/contact-hub/relay';
+import type { OutboxItem } from '../../src/relay-batcher/types';
 import type { ContactEventRecord } from '../../src/domain/schemas/contact-events';
 import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
 import { outbox, recordedHub, type Recorder } from '../support/relay';

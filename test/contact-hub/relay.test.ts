@@ -137,12 +137,9 @@ describe('ContactHub relay under faults', () => {
 
   it('finishes the relay after the hub is evicted between commit and relay', async () => {
     const { t, contact, stub, rec: before } = await recordedHub();
-    // As if a relay were in flight forever: every commit of this instance joins it, so nothing is
-    // relayed and nothing runs in the background (eviction waits for running work, which a real
-    // crash does not).
-    await runInDurableObject(stub, (hub: ContactHub) => {
-      (hub as unknown as { relaying: Promise<void> | null }).relaying = new Promise<void>(() => undefined);
-    });
+    // As if the instance crashed before relaying: nothing is relayed and nothing runs in the
+    // background (eviction waits for running work, which a real crash does not).
+    await runInDurableObject(stub, (hub: ContactHub) => hub.testHooks.stallRelay());
 
     const acked = await appendMixed(t, contact, 30);
     expect(await d1Ids('events', t.id, contact)).toEqual([]);
@@ -182,9 +179,7 @@ describe('Clearing relayed outbox rows', () => {
     const { t, contact, stub, rec } = await recordedHub();
     // As if the instance died before its clear timer ran (eviction in tests waits for timers, a crash
     // does not): a timer that never fires.
-    await runInDurableObject(stub, (hub: ContactHub) => {
-      (hub as unknown as { clearTimer: unknown }).clearTimer = 'never';
-    });
+    await runInDurableObject(stub, (hub: ContactHub) => hub.testHooks.stallClearTimer());
     const acked = await appendMixed(t, contact, 20);
     await eventually(async () => (await outbox(stub)).pending === 0, { timeoutMs: 10_000 });
     const waiting = await storedRows(stub);

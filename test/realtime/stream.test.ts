@@ -66,16 +66,14 @@ describe('realtime stream', () => {
     const stub = contactHubStub(env, t.id, contact);
     const { owner } = contactHub(env, t.id, contact);
     // Small chunks: the catch-up of ~600 entries takes a dozen turns of the hub, with room for appends between.
-    await runInDurableObject(stub, (hub: ContactHub) => {
-      (hub as unknown as { sockets: { catchUpChunk: number } }).sockets.catchUpChunk = 50;
-    });
+    await runInDurableObject(stub, (hub: ContactHub) => hub.testHooks.setCatchUpChunk(50));
     const client = await track(connectAs(t, contact, { role: 'client' }, { after: 100 }));
     // Appends queued behind the upgrade: they run between catch-up chunks. Each one reports whether a
     // socket was still catching up when it committed, which proves they really raced the catch-up.
     const during = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
         runInDurableObject(stub, async (hub: ContactHub) => {
-          const catching = (hub as unknown as { sockets: { catchingUp: Map<unknown, number> } }).sockets.catchingUp.size;
+          const catching = hub.testHooks.catchingUp();
           const entry = await prepareEntry(
             { event_type: 'note_added', category: 'note', source: 'agent', title: `live${i}`, visible_to_client: i % 2 === 0 },
             { idempotencyKey: null, correlationId: null, now: Date.now() },
@@ -383,9 +381,8 @@ describe('realtime stream', () => {
     await client.eventsUpTo(1);
     const stub = contactHubStub(env, t.id, contact);
     const marker = await runInDurableObject(stub, (hub: ContactHub) => {
-      const h = hub as unknown as { marker?: string };
-      h.marker = 'old instance';
-      return h.marker;
+      hub.testHooks.mark = 'old instance';
+      return hub.testHooks.mark;
     });
     expect(marker).toBe('old instance');
     await evictDurableObject(stub, { webSockets: 'hibernate' });
@@ -394,7 +391,7 @@ describe('realtime stream', () => {
     await client.next('pong');
     // Woken by an append: a new instance, same sockets, same attachments.
     const [second] = await appendEntries(t, contact, [{ title: 'after', is_realtime: true, visible_to_client: true }]);
-    expect(await runInDurableObject(stub, (hub: ContactHub) => (hub as unknown as { marker?: string }).marker)).toBeUndefined();
+    expect(await runInDurableObject(stub, (hub: ContactHub) => hub.testHooks.mark)).toBeUndefined();
     await client.eventsUpTo(2);
     await agent.eventsUpTo(2);
     expect(seqs(client)).toEqual([first!.sequence_number, second!.sequence_number]);

@@ -2,7 +2,8 @@ import { env } from 'cloudflare:workers';
 import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { contactHubStub } from '../../src/contact-hub';
 import type { ContactHub } from '../../src/contact-hub/hub';
-import { RelayError, type OutboxItem } from '../../src/contact-hub/relay';
+import { RelayError } from '../../src/contact-hub/relay';
+import type { OutboxItem } from '../../src/relay-batcher/types';
 import { relayMessageId, type RelayMessage } from '../../src/queues/messages';
 import { eventually, newTenant, uuid, type Tenant } from './api';
 

@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import type { OutboxRow, RelayBatcher, RelayRequest, RelayResult } from '../../src/contact-hub/relay';
+import type { RelayBatcher } from '../../src/relay-batcher/batcher';
+import type { OutboxRow, RelayRequest, RelayResult } from '../../src/relay-batcher/types';
 import type { ContactEventRecord } from '../../src/domain/schemas/contact-events';
 import type { EventRecord } from '../../src/domain/schemas/events';
 import { uuid } from '../support/api';
@@ -87,7 +88,7 @@ describe('RelayBatcher', () => {
 
 describe('d1Statements', () => {
   it('splits runs so that no statement carries more than about 1 MB of rows', async () => {
-    const { d1Statements } = await import('../../src/contact-hub/relay');
+    const { d1Statements } = await import('../../src/relay-batcher/statements');
     const contact = uuid();
     const big = (i: number) => {
       const row = entryRow(i, contact, i);
@@ -104,7 +105,7 @@ describe('d1Statements', () => {
   });
 
   it('applies passes in few statements: log events apart, timeline changes in their order, per tenant', async () => {
-    const { d1Statements } = await import('../../src/contact-hub/relay');
+    const { d1Statements } = await import('../../src/relay-batcher/statements');
     const [t1, t2] = [`t_group_${uuid().slice(0, 8)}`, `t_group_${uuid().slice(0, 8)}`];
     const [a, b, c] = [uuid(), uuid(), uuid()];
     // Hub a: event, entry, event, entry, then the first entry deleted and a third entry (outbox order).

@@ -1,0 +1,36 @@
+/**
+ * The hub's `meta` table: the sequence counter, and the flag that its relay backlog is reported to D1.
+ * The counter is persisted: deriving it from max(seq) alone would hand out the number of a deleted (or
+ * purged) newest entry again after a restart. It survives an erase as a tombstone.
+ */
+export class HubMeta {
+  constructor(private readonly sql: SqlStorage) {}
+
+  /** The last sequence number handed out: the stored counter, or the highest stored row (whichever is higher). */
+  lastSequence(): number {
+    const seq = this.sql.exec<{ s: number | null }>(
+      `SELECT max(s) AS s FROM (SELECT max(seq) AS s FROM log UNION ALL SELECT max(seq) FROM timeline
+         UNION ALL SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'seq')`,
+    ).one();
+    return seq.s ?? 0;
+  }
+
+  /** Inside an append's transaction: persist the counter with the rows that use it. */
+  saveSequence(seq: number): void {
+    this.sql.exec(`INSERT INTO meta (key, value) VALUES ('seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, String(seq));
+  }
+
+  backlogReported(): boolean {
+    return this.sql.exec(`SELECT 1 FROM meta WHERE key = 'backlog_reported'`).toArray().length > 0;
+  }
+
+  setBacklogReported(reported: boolean): void {
+    if (reported) this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('backlog_reported', '1')`);
+    else this.sql.exec(`DELETE FROM meta WHERE key = 'backlog_reported'`);
+  }
+
+  /** Everything but the counter (an erase). */
+  deleteAllButSequence(): void {
+    this.sql.exec(`DELETE FROM meta WHERE key != 'seq'`);
+  }
+}

@@ -1,0 +1,435 @@
+import { clearHubBacklog, clearParked, insertParked, upsertHubBacklog, type ParkedRecord } from '../db/ops';
+import { MESSAGE_BYTES, oversizedRelayMessage } from '../queues/messages';
+import type { AlarmScheduler } from './alarms';
+import type { HubMeta } from './meta';
+import type { OutboxItem, OutboxRow } from '../relay-batcher/types';
+import { RelaySink, relayFailureOf, relayMessage } from './relay';
+import type { HubOwner } from './types';
+
+const RELAY_BATCH = 500;
+const SAFETY_ALARM_MS = 5_000;
+/** How long relayed outbox rows may wait for the next write transaction to delete them. */
+const CLEAR_AFTER_MS = 1_000;
+const MAX_BACKOFF_MS = 60_000;
+/** A row that failed this many single-row passes in a row, each time isolated, is parked. */
+const PARK_AFTER = 3;
+/**
+ * Errors that the same rows meet again on every retry: a constraint, a value too big, malformed JSON.
+ * One of them on a single-row pass parks the row at once.
+ */
+const DETERMINISTIC = /constraint failed|SQLITE_CONSTRAINT|SQLITE_TOOBIG|too big|malformed JSON|datatype mismatch|SQLITE_MISMATCH/i;
+
+type Dest = 'd1' | 'webhooks' | 'analytics';
+const FLAG: Record<Dest, 'd1' | 'wq' | 'aq'> = { d1: 'd1', webhooks: 'wq', analytics: 'aq' };
+/**
+ * How a relay pass went: everything through; failed because of its own rows (the destination works);
+ * failed that way and its single row is now parked; failed otherwise.
+ */
+type PassOutcome = 'ok' | 'own' | 'parked' | 'down';
+
+export interface ParkedRow {
+  outbox_id: number;
+  destination: string;
+  kind: string;
+  record_id: string;
+  reason: string;
+  error: string;
+}
+
+/**
+ * The hub's outbox (tables `outbox` and `parked`): every change is committed with an outbox row in the
+ * same storage transaction (the durability point), and the relay takes the rows to D1 and the two
+ * queues in batches, retrying from the alarm with backoff when they fail. A row that can never reach
+ * a destination is parked, so that the rows behind it go on; a hub whose relay fails reports its
+ * backlog to D1 for operations.
+ */
+export class Outbox {
+  /** Where the relay sends; tests replace it, or its methods, to inject D1 or queue failures. */
+  sink: RelaySink;
+  private relaying: Promise<void> | null = null;
+  private relayAgain = false;
+  private failures = 0;
+  private lastRelayError: string | null = null;
+  /**
+   * Outbox rows up to this id went everywhere but may still be stored: deleting them is folded into
+   * the next write transaction (or a timer), so a relay pass costs no storage commit of its own. In
+   * memory only: after a restart they are relayed again, which D1 (idempotent upserts) and the queue
+   * consumers (idempotent per record) absorb. Cleared rows are always a prefix of the outbox.
+   */
+  private relayedUpTo = 0;
+  private clearedUpTo = 0;
+  private clearTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Mirrors meta 'backlog_reported' (read at start): a relay pass need not query it. */
+  private backlogReported: boolean;
+  /** While an erase drains the relay, no new relay pass starts (the rows are about to be deleted). */
+  private paused = 0;
+  /**
+   * Rows per relay pass. Halved after a failed pass and doubled after a good one, so that a row that
+   * fails is soon alone in its pass, where it can be told apart from the rows around it.
+   */
+  private window = RELAY_BATCH;
+  /** Set by a pass that failed because of its own rows; cleared when a row is parked. */
+  private narrowing = false;
+  /** Consecutive isolated failures of the row that is alone in its pass. */
+  private probe: { id: number; failures: number } | null = null;
+  /** Parked rows may not be in D1's relay_parked yet; true at start so that the first pass checks. */
+  private parkedUnreported = true;
+  /** Test seams (see ContactHub.testHooks): a crashed instance relays nothing and runs no timer. */
+  private stalled = { relay: false, clearTimer: false };
+
+  constructor(
+    private readonly storage: DurableObjectStorage,
+    private readonly env: Env,
+    private readonly owner: HubOwner,
+    private readonly meta: HubMeta,
+    private readonly alarms: AlarmScheduler,
+    hubKey: string,
+  ) {
+    this.sink = new RelaySink(env, hubKey);
+    this.backlogReported = meta.backlogReported();
+  }
+
+  private get sql(): SqlStorage {
+    return this.storage.sql;
+  }
+
+  /** The key of this hub in D1's operations tables (hub_relay_backlog, relay_parked). */
+  private get hubKey(): string {
+    return `${this.owner.kind}:${this.owner.id}`;
+  }
+
+  /** Inside the change's transaction: the row that takes the change to D1 (and, unless told otherwise, to the queues). */
+  enqueue(item: OutboxItem, now: number, opts: { queues: boolean } = { queues: true }): void {
+    this.clearRelayed();
+    const toQueues = opts.queues && relayMessage('', item) !== null;
+    this.sql.exec(
+      `INSERT INTO outbox (kind, body, d1, wq, aq, created_at) VALUES (?, ?, 1, ?, ?, ?)`,
+      item.kind,
+      JSON.stringify(item),
+      toQueues ? 1 : 0,
+      toQueues ? 1 : 0,
+      now,
+    );
+  }
+
+  /** After a commit: relay now, with the alarm as a safety net should this instance die before relaying. */
+  committed(): void {
+    void this.alarms.wakeAt(Date.now() + SAFETY_ALARM_MS);
+    void this.relay();
+  }
+
+  /** Group commit: one relay in flight at a time; appends made meanwhile ride the next pass. */
+  relay(): Promise<void> {
+    if (this.paused > 0 || this.stalled.relay) return Promise.resolve();
+    if (this.relaying) {
+      this.relayAgain = true;
+      return this.relaying;
+    }
+    this.relaying = this.relayLoop()
+      .then(() => this.reportParked())
+      .then(() => this.clearBacklog())
+      .finally(() => {
+        this.relaying = null;
+      });
+    return this.relaying;
+  }
+
+  /** The alarm's relay job: relay, and when rows are still pending, when to retry. */
+  async retry(): Promise<number | null> {
+    await this.relay();
+    return this.pendingCount() > 0 ? this.retryAt() : null;
+  }
+
+  private async relayLoop(): Promise<void> {
+    for (;;) {
+      this.relayAgain = false;
+      const size = this.window;
+      const rows = this.pendingRows(size);
+      if (rows.length === 0) return this.widen();
+      const outcome = await this.relayPass(rows);
+      if (outcome === 'ok') {
+        this.failures = 0;
+        // While narrowing towards a bad row (its pass failed, it is not parked yet) the window keeps
+        // its size: growing it would only fail again on the same row. A single row that went through
+        // was not the culprit, or the failure has passed: grow again.
+        if (rows.length === 1) this.narrowing = false;
+        if (!this.narrowing) this.window = Math.min(RELAY_BATCH, this.window * 2);
+        // Every commit calls relay(), which sets relayAgain while a pass is in flight: a short page and
+        // no new commit mean the outbox is empty, without counting it.
+        if (rows.length < size && !this.relayAgain) return this.widen();
+        continue;
+      }
+      // The culprit is out: full passes again, at once.
+      if (outcome === 'parked') continue;
+      if (outcome === 'own') {
+        // The destination works and refused these rows: narrow down to the culprit at once, no backoff
+        // (each such pass halves the window or counts towards parking a single row, so this ends).
+        // An outage does not narrow: a full pass still gets every row to the destinations that work.
+        this.window = Math.max(1, Math.ceil(rows.length / 2));
+        this.narrowing = true;
+        continue;
+      }
+      this.failures += 1;
+      await this.reportBacklog();
+      await this.alarms.wakeAt(this.retryAt());
+      return;
+    }
+  }
+
+  /** The outbox is empty: whatever was being narrowed down is through, the next pass is a full one. */
+  private widen(): void {
+    this.narrowing = false;
+    this.window = RELAY_BATCH;
+  }
+
+  private pendingRows(limit: number): OutboxRow[] {
+    return this.sql
+      .exec<{ id: number; body: string; d1: number; wq: number; aq: number }>(
+        `SELECT id, body, d1, wq, aq FROM outbox WHERE id > ? ORDER BY id LIMIT ?`,
+        this.relayedUpTo,
+        limit,
+      )
+      .toArray()
+      .map((r) => ({ id: r.id, item: JSON.parse(r.body) as OutboxItem, chars: r.body.length, d1: r.d1 === 1, wq: r.wq === 1, aq: r.aq === 1 }));
+  }
+
+  private pendingCount(): number {
+    return this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM outbox WHERE id > ?`, this.relayedUpTo).one().n;
+  }
+
+  /**
+   * Sends each destination its pending rows in parallel; clears what got through. A row whose queue
+   * message is over the message limit is parked for that queue before anything is sent; a row alone in
+   * its pass that a destination refuses deterministically, or PARK_AFTER times in a row while taking
+   * other hubs' records, is parked for that destination.
+   */
+  private async relayPass(rows: OutboxRow[]): Promise<PassOutcome> {
+    const tenantId = this.owner.tenantId;
+    const maxId = rows[rows.length - 1]!.id;
+    const minId = rows[0]!.id;
+    const messages = (flag: 'wq' | 'aq') => rows.filter((r) => r[flag]).map((r) => relayMessage(tenantId, r.item)).filter((m) => m !== null);
+    this.parkOversized(tenantId, rows);
+    const forD1 = rows.filter((r) => r.d1);
+    const [wqList, aqList] = [messages('wq'), messages('aq')];
+    const [d1, wq, aq] = await Promise.allSettled([
+      forD1.length ? this.sink.writeD1(tenantId, forD1) : Promise.resolve(),
+      wqList.length ? this.sink.send('webhooks', wqList) : Promise.resolve(),
+      aqList.length ? this.sink.send('analytics', aqList) : Promise.resolve(),
+    ]);
+    if (d1.status === 'fulfilled' && wq.status === 'fulfilled' && aq.status === 'fulfilled') {
+      // The common case: every row up to maxId is through (a pass starts at the oldest unrelayed row).
+      this.relayedUpTo = maxId;
+      this.probe = null;
+      this.clearSoon();
+      return 'ok';
+    }
+    this.storage.transactionSync(() => {
+      if (d1.status === 'fulfilled') this.sql.exec(`UPDATE outbox SET d1 = 0 WHERE id BETWEEN ? AND ?`, minId, maxId);
+      if (wq.status === 'fulfilled') this.sql.exec(`UPDATE outbox SET wq = 0 WHERE id BETWEEN ? AND ?`, minId, maxId);
+      if (aq.status === 'fulfilled') this.sql.exec(`UPDATE outbox SET aq = 0 WHERE id BETWEEN ? AND ?`, minId, maxId);
+      this.sql.exec(`DELETE FROM outbox WHERE id BETWEEN ? AND ? AND d1 = 0 AND wq = 0 AND aq = 0`, minId, maxId);
+    });
+    const refused: { dest: Dest; error: string; own: boolean; deterministic: boolean }[] = [];
+    for (const [dest, r] of [['d1', d1], ['webhooks', wq], ['analytics', aq]] as const) {
+      if (r.status === 'fulfilled') continue;
+      const failure = relayFailureOf(r.reason);
+      const deterministic = DETERMINISTIC.test(failure.error);
+      refused.push({ dest, error: failure.error, own: failure.isolated || deterministic, deterministic });
+      this.lastRelayError = failure.error;
+      console.error(JSON.stringify({ msg: 'relay failed', owner: this.owner, destination: dest, isolated: failure.isolated, error: failure.error }));
+    }
+    const only = rows.length === 1 ? rows[0]! : null;
+    let parked = false;
+    if (only && refused.some((f) => f.own)) {
+      this.probe = this.probe?.id === only.id ? { id: only.id, failures: this.probe.failures + 1 } : { id: only.id, failures: 1 };
+      const failures = this.probe.failures;
+      for (const f of refused) {
+        if (!f.own || (!f.deterministic && failures < PARK_AFTER)) continue;
+        this.park(tenantId, only, f.dest, f.deterministic ? 'rejected' : 'failed_alone', f.error);
+        parked = true;
+      }
+    }
+    if (!refused.every((f) => f.own)) return 'down';
+    return parked ? 'parked' : 'own';
+  }
+
+  /** Parks, for each queue, the rows whose message could never be sent (over the message limit). */
+  private parkOversized(tenantId: string, rows: OutboxRow[]): void {
+    for (const r of rows) {
+      // A message is the outbox body's record in another short envelope (a tenant id instead of a
+      // revision or idempotency key); at 3 bytes per UTF-16 unit at most, a body this short cannot make
+      // one too large, and it need not be serialized again.
+      if ((!r.wq && !r.aq) || (r.chars !== undefined && r.chars * 3 + 2_000 <= MESSAGE_BYTES)) continue;
+      const m = relayMessage(tenantId, r.item);
+      const bytes = m === null ? null : oversizedRelayMessage(m);
+      if (bytes === null) continue;
+      const error = `the record is ${bytes} bytes of JSON, over what one queue message carries`;
+      if (r.wq) this.park(tenantId, r, 'webhooks', 'oversized', error);
+      if (r.aq) this.park(tenantId, r, 'analytics', 'oversized', error);
+    }
+  }
+
+  /**
+   * Takes a row out of the outbox for one destination, keeping its body in `parked` (the hub's own
+   * storage, which an erase deletes) and reporting it to D1 (relay_parked, GET /ops/stats). The row's
+   * other destinations, and the rows behind it, go on.
+   */
+  private park(tenantId: string, row: OutboxRow, dest: Dest, reason: 'oversized' | 'rejected' | 'failed_alone', error: string): void {
+    const flag = FLAG[dest];
+    const body = JSON.stringify(row.item);
+    const recordId = row.item.kind === 'event' ? row.item.insert.record.id : row.item.kind === 'timeline' ? row.item.record.id : row.item.id;
+    this.storage.transactionSync(() => {
+      this.sql.exec(
+        `INSERT OR REPLACE INTO parked (outbox_id, destination, kind, record_id, body, bytes, reason, error, parked_at, reported)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
+        row.id,
+        dest,
+        row.item.kind,
+        recordId,
+        body,
+        new TextEncoder().encode(body).byteLength,
+        reason,
+        error.slice(0, 500),
+        Date.now(),
+      );
+      this.sql.exec(`UPDATE outbox SET ${flag} = 0 WHERE id = ?`, row.id);
+      this.sql.exec(`DELETE FROM outbox WHERE id = ? AND d1 = 0 AND wq = 0 AND aq = 0`, row.id);
+    });
+    row[flag] = false;
+    this.parkedUnreported = true;
+    // The culprit is out: full passes again.
+    this.widen();
+    if (this.probe?.id === row.id) this.probe = null;
+    console.error(JSON.stringify({ msg: 'relay record parked', tenant_id: tenantId, outbox_id: row.id, record_id: recordId, destination: dest, reason, error }));
+  }
+
+  /** Reports parked rows to D1 (best effort: kept unreported, and retried after the next pass, if D1 fails). */
+  private async reportParked(): Promise<void> {
+    if (!this.parkedUnreported) return;
+    const rows = this.sql
+      .exec<{ outbox_id: number; destination: string; kind: string; record_id: string; bytes: number; reason: string; error: string; parked_at: number }>(
+        `SELECT outbox_id, destination, kind, record_id, bytes, reason, error, parked_at FROM parked WHERE reported = 0 LIMIT 100`,
+      )
+      .toArray();
+    try {
+      await insertParked(this.env.DB, this.owner.tenantId, this.hubKey, rows as ParkedRecord[]);
+      for (const r of rows) this.sql.exec(`UPDATE parked SET reported = 1 WHERE outbox_id = ? AND destination = ?`, r.outbox_id, r.destination);
+      this.parkedUnreported = rows.length === 100;
+    } catch {
+      // D1 may be what fails; the rows stay unreported and the next relay pass tries again.
+    }
+  }
+
+  /** Parked rows, for operations and tests. */
+  parkedRows(): ParkedRow[] {
+    return this.sql
+      .exec<{ outbox_id: number; destination: string; kind: string; record_id: string; reason: string; error: string }>(
+        `SELECT outbox_id, destination, kind, record_id, reason, error FROM parked ORDER BY outbox_id, destination`,
+      )
+      .toArray();
+  }
+
+  /** Deletes the relayed rows (inside the caller's transaction when there is one). */
+  private clearRelayed(): void {
+    if (this.clearedUpTo >= this.relayedUpTo) return;
+    this.sql.exec(`DELETE FROM outbox WHERE id <= ?`, this.relayedUpTo);
+    // Should the caller's transaction roll back, the rows stay stored but stay below relayedUpTo (never
+    // relayed again by this instance); the next clear deletes them with the newer ones.
+    this.clearedUpTo = this.relayedUpTo;
+  }
+
+  /** A hub with no further write soon still deletes its relayed rows, a second later. */
+  private clearSoon(): void {
+    if (this.clearTimer || this.stalled.clearTimer) return;
+    this.clearTimer = setTimeout(() => {
+      this.clearTimer = null;
+      if (this.paused === 0) this.clearRelayed();
+    }, CLEAR_AFTER_MS);
+  }
+
+  /** When to retry after `failures` failed passes: exponential backoff with jitter. */
+  private retryAt(): number {
+    const base = Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(this.failures, 10));
+    return Date.now() + Math.round(base * (0.8 + Math.random() * 0.4));
+  }
+
+  /** Outbox state, for operations and tests. */
+  stats(): { pending: number; oldest_ms: number | null } {
+    const row = this.sql
+      .exec<{ n: number; oldest: number | null }>(`SELECT count(*) AS n, min(created_at) AS oldest FROM outbox WHERE id > ?`, this.relayedUpTo)
+      .one();
+    return { pending: row.n, oldest_ms: row.oldest === null ? null : Date.now() - row.oldest };
+  }
+
+  // Operations (GET /api/v1/ops/stats) cannot enumerate hubs, so a hub whose relay fails reports its
+  // backlog to D1 (hub_relay_backlog) and removes the report once its outbox is empty. The flag lives
+  // in the hub's storage so that a hub evicted while backlogged still clears its report later.
+  private async reportBacklog(): Promise<void> {
+    const stats = this.stats();
+    try {
+      await upsertHubBacklog(this.env.DB, this.owner.tenantId, this.hubKey, {
+        pending: stats.pending,
+        oldestAt: stats.oldest_ms === null ? null : Date.now() - stats.oldest_ms,
+        failures: this.failures,
+        lastError: this.lastRelayError,
+        now: Date.now(),
+      });
+      this.meta.setBacklogReported(true);
+      this.backlogReported = true;
+    } catch {
+      // D1 itself may be what fails; the report is best effort and the relay retries regardless.
+    }
+  }
+
+  /** Removes the backlog report once the outbox is empty; forced (an erase), the parked records' report too. */
+  async clearBacklog(force = false): Promise<void> {
+    // The parked records' bodies go with the hub's storage.
+    if (force) await clearParked(this.env.DB, this.owner.tenantId, this.hubKey).catch(() => undefined);
+    if (!this.backlogReported || (!force && this.pendingCount() > 0)) return;
+    try {
+      await clearHubBacklog(this.env.DB, this.owner.tenantId, this.hubKey);
+      this.meta.setBacklogReported(false);
+      this.backlogReported = false;
+    } catch {
+      // Kept flagged: the next successful pass clears it.
+    }
+  }
+
+  // ---------------------------------------------------------------- erase
+
+  /** Stops the relay and waits for the pass in flight (an erase is about to delete the rows). */
+  async pause(): Promise<void> {
+    this.paused += 1;
+    while (this.relaying) await this.relaying.catch(() => undefined);
+  }
+
+  resume(): void {
+    this.paused -= 1;
+  }
+
+  /** Inside the erase's transaction: every row, relayed or parked. */
+  deleteAll(): void {
+    this.sql.exec(`DELETE FROM outbox`);
+    this.sql.exec(`DELETE FROM parked`);
+  }
+
+  /** After the erase: the storage is empty, so is what this instance remembers of it. */
+  forget(): void {
+    this.relayedUpTo = 0;
+    this.clearedUpTo = 0;
+    this.failures = 0;
+    this.backlogReported = false;
+  }
+
+  // ---------------------------------------------------------------- test seams
+
+  /** As if this instance crashed before relaying: no relay pass starts from now on. */
+  stallRelay(): void {
+    this.stalled.relay = true;
+  }
+
+  /** As if this instance died before its clear timer fired: relayed rows wait for the next write. */
+  stallClearTimer(): void {
+    this.stalled.clearTimer = true;
+  }
+}

@@ -1,0 +1,169 @@
+import type { RealtimeRole } from '../domain/realtime-token';
+import type { ContactEventRecord } from '../domain/schemas/contact-events';
+import type { StoredAppend } from '../domain/idempotency';
+import type { TimelineQuery } from './types';
+
+/** A stored timeline entry as the idempotency check needs it, with the original record for a replay. */
+export interface StoredEntry extends StoredAppend {
+  record: ContactEventRecord;
+}
+
+/**
+ * The hub's `timeline` table (src/contact-hub/storage.ts): a contact's timeline entries, by sequence
+ * number. SQL only; the hub decides what to write and when (inside its transactions), and the socket
+ * layer reads its catch-up here.
+ */
+export class TimelineStore {
+  constructor(private readonly sql: SqlStorage) {}
+
+  /** The entry committed under this id, or else under this Idempotency-Key. */
+  find(id: string, key: string | null): StoredEntry | undefined {
+    type Row = { id: string; request_hash: string | null; body: string };
+    const byId = this.sql.exec<Row>(`SELECT id, request_hash, body FROM timeline WHERE id = ?`, id).toArray()[0];
+    const row = byId || key === null ? byId : this.sql.exec<Row>(`SELECT id, request_hash, body FROM timeline WHERE idempotency_key = ?`, key).toArray()[0];
+    return row && { id: row.id, request_hash: row.request_hash, record: JSON.parse(row.body) as ContactEventRecord };
+  }
+
+  insert(r: ContactEventRecord, idempotencyKey: string | null, requestHash: string | null): void {
+    this.sql.exec(
+      `INSERT INTO timeline (seq, id, idempotency_key, request_hash, origin_event_id, session_id, event_type, category, is_realtime,
+         delivered, read, visible_to_client, visible_to_agent, expires_at, occurred_at, revision, body)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, 1, ?)`,
+      r.sequence_number,
+      r.id,
+      idempotencyKey,
+      requestHash,
+      r.origin_event_id,
+      r.session_id,
+      r.event_type,
+      r.category,
+      r.is_realtime ? 1 : 0,
+      r.visible_to_client ? 1 : 0,
+      r.visible_to_agent ? 1 : 0,
+      r.expires_at === null ? null : Date.parse(r.expires_at),
+      Date.parse(r.occurred_at),
+      JSON.stringify(r),
+    );
+  }
+
+  get(id: string): ContactEventRecord | null {
+    return this.getWithRevision(id)?.record ?? null;
+  }
+
+  getWithRevision(id: string): { record: ContactEventRecord; revision: number } | null {
+    const row = this.sql.exec<{ body: string; revision: number }>(`SELECT body, revision FROM timeline WHERE id = ?`, id).toArray()[0];
+    return row ? { record: JSON.parse(row.body) as ContactEventRecord, revision: row.revision } : null;
+  }
+
+  /** The entry derived from this log event, if any. */
+  derivedFrom(eventId: string): ContactEventRecord | null {
+    const row = this.sql.exec<{ body: string }>(`SELECT body FROM timeline WHERE origin_event_id = ?`, eventId).toArray()[0];
+    return row ? (JSON.parse(row.body) as ContactEventRecord) : null;
+  }
+
+  /** Stores a changed entry (its delivered/read flags) under a new revision. */
+  update(next: ContactEventRecord, revision: number): void {
+    this.sql.exec(
+      `UPDATE timeline SET delivered = ?, read = ?, revision = ?, body = ? WHERE id = ?`,
+      next.delivered ? 1 : 0,
+      next.read ? 1 : 0,
+      revision,
+      JSON.stringify(next),
+      next.id,
+    );
+  }
+
+  delete(id: string): boolean {
+    return this.sql.exec(`DELETE FROM timeline WHERE id = ?`, id).rowsWritten > 0;
+  }
+
+  list(q: TimelineQuery, now: number): { events: ContactEventRecord[]; total: number } {
+    const where: string[] = [];
+    const args: SqlStorageValue[] = [];
+    if (q.visibleTo === 'client') where.push('visible_to_client = 1');
+    if (q.visibleTo === 'agent') where.push('visible_to_agent = 1');
+    if (q.category) {
+      where.push('category = ?');
+      args.push(q.category);
+    }
+    if (q.type) {
+      where.push('event_type = ?');
+      args.push(q.type);
+    }
+    if (q.sessionId) {
+      where.push('session_id = ?');
+      args.push(q.sessionId);
+    }
+    if (q.afterSequence !== undefined) {
+      where.push('seq > ?');
+      args.push(q.afterSequence);
+    }
+    if (!q.includeExpired) {
+      where.push('(expires_at IS NULL OR expires_at > ?)');
+      args.push(now);
+    }
+    const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const total = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM timeline ${clause}`, ...args).one().n;
+    const rows = this.sql
+      .exec<{ body: string }>(
+        `SELECT body FROM timeline ${clause} ORDER BY seq ${q.ascending ? 'ASC' : 'DESC'} LIMIT ? OFFSET ?`,
+        ...args,
+        q.limit,
+        q.offset,
+      )
+      .toArray();
+    return { events: rows.map((r) => JSON.parse(r.body) as ContactEventRecord), total };
+  }
+
+  /** Undelivered realtime entries that are not expired at `now`, oldest first. */
+  undelivered(now: number): ContactEventRecord[] {
+    return this.sql
+      .exec<{ body: string }>(`SELECT body FROM timeline WHERE is_realtime = 1 AND delivered = 0 AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq`, now)
+      .toArray()
+      .map((r) => JSON.parse(r.body) as ContactEventRecord);
+  }
+
+  /**
+   * One chunk of a socket's catch-up: the same filter as `list` for the role (visible, not expired,
+   * sequence above the cursor, oldest first), as the stored JSON text, so that it goes out as it is,
+   * without a parse and a re-serialization per entry (a 10,000-entry resume is dominated by that otherwise).
+   */
+  catchUpRows(role: RealtimeRole, after: number, limit: number, now: number): { seq: number; body: string }[] {
+    const visible = role === 'client' ? 'visible_to_client' : 'visible_to_agent';
+    return this.sql
+      .exec<{ seq: number; body: string }>(
+        `SELECT seq, body FROM timeline WHERE seq > ? AND ${visible} = 1 AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq LIMIT ?`,
+        after,
+        now,
+        limit,
+      )
+      .toArray();
+  }
+
+  /** Ids of the entries that expired before `before` (ms). */
+  expiredBefore(before: number): string[] {
+    return this.sql
+      .exec<{ id: string }>(`SELECT id FROM timeline WHERE expires_at IS NOT NULL AND expires_at < ?`, before)
+      .toArray()
+      .map((r) => r.id);
+  }
+
+  count(includeExpired: boolean, now: number): number {
+    return this.sql
+      .exec<{ n: number }>(`SELECT count(*) AS n FROM timeline WHERE ? OR expires_at IS NULL OR expires_at > ?`, includeExpired ? 1 : 0, now)
+      .one().n;
+  }
+
+  /** Entries committed at or after `since` (ISO time). */
+  committedSince(since: string): ContactEventRecord[] {
+    return this.sql
+      .exec<{ body: string }>(`SELECT body FROM timeline WHERE json_extract(body, '$.created_at') >= ?`, since)
+      .toArray()
+      .map((r) => JSON.parse(r.body) as ContactEventRecord);
+  }
+
+  /** Inside an erase's transaction. */
+  deleteAll(): void {
+    this.sql.exec(`DELETE FROM timeline`);
+  }
+}

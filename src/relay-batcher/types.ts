@@ -1,0 +1,50 @@
+import type { EventInsert } from '../db/events';
+import type { ContactEventRecord } from '../domain/schemas/contact-events';
+import type { RelayMessage } from '../queues/messages';
+
+/*
+ * What a hub's relay hands to a RelayBatcher, and what it answers. The rows are the hub's outbox rows
+ * (src/contact-hub/outbox.ts) as they are stored.
+ */
+
+/** An outbox row's body, by kind. */
+export type OutboxItem =
+  | { kind: 'event'; insert: EventInsert }
+  | { kind: 'timeline'; record: ContactEventRecord; revision: number; announce: boolean }
+  | { kind: 'timeline_delete'; id: string };
+
+export interface OutboxRow {
+  id: number;
+  item: OutboxItem;
+  /** Length of the stored body (UTF-16 units), when read from the outbox: a cheap bound of its size. */
+  chars?: number;
+  d1: boolean;
+  wq: boolean;
+  aq: boolean;
+}
+
+export type RelayQueue = 'webhooks' | 'analytics';
+
+/** One hub's outbox rows bound for D1. */
+export interface D1Pass {
+  tenantId: string;
+  rows: OutboxRow[];
+}
+
+/** One hub's relay pass, as handed to a RelayBatcher: any of the three destinations. */
+export interface RelayRequest {
+  d1?: D1Pass;
+  webhooks?: RelayMessage[];
+  analytics?: RelayMessage[];
+}
+/**
+ * Why a destination refused a pass. `isolated`: the same destination accepted other hubs' records in
+ * the same batcher flush, so the failure is this pass's own (its records), not an outage.
+ */
+export interface RelayFailure {
+  error: string;
+  isolated: boolean;
+}
+/** Per destination: null when it got through, else why not. */
+export type RelayResult = { [K in keyof RelayRequest]?: RelayFailure | null };
+
