@@ -24,9 +24,9 @@ import { contactHub, streamHub } from '../contact-hub';
 import { eventOwners } from '../db/owners';
 import type { EventRecord } from '../domain/schemas/events';
 import { upcastEvent } from '../domain/upcasters';
-import { appendLog } from './append';
+import { appendLog } from '../append/log';
 import { router } from './context';
-import { notFound, validationFailed, rejectDuplicateIds } from './problem';
+import { conflict, notFound, validationFailed, rejectDuplicateIds } from './problem';
 
 export const events = router();
 
@@ -70,6 +70,7 @@ events.openapi(
     const prepared = await prepareEvent(body, appendContext(headers));
     const clientChosen = body.id !== undefined || headers['idempotency-key'] !== undefined;
     const result = await appendLog(c.env, c.executionCtx, c.get('tenantId'), [prepared], { clientChosen });
+    if (!result.ok) throw conflict(result.detail);
     return c.json(answerEvent(result.events[0]!), result.created ? 201 : 200);
   },
 );
@@ -101,6 +102,7 @@ events.openapi(
     }
     const clientChosen = ctx.idempotencyKey !== null || body.events.some((e) => e.id !== undefined);
     const result = await appendLog(c.env, c.executionCtx, c.get('tenantId'), prepared, { clientChosen });
+    if (!result.ok) throw conflict(result.detail);
     return c.json({ events: result.events.map(answerEvent) }, result.created ? 201 : 200);
   },
 );

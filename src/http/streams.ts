@@ -23,7 +23,7 @@ import { parseStreamId, type StreamRef } from '../domain/streams';
 import { iso } from '../domain/time';
 import { latestSchemaVersion } from '../domain/upcasters';
 import { storedEvent } from '../eventstore/stored';
-import { ownedIds } from './append';
+import { ownedIds } from '../append/log';
 import { router } from './context';
 import { ApiError, conflict, notFound, validationFailed, type FieldError, duplicateIdErrors } from './problem';
 

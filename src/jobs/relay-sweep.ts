@@ -1,4 +1,4 @@
-import { relayDirect } from '../http/append';
+import { relayDirect } from '../append/log';
 import { eventFromRow, staleRelayOutbox } from '../db/events';
 
 const STALE_MS = 30_000;

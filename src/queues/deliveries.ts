@@ -22,7 +22,7 @@ import {
 } from '../domain/webhook-retry';
 import { activeSecrets, signatureHeader } from '../domain/webhook-signing';
 import { webhookUrlProblem } from '../domain/webhook-urls';
-import { appendLog, type WaitUntil } from '../http/append';
+import { appendLog, type WaitUntil } from '../append/log';
 
 /** One message per (event, endpoint) on `webhook-deliveries`. The body to send lives in D1. */
 export interface DeliveryMessage {
@@ -123,7 +123,10 @@ async function appendOperational(env: Env, ctx: WaitUntil, tenantId: string, typ
     { id: await deterministicUuid(`${type}:${key}`), event_type: type, source: 'system', payload },
     { idempotencyKey: null, correlationId: null, now: Date.now() },
   );
-  await appendLog(env, ctx, tenantId, [prepared]);
+  const outcome = await appendLog(env, ctx, tenantId, [prepared]);
+  // The id is derived from `key` and the body from the same facts: a conflict is a bug, and failing
+  // the message (it is retried) keeps it visible.
+  if (!outcome.ok) throw new Error(`operational event not appended: ${outcome.detail}`);
 }
 
 export interface AttemptReport extends AttemptResult {

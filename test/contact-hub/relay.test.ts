@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { contactHubStub } from '../../src/contact-hub';
 import type { ContactHub } from '../../src/contact-hub/hub';
 import { prepareEvent } from '../../src/domain/prepare';
-import { appendLog } from '../../src/http/append';
+import { appendLog } from '../../src/append/log';
 import { sweepRelayOutbox } from '../../src/jobs/relay-sweep';
 import { relayMessageId, unpackRelay, type RelayQueueBody } from '../../src/queues/messages';
 import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
@@ -250,6 +250,7 @@ describe('Worker-side relay sweep', () => {
     );
     const result = await appendLog({ ...env, WEBHOOKS_QUEUE: failing } as Env, { waitUntil: (p) => pending.push(p) }, t.id, prepared);
     await Promise.all(pending);
+    if (!result.ok) throw new Error(result.detail);
     const ids = result.events.map((e) => e.id);
     const outboxRows = async () =>
       (await env.DB.prepare('SELECT count(*) AS n FROM relay_outbox WHERE tenant_id = ?').bind(t.id).first<{ n: number }>())!.n;

@@ -7,8 +7,8 @@ import type { EventRecord } from '../domain/schemas/events';
 import { iso } from '../domain/time';
 import { timelineMappingFor } from '../domain/timeline-mapping';
 import { kickProjections } from '../projections/runner';
+import { decideAppend } from '../domain/idempotency';
 import { sendRelay, type RelayMessage } from '../queues/messages';
-import { conflict } from './problem';
 
 export interface WaitUntil {
   waitUntil(promise: Promise<unknown>): void;
@@ -21,6 +21,14 @@ export interface LogAppendResult {
 }
 
 /**
+ * How an append went. A conflict (an id or Idempotency-Key already committed with another body, or
+ * held by another owner) wrote nothing; the HTTP routes answer it with 409, other callers decide.
+ */
+export type LogAppendOutcome = ({ ok: true } & LogAppendResult) | { ok: false; reason: 'conflict'; detail: string };
+
+const conflictOutcome = (detail: string): LogAppendOutcome => ({ ok: false, reason: 'conflict', detail });
+
+/**
  * Appends log events: those naming a contact go to that contact's hub (which sequences them and
  * derives timeline entries), the others straight to D1. Everything is checked for conflicts before
  * anything is written, so a rejected request writes nothing. Results come back in request order.
@@ -30,7 +38,7 @@ export interface AppendOptions {
   clientChosen?: boolean;
 }
 
-export async function appendLog(env: Env, ctx: WaitUntil, tenantId: string, items: PreparedEvent[], opts: AppendOptions = {}): Promise<LogAppendResult> {
+export async function appendLog(env: Env, ctx: WaitUntil, tenantId: string, items: PreparedEvent[], opts: AppendOptions = {}): Promise<LogAppendOutcome> {
   const byContact = new Map<string, PreparedEvent[]>();
   const direct: PreparedEvent[] = [];
   for (const item of items) {
@@ -49,7 +57,10 @@ export async function appendLog(env: Env, ctx: WaitUntil, tenantId: string, item
   // are seen as soon as the other owner's append answered (the owner index); keys only once relayed.
   // (A request with direct events only checks the index inside appendDirect, alongside its own read.)
   const directOnly = byContact.size === 0;
-  if (opts.clientChosen && !directOnly) await checkOtherOwners(env, tenantId, [...byContact.values()].flat(), items);
+  if (opts.clientChosen && !directOnly) {
+    const detail = await checkOtherOwners(env, tenantId, [...byContact.values()].flat(), items);
+    if (detail) return conflictOutcome(detail);
+  }
 
   // Chosen here rather than in the hub, so that the entry's owner is recorded with the event's.
   for (const item of items) if (item.contact_id && item.derivedEntryId === undefined && timelineMappingFor(item.event_type)) item.derivedEntryId = crypto.randomUUID();
@@ -58,40 +69,46 @@ export async function appendLog(env: Env, ctx: WaitUntil, tenantId: string, item
   // a retry with the same ids or Idempotency-Key completes a commit cut short, exactly once.
   const owners = byContact.size + (direct.length > 0 ? 1 : 0);
   if (owners > 1) {
-    await Promise.all([
-      ...[...byContact].map(async ([contactId, list]) => {
+    const details = await Promise.all([
+      ...[...byContact].map(([contactId, list]) => {
         const { stub, owner } = contactHub(env, tenantId, contactId);
-        const problem = await stub.checkEvents(owner, list);
-        if (problem) throw conflict(problem);
+        return stub.checkEvents(owner, list);
       }),
-      direct.length > 0 ? checkDirect(env, tenantId, direct) : Promise.resolve(),
+      direct.length > 0 ? checkDirect(env, tenantId, direct) : Promise.resolve(null),
     ]);
+    const detail = details.find((d) => d !== null);
+    if (detail) return conflictOutcome(detail);
   }
 
   const out: EventRecord[] = new Array(items.length);
   const indexOf = new Map(items.map((item, i) => [item, i]));
   const place = (list: PreparedEvent[], records: EventRecord[]) => list.forEach((item, i) => (out[indexOf.get(item)!] = records[i]!));
+  type Part = { created: boolean; derived: ContactEventRecord[] } | { conflict: string };
   const results = await Promise.all([
-    ...[...byContact].map(async ([contactId, list]) => {
+    ...[...byContact].map(async ([contactId, list]): Promise<Part> => {
       const { stub, owner } = contactHub(env, tenantId, contactId);
       // The owner index is written alongside the hub's commit, before the answer: the ids work on
       // routes that take only an id from the next request on (README "Read your writes").
       const [outcome] = await Promise.all([stub.appendEvents(owner, list, 'any' satisfies ExpectedVersion), recordOwners(env.DB, tenantId, owner, ownedIds(list))]);
-      if (!outcome.ok) throw conflict(outcome.detail);
+      if (!outcome.ok) return { conflict: outcome.detail };
       place(list, outcome.records);
       return { created: outcome.created, derived: outcome.derived };
     }),
     direct.length > 0
-      ? appendDirect(env, ctx, tenantId, direct, opts.clientChosen === true && directOnly).then((r) => {
+      ? appendDirect(env, ctx, tenantId, direct, opts.clientChosen === true && directOnly).then((r): Part => {
+          if (!r.ok) return { conflict: r.detail };
           place(direct, r.events);
           return { created: r.created, derived: [] };
         })
       : Promise.resolve(null),
   ]);
+  for (const r of results) if (r && 'conflict' in r) return conflictOutcome(r.conflict);
+  const done = results.flatMap((r) => (r && !('conflict' in r) ? [r] : []));
   return {
-    created: results.some((r) => r?.created),
+    ok: true,
+    created: done.some((r) => r.created),
     events: out,
-    derived: results.flatMap((r) => r?.derived ?? []),
+    derived: done.flatMap((r) => r.derived),
   };
 }
 
@@ -99,10 +116,12 @@ function findOriginal(existing: EventRow[], item: PreparedEvent): EventRow | und
   return existing.find((r) => r.id === item.id || (item.idempotencyKey !== null && r.idempotency_key === item.idempotencyKey));
 }
 
-function conflictFor(row: EventRow, item: PreparedEvent) {
-  return conflict(
-    row.id === item.id ? `Event ${item.id} already exists with a different body.` : `Idempotency key ${item.idempotencyKey} was used with a different body.`,
-  );
+/**
+ * An id or key another owner holds: a conflict whatever the body (this owner never committed it), in
+ * the words of the idempotency decision's conflict.
+ */
+function heldElsewhere(row: EventRow, item: PreparedEvent): string {
+  return row.id === item.id ? `Event ${item.id} already exists with a different body.` : `Idempotency key ${item.idempotencyKey} was used with a different body.`;
 }
 
 const existingFor = (env: Env, tenantId: string, items: PreparedEvent[]) =>
@@ -118,34 +137,39 @@ export function ownedIds(items: PreparedEvent[]): OwnedId[] {
  * hub cannot see other owners'); every item is checked against the owner index, which knows the ids of
  * hubs before the relay brings their rows, so a direct event cannot take an id a hub holds either.
  */
-async function checkOtherOwners(env: Env, tenantId: string, hubItems: PreparedEvent[], items: PreparedEvent[]): Promise<void> {
-  const [existing] = await Promise.all([hubItems.length > 0 ? existingFor(env, tenantId, hubItems) : Promise.resolve([]), checkIndexed(env, tenantId, items)]);
+async function checkOtherOwners(env: Env, tenantId: string, hubItems: PreparedEvent[], items: PreparedEvent[]): Promise<string | null> {
+  const [existing, indexed] = await Promise.all([hubItems.length > 0 ? existingFor(env, tenantId, hubItems) : Promise.resolve([]), checkIndexed(env, tenantId, items)]);
+  if (indexed) return indexed;
   for (const item of hubItems) {
     for (const row of existing) {
       const same = row.id === item.id || (item.idempotencyKey !== null && row.idempotency_key === item.idempotencyKey);
-      if (same && row.contact_id !== item.contact_id) throw conflictFor(row, item);
+      if (same && row.contact_id !== item.contact_id) return heldElsewhere(row, item);
     }
   }
+  return null;
 }
 
-/** 409 for a client-chosen id that the owner index gives to another hub (or to any hub, for an event no hub owns). */
-async function checkIndexed(env: Env, tenantId: string, items: PreparedEvent[]): Promise<void> {
+/** The conflict of a client-chosen id that the owner index gives to another hub (or to any hub, for an event no hub owns). */
+async function checkIndexed(env: Env, tenantId: string, items: PreparedEvent[]): Promise<string | null> {
   const chosen = items.filter((i) => !i.fresh);
   const owners = await eventOwners(env.DB, tenantId, chosen.map((i) => i.id));
   for (const item of chosen) {
     const owner = owners.get(item.id);
     if (owner && (item.contact_id === null || ownerKey(owner) !== ownerKey({ kind: 'contact', id: item.contact_id }))) {
-      throw conflict(`Event ${item.id} already exists with a different body.`);
+      return `Event ${item.id} already exists with a different body.`;
     }
   }
+  return null;
 }
 
-async function checkDirect(env: Env, tenantId: string, items: PreparedEvent[]): Promise<void> {
+/** The conflict an append of these direct events would meet, without writing (first phase of a multi-owner batch). */
+async function checkDirect(env: Env, tenantId: string, items: PreparedEvent[]): Promise<string | null> {
   const existing = await existingFor(env, tenantId, items);
   for (const item of items) {
-    const row = findOriginal(existing, item);
-    if (row && row.request_hash !== item.requestHash) throw conflictFor(row, item);
+    const decision = decideAppend('Event', findOriginal(existing, item), item);
+    if (decision.kind === 'conflict') return decision.detail;
   }
+  return null;
 }
 
 /** Events no hub owns: replay check, one D1 batch (events + relay_outbox), then the queues. In input order. */
@@ -156,15 +180,17 @@ async function appendDirect(
   items: PreparedEvent[],
   checkIndex: boolean,
   retried = false,
-): Promise<{ created: boolean; events: EventRecord[] }> {
-  const [existing] = await Promise.all([existingFor(env, tenantId, items), checkIndex ? checkIndexed(env, tenantId, items) : Promise.resolve()]);
+): Promise<{ ok: true; created: boolean; events: EventRecord[] } | { ok: false; detail: string }> {
+  const [existing, indexed] = await Promise.all([existingFor(env, tenantId, items), checkIndex ? checkIndexed(env, tenantId, items) : Promise.resolve(null)]);
+  if (indexed) return { ok: false, detail: indexed };
   const now = Date.now();
   const events: EventRecord[] = [];
   const inserts: EventInsert[] = [];
   for (const item of items) {
     const row = findOriginal(existing, item);
+    const decision = decideAppend('Event', row, item);
+    if (decision.kind === 'conflict') return { ok: false, detail: decision.detail };
     if (row) {
-      if (row.request_hash !== item.requestHash) throw conflictFor(row, item);
       events.push(eventFromRow(row));
       continue;
     }
@@ -200,7 +226,7 @@ async function appendDirect(
     ctx.waitUntil(relayDirect(env, tenantId, inserts.map((i) => i.record)));
     ctx.waitUntil(kickProjections(env, tenantId));
   }
-  return { created: inserts.length > 0, events };
+  return { ok: true, created: inserts.length > 0, events };
 }
 
 /** Sends Worker-committed events to both queues, then clears their outbox rows. */
