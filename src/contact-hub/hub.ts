@@ -1,11 +1,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import { activeKeyIds } from '../db/tenants';
-import { expectedVersionMismatch } from '../domain/expected-version';
-import { decideAppend } from '../domain/idempotency';
 import type { ContactEventRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
-import { iso } from '../domain/time';
-import { deriveTimelineEntry } from '../domain/timeline-derivation';
 import { AlarmScheduler } from './alarms';
 import { eraseHub } from './erase';
 import { LogStore } from './log-store';
@@ -15,6 +11,7 @@ import type { RelaySink } from './relay';
 import { HubSockets } from './sockets';
 import { HUB_SCHEMA } from './storage';
 import { TimelineStore } from './timeline-store';
+import { StreamWriter } from './writer';
 import {
   contactStreamId,
   hubName,
@@ -67,7 +64,7 @@ export class ContactHub extends DurableObject<Env> {
   private readonly outbox: Outbox;
   private readonly alarms: AlarmScheduler;
   private readonly sockets: HubSockets;
-  private lastSeq = 0;
+  private readonly writer: StreamWriter;
   readonly testHooks: HubTestHooks;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -83,14 +80,14 @@ export class ContactHub extends DurableObject<Env> {
     this.timeline = new TimelineStore(sql);
     this.alarms = new AlarmScheduler(ctx.storage);
     this.outbox = new Outbox(ctx.storage, env, owner, this.meta, this.alarms, ctx.id.toString());
-    this.lastSeq = this.meta.lastSequence();
+    this.writer = new StreamWriter(ctx.storage, owner, this.meta, this.log, this.timeline, this.outbox, (changes) => this.committed(changes));
     this.sockets = new HubSockets(ctx, {
       undelivered: () => this.timeline.undelivered(Date.now()),
       catchUpRows: (role, after, limit) => this.timeline.catchUpRows(role, after, limit, Date.now()),
       getEntry: (id) => this.timeline.get(id),
       markRead: (id) => this.markRead(owner, id),
       markDelivered: (id) => this.markDelivered(owner, id),
-      version: () => this.lastSeq,
+      version: () => this.writer.lastSeq,
       wakeAt: (at) => void this.alarms.wakeAt(at),
       activeKeys: (tenantId, keyIds) => activeKeyIds(env.DB, tenantId, keyIds),
     });
@@ -123,16 +120,12 @@ export class ContactHub extends DurableObject<Env> {
     return this.owner.kind === 'contact' ? contactStreamId(this.owner.id) : this.owner.id;
   }
 
-  // ---------------------------------------------------------------- appends
+  // ---------------------------------------------------------------- appends (src/contact-hub/writer.ts)
 
   /** Conflicts that an append of these events would meet, without writing (first phase of a multi-owner batch). */
   checkEvents(owner: HubOwner, events: PreparedEvent[]): string | null {
     this.check(owner);
-    for (const e of events) {
-      const decision = decideAppend('Event', e.fresh ? undefined : this.log.find(e.id, e.idempotencyKey), e);
-      if (decision.kind === 'conflict') return decision.detail;
-    }
-    return null;
+    return this.writer.checkEvents(events);
   }
 
   /**
@@ -142,120 +135,13 @@ export class ContactHub extends DurableObject<Env> {
    */
   appendEvents(owner: HubOwner, events: PreparedEvent[], expected: ExpectedVersion = 'any'): EventAppendOutcome {
     this.check(owner);
-    const out: (EventRecord | null)[] = [];
-    const fresh: { index: number; e: PreparedEvent }[] = [];
-    const replayed: EventRecord[] = [];
-    for (const [index, e] of events.entries()) {
-      const found = e.fresh ? undefined : this.log.find(e.id, e.idempotencyKey);
-      const decision = decideAppend('Event', found, e);
-      if (decision.kind === 'conflict') return { ok: false, reason: 'conflict', detail: decision.detail, current_version: this.lastSeq };
-      out.push(found?.record ?? null);
-      if (found) replayed.push(found.record);
-      else fresh.push({ index, e });
-    }
-    const version = this.lastSeq;
-    if (fresh.length === 0) {
-      const derived = replayed.flatMap((r) => this.timeline.derivedFrom(r.id) ?? []);
-      return { ok: true, created: false, records: out as EventRecord[], derived, version };
-    }
-    const mismatch = replayed.length === 0 ? expectedVersionMismatch(version, expected) : null;
-    if (mismatch) return { ok: false, reason: 'wrong_expected_version', detail: mismatch, current_version: version };
-
-    const now = Date.now();
-    const derived: ContactEventRecord[] = [];
-    this.ctx.storage.transactionSync(() => {
-      let seq = this.lastSeq;
-      for (const { index, e } of fresh) {
-        seq += 1;
-        const record: EventRecord & { sequence_number: number } = {
-          id: e.id,
-          event_type: e.event_type,
-          source: e.source,
-          contact_id: e.contact_id,
-          session_id: e.session_id,
-          message_id: e.message_id,
-          payload: e.payload,
-          metadata: e.metadata,
-          stream_id: this.streamId,
-          sequence_number: seq,
-          schema_version: e.schema_version,
-          timestamp: iso(e.timestamp),
-          created_at: iso(now),
-        };
-        this.log.insert(record, e.idempotencyKey, e.requestHash, e.timestamp);
-        this.outbox.enqueue({ kind: 'event', insert: { record, idempotency_key: e.idempotencyKey, request_hash: e.requestHash } }, now);
-        out[index] = record;
-        const entry = this.owner.kind === 'contact' ? deriveTimelineEntry(record, seq, now, e.derivedEntryId ?? crypto.randomUUID()) : null;
-        if (entry) {
-          this.timeline.insert(entry, null, null);
-          this.outbox.enqueue({ kind: 'timeline', record: entry, revision: 1, announce: true }, now);
-          derived.push(entry);
-        }
-      }
-      this.meta.saveSequence(seq);
-      this.lastSeq = seq;
-    });
-    this.committed(derived.map((entry) => ({ type: 'event', entry })));
-    return { ok: true, created: true, records: out as EventRecord[], derived, version: this.lastSeq };
+    return this.writer.appendEvents(events, expected);
   }
 
   /** Appends timeline entries (all or none), consecutive sequence numbers; records in input order. */
   appendEntries(owner: HubOwner, entries: PreparedEntry[]): EntryAppendOutcome {
     this.check(owner, 'contact');
-    const out: (ContactEventRecord | null)[] = [];
-    const fresh: { index: number; e: PreparedEntry }[] = [];
-    for (const [index, e] of entries.entries()) {
-      const found = e.fresh ? undefined : this.timeline.find(e.id, e.idempotencyKey);
-      const decision = decideAppend('Contact event', found, e);
-      if (decision.kind === 'conflict') return { ok: false, reason: 'conflict', detail: decision.detail, current_version: this.lastSeq };
-      out.push(found?.record ?? null);
-      if (!found) fresh.push({ index, e });
-    }
-    if (fresh.length === 0) return { ok: true, created: false, records: out as ContactEventRecord[], derived: [], version: this.lastSeq };
-
-    const now = Date.now();
-    const records: ContactEventRecord[] = [];
-    this.ctx.storage.transactionSync(() => {
-      let seq = this.lastSeq;
-      for (const { index, e } of fresh) {
-        seq += 1;
-        const record: ContactEventRecord = {
-          id: e.id,
-          contact_id: owner.id,
-          sequence_number: seq,
-          session_id: e.session_id,
-          event_type: e.event_type,
-          category: e.category,
-          priority: e.priority,
-          title: e.title,
-          description: e.description,
-          payload: e.payload,
-          metadata: e.metadata,
-          source: e.source,
-          triggered_by: e.triggered_by,
-          integration_source: e.integration_source,
-          is_realtime: e.is_realtime,
-          delivered: false,
-          delivered_at: null,
-          read: false,
-          read_at: null,
-          visible_to_client: e.visible_to_client,
-          visible_to_agent: e.visible_to_agent,
-          expires_at: e.expires_at === null ? null : iso(e.expires_at),
-          occurred_at: iso(e.occurred_at),
-          created_at: iso(now),
-          origin_event_id: null,
-        };
-        this.timeline.insert(record, e.idempotencyKey, e.requestHash);
-        this.outbox.enqueue({ kind: 'timeline', record, revision: 1, announce: true }, now);
-        out[index] = record;
-        records.push(record);
-      }
-      this.meta.saveSequence(seq);
-      this.lastSeq = seq;
-    });
-    this.committed(records.map((entry) => ({ type: 'event', entry })));
-    return { ok: true, created: true, records: out as ContactEventRecord[], derived: [], version: this.lastSeq };
+    return this.writer.appendEntries(entries);
   }
 
   /** After a commit: tell the sockets, then relay. */
@@ -291,58 +177,24 @@ export class ContactHub extends DurableObject<Env> {
   /** Sets read/read_at once; later calls return the first read time. */
   markRead(owner: HubOwner, id: string, at = Date.now()): ContactEventRecord | null {
     this.check(owner);
-    return this.update(id, (e) => (e.read ? null : { ...e, read: true, read_at: iso(at) }), (e) => ({ type: 'read', id: e.id, read_at: e.read_at! }));
+    return this.writer.markRead(id, at);
   }
 
   /** Sets delivered/delivered_at once. */
   markDelivered(owner: HubOwner, id: string, at = Date.now()): ContactEventRecord | null {
     this.check(owner);
-    return this.update(id, (e) => (e.delivered ? null : { ...e, delivered: true, delivered_at: iso(at) }), (e) => ({
-      type: 'delivered',
-      id: e.id,
-      delivered_at: e.delivered_at!,
-    }));
-  }
-
-  private update(id: string, change: (e: ContactEventRecord) => ContactEventRecord | null, announce: (e: ContactEventRecord) => TimelineChange): ContactEventRecord | null {
-    const stored = this.timeline.getWithRevision(id);
-    if (!stored) return null;
-    const next = change(stored.record);
-    if (!next) return stored.record;
-    const revision = stored.revision + 1;
-    this.ctx.storage.transactionSync(() => {
-      this.timeline.update(next, revision);
-      this.outbox.enqueue({ kind: 'timeline', record: next, revision, announce: false }, Date.now(), { queues: false });
-    });
-    this.committed([announce(next)]);
-    return next;
+    return this.writer.markDelivered(id, at);
   }
 
   deleteEntry(owner: HubOwner, id: string): boolean {
     this.check(owner);
-    let deleted = false;
-    this.ctx.storage.transactionSync(() => {
-      deleted = this.timeline.delete(id);
-      if (deleted) this.outbox.enqueue({ kind: 'timeline_delete', id }, Date.now(), { queues: false });
-    });
-    if (deleted) this.committed([{ type: 'deleted', id }]);
-    return deleted;
+    return this.writer.deleteEntry(id);
   }
 
   /** Deletes entries that expired before `before` (ms), here and — through the outbox — in D1. */
   purgeExpired(owner: HubOwner, before: number): number {
     this.check(owner);
-    const ids = this.timeline.expiredBefore(before);
-    if (ids.length === 0) return 0;
-    const now = Date.now();
-    this.ctx.storage.transactionSync(() => {
-      for (const id of ids) {
-        this.timeline.delete(id);
-        this.outbox.enqueue({ kind: 'timeline_delete', id }, now, { queues: false });
-      }
-    });
-    this.committed(ids.map((id) => ({ type: 'deleted', id })));
-    return ids.length;
+    return this.writer.purgeExpired(before);
   }
 
   // ---------------------------------------------------------------- log reads
@@ -350,7 +202,7 @@ export class ContactHub extends DurableObject<Env> {
   /** The owner's stream: log events by version. */
   readStream(owner: HubOwner, fromVersion: number, limit: number, direction: 'forward' | 'backward'): { events: EventRecord[]; version: number } {
     this.check(owner);
-    return { events: this.log.read(fromVersion, limit, direction), version: this.lastSeq };
+    return { events: this.log.read(fromVersion, limit, direction), version: this.writer.lastSeq };
   }
 
   /** One log event by id (GET /events/{id} before the relay has brought it to D1). */
@@ -361,13 +213,13 @@ export class ContactHub extends DurableObject<Env> {
 
   version(owner: HubOwner): number {
     this.check(owner);
-    return this.lastSeq;
+    return this.writer.lastSeq;
   }
 
   /** Stream facts (GET /streams/{id}/metadata): version, how many log events, first and last commit times. */
   streamInfo(owner: HubOwner): { version: number; count: number; first_created_at: string | null; last_created_at: string | null } {
     this.check(owner);
-    return { version: this.lastSeq, ...this.log.info() };
+    return { version: this.writer.lastSeq, ...this.log.info() };
   }
 
   // ---------------------------------------------------------------- relay (operations and tests)
@@ -401,9 +253,9 @@ export class ContactHub extends DurableObject<Env> {
       outbox: this.outbox,
       meta: this.meta,
       alarms: this.alarms,
-      lastSequence: this.lastSeq,
+      lastSequence: this.writer.lastSeq,
     });
-    this.lastSeq = counts.sequence_number;
+    this.writer.lastSeq = counts.sequence_number;
     return counts;
   }
 

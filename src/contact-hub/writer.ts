@@ -1,0 +1,234 @@
+import { expectedVersionMismatch } from '../domain/expected-version';
+import { decideAppend } from '../domain/idempotency';
+import type { ContactEventRecord } from '../domain/schemas/contact-events';
+import type { EventRecord } from '../domain/schemas/events';
+import { iso } from '../domain/time';
+import { deriveTimelineEntry } from '../domain/timeline-derivation';
+import type { LogStore } from './log-store';
+import type { HubMeta } from './meta';
+import type { Outbox } from './outbox';
+import type { TimelineStore } from './timeline-store';
+import {
+  contactStreamId,
+  type EntryAppendOutcome,
+  type EventAppendOutcome,
+  type ExpectedVersion,
+  type HubOwner,
+  type PreparedEntry,
+  type PreparedEvent,
+  type TimelineChange,
+} from './types';
+
+/**
+ * The hub's writes: sequence numbers 1..N without gaps, the expected-version and idempotency rules
+ * (src/domain/), and each change committed with its outbox row in one storage transaction (the
+ * durability point). After each commit `committed` gets the changes to announce.
+ */
+export class StreamWriter {
+  /** The last sequence number handed out (the stream's version). */
+  lastSeq: number;
+
+  constructor(
+    private readonly storage: DurableObjectStorage,
+    private readonly owner: HubOwner,
+    private readonly meta: HubMeta,
+    private readonly log: LogStore,
+    private readonly timeline: TimelineStore,
+    private readonly outbox: Outbox,
+    private readonly committed: (changes: TimelineChange[]) => void,
+  ) {
+    this.lastSeq = meta.lastSequence();
+  }
+
+  private get streamId(): string {
+    return this.owner.kind === 'contact' ? contactStreamId(this.owner.id) : this.owner.id;
+  }
+
+  // ---------------------------------------------------------------- appends
+
+  /** Conflicts that an append of these events would meet, without writing (first phase of a multi-owner batch). */
+  checkEvents(events: PreparedEvent[]): string | null {
+    for (const e of events) {
+      const decision = decideAppend('Event', e.fresh ? undefined : this.log.find(e.id, e.idempotencyKey), e);
+      if (decision.kind === 'conflict') return decision.detail;
+    }
+    return null;
+  }
+
+  /**
+   * Appends log events (all or none) after the expected-version and idempotency checks. Records come
+   * back in input order; an item whose id or key was already committed with the same body returns
+   * the original. A contact's events derive their timeline entries in the same transaction.
+   */
+  appendEvents(events: PreparedEvent[], expected: ExpectedVersion = 'any'): EventAppendOutcome {
+    const out: (EventRecord | null)[] = [];
+    const fresh: { index: number; e: PreparedEvent }[] = [];
+    const replayed: EventRecord[] = [];
+    for (const [index, e] of events.entries()) {
+      const found = e.fresh ? undefined : this.log.find(e.id, e.idempotencyKey);
+      const decision = decideAppend('Event', found, e);
+      if (decision.kind === 'conflict') return { ok: false, reason: 'conflict', detail: decision.detail, current_version: this.lastSeq };
+      out.push(found?.record ?? null);
+      if (found) replayed.push(found.record);
+      else fresh.push({ index, e });
+    }
+    const version = this.lastSeq;
+    if (fresh.length === 0) {
+      const derived = replayed.flatMap((r) => this.timeline.derivedFrom(r.id) ?? []);
+      return { ok: true, created: false, records: out as EventRecord[], derived, version };
+    }
+    const mismatch = replayed.length === 0 ? expectedVersionMismatch(version, expected) : null;
+    if (mismatch) return { ok: false, reason: 'wrong_expected_version', detail: mismatch, current_version: version };
+
+    const now = Date.now();
+    const derived: ContactEventRecord[] = [];
+    this.storage.transactionSync(() => {
+      let seq = this.lastSeq;
+      for (const { index, e } of fresh) {
+        seq += 1;
+        const record: EventRecord & { sequence_number: number } = {
+          id: e.id,
+          event_type: e.event_type,
+          source: e.source,
+          contact_id: e.contact_id,
+          session_id: e.session_id,
+          message_id: e.message_id,
+          payload: e.payload,
+          metadata: e.metadata,
+          stream_id: this.streamId,
+          sequence_number: seq,
+          schema_version: e.schema_version,
+          timestamp: iso(e.timestamp),
+          created_at: iso(now),
+        };
+        this.log.insert(record, e.idempotencyKey, e.requestHash, e.timestamp);
+        this.outbox.enqueue({ kind: 'event', insert: { record, idempotency_key: e.idempotencyKey, request_hash: e.requestHash } }, now);
+        out[index] = record;
+        const entry = this.owner.kind === 'contact' ? deriveTimelineEntry(record, seq, now, e.derivedEntryId ?? crypto.randomUUID()) : null;
+        if (entry) {
+          this.timeline.insert(entry, null, null);
+          this.outbox.enqueue({ kind: 'timeline', record: entry, revision: 1, announce: true }, now);
+          derived.push(entry);
+        }
+      }
+      this.meta.saveSequence(seq);
+      this.lastSeq = seq;
+    });
+    this.committed(derived.map((entry) => ({ type: 'event', entry })));
+    return { ok: true, created: true, records: out as EventRecord[], derived, version: this.lastSeq };
+  }
+
+  /** Appends timeline entries (all or none), consecutive sequence numbers; records in input order. */
+  appendEntries(entries: PreparedEntry[]): EntryAppendOutcome {
+    const out: (ContactEventRecord | null)[] = [];
+    const fresh: { index: number; e: PreparedEntry }[] = [];
+    for (const [index, e] of entries.entries()) {
+      const found = e.fresh ? undefined : this.timeline.find(e.id, e.idempotencyKey);
+      const decision = decideAppend('Contact event', found, e);
+      if (decision.kind === 'conflict') return { ok: false, reason: 'conflict', detail: decision.detail, current_version: this.lastSeq };
+      out.push(found?.record ?? null);
+      if (!found) fresh.push({ index, e });
+    }
+    if (fresh.length === 0) return { ok: true, created: false, records: out as ContactEventRecord[], derived: [], version: this.lastSeq };
+
+    const now = Date.now();
+    const records: ContactEventRecord[] = [];
+    this.storage.transactionSync(() => {
+      let seq = this.lastSeq;
+      for (const { index, e } of fresh) {
+        seq += 1;
+        const record: ContactEventRecord = {
+          id: e.id,
+          contact_id: this.owner.id,
+          sequence_number: seq,
+          session_id: e.session_id,
+          event_type: e.event_type,
+          category: e.category,
+          priority: e.priority,
+          title: e.title,
+          description: e.description,
+          payload: e.payload,
+          metadata: e.metadata,
+          source: e.source,
+          triggered_by: e.triggered_by,
+          integration_source: e.integration_source,
+          is_realtime: e.is_realtime,
+          delivered: false,
+          delivered_at: null,
+          read: false,
+          read_at: null,
+          visible_to_client: e.visible_to_client,
+          visible_to_agent: e.visible_to_agent,
+          expires_at: e.expires_at === null ? null : iso(e.expires_at),
+          occurred_at: iso(e.occurred_at),
+          created_at: iso(now),
+          origin_event_id: null,
+        };
+        this.timeline.insert(record, e.idempotencyKey, e.requestHash);
+        this.outbox.enqueue({ kind: 'timeline', record, revision: 1, announce: true }, now);
+        out[index] = record;
+        records.push(record);
+      }
+      this.meta.saveSequence(seq);
+      this.lastSeq = seq;
+    });
+    this.committed(records.map((entry) => ({ type: 'event', entry })));
+    return { ok: true, created: true, records: out as ContactEventRecord[], derived: [], version: this.lastSeq };
+  }
+
+
+  // ---------------------------------------------------------------- timeline updates
+
+  /** Sets read/read_at once; later calls return the first read time. */
+  markRead(id: string, at = Date.now()): ContactEventRecord | null {
+    return this.update(id, (e) => (e.read ? null : { ...e, read: true, read_at: iso(at) }), (e) => ({ type: 'read', id: e.id, read_at: e.read_at! }));
+  }
+
+  /** Sets delivered/delivered_at once. */
+  markDelivered(id: string, at = Date.now()): ContactEventRecord | null {
+    return this.update(id, (e) => (e.delivered ? null : { ...e, delivered: true, delivered_at: iso(at) }), (e) => ({
+      type: 'delivered',
+      id: e.id,
+      delivered_at: e.delivered_at!,
+    }));
+  }
+
+  private update(id: string, change: (e: ContactEventRecord) => ContactEventRecord | null, announce: (e: ContactEventRecord) => TimelineChange): ContactEventRecord | null {
+    const stored = this.timeline.getWithRevision(id);
+    if (!stored) return null;
+    const next = change(stored.record);
+    if (!next) return stored.record;
+    const revision = stored.revision + 1;
+    this.storage.transactionSync(() => {
+      this.timeline.update(next, revision);
+      this.outbox.enqueue({ kind: 'timeline', record: next, revision, announce: false }, Date.now(), { queues: false });
+    });
+    this.committed([announce(next)]);
+    return next;
+  }
+
+  deleteEntry(id: string): boolean {
+    let deleted = false;
+    this.storage.transactionSync(() => {
+      deleted = this.timeline.delete(id);
+      if (deleted) this.outbox.enqueue({ kind: 'timeline_delete', id }, Date.now(), { queues: false });
+    });
+    if (deleted) this.committed([{ type: 'deleted', id }]);
+    return deleted;
+  }
+
+  /** Deletes entries that expired before `before` (ms), here and — through the outbox — in D1. */
+  purgeExpired(before: number): number {
+    const ids = this.timeline.expiredBefore(before);
+    if (ids.length === 0) return 0;
+    const now = Date.now();
+    this.storage.transactionSync(() => {
+      for (const id of ids) {
+        this.timeline.delete(id);
+        this.outbox.enqueue({ kind: 'timeline_delete', id }, now, { queues: false });
+      }
+    });
+    this.committed(ids.map((id) => ({ type: 'deleted', id })));
+    return ids.length;
+  }
+}
