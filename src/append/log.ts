@@ -117,11 +117,12 @@ function findOriginal(existing: EventRow[], item: PreparedEvent): EventRow | und
 }
 
 /**
- * An id or key another owner holds: a conflict whatever the body (this owner never committed it), in
- * the words of the idempotency decision's conflict.
+ * An id or key another owner holds is never this request's original, whatever the body: the
+ * idempotency decision's conflict, told that the stored item's hash matches nothing.
  */
-function heldElsewhere(row: EventRow, item: PreparedEvent): string {
-  return row.id === item.id ? `Event ${item.id} already exists with a different body.` : `Idempotency key ${item.idempotencyKey} was used with a different body.`;
+function heldElsewhere(found: { id: string }, item: PreparedEvent): string {
+  const decision = decideAppend('Event', { id: found.id, request_hash: null }, item);
+  return decision.kind === 'conflict' ? decision.detail : `Event ${item.id} is held by another owner.`;
 }
 
 const existingFor = (env: Env, tenantId: string, items: PreparedEvent[]) =>
@@ -156,7 +157,7 @@ async function checkIndexed(env: Env, tenantId: string, items: PreparedEvent[]):
   for (const item of chosen) {
     const owner = owners.get(item.id);
     if (owner && (item.contact_id === null || ownerKey(owner) !== ownerKey({ kind: 'contact', id: item.contact_id }))) {
-      return `Event ${item.id} already exists with a different body.`;
+      return heldElsewhere({ id: item.id }, item);
     }
   }
   return null;

@@ -13,7 +13,7 @@ import { HUB_SCHEMA } from './storage';
 import { TimelineStore } from './timeline-store';
 import { StreamWriter } from './writer';
 import {
-  contactStreamId,
+  ownerStreamId,
   hubName,
   hubOwnerOf,
   type EntryAppendOutcome,
@@ -54,6 +54,11 @@ export interface HubTestHooks {
  *
  * Every method takes the owner the caller addresses (from `contactHub`/`streamHub`); a call naming
  * another owner than the hub's name is refused (defence in depth: one string comparison).
+ *
+ * The class keeps the name of its first job, ContactHub, although it serves every stream: a Durable
+ * Object's storage is bound to its class name, and a rename would need a `renamed_classes` migration
+ * for no change of behaviour. What it is shows in its helpers instead: `contactHub()` for a contact's
+ * stream, `streamHub()` for any other.
  */
 export class ContactHub extends DurableObject<Env> {
   private readonly owner: HubOwner;
@@ -117,7 +122,7 @@ export class ContactHub extends DurableObject<Env> {
   }
 
   private get streamId(): string {
-    return this.owner.kind === 'contact' ? contactStreamId(this.owner.id) : this.owner.id;
+    return ownerStreamId(this.owner);
   }
 
   // ---------------------------------------------------------------- appends (src/contact-hub/writer.ts)

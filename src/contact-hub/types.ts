@@ -13,6 +13,9 @@ export interface HubOwner {
 
 export const contactStreamId = (contactId: string) => `contact-${contactId}`;
 
+/** The stream a hub owns. */
+export const ownerStreamId = (owner: HubOwner): string => (owner.kind === 'contact' ? contactStreamId(owner.id) : owner.id);
+
 /**
  * The name a hub is addressed by (`idFromName`), `<tenant>:contact:<contact id>` or
  * `<tenant>:stream:<stream id>`: the hub reads its owner back from it (`ctx.id.name`).

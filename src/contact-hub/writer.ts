@@ -9,7 +9,7 @@ import type { HubMeta } from './meta';
 import type { Outbox } from './outbox';
 import type { TimelineStore } from './timeline-store';
 import {
-  contactStreamId,
+  ownerStreamId,
   type EntryAppendOutcome,
   type EventAppendOutcome,
   type ExpectedVersion,
@@ -41,7 +41,7 @@ export class StreamWriter {
   }
 
   private get streamId(): string {
-    return this.owner.kind === 'contact' ? contactStreamId(this.owner.id) : this.owner.id;
+    return ownerStreamId(this.owner);
   }
 
   // ---------------------------------------------------------------- appends
