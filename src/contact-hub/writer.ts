@@ -176,7 +176,6 @@ export class StreamWriter {
     return { ok: true, created: true, records: out as ContactEventRecord[], derived: [], version: this.lastSeq };
   }
 
-
   // ---------------------------------------------------------------- timeline updates
 
   /** Sets read/read_at once; later calls return the first read time. */
