@@ -3,6 +3,7 @@ import { runDurableObjectAlarm } from 'cloudflare:test';
 import { SignJWT, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { contactHubStub } from '../../src/contact-hub';
+import { openSecret, sealSecret } from '../../src/domain/signing-keys';
 import { call, json, newTenant, uuid, type Tenant } from '../support/api';
 import { Socket, appendEntries, connect, issueToken, openStream } from '../support/sockets';
 
@@ -115,6 +116,18 @@ describe('realtime signing keys (routes)', () => {
   });
 });
 
+describe('signing-key secrets at rest', () => {
+  it('open only with the same master secret, for the same tenant and key id', async () => {
+    const sealed = await sealSecret('master', 't1', 'rsk_a', 'evlrt_secret');
+    expect(sealed).not.toContain('evlrt_secret');
+    expect(await openSecret('master', 't1', 'rsk_a', sealed)).toBe('evlrt_secret');
+    expect(await openSecret('other master', 't1', 'rsk_a', sealed)).toBeNull();
+    expect(await openSecret('master', 't2', 'rsk_a', sealed)).toBeNull();
+    expect(await openSecret('master', 't1', 'rsk_b', sealed)).toBeNull();
+    expect(await openSecret('master', 't1', 'rsk_a', 'evlrt_secret')).toBeNull();
+  });
+});
+
 describe('tokens Eventline issues are standard JWTs', () => {
   it('verifies with jose: HS256, typ JWT, registered claims and Eventline\'s', async () => {
     const t = await newTenant();
@@ -184,10 +197,18 @@ describe('tokens a tenant\'s backend signs with jose', () => {
       [{ tid: t.id, cid: contact, role: 'admin' }, 'role must be agent or client'],
       [{ tid: t.id, cid: contact, role: 'agent' }, 'sub must be the agent id (1-128 characters) for role agent'],
       [{ tid: t.id, cid: contact, role: 'client', sub: uuid() }, 'sub, when given for role client, must be the contact id (cid)'],
+      [{ tid: t.id, cid: contact, role: 'client', name: 'Ann' }, 'name is for role agent only, 1-100 characters'],
     ];
     for (const [c, why] of bad) {
       expect((await refused(await openStream(contact, { token: await mint(key.secret, key.id, c) }), 401)).detail, why).toBe(`The realtime token's claims are not valid: ${why}.`);
     }
+    const now = Math.floor(Date.now() / 1000);
+    const sign = (c: JWTPayload, iat: number, exp: number) => new SignJWT(c).setProtectedHeader({ alg: 'HS256', kid: key.id }).setIssuedAt(iat).setExpirationTime(exp).sign(new TextEncoder().encode(key.secret));
+    // Issued more than a minute ahead of our clock (a minute of skew is accepted); not yet valid (nbf).
+    expect((await refused(await openStream(contact, { token: await sign(claims, now + 120, now + 600) }), 401)).detail).toBe("The realtime token's claims are not valid: iat is in the future.");
+    await connect(contact, { token: await sign(claims, now + 30, now + 600) }).then((s) => open.push(s));
+    const notYet = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: key.id }).setIssuedAt().setNotBefore(now + 600).setExpirationTime(now + 900).sign(new TextEncoder().encode(key.secret));
+    expect((await refused(await openStream(contact, { token: notYet }), 401)).detail).toMatch(/^The realtime token's claims are not valid: .*nbf/);
     // No exp; a lifetime beyond a day; another algorithm.
     expect((await refused(await openStream(contact, { token: await mint(key.secret, key.id, claims, null) }), 401)).detail).toMatch(/^The realtime token's claims are not valid: .*exp/);
     expect((await refused(await openStream(contact, { token: await mint(key.secret, key.id, claims, 86_401) }), 401)).detail).toBe(
