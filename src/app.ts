@@ -19,6 +19,7 @@ import { ApiError, problemResponse } from './http/problem';
 import { webhooks } from './http/webhooks';
 import { rateLimit } from './http/rate-limit';
 import { isStreamPath, realtime } from './http/realtime';
+import { signingKeys } from './http/signing-keys';
 
 export const app = new OpenAPIHono<AppEnv>();
 
@@ -69,6 +70,7 @@ app.route('/api/v1', eventTypes);
 app.route('/api/v1', webhooks);
 app.route('/api/v1', operations);
 app.route('/api/v1', realtime);
+app.route('/api/v1', signingKeys);
 app.route('/api/v1', contactEvents);
 
 app.get('/', (c) => c.redirect('/docs'));

@@ -18,7 +18,7 @@ export interface SocketSession {
   after: number | null;
   /** When the realtime token expires (ms since the epoch); null for API-key sockets, which do not. */
   expires_at: number | null;
-  /** The API key that minted the token: the socket is closed once that key is revoked. Null for API-key sockets (checked per request) and keyless tokens. */
+  /** The key the token lives on (the API key that asked for it, or the tenant's signing key that signed it): the socket is closed once that key is revoked. Null for API-key sockets (checked per request) and keyless tokens. */
   key_id: string | null;
 }
 

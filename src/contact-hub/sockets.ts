@@ -13,6 +13,7 @@
  */
 import { isVisibleTo } from '../domain/contact-event-types';
 import type { RealtimeRole } from '../domain/realtime-token';
+import { isSigningKeyId } from '../domain/signing-keys';
 import type { ContactEventRecord } from '../domain/schemas/contact-events';
 import {
   CLOSE,
@@ -285,7 +286,8 @@ export class HubSockets {
       for (const ws of sockets) {
         this.catchingUp.delete(ws);
         if ((ws.deserializeAttachment() as Attachment | null)?.role === 'agent') agentLeft = true;
-        sendError(ws, problem('key-revoked', 'API key revoked', 401, 'The API key that issued this realtime token was revoked: the token no longer opens this stream.'), CLOSE.tokenExpired);
+        const what = isSigningKeyId(kid) ? 'signing key' : 'API key';
+        sendError(ws, problem('key-revoked', `${what === 'API key' ? 'API' : 'Signing'} key revoked`, 401, `The ${what} that issued this realtime token was revoked: the token no longer opens this stream.`), CLOSE.tokenExpired);
       }
     }
     if (agentLeft) this.broadcast(encode({ type: 'presence', agents: this.presence() }));

@@ -1,6 +1,8 @@
 import { and, desc, eq, inArray, isNull } from 'drizzle-orm';
 import { orm } from './client';
 import { apiKeys, tenants } from './schema/core';
+import { isSigningKeyId } from '../domain/signing-keys';
+import { activeSigningKeyIds } from './signing-keys';
 
 export interface TenantSettings {
   event_retention_days?: number;
@@ -73,8 +75,19 @@ export async function touchApiKey(d1: D1Database, tenantId: string, keyId: strin
   await orm(d1).update(apiKeys).set({ lastUsedAt: at }).where(and(eq(apiKeys.tenantId, tenantId), eq(apiKeys.id, keyId))).run();
 }
 
-/** Which of the tenant's `keyIds` are still active (not revoked): realtime sockets live on their key. */
+/**
+ * Which of the tenant's `keyIds` are still active (not revoked): realtime sockets live on their key,
+ * an API key (tokens from POST /realtime/tokens) or a realtime signing key (`rsk_…`, tokens the
+ * tenant signed). The hub asks about both kinds in one call.
+ */
 export async function activeKeyIds(d1: D1Database, tenantId: string, keyIds: string[]): Promise<string[]> {
+  const signing = keyIds.filter(isSigningKeyId);
+  const api = keyIds.filter((id) => !isSigningKeyId(id));
+  const [fromSigning, fromApi] = await Promise.all([activeSigningKeyIds(d1, tenantId, signing), activeApiKeyIds(d1, tenantId, api)]);
+  return [...fromApi, ...fromSigning];
+}
+
+async function activeApiKeyIds(d1: D1Database, tenantId: string, keyIds: string[]): Promise<string[]> {
   if (keyIds.length === 0) return [];
   const rows = await orm(d1)
     .select({ id: apiKeys.id })

@@ -1,124 +1,160 @@
 /**
- * Realtime tokens: short-lived, HMAC-SHA256 signed grants to open ONE contact's stream of ONE tenant
- * in ONE role. Browsers cannot set headers on a WebSocket, so the token rides in the query string;
- * that is why it is short-lived and narrow, and why it never holds the API key.
+ * Realtime tokens: short-lived JWTs (RFC 7519, HS256) that open ONE contact's stream of ONE tenant in
+ * ONE role. Browsers cannot set headers on a WebSocket, so the token rides in the query string; that
+ * is why it is short-lived and narrow, and why it never holds the API key.
  *
- * Format: `ert1.<base64url(JSON claims)>.<base64url(HMAC-SHA256(secret, "ert1.<claims>"))>`.
- * The version prefix is part of the signed text, so a future format cannot be confused with this one.
- * Pure: Web Crypto only, no bindings.
+ * A token is signed either by Eventline (POST /realtime/tokens, with TOKEN_SIGNING_SECRET; no `kid`
+ * header) or by the tenant's own backend with one of its realtime signing keys (the key's id in the
+ * `kid` header). Both carry the same claims; docs/realtime-tokens.md names and explains them.
+ * JWT parsing and signature checks are jose's (a maintained library), not ours. Pure: no bindings.
  */
+import { SignJWT, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 
-export const TOKEN_PREFIX = 'ert1';
 export const DEFAULT_TTL_SECONDS = 3600;
 export const MAX_TTL_SECONDS = 86_400;
 /** Longest token the verifier will look at (claims are small; this bounds work on garbage input). */
 export const MAX_TOKEN_LENGTH = 2048;
+/** `iss` of the tokens Eventline signs itself. Not required of tokens a tenant signs. */
+export const TOKEN_ISSUER = 'eventline';
+/** A tenant's backend clock may run ahead of ours by this much: `iat` up to this far in the future is accepted. */
+export const IAT_SKEW_SECONDS = 60;
 
 export type RealtimeRole = 'agent' | 'client';
 
+/** The JWT claims set of a realtime token, as signed. */
 export interface RealtimeClaims {
+  iss?: string;
+  /** The agent id (role agent); the contact id (role client). */
+  sub?: string;
+  iat: number;
+  exp: number;
   /** Tenant id. */
   tid: string;
-  /** Contact id. */
+  /**
+   * Contact id (a UUID): the stream the token opens. The scope of a token is the claim it carries:
+   * `cid` for a contact's stream today; another scope (an inbox) would be another claim.
+   */
   cid: string;
   role: RealtimeRole;
-  /** The agent's id (role agent only). */
-  aid?: string;
-  /** The agent's display name (role agent only), shown in presence frames. */
+  /** The agent's display name (role agent only), shown in presence and typing frames. */
   name?: string;
   /**
-   * The API key that minted the token. A token lives on its key: once the key is revoked the token
-   * opens no socket, and the sockets it opened are closed. Absent only in tokens minted without a key.
+   * The API key that asked Eventline for the token. A token lives on its key: once the key is revoked
+   * the token opens no socket, and the sockets it opened are closed. Only in tokens Eventline signs.
    */
-  kid?: string;
-  /** Issued at, epoch seconds. */
+  akid?: string;
+}
+
+/** What a verified token grants, in the words of the rest of the code. */
+export interface RealtimeGrant {
+  tenantId: string;
+  contactId: string;
+  role: RealtimeRole;
+  agentId: string | null;
+  name: string | null;
+  apiKeyId: string | null;
+  /** Epoch seconds. */
   iat: number;
-  /** Expires at, epoch seconds. */
   exp: number;
 }
 
-export type VerifyFailure = 'malformed' | 'bad_signature' | 'expired';
-export type VerifyResult = { ok: true; claims: RealtimeClaims } | { ok: false; reason: VerifyFailure };
+export type VerifyFailure = 'malformed' | 'bad_signature' | 'expired' | 'invalid_claims';
+export type VerifyResult = { ok: true; claims: RealtimeGrant } | { ok: false; reason: VerifyFailure; detail?: string };
 
 const encoder = new TextEncoder();
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const HS256 = 'HS256';
 
-function b64url(bytes: Uint8Array): string {
-  let bin = '';
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-function fromB64url(text: string): Uint8Array | null {
-  if (!/^[A-Za-z0-9_-]*$/.test(text)) return null;
-  try {
-    const bin = atob(text.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (text.length % 4)) % 4));
-    return Uint8Array.from(bin, (c) => c.charCodeAt(0));
-  } catch {
-    return null;
-  }
-}
-
-function hmacKey(secret: string, usage: 'sign' | 'verify'): Promise<CryptoKey> {
-  return crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [usage]);
-}
-
-/** Signs claims for `ttlSeconds` from `nowMs`. */
+/** Signs claims for `ttlSeconds` from `nowMs`, with Eventline's own secret (no `kid`). */
 export async function signRealtimeToken(
   secret: string,
   grant: { tenantId: string; contactId: string; role: RealtimeRole; agentId?: string | null; name?: string | null; keyId?: string | null },
   ttlSeconds: number,
   nowMs: number,
+  header: { kid?: string } = {},
 ): Promise<{ token: string; claims: RealtimeClaims }> {
   if (!secret) throw new Error('realtime token secret is empty');
   const iat = Math.floor(nowMs / 1000);
-  const claims: RealtimeClaims = { tid: grant.tenantId, cid: grant.contactId, role: grant.role, iat, exp: iat + ttlSeconds };
-  if (grant.role === 'agent' && grant.agentId) claims.aid = grant.agentId;
+  const claims: RealtimeClaims = {
+    iss: TOKEN_ISSUER,
+    sub: grant.role === 'agent' && grant.agentId ? grant.agentId : grant.contactId,
+    iat,
+    exp: iat + ttlSeconds,
+    tid: grant.tenantId,
+    cid: grant.contactId,
+    role: grant.role,
+  };
   if (grant.role === 'agent' && grant.name) claims.name = grant.name;
-  if (grant.keyId) claims.kid = grant.keyId;
-  const signed = `${TOKEN_PREFIX}.${b64url(encoder.encode(JSON.stringify(claims)))}`;
-  const sig = new Uint8Array(await crypto.subtle.sign('HMAC', await hmacKey(secret, 'sign'), encoder.encode(signed)));
-  return { token: `${signed}.${b64url(sig)}`, claims };
-}
-
-function isClaims(v: unknown): v is RealtimeClaims {
-  if (v === null || typeof v !== 'object') return false;
-  const c = v as Record<string, unknown>;
-  const optStr = (x: unknown) => x === undefined || (typeof x === 'string' && x.length > 0);
-  return (
-    typeof c.tid === 'string' &&
-    c.tid.length > 0 &&
-    typeof c.cid === 'string' &&
-    c.cid.length > 0 &&
-    (c.role === 'agent' || c.role === 'client') &&
-    optStr(c.aid) &&
-    optStr(c.name) &&
-    optStr(c.kid) &&
-    (c.role === 'agent' ? typeof c.aid === 'string' : c.aid === undefined && c.name === undefined) &&
-    Number.isSafeInteger(c.iat) &&
-    Number.isSafeInteger(c.exp)
-  );
+  if (grant.keyId) claims.akid = grant.keyId;
+  const token = await new SignJWT({ ...claims })
+    .setProtectedHeader({ alg: HS256, typ: 'JWT', ...(header.kid ? { kid: header.kid } : {}) })
+    .sign(encoder.encode(secret));
+  return { token, claims };
 }
 
 /**
- * Checks format, then signature (constant time, by Web Crypto), then expiry. The claims are parsed
- * only after the signature holds, so forged JSON never reaches the parser's callers.
+ * The `kid` header: the tenant signing key that signed the token; null when there is none (Eventline
+ * signed it); undefined when the token is not a JWT at all. Read before the signature is checked,
+ * only to pick the key to check it with.
+ */
+export function tokenKeyId(token: string): string | null | undefined {
+  if (token.length > MAX_TOKEN_LENGTH || token.split('.').length !== 3) return undefined;
+  try {
+    const { kid } = decodeProtectedHeader(token);
+    if (kid === undefined) return null;
+    return typeof kid === 'string' && kid.length > 0 && kid.length <= 128 ? kid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const isStr = (v: unknown, max: number): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
+
+/** The claims beyond what jose checks (signature, alg, exp, nbf), with the first wrong one named. */
+function grantOf(p: Record<string, unknown>, nowSec: number): RealtimeGrant | string {
+  if (!isStr(p.tid, 128)) return 'tid must be the tenant id';
+  if (typeof p.cid !== 'string' || !UUID.test(p.cid)) return 'cid must be the contact id (a UUID)';
+  const contactId = p.cid.toLowerCase();
+  if (p.role !== 'agent' && p.role !== 'client') return 'role must be agent or client';
+  if (p.role === 'agent' && !isStr(p.sub, 128)) return 'sub must be the agent id (1-128 characters) for role agent';
+  if (p.role === 'client' && p.sub !== undefined && (typeof p.sub !== 'string' || p.sub.toLowerCase() !== contactId)) {
+    return 'sub, when given for role client, must be the contact id (cid)';
+  }
+  if (p.name !== undefined && (p.role !== 'agent' || !isStr(p.name, 100))) return 'name is for role agent only, 1-100 characters';
+  if (p.akid !== undefined && !isStr(p.akid, 128)) return 'akid must be an API key id';
+  const iat = p.iat as number;
+  const exp = p.exp as number;
+  if (!Number.isSafeInteger(iat) || !Number.isSafeInteger(exp)) return 'iat and exp must be whole epoch seconds';
+  if (iat > nowSec + IAT_SKEW_SECONDS) return 'iat is in the future';
+  if (exp - iat > MAX_TTL_SECONDS) return `exp must be at most ${MAX_TTL_SECONDS} seconds after iat`;
+  return {
+    tenantId: p.tid,
+    contactId,
+    role: p.role,
+    agentId: p.role === 'agent' ? (p.sub as string) : null,
+    name: typeof p.name === 'string' ? p.name : null,
+    apiKeyId: typeof p.akid === 'string' ? p.akid : null,
+    iat,
+    exp,
+  };
+}
+
+/**
+ * Checks the JWT with jose (HS256 only, signature in constant time by Web Crypto, `exp` and `nbf`
+ * with no leeway, as the hub closes a socket at `exp` exactly), then Eventline's claims. The claims
+ * are looked at only after the signature holds, so forged JSON never reaches the callers.
  */
 export async function verifyRealtimeToken(secret: string, token: string, nowMs: number): Promise<VerifyResult> {
   if (!secret || token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'malformed' };
-  const parts = token.split('.');
-  if (parts.length !== 3 || parts[0] !== TOKEN_PREFIX) return { ok: false, reason: 'malformed' };
-  const body = fromB64url(parts[1]!);
-  const sig = fromB64url(parts[2]!);
-  if (!body || !sig || sig.byteLength !== 32) return { ok: false, reason: 'malformed' };
-  const valid = await crypto.subtle.verify('HMAC', await hmacKey(secret, 'verify'), sig, encoder.encode(`${parts[0]}.${parts[1]}`));
-  if (!valid) return { ok: false, reason: 'bad_signature' };
-  let claims: unknown;
+  let payload: Record<string, unknown>;
   try {
-    claims = JSON.parse(new TextDecoder().decode(body));
-  } catch {
+    ({ payload } = await jwtVerify(token, encoder.encode(secret), { algorithms: [HS256], requiredClaims: ['iat', 'exp'], currentDate: new Date(nowMs) }));
+  } catch (e) {
+    if (e instanceof errors.JWSSignatureVerificationFailed) return { ok: false, reason: 'bad_signature' };
+    if (e instanceof errors.JWTExpired) return { ok: false, reason: 'expired' };
+    if (e instanceof errors.JWTClaimValidationFailed) return { ok: false, reason: 'invalid_claims', detail: e.message };
     return { ok: false, reason: 'malformed' };
   }
-  if (!isClaims(claims)) return { ok: false, reason: 'malformed' };
-  if (claims.exp * 1000 <= nowMs) return { ok: false, reason: 'expired' };
-  return { ok: true, claims };
+  const grant = grantOf(payload, Math.floor(nowMs / 1000));
+  return typeof grant === 'string' ? { ok: false, reason: 'invalid_claims', detail: grant } : { ok: true, claims: grant };
 }

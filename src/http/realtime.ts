@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi';
 import { contactHubStub } from '../contact-hub';
 import { encode, problem, refusalCloseCode } from '../contact-hub/protocol';
 import { SESSION_HEADER, type SocketSession } from '../contact-hub/sockets';
-import { signRealtimeToken, verifyRealtimeToken, type VerifyFailure } from '../domain/realtime-token';
+import { signRealtimeToken, tokenKeyId, verifyRealtimeToken, type VerifyFailure } from '../domain/realtime-token';
 import { ProblemSchema, problemResponses } from '../domain/schemas/common';
 import { NewRealtimeToken, RealtimeToken, StreamParams, StreamQuery } from '../domain/schemas/realtime';
 import { iso } from '../domain/time';
@@ -10,6 +10,7 @@ import { apiKeyActive } from './auth';
 import { router } from './context';
 import { ApiError, forbidden, unauthorized, validationFailed } from './problem';
 import { assertAuthNotThrottled, noteAuthFailure } from './rate-limit';
+import { signingKeyFor, tokenSigningSecret } from './signing-keys';
 
 export const realtime = router();
 
@@ -48,14 +49,10 @@ const TOKEN_FAILURE: Record<VerifyFailure, string> = {
   malformed: 'The realtime token is malformed.',
   bad_signature: 'The realtime token signature is not valid.',
   expired: 'The realtime token has expired; ask for a new one.',
+  invalid_claims: 'The realtime token\'s claims are not valid',
 };
 
-function signingSecret(env: Env): string {
-  if (!env.TOKEN_SIGNING_SECRET) {
-    throw new ApiError(503, 'realtime-disabled', 'Realtime disabled', 'TOKEN_SIGNING_SECRET is not set, so realtime tokens can be neither issued nor checked.');
-  }
-  return env.TOKEN_SIGNING_SECRET;
-}
+const signingSecret = tokenSigningSecret;
 
 realtime.openapi(
   createRoute({
@@ -65,7 +62,7 @@ realtime.openapi(
     tags: ['Realtime'],
     summary: 'Issue a short-lived token to open one contact\'s stream',
     description:
-      'HMAC-SHA256 signed, for one tenant, one contact and one role: `agent` (sees `visible_to_agent` entries, appears in presence) or `client` (sees `visible_to_client` entries). Hand it to the browser; it opens `url` as a WebSocket.',
+      'A JWT (HS256; claims in docs/realtime-tokens.md) for one tenant, one contact and one role: `agent` (sees `visible_to_agent` entries, appears in presence) or `client` (sees `visible_to_client` entries). Hand it to the browser; it opens `url` as a WebSocket. Your backend can also sign such tokens itself with a signing key (POST /realtime/signing-keys).',
     request: { body: { required: true, content: { 'application/json': { schema: NewRealtimeToken } } } },
     responses: {
       201: { description: 'Issued', content: { 'application/json': { schema: RealtimeToken } } },
@@ -107,7 +104,7 @@ realtime.openapi(
     tags: ['Realtime'],
     summary: 'Watch a contact\'s timeline over a WebSocket',
     description:
-      'Upgrades to a WebSocket on the contact\'s hub. Authenticate with `?token=` (from POST /realtime/tokens) or, server side, with the API key (role agent). The caller is checked before the upgrade; a refused WebSocket request still gets a socket, which carries one `error` frame and closes with 4000 + the HTTP status (4401 bad, expired or revoked token, 4403 another contact or tenant, 4422 bad query), so that a browser can tell why. A socket opened with a token is closed with 4401 when the token expires or its API key is revoked (reconnect with a new token and `after=`). Frames: see README "Realtime" and src/contact-hub/protocol.ts.',
+      'Upgrades to a WebSocket on the contact\'s hub. Authenticate with `?token=` (from POST /realtime/tokens, or signed by your backend with a signing key) or, server side, with the API key (role agent). The caller is checked before the upgrade; a refused WebSocket request still gets a socket, which carries one `error` frame and closes with 4000 + the HTTP status (4401 bad or expired token, revoked API or signing key, 4403 another contact or tenant, 4422 bad query), so that a browser can tell why. A socket opened with a token is closed with 4401 when the token expires or its API key or signing key is revoked (reconnect with a new token and `after=`). Frames: see README "Realtime" and src/contact-hub/protocol.ts.',
     request: { params: StreamParams, query: StreamQuery },
     responses: {
       101: { description: 'Switching Protocols: the WebSocket is open; the first frame is `ready` (or, for a refused caller, `error` and a 4xxx close).' },
@@ -125,31 +122,40 @@ realtime.openapi(
       const extra = (['agent_id', 'name'] as const).filter((k) => q[k] !== undefined);
       if (extra.length) throw validationFailed(extra.map((path) => ({ path: `query.${path}`, message: 'is only for API-key callers; a token names its agent' })));
       assertAuthNotThrottled(c);
-      const result = await verifyRealtimeToken(signingSecret(c.env), q.token, Date.now());
+      // The `kid` header picks the key: a tenant's signing key, or (none) Eventline's own secret.
+      const kid = tokenKeyId(q.token);
+      const signingKey = kid ? await signingKeyFor(c.env, kid) : null;
+      if (kid && !signingKey) {
+        await noteAuthFailure(c);
+        throw unauthorized(`The realtime token's signing key ${kid} does not exist or was revoked.`);
+      }
+      const result = kid === undefined ? ({ ok: false, reason: 'malformed' } as const) : await verifyRealtimeToken(signingKey?.secret ?? signingSecret(c.env), q.token, Date.now());
       if (!result.ok) {
         await noteAuthFailure(c);
-        throw unauthorized(TOKEN_FAILURE[result.reason]);
+        throw unauthorized(result.reason === 'invalid_claims' ? `${TOKEN_FAILURE.invalid_claims}: ${result.detail}.` : TOKEN_FAILURE[result.reason]);
       }
       const claims = result.claims;
-      // A token lives on the key that minted it: a revoked key's tokens open nothing.
-      if (claims.kid !== undefined && !(await apiKeyActive(c.env, claims.tid, claims.kid))) {
+      // A signing key signs for its own tenant only.
+      if (signingKey && claims.tenantId !== signingKey.tenantId) throw forbidden('The realtime token is for another tenant than its signing key.');
+      // A token Eventline issued lives on the API key that asked for it: a revoked key's tokens open nothing.
+      if (!signingKey && claims.apiKeyId !== null && !(await apiKeyActive(c.env, claims.tenantId, claims.apiKeyId))) {
         await noteAuthFailure(c);
         throw unauthorized('The API key that issued this realtime token was revoked.');
       }
-      if (claims.cid !== contactId) throw forbidden('The realtime token is for another contact.');
+      if (claims.contactId !== contactId) throw forbidden('The realtime token is for another contact.');
       // With both a key and a token (the middleware then checked the key), they must name one tenant.
       const keyTenant = c.get('tenantId');
-      if (keyTenant !== undefined && keyTenant !== claims.tid) throw forbidden('The realtime token belongs to another tenant than the API key.');
+      if (keyTenant !== undefined && keyTenant !== claims.tenantId) throw forbidden('The realtime token belongs to another tenant than the API key.');
       session = {
-        tenant_id: claims.tid,
+        tenant_id: claims.tenantId,
         contact_id: contactId,
         role: claims.role,
-        agent_id: claims.aid ?? null,
-        name: claims.name ?? null,
+        agent_id: claims.agentId,
+        name: claims.name,
         after: q.after ?? null,
-        // The hub closes the socket when the token expires (4401), or when this key is revoked.
+        // The hub closes the socket when the token expires (4401), or when its key is revoked.
         expires_at: claims.exp * 1000,
-        key_id: claims.kid ?? null,
+        key_id: signingKey && kid ? kid : claims.apiKeyId,
       };
     } else {
       if (c.get('tenantId') === undefined) {

@@ -309,7 +309,7 @@ describe('GET /event-types', () => {
     expect(body.max_length).toBe(100);
     expect(body.sources).toEqual(['system', 'webhook', 'manual', 'cron', 'workflow']);
     expect(body.event_types).toHaveLength(17);
-    expect(body.event_types).toContainEqual({ type: 'custom_field.updated', aggregate: 'custom_field', description: 'A custom field changed' });
+    expect(body.event_types).toContainEqual(expect.objectContaining({ type: 'custom_field.updated', aggregate: 'custom_field', description: 'A custom field changed' }));
     const rule = new RegExp(body.pattern);
     for (const { type } of body.event_types) expect(rule.test(type)).toBe(true);
   });

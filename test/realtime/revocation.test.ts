@@ -43,7 +43,7 @@ describe('a realtime token lives on the API key that minted it', () => {
     const agentToken = await mint(k.key, { contact_id: contact, role: 'agent', agent_id: 'a-1', name: 'Ann' });
     const clientToken = await mint(k.key, { contact_id: contact, role: 'client' });
     const verified = await verifyRealtimeToken(env.TOKEN_SIGNING_SECRET, agentToken, Date.now());
-    expect(verified).toMatchObject({ ok: true, claims: { kid: k.id } });
+    expect(verified).toMatchObject({ ok: true, claims: { apiKeyId: k.id } });
 
     const agent = await connect(contact, { token: agentToken });
     const client = await connect(contact, { token: clientToken });

@@ -50,7 +50,7 @@ describe('realtime tokens', () => {
     expect(ttl).toBeLessThanOrEqual(3601_000);
     expect(body.url).toBe(`ws://eventline.test/api/v1/contacts/${contact}/stream?token=${body.token}`);
     const verified = await verifyRealtimeToken(SECRET, body.token, Date.now());
-    expect(verified).toEqual({ ok: true, claims: expect.objectContaining({ tid: t.id, cid: contact, role: 'agent', aid: 'a-7', name: 'Ann' }) });
+    expect(verified).toEqual({ ok: true, claims: expect.objectContaining({ tenantId: t.id, contactId: contact, role: 'agent', agentId: 'a-7', name: 'Ann' }) });
 
     const max = await call('POST', '/api/v1/realtime/tokens', { key: t.key, body: { contact_id: contact, role: 'client', ttl_seconds: 86_400 } });
     expect(max.status).toBe(201);
@@ -94,12 +94,13 @@ describe('realtime tokens', () => {
 
   it('signs and verifies; refuses tampered, foreign, expired and malformed tokens', async () => {
     const now = Date.now();
-    const { token } = await signRealtimeToken('s3cret', { tenantId: 't', contactId: 'c', role: 'client' }, 60, now);
-    expect(await verifyRealtimeToken('s3cret', token, now)).toMatchObject({ ok: true, claims: { tid: 't', cid: 'c', role: 'client' } });
+    const c = uuid();
+    const { token } = await signRealtimeToken('s3cret', { tenantId: 't', contactId: c, role: 'client' }, 60, now);
+    expect(await verifyRealtimeToken('s3cret', token, now)).toMatchObject({ ok: true, claims: { tenantId: 't', contactId: c, role: 'client' } });
     expect(await verifyRealtimeToken('other', token, now)).toEqual({ ok: false, reason: 'bad_signature' });
     expect(await verifyRealtimeToken('s3cret', token, now + 60_000)).toEqual({ ok: false, reason: 'expired' });
     const [p, body, sig] = token.split('.');
-    const forged = btoa(JSON.stringify({ tid: 'other-tenant', cid: 'c', role: 'client', iat: 1, exp: 9_999_999_999 })).replace(/=+$/, '');
+    const forged = btoa(JSON.stringify({ tid: 'other-tenant', cid: c, role: 'client', iat: 1, exp: 9_999_999_999 })).replace(/=+$/, '');
     expect(await verifyRealtimeToken('s3cret', `${p}.${forged}.${sig}`, now)).toEqual({ ok: false, reason: 'bad_signature' });
     expect(await verifyRealtimeToken('s3cret', `${p}.${body}`, now)).toEqual({ ok: false, reason: 'malformed' });
     expect(await verifyRealtimeToken('s3cret', `ert0.${body}.${sig}`, now)).toEqual({ ok: false, reason: 'malformed' });
@@ -124,7 +125,7 @@ describe('stream authentication (checked before the upgrade)', () => {
     expect((await refused(await openStream(contact, { token: foreign }), 401)).detail).toBe('The realtime token signature is not valid.');
 
     // Claims rewritten to another contact, signature kept: the signature no longer holds.
-    const rewritten = btoa(JSON.stringify({ tid: t.id, cid: uuid(), role: 'agent', aid: 'x', iat: 1, exp: 9_999_999_999 })).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+    const rewritten = btoa(JSON.stringify({ tid: t.id, cid: uuid(), role: 'agent', sub: 'x', iat: 1, exp: 9_999_999_999 })).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
     expect((await refused(await openStream(contact, { token: `${prefix}.${rewritten}.${sig}` }), 401)).detail).toBe('The realtime token signature is not valid.');
 
     expect((await refused(await openStream(contact, { token: 'garbage' }), 401)).detail).toBe('The realtime token is malformed.');

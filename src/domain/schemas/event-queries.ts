@@ -74,11 +74,27 @@ export const EventStatsResponse = z
   })
   .openapi('EventStats');
 
+const PayloadSchemaDoc = z.record(z.string(), z.unknown()).openapi({
+  description: 'A JSON Schema (draft 2020-12) of what the payload of this type carries. Descriptive, not enforced: every field is optional and others are allowed.',
+});
+
 export const EventTypeList = z
   .object({
     pattern: z.string(),
     max_length: z.number().int(),
     sources: z.array(z.enum(EVENT_SOURCES)),
-    event_types: z.array(z.object({ type: z.string(), aggregate: z.string(), description: z.string() })),
+    event_types: z.array(
+      z.object({
+        type: z.string(),
+        aggregate: z.string(),
+        description: z.string(),
+        webhook_type: z.string().nullable().openapi({ description: 'The type webhook deliveries carry it under; null: not delivered (internal).' }),
+        payload_schema: PayloadSchemaDoc,
+      }),
+    ),
+    timeline_pattern: z.string().openapi({ description: 'The rule every timeline entry type follows.' }),
+    timeline_types: z
+      .array(z.object({ type: z.string(), category: z.string(), description: z.string(), webhook_type: z.string(), payload_schema: PayloadSchemaDoc }))
+      .openapi({ description: 'The predefined timeline entry types.' }),
   })
   .openapi('EventTypeList');

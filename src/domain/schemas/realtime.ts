@@ -31,7 +31,7 @@ export const NewRealtimeToken = z
 
 export const RealtimeToken = z
   .object({
-    token: z.string().openapi({ description: 'Signed, short-lived; pass it as `?token=` on the stream URL.' }),
+    token: z.string().openapi({ description: 'A short-lived JWT (HS256; claims in docs/realtime-tokens.md); pass it as `?token=` on the stream URL.' }),
     expires_at: z.string(),
     url: z.string().openapi({ description: 'The WebSocket URL to open (token included).' }),
   })
@@ -40,7 +40,7 @@ export const RealtimeToken = z
 export const StreamParams = z.object({ contact_id: Uuid });
 
 export const StreamQuery = z.object({
-  token: z.string().optional().openapi({ description: 'A realtime token; without it, an API key (Authorization header) opens the stream as an agent.' }),
+  token: z.string().optional().openapi({ description: 'A realtime token (a JWT from POST /realtime/tokens, or signed by your backend with a signing key); without it, an API key (Authorization header) opens the stream as an agent.' }),
   after: z
     .string()
     .regex(/^\d{1,15}$/, { message: 'must be a non-negative integer' })
