@@ -286,7 +286,7 @@ export class HubSockets {
       for (const ws of sockets) {
         this.catchingUp.delete(ws);
         if ((ws.deserializeAttachment() as Attachment | null)?.role === 'agent') agentLeft = true;
-        const what = isSigningKeyId(kid) ? 'signing key' : 'API key';
+        const what = isSigningKeyId(keyId) ? 'signing key' : 'API key';
         sendError(ws, problem('key-revoked', `${what === 'API key' ? 'API' : 'Signing'} key revoked`, 401, `The ${what} that issued this realtime token was revoked: the token no longer opens this stream.`), CLOSE.tokenExpired);
       }
     }
