@@ -1,10 +1,7 @@
-export interface SnapshotRow {
-  stream_id: string;
-  version: number;
-  state: string;
-  source: string;
-  created_at: number;
-}
+import type { Row } from './client';
+import type { streamSnapshots } from './schema/eventstore';
+
+export type SnapshotRow = Omit<Row<typeof streamSnapshots>, 'tenant_id'>;
 
 /**
  * Stores a snapshot. `replace` false is a projection's own snapshot: it is written only while the

@@ -4,7 +4,7 @@ import {
   touchTriggeredStatement,
   unstartedDeliveriesStatement,
   type NewDelivery,
-  type SubscriptionRow,
+  type WebhookSubscriptionRow,
 } from '../db/webhooks';
 import { deterministicUuid } from '../domain/ids';
 import { upcastEvent } from '../domain/upcasters';
@@ -50,7 +50,7 @@ export function outgoing(m: RelayMessage): Outgoing | null {
   };
 }
 
-export const filterOf = (s: SubscriptionRow): SubscriptionFilter => ({
+export const filterOf = (s: WebhookSubscriptionRow): SubscriptionFilter => ({
   events: JSON.parse(s.events) as string[],
   subscribeContactEvents: s.subscribe_contact_events === 1,
   contactEventTypes: JSON.parse(s.contact_event_types) as string[],

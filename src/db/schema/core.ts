@@ -1,5 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import type { EventSource } from '../../domain/event-types';
+import type { ContactEventRecord } from '../../domain/schemas/contact-events';
 
 // Times are epoch milliseconds (INTEGER): cheap to compare, index and range-scan; the API speaks ISO 8601.
 
@@ -34,7 +36,7 @@ export const events = sqliteTable(
     tenantId: text('tenant_id').notNull(),
     id: text('id').notNull(),
     eventType: text('event_type').notNull(),
-    source: text('source').notNull(),
+    source: text('source').$type<EventSource>().notNull(),
     contactId: text('contact_id'),
     sessionId: text('session_id'),
     messageId: text('message_id'),
@@ -96,13 +98,13 @@ export const contactEvents = sqliteTable(
     sequenceNumber: integer('sequence_number').notNull(),
     sessionId: text('session_id'),
     eventType: text('event_type').notNull(),
-    category: text('category').notNull(),
-    priority: text('priority').notNull(),
+    category: text('category').$type<ContactEventRecord['category']>().notNull(),
+    priority: text('priority').$type<ContactEventRecord['priority']>().notNull(),
     title: text('title'),
     description: text('description'),
     payload: text('payload').notNull(),
     metadata: text('metadata').notNull(),
-    source: text('source').notNull(),
+    source: text('source').$type<ContactEventRecord['source']>().notNull(),
     triggeredBy: text('triggered_by'),
     integrationSource: text('integration_source'),
     isRealtime: integer('is_realtime', { mode: 'boolean' }).notNull(),
