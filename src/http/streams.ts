@@ -22,7 +22,7 @@ import {
 import { parseStreamId, type StreamRef } from '../domain/streams';
 import { iso } from '../domain/time';
 import { latestSchemaVersion } from '../domain/upcasters';
-import { storedEvent } from '../eventstore/stored';
+import { servedEvent } from '../db/events';
 import { ownedIds } from './append';
 import { router } from './context';
 import { ApiError, conflict, notFound, validationFailed, type FieldError, duplicateIdErrors } from './problem';
@@ -185,7 +185,7 @@ streams.openapi(
         stream_id: ref.streamId,
         version: page.version,
         direction: q.direction,
-        events: page.events.map((e) => ({ ...storedEvent(e, positions.get(e.id) ?? null), version: e.sequence_number ?? 0 })),
+        events: page.events.map((e) => ({ ...servedEvent(e, positions.get(e.id) ?? null), version: e.sequence_number ?? 0 })),
         next_after: next,
       },
       200,
