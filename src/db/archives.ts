@@ -1,8 +1,8 @@
 import type { EventRow } from './events';
-import type { Row } from './client';
+import type { D1Row } from './client';
 import type { archives } from './schema/analytics';
 
-export type ArchiveRow = Row<typeof archives>;
+export type ArchiveRow = D1Row<typeof archives>;
 
 /** The earliest event time of a tenant before `cutoff`, or null when nothing is that old. */
 export async function oldestEventBefore(d1: D1Database, tenantId: string, cutoff: number): Promise<number | null> {

@@ -1,13 +1,14 @@
 import { drizzle } from 'drizzle-orm/d1';
-import type { InferInsertModel, InferSelectModel, Table } from 'drizzle-orm';
+import type { InferSelectModel, Table } from 'drizzle-orm';
 import * as schema from './schema/core';
 
 // How db/ describes a table: once, in the drizzle schema (src/db/schema/), from which drizzle-kit
 // generates the migrations. Queries are raw D1 SQL (bulk JSON statements, INDEXED BY, json_each,
 // RETURNING, statements batched with other modules' statements: what the query builder cannot
 // express or would make slower), except the small tenant and key queries of tenants.ts, which use the
-// builder. A raw query's row type is never written by hand: it is `Row<typeof table>` (or a
-// Pick/Omit of it), inferred from the schema. Raw SQL lives only in src/db/.
+// builder (its rows are `typeof table.$inferSelect`, inferred by drizzle). A raw query's row type is
+// never written by hand either: it is `D1Row<typeof table>` (or a Pick/Omit of it), inferred from the
+// same schema. Raw D1 SQL lives only in src/db/.
 
 export const orm = (d1: D1Database) => drizzle(d1, { schema });
 export type Orm = ReturnType<typeof orm>;
@@ -16,11 +17,7 @@ export type Orm = ReturnType<typeof orm>;
 type Raw<V> = V extends boolean ? number : V;
 
 /** A row of `T` as raw D1 SQL returns it (`SELECT *`): SQL column names, booleans as 0/1. */
-export type Row<T extends Table> = { [K in keyof InferSelectModel<T, { dbColumnNames: true }>]: Raw<InferSelectModel<T, { dbColumnNames: true }>[K]> };
-
-/** A row of `T` as the query builder returns and takes it (TypeScript keys, booleans as booleans). */
-export type Model<T extends Table> = InferSelectModel<T>;
-export type NewModel<T extends Table> = InferInsertModel<T>;
+export type D1Row<T extends Table> = { [K in keyof InferSelectModel<T, { dbColumnNames: true }>]: Raw<InferSelectModel<T, { dbColumnNames: true }>[K]> };
 
 /** The cheapest round trip to D1 (the health check): throws when D1 cannot be reached. */
 export async function pingD1(d1: D1Database): Promise<void> {

@@ -1,11 +1,11 @@
 import type { ContactEventRecord } from '../domain/schemas/contact-events';
 import { isoOrNull, iso } from '../domain/time';
 import { bulkInsert } from './bulk';
-import type { Row } from './client';
+import type { D1Row } from './client';
 import type { contactEvents } from './schema/core';
 
 /** A row of `contact_events` (the table keeps its name: its rows are timeline entries) as D1 returns it. */
-export type TimelineEntryRow = Row<typeof contactEvents>;
+export type TimelineEntryRow = D1Row<typeof contactEvents>;
 
 const msOrNull = (v: string | null) => (v === null ? null : Date.parse(v));
 

@@ -2,11 +2,11 @@ import { bulkInsert } from './bulk';
 import type { EventRecord } from '../domain/schemas/events';
 import { iso } from '../domain/time';
 import { upcastEvent } from '../domain/upcasters';
-import type { Row } from './client';
+import type { D1Row } from './client';
 import type { events } from './schema/core';
 
 /** A row of `events` as D1 returns it. */
-export type EventRow = Row<typeof events>;
+export type EventRow = D1Row<typeof events>;
 
 /**
  * The columns an EventRecord is made of (the row without the tenant and the idempotency bookkeeping):

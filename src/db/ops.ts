@@ -1,5 +1,5 @@
 import { HOUR_MS, floorHour } from '../domain/analytics';
-import type { Row } from './client';
+import type { D1Row } from './client';
 import type { hubRelayBacklog, relayParked } from './schema/analytics';
 
 /** Columns of a table, or an empty set when the table does not exist (tables other capabilities own). */
@@ -29,7 +29,7 @@ export async function workerOutbox(d1: D1Database, tenantId: string, now: number
   return { pending: row?.n ?? 0, oldest_age_ms: row?.oldest == null ? null : Math.max(0, now - row.oldest) };
 }
 
-export type HubBacklogRow = Omit<Row<typeof hubRelayBacklog>, 'tenant_id'>;
+export type HubBacklogRow = Omit<D1Row<typeof hubRelayBacklog>, 'tenant_id'>;
 
 export async function hubBacklogs(d1: D1Database, tenantId: string): Promise<HubBacklogRow[]> {
   const { results } = await d1
@@ -61,7 +61,7 @@ export async function clearHubBacklog(d1: D1Database, tenantId: string, hub: str
 }
 
 /** A parked relay record as its hub reports it (the row of `relay_parked` without its keys). */
-export type ParkedRecord = Omit<Row<typeof relayParked>, 'tenant_id' | 'hub'>;
+export type ParkedRecord = Omit<D1Row<typeof relayParked>, 'tenant_id' | 'hub'>;
 
 /** A hub reports the records it parked (see ContactHub.park); a repeated report changes nothing. */
 export async function insertParked(d1: D1Database, tenantId: string, hub: string, rows: ParkedRecord[]): Promise<void> {

@@ -1,10 +1,10 @@
-import type { Row } from './client';
+import type { D1Row } from './client';
 import type { projectionRows, projectionState } from './schema/eventstore';
 
-export type ProjectionStateRow = Row<typeof projectionState>;
+export type ProjectionStateRow = D1Row<typeof projectionState>;
 
 /** A row of `projection_rows` without its key columns: one key's state. */
-export type ProjectionRow = Pick<Row<typeof projectionRows>, 'key' | 'state' | 'event_count' | 'last_position' | 'updated_at'>;
+export type ProjectionRow = Pick<D1Row<typeof projectionRows>, 'key' | 'state' | 'event_count' | 'last_position' | 'updated_at'>;
 
 /** The projection's state row and its consumer row, created on first use. */
 export async function ensureProjection(d1: D1Database, tenantId: string, name: string, consumer: string, eventTypes: readonly string[], now: number): Promise<void> {

@@ -1,8 +1,8 @@
-import type { Row } from './client';
+import type { D1Row } from './client';
 import type { eventSubscriptions } from './schema/eventstore';
 
 /** A row of `event_subscriptions`: a named consumer of the log. */
-export type EventSubscriptionRow = Row<typeof eventSubscriptions>;
+export type EventSubscriptionRow = D1Row<typeof eventSubscriptions>;
 
 export async function getSubscription(d1: D1Database, tenantId: string, name: string): Promise<EventSubscriptionRow | null> {
   return d1.prepare(`SELECT * FROM event_subscriptions WHERE tenant_id = ? AND name = ?`).bind(tenantId, name).first<EventSubscriptionRow>();

@@ -1,12 +1,12 @@
 import type { WebhookRecord } from '../domain/schemas/webhooks';
 import { iso, isoOrNull } from '../domain/time';
 import { bulkInsert } from './bulk';
-import type { Row } from './client';
+import type { D1Row } from './client';
 import type { webhookAttempts, webhookDeliveries, webhookSubscriptions } from './schema/webhooks';
 
 // Queries for webhook_subscriptions, webhook_deliveries and webhook_attempts. Tenant id first, always.
 
-export type WebhookSubscriptionRow = Row<typeof webhookSubscriptions>;
+export type WebhookSubscriptionRow = D1Row<typeof webhookSubscriptions>;
 
 export function subscriptionFromRow(row: WebhookSubscriptionRow, now = Date.now()): WebhookRecord {
   return {
@@ -147,7 +147,7 @@ export function touchTriggeredStatement(d1: D1Database, tenantId: string, ids: s
 /** `erased`: the delivery's contact was erased; its body is gone and it is never sent again. */
 export type DeliveryStatus = DeliveryRow['status'];
 
-export type DeliveryRow = Row<typeof webhookDeliveries>;
+export type DeliveryRow = D1Row<typeof webhookDeliveries>;
 
 export function deliveryFromRow(row: DeliveryRow) {
   return {
@@ -222,7 +222,7 @@ export async function listDeliveries(
   return results;
 }
 
-export type AttemptRow = Row<typeof webhookAttempts>;
+export type AttemptRow = D1Row<typeof webhookAttempts>;
 
 export function attemptFromRow(row: AttemptRow) {
   return {

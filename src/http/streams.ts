@@ -249,7 +249,7 @@ streams.openapi(
     if (version === 0) throw notFound(`The stream ${ref.streamId}`);
     if (body.version > version) throw validationFailed([{ path: 'version', message: `must be at most ${version}, the stream's version` }]);
     const now = Date.now();
-    await putSnapshotStatement(c.env.DB, tenantId, { streamId: ref.streamId, version: body.version, state: JSON.stringify(body.state), source: 'client', now }, true).run();
+    await putSnapshotStatement(c.env.DB, tenantId, { streamId: ref.streamId, sequenceNumber: body.version, state: JSON.stringify(body.state), source: 'client', now }, true).run();
     return c.json({ stream_id: ref.streamId, version: body.version, state: body.state, source: 'client', created_at: iso(now) }, 200);
   },
 );

@@ -13,7 +13,7 @@ import { uuid } from '../support/api';
 const TABLES: Table[] = [core, analytics, eventstore, webhooks].flatMap((m) => Object.values(m) as Table[]);
 
 describe('row types come from the schema', () => {
-  // Raw-SQL row types are Row<typeof table> (src/db/client.ts): they are right only while the
+  // Raw-SQL row types are D1Row<typeof table> (src/db/client.ts): they are right only while the
   // migrated tables have exactly the schema's columns.
   it.each(TABLES.map((t) => [getTableName(t), t] as const))('%s in D1 has exactly the schema columns', async (name, table) => {
     const { results } = await env.DB.prepare(`SELECT name FROM pragma_table_info(?1)`).bind(name).all<{ name: string }>();

@@ -44,9 +44,11 @@ export const events = sqliteTable(
     metadata: text('metadata').notNull(),
     correlationId: text('correlation_id'),
     causationId: text('causation_id'),
-    // The aggregate stream this event belongs to (contact-<id> for contact events) and its version there.
+    // The aggregate stream this event belongs to (contact-<id> for contact events) and the event's
+    // sequence_number there. The column keeps its older name `stream_version`: renaming it would rewrite
+    // the largest table for a word.
     streamId: text('stream_id'),
-    streamVersion: integer('stream_version'),
+    sequenceNumber: integer('stream_version'),
     schemaVersion: integer('schema_version').notNull().default(1),
     timestamp: integer('timestamp').notNull(),
     createdAt: integer('created_at').notNull(),
@@ -64,7 +66,7 @@ export const events = sqliteTable(
     uniqueIndex('events_tenant_idem').on(t.tenantId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL AND contact_id IS NULL AND stream_id IS NULL`),
     // findExisting (by key, any owner): a reused key is found whoever holds it. Partial: only keyed rows.
     index('events_idem_any').on(t.tenantId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),
-    uniqueIndex('events_stream').on(t.tenantId, t.streamId, t.streamVersion).where(sql`stream_id IS NOT NULL`),
+    uniqueIndex('events_stream').on(t.tenantId, t.streamId, t.sequenceNumber).where(sql`stream_id IS NOT NULL`),
     // List/export without a column filter, start/end ranges, stats, retention by age.
     index('events_tenant_time').on(t.tenantId, t.timestamp),
     // One per filter of GET /events; contact and session also serve /events/count.

@@ -67,10 +67,11 @@ export const streamSnapshots = sqliteTable(
   {
     tenantId: text('tenant_id').notNull(),
     streamId: text('stream_id').notNull(),
-    version: integer('version').notNull(),
+    // The stream's sequence_number the state was taken at (the API calls it the snapshot's `version`).
+    sequenceNumber: integer('version').notNull(),
     state: text('state').notNull(),
     source: text('source').notNull(),
     createdAt: integer('created_at').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.tenantId, t.streamId, t.version] })],
+  (t) => [primaryKey({ columns: [t.tenantId, t.streamId, t.sequenceNumber] })],
 );
