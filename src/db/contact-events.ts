@@ -2,7 +2,7 @@ import type { ContactEventRecord } from '../domain/schemas/contact-events';
 import { isoOrNull, iso } from '../domain/time';
 import { bulkInsert } from './bulk';
 import type { D1Row } from './client';
-import type { contactEvents } from './schema/core';
+import { contactEvents } from './schema/core';
 
 /** A row of `contact_events` (the table keeps its name: its rows are timeline entries) as D1 returns it. */
 export type TimelineEntryRow = D1Row<typeof contactEvents>;
@@ -74,7 +74,7 @@ const COLUMNS = [
   'id', 'contact_id', 'sequence_number', 'session_id', 'event_type', 'category', 'priority', 'title', 'description', 'payload',
   'metadata', 'source', 'triggered_by', 'integration_source', 'is_realtime', 'delivered', 'delivered_at', 'read', 'read_at',
   'visible_to_client', 'visible_to_agent', 'expires_at', 'occurred_at', 'created_at', 'origin_event_id', 'revision',
-] as const;
+] as const satisfies readonly (keyof TimelineEntryRow)[];
 
 /**
  * Upserts timeline entries relayed from their hub. A row only moves forward: an update relayed late
@@ -89,7 +89,7 @@ export function upsertContactEventsStatement(
 ): D1PreparedStatement {
   return bulkInsert(
     d1,
-    'contact_events',
+    contactEvents,
     tenantId,
     COLUMNS,
     items.map((i) => timelineEntryToRow(i.record, i.revision)),

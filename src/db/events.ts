@@ -3,7 +3,7 @@ import type { EventRecord } from '../domain/schemas/events';
 import { iso } from '../domain/time';
 import { upcastEvent } from '../domain/upcasters';
 import type { D1Row } from './client';
-import type { events } from './schema/core';
+import { events, relayOutbox } from './schema/core';
 
 /** A row of `events` as D1 returns it. */
 export type EventRow = D1Row<typeof events>;
@@ -91,7 +91,7 @@ export function eventToRow({ record: e, idempotency_key, request_hash }: EventIn
 
 /** Inserts many events in one statement, idempotent by (tenant, id): a replayed relay inserts nothing. */
 export function insertEventsStatement(d1: D1Database, tenantId: string, items: EventInsert[]): D1PreparedStatement {
-  return bulkInsert(d1, 'events', tenantId, EVENT_COLUMNS, items.map(eventToRow), 'ON CONFLICT DO NOTHING');
+  return bulkInsert(d1, events, tenantId, EVENT_COLUMNS, items.map(eventToRow), 'ON CONFLICT DO NOTHING');
 }
 
 export async function getEvent(d1: D1Database, tenantId: string, id: string): Promise<EventRow | null> {
@@ -129,8 +129,8 @@ export function insertDirectStatements(d1: D1Database, tenantId: string, items: 
     // A plain INSERT, unlike the relay's: a concurrent request that committed the same id or key first must
     // fail this batch (the caller then answers with the original or 409), not be silently skipped.
     // RETURNING: the positions D1 assigned, so that the response equals what a later replay or GET returns.
-    bulkInsert(d1, 'events', tenantId, EVENT_COLUMNS, items.map(eventToRow), 'RETURNING id, position'),
-    bulkInsert(d1, 'relay_outbox', tenantId, ['event_id', 'created_at'], items.map((i) => ({ event_id: i.record.id, created_at: now })), 'ON CONFLICT DO NOTHING'),
+    bulkInsert(d1, events, tenantId, EVENT_COLUMNS, items.map(eventToRow), 'RETURNING id, position'),
+    bulkInsert(d1, relayOutbox, tenantId, ['event_id', 'created_at'], items.map((i) => ({ event_id: i.record.id, created_at: now })), 'ON CONFLICT DO NOTHING'),
   ];
 }
 

@@ -2,7 +2,7 @@ import type { WebhookRecord } from '../domain/schemas/webhooks';
 import { iso, isoOrNull } from '../domain/time';
 import { bulkInsert } from './bulk';
 import type { D1Row } from './client';
-import type { webhookAttempts, webhookDeliveries, webhookSubscriptions } from './schema/webhooks';
+import { webhookDeliveries, type webhookAttempts, type webhookSubscriptions } from './schema/webhooks';
 
 // Queries for webhook_subscriptions, webhook_deliveries and webhook_attempts. Tenant id first, always.
 
@@ -167,13 +167,8 @@ export function deliveryFromRow(row: DeliveryRow) {
   };
 }
 
-export interface NewDelivery {
-  id: string;
-  subscription_id: string;
-  event_id: string;
-  event_type: string;
-  body: string;
-}
+/** What fan-out decides of a delivery; the rest of the row starts at its defaults. */
+export type NewDelivery = Pick<DeliveryRow, 'id' | 'subscription_id' | 'event_id' | 'event_type' | 'body'>;
 
 /**
  * Inserts deliveries, one statement for many rows; an (event, subscription) pair that already has
@@ -182,7 +177,7 @@ export interface NewDelivery {
 export function insertDeliveriesStatement(d1: D1Database, tenantId: string, rows: NewDelivery[], now: number): D1PreparedStatement {
   return bulkInsert(
     d1,
-    'webhook_deliveries',
+    webhookDeliveries,
     tenantId,
     ['id', 'subscription_id', 'event_id', 'event_type', 'body', 'status', 'next_attempt_at', 'created_at', 'updated_at'],
     rows.map((r) => ({ ...r, status: 'pending', next_attempt_at: now, created_at: now, updated_at: now })),
