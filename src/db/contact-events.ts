@@ -4,7 +4,11 @@ import { bulkInsert } from './bulk';
 import type { D1Row } from './client';
 import { contactEvents } from './schema/core';
 
-/** A row of `contact_events` (the table keeps its name: its rows are timeline entries) as D1 returns it. */
+// The timeline's query store. Its rows are timeline entries, and TypeScript names say so; the table
+// keeps its name `contact_events` (the API's word for what a client appends), and the statement
+// builders the hubs' relay uses (upsert/deleteContactEventsStatement) are named for the table they write.
+
+/** A row of `contact_events`, a timeline entry, as D1 returns it. */
 export type TimelineEntryRow = D1Row<typeof contactEvents>;
 
 const msOrNull = (v: string | null) => (v === null ? null : Date.parse(v));
