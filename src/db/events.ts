@@ -1,5 +1,6 @@
 import { bulkInsert } from './bulk';
-import type { EventRecord } from '../domain/schemas/events';
+import type { z } from '@hono/zod-openapi';
+import type { Event, EventRecord } from '../domain/schemas/events';
 import { iso } from '../domain/time';
 import { upcastEvent } from '../domain/upcasters';
 import type { D1Row } from './client';
@@ -44,8 +45,8 @@ export function eventFromRow(row: LogRow): EventRecord {
   };
 }
 
-/** An event as every read serves it: upcast, with its stored version beside, and `position` null until D1 assigned one. */
-export type ServedEvent = Omit<EventRecord, 'position'> & { position: number | null; stored_schema_version: number };
+/** An event as every read serves it (the API's `Event`). */
+export type ServedEvent = z.infer<typeof Event>;
 
 /**
  * The one served form of an event (GET /events, /log, stream reads, webhook bodies): upcast to the
