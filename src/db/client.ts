@@ -5,7 +5,7 @@ import * as schema from './schema/core';
 // How db/ describes a table: once, in the drizzle schema (src/db/schema/), from which drizzle-kit
 // generates the migrations. Queries are raw D1 SQL (bulk JSON statements, INDEXED BY, json_each,
 // RETURNING, statements batched with other modules' statements: what the query builder cannot
-// express or would make slower), except the small tenant and key queries of tenants.ts, which use the
+// express or would make slower), except the tenant and API key queries of tenants.ts, which use the
 // builder (its rows are `typeof table.$inferSelect`, inferred by drizzle). A raw query's row type is
 // never written by hand either: it is `D1Row<typeof table>` (or a Pick/Omit of it), inferred from the
 // same schema. Raw D1 SQL lives only in src/db/.
