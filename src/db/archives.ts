@@ -1,19 +1,8 @@
 import type { EventRow } from './events';
+import type { D1Row } from './client';
+import type { archives } from './schema/analytics';
 
-export interface ArchiveRow {
-  tenant_id: string;
-  id: string;
-  key: string;
-  day: number;
-  first_position: number;
-  last_position: number;
-  count: number;
-  sha256: string;
-  bytes: number;
-  status: 'pending' | 'complete';
-  created_at: number;
-  completed_at: number | null;
-}
+export type ArchiveRow = D1Row<typeof archives>;
 
 /** The earliest event time of a tenant before `cutoff`, or null when nothing is that old. */
 export async function oldestEventBefore(d1: D1Database, tenantId: string, cutoff: number): Promise<number | null> {

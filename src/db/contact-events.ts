@@ -1,40 +1,19 @@
 import type { ContactEventRecord } from '../domain/schemas/contact-events';
 import { isoOrNull, iso } from '../domain/time';
 import { bulkInsert } from './bulk';
+import type { D1Row } from './client';
+import { contactEvents } from './schema/core';
 
-export interface ContactEventRow {
-  tenant_id: string;
-  id: string;
-  contact_id: string;
-  sequence_number: number;
-  session_id: string | null;
-  event_type: string;
-  category: ContactEventRecord['category'];
-  priority: ContactEventRecord['priority'];
-  title: string | null;
-  description: string | null;
-  payload: string;
-  metadata: string;
-  source: ContactEventRecord['source'];
-  triggered_by: string | null;
-  integration_source: string | null;
-  is_realtime: number;
-  delivered: number;
-  delivered_at: number | null;
-  read: number;
-  read_at: number | null;
-  visible_to_client: number;
-  visible_to_agent: number;
-  expires_at: number | null;
-  occurred_at: number;
-  created_at: number;
-  origin_event_id: string | null;
-  revision: number;
-}
+// The timeline's query store. Its rows are timeline entries, and TypeScript names say so; the table
+// keeps its name `contact_events` (the API's word for what a client appends), and the statement
+// builders the hubs' relay uses (upsert/deleteContactEventsStatement) are named for the table they write.
+
+/** A row of `contact_events`, a timeline entry, as D1 returns it. */
+export type TimelineEntryRow = D1Row<typeof contactEvents>;
 
 const msOrNull = (v: string | null) => (v === null ? null : Date.parse(v));
 
-export function contactEventToRow(e: ContactEventRecord, revision: number): Omit<ContactEventRow, 'tenant_id'> {
+export function timelineEntryToRow(e: ContactEventRecord, revision: number): Omit<TimelineEntryRow, 'tenant_id'> {
   return {
     id: e.id,
     contact_id: e.contact_id,
@@ -65,7 +44,7 @@ export function contactEventToRow(e: ContactEventRecord, revision: number): Omit
   };
 }
 
-export function contactEventFromRow(r: ContactEventRow): ContactEventRecord {
+export function timelineEntryFromRow(r: TimelineEntryRow): ContactEventRecord {
   return {
     id: r.id,
     contact_id: r.contact_id,
@@ -99,7 +78,7 @@ const COLUMNS = [
   'id', 'contact_id', 'sequence_number', 'session_id', 'event_type', 'category', 'priority', 'title', 'description', 'payload',
   'metadata', 'source', 'triggered_by', 'integration_source', 'is_realtime', 'delivered', 'delivered_at', 'read', 'read_at',
   'visible_to_client', 'visible_to_agent', 'expires_at', 'occurred_at', 'created_at', 'origin_event_id', 'revision',
-] as const;
+] as const satisfies readonly (keyof TimelineEntryRow)[];
 
 /**
  * Upserts timeline entries relayed from their hub. A row only moves forward: an update relayed late
@@ -114,10 +93,10 @@ export function upsertContactEventsStatement(
 ): D1PreparedStatement {
   return bulkInsert(
     d1,
-    'contact_events',
+    contactEvents,
     tenantId,
     COLUMNS,
-    items.map((i) => contactEventToRow(i.record, i.revision)),
+    items.map((i) => timelineEntryToRow(i.record, i.revision)),
     `ON CONFLICT (tenant_id, id) DO UPDATE SET
        delivered = excluded.delivered, delivered_at = excluded.delivered_at, read = excluded.read, read_at = excluded.read_at,
        title = excluded.title, description = excluded.description, expires_at = excluded.expires_at, revision = excluded.revision
@@ -165,12 +144,12 @@ function filterClause(tenantId: string, f: TenantTimelineFilter, now: number, al
 }
 
 /** Cross-contact timeline query (eventually consistent with appends: D1 is fed by the hubs' relay). */
-export async function queryContactEvents(
+export async function queryTimelineEntries(
   d1: D1Database,
   tenantId: string,
   f: TenantTimelineFilter,
   now = Date.now(),
-): Promise<{ rows: ContactEventRow[]; total: number }> {
+): Promise<{ rows: TimelineEntryRow[]; total: number }> {
   const { where, args } = filterClause(tenantId, f, now);
   const order = f.ascending ? 'ASC' : 'DESC';
   const [page, count] = await d1.batch([
@@ -179,17 +158,17 @@ export async function queryContactEvents(
       .bind(...args, f.limit, f.offset ?? 0),
     d1.prepare(`SELECT count(*) AS n FROM contact_events WHERE ${where}`).bind(...args),
   ]);
-  return { rows: (page!.results ?? []) as ContactEventRow[], total: ((count!.results ?? [])[0] as { n: number } | undefined)?.n ?? 0 };
+  return { rows: (page!.results ?? []) as TimelineEntryRow[], total: ((count!.results ?? [])[0] as { n: number } | undefined)?.n ?? 0 };
 }
 
 /** Full-text search over title and description (FTS5, best match first), scoped to the tenant. */
-export async function searchContactEvents(
+export async function searchTimelineEntries(
   d1: D1Database,
   tenantId: string,
   match: string,
   f: TenantTimelineFilter,
   now = Date.now(),
-): Promise<ContactEventRow[]> {
+): Promise<TimelineEntryRow[]> {
   const { where, args } = filterClause(tenantId, f, now, 'ce.');
   const { results } = await d1
     .prepare(
@@ -198,7 +177,7 @@ export async function searchContactEvents(
        ORDER BY contact_events_fts.rank, ce.occurred_at DESC LIMIT ? OFFSET ?`,
     )
     .bind(match, ...args, f.limit, f.offset ?? 0)
-    .all<ContactEventRow>();
+    .all<TimelineEntryRow>();
   return results;
 }
 

@@ -6,6 +6,7 @@
  */
 
 import { bulkInsert } from './bulk';
+import { webhookDeliveries } from './schema/webhooks';
 import { deleteOwnerStatement } from './owners';
 import type { NewDelivery } from './webhooks';
 
@@ -113,7 +114,7 @@ export async function eraseStreamRows(d1: D1Database, tenantId: string, streamId
 export function eraseTombstonesStatement(d1: D1Database, tenantId: string, rows: NewDelivery[], now: number): D1PreparedStatement {
   return bulkInsert(
     d1,
-    'webhook_deliveries',
+    webhookDeliveries,
     tenantId,
     ['id', 'subscription_id', 'event_id', 'event_type', 'body', 'status', 'created_at', 'updated_at', 'completed_at'],
     rows.map((r) => ({ ...r, body: '{}', status: 'erased', created_at: now, updated_at: now, completed_at: now })),

@@ -1,31 +1,32 @@
 import { bulkInsert } from './bulk';
-import type { EventRecord } from '../domain/schemas/events';
+import type { z } from '@hono/zod-openapi';
+import type { Event, EventRecord } from '../domain/schemas/events';
 import { iso } from '../domain/time';
+import { upcastEvent } from '../domain/upcasters';
+import type { D1Row } from './client';
+import { events, relayOutbox } from './schema/core';
 
 /** A row of `events` as D1 returns it. */
-export interface EventRow {
-  position: number;
-  tenant_id: string;
-  id: string;
-  event_type: string;
-  source: EventRecord['source'];
-  contact_id: string | null;
-  session_id: string | null;
-  message_id: string | null;
-  payload: string;
-  metadata: string;
-  correlation_id: string | null;
-  causation_id: string | null;
-  stream_id: string | null;
-  stream_version: number | null;
-  schema_version: number;
-  timestamp: number;
-  created_at: number;
-  idempotency_key: string | null;
-  request_hash: string | null;
-}
+export type EventRow = D1Row<typeof events>;
 
-export function eventFromRow(row: EventRow): EventRecord {
+/**
+ * The columns an EventRecord is made of (the row without the tenant and the idempotency bookkeeping):
+ * what the log serves. The D1 column `stream_version` holds the event's `sequence_number` (renaming
+ * it would rewrite the largest table; the TypeScript side says `sequence_number`).
+ */
+export const RECORD_COLUMNS = [
+  'position', 'id', 'event_type', 'source', 'contact_id', 'session_id', 'message_id', 'payload', 'metadata',
+  'stream_id', 'stream_version', 'schema_version', 'timestamp', 'created_at',
+] as const satisfies readonly (keyof EventRow)[];
+
+/** A row of `events` with the columns of an EventRecord. */
+export type LogRow = Pick<EventRow, (typeof RECORD_COLUMNS)[number]>;
+
+/**
+ * The one place a stored row becomes an EventRecord: in its stored form (not upcast), as the relay,
+ * the queues and the archives carry it. Reads serve it through `servedEvent`.
+ */
+export function eventFromRow(row: LogRow): EventRecord {
   return {
     id: row.id,
     event_type: row.event_type,
@@ -44,6 +45,17 @@ export function eventFromRow(row: EventRow): EventRecord {
   };
 }
 
+/** An event as every read serves it (the API's `Event`). */
+export type ServedEvent = z.infer<typeof Event>;
+
+/**
+ * The one served form of an event (GET /events, /log, stream reads, webhook bodies): upcast to the
+ * newest schema version of its type, storage untouched. `position` defaults to the record's own.
+ */
+export function servedEvent(e: EventRecord, position: number | null = e.position ?? null): ServedEvent {
+  return { ...upcastEvent(e), position };
+}
+
 /** An event ready for D1, with what the row needs beyond the record. */
 export interface EventInsert {
   record: EventRecord;
@@ -54,7 +66,7 @@ export interface EventInsert {
 const EVENT_COLUMNS = [
   'id', 'event_type', 'source', 'contact_id', 'session_id', 'message_id', 'payload', 'metadata', 'correlation_id',
   'causation_id', 'stream_id', 'stream_version', 'schema_version', 'timestamp', 'created_at', 'idempotency_key', 'request_hash',
-] as const;
+] as const satisfies readonly (keyof EventRow)[];
 
 export function eventToRow({ record: e, idempotency_key, request_hash }: EventInsert): Omit<EventRow, 'position' | 'tenant_id'> {
   return {
@@ -80,7 +92,7 @@ export function eventToRow({ record: e, idempotency_key, request_hash }: EventIn
 
 /** Inserts many events in one statement, idempotent by (tenant, id): a replayed relay inserts nothing. */
 export function insertEventsStatement(d1: D1Database, tenantId: string, items: EventInsert[]): D1PreparedStatement {
-  return bulkInsert(d1, 'events', tenantId, EVENT_COLUMNS, items.map(eventToRow), 'ON CONFLICT DO NOTHING');
+  return bulkInsert(d1, events, tenantId, EVENT_COLUMNS, items.map(eventToRow), 'ON CONFLICT DO NOTHING');
 }
 
 export async function getEvent(d1: D1Database, tenantId: string, id: string): Promise<EventRow | null> {
@@ -118,8 +130,8 @@ export function insertDirectStatements(d1: D1Database, tenantId: string, items: 
     // A plain INSERT, unlike the relay's: a concurrent request that committed the same id or key first must
     // fail this batch (the caller then answers with the original or 409), not be silently skipped.
     // RETURNING: the positions D1 assigned, so that the response equals what a later replay or GET returns.
-    bulkInsert(d1, 'events', tenantId, EVENT_COLUMNS, items.map(eventToRow), 'RETURNING id, position'),
-    bulkInsert(d1, 'relay_outbox', tenantId, ['event_id', 'created_at'], items.map((i) => ({ event_id: i.record.id, created_at: now })), 'ON CONFLICT DO NOTHING'),
+    bulkInsert(d1, events, tenantId, EVENT_COLUMNS, items.map(eventToRow), 'RETURNING id, position'),
+    bulkInsert(d1, relayOutbox, tenantId, ['event_id', 'created_at'], items.map((i) => ({ event_id: i.record.id, created_at: now })), 'ON CONFLICT DO NOTHING'),
   ];
 }
 

@@ -1,30 +1,9 @@
-import type { EventSource } from '../domain/event-types';
-import type { EventRecord } from '../domain/schemas/events';
 import type { TypeFilter } from '../domain/event-patterns';
 import type { ProjectionEvent } from '../domain/projections/types';
-import { iso } from '../domain/time';
-import { needsUpcast, upcast, upcastKeys } from '../domain/upcasters';
+import { upcast, upcastKeys } from '../domain/upcasters';
+import { eventFromRow, RECORD_COLUMNS, servedEvent, type LogRow } from './events';
 
-/** The columns the global log serves (not the idempotency bookkeeping). */
-export interface LogRow {
-  position: number;
-  id: string;
-  event_type: string;
-  source: EventSource;
-  contact_id: string | null;
-  session_id: string | null;
-  message_id: string | null;
-  payload: string;
-  metadata: string;
-  stream_id: string | null;
-  stream_version: number | null;
-  schema_version: number;
-  timestamp: number;
-  created_at: number;
-}
-
-const LOG_COLUMNS =
-  'position, id, event_type, source, contact_id, session_id, message_id, payload, metadata, stream_id, stream_version, schema_version, timestamp, created_at';
+const LOG_COLUMNS = RECORD_COLUMNS.join(', ');
 
 export interface LogQuery {
   after: number;
@@ -80,10 +59,11 @@ type EncodedRow = { position: number; j: string | null } & Partial<LogRow>;
 // instead of fourteen values is what lets GET /log serve tens of thousands of events per second.
 // Times are epoch ms rendered with integer arithmetic (exact to the millisecond).
 const isoSql = (col: string) => `strftime('%Y-%m-%dT%H:%M:%S', ${col} / 1000, 'unixepoch') || '.' || printf('%03d', ${col} % 1000) || 'Z'`;
-const EVENT_JSON_SQL = `json_object('position', position, 'id', id, 'event_type', event_type, 'source', source,
+// The key order is servedEvent's, so that a page reads the same whichever side encoded a row.
+const EVENT_JSON_SQL = `json_object('id', id, 'event_type', event_type, 'source', source,
   'contact_id', contact_id, 'session_id', session_id, 'message_id', message_id, 'payload', json(payload), 'metadata', json(metadata),
-  'stream_id', stream_id, 'sequence_number', stream_version, 'schema_version', schema_version, 'stored_schema_version', schema_version,
-  'timestamp', ${isoSql('timestamp')}, 'created_at', ${isoSql('created_at')})`;
+  'stream_id', stream_id, 'sequence_number', stream_version, 'schema_version', schema_version, 'position', position,
+  'timestamp', ${isoSql('timestamp')}, 'created_at', ${isoSql('created_at')}, 'stored_schema_version', schema_version)`;
 
 /**
  * The page as Event JSON texts, in position order. Rows of a (type, version) with a registered
@@ -181,27 +161,9 @@ export async function positionsOf(d1: D1Database, tenantId: string, ids: string[
   return new Map(results.map((r) => [r.id, r.position]));
 }
 
-const q = JSON.stringify;
-
-/**
- * A row as the API's Event JSON, upcast to the latest schema version. Built as text: the stored
- * payload and metadata are already JSON, so the hot path (reading the log at tens of thousands of
- * events per second) never parses and re-serializes them.
- */
+/** A row (one that needs upcasting: SQLite encodes the others) as the API's Event JSON. */
 export function logEventJson(r: LogRow): string {
-  let payload = r.payload;
-  let version = r.schema_version;
-  if (needsUpcast(r.event_type, version)) {
-    const up = upcast(r.event_type, version, JSON.parse(r.payload) as Record<string, unknown>);
-    payload = q(up.payload);
-    version = up.version;
-  }
-  return (
-    `{"position":${r.position},"id":${q(r.id)},"event_type":${q(r.event_type)},"source":${q(r.source)},` +
-    `"contact_id":${q(r.contact_id)},"session_id":${q(r.session_id)},"message_id":${q(r.message_id)},` +
-    `"payload":${payload},"metadata":${r.metadata},"stream_id":${q(r.stream_id)},"sequence_number":${r.stream_version ?? 'null'},` +
-    `"schema_version":${version},"stored_schema_version":${r.schema_version},"timestamp":${q(iso(r.timestamp))},"created_at":${q(iso(r.created_at))}}`
-  );
+  return JSON.stringify(servedEvent(eventFromRow(r)));
 }
 
 export function projectionEvent(r: LogRow): ProjectionEvent {
@@ -212,30 +174,10 @@ export function projectionEvent(r: LogRow): ProjectionEvent {
     schema_version: up.version,
     contact_id: r.contact_id,
     stream_id: r.stream_id,
-    stream_version: r.stream_version,
+    sequence_number: r.stream_version,
     payload: up.payload,
     metadata: JSON.parse(r.metadata) as Record<string, unknown>,
     position: r.position,
     timestamp: r.timestamp,
-  };
-}
-
-/** A log row as the relay's EventRecord (stored form, not upcast: what the queues carry). */
-export function relayRecord(r: LogRow): EventRecord {
-  return {
-    id: r.id,
-    event_type: r.event_type,
-    source: r.source,
-    contact_id: r.contact_id,
-    session_id: r.session_id,
-    message_id: r.message_id,
-    payload: JSON.parse(r.payload) as Record<string, unknown>,
-    metadata: JSON.parse(r.metadata) as Record<string, unknown>,
-    stream_id: r.stream_id,
-    sequence_number: r.stream_version,
-    schema_version: r.schema_version,
-    position: r.position,
-    timestamp: iso(r.timestamp),
-    created_at: iso(r.created_at),
   };
 }

@@ -1,4 +1,6 @@
 import { HOUR_MS, floorHour } from '../domain/analytics';
+import type { D1Row } from './client';
+import type { hubRelayBacklog, relayParked } from './schema/analytics';
 
 /** Columns of a table, or an empty set when the table does not exist (tables other capabilities own). */
 async function columnsOf(d1: D1Database, table: string): Promise<Set<string>> {
@@ -27,14 +29,7 @@ export async function workerOutbox(d1: D1Database, tenantId: string, now: number
   return { pending: row?.n ?? 0, oldest_age_ms: row?.oldest == null ? null : Math.max(0, now - row.oldest) };
 }
 
-export interface HubBacklogRow {
-  hub: string;
-  pending: number;
-  oldest_at: number | null;
-  failures: number;
-  last_error: string | null;
-  updated_at: number;
-}
+export type HubBacklogRow = Omit<D1Row<typeof hubRelayBacklog>, 'tenant_id'>;
 
 export async function hubBacklogs(d1: D1Database, tenantId: string): Promise<HubBacklogRow[]> {
   const { results } = await d1
@@ -44,7 +39,7 @@ export async function hubBacklogs(d1: D1Database, tenantId: string): Promise<Hub
   return results;
 }
 
-/** A hub reports its outbox after a failed relay pass (see ContactHub.reportBacklog). */
+/** A hub reports its outbox after a failed relay pass (see Outbox.reportBacklog in src/contact-hub/outbox.ts). */
 export async function upsertHubBacklog(
   d1: D1Database,
   tenantId: string,
@@ -65,18 +60,10 @@ export async function clearHubBacklog(d1: D1Database, tenantId: string, hub: str
   await d1.prepare(`DELETE FROM hub_relay_backlog WHERE tenant_id = ?1 AND hub = ?2`).bind(tenantId, hub).run();
 }
 
-export interface ParkedRecord {
-  outbox_id: number;
-  destination: string;
-  kind: string;
-  record_id: string;
-  bytes: number;
-  reason: string;
-  error: string;
-  parked_at: number;
-}
+/** A parked relay record as its hub reports it (the row of `relay_parked` without its keys). */
+export type ParkedRecord = Omit<D1Row<typeof relayParked>, 'tenant_id' | 'hub'>;
 
-/** A hub reports the records it parked (see ContactHub.park); a repeated report changes nothing. */
+/** A hub reports the records it parked (see Outbox.park in src/contact-hub/outbox.ts); a repeated report changes nothing. */
 export async function insertParked(d1: D1Database, tenantId: string, hub: string, rows: ParkedRecord[]): Promise<void> {
   if (rows.length === 0) return;
   const statement = d1.prepare(

@@ -1,5 +1,6 @@
 import type { HubOwner } from '../contact-hub/types';
 import { bulkInsert } from './bulk';
+import { idOwners } from './schema/core';
 
 /**
  * The owner index (table id_owners): which hub holds a timeline entry id or a log event id. Ids that
@@ -27,11 +28,11 @@ export function ownerFromKey(tenantId: string, key: string): HubOwner | null {
 /**
  * Records `owner` for these ids. ON CONFLICT DO NOTHING: the first owner wins, a replay writes nothing,
  * and an id some other hub already claimed keeps pointing there (the append's conflict check has
- * refused reuse it could see; see src/http/append.ts).
+ * refused reuse it could see; see src/append/log.ts).
  */
 export function recordOwnersStatement(d1: D1Database, tenantId: string, owner: Pick<HubOwner, 'kind' | 'id'>, ids: OwnedId[]): D1PreparedStatement {
   const key = ownerKey(owner);
-  return bulkInsert(d1, 'id_owners', tenantId, ['kind', 'id', 'owner'], ids.map((i) => ({ kind: i.kind, id: i.id, owner: key })), 'ON CONFLICT DO NOTHING');
+  return bulkInsert(d1, idOwners, tenantId, ['kind', 'id', 'owner'], ids.map((i) => ({ kind: i.kind, id: i.id, owner: key })), 'ON CONFLICT DO NOTHING');
 }
 
 /**

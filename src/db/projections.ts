@@ -1,21 +1,10 @@
-export interface ProjectionStateRow {
-  tenant_id: string;
-  name: string;
-  generation: number;
-  rebuild_generation: number | null;
-  rebuild_checkpoint: number | null;
-  rebuild_started_at: number | null;
-  rebuilt_at: number | null;
-  updated_at: number;
-}
+import type { D1Row } from './client';
+import type { projectionRows, projectionState } from './schema/eventstore';
 
-export interface ProjectionRow {
-  key: string;
-  state: string;
-  event_count: number;
-  last_position: number;
-  updated_at: number;
-}
+export type ProjectionStateRow = D1Row<typeof projectionState>;
+
+/** A row of `projection_rows` without its key columns: one key's state. */
+export type ProjectionRow = Pick<D1Row<typeof projectionRows>, 'key' | 'state' | 'event_count' | 'last_position' | 'updated_at'>;
 
 /** The projection's state row and its consumer row, created on first use. */
 export async function ensureProjection(d1: D1Database, tenantId: string, name: string, consumer: string, eventTypes: readonly string[], now: number): Promise<void> {
@@ -171,4 +160,13 @@ export async function listContactRows(d1: D1Database, tenantId: string, generati
     .bind(...args)
     .all<ProjectionRow>();
   return results;
+}
+
+/** Tenants with a projection rebuild under way (the cron restarts a rebuild whose alarm chain broke). */
+export async function rebuildingProjectionTenants(d1: D1Database, limit: number): Promise<string[]> {
+  const { results } = await d1
+    .prepare(`SELECT DISTINCT tenant_id FROM projection_state WHERE rebuild_generation IS NOT NULL LIMIT ?`)
+    .bind(limit)
+    .all<{ tenant_id: string }>();
+  return results.map((r) => r.tenant_id);
 }

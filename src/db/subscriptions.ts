@@ -1,22 +1,15 @@
-export interface SubscriptionRow {
-  tenant_id: string;
-  name: string;
-  kind: 'external' | 'projection';
-  event_types: string;
-  checkpoint: number;
-  status: 'active' | 'paused';
-  error_count: number;
-  last_error: string | null;
-  created_at: number;
-  updated_at: number;
+import type { D1Row } from './client';
+import type { eventSubscriptions } from './schema/eventstore';
+
+/** A row of `event_subscriptions`: a named consumer of the log. */
+export type EventSubscriptionRow = D1Row<typeof eventSubscriptions>;
+
+export async function getSubscription(d1: D1Database, tenantId: string, name: string): Promise<EventSubscriptionRow | null> {
+  return d1.prepare(`SELECT * FROM event_subscriptions WHERE tenant_id = ? AND name = ?`).bind(tenantId, name).first<EventSubscriptionRow>();
 }
 
-export async function getSubscription(d1: D1Database, tenantId: string, name: string): Promise<SubscriptionRow | null> {
-  return d1.prepare(`SELECT * FROM event_subscriptions WHERE tenant_id = ? AND name = ?`).bind(tenantId, name).first<SubscriptionRow>();
-}
-
-export async function listSubscriptions(d1: D1Database, tenantId: string): Promise<SubscriptionRow[]> {
-  const { results } = await d1.prepare(`SELECT * FROM event_subscriptions WHERE tenant_id = ? ORDER BY name`).bind(tenantId).all<SubscriptionRow>();
+export async function listSubscriptions(d1: D1Database, tenantId: string): Promise<EventSubscriptionRow[]> {
+  const { results } = await d1.prepare(`SELECT * FROM event_subscriptions WHERE tenant_id = ? ORDER BY name`).bind(tenantId).all<EventSubscriptionRow>();
   return results;
 }
 
@@ -24,7 +17,7 @@ export async function listSubscriptions(d1: D1Database, tenantId: string): Promi
 export async function insertSubscription(
   d1: D1Database,
   tenantId: string,
-  s: { name: string; kind: SubscriptionRow['kind']; eventTypes: string[]; checkpoint: number; now: number },
+  s: { name: string; kind: EventSubscriptionRow['kind']; eventTypes: string[]; checkpoint: number; now: number },
 ): Promise<boolean> {
   const r = await d1
     .prepare(
@@ -36,7 +29,7 @@ export async function insertSubscription(
   return r.meta.changes > 0;
 }
 
-export async function setSubscriptionStatus(d1: D1Database, tenantId: string, name: string, status: SubscriptionRow['status'], now: number): Promise<boolean> {
+export async function setSubscriptionStatus(d1: D1Database, tenantId: string, name: string, status: EventSubscriptionRow['status'], now: number): Promise<boolean> {
   const r = await d1
     .prepare(`UPDATE event_subscriptions SET status = ?, updated_at = ? WHERE tenant_id = ? AND name = ?`)
     .bind(status, now, tenantId, name)

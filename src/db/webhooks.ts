@@ -1,38 +1,14 @@
 import type { WebhookRecord } from '../domain/schemas/webhooks';
 import { iso, isoOrNull } from '../domain/time';
 import { bulkInsert } from './bulk';
+import type { D1Row } from './client';
+import { webhookDeliveries, type webhookAttempts, type webhookSubscriptions } from './schema/webhooks';
 
 // Queries for webhook_subscriptions, webhook_deliveries and webhook_attempts. Tenant id first, always.
 
-export interface SubscriptionRow {
-  tenant_id: string;
-  id: string;
-  name: string;
-  url: string;
-  events: string;
-  subscribe_contact_events: number;
-  contact_event_types: string;
-  contact_event_categories: string;
-  active: number;
-  headers: string;
-  secret: string;
-  previous_secret: string | null;
-  previous_secret_expires_at: number | null;
-  retry_count: number;
-  timeout_seconds: number;
-  disabled_reason: 'gone' | 'failing' | null;
-  disabled_at: number | null;
-  failing_since: number | null;
-  last_triggered_at: number | null;
-  last_success_at: number | null;
-  last_failure_at: number | null;
-  success_count: number;
-  failure_count: number;
-  created_at: number;
-  updated_at: number;
-}
+export type WebhookSubscriptionRow = D1Row<typeof webhookSubscriptions>;
 
-export function subscriptionFromRow(row: SubscriptionRow, now = Date.now()): WebhookRecord {
+export function subscriptionFromRow(row: WebhookSubscriptionRow, now = Date.now()): WebhookRecord {
   return {
     id: row.id,
     name: row.name,
@@ -85,7 +61,7 @@ const fieldValues = (f: SubscriptionFields) => [
   f.timeout_seconds,
 ];
 
-export async function insertSubscription(d1: D1Database, tenantId: string, id: string, f: SubscriptionFields, secret: string, now: number): Promise<SubscriptionRow> {
+export async function insertSubscription(d1: D1Database, tenantId: string, id: string, f: SubscriptionFields, secret: string, now: number): Promise<WebhookSubscriptionRow> {
   return (await d1
     .prepare(
       `INSERT INTO webhook_subscriptions (tenant_id, id, name, url, events, subscribe_contact_events, contact_event_types,
@@ -93,11 +69,11 @@ export async function insertSubscription(d1: D1Database, tenantId: string, id: s
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
     )
     .bind(tenantId, id, ...fieldValues(f), secret, now, now)
-    .first<SubscriptionRow>())!;
+    .first<WebhookSubscriptionRow>())!;
 }
 
 /** Replaces the settable fields. Re-activating clears Eventline's own disabling and restarts the 5-day clock. */
-export async function updateSubscription(d1: D1Database, tenantId: string, id: string, f: SubscriptionFields, reactivate: boolean, now: number): Promise<SubscriptionRow | null> {
+export async function updateSubscription(d1: D1Database, tenantId: string, id: string, f: SubscriptionFields, reactivate: boolean, now: number): Promise<WebhookSubscriptionRow | null> {
   return d1
     .prepare(
       `UPDATE webhook_subscriptions SET name = ?, url = ?, events = ?, subscribe_contact_events = ?, contact_event_types = ?,
@@ -108,11 +84,11 @@ export async function updateSubscription(d1: D1Database, tenantId: string, id: s
        WHERE tenant_id = ? AND id = ? RETURNING *`,
     )
     .bind(...fieldValues(f), now, reactivate ? 1 : 0, reactivate ? 1 : 0, reactivate ? 1 : 0, tenantId, id)
-    .first<SubscriptionRow>();
+    .first<WebhookSubscriptionRow>();
 }
 
-export async function getSubscription(d1: D1Database, tenantId: string, id: string): Promise<SubscriptionRow | null> {
-  return d1.prepare(`SELECT * FROM webhook_subscriptions WHERE tenant_id = ? AND id = ?`).bind(tenantId, id).first<SubscriptionRow>();
+export async function getSubscription(d1: D1Database, tenantId: string, id: string): Promise<WebhookSubscriptionRow | null> {
+  return d1.prepare(`SELECT * FROM webhook_subscriptions WHERE tenant_id = ? AND id = ?`).bind(tenantId, id).first<WebhookSubscriptionRow>();
 }
 
 /** Newest first; `before` is the keyset of the last row of the previous page. */
@@ -120,7 +96,7 @@ export async function listSubscriptions(
   d1: D1Database,
   tenantId: string,
   opts: { limit: number; before?: { createdAt: number; id: string } | undefined },
-): Promise<SubscriptionRow[]> {
+): Promise<WebhookSubscriptionRow[]> {
   const { results } = await d1
     .prepare(
       `SELECT * FROM webhook_subscriptions WHERE tenant_id = ?1
@@ -128,15 +104,15 @@ export async function listSubscriptions(
        ORDER BY created_at DESC, id DESC LIMIT ?4`,
     )
     .bind(tenantId, opts.before?.createdAt ?? null, opts.before?.id ?? '', opts.limit)
-    .all<SubscriptionRow>();
+    .all<WebhookSubscriptionRow>();
   return results;
 }
 
-export async function activeSubscriptions(d1: D1Database, tenantId: string): Promise<SubscriptionRow[]> {
+export async function activeSubscriptions(d1: D1Database, tenantId: string): Promise<WebhookSubscriptionRow[]> {
   const { results } = await d1
     .prepare(`SELECT * FROM webhook_subscriptions WHERE tenant_id = ? AND active = 1`)
     .bind(tenantId)
-    .all<SubscriptionRow>();
+    .all<WebhookSubscriptionRow>();
   return results;
 }
 
@@ -150,14 +126,14 @@ export async function deleteSubscription(d1: D1Database, tenantId: string, id: s
   return (sub?.meta.changes ?? 0) > 0;
 }
 
-export async function rotateSecret(d1: D1Database, tenantId: string, id: string, secret: string, previousUntil: number, now: number): Promise<SubscriptionRow | null> {
+export async function rotateSecret(d1: D1Database, tenantId: string, id: string, secret: string, previousUntil: number, now: number): Promise<WebhookSubscriptionRow | null> {
   return d1
     .prepare(
       `UPDATE webhook_subscriptions SET previous_secret = secret, previous_secret_expires_at = ?, secret = ?, updated_at = ?
        WHERE tenant_id = ? AND id = ? RETURNING *`,
     )
     .bind(previousUntil, secret, now, tenantId, id)
-    .first<SubscriptionRow>();
+    .first<WebhookSubscriptionRow>();
 }
 
 export function touchTriggeredStatement(d1: D1Database, tenantId: string, ids: string[], now: number): D1PreparedStatement {
@@ -169,29 +145,9 @@ export function touchTriggeredStatement(d1: D1Database, tenantId: string, ids: s
 // ------------------------------------------------------------------------------------------ deliveries
 
 /** `erased`: the delivery's contact was erased; its body is gone and it is never sent again. */
-export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'erased';
+export type DeliveryStatus = DeliveryRow['status'];
 
-export interface DeliveryRow {
-  tenant_id: string;
-  id: string;
-  subscription_id: string;
-  event_id: string;
-  event_type: string;
-  body: string;
-  status: DeliveryStatus;
-  generation: number;
-  generation_attempts: number;
-  attempts: number;
-  lease_until: number | null;
-  lease_owner: string | null;
-  last_status_code: number | null;
-  last_error: string | null;
-  next_attempt_at: number | null;
-  dead_lettered_at: number | null;
-  created_at: number;
-  updated_at: number;
-  completed_at: number | null;
-}
+export type DeliveryRow = D1Row<typeof webhookDeliveries>;
 
 export function deliveryFromRow(row: DeliveryRow) {
   return {
@@ -211,13 +167,8 @@ export function deliveryFromRow(row: DeliveryRow) {
   };
 }
 
-export interface NewDelivery {
-  id: string;
-  subscription_id: string;
-  event_id: string;
-  event_type: string;
-  body: string;
-}
+/** What fan-out decides of a delivery; the rest of the row starts at its defaults. */
+export type NewDelivery = Pick<DeliveryRow, 'id' | 'subscription_id' | 'event_id' | 'event_type' | 'body'>;
 
 /**
  * Inserts deliveries, one statement for many rows; an (event, subscription) pair that already has
@@ -226,7 +177,7 @@ export interface NewDelivery {
 export function insertDeliveriesStatement(d1: D1Database, tenantId: string, rows: NewDelivery[], now: number): D1PreparedStatement {
   return bulkInsert(
     d1,
-    'webhook_deliveries',
+    webhookDeliveries,
     tenantId,
     ['id', 'subscription_id', 'event_id', 'event_type', 'body', 'status', 'next_attempt_at', 'created_at', 'updated_at'],
     rows.map((r) => ({ ...r, status: 'pending', next_attempt_at: now, created_at: now, updated_at: now })),
@@ -266,19 +217,7 @@ export async function listDeliveries(
   return results;
 }
 
-export interface AttemptRow {
-  tenant_id: string;
-  delivery_id: string;
-  attempt: number;
-  subscription_id: string;
-  event_id: string;
-  status_code: number | null;
-  duration_ms: number;
-  response_body: string | null;
-  error: string | null;
-  next_attempt_at: number | null;
-  started_at: number;
-}
+export type AttemptRow = D1Row<typeof webhookAttempts>;
 
 export function attemptFromRow(row: AttemptRow) {
   return {
@@ -306,7 +245,7 @@ export async function listAttempts(d1: D1Database, tenantId: string, deliveryId:
 export interface LoadedDelivery {
   delivery: DeliveryRow;
   /** Null when the subscription was deleted. */
-  sub: SubscriptionRow | null;
+  sub: WebhookSubscriptionRow | null;
 }
 
 /** Deliveries with their subscriptions, for many (tenant, delivery id) pairs in one round trip. */
@@ -323,7 +262,7 @@ export async function deliveriesWithSubscriptions(d1: D1Database, keys: { tenant
       )
       .bind(pairs),
   ]);
-  const subs = new Map(((s?.results ?? []) as SubscriptionRow[]).map((r) => [`${r.tenant_id}/${r.id}`, r]));
+  const subs = new Map(((s?.results ?? []) as WebhookSubscriptionRow[]).map((r) => [`${r.tenant_id}/${r.id}`, r]));
   const out = new Map<string, LoadedDelivery>();
   for (const row of (d?.results ?? []) as DeliveryRow[]) {
     out.set(`${row.tenant_id}/${row.id}`, { delivery: row, sub: subs.get(`${row.tenant_id}/${row.subscription_id}`) ?? null });
@@ -350,10 +289,7 @@ export interface LeaseRequest {
   leaseUntil: number;
 }
 
-export interface Lease {
-  attempts: number;
-  generation_attempts: number;
-}
+export type DeliveryLease = Pick<DeliveryRow, 'attempts' | 'generation_attempts'>;
 
 export function leaseStatement(d1: D1Database, r: LeaseRequest, now: number): D1PreparedStatement {
   return d1
@@ -367,13 +303,13 @@ export function leaseStatement(d1: D1Database, r: LeaseRequest, now: number): D1
 }
 
 /** Leases for many deliveries in one round trip; null where another message holds or owns the delivery. */
-export async function leaseAttempts(d1: D1Database, requests: LeaseRequest[], now: number): Promise<(Lease | null)[]> {
+export async function leaseAttempts(d1: D1Database, requests: LeaseRequest[], now: number): Promise<(DeliveryLease | null)[]> {
   if (requests.length === 0) return [];
   const results = await d1.batch(requests.map((r) => leaseStatement(d1, r, now)));
-  return results.map((res) => ((res.results[0] as Lease | undefined) ?? null));
+  return results.map((res) => ((res.results[0] as DeliveryLease | undefined) ?? null));
 }
 
-export async function leaseAttempt(d1: D1Database, r: LeaseRequest, now: number): Promise<Lease | null> {
+export async function leaseAttempt(d1: D1Database, r: LeaseRequest, now: number): Promise<DeliveryLease | null> {
   return (await leaseAttempts(d1, [r], now))[0] ?? null;
 }
 

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { contactHub } from '../contact-hub';
 import type { PreparedEntry } from '../contact-hub/types';
-import { contactEventFromRow, queryContactEvents, searchContactEvents } from '../db/contact-events';
+import { timelineEntryFromRow, queryTimelineEntries, searchTimelineEntries } from '../db/contact-events';
 import { entryOwners, recordOwners } from '../db/owners';
 import { prepareEntry, type AppendContext } from '../domain/prepare';
 import { eraseFromArchives } from '../jobs/retention';
@@ -280,11 +280,11 @@ contactEvents.openapi(
 
 // ---------------------------------------------------------------- cross-contact reads (D1)
 
-const rows = (list: Parameters<typeof contactEventFromRow>[0][]): ContactEventRecord[] => list.map(contactEventFromRow);
+const rows = (list: Parameters<typeof timelineEntryFromRow>[0][]): ContactEventRecord[] => list.map(timelineEntryFromRow);
 
 contactEvents.openapi(
   createRoute({
-    operationId: 'searchContactEvents',
+    operationId: 'searchTimelineEntries',
     method: 'get',
     path: '/contact-events/search',
     tags,
@@ -299,7 +299,7 @@ contactEvents.openapi(
     if (!match) throw validationFailed([{ path: 'query.q', message: 'must contain at least one letter or digit' }]);
     // Best match first has no stable key to continue from: the cursor holds the next offset.
     const offset = offsetOf(q.cursor, 'contact-events-search');
-    const found = await searchContactEvents(c.env.DB, c.get('tenantId'), match, {
+    const found = await searchTimelineEntries(c.env.DB, c.get('tenantId'), match, {
       contactId: q.contact_id,
       category: q.category,
       includeExpired: boolParam(q.include_expired),
@@ -325,7 +325,7 @@ contactEvents.openapi(
     const q = c.req.valid('query');
     // occurred_at orders entries of many contacts with no unique key among them: the cursor holds the next offset.
     const offset = offsetOf(q.cursor, 'contact-events');
-    const { rows: found } = await queryContactEvents(c.env.DB, c.get('tenantId'), {
+    const { rows: found } = await queryTimelineEntries(c.env.DB, c.get('tenantId'), {
       type: q.type,
       category: q.category,
       since: q.from === undefined ? undefined : parseTimeParam(q.from)!,
@@ -370,7 +370,7 @@ contactEvents.openapi(
       });
       return c.json({ events: page.events, next_cursor: nextCursor(offset + page.events.length < page.total) }, 200);
     }
-    const { rows: found } = await queryContactEvents(c.env.DB, tenantId, {
+    const { rows: found } = await queryTimelineEntries(c.env.DB, tenantId, {
       sessionId: session_id,
       visibleTo: q.visible_to,
       includeExpired,

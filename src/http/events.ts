@@ -7,6 +7,7 @@ import {
   getEvent,
   listEvents,
   maxEventPosition,
+  servedEvent,
   type EventFilters,
   type Keyset,
 } from '../db/events';
@@ -22,7 +23,6 @@ import { Event, EventBatch, NewEvent } from '../domain/schemas/events';
 import { iso, parseTimeParam } from '../domain/time';
 import { contactHub, streamHub } from '../contact-hub';
 import { eventOwners } from '../db/owners';
-import type { EventRecord } from '../domain/schemas/events';
 import { upcastEvent } from '../domain/upcasters';
 import { appendLog } from '../append/log';
 import { router } from './context';
@@ -37,12 +37,6 @@ const AppendHeaders = z.object({
   }),
   'x-correlation-id': z.string().min(1).max(255).optional().openapi({ description: 'Fills metadata.correlation_id when the body has none.' }),
 });
-
-/**
- * An event as answers show it (README "Positions", "Schema versions"): upcast, and `position` always
- * present — null for an event a hub committed that the relay has not brought to the log yet.
- */
-export const answerEvent = (e: EventRecord) => ({ ...upcastEvent(e), position: e.position ?? null });
 
 function appendContext(headers: z.infer<typeof AppendHeaders>): AppendContext {
   return { idempotencyKey: headers['idempotency-key'] ?? null, correlationId: headers['x-correlation-id'] ?? null, now: Date.now() };
@@ -71,7 +65,7 @@ events.openapi(
     const clientChosen = body.id !== undefined || headers['idempotency-key'] !== undefined;
     const result = await appendLog(c.env, c.executionCtx, c.get('tenantId'), [prepared], { clientChosen });
     if (!result.ok) throw conflict(result.detail);
-    return c.json(answerEvent(result.events[0]!), result.created ? 201 : 200);
+    return c.json(servedEvent(result.events[0]!), result.created ? 201 : 200);
   },
 );
 
@@ -103,7 +97,7 @@ events.openapi(
     const clientChosen = ctx.idempotencyKey !== null || body.events.some((e) => e.id !== undefined);
     const result = await appendLog(c.env, c.executionCtx, c.get('tenantId'), prepared, { clientChosen });
     if (!result.ok) throw conflict(result.detail);
-    return c.json({ events: result.events.map(answerEvent) }, result.created ? 201 : 200);
+    return c.json({ events: result.events.map((e) => servedEvent(e)) }, result.created ? 201 : 200);
   },
 );
 
@@ -175,7 +169,7 @@ events.openapi(
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];
     const next_cursor = rows.length > q.limit && last ? encodeEventCursor({ timestamp: last.timestamp, position: last.position, order: q.order }) : null;
-    return c.json({ events: page.map((r) => answerEvent(eventFromRow(r))), total, next_cursor, ...timeRangeOf(f) }, 200);
+    return c.json({ events: page.map((r) => servedEvent(eventFromRow(r))), total, next_cursor, ...timeRangeOf(f) }, 200);
   },
 );
 
@@ -276,6 +270,7 @@ events.openapi(
           started = true;
           const rows = await eventPage(db, tenantId, f, 'asc', EXPORT_PAGE_SIZE, after, maxPosition);
           for (const row of rows) {
+            // Upcast like servedEvent; the CSV line takes the record type (rows read here always have a position).
             const event = upcastEvent(eventFromRow(row));
             out += q.format === 'csv' ? eventCsvLine(event) : `${JSON.stringify(event)}\n`;
           }
@@ -321,13 +316,13 @@ events.openapi(
     const tenantId = c.get('tenantId');
     const { event_id: id } = c.req.valid('param');
     const row = await getEvent(c.env.DB, tenantId, id);
-    if (row) return c.json(answerEvent(eventFromRow(row)), 200);
+    if (row) return c.json(servedEvent(eventFromRow(row)), 200);
     // Not in the query store yet: the owner index names the hub that committed it (README "Read your
     // writes"); an id it does not know does not exist.
     const owner = (await eventOwners(c.env.DB, tenantId, [id])).get(id);
     const event = owner && (await (owner.kind === 'contact' ? contactHub(c.env, tenantId, owner.id) : streamHub(c.env, tenantId, owner.id)).stub.getLogEvent(owner, id));
     if (!event) throw notFound('The event');
-    return c.json(answerEvent(event), 200);
+    return c.json(servedEvent(event), 200);
   },
 );
 

@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { pingD1 } from '../db/client';
 import { problemResponses } from '../domain/schemas/common';
 import { router } from './context';
 
@@ -25,7 +26,7 @@ health.openapi(
   async (c) => {
     const time = new Date().toISOString();
     try {
-      await c.env.DB.prepare('SELECT 1').first();
+      await pingD1(c.env.DB);
       return c.json({ status: 'ok' as const, d1: 'ok' as const, time }, 200);
     } catch (e) {
       return c.json({ status: 'degraded' as const, d1: String(e), time }, 503);

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { countAfter, headPosition, readLog, relayRecord } from '../db/log';
+import { eventFromRow } from '../db/events';
+import { countAfter, headPosition, readLog } from '../db/log';
 import { startRebuild } from '../db/projections';
 import { getSubscription, resetSubscription } from '../db/subscriptions';
 import { projectionByName } from '../domain/projections';
@@ -225,7 +226,7 @@ log.openapi(
     while (first !== null && replayed < REPLAY_MAX) {
       const rows = await readLog(d1, tenantId, { after, limit: Math.min(REPLAY_PAGE, REPLAY_MAX - replayed), ...filter });
       if (rows.length === 0) break;
-      const messages: RelayMessage[] = rows.map((r) => ({ kind: 'event', tenant_id: tenantId, event: relayRecord(r) }));
+      const messages: RelayMessage[] = rows.map((r) => ({ kind: 'event', tenant_id: tenantId, event: eventFromRow(r) }));
       await sendAll(c.env.WEBHOOKS_QUEUE, messages);
       replayed += rows.length;
       last = rows[rows.length - 1]!.position;

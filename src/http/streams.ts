@@ -22,7 +22,7 @@ import {
 import { parseStreamId, type StreamRef } from '../domain/streams';
 import { iso } from '../domain/time';
 import { latestSchemaVersion } from '../domain/upcasters';
-import { storedEvent } from '../eventstore/stored';
+import { servedEvent } from '../db/events';
 import { ownedIds } from '../append/log';
 import { router } from './context';
 import { ApiError, conflict, notFound, validationFailed, type FieldError, duplicateIdErrors } from './problem';
@@ -185,7 +185,7 @@ streams.openapi(
         stream_id: ref.streamId,
         version: page.version,
         direction: q.direction,
-        events: page.events.map((e) => ({ ...storedEvent(e, positions.get(e.id) ?? null), version: e.sequence_number ?? 0 })),
+        events: page.events.map((e) => ({ ...servedEvent(e, positions.get(e.id) ?? null), version: e.sequence_number ?? 0 })),
         next_after: next,
       },
       200,
@@ -249,7 +249,7 @@ streams.openapi(
     if (version === 0) throw notFound(`The stream ${ref.streamId}`);
     if (body.version > version) throw validationFailed([{ path: 'version', message: `must be at most ${version}, the stream's version` }]);
     const now = Date.now();
-    await putSnapshotStatement(c.env.DB, tenantId, { streamId: ref.streamId, version: body.version, state: JSON.stringify(body.state), source: 'client', now }, true).run();
+    await putSnapshotStatement(c.env.DB, tenantId, { streamId: ref.streamId, sequenceNumber: body.version, state: JSON.stringify(body.state), source: 'client', now }, true).run();
     return c.json({ stream_id: ref.streamId, version: body.version, state: body.state, source: 'client', created_at: iso(now) }, 200);
   },
 );

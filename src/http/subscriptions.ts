@@ -8,7 +8,7 @@ import {
   listSubscriptions,
   resetSubscription,
   setSubscriptionStatus,
-  type SubscriptionRow,
+  type EventSubscriptionRow,
 } from '../db/subscriptions';
 import { typeFilter } from '../domain/event-patterns';
 import { CursorParam, NextCursor, PageLimit, problemResponses } from '../domain/schemas/common';
@@ -31,9 +31,9 @@ export const subscriptions = router();
 
 const LAG_CAP = 100_000;
 
-const typesOf = (row: SubscriptionRow) => JSON.parse(row.event_types) as string[];
+const typesOf = (row: EventSubscriptionRow) => JSON.parse(row.event_types) as string[];
 
-async function view(d1: D1Database, row: SubscriptionRow): Promise<z.infer<typeof Subscription>> {
+async function view(d1: D1Database, row: EventSubscriptionRow): Promise<z.infer<typeof Subscription>> {
   const types = typesOf(row);
   const lag = await countAfter(d1, row.tenant_id, { after: row.checkpoint, types: typeFilter(types) }, LAG_CAP);
   return {
@@ -50,7 +50,7 @@ async function view(d1: D1Database, row: SubscriptionRow): Promise<z.infer<typeo
   };
 }
 
-async function mustGet(d1: D1Database, tenantId: string, name: string): Promise<SubscriptionRow> {
+async function mustGet(d1: D1Database, tenantId: string, name: string): Promise<EventSubscriptionRow> {
   const row = await getSubscription(d1, tenantId, name);
   if (!row) throw notFound(`The subscription ${name}`);
   return row;

@@ -1,3 +1,4 @@
+import { rebuildingProjectionTenants } from '../db/projections';
 import { laggingProjectionTenants } from '../db/subscriptions';
 import { kickProjections } from '../projections/runner';
 
@@ -7,8 +8,8 @@ import { kickProjections } from '../projections/runner';
  */
 export async function kickLaggingProjections(env: Env): Promise<number> {
   const lagging = await laggingProjectionTenants(env.DB, 1000);
-  const { results } = await env.DB.prepare(`SELECT DISTINCT tenant_id FROM projection_state WHERE rebuild_generation IS NOT NULL LIMIT 1000`).all<{ tenant_id: string }>();
-  const tenants = new Set([...lagging, ...results.map((r) => r.tenant_id)]);
+  const rebuilding = await rebuildingProjectionTenants(env.DB, 1000);
+  const tenants = new Set([...lagging, ...rebuilding]);
   await Promise.all([...tenants].map((t) => kickProjections(env, t, 0)));
   return tenants.size;
 }

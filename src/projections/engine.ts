@@ -74,7 +74,7 @@ async function foldBatch(
       const version = p.snapshot.versionOf(row.state);
       if (version !== null) {
         snaps.push(
-          putSnapshotStatement(d1, tenantId, { streamId: p.snapshot.streamOf(key), version, state: JSON.stringify(row.state), source: projectionConsumerName(p.name), now }, false),
+          putSnapshotStatement(d1, tenantId, { streamId: p.snapshot.streamOf(key), sequenceNumber: version, state: JSON.stringify(row.state), source: projectionConsumerName(p.name), now }, false),
         );
       }
     }

@@ -5,9 +5,9 @@ import {
   recordAttemptStatements,
   type AttemptResult,
   type DeliveryRow,
-  type Lease,
+  type DeliveryLease,
   type LeaseRequest,
-  type SubscriptionRow,
+  type WebhookSubscriptionRow,
 } from '../db/webhooks';
 import { deterministicUuid } from '../domain/ids';
 import { prepareEvent } from '../domain/prepare';
@@ -84,7 +84,7 @@ async function readPrefix(res: Response, limit: number): Promise<string> {
 }
 
 /** The request itself: Standard Webhooks headers, the subscription's headers, a timeout, no redirects. */
-export async function sendWebhook(env: Env, sub: SubscriptionRow, delivery: DeliveryRow): Promise<HttpResult> {
+export async function sendWebhook(env: Env, sub: WebhookSubscriptionRow, delivery: DeliveryRow): Promise<HttpResult> {
   const startedAt = Date.now();
   const refused = webhookUrlProblem(sub.url, allowPrivateUrls(env));
   if (refused) return { statusCode: null, responseBody: null, error: `url refused: ${refused}`, retryAfter: null, durationMs: 0, startedAt };
@@ -135,9 +135,9 @@ export interface AttemptReport extends AttemptResult {
 }
 
 export interface LeasedAttempt {
-  sub: SubscriptionRow;
+  sub: WebhookSubscriptionRow;
   delivery: DeliveryRow;
-  lease: Lease;
+  lease: DeliveryLease;
   /** False for POST /webhooks/{id}/test: one attempt, no schedule, no dead letter. */
   retryable: boolean;
 }
@@ -234,7 +234,7 @@ export async function attemptDeliveries(env: Env, ctx: WaitUntil, items: LeasedA
   return reports;
 }
 
-export const leaseUntil = (sub: SubscriptionRow, now: number) => now + sub.timeout_seconds * 1000 + LEASE_MARGIN_MS;
+export const leaseUntil = (sub: WebhookSubscriptionRow, now: number) => now + sub.timeout_seconds * 1000 + LEASE_MARGIN_MS;
 
 const untilLeaseExpires = (until: number, now: number) => Math.min(Math.max(Math.ceil((until - now) / 1000) + 1, 1), MAX_QUEUE_DELAY_SECONDS);
 
@@ -255,7 +255,7 @@ export async function consumeDeliveries(batch: MessageBatch<DeliveryMessage>, en
     return;
   }
   const now = Date.now();
-  const candidates: { msg: Message<DeliveryMessage>; sub: SubscriptionRow; delivery: DeliveryRow; request: LeaseRequest }[] = [];
+  const candidates: { msg: Message<DeliveryMessage>; sub: WebhookSubscriptionRow; delivery: DeliveryRow; request: LeaseRequest }[] = [];
   const claimed = new Set<string>();
   for (const msg of batch.messages) {
     const key = `${msg.body.tenant_id}/${msg.body.delivery_id}`;
@@ -290,7 +290,7 @@ export async function consumeDeliveries(batch: MessageBatch<DeliveryMessage>, en
       },
     });
   }
-  let leases: (Lease | null)[];
+  let leases: (DeliveryLease | null)[];
   try {
     leases = await leaseAttempts(db, candidates.map((c) => c.request), now);
   } catch (error) {

@@ -4,10 +4,10 @@ import {
   touchTriggeredStatement,
   unstartedDeliveriesStatement,
   type NewDelivery,
-  type SubscriptionRow,
+  type WebhookSubscriptionRow,
 } from '../db/webhooks';
+import { servedEvent } from '../db/events';
 import { deterministicUuid } from '../domain/ids';
-import { upcastEvent } from '../domain/upcasters';
 import { matchesContactEvent, matchesLogEvent, type SubscriptionFilter } from '../domain/webhook-filters';
 import { businessTypeFor, contactEventWebhookType, isWebhookOperationalType } from '../domain/webhook-mapping';
 import type { DeliveryMessage } from './deliveries';
@@ -34,7 +34,7 @@ export function outgoing(m: RelayMessage): Outgoing | null {
       type,
       // Shown as every read shows it (README "Schema versions", "Positions"): upcast, and `position`
       // null for a hub's event, which reaches the queue alongside the log, not after it.
-      body: JSON.stringify({ type, timestamp: m.event.timestamp, data: { ...upcastEvent(m.event), position: m.event.position ?? null } }),
+      body: JSON.stringify({ type, timestamp: m.event.timestamp, data: servedEvent(m.event) }),
       kind: 'event',
       ...(typeof about === 'string' ? { aboutSubscription: about } : {}),
     };
@@ -50,7 +50,7 @@ export function outgoing(m: RelayMessage): Outgoing | null {
   };
 }
 
-export const filterOf = (s: SubscriptionRow): SubscriptionFilter => ({
+export const filterOf = (s: WebhookSubscriptionRow): SubscriptionFilter => ({
   events: JSON.parse(s.events) as string[],
   subscribeContactEvents: s.subscribe_contact_events === 1,
   contactEventTypes: JSON.parse(s.contact_event_types) as string[],

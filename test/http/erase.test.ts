@@ -217,7 +217,7 @@ describe('erase: a projection pass that read the contact just before the erase',
     const row = { key: contact, state, event_count: 1, last_position: 1, updated_at: Date.now() };
     await env.DB.batch([
       ...upsertRowsStatements(env.DB, t.id, 'contacts', 1, [row]),
-      putSnapshotStatement(env.DB, t.id, { streamId: `contact-${contact}`, version: 1, state, source: 'projection:contacts', now: Date.now() }, false),
+      putSnapshotStatement(env.DB, t.id, { streamId: `contact-${contact}`, sequenceNumber: 1, state, source: 'projection:contacts', now: Date.now() }, false),
     ]);
     expect((await call('GET', `/api/v1/contacts/${contact}`, { key: t.key })).status).toBe(404);
     expect(await d1Mentions([contact, 'Larry'])).toEqual([]);

@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { createExecutionContext, createMessageBatch, getQueueResult, type QueueResult } from 'cloudflare:test';
-import { contactEventFromRow, type ContactEventRow } from '../../src/db/contact-events';
+import { timelineEntryFromRow, type TimelineEntryRow } from '../../src/db/contact-events';
 import { eventFromRow, type EventRow } from '../../src/db/events';
 import { QUEUES, handleQueue } from '../../src/queues';
 import type { RelayMessage, RelayQueueBody } from '../../src/queues/messages';
@@ -21,10 +21,10 @@ export async function deliverAnalytics(messages: RelayQueueBody[], over: Partial
 /** Everything the relay would have sent to `analytics` for this tenant, rebuilt from D1. */
 export async function relayMessagesFromD1(tenantId: string): Promise<RelayMessage[]> {
   const events = await env.DB.prepare(`SELECT * FROM events WHERE tenant_id = ?`).bind(tenantId).all<EventRow>();
-  const entries = await env.DB.prepare(`SELECT * FROM contact_events WHERE tenant_id = ?`).bind(tenantId).all<ContactEventRow>();
+  const entries = await env.DB.prepare(`SELECT * FROM contact_events WHERE tenant_id = ?`).bind(tenantId).all<TimelineEntryRow>();
   return [
     ...events.results.map((r): RelayMessage => ({ kind: 'event', tenant_id: tenantId, event: eventFromRow(r) })),
-    ...entries.results.map((r): RelayMessage => ({ kind: 'contact_event', tenant_id: tenantId, contact_event: contactEventFromRow(r) })),
+    ...entries.results.map((r): RelayMessage => ({ kind: 'contact_event', tenant_id: tenantId, contact_event: timelineEntryFromRow(r) })),
   ];
 }
 

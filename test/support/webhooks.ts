@@ -2,6 +2,7 @@ import { env } from 'cloudflare:workers';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { call, json } from './api';
 import { header, type Received } from './receiver';
+import type { DeliveryRow } from '../../src/db/webhooks';
 
 export interface Sub {
   id: string;
@@ -28,18 +29,6 @@ export function verify(secret: string, r: Received): { type: string; timestamp: 
     'webhook-timestamp': header(r, 'webhook-timestamp'),
     'webhook-signature': header(r, 'webhook-signature'),
   }) as { type: string; timestamp: string; data: Record<string, unknown> };
-}
-
-export interface DeliveryRow {
-  id: string;
-  subscription_id: string;
-  event_id: string;
-  event_type: string;
-  status: string;
-  attempts: number;
-  generation: number;
-  dead_lettered_at: number | null;
-  last_error: string | null;
 }
 
 export async function deliveriesOf(tenantId: string, subscriptionId: string): Promise<DeliveryRow[]> {

@@ -56,7 +56,7 @@ export const archives = sqliteTable(
     // SHA-256 (hex) of the uncompressed NDJSON.
     sha256: text('sha256').notNull(),
     bytes: integer('bytes').notNull(),
-    status: text('status').notNull(),
+    status: text('status').$type<'pending' | 'complete'>().notNull(),
     createdAt: integer('created_at').notNull(),
     completedAt: integer('completed_at'),
   },

@@ -1,5 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import type { EventSource } from '../../domain/event-types';
+import type { ContactEventRecord } from '../../domain/schemas/contact-events';
 
 // Times are epoch milliseconds (INTEGER): cheap to compare, index and range-scan; the API speaks ISO 8601.
 
@@ -34,7 +36,7 @@ export const events = sqliteTable(
     tenantId: text('tenant_id').notNull(),
     id: text('id').notNull(),
     eventType: text('event_type').notNull(),
-    source: text('source').notNull(),
+    source: text('source').$type<EventSource>().notNull(),
     contactId: text('contact_id'),
     sessionId: text('session_id'),
     messageId: text('message_id'),
@@ -42,9 +44,11 @@ export const events = sqliteTable(
     metadata: text('metadata').notNull(),
     correlationId: text('correlation_id'),
     causationId: text('causation_id'),
-    // The aggregate stream this event belongs to (contact-<id> for contact events) and its version there.
+    // The aggregate stream this event belongs to (contact-<id> for contact events) and the event's
+    // sequence_number there. The column keeps its older name `stream_version`: renaming it would rewrite
+    // the largest table for a word.
     streamId: text('stream_id'),
-    streamVersion: integer('stream_version'),
+    sequenceNumber: integer('stream_version'),
     schemaVersion: integer('schema_version').notNull().default(1),
     timestamp: integer('timestamp').notNull(),
     createdAt: integer('created_at').notNull(),
@@ -62,7 +66,7 @@ export const events = sqliteTable(
     uniqueIndex('events_tenant_idem').on(t.tenantId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL AND contact_id IS NULL AND stream_id IS NULL`),
     // findExisting (by key, any owner): a reused key is found whoever holds it. Partial: only keyed rows.
     index('events_idem_any').on(t.tenantId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),
-    uniqueIndex('events_stream').on(t.tenantId, t.streamId, t.streamVersion).where(sql`stream_id IS NOT NULL`),
+    uniqueIndex('events_stream').on(t.tenantId, t.streamId, t.sequenceNumber).where(sql`stream_id IS NOT NULL`),
     // List/export without a column filter, start/end ranges, stats, retention by age.
     index('events_tenant_time').on(t.tenantId, t.timestamp),
     // One per filter of GET /events; contact and session also serve /events/count.
@@ -96,13 +100,13 @@ export const contactEvents = sqliteTable(
     sequenceNumber: integer('sequence_number').notNull(),
     sessionId: text('session_id'),
     eventType: text('event_type').notNull(),
-    category: text('category').notNull(),
-    priority: text('priority').notNull(),
+    category: text('category').$type<ContactEventRecord['category']>().notNull(),
+    priority: text('priority').$type<ContactEventRecord['priority']>().notNull(),
     title: text('title'),
     description: text('description'),
     payload: text('payload').notNull(),
     metadata: text('metadata').notNull(),
-    source: text('source').notNull(),
+    source: text('source').$type<ContactEventRecord['source']>().notNull(),
     triggeredBy: text('triggered_by'),
     integrationSource: text('integration_source'),
     isRealtime: integer('is_realtime', { mode: 'boolean' }).notNull(),

@@ -10,11 +10,11 @@ export const eventSubscriptions = sqliteTable(
   {
     tenantId: text('tenant_id').notNull(),
     name: text('name').notNull(),
-    kind: text('kind').notNull().default('external'),
+    kind: text('kind').$type<'external' | 'projection'>().notNull().default('external'),
     eventTypes: text('event_types').notNull().default('[]'),
     // The last global position this consumer has processed (0 = nothing yet).
     checkpoint: integer('checkpoint').notNull().default(0),
-    status: text('status').notNull().default('active'),
+    status: text('status').$type<'active' | 'paused'>().notNull().default('active'),
     errorCount: integer('error_count').notNull().default(0),
     lastError: text('last_error'),
     createdAt: integer('created_at').notNull(),
@@ -67,10 +67,11 @@ export const streamSnapshots = sqliteTable(
   {
     tenantId: text('tenant_id').notNull(),
     streamId: text('stream_id').notNull(),
-    version: integer('version').notNull(),
+    // The stream's sequence_number the state was taken at (the API calls it the snapshot's `version`).
+    sequenceNumber: integer('version').notNull(),
     state: text('state').notNull(),
     source: text('source').notNull(),
     createdAt: integer('created_at').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.tenantId, t.streamId, t.version] })],
+  (t) => [primaryKey({ columns: [t.tenantId, t.streamId, t.sequenceNumber] })],
 );

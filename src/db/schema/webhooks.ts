@@ -24,7 +24,7 @@ export const webhookSubscriptions = sqliteTable(
     retryCount: integer('retry_count').notNull(),
     timeoutSeconds: integer('timeout_seconds').notNull(),
     // Why the endpoint was switched off by Eventline: 'gone' (410) or 'failing' (5 days without success).
-    disabledReason: text('disabled_reason'),
+    disabledReason: text('disabled_reason').$type<'gone' | 'failing'>(),
     disabledAt: integer('disabled_at'),
     // First failure since the last success: the start of the 5-day clock.
     failingSince: integer('failing_since'),

@@ -122,7 +122,7 @@ export function reduceContact(prev: ContactState, e: ProjectionEvent): ContactSt
     default:
       break;
   }
-  s.version = e.stream_version ?? s.version;
+  s.version = e.sequence_number ?? s.version;
   s.updated_at = at;
   return s;
 }

@@ -5,7 +5,7 @@ export interface ProjectionEvent {
   schema_version: number;
   contact_id: string | null;
   stream_id: string | null;
-  stream_version: number | null;
+  sequence_number: number | null;
   payload: Record<string, unknown>;
   metadata: Record<string, unknown>;
   position: number;
