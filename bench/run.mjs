@@ -18,6 +18,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { percentile, round } from './lib.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const quick = process.argv.includes('--quick');
@@ -238,9 +239,6 @@ async function newTenant(url, adminToken, name) {
   const body = JSON.parse(res.text);
   return { tenantId: body.tenant.id, key: body.api_key.key };
 }
-
-const percentile = (sorted, p) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]);
-const round = (v, digits = 2) => (Number.isFinite(v) ? Number(v.toFixed(digits)) : v);
 
 /**
  * Closed-loop load: `connections` loops, each sending its next request when the previous answered.
