@@ -7,7 +7,7 @@
 // Loops are bounded by count and by time; everything talks to the loopback Worker only.
 //
 // Sockets are `ws` clients that do not offer permessage-deflate. The Worker declines it
-// (`no_web_socket_compression` in wrangler.toml, README "Realtime"), so a browser gets uncompressed
+// (`no_web_socket_compression` in wrangler.toml, docs/realtime.md), so a browser gets uncompressed
 // frames; so does the bench on the Worker's own socket. Through Miniflare's entry worker (`--via-entry`)
 // the offer would be accepted whatever the Worker's flags say, and the per-message inflate then costs
 // the client about 0.1 ms per frame. BENCH_WS_DEFLATE=1 makes the sockets offer it (for comparison).

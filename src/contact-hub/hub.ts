@@ -259,7 +259,7 @@ export class ContactHub extends DurableObject<Env> {
     return { ok: true, created: true, records: out as EventRecord[], derived, version: this.lastSeq };
   }
 
-  /** Log → timeline (seed 002's ContactEventConsumer), inside the append's transaction, exactly once. */
+  /** Log → timeline (a derived entry), inside the append's transaction, exactly once. */
   private deriveEntry(event: EventRecord, seq: number, now: number, id = crypto.randomUUID()): ContactEventRecord | null {
     const mapping = timelineMappingFor(event.event_type);
     if (!mapping || !event.contact_id) return null;

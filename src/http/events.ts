@@ -39,7 +39,7 @@ const AppendHeaders = z.object({
 });
 
 /**
- * An event as answers show it (README "Positions", "Schema versions"): upcast, and `position` always
+ * An event as answers show it (docs/api.md "Positions", "Schema versions"): upcast, and `position` always
  * present — null for an event a hub committed that the relay has not brought to the log yet.
  */
 export const answerEvent = (e: EventRecord) => ({ ...upcastEvent(e), position: e.position ?? null });
@@ -320,7 +320,7 @@ events.openapi(
     const { event_id: id } = c.req.valid('param');
     const row = await getEvent(c.env.DB, tenantId, id);
     if (row) return c.json(answerEvent(eventFromRow(row)), 200);
-    // Not in the query store yet: the owner index names the hub that committed it (README "Read your
+    // Not in the query store yet: the owner index names the hub that committed it (docs/api.md "Read your
     // writes"); an id it does not know does not exist.
     const owner = (await eventOwners(c.env.DB, tenantId, [id])).get(id);
     const event = owner && (await (owner.kind === 'contact' ? contactHub(c.env, tenantId, owner.id) : streamHub(c.env, tenantId, owner.id)).stub.getLogEvent(owner, id));
