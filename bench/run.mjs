@@ -18,6 +18,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { percentile, round } from './lib.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const quick = process.argv.includes('--quick');
@@ -32,7 +33,7 @@ const SCENARIO_TIMEOUT_MS = 90_000;
 // Requests reach the Worker on a socket of its own (Miniflare's `unsafeDirectSockets`), as on Cloudflare,
 // where the edge hands a request straight to the Worker. `--via-entry` sends them through Miniflare's
 // entry worker instead (what `wrangler dev` serves): one more worker hop on the same thread per request
-// and per WebSocket message, which is Miniflare's emulation, not Eventline (README "Performance").
+// and per WebSocket message, which is Miniflare's emulation, not Eventline (docs/performance.md).
 const VIA_ENTRY = process.argv.includes('--via-entry');
 
 // ---------------------------------------------------------------- the runtime
@@ -72,7 +73,7 @@ async function startRuntime(adminToken) {
     port: 0,
     log: new Log(LogLevel.WARN),
     // Every local Durable Object and D1 transaction is an fsync'd SQLite commit in these files; on this
-    // machine's virtual disk that fsync dominates a write (README "Performance" has both figures).
+    // machine's virtual disk that fsync dominates a write (docs/performance.md has both figures).
     durableObjectsPersist: path.join(state.dir, 'do'),
     d1Persist: path.join(state.dir, 'd1'),
     r2Persist: path.join(state.dir, 'r2'),
@@ -238,9 +239,6 @@ async function newTenant(url, adminToken, name) {
   const body = JSON.parse(res.text);
   return { tenantId: body.tenant.id, key: body.api_key.key };
 }
-
-const percentile = (sorted, p) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]);
-const round = (v, digits = 2) => (Number.isFinite(v) ? Number(v.toFixed(digits)) : v);
 
 /**
  * Closed-loop load: `connections` loops, each sending its next request when the previous answered.

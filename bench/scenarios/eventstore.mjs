@@ -7,6 +7,8 @@
 // The log is seeded with batch appends: 100 contact streams × 1,000 events, one request each.
 // Loops are bounded by count and by time; everything talks to the loopback Worker only.
 
+import { percentile, round } from '../lib.mjs';
+
 export const name = 'eventstore';
 
 const STREAMS = 100;
@@ -17,11 +19,6 @@ const SEED_CONCURRENCY = 4;
 const LOG_PAGE = 10_000;
 const PHASE_TIMEOUT_MS = 400_000;
 
-const round = (v, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
-const percentile = (values, p) => {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-};
 
 const deadlineGuard = (started, what) => {
   if (Date.now() - started > PHASE_TIMEOUT_MS) throw new Error(`${what}: no result within ${PHASE_TIMEOUT_MS} ms`);

@@ -7,11 +7,12 @@
 // Loops are bounded by count and by time; everything talks to the loopback Worker only.
 //
 // Sockets are `ws` clients that do not offer permessage-deflate. The Worker declines it
-// (`no_web_socket_compression` in wrangler.toml, README "Realtime"), so a browser gets uncompressed
+// (`no_web_socket_compression` in wrangler.toml, docs/realtime.md), so a browser gets uncompressed
 // frames; so does the bench on the Worker's own socket. Through Miniflare's entry worker (`--via-entry`)
 // the offer would be accepted whatever the Worker's flags say, and the per-message inflate then costs
 // the client about 0.1 ms per frame. BENCH_WS_DEFLATE=1 makes the sockets offer it (for comparison).
 import WebSocket from 'ws';
+import { percentile, round } from '../lib.mjs';
 
 export const name = 'realtime';
 
@@ -24,11 +25,6 @@ const RESUME_ENTRIES = 10_000;
 const RESUME_RUNS = 3;
 const STEP_TIMEOUT_MS = 30_000;
 
-const percentile = (values, p) => {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-};
-const round = (v) => Math.round(v * 100) / 100;
 
 /** Opens a socket, resolves once `ready` arrived; `onEvent(frame, now)` sees every event frame. */
 function open(url, onEvent) {

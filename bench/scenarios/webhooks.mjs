@@ -4,6 +4,7 @@
 // Needs the Worker started with ALLOW_PRIVATE_WEBHOOK_URLS=true (an http://127.0.0.1 endpoint).
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
+import { percentile, round } from '../lib.mjs';
 
 export const name = 'webhooks';
 
@@ -11,11 +12,6 @@ const LATENCY_EVENTS = 40;
 const LATENCY_SPACING_MS = 50;
 const THROUGHPUT_EVENTS = 1000; // one /events/batch request (the API's maximum)
 const WAIT_LIMIT_MS = 120_000;
-
-function percentile(sorted, p) {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
 
 function verifier(secret) {
   const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
@@ -100,10 +96,10 @@ export async function run(ctx) {
 
     if (badSignatures > 0) throw new Error(`${badSignatures} requests failed signature verification`);
     return [
-      { metric: 'webhook append → signed request p50', value: round(percentile(latencies, 50)), unit: 'ms', target: '≤ 1000 ms' },
-      { metric: 'webhook append → signed request p99', value: round(percentile(latencies, 99)), unit: 'ms', target: '' },
+      { metric: 'webhook append → signed request p50', value: round(percentile(latencies, 50), 1), unit: 'ms', target: '≤ 1000 ms' },
+      { metric: 'webhook append → signed request p99', value: round(percentile(latencies, 99), 1), unit: 'ms', target: '' },
       { metric: `webhook latency sample (received/sent)`, value: got, unit: `of ${LATENCY_EVENTS}`, target: `${LATENCY_EVENTS}` },
-      { metric: 'webhook deliveries/s to one endpoint (1 ms)', value: round(delivered / seconds), unit: '/s', target: '' },
+      { metric: 'webhook deliveries/s to one endpoint (1 ms)', value: round(delivered / seconds, 1), unit: '/s', target: '' },
       { metric: 'webhook throughput sample delivered', value: delivered, unit: `of ${THROUGHPUT_EVENTS}`, target: `${THROUGHPUT_EVENTS}` },
     ];
   } finally {
@@ -112,4 +108,3 @@ export async function run(ctx) {
   }
 }
 
-const round = (v) => Math.round(v * 10) / 10;

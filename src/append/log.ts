@@ -88,7 +88,7 @@ export async function appendLog(env: Env, ctx: WaitUntil, tenantId: string, item
     ...[...byContact].map(async ([contactId, list]): Promise<Part> => {
       const { stub, owner } = contactHub(env, tenantId, contactId);
       // The owner index is written alongside the hub's commit, before the answer: the ids work on
-      // routes that take only an id from the next request on (README "Read your writes").
+      // routes that take only an id from the next request on (docs/api.md "Read your writes").
       const [outcome] = await Promise.all([stub.appendEvents(owner, list, 'any' satisfies ExpectedVersion), recordOwners(env.DB, tenantId, owner, ownedIds(list))]);
       if (!outcome.ok) return { conflict: outcome.detail };
       place(list, outcome.records);

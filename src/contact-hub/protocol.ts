@@ -1,6 +1,6 @@
 /**
  * The realtime protocol: JSON text frames between a contact's hub and the sockets watching it.
- * README "Realtime" carries the same table; the browser console and client library build on these
+ * docs/realtime.md carries the same table; the browser console and client library build on these
  * exact frame names, so change them only together.
  *
  * Server → client

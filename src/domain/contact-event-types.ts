@@ -1,4 +1,4 @@
-/** Value objects of the seed's ContactEvent (timeline entry). */
+/** Value objects of a timeline entry (contact event). */
 export const CATEGORIES = [
   'general',
   'status',

@@ -10,7 +10,7 @@ export function isValidEventType(type: string): boolean {
 export const EVENT_SOURCES = ['system', 'webhook', 'manual', 'cron', 'workflow'] as const;
 export type EventSource = (typeof EVENT_SOURCES)[number];
 
-/** The predefined event types of the seed's Event aggregate. Other well-formed types are accepted too. */
+/** The predefined event types of the CRM. Other well-formed types are accepted too. */
 export const EVENT_CATALOG = {
   'contact.created': 'A contact was created',
   'contact.updated': 'A contact was updated',

@@ -1,6 +1,6 @@
 import { jsonBytes } from './json';
 
-/** Documented limits (README "Limits"). Each is enforced with a 4xx problem response. */
+/** Documented limits (docs/api.md "Limits"). Each is enforced with a 4xx problem response. */
 export const LIMITS = {
   bodyBytes: 1024 * 1024,
   payloadBytes: 64 * 1024,

@@ -3,7 +3,7 @@ export const isoOrNull = (ms: number | null | undefined): string | null => (ms =
 
 /**
  * Parses a query-string time: a date (2025-10-01), a date-time with offset, or epoch milliseconds.
- * `endOfDay` makes a bare date mean its last millisecond (the seed's `end=2025-10-10` echoes 23:59:59).
+ * `endOfDay` makes a bare date mean its last millisecond (`to=2025-10-10` echoes 23:59:59.999).
  */
 export function parseTimeParam(value: string, endOfDay = false): number | null {
   if (/^\d{4}-\d{2}-\d{2}$/.test(value)) {

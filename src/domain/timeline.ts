@@ -48,5 +48,5 @@ export function csvRows(entries: ContactEventRecord[]): string {
   return entries.map((e) => `${CSV_COLUMNS.map((c) => csvField(e[c])).join(',')}\r\n`).join('');
 }
 
-/** The seed's `page` for an offset-based listing. */
+/** The 1-based `page` an offset-based listing answers. */
 export const pageOf = (offset: number, limit: number): number => Math.floor(offset / limit) + 1;

@@ -1,5 +1,5 @@
 /**
- * Event schema versions and upcasters (seed 002 "Event versioning": no upcasting existed). Stored
+ * Event schema versions and upcasters. Stored
  * events are never rewritten: every read path of the event store passes events through `upcast`,
  * which applies the registered steps from the stored `schema_version` up to the latest one.
  * To evolve an event type: register one `Upcaster` per step (from → from+1), and new writers append

@@ -1,5 +1,5 @@
 /**
- * Domain → business event types for webhooks (seed 002's `mapDomainToBusinessEvents`).
+ * Domain → business event types for webhooks: what a receiver sees instead of the internal type.
  *
  * Customers subscribe to business types, not to our internal vocabulary: some domain types are
  * renamed for the outside world, some are internal plumbing and never leave, and every type not

@@ -40,7 +40,7 @@ import { offsetCursor, offsetOf, pageInMemory } from './paging';
 import { conflict, notFound, validationFailed, rejectDuplicateIds } from './problem';
 
 /**
- * The contact timeline (seed 001). Per-contact reads and every write go to the contact's hub (strongly
+ * The contact timeline. Per-contact reads and every write go to the contact's hub (strongly
  * consistent, sequenced there); tenant-wide listing, sessions and search read D1 (eventually consistent:
  * the hubs relay to D1 within milliseconds). Routes that name only an entry id find its contact in the
  * owner index (src/db/owners.ts), unless the caller passes `contact_id`.
@@ -75,7 +75,7 @@ async function append(c: Context<AppEnv>, contactId: string, bodies: NewContactE
   await refuseForeignIds(c.env, tenantId, contactId, bodies);
   const { stub, owner } = contactHub(c.env, tenantId, contactId);
   // The owner index is written alongside the hub's commit, before the answer: the routes that take only
-  // an entry id find it from the next request on (README "Read your writes").
+  // an entry id find it from the next request on (docs/api.md "Read your writes").
   const [outcome] = await Promise.all([
     stub.appendEntries(owner, prepared),
     recordOwners(c.env.DB, tenantId, owner, prepared.map((p) => ({ kind: 'entry' as const, id: p.id }))),

@@ -317,7 +317,7 @@ events.openapi(
     const { event_id: id } = c.req.valid('param');
     const row = await getEvent(c.env.DB, tenantId, id);
     if (row) return c.json(servedEvent(eventFromRow(row)), 200);
-    // Not in the query store yet: the owner index names the hub that committed it (README "Read your
+    // Not in the query store yet: the owner index names the hub that committed it (docs/api.md "Read your
     // writes"); an id it does not know does not exist.
     const owner = (await eventOwners(c.env.DB, tenantId, [id])).get(id);
     const event = owner && (await (owner.kind === 'contact' ? contactHub(c.env, tenantId, owner.id) : streamHub(c.env, tenantId, owner.id)).stub.getLogEvent(owner, id));

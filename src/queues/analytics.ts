@@ -2,7 +2,7 @@ import { ANALYTICS_CONSUMER, rollupStatements } from '../db/analytics';
 import { retryDelaySeconds, rollupItem, uniqueItems, type RollupItem } from '../domain/analytics';
 import { unpackRelay, type RelayQueueBody } from './messages';
 
-/** The optional Workers Analytics Engine binding (see README "Analytics"); absent → skipped. */
+/** The optional Workers Analytics Engine binding (see docs/analytics.md); absent → skipped. */
 type WithAnalyticsEngine = Env & { EVENTS_AE?: AnalyticsEngineDataset };
 
 /**
@@ -14,7 +14,7 @@ const CHUNK_ITEMS = 250;
 /**
  * A pause between chunks. Back to back, a backlog's chunks keep the runtime's event loop busy and its
  * timers (the relay batcher's linger among them) fire hundreds of ms late; locally, where one thread
- * runs everything, idle relay lag then had outliers of 270-920 ms (README "Performance").
+ * runs everything, idle relay lag then had outliers of 270-920 ms (docs/decisions.md "Counted exactly once").
  */
 const CHUNK_PAUSE_MS = 5;
 

@@ -32,7 +32,7 @@ export function outgoing(m: RelayMessage): Outgoing | null {
     return {
       eventId: m.event.id,
       type,
-      // Shown as every read shows it (README "Schema versions", "Positions"): upcast, and `position`
+      // Shown as every read shows it (docs/api.md "Schema versions", "Positions"): upcast, and `position`
       // null for a hub's event, which reaches the queue alongside the log, not after it.
       body: JSON.stringify({ type, timestamp: m.event.timestamp, data: servedEvent(m.event) }),
       kind: 'event',

@@ -26,8 +26,8 @@ async function isolating<P>(parts: P[], attempt: (parts: P[]) => Promise<void>):
  * The queue sends of a batch start this much apart, after the D1 write has started. The three writes
  * stay concurrent, but each one's work (D1's statements; a queue's broker and then its consumer) comes
  * as its own short burst instead of one long one. Where everything shares one thread (`wrangler dev`,
- * the bench) an append that lands on a flush then waits behind one burst, not all three (README
- * "Performance"). In production the destinations are remote and the stagger adds at most 12 ms of relay lag.
+ * the bench) an append that lands on a flush then waits behind one burst, not all three (docs/decisions.md
+ * "The relay batcher and queue packs"). In production the destinations are remote and the stagger adds at most 12 ms of relay lag.
  */
 const RELAY_STAGGER_MS = 6;
 

@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
 
-declare global {
-  interface ImportMeta {
-    /** Vite's glob import (resolved at bundle time). */
-    glob<T>(patterns: string[], options: { query: '?raw'; import: 'default'; eager: true }): Record<string, T>;
-  }
-}
-
 // The sources as text, bundled by Vite (workerd has no file system).
 const SOURCES = import.meta.glob<string>(['../../src/**/*.ts', '!../../src/worker-configuration.d.ts'], { query: '?raw', import: 'default', eager: true });
 

@@ -27,10 +27,12 @@ export async function startServer() {
   const migrate = spawnSync(wrangler, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', state], { cwd: root, env, encoding: 'utf8' });
   if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr}`);
   const port = await freePort();
+  // The devtools inspector too: wrangler's default 9229 is shared by every wrangler dev on the machine.
+  const inspectorPort = await freePort();
   const vars = ['ADMIN_TOKEN:' + ADMIN_TOKEN, 'TOKEN_SIGNING_SECRET:e2e-signing-secret', 'ALLOW_PRIVATE_WEBHOOK_URLS:true'];
   const child = spawn(
     wrangler,
-    ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state, '--show-interactive-dev-session=false', '--test-scheduled', ...vars.flatMap((v) => ['--var', v])],
+    ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspectorPort), '--persist-to', state, '--show-interactive-dev-session=false', '--test-scheduled', ...vars.flatMap((v) => ['--var', v])],
     { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let log = '';

@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { call, json, newTenant, uuid } from '../support/api';
+import { expectProblem, fieldPaths } from '../support/problem';
 
 interface Sub {
   name: string;
@@ -69,21 +70,40 @@ describe('subscriptions', () => {
     const next = await json<Batch>(await call('GET', '/api/v1/subscriptions/audits/events', { key: t.key }));
     expect(next.events).toHaveLength(0);
   });
+});
 
-  it('pauses, resumes, resets to a position, starts at the end, lists with lag, deletes', async () => {
+describe('subscriptions: operating one', () => {
+  /** A tenant with 6 events and the subscription `etl` from the beginning. */
+  async function etl() {
     const t = await newTenant();
     await appendMany(t.key, `ledger-${uuid()}`, 6, 0);
     await post(t.key, '/subscriptions', { name: 'etl' });
+    return t;
+  }
+
+  it('pause stops its batches with 409; resume starts them again', async () => {
+    const t = await etl();
     expect((await json<Sub>(await post(t.key, '/subscriptions/etl/pause'))).status).toBe('paused');
     expect((await call('GET', '/api/v1/subscriptions/etl/events', { key: t.key })).status).toBe(409);
     expect((await json<Sub>(await post(t.key, '/subscriptions/etl/resume'))).status).toBe('active');
+    const all = await json<Batch>(await call('GET', '/api/v1/subscriptions/etl/events', { key: t.key }));
+    expect(all.events).toHaveLength(6);
+  });
+
+  it('reset moves the checkpoint to a position, and the next batch starts after it', async () => {
+    const t = await etl();
     const all = await json<Batch>(await call('GET', '/api/v1/subscriptions/etl/events', { key: t.key }));
     const third = all.events[2]!.position;
     const reset = await json<Sub>(await post(t.key, '/subscriptions/etl/reset', { position: third }));
     expect(reset).toMatchObject({ checkpoint: third, lag: 3 });
     const rest = await json<Batch>(await call('GET', '/api/v1/subscriptions/etl/events', { key: t.key }));
     expect(rest.events.map((e) => e.payload.i)).toEqual([3, 4, 5]);
+  });
 
+  it('starts at the end when asked, and lists every subscription with its lag', async () => {
+    const t = await etl();
+    const all = await json<Batch>(await call('GET', '/api/v1/subscriptions/etl/events', { key: t.key }));
+    await post(t.key, '/subscriptions/etl/reset', { position: all.events[2]!.position });
     const tail = await json<Sub>(await post(t.key, '/subscriptions', { name: 'tail', start: 'end' }));
     expect(tail.lag).toBe(0);
     await appendMany(t.key, `ledger-${uuid()}`, 2, 6);
@@ -91,26 +111,43 @@ describe('subscriptions', () => {
     const byName = Object.fromEntries(list.subscriptions.map((s) => [s.name, s]));
     expect(byName.tail!.lag).toBe(2);
     expect(byName.etl!.lag).toBe(5);
+  });
 
+  it('refuses a second subscription of the same name with 409', async () => {
+    const t = await etl();
     expect((await post(t.key, '/subscriptions', { name: 'etl' })).status).toBe(409);
+  });
+
+  it('deletes, after which it is a 404', async () => {
+    const t = await etl();
     expect((await call('DELETE', '/api/v1/subscriptions/etl', { key: t.key })).status).toBe(204);
     expect((await call('GET', '/api/v1/subscriptions/etl', { key: t.key })).status).toBe(404);
   });
+});
 
-  it('isolates tenants and rejects bad input without writing', async () => {
+describe('subscriptions: tenants and bad input', () => {
+  it("tenant B cannot read, pause or reset tenant A's subscription", async () => {
     const a = await newTenant();
     const b = await newTenant();
     await post(a.key, '/subscriptions', { name: 'mine' });
     expect((await call('GET', '/api/v1/subscriptions/mine', { key: b.key })).status).toBe(404);
     expect((await post(b.key, '/subscriptions/mine/pause')).status).toBe(404);
     expect((await post(b.key, '/subscriptions/mine/reset', { position: 0 })).status).toBe(404);
+    expect((await json<Sub>(await call('GET', '/api/v1/subscriptions/mine', { key: a.key }))).status).toBe('active');
+  });
 
+  it('names each bad field of a create and writes nothing', async () => {
+    const a = await newTenant();
+    await post(a.key, '/subscriptions', { name: 'mine' });
     const bad = await post(a.key, '/subscriptions', { name: 'Bad Name!', event_types: ['nope'], start: -3, extra: true });
-    expect(bad.status).toBe(422);
-    const paths = (await json<{ errors: { path: string }[] }>(bad)).errors.map((e) => e.path).sort();
-    expect(paths).toEqual(['event_types.0', 'extra', 'name', 'start']);
+    expect(fieldPaths(await expectProblem(bad, 422))).toEqual(['event_types.0', 'extra', 'name', 'start']);
     const rows = await env.DB.prepare('SELECT count(*) AS n FROM event_subscriptions WHERE tenant_id = ?').bind(a.id).first<{ n: number }>();
     expect(rows!.n).toBe(1);
+  });
+
+  it('refuses a reset to a position that is not a number with 422', async () => {
+    const a = await newTenant();
+    await post(a.key, '/subscriptions', { name: 'mine' });
     expect((await post(a.key, '/subscriptions/mine/reset', { position: 'x' })).status).toBe(422);
   });
 });

@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { call, eventually, json, newTenant, uuid } from '../support/api';
-import { expectProblem } from '../support/log';
+import { expectProblem } from '../support/problem';
 
 const admin = { authorization: `Bearer ${env.ADMIN_TOKEN}` };
 interface Key {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HOUR_MS, floorHour } from '../../src/domain/analytics';
 import { call, eventually, json, newTenant, uuid } from '../support/api';
+import { expectProblem, fieldPaths } from '../support/problem';
 
 describe('GET /api/v1/analytics/events', () => {
   it('filters by type and source, rounds the range to hours, and keeps tenants apart', async () => {
@@ -41,9 +42,7 @@ describe('GET /api/v1/analytics/events', () => {
     ];
     for (const [q, paths] of cases) {
       const res = await call('GET', `/api/v1/analytics/events?${q}`, { key: t.key });
-      expect(res.status, q).toBe(422);
-      expect(res.headers.get('content-type')).toBe('application/problem+json');
-      expect((await json<{ errors: { path: string }[] }>(res)).errors.map((e) => e.path).sort(), q).toEqual(paths.sort());
+      expect(fieldPaths(await expectProblem(res, 422, undefined, q)), q).toEqual(paths.sort());
     }
     expect((await call('GET', '/api/v1/analytics/events')).status).toBe(401);
   });

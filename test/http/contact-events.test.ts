@@ -5,17 +5,13 @@ import { contactHubStub } from '../../src/contact-hub';
 import type { ContactHub } from '../../src/contact-hub/hub';
 import type { ContactEventRecord } from '../../src/domain/schemas/contact-events';
 import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
+import { expectProblem } from '../support/problem';
 
 interface Page {
   events: ContactEventRecord[];
   total: number;
   page: number;
   limit: number;
-}
-interface Problem {
-  type: string;
-  status: number;
-  errors?: { path: string; message: string }[];
 }
 
 const entry = (over: Record<string, unknown> = {}) => ({
@@ -40,58 +36,61 @@ const d1Count = async (tenantId: string, contact: string) =>
 const hubCount = async (t: Tenant, contact: string) =>
   (await json<{ count: number }>(await call('GET', `/api/v1/contacts/${contact}/events/count?include_expired=true`, { key: t.key }))).count;
 
-async function expectProblem(res: Response, status: number, paths: string[] = []): Promise<Problem> {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toContain('application/problem+json');
-  const body = await json<Problem>(res);
-  expect(body.status).toBe(status);
-  const got = (body.errors ?? []).map((e) => e.path);
-  for (const p of paths) expect(got).toContain(p);
-  return body;
-}
-
 const iso = (ms: number) => new Date(ms).toISOString();
 const DAY = 86_400_000;
 
+/** An entry with every field set, posted to the contact; the body is returned for comparison. */
+async function addFull(t: Tenant, contact: string) {
+  const body = {
+    event_type: 'pipeline_stage_changed',
+    category: 'pipeline',
+    priority: 'high',
+    source: 'agent',
+    session_id: uuid(),
+    title: 'Pipeline Stage Changed',
+    description: 'Contact moved from Lead to Qualified',
+    payload: { old_status: 'Lead', new_status: 'Qualified' },
+    metadata: { ui: 'board' },
+    triggered_by: uuid(),
+    integration_source: 'hubspot',
+    is_realtime: true,
+    visible_to_client: true,
+    visible_to_agent: true,
+    expires_at: iso(Date.now() + DAY),
+    occurred_at: '2025-10-10T14:35:00.000Z',
+  };
+  const res = await call('POST', `/api/v1/contacts/${contact}/events`, { key: t.key, body });
+  return { body, res };
+}
+
 describe('contact timeline: appends', () => {
-  it('creates an entry with every seed field, numbered by the contact hub, and relays it to D1', async () => {
+  it('creates an entry with every field of a timeline entry, numbered 1 by the contact hub', async () => {
     const t = await newTenant();
     const contact = uuid();
-    const session = uuid();
-    const agent = uuid();
-    const occurred = '2025-10-10T14:35:00.000Z';
-    const expires = iso(Date.now() + DAY);
-    const body = {
-      event_type: 'pipeline_stage_changed',
-      category: 'pipeline',
-      priority: 'high',
-      source: 'agent',
-      session_id: session,
-      title: 'Pipeline Stage Changed',
-      description: 'Contact moved from Lead to Qualified',
-      payload: { old_status: 'Lead', new_status: 'Qualified' },
-      metadata: { ui: 'board' },
-      triggered_by: agent,
-      integration_source: 'hubspot',
-      is_realtime: true,
-      visible_to_client: true,
-      visible_to_agent: true,
-      expires_at: expires,
-      occurred_at: occurred,
-    };
-    const res = await call('POST', `/api/v1/contacts/${contact}/events`, { key: t.key, body });
+    const { body, res } = await addFull(t, contact);
     expect(res.status).toBe(201);
     const e = await json<ContactEventRecord>(res);
     expect(e).toMatchObject({ ...body, contact_id: contact, sequence_number: 1, delivered: false, read: false, origin_event_id: null });
     expect(e.id).toMatch(/^[0-9a-f-]{36}$/);
+  });
 
+  it('numbers the next entry 2 and fills the defaults of the fields left out', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    await addFull(t, contact);
     const second = await add(t, contact, entry());
     expect(second.sequence_number).toBe(2);
     expect(second).toMatchObject({ priority: 'normal', is_realtime: false, visible_to_client: false, visible_to_agent: true, expires_at: null });
+  });
 
+  it('relays a new entry to D1 with its fields', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const { body, res } = await addFull(t, contact);
+    const e = await json<ContactEventRecord>(res);
     const row = await eventually(() => d1Entry(t.id, e.id));
-    expect(row).toMatchObject({ contact_id: contact, sequence_number: 1, category: 'pipeline', priority: 'high', session_id: session, triggered_by: agent });
-    expect(row.occurred_at).toBe(Date.parse(occurred));
+    expect(row).toMatchObject({ contact_id: contact, sequence_number: 1, category: 'pipeline', priority: 'high', session_id: body.session_id, triggered_by: body.triggered_by });
+    expect(row.occurred_at).toBe(Date.parse(body.occurred_at));
   });
 
   it('appends a batch all or nothing with consecutive numbers after log events of the same contact', async () => {
@@ -110,7 +109,7 @@ describe('contact timeline: appends', () => {
     await eventually(async () => (await d1Count(t.id, contact)) === 25);
   });
 
-  it('accepts 1,000 entries in one batch and refuses 1,001 without writing', async () => {
+  it('refuses a batch of 1,001 entries without writing', async () => {
     const t = await newTenant();
     const contact = uuid();
     const tooMany = await call('POST', `/api/v1/contacts/${contact}/events/batch`, {
@@ -119,6 +118,11 @@ describe('contact timeline: appends', () => {
     });
     await expectProblem(tooMany, 422, ['events']);
     expect(await hubCount(t, contact)).toBe(0);
+  });
+
+  it('accepts 1,000 entries in one batch and relays them all', async () => {
+    const t = await newTenant();
+    const contact = uuid();
     const ok = await call('POST', `/api/v1/contacts/${contact}/events/batch`, {
       key: t.key,
       body: { events: Array.from({ length: 1000 }, () => entry({ description: undefined })) },
@@ -131,7 +135,7 @@ describe('contact timeline: appends', () => {
 });
 
 describe('contact timeline: idempotency', () => {
-  it('replays a request with the same Idempotency-Key and body, and refuses another body', async () => {
+  it('replays a request with the same Idempotency-Key and body', async () => {
     const t = await newTenant();
     const contact = uuid();
     const headers = { 'idempotency-key': 'note-1' };
@@ -139,12 +143,19 @@ describe('contact timeline: idempotency', () => {
     const again = await call('POST', `/api/v1/contacts/${contact}/events`, { key: t.key, body: entry(), headers });
     expect(again.status).toBe(200);
     expect(await json(again)).toEqual(first);
+  });
+
+  it('refuses another body under the same Idempotency-Key, writing nothing', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const headers = { 'idempotency-key': 'note-1' };
+    await add(t, contact, entry(), headers);
     const other = await call('POST', `/api/v1/contacts/${contact}/events`, { key: t.key, body: entry({ title: 'changed' }), headers });
     await expectProblem(other, 409);
     expect(await hubCount(t, contact)).toBe(1);
   });
 
-  it('replays a client-chosen id, a batch with the same key, and refuses an id another contact holds', async () => {
+  it('replays a client-chosen id with its original number', async () => {
     const t = await newTenant();
     const contact = uuid();
     const id = uuid();
@@ -152,7 +163,12 @@ describe('contact timeline: idempotency', () => {
     const again = await call('POST', `/api/v1/contacts/${contact}/events`, { key: t.key, body: entry({ id }) });
     expect(again.status).toBe(200);
     expect((await json<ContactEventRecord>(again)).sequence_number).toBe(first.sequence_number);
+    expect(await hubCount(t, contact)).toBe(1);
+  });
 
+  it('replays a batch with the same Idempotency-Key', async () => {
+    const t = await newTenant();
+    const contact = uuid();
     const batch = { events: [entry({ title: 'a' }), entry({ title: 'b' })] };
     const headers = { 'idempotency-key': 'batch-1' };
     const b1 = await call('POST', `/api/v1/contacts/${contact}/events/batch`, { key: t.key, body: batch, headers });
@@ -160,8 +176,14 @@ describe('contact timeline: idempotency', () => {
     const b2 = await call('POST', `/api/v1/contacts/${contact}/events/batch`, { key: t.key, body: batch, headers });
     expect(b2.status).toBe(200);
     expect(await json(b2)).toEqual(await json(b1));
-    expect(await hubCount(t, contact)).toBe(3);
+    expect(await hubCount(t, contact)).toBe(2);
+  });
 
+  it('refuses an id another contact holds, writing nothing in the second hub', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const id = uuid();
+    await add(t, contact, entry({ id }));
     await eventually(() => d1Entry(t.id, id));
     const elsewhere = uuid();
     await expectProblem(await call('POST', `/api/v1/contacts/${elsewhere}/events`, { key: t.key, body: entry({ id }) }), 409);
@@ -170,6 +192,11 @@ describe('contact timeline: idempotency', () => {
 });
 
 describe('contact timeline: bad input writes nothing', () => {
+  const nothingWritten = async (t: Tenant, contact: string) => {
+    expect(await hubCount(t, contact)).toBe(0);
+    expect(await d1Count(t.id, contact)).toBe(0);
+  };
+
   it('names each bad field of a single append', async () => {
     const t = await newTenant();
     const contact = uuid();
@@ -178,36 +205,63 @@ describe('contact timeline: bad input writes nothing', () => {
       body: { event_type: 'Bad Type', category: 'gossip', priority: 'meh', source: 'oracle', expires_at: 'tomorrow', is_realtime: 'yes', colour: 'red' },
     });
     await expectProblem(res, 422, ['event_type', 'category', 'priority', 'source', 'expires_at', 'is_realtime', 'colour']);
+    await nothingWritten(t, contact);
+  });
+
+  it('names each missing required field', async () => {
+    const t = await newTenant();
+    const contact = uuid();
     const missing = await call('POST', `/api/v1/contacts/${contact}/events`, { key: t.key, body: { title: 'x' } });
     await expectProblem(missing, 422, ['event_type', 'category', 'source']);
+    await nothingWritten(t, contact);
+  });
+
+  it('names a contact id that is not a UUID', async () => {
+    const t = await newTenant();
     await expectProblem(await call('POST', `/api/v1/contacts/not-a-uuid/events`, { key: t.key, body: entry() }), 422, ['param.contact_id']);
+  });
+
+  it('refuses malformed JSON (400), another content type (415) and a missing API key (401)', async () => {
+    const t = await newTenant();
+    const contact = uuid();
     await expectProblem(await call('POST', `/api/v1/contacts/${contact}/events`, { key: t.key, body: '{"event_type":' }), 400);
     await expectProblem(
       await call('POST', `/api/v1/contacts/${contact}/events`, { key: t.key, body: JSON.stringify(entry()), headers: { 'content-type': 'text/plain' } }),
       415,
     );
     await expectProblem(await call('POST', `/api/v1/contacts/${contact}/events`, { body: entry() }), 401);
-    expect(await hubCount(t, contact)).toBe(0);
-    expect(await d1Count(t.id, contact)).toBe(0);
+    await nothingWritten(t, contact);
   });
 
-  it('refuses a whole batch when one item is bad or ids repeat', async () => {
+  it('refuses a whole batch when one item is bad', async () => {
     const t = await newTenant();
     const contact = uuid();
     const events = Array.from({ length: 5 }, () => entry());
     events[3] = entry({ category: 'nope' });
     await expectProblem(await call('POST', `/api/v1/contacts/${contact}/events/batch`, { key: t.key, body: { events } }), 422, ['events.3.category']);
+    expect(await hubCount(t, contact)).toBe(0);
+  });
+
+  it('refuses a whole batch when ids repeat', async () => {
+    const t = await newTenant();
+    const contact = uuid();
     const id = uuid();
     await expectProblem(
       await call('POST', `/api/v1/contacts/${contact}/events/batch`, { key: t.key, body: { events: [entry({ id }), entry(), entry({ id })] } }),
       422,
       ['events.2.id'],
     );
+    expect(await hubCount(t, contact)).toBe(0);
+  });
+
+  it('refuses an empty batch', async () => {
+    const t = await newTenant();
+    const contact = uuid();
     await expectProblem(await call('POST', `/api/v1/contacts/${contact}/events/batch`, { key: t.key, body: { events: [] } }), 422, ['events']);
     expect(await hubCount(t, contact)).toBe(0);
   });
 
-  it('names bad query parameters', async () => {
+  it('names each bad query parameter of a contact timeline listing', async () => {
     const t = await newTenant();
     const contact = uuid();
     await expectProblem(
@@ -215,6 +269,11 @@ describe('contact timeline: bad input writes nothing', () => {
       422,
       ['query.limit', 'query.offset', 'query.visible_to', 'query.category', 'query.after_sequence', 'query.include_expired'],
     );
+  });
+
+  it('names bad query parameters of the tenant-wide list, search, undelivered and export routes, and a bad entry id', async () => {
+    const t = await newTenant();
+    const contact = uuid();
     await expectProblem(await call('GET', '/api/v1/contact-events?from=yesterday', { key: t.key }), 422, ['query.from']);
     await expectProblem(await call('GET', '/api/v1/contact-events/search?q=%22%2A%28%29', { key: t.key }), 422, ['query.q']);
     await expectProblem(await call('GET', '/api/v1/contact-events/search', { key: t.key }), 422, ['query.q']);
@@ -224,40 +283,58 @@ describe('contact timeline: bad input writes nothing', () => {
   });
 });
 
-describe('contact timeline: reads', () => {
-  it('lists newest first with the seed shape, filters and pages', async () => {
+describe('contact timeline: listing one contact', () => {
+  /** Four entries: 1 tag (client and agent), 2 note, 3 assignment (client only), 4 note. */
+  async function fourEntries(): Promise<{ t: Tenant; contact: string }> {
     const t = await newTenant();
     const contact = uuid();
     await add(t, contact, entry({ event_type: 'tag_added', category: 'tag', title: 'Tag Added', visible_to_client: true }));
     await add(t, contact, entry({ event_type: 'note_added', category: 'note' }));
     await add(t, contact, entry({ event_type: 'agent_assigned', category: 'assignment', title: 'Agent Assigned', visible_to_agent: false, visible_to_client: true }));
     await add(t, contact, entry({ event_type: 'note_added', category: 'note', title: 'Second note' }));
+    return { t, contact };
+  }
+  const numbers = async (t: Tenant, contact: string, query = '') =>
+    json<Page>(await call('GET', `/api/v1/contacts/${contact}/events${query}`, { key: t.key }));
 
-    const all = await json<Page>(await call('GET', `/api/v1/contacts/${contact}/events`, { key: t.key }));
+  it('lists newest first with total and page', async () => {
+    const { t, contact } = await fourEntries();
+    const all = await numbers(t, contact);
     expect(all.total).toBe(4);
     expect(all.page).toBe(1);
     expect(all.events.map((e) => e.sequence_number)).toEqual([4, 3, 2, 1]);
+  });
 
-    const paged = await json<Page>(await call('GET', `/api/v1/contacts/${contact}/events?limit=2&offset=2`, { key: t.key }));
+  it('pages with limit and offset', async () => {
+    const { t, contact } = await fourEntries();
+    const paged = await numbers(t, contact, '?limit=2&offset=2');
     expect(paged).toMatchObject({ total: 4, page: 2, limit: 2 });
     expect(paged.events.map((e) => e.sequence_number)).toEqual([2, 1]);
+  });
 
-    const client = await json<Page>(await call('GET', `/api/v1/contacts/${contact}/events?visible_to=client`, { key: t.key }));
-    expect(client.events.map((e) => e.sequence_number)).toEqual([3, 1]);
-    const agent = await json<Page>(await call('GET', `/api/v1/contacts/${contact}/events?visible_to=agent`, { key: t.key }));
-    expect(agent.events.map((e) => e.sequence_number)).toEqual([4, 2, 1]);
-    const notes = await json<Page>(await call('GET', `/api/v1/contacts/${contact}/events?category=note`, { key: t.key }));
-    expect(notes.events.map((e) => e.sequence_number)).toEqual([4, 2]);
-    const tags = await json<Page>(await call('GET', `/api/v1/contacts/${contact}/events?type=tag_added`, { key: t.key }));
-    expect(tags.events.map((e) => e.sequence_number)).toEqual([1]);
-    const after = await json<Page>(await call('GET', `/api/v1/contacts/${contact}/events?after_sequence=2`, { key: t.key }));
-    expect(after.events.map((e) => e.sequence_number)).toEqual([4, 3]);
+  it('filters by visibility to the client or to agents', async () => {
+    const { t, contact } = await fourEntries();
+    expect((await numbers(t, contact, '?visible_to=client')).events.map((e) => e.sequence_number)).toEqual([3, 1]);
+    expect((await numbers(t, contact, '?visible_to=agent')).events.map((e) => e.sequence_number)).toEqual([4, 2, 1]);
+  });
 
+  it('filters by category, by type and by after_sequence', async () => {
+    const { t, contact } = await fourEntries();
+    expect((await numbers(t, contact, '?category=note')).events.map((e) => e.sequence_number)).toEqual([4, 2]);
+    expect((await numbers(t, contact, '?type=tag_added')).events.map((e) => e.sequence_number)).toEqual([1]);
+    expect((await numbers(t, contact, '?after_sequence=2')).events.map((e) => e.sequence_number)).toEqual([4, 3]);
+  });
+
+  it('counts the contact entries', async () => {
+    const { t, contact } = await fourEntries();
     const count = await json<{ count: number }>(await call('GET', `/api/v1/contacts/${contact}/events/count`, { key: t.key }));
     expect(count).toEqual({ contact_id: contact, count: 4 });
   });
+});
 
-  it('gets one entry by id (D1 lookup or contact_id hint), lists a session, tenant-wide and by search', async () => {
+describe('contact timeline: reads across contacts', () => {
+  /** Two entries of a session on one contact, a reminder on another; all relayed to D1. */
+  async function threeEntries() {
     const t = await newTenant();
     const contact = uuid();
     const other = uuid();
@@ -265,24 +342,42 @@ describe('contact timeline: reads', () => {
     const started = await add(t, contact, entry({ event_type: 'session_started', category: 'session', title: 'Session Started', session_id: session, occurred_at: '2025-10-10T14:30:00Z' }));
     const assigned = await add(t, contact, entry({ event_type: 'agent_assigned', category: 'assignment', title: 'Agent Assigned', description: 'John Doe assigned', session_id: session, occurred_at: '2025-10-10T14:31:00Z' }));
     const reminder = await add(t, other, entry({ event_type: 'notification_sent', category: 'notification', title: 'Payment Reminder', description: 'Your invoice #12345 is due tomorrow' }));
+    const relayed = async () => {
+      await eventually(() => d1Entry(t.id, reminder.id));
+      await eventually(() => d1Entry(t.id, assigned.id));
+      await eventually(() => d1Entry(t.id, started.id));
+    };
+    return { t, contact, session, started, assigned, reminder, relayed };
+  }
 
-    // Straight to the hub: consistent at once, before any relay.
+  it('gets one entry from its hub with the contact_id hint, before any relay', async () => {
+    const { t, contact, assigned } = await threeEntries();
     const hinted = await call('GET', `/api/v1/contact-events/${assigned.id}?contact_id=${contact}`, { key: t.key });
     expect(await json(hinted)).toEqual(assigned);
-    await eventually(() => d1Entry(t.id, reminder.id));
-    await eventually(() => d1Entry(t.id, assigned.id));
-    await eventually(() => d1Entry(t.id, started.id));
+  });
+
+  it('gets one entry by id alone; an unknown id or the wrong contact is a 404', async () => {
+    const { t, contact, reminder, relayed } = await threeEntries();
+    await relayed();
     const byId = await call('GET', `/api/v1/contact-events/${reminder.id}`, { key: t.key });
     expect(byId.status).toBe(200);
     expect(await json(byId)).toEqual(reminder);
     await expectProblem(await call('GET', `/api/v1/contact-events/${uuid()}`, { key: t.key }), 404);
     await expectProblem(await call('GET', `/api/v1/contact-events/${reminder.id}?contact_id=${contact}`, { key: t.key }), 404);
+  });
 
+  it('lists a session oldest first, from D1 and from the hub alike', async () => {
+    const { t, contact, session, relayed } = await threeEntries();
+    await relayed();
     const sess = await json<Page>(await call('GET', `/api/v1/sessions/${session}/events`, { key: t.key }));
     expect(sess.events.map((e) => e.event_type)).toEqual(['session_started', 'agent_assigned']);
     const sessHub = await json<Page>(await call('GET', `/api/v1/sessions/${session}/events?contact_id=${contact}`, { key: t.key }));
     expect(sessHub.events).toEqual(sess.events);
+  });
 
+  it('lists tenant-wide, by type, by category and from a time', async () => {
+    const { t, assigned, reminder, relayed } = await threeEntries();
+    await relayed();
     const all = await json<Page>(await call('GET', '/api/v1/contact-events', { key: t.key }));
     expect(all.events.length).toBe(3);
     const byType = await json<Page>(await call('GET', '/api/v1/contact-events?type=agent_assigned', { key: t.key }));
@@ -291,51 +386,86 @@ describe('contact timeline: reads', () => {
     expect(byCategory.events.map((e) => e.id)).toEqual([reminder.id]);
     const since = await json<Page>(await call('GET', '/api/v1/contact-events?from=2025-10-10T14:30:30Z', { key: t.key }));
     expect(since.events.map((e) => e.id).sort()).toEqual([assigned.id, reminder.id].sort());
+  });
 
+  it('searches title and description by word and by case-insensitive prefix', async () => {
+    const { t, reminder, relayed } = await threeEntries();
+    await relayed();
     const found = await json<{ events: ContactEventRecord[] }>(await call('GET', '/api/v1/contact-events/search?q=invoice', { key: t.key }));
     expect(found.events.map((e) => e.id)).toEqual([reminder.id]);
     const prefix = await json<{ events: ContactEventRecord[] }>(await call('GET', '/api/v1/contact-events/search?q=PAYM%20remind', { key: t.key }));
     expect(prefix.events.map((e) => e.id)).toEqual([reminder.id]);
+  });
+
+  it('searches FTS5 syntax literally, and within one contact', async () => {
+    const { t, contact, assigned, relayed } = await threeEntries();
+    await relayed();
     const syntax = await call('GET', `/api/v1/contact-events/search?q=${encodeURIComponent('john" OR NEAR(')}`, { key: t.key });
     expect(syntax.status).toBe(200);
     expect((await json<{ events: ContactEventRecord[] }>(syntax)).events).toEqual([]);
     const john = await json<{ events: ContactEventRecord[] }>(await call('GET', `/api/v1/contact-events/search?q=john&contact_id=${contact}`, { key: t.key }));
     expect(john.events.map((e) => e.id)).toEqual([assigned.id]);
   });
+});
 
-  it('marks read and delivered once, keeps the first time, and relays the change to D1', async () => {
+describe('contact timeline: receipts', () => {
+  /** A realtime entry and a plain one, the realtime one relayed to D1. */
+  async function realtimeEntry() {
     const t = await newTenant();
     const contact = uuid();
     const e = await add(t, contact, entry({ is_realtime: true, event_type: 'notification_sent', category: 'notification' }));
     await add(t, contact, entry({ is_realtime: false }));
-    const undelivered = await json<{ events: ContactEventRecord[] }>(await call('GET', `/api/v1/contact-events/undelivered?contact_id=${contact}`, { key: t.key }));
-    expect(undelivered.events.map((x) => x.id)).toEqual([e.id]);
-
     await eventually(() => d1Entry(t.id, e.id));
+    return { t, contact, e };
+  }
+  const undelivered = async (t: Tenant, contact: string) =>
+    json<{ events: ContactEventRecord[] }>(await call('GET', `/api/v1/contact-events/undelivered?contact_id=${contact}`, { key: t.key }));
+
+  it('lists only realtime entries as undelivered', async () => {
+    const { t, contact, e } = await realtimeEntry();
+    expect((await undelivered(t, contact)).events.map((x) => x.id)).toEqual([e.id]);
+  });
+
+  it('marks read once and keeps the first read time', async () => {
+    const { t, e } = await realtimeEntry();
     const read = await call('POST', `/api/v1/contact-events/${e.id}/mark-read`, { key: t.key });
     expect(read.status).toBe(200);
     const body = await json<{ success: boolean; id: string; read_at: string }>(read);
     expect(body).toEqual({ success: true, id: e.id, read_at: expect.any(String) });
     const again = await json<{ read_at: string }>(await call('POST', `/api/v1/contact-events/${e.id}/mark-read`, { key: t.key }));
     expect(again.read_at).toBe(body.read_at);
+  });
 
+  it('marks delivered, after which the entry is no longer undelivered and reads back read and delivered', async () => {
+    const { t, contact, e } = await realtimeEntry();
+    const body = await json<{ read_at: string }>(await call('POST', `/api/v1/contact-events/${e.id}/mark-read`, { key: t.key }));
     const delivered = await call('POST', `/api/v1/contact-events/${e.id}/mark-delivered?contact_id=${contact}`, { key: t.key });
     expect(await json(delivered)).toEqual({ success: true, id: e.id, delivered_at: expect.any(String) });
-    const after = await json<{ events: ContactEventRecord[] }>(await call('GET', `/api/v1/contact-events/undelivered?contact_id=${contact}`, { key: t.key }));
-    expect(after.events).toEqual([]);
+    expect((await undelivered(t, contact)).events).toEqual([]);
     const got = await json<ContactEventRecord>(await call('GET', `/api/v1/contact-events/${e.id}`, { key: t.key }));
     expect(got).toMatchObject({ read: true, read_at: body.read_at, delivered: true });
+  });
 
+  it('relays read and delivered to D1 as a newer revision', async () => {
+    const { t, contact, e } = await realtimeEntry();
+    const body = await json<{ read_at: string }>(await call('POST', `/api/v1/contact-events/${e.id}/mark-read`, { key: t.key }));
+    await call('POST', `/api/v1/contact-events/${e.id}/mark-delivered?contact_id=${contact}`, { key: t.key });
     const row = await eventually(async () => {
       const r = await d1Entry(t.id, e.id);
       return r && r.read === 1 && r.delivered === 1 ? r : undefined;
     });
     expect(row.read_at).toBe(Date.parse(body.read_at));
     expect(row.revision).toBe(3);
-    await expectProblem(await call('POST', `/api/v1/contact-events/${uuid()}/mark-read`, { key: t.key }), 404);
   });
 
-  it('exports CSV oldest first, quoted and formula-safe', async () => {
+  it('answers 404 to marking an unknown entry', async () => {
+    const t = await newTenant();
+    await expectProblem(await call('POST', `/api/v1/contact-events/${uuid()}/mark-read`, { key: t.key }), 404);
+  });
+});
+
+describe('contact timeline: export', () => {
+  it('exports CSV oldest first, quoted and formula-safe, without expired entries', async () => {
     const t = await newTenant();
     const contact = uuid();
     await add(t, contact, entry({ title: 'Hello, "world"', description: 'line1\nline2' }));
@@ -354,6 +484,12 @@ describe('contact timeline: reads', () => {
     expect(text).toContain('"{""a"":1}"');
     expect(text).not.toContain('gone');
     expect(lines[1]!.startsWith('1,')).toBe(true);
+  });
+
+  it('exports expired entries with include_expired=true', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    await add(t, contact, entry({ title: 'gone', expires_at: iso(Date.now() - 1000) }));
     const withExpired = await (await call('GET', `/api/v1/contacts/${contact}/events/export?include_expired=true`, { key: t.key })).text();
     expect(withExpired).toContain('gone');
   });
@@ -373,19 +509,31 @@ describe('contact timeline: reads', () => {
     expect(rows.length).toBe(1200);
     expect(rows.map((r) => Number(r.split(',')[0]))).toEqual(Array.from({ length: 1200 }, (_, i) => i + 1));
   });
+});
 
-  it('deletes an entry in the hub and D1, and never hands its number out again, even after eviction', async () => {
+describe('contact timeline: delete', () => {
+  /** Two entries, the last relayed to D1 and then deleted. */
+  async function deletedLast() {
     const t = await newTenant();
     const contact = uuid();
     await add(t, contact, entry());
     const last = await add(t, contact, entry());
     await eventually(() => d1Entry(t.id, last.id));
     const del = await call('DELETE', `/api/v1/contact-events/${last.id}`, { key: t.key });
+    return { t, contact, last, del };
+  }
+
+  it('deletes an entry in the hub (204, then 404) and in D1; a second delete is a 404', async () => {
+    const { t, contact, last, del } = await deletedLast();
     expect(del.status).toBe(204);
     await expectProblem(await call('GET', `/api/v1/contact-events/${last.id}?contact_id=${contact}`, { key: t.key }), 404);
     await eventually(async () => (await d1Entry(t.id, last.id)) === null);
     await expectProblem(await call('DELETE', `/api/v1/contact-events/${last.id}?contact_id=${contact}`, { key: t.key }), 404);
+  });
 
+  it('never hands a deleted entry number out again, even after eviction', async () => {
+    const { t, contact, del } = await deletedLast();
+    expect(del.status).toBe(204);
     await evictDurableObject(contactHubStub(env, t.id, contact));
     const next = await add(t, contact, entry());
     expect(next.sequence_number).toBe(3);
@@ -393,12 +541,18 @@ describe('contact timeline: reads', () => {
 });
 
 describe('contact timeline: expiry', () => {
-  it('hides expired entries from every listing and delivery unless asked for', async () => {
+  /** A live and an expired realtime entry in one session. */
+  async function liveAndDead() {
     const t = await newTenant();
     const contact = uuid();
     const session = uuid();
     const live = await add(t, contact, entry({ title: 'live notice', is_realtime: true, session_id: session, expires_at: iso(Date.now() + DAY) }));
     const dead = await add(t, contact, entry({ title: 'dead notice', is_realtime: true, session_id: session, expires_at: iso(Date.now() - 1000) }));
+    return { t, contact, session, live, dead };
+  }
+
+  it('hides expired entries from the contact listing, its count and undelivered, unless asked for', async () => {
+    const { t, contact, live, dead } = await liveAndDead();
     const list = await json<Page>(await call('GET', `/api/v1/contacts/${contact}/events`, { key: t.key }));
     expect(list.events.map((e) => e.id)).toEqual([live.id]);
     expect(list.total).toBe(1);
@@ -407,7 +561,10 @@ describe('contact timeline: expiry', () => {
     const und = await json<{ events: ContactEventRecord[] }>(await call('GET', `/api/v1/contact-events/undelivered?contact_id=${contact}`, { key: t.key }));
     expect(und.events.map((e) => e.id)).toEqual([live.id]);
     expect((await json<{ count: number }>(await call('GET', `/api/v1/contacts/${contact}/events/count`, { key: t.key }))).count).toBe(1);
+  });
 
+  it('hides expired entries from the tenant-wide list, sessions and search, unless asked for', async () => {
+    const { t, session, live, dead } = await liveAndDead();
     await eventually(() => d1Entry(t.id, dead.id));
     const tenantWide = await json<Page>(await call('GET', '/api/v1/contact-events', { key: t.key }));
     expect(tenantWide.events.map((e) => e.id)).toEqual([live.id]);
@@ -420,20 +577,35 @@ describe('contact timeline: expiry', () => {
 });
 
 describe('contact timeline: tenant isolation', () => {
-  it('tenant B cannot read, mark, delete or erase tenant A\'s entries', async () => {
+  /** Tenant A's entry, relayed to D1, and tenant B. */
+  async function twoTenants() {
     const a = await newTenant('a');
     const b = await newTenant('b');
     const contact = uuid();
     const session = uuid();
     const e = await add(a, contact, entry({ session_id: session, title: 'secret plan', is_realtime: true }));
     await eventually(() => d1Entry(a.id, e.id));
+    return { a, b, contact, session, e };
+  }
+  const untouched = async (a: Tenant, id: string) => {
+    const still = await json<ContactEventRecord>(await call('GET', `/api/v1/contact-events/${id}`, { key: a.key }));
+    expect(still).toMatchObject({ id, title: 'secret plan', read: false, delivered: false });
+    expect(await d1Entry(a.id, id)).toMatchObject({ title: 'secret plan', read: 0 });
+  };
 
+  it("tenant B cannot get, delete or mark tenant A's entry", async () => {
+    const { a, b, contact, e } = await twoTenants();
     for (const path of [`/api/v1/contact-events/${e.id}`, `/api/v1/contact-events/${e.id}?contact_id=${contact}`]) {
       await expectProblem(await call('GET', path, { key: b.key }), 404);
       await expectProblem(await call('DELETE', path, { key: b.key }), 404);
     }
     await expectProblem(await call('POST', `/api/v1/contact-events/${e.id}/mark-read`, { key: b.key }), 404);
     await expectProblem(await call('POST', `/api/v1/contact-events/${e.id}/mark-delivered?contact_id=${contact}`, { key: b.key }), 404);
+    await untouched(a, e.id);
+  });
+
+  it("tenant B lists, searches and exports none of tenant A's entries", async () => {
+    const { b, contact, session } = await twoTenants();
     expect((await json<Page>(await call('GET', `/api/v1/contacts/${contact}/events`, { key: b.key }))).events).toEqual([]);
     expect((await json<Page>(await call('GET', '/api/v1/contact-events', { key: b.key }))).events).toEqual([]);
     expect((await json<Page>(await call('GET', `/api/v1/sessions/${session}/events`, { key: b.key }))).events).toEqual([]);
@@ -441,21 +613,27 @@ describe('contact timeline: tenant isolation', () => {
     expect((await json<{ events: unknown[] }>(await call('GET', `/api/v1/contact-events/undelivered?contact_id=${contact}`, { key: b.key }))).events).toEqual([]);
     const csv = await (await call('GET', `/api/v1/contacts/${contact}/events/export`, { key: b.key })).text();
     expect(csv.trimEnd().split('\r\n')).toHaveLength(1);
+  });
+
+  it("tenant B erasing the same contact id removes nothing of tenant A's", async () => {
+    const { a, b, contact, e } = await twoTenants();
     const erase = await call('DELETE', `/api/v1/contacts/${contact}`, { key: b.key });
     expect(await json(erase)).toMatchObject({ contact_id: contact, removed: { hub_events: 0, hub_entries: 0, events: 0, contact_events: 0 }, sequence_number: 0 });
-    // Ids are scoped to the tenant: B reusing A's id creates B's own entry and leaves A's untouched.
+    await untouched(a, e.id);
+  });
+
+  it("tenant B reusing tenant A's entry id creates its own entry and leaves A's untouched", async () => {
+    const { a, b, contact, e } = await twoTenants();
     const bSame = await call('POST', `/api/v1/contacts/${contact}/events`, { key: b.key, body: entry({ id: e.id, title: 'b copy' }) });
     expect(bSame.status).toBe(201);
     await eventually(() => d1Entry(b.id, e.id));
-
-    const still = await json<ContactEventRecord>(await call('GET', `/api/v1/contact-events/${e.id}`, { key: a.key }));
-    expect(still).toMatchObject({ id: e.id, title: 'secret plan', read: false, delivered: false });
-    expect(await d1Entry(a.id, e.id)).toMatchObject({ title: 'secret plan', read: 0 });
+    await untouched(a, e.id);
   });
 });
 
 describe('contact timeline: GDPR erase', () => {
-  it('removes the timeline, the log events and the hub storage, everywhere, and answers with counts', async () => {
+  /** A contact with two log events and one entry (all relayed), and another contact's entry. */
+  async function erased() {
     const t = await newTenant();
     const contact = uuid();
     const keep = uuid();
@@ -467,21 +645,40 @@ describe('contact timeline: GDPR erase', () => {
     await eventually(() => d1Entry(t.id, kept.id));
     const events = () => env.DB.prepare('SELECT count(*) AS n FROM events WHERE tenant_id = ? AND contact_id = ?').bind(t.id, contact).first<{ n: number }>();
     await eventually(async () => (await events())!.n === 2);
-
     const res = await call('DELETE', `/api/v1/contacts/${contact}`, { key: t.key });
+    return { t, contact, e, kept, events, res };
+  }
+
+  it('answers with the counts it removed per store and the last sequence number', async () => {
+    const { contact, res } = await erased();
     expect(res.status).toBe(200);
     expect(await json(res)).toMatchObject({ contact_id: contact, removed: { hub_events: 2, events: 2, contact_events: 2 }, sequence_number: 3 });
+  });
+
+  it("removes the contact's log events and timeline from D1 and its hub, outbox included", async () => {
+    const { t, contact, e, events } = await erased();
     expect((await events())!.n).toBe(0);
     expect(await d1Count(t.id, contact)).toBe(0);
     expect(await hubCount(t, contact)).toBe(0);
     await expectProblem(await call('GET', `/api/v1/contact-events/${e.id}?contact_id=${contact}`, { key: t.key }), 404);
     const stats = await runInDurableObject(contactHubStub(env, t.id, contact), (hub: ContactHub) => hub.outboxStats());
     expect(stats.pending).toBe(0);
-    expect(await d1Entry(t.id, kept.id)).not.toBeNull();
+  });
 
+  it("keeps another contact's entries", async () => {
+    const { t, kept } = await erased();
+    expect(await d1Entry(t.id, kept.id)).not.toBeNull();
+  });
+
+  it('erasing again answers zero counts', async () => {
+    const { t, contact } = await erased();
     const again = await json(await call('DELETE', `/api/v1/contacts/${contact}`, { key: t.key }));
     expect(again).toMatchObject({ contact_id: contact, removed: { hub_events: 0, hub_entries: 0, events: 0, contact_events: 0 }, sequence_number: 3 });
-    // The counter survives the erase: numbers are never handed out twice.
+  });
+
+  it('keeps the counter across the erase: the next entry gets the next number', async () => {
+    const { t, contact } = await erased();
+    // Numbers are never handed out twice.
     const fresh = await add(t, contact, entry());
     expect(fresh.sequence_number).toBe(4);
   });

@@ -1,23 +1,12 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
+import { expectProblem, fieldPaths } from '../support/problem';
 import { hookPath, hookUrl } from '../support/receiver';
-
-interface Problem {
-  status: number;
-  detail: string;
-  errors?: { path: string; message: string }[];
-}
 
 const admin = { authorization: `Bearer ${env.ADMIN_TOKEN}` };
 const JSON_TYPE = { 'content-type': 'application/json' };
 
-async function problem(res: Response, status: number): Promise<Problem> {
-  expect(res.status, await res.clone().text()).toBe(status);
-  expect(res.headers.get('content-type')).toBe('application/problem+json');
-  return json<Problem>(res);
-}
-const paths = (p: Problem) => (p.errors ?? []).map((e) => e.path).sort();
 
 async function entry(t: Tenant, contact: string, over: Record<string, unknown> = {}): Promise<{ id: string; sequence_number: number }> {
   const res = await call('POST', `/api/v1/contacts/${contact}/events`, {
@@ -49,8 +38,8 @@ describe('unknown query parameters: one rule on every route', () => {
     for (const [method, path, headers, expected] of cases) {
       // The admin route authenticates with the admin token instead of the tenant's key.
       const res = await call(method, path, path.includes('/admin/') ? { headers } : { key: t.key, headers });
-      const p = await problem(res, 422);
-      expect(paths(p), `${method} ${path}`).toEqual(expected);
+      const p = await expectProblem(res, 422);
+      expect(fieldPaths(p), `${method} ${path}`).toEqual(expected);
       expect(p.errors!.every((x) => x.message === 'is not a known field')).toBe(true);
     }
     // The entry was not marked read by the refused request.
@@ -61,8 +50,8 @@ describe('unknown query parameters: one rule on every route', () => {
   it('a refused append writes nothing; declared parameters still pass', async () => {
     const t = await newTenant();
     const body = { event_type: 'tag.added', source: 'manual' };
-    const p = await problem(await call('POST', '/api/v1/events?dry_run=true', { key: t.key, body }), 422);
-    expect(paths(p)).toEqual(['query.dry_run']);
+    const p = await expectProblem(await call('POST', '/api/v1/events?dry_run=true', { key: t.key, body }), 422);
+    expect(fieldPaths(p)).toEqual(['query.dry_run']);
     expect(p.detail).toMatch(/dry_run/);
     const n = await env.DB.prepare('SELECT count(*) AS n FROM events WHERE tenant_id = ?').bind(t.id).first<{ n: number }>();
     expect(n!.n).toBe(0);
@@ -103,11 +92,11 @@ describe('POSTs that take no body', () => {
 
   it('a route that needs a body still refuses an empty one; an optional body reads as {}', async () => {
     const t = await newTenant();
-    const empty = await problem(await call('POST', '/api/v1/events', { key: t.key, body: '', headers: JSON_TYPE }), 400);
+    const empty = await expectProblem(await call('POST', '/api/v1/events', { key: t.key, body: '', headers: JSON_TYPE }), 400);
     expect(empty.errors).toEqual([{ path: '(body)', message: 'is empty' }]);
     // Without a content type the schema names what is missing.
-    const none = await problem(await call('POST', '/api/v1/events', { key: t.key }), 422);
-    expect(paths(none)).toEqual(['event_type', 'source']);
+    const none = await expectProblem(await call('POST', '/api/v1/events', { key: t.key }), 422);
+    expect(fieldPaths(none)).toEqual(['event_type', 'source']);
     const key = await call('POST', `/api/v1/admin/tenants/${t.id}/keys`, { headers: { ...admin, ...JSON_TYPE }, body: '' });
     expect(key.status).toBe(201);
     expect((await json<{ name: string }>(key)).name).toBe('key');
@@ -187,8 +176,8 @@ describe('lists page one way: limit, cursor, next_cursor', () => {
       await call('GET', `/api/v1/contacts/${contact}/events?limit=2&cursor=${first.next_cursor}`, { key: t.key }),
     );
     expect(second).toMatchObject({ total: 3, offset: 2, next_cursor: null });
-    const both = await problem(await call('GET', `/api/v1/contacts/${contact}/events?offset=1&cursor=${first.next_cursor}`, { key: t.key }), 422);
-    expect(paths(both)).toEqual(['query.offset']);
+    const both = await expectProblem(await call('GET', `/api/v1/contacts/${contact}/events?offset=1&cursor=${first.next_cursor}`, { key: t.key }), 422);
+    expect(fieldPaths(both)).toEqual(['query.offset']);
 
     expect(await walk(t, `/api/v1/contact-events/undelivered?contact_id=${contact}`, 'events')).toEqual(made);
     expect(await walk(t, `/api/v1/sessions/${session}/events?contact_id=${contact}`, 'events')).toEqual(made);
@@ -212,7 +201,7 @@ describe('lists page one way: limit, cursor, next_cursor', () => {
     expect(webhooksCursor).toEqual(expect.any(String));
     // A cursor of one list is refused by another, and a made-up one by any.
     for (const path of [`/api/v1/contacts?cursor=${webhooksCursor}`, `/api/v1/webhooks/${hook.id}/deliveries?cursor=${webhooksCursor}`, '/api/v1/webhooks?cursor=bm90LWEtY3Vyc29y', '/api/v1/subscriptions?cursor=%21%21']) {
-      expect(paths(await problem(await call('GET', path, { key: t.key }), 422)), path).toEqual(['query.cursor']);
+      expect(fieldPaths(await expectProblem(await call('GET', path, { key: t.key }), 422)), path).toEqual(['query.cursor']);
     }
   });
 

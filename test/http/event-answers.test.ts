@@ -3,7 +3,7 @@ import { call, eventually, json, newTenant, uuid, type Tenant } from '../support
 import { hookPath, hookUrl, waitForRequests } from '../support/receiver';
 import { subscribe, verify } from '../support/webhooks';
 
-// One shape for an event in every answer (README "Positions", "Schema versions"): `position` is always
+// One shape for an event in every answer (docs/api.md "Positions", "Schema versions"): `position` is always
 // present — the event's place in the tenant's log, or null while a hub's event has not reached the log
 // (the answer to its own append) — and the payload is upcast to the latest schema version of its type,
 // with `stored_schema_version` saying what was written. Webhook bodies carry the same shape.

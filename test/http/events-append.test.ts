@@ -1,7 +1,8 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { call, eventually, json, newTenant, uuid } from '../support/api';
-import { expectProblem, written } from '../support/log';
+import { written } from '../support/log';
+import { expectProblem } from '../support/problem';
 
 interface Ev {
   id: string;
@@ -26,7 +27,7 @@ async function settlesAt(tenantId: string, n: number) {
 }
 
 describe('POST /events', () => {
-  it('returns the seed shape with id, timestamp and created_at; timestamp defaults to now', async () => {
+  it('returns the event with id, timestamp and created_at; timestamp defaults to now', async () => {
     const t = await newTenant();
     const before = Date.now();
     const res = await post(t.key, { event_type: 'webhook.external_crm.contact_updated', source: 'webhook', payload: { webhook_id: 'wh_123' } });

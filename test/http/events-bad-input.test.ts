@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { call, newTenant, uuid } from '../support/api';
-import { expectNothingWritten, expectProblem } from '../support/log';
+import { expectNothingWritten } from '../support/log';
+import { expectProblem } from '../support/problem';
 
 const good = (extra: Record<string, unknown> = {}) => ({ event_type: 'message.sent', source: 'system', payload: { n: 1 }, ...extra });
 

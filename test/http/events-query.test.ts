@@ -303,7 +303,7 @@ describe('GET /events/export', () => {
 });
 
 describe('GET /event-types', () => {
-  it('lists the seed catalog and the rule', async () => {
+  it('lists the predefined event types and the rule', async () => {
     const t = await newTenant();
     const body = await get<{ pattern: string; max_length: number; sources: string[]; event_types: { type: string; aggregate: string; description: string }[] }>(t, '/api/v1/event-types');
     expect(body.max_length).toBe(100);

@@ -2,7 +2,8 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../../src/domain/limits';
 import { call, json, newTenant, uuid, type Tenant } from '../support/api';
-import { expectNothingWritten, expectProblem } from '../support/log';
+import { expectNothingWritten } from '../support/log';
+import { expectProblem } from '../support/problem';
 
 /** JSON text of an object nested `depth` levels deep ({} is 1), built as text: no recursion on either side. */
 const nested = (depth: number) => `${'{"a":'.repeat(depth - 1)}{}${'}'.repeat(depth - 1)}`;

@@ -80,7 +80,7 @@ describe('/docs', () => {
 });
 
 describe('the public reference speaks to users', () => {
-  // How the product was specified is no reader's business: no "seed 002", no "issue 15".
+  // How the product was specified is no reader's business: no specification history in the document.
   const HISTORY = /\bseeds?\b|\bissue\s*#?\d+/i;
 
   it('has no specification history in /openapi.json', async () => {

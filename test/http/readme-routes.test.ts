@@ -1,6 +1,17 @@
+/// <reference types="vite/client" />
 import { describe, expect, it } from 'vitest';
 import readme from '../../README.md?raw';
+import api from '../../docs/api.md?raw';
 import { call, json, newTenant, uuid } from '../support/api';
+
+/** README and every page of docs/, by path: the routes any of them names must exist. */
+const pages: Record<string, string> = {
+  'README.md': readme,
+  ...Object.fromEntries(
+    Object.entries(import.meta.glob<string>('../../docs/*.md', { query: '?raw', import: 'default', eager: true })).map(([file, text]) => [file.replace('../../', ''), text]),
+  ),
+};
+const everywhere = Object.values(pages).join('\n');
 
 const METHOD = '(?:GET|POST|PUT|PATCH|DELETE)';
 /** `GET /x`, `POST/GET /x`, `GET|DELETE /x`, with or without /api/v1, and anything after the path. */
@@ -23,9 +34,13 @@ async function documented(): Promise<Set<string>> {
   return new Set(Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)));
 }
 
-describe('README and /openapi.json name the same routes', () => {
-  it('the Endpoints table lists every documented route, and only those', async () => {
-    const section = readme.slice(readme.indexOf('## Endpoints'), readme.indexOf('\n## ', readme.indexOf('## Endpoints') + 1));
+describe('README, docs/ and /openapi.json name the same routes', () => {
+  it('reads README and the docs pages', () => {
+    expect(Object.keys(pages)).toEqual(expect.arrayContaining(['README.md', 'docs/api.md', 'docs/realtime.md', 'docs/guarantees.md']));
+  });
+
+  it('the Endpoints table of docs/api.md lists every documented route, and only those', async () => {
+    const section = api.slice(api.indexOf('## Endpoints'), api.indexOf('\n## ', api.indexOf('## Endpoints') + 1));
     const table = section.split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| Area'));
     const listed = new Set(routesIn(table.join('\n')));
     const doc = await documented();
@@ -34,16 +49,16 @@ describe('README and /openapi.json name the same routes', () => {
     expect([...doc].filter((r) => !listed.has(r)), 'in /openapi.json, not in README').toEqual([]);
   });
 
-  it('every route README names anywhere exists, under its v1 name', async () => {
-    const named = routesIn(readme);
+  it('every route README or docs/ names anywhere exists, under its v1 name', async () => {
+    const named = routesIn(everywhere);
     const doc = await documented();
     expect(named.length).toBeGreaterThan(60);
     expect([...new Set(named)].filter((r) => !doc.has(r))).toEqual([]);
   });
 
-  it('every route README names is served: none answers "No route for"', async () => {
+  it('every route README or docs/ names is served: none answers "No route for"', async () => {
     const t = await newTenant();
-    for (const route of new Set(routesIn(readme))) {
+    for (const route of new Set(routesIn(everywhere))) {
       const [method, path] = route.split(' ') as [string, string];
       if (path.startsWith('/api/v1/admin') || path === '/api/v1/health') continue;
       const concrete = path.replace(/\{[a-z_]+\}/g, (p) => (p === '{stream_id}' ? 'order-42' : p === '{name}' || p === '{key}' ? 'x' : uuid()));

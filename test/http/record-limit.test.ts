@@ -7,7 +7,8 @@ import { LIMITS, RECORD_BYTES, entryRecordBytes } from '../../src/domain/limits'
 import type { ContactEventRecord } from '../../src/domain/schemas/contact-events';
 import { MESSAGE_BYTES } from '../../src/queues/messages';
 import { call, eventually, json, uuid } from '../support/api';
-import { expectNothingWritten, expectProblem } from '../support/log';
+import { expectNothingWritten } from '../support/log';
+import { expectProblem } from '../support/problem';
 import { outbox, recordedHub } from '../support/relay';
 
 /** JSON escapes a control character as \u0001: six bytes for one character, the worst case per character. */

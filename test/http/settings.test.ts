@@ -2,6 +2,7 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { getTenantSettings } from '../../src/db/settings';
 import { call, json, newTenant } from '../support/api';
+import { expectProblem, fieldPaths } from '../support/problem';
 
 const stored = async (tenantId: string) =>
   JSON.parse((await env.DB.prepare(`SELECT settings FROM tenants WHERE id = ?`).bind(tenantId).first<{ settings: string }>())!.settings) as Record<string, unknown>;
@@ -47,10 +48,8 @@ describe('settings', () => {
     ];
     for (const [body, paths] of cases) {
       const res = await call('PATCH', '/api/v1/settings', { key: t.key, body });
-      expect(res.status).toBe(422);
-      expect(res.headers.get('content-type')).toBe('application/problem+json');
-      const problem = await json<{ errors: { path: string }[] }>(res);
-      expect(problem.errors.map((e) => e.path).sort()).toEqual([...paths].sort());
+      const problem = await expectProblem(res, 422);
+      expect(fieldPaths(problem)).toEqual([...paths].sort());
     }
     expect(await stored(t.id)).toEqual({ event_retention_days: 100 });
   });

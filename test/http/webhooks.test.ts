@@ -3,6 +3,7 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { app } from '../../src/app';
 import { BASE, call, json, newTenant, uuid } from '../support/api';
+import { expectProblem, fieldPaths } from '../support/problem';
 import { hookPath, hookUrl } from '../support/receiver';
 
 interface Sub {
@@ -107,10 +108,8 @@ describe('webhook subscriptions API', () => {
       headers: { 'webhook-id': 'forged', 'User-Agent': 'x', 'bad header': 'v' },
       surprise: true,
     });
-    expect(res.status).toBe(422);
-    expect(res.headers.get('content-type')).toBe('application/problem+json');
-    const p = await json<Problem>(res);
-    expect(paths(p)).toEqual(
+    const p = await expectProblem(res, 422);
+    expect(fieldPaths(p)).toEqual(
       ['contact_event_categories.0', 'events.0', 'headers.User-Agent', 'headers.bad header', 'headers.webhook-id', 'name', 'retry_count', 'surprise', 'timeout_seconds', 'url'].sort(),
     );
     // No filters at all and no contact events: nothing would ever be delivered.

@@ -4,6 +4,7 @@ import { runInDurableObject } from 'cloudflare:test';
 import { contactHubStub } from '../../src/contact-hub';
 import { signRealtimeToken, verifyRealtimeToken } from '../../src/domain/realtime-token';
 import { call, json, newTenant, uuid } from '../support/api';
+import { expectProblem } from '../support/problem';
 import { appendEntries, connect, connectAs, issueToken, openStream } from '../support/sockets';
 
 const SECRET = env.TOKEN_SIGNING_SECRET;
@@ -84,9 +85,7 @@ describe('realtime tokens', () => {
     ];
     for (const [body, errors] of cases) {
       const res = await call('POST', '/api/v1/realtime/tokens', { key: t.key, body });
-      expect(res.status, JSON.stringify(body)).toBe(422);
-      expect(res.headers.get('content-type')).toBe('application/problem+json');
-      expect((await json<Problem>(res)).errors, JSON.stringify(body)).toEqual(errors);
+      expect((await expectProblem(res, 422, undefined, JSON.stringify(body))).errors, JSON.stringify(body)).toEqual(errors);
     }
     const noKey = await call('POST', '/api/v1/realtime/tokens', { body: { contact_id: uuid(), role: 'client' } });
     expect(noKey.status).toBe(401);
@@ -144,14 +143,12 @@ describe('stream authentication (checked before the upgrade)', () => {
     await refused(await openStream(contact), 401);
     // A server-side caller with a bad API key gets the HTTP problem (no browser sends that header).
     const badKey = await openStream(contact, {}, { authorization: 'Bearer evl_AAAAAAAA_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' });
-    expect(badKey.status).toBe(401);
     expect(badKey.webSocket).toBeNull();
-    expect(badKey.headers.get('content-type')).toBe('application/problem+json');
+    await expectProblem(badKey, 401);
 
     // Not a WebSocket request, even with a good token.
     const plain = await call('GET', `/api/v1/contacts/${contact}/stream?token=${good}`);
-    expect(plain.status).toBe(426);
-    expect(plain.headers.get('content-type')).toBe('application/problem+json');
+    await expectProblem(plain, 426);
 
     // Query errors are named.
     const badQuery = await refused(await openStream(contact, { token: good, after: -1, agent_id: 'x' }), 422);

@@ -2,7 +2,7 @@ import { index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlit
 
 // Event store: subscriptions with checkpoints, projections and snapshots. Times are epoch ms.
 
-// Named consumers of the global log (seed 003's event_subscriptions). One row per consumer; its
+// Named consumers of the global log (event_subscriptions). One row per consumer; its
 // `event_types` (JSON array, empty = all) filters what it reads. Built-in projections are rows too
 // (kind 'projection', name 'projection:<name>'), so `GET /subscriptions` shows every consumer's lag.
 export const eventSubscriptions = sqliteTable(

@@ -1,6 +1,6 @@
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
-// Webhook subscriptions (seed 002's webhook_subscriptions), their deliveries and every attempt.
+// Webhook subscriptions (webhook_subscriptions), their deliveries and every attempt.
 // Times are epoch milliseconds.
 
 export const webhookSubscriptions = sqliteTable(

@@ -4,8 +4,8 @@ import { iso } from '../time';
 import type { Projection, ProjectionEvent } from './types';
 
 /**
- * The seed's RebuildContactState as a read model: one row per contact, folded from its contact.*,
- * tag.* and custom_field.* events (payload field names as in seed 002's contact events; common
+ * The state of each contact as a read model: one row per contact, folded from its contact.*,
+ * tag.* and custom_field.* events (payload field names as the CRM's contact events send them; common
  * aliases accepted so that hand-written events project too). The fields of the API's ContactView,
  * whose `version` is the contact stream's version of the last event applied; the API adds the row's
  * event count and position.

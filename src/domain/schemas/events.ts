@@ -74,7 +74,7 @@ const EventFields = z
 export type EventRecord = z.infer<typeof EventFields>;
 
 /**
- * An event as every answer shows it (README "Positions", "Schema versions"): upcast to the latest
+ * An event as every answer shows it (docs/api.md "Positions", "Schema versions"): upcast to the latest
  * schema version of its type, and always with `position` — null while the event is not yet in the
  * tenant's log, which happens only in the answer to its own append (and reads of it a few
  * milliseconds later) when a hub commits it.
