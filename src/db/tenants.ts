@@ -2,11 +2,6 @@ import { and, desc, eq, inArray, isNull } from 'drizzle-orm';
 import { orm } from './client';
 import { apiKeys, tenants } from './schema/core';
 
-export interface TenantSettings {
-  event_retention_days?: number;
-  contact_event_expired_grace_days?: number;
-}
-
 export async function createTenant(
   d1: D1Database,
   tenant: { id: string; name: string; createdAt: number },

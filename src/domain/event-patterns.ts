@@ -14,8 +14,3 @@ export function typeFilter(patterns: readonly string[]): TypeFilter | null {
   if (patterns.length === 0) return null;
   return { exact: patterns.filter((p) => !p.endsWith('.*')), globs: patterns.filter((p) => p.endsWith('.*')) };
 }
-
-export function matchesType(patterns: readonly string[], eventType: string): boolean {
-  if (patterns.length === 0) return true;
-  return patterns.some((p) => (p.endsWith('.*') ? eventType.startsWith(p.slice(0, -1)) : p === eventType));
-}
