@@ -1,4 +1,4 @@
-import type { RelayMessage } from '../queues/messages';
+import type { RelayMessage } from './relay-message';
 
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { contactHub, streamHub } from '../contact-hub';
-import type { ExpectedVersion, PreparedEvent } from '../contact-hub/types';
+import type { ExpectedVersion } from '../contact-hub/types';
+import type { PreparedEvent } from '../domain/prepared';
 import { positionsOf } from '../db/log';
 import { recordOwners } from '../db/owners';
 import { timelineMappingFor } from '../domain/timeline-mapping';

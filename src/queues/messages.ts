@@ -1,12 +1,6 @@
-import type { ContactEventRecord } from '../domain/schemas/contact-events';
-import type { EventRecord } from '../domain/schemas/events';
+import type { RelayMessage } from '../domain/relay-message';
 
-/** What the relay puts on the `webhooks` and `analytics` queues: the whole committed record. */
-export type RelayMessage =
-  | { kind: 'event'; tenant_id: string; event: EventRecord }
-  | { kind: 'contact_event'; tenant_id: string; contact_event: ContactEventRecord };
-
-export const relayMessageId = (m: RelayMessage): string => (m.kind === 'event' ? m.event.id : m.contact_event.id);
+export { relayMessageId, type RelayMessage } from '../domain/relay-message';
 
 /**
  * Many relayed records of one tenant in one queue message. Queues limit (and bill) per message, and
