@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { deterministicUuid } from '../../src/domain/ids';
-import { filterMatches, isValidEventFilter, matchesContactEvent } from '../../src/domain/webhook-filters';
+import { isEventPattern, matchesPattern } from '../../src/domain/event-patterns';
+import { matchesContactEvent } from '../../src/domain/webhook-filters';
 import { businessTypeFor } from '../../src/domain/webhook-mapping';
 import { RETRY_SCHEDULE_SECONDS, classifyStatus, parseRetryAfter, retryDelaySeconds } from '../../src/domain/webhook-retry';
 import { generateSecret, signatureHeader } from '../../src/domain/webhook-signing';
@@ -21,14 +22,14 @@ describe('domain → business mapping', () => {
 
 describe('event filters', () => {
   it('matches exact types, prefixes and *', () => {
-    expect(filterMatches('*', 'anything.at_all')).toBe(true);
-    expect(filterMatches('contact.*', 'contact.created')).toBe(true);
-    expect(filterMatches('contact.*', 'contact.tag.added')).toBe(true);
-    expect(filterMatches('contact.*', 'contact_list.created')).toBe(false);
-    expect(filterMatches('contact.created', 'contact.created')).toBe(true);
-    expect(filterMatches('contact.created', 'contact.created_twice')).toBe(false);
-    for (const ok of ['*', 'contact.*', 'channel.history_import.*', 'contact.created']) expect(isValidEventFilter(ok)).toBe(true);
-    for (const bad of ['', 'contact', 'Contact.created', 'contact.*.x', '**', 'contact.', '*.created']) expect(isValidEventFilter(bad)).toBe(false);
+    expect(matchesPattern('*', 'anything.at_all')).toBe(true);
+    expect(matchesPattern('contact.*', 'contact.created')).toBe(true);
+    expect(matchesPattern('contact.*', 'contact.tag.added')).toBe(true);
+    expect(matchesPattern('contact.*', 'contact_list.created')).toBe(false);
+    expect(matchesPattern('contact.created', 'contact.created')).toBe(true);
+    expect(matchesPattern('contact.created', 'contact.created_twice')).toBe(false);
+    for (const ok of ['*', 'contact.*', 'channel.history_import.*', 'contact.created']) expect(isEventPattern(ok, { allowAll: true })).toBe(true);
+    for (const bad of ['', 'contact', 'Contact.created', 'contact.*.x', '**', 'contact.', '*.created']) expect(isEventPattern(bad, { allowAll: true })).toBe(false);
   });
 
   it('contact events need the opt-in, then filter by type and category', () => {
