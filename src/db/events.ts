@@ -1,6 +1,6 @@
 import { bulkInsert } from './bulk';
 import type { EventRecord } from '../domain/schemas/events';
-import { iso } from '../domain/time';
+import { HOUR_MS, iso } from '../domain/time';
 
 /** A row of `events` as D1 returns it. */
 export interface EventRow {
@@ -288,8 +288,6 @@ export interface EventStats {
   /** type and source: by count, largest first; hour: by hour (ISO start of the hour), oldest first. */
   groups: { key: string; count: number }[];
 }
-
-const HOUR_MS = 3_600_000;
 
 /**
  * The statistics query over the raw log. It reads the window through the (tenant_id, timestamp) index

@@ -1,4 +1,5 @@
-import { HOUR_MS, floorHour } from '../domain/analytics';
+import { floorHour } from '../domain/analytics';
+import { HOUR_MS } from '../domain/time';
 
 export interface EventCounts {
   total: number;

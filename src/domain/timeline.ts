@@ -1,9 +1,9 @@
 import type { ContactEventRecord } from './schemas/contact-events';
 import { csvField } from './csv';
+import { DAY_MS } from './time';
 
 /** Rules of the contact timeline that need no bindings: expiry grace, search syntax, export format. */
 
-const DAY_MS = 86_400_000;
 
 /** Entries whose expires_at is before this (ms) are deleted by the expiry job. */
 export function expiryCutoff(now: number, graceDays: number): number {

@@ -1,6 +1,7 @@
 import { createMiddleware } from 'hono/factory';
 import type { Context } from 'hono';
 import { leaseSize, retryAfterSeconds } from '../domain/rate-limit';
+import { MINUTE_MS, SECOND_MS } from '../domain/time';
 import type { AppEnv } from './context';
 import { ApiError } from './problem';
 
@@ -67,7 +68,7 @@ export const rateLimit = createMiddleware<AppEnv>(async (c, next) => {
   const limit = Number(c.env.RATE_LIMIT_PER_MINUTE ?? '0');
   if (!keyId || !Number.isInteger(limit) || limit <= 0) return next();
   const windowSeconds = Number((c.env as RateEnv).RATE_LIMIT_WINDOW_SECONDS ?? '60');
-  const windowMs = Number.isInteger(windowSeconds) && windowSeconds > 0 ? windowSeconds * 1000 : 60_000;
+  const windowMs = Number.isInteger(windowSeconds) && windowSeconds > 0 ? windowSeconds * SECOND_MS : MINUTE_MS;
   let decision;
   try {
     decision = await admit(c.env, keyId, limit, windowMs);
@@ -104,7 +105,7 @@ type AuthEnv = Env & { AUTH_FAILURES_PER_MINUTE?: string };
 
 /** Failed authentications (401s) one client address may cause per minute before it is refused with 429. */
 export const AUTH_FAILURES_PER_MINUTE = 20;
-const AUTH_WINDOW_MS = 60_000;
+const AUTH_WINDOW_MS = MINUTE_MS;
 
 // Per isolate: addresses over the limit → when their window ends. Every failure also asks the
 // address's limiter, so an address that moves between isolates is caught on its next failure there.

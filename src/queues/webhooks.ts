@@ -7,6 +7,7 @@ import {
   type SubscriptionRow,
 } from '../db/webhooks';
 import { deterministicUuid } from '../domain/ids';
+import { failedBatchRetryDelaySeconds } from '../domain/queue-retry';
 import { upcastEvent } from '../domain/upcasters';
 import { matchesContactEvent, matchesLogEvent, type SubscriptionFilter } from '../domain/webhook-filters';
 import { businessTypeFor, contactEventWebhookType, isWebhookOperationalType } from '../domain/webhook-mapping';
@@ -136,7 +137,7 @@ export async function consumeWebhooks(batch: MessageBatch<RelayQueueBody>, env: 
         for (const m of msgs) m.ack();
       } catch (error) {
         console.error(JSON.stringify({ msg: 'webhook fan-out failed', tenant_id: tenantId, error: String(error) }));
-        for (const m of msgs) m.retry({ delaySeconds: Math.min(5 * m.attempts, 300) });
+        for (const m of msgs) m.retry({ delaySeconds: failedBatchRetryDelaySeconds(m.attempts) });
       }
     }),
   );

@@ -4,7 +4,7 @@ import { deterministicUuid } from '../../src/domain/ids';
 import { isEventPattern, matchesPattern } from '../../src/domain/event-patterns';
 import { matchesContactEvent } from '../../src/domain/webhook-filters';
 import { businessTypeFor } from '../../src/domain/webhook-mapping';
-import { RETRY_SCHEDULE_SECONDS, classifyStatus, parseRetryAfter, retryDelaySeconds } from '../../src/domain/webhook-retry';
+import { RETRY_SCHEDULE_SECONDS, classifyStatus, deliveryRetryDelaySeconds, parseRetryAfter } from '../../src/domain/queue-retry';
 import { generateSecret, signatureHeader } from '../../src/domain/webhook-signing';
 import { webhookUrlProblem } from '../../src/domain/webhook-urls';
 
@@ -92,10 +92,10 @@ describe('retry schedule', () => {
   it('follows 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h within ±20%', () => {
     expect([...RETRY_SCHEDULE_SECONDS]).toEqual([5, 300, 1800, 7200, 18000, 36000, 36000]);
     RETRY_SCHEDULE_SECONDS.forEach((base, i) => {
-      expect(retryDelaySeconds(i + 1, 0)).toBe(Math.round(base * 0.8));
-      expect(retryDelaySeconds(i + 1, 0.999999)).toBe(Math.min(Math.round(base * 1.2), 43200));
+      expect(deliveryRetryDelaySeconds(i + 1, 0)).toBe(Math.round(base * 0.8));
+      expect(deliveryRetryDelaySeconds(i + 1, 0.999999)).toBe(Math.min(Math.round(base * 1.2), 43200));
     });
-    expect(retryDelaySeconds(10, 0.5)).toBe(36000);
+    expect(deliveryRetryDelaySeconds(10, 0.5)).toBe(36000);
   });
 
   it('reads Retry-After as seconds or an HTTP date, clamped to a queue delay', () => {

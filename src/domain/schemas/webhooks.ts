@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { CATEGORIES, TIMELINE_TYPE_PATTERN } from '../contact-event-types';
 import { isEventPattern } from '../event-patterns';
-import { DEFAULT_RETRY_COUNT, MAX_RETRY_COUNT } from '../webhook-retry';
+import { DEFAULT_RETRY_COUNT, MAX_RETRY_COUNT } from '../queue-retry';
 import { MAX_URL_LENGTH } from '../webhook-urls';
 import { Uuid } from './common';
 
