@@ -102,15 +102,11 @@ app.get('/docs', (c) => {
   return c.html(docsPage(app.getOpenAPI31Document(openApiConfig) as unknown as Parameters<typeof docsPage>[0]));
 });
 
-app.notFound((c) => problemResponse(c, new ApiError(404, 'not-found', 'Not found', `No route for ${c.req.method} ${c.req.path}.`)));
+app.notFound((c) => problemResponse(c, new ApiError({ code: 'not-found', message: `No route for ${c.req.method} ${c.req.path}.` })));
 
 app.onError((err, c) => {
   if (err instanceof ApiError) return problemResponse(c, err);
-  if (err instanceof HTTPException) {
-    const status = err.status;
-    const slug = status === 413 ? 'payload-too-large' : status === 400 ? 'bad-request' : 'http-error';
-    return problemResponse(c, new ApiError(status, slug, err.message || 'Request failed', err.message));
-  }
+  if (err instanceof HTTPException) return problemResponse(c, ApiError.fromHttpException(err));
   console.error(JSON.stringify({ msg: 'unhandled error', request_id: c.get('requestId'), path: c.req.path, error: String(err), stack: (err as Error).stack }));
-  return problemResponse(c, new ApiError(500, 'internal', 'Internal error', 'Something went wrong; the request id identifies it in the logs.'));
+  return problemResponse(c, new ApiError({ code: 'internal', message: 'Something went wrong; the request id identifies it in the logs.' }));
 });

@@ -84,15 +84,12 @@ export const rateLimit = createMiddleware<AppEnv>(async (c, next) => {
   };
   if (!decision.allowed) {
     const retryAfter = retryAfterSeconds(decision.resetAt, now);
-    throw new ApiError(
-      429,
-      'rate-limited',
-      'Too many requests',
-      `This API key may make ${limit} requests per ${windowMs / 1000} s; retry after ${retryAfter} s.`,
-      undefined,
-      { limit, retry_after: retryAfter },
-      { ...headers, 'retry-after': String(retryAfter) },
-    );
+    throw new ApiError({
+      code: 'rate-limited',
+      message: `This API key may make ${limit} requests per ${windowMs / 1000} s; retry after ${retryAfter} s.`,
+      extra: { limit, retry_after: retryAfter },
+      headers: { ...headers, 'retry-after': String(retryAfter) },
+    });
   }
   await next();
   for (const [k, v] of Object.entries(headers)) c.res.headers.set(k, v);
@@ -119,15 +116,12 @@ function authFailureLimit(env: Env): number {
 
 function throttledError(limit: number, resetAt: number, now: number): ApiError {
   const retryAfter = retryAfterSeconds(resetAt, now);
-  return new ApiError(
-    429,
-    'auth-throttled',
-    'Too many failed authentications',
-    `This address failed to authenticate more than ${limit} times in a minute; retry after ${retryAfter} s.`,
-    undefined,
-    { limit, retry_after: retryAfter },
-    { 'retry-after': String(retryAfter) },
-  );
+  return new ApiError({
+    code: 'auth-throttled',
+    message: `This address failed to authenticate more than ${limit} times in a minute; retry after ${retryAfter} s.`,
+    extra: { limit, retry_after: retryAfter },
+    headers: { 'retry-after': String(retryAfter) },
+  });
 }
 
 /**

@@ -49,4 +49,13 @@ describe('one place per rule', () => {
     const grammars = occurrences(/\\+\.\\+\*/).map((o) => o.split(':')[0]);
     expect([...new Set(grammars)]).toEqual(['domain/event-patterns.ts']);
   });
+
+  it('builds HTTP problem bodies only in src/http/problem.ts, with typed errors built from named fields', () => {
+    // The socket protocol's frames carry a problem too (src/contact-hub/protocol.ts builds them).
+    const builders = occurrences(/eventline\.dev\/problems|['"]content-type['"]:\s*['"]application\/problem\+json/)
+      .map((o) => o.split(':')[0])
+      .filter((f) => f !== 'http/problem.ts' && f !== 'contact-hub/protocol.ts');
+    expect(builders).toEqual([]);
+    expect(occurrences(/new ApiError\((?!\{)/)).toEqual([]);
+  });
 });
