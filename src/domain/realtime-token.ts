@@ -8,6 +8,8 @@
  * Pure: Web Crypto only, no bindings.
  */
 
+import { fromBase64Url, toBase64Url } from './base64url';
+
 export const TOKEN_PREFIX = 'ert1';
 export const DEFAULT_TTL_SECONDS = 3600;
 export const MAX_TTL_SECONDS = 86_400;
@@ -42,22 +44,6 @@ export type VerifyResult = { ok: true; claims: RealtimeClaims } | { ok: false; r
 
 const encoder = new TextEncoder();
 
-function b64url(bytes: Uint8Array): string {
-  let bin = '';
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-function fromB64url(text: string): Uint8Array | null {
-  if (!/^[A-Za-z0-9_-]*$/.test(text)) return null;
-  try {
-    const bin = atob(text.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (text.length % 4)) % 4));
-    return Uint8Array.from(bin, (c) => c.charCodeAt(0));
-  } catch {
-    return null;
-  }
-}
-
 function hmacKey(secret: string, usage: 'sign' | 'verify'): Promise<CryptoKey> {
   return crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [usage]);
 }
@@ -75,9 +61,9 @@ export async function signRealtimeToken(
   if (grant.role === 'agent' && grant.agentId) claims.aid = grant.agentId;
   if (grant.role === 'agent' && grant.name) claims.name = grant.name;
   if (grant.keyId) claims.kid = grant.keyId;
-  const signed = `${TOKEN_PREFIX}.${b64url(encoder.encode(JSON.stringify(claims)))}`;
+  const signed = `${TOKEN_PREFIX}.${toBase64Url(encoder.encode(JSON.stringify(claims)))}`;
   const sig = new Uint8Array(await crypto.subtle.sign('HMAC', await hmacKey(secret, 'sign'), encoder.encode(signed)));
-  return { token: `${signed}.${b64url(sig)}`, claims };
+  return { token: `${signed}.${toBase64Url(sig)}`, claims };
 }
 
 function isClaims(v: unknown): v is RealtimeClaims {
@@ -107,8 +93,8 @@ export async function verifyRealtimeToken(secret: string, token: string, nowMs: 
   if (!secret || token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'malformed' };
   const parts = token.split('.');
   if (parts.length !== 3 || parts[0] !== TOKEN_PREFIX) return { ok: false, reason: 'malformed' };
-  const body = fromB64url(parts[1]!);
-  const sig = fromB64url(parts[2]!);
+  const body = fromBase64Url(parts[1]!);
+  const sig = fromBase64Url(parts[2]!);
   if (!body || !sig || sig.byteLength !== 32) return { ok: false, reason: 'malformed' };
   const valid = await crypto.subtle.verify('HMAC', await hmacKey(secret, 'verify'), sig, encoder.encode(`${parts[0]}.${parts[1]}`));
   if (!valid) return { ok: false, reason: 'bad_signature' };
