@@ -23,31 +23,6 @@ export type TimelineSource = (typeof TIMELINE_SOURCES)[number];
 /** Timeline entry types: lowercase snake case (`pipeline_stage_changed`). */
 export const TIMELINE_TYPE_PATTERN = /^[a-z0-9_]+(\.[a-z0-9_]+)*$/;
 
-export const TIMELINE_CATALOG = {
-  status_changed: 'status',
-  entered_pipeline: 'pipeline',
-  exited_pipeline: 'pipeline',
-  pipeline_stage_changed: 'pipeline',
-  agent_assigned: 'assignment',
-  agent_transferred: 'assignment',
-  agent_unassigned: 'assignment',
-  tag_added: 'tag',
-  tag_removed: 'tag',
-  note_added: 'note',
-  note_updated: 'note',
-  note_deleted: 'note',
-  session_started: 'session',
-  session_ended: 'session',
-  custom_field_set: 'custom_field',
-  custom_field_cleared: 'custom_field',
-  webhook_received: 'system',
-  notification_sent: 'notification',
-  contact_created: 'general',
-  contact_updated: 'general',
-  contact_merged: 'general',
-  contact_enriched: 'system',
-} as const satisfies Record<string, Category>;
-
 export type TimelineVisibility = 'client' | 'agent';
 
 export interface VisibilityFields {

@@ -31,4 +31,3 @@ export const EVENT_CATALOG = {
   'note.added': 'A note was added',
 } as const satisfies Record<string, string>;
 
-export type CatalogEventType = keyof typeof EVENT_CATALOG;
