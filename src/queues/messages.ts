@@ -1,5 +1,6 @@
 import type { RelayMessage } from '../domain/relay-message';
 
+// Re-exported for the modules that take the queue's whole vocabulary from here (the relay, the append path).
 export { relayMessageId, type RelayMessage } from '../domain/relay-message';
 
 /**

@@ -12,7 +12,8 @@ import { upcastEvent } from '../domain/upcasters';
 import { matchesContactEvent, matchesLogEvent, type SubscriptionFilter } from '../domain/webhook-filters';
 import { businessTypeFor, contactEventWebhookType, isWebhookOperationalType } from '../domain/webhook-mapping';
 import type { DeliveryMessage } from './deliveries';
-import { sendAll, unpackRelay, type RelayMessage, type RelayQueueBody } from './messages';
+import type { RelayMessage } from '../domain/relay-message';
+import { sendAll, unpackRelay, type RelayQueueBody } from './messages';
 
 /** What a relayed record becomes on the wire, before matching: null when it never leaves (internal only). */
 interface Outgoing {
