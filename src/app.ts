@@ -14,7 +14,10 @@ import { projections } from './http/projections';
 import { streams } from './http/streams';
 import { subscriptions } from './http/subscriptions';
 import { health } from './http/health';
-import { operations } from './http/operations';
+import { analytics } from './http/analytics';
+import { archives } from './http/archives';
+import { opsStats } from './http/ops-stats';
+import { settings } from './http/settings';
 import { ApiError, problemResponse } from './http/problem';
 import { webhooks } from './http/webhooks';
 import { rateLimit } from './http/rate-limit';
@@ -68,7 +71,10 @@ app.route('/api/v1', projections);
 app.route('/api/v1', events);
 app.route('/api/v1', eventTypes);
 app.route('/api/v1', webhooks);
-app.route('/api/v1', operations);
+app.route('/api/v1', analytics);
+app.route('/api/v1', settings);
+app.route('/api/v1', archives);
+app.route('/api/v1', opsStats);
 app.route('/api/v1', realtime);
 app.route('/api/v1', signingKeys);
 app.route('/api/v1', contactEvents);
@@ -98,15 +104,11 @@ app.get('/docs', (c) => {
   return c.html(docsPage(app.getOpenAPI31Document(openApiConfig) as unknown as Parameters<typeof docsPage>[0]));
 });
 
-app.notFound((c) => problemResponse(c, new ApiError(404, 'not-found', 'Not found', `No route for ${c.req.method} ${c.req.path}.`)));
+app.notFound((c) => problemResponse(c, new ApiError({ code: 'not-found', message: `No route for ${c.req.method} ${c.req.path}.` })));
 
 app.onError((err, c) => {
   if (err instanceof ApiError) return problemResponse(c, err);
-  if (err instanceof HTTPException) {
-    const status = err.status;
-    const slug = status === 413 ? 'payload-too-large' : status === 400 ? 'bad-request' : 'http-error';
-    return problemResponse(c, new ApiError(status, slug, err.message || 'Request failed', err.message));
-  }
+  if (err instanceof HTTPException) return problemResponse(c, ApiError.fromHttpException(err));
   console.error(JSON.stringify({ msg: 'unhandled error', request_id: c.get('requestId'), path: c.req.path, error: String(err), stack: (err as Error).stack }));
-  return problemResponse(c, new ApiError(500, 'internal', 'Internal error', 'Something went wrong; the request id identifies it in the logs.'));
+  return problemResponse(c, new ApiError({ code: 'internal', message: 'Something went wrong; the request id identifies it in the logs.' }));
 });

@@ -224,10 +224,6 @@ export class EventlineClient {
     this.emit('state', state, { attempt: this.attempt, catchingUp: this.catchingUp });
   }
 
-  get catchingUpNow(): boolean {
-    return this.catchingUp;
-  }
-
   connect(): void {
     if (!this.stopped) return;
     this.stopped = false;

@@ -2,8 +2,6 @@
  * The hub's own SQLite schema. Applied in the constructor under blockConcurrencyWhile; every statement
  * is idempotent so that a hub woken after an upgrade brings itself up to date.
  */
-export const HUB_SCHEMA_VERSION = 1;
-
 export const HUB_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
   // Log events owned by this hub (its stream). seq is the stream version / contact sequence number.

@@ -1,5 +1,3 @@
-import type { Category, Priority, TimelineSource } from '../domain/contact-event-types';
-import type { EventSource } from '../domain/event-types';
 import type { ContactEventRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 
@@ -28,55 +26,7 @@ export function hubOwnerOf(name: string): HubOwner | null {
   return m ? { tenantId: m[1]!, kind: m[2] as HubOwner['kind'], id: m[3]! } : null;
 }
 
-/** A log event validated and hashed by the Worker; the hub only sequences and commits it. */
-export interface PreparedEvent {
-  id: string;
-  idempotencyKey: string | null;
-  /** SHA-256 of the canonical body; '' when the item cannot be a replay (see `fresh`). */
-  requestHash: string;
-  /** A server-chosen id and no idempotency key: no earlier commit can hold it, nothing to look up. */
-  fresh?: boolean;
-  event_type: string;
-  source: EventSource;
-  contact_id: string | null;
-  session_id: string | null;
-  message_id: string | null;
-  payload: Record<string, unknown>;
-  metadata: Record<string, unknown>;
-  timestamp: number;
-  schema_version: number;
-  /**
-   * The id of the timeline entry this event derives, chosen by the Worker so that it can record the
-   * entry's owner (src/db/owners.ts) in parallel with the append; the hub draws one when absent.
-   */
-  derivedEntryId?: string;
-}
-
-/** A timeline entry validated (defaults applied) and hashed by the Worker. */
-export interface PreparedEntry {
-  id: string;
-  idempotencyKey: string | null;
-  /** SHA-256 of the canonical body; '' when the item cannot be a replay (see `fresh`). */
-  requestHash: string;
-  /** A server-chosen id and no idempotency key: no earlier commit can hold it, nothing to look up. */
-  fresh?: boolean;
-  event_type: string;
-  category: Category;
-  priority: Priority;
-  source: TimelineSource;
-  session_id: string | null;
-  title: string | null;
-  description: string | null;
-  payload: Record<string, unknown>;
-  metadata: Record<string, unknown>;
-  triggered_by: string | null;
-  integration_source: string | null;
-  is_realtime: boolean;
-  visible_to_client: boolean;
-  visible_to_agent: boolean;
-  expires_at: number | null;
-  occurred_at: number;
-}
+export type { PreparedEntry, PreparedEvent } from '../domain/prepared';
 
 export type { ExpectedVersion } from '../domain/expected-version';
 

@@ -1,4 +1,5 @@
-import { HOUR_MS, splitRange, type GroupBy, type RollupItem, type RollupKind } from '../domain/analytics';
+import { splitRange, type GroupBy, type RollupItem, type RollupKind } from '../domain/analytics';
+import { DAY_MS, HOUR_MS, MINUTE_MS } from '../domain/time';
 
 /** The consumer name under which the analytics consumer records processed events. */
 export const ANALYTICS_CONSUMER = 'analytics';
@@ -81,7 +82,7 @@ export async function queryRollups(
       case 'hour':
         return bucket;
       case 'day':
-        return bucket === 'day' ? 'day' : `(hour / ${86_400_000}) * ${86_400_000}`;
+        return bucket === 'day' ? 'day' : `(hour / ${DAY_MS}) * ${DAY_MS}`;
     }
   };
   const parts: string[] = [];
@@ -124,7 +125,7 @@ export interface RollupStats {
  * settled when none of the tenant's recent appends (its newest 1,000 by position, a cheap tail read)
  * falls in it within the last `settleMs` — and the tail reaches back past that window.
  */
-export async function rollupsSettled(d1: D1Database, tenantId: string, since: number, until: number, now: number, settleMs = 60_000): Promise<boolean> {
+export async function rollupsSettled(d1: D1Database, tenantId: string, since: number, until: number, now: number, settleMs = MINUTE_MS): Promise<boolean> {
   const row = await d1
     .prepare(
       `SELECT coalesce(sum(created_at > ?2 AND timestamp >= ?3 AND timestamp <= ?4), 0) AS recent, count(*) AS n, min(created_at) AS oldest

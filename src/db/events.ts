@@ -1,7 +1,7 @@
 import { bulkInsert } from './bulk';
 import type { z } from '@hono/zod-openapi';
 import type { Event, EventRecord } from '../domain/schemas/events';
-import { iso } from '../domain/time';
+import { HOUR_MS, iso } from '../domain/time';
 import { upcastEvent } from '../domain/upcasters';
 import type { D1Row } from './client';
 import { events, relayOutbox } from './schema/core';
@@ -300,8 +300,6 @@ export interface EventStats {
   /** type and source: by count, largest first; hour: by hour (ISO start of the hour), oldest first. */
   groups: { key: string; count: number }[];
 }
-
-const HOUR_MS = 3_600_000;
 
 /**
  * The statistics query over the raw log. It reads the window through the (tenant_id, timestamp) index

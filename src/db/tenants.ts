@@ -4,11 +4,6 @@ import { apiKeys, tenants } from './schema/core';
 import { isSigningKeyId } from '../domain/signing-keys';
 import { activeSigningKeyIds } from './signing-keys';
 
-export interface TenantSettings {
-  event_retention_days?: number;
-  contact_event_expired_grace_days?: number;
-}
-
 export async function createTenant(
   d1: D1Database,
   tenant: { id: string; name: string; createdAt: number },

@@ -1,7 +1,5 @@
-import type { RelayMessage } from '../queues/messages';
-
-export const HOUR_MS = 3_600_000;
-export const DAY_MS = 86_400_000;
+import type { RelayMessage } from './relay-message';
+import { DAY_MS, HOUR_MS } from './time';
 
 export const floorHour = (ms: number): number => Math.floor(ms / HOUR_MS) * HOUR_MS;
 export const ceilHour = (ms: number): number => Math.ceil(ms / HOUR_MS) * HOUR_MS;
@@ -80,6 +78,3 @@ export function splitRange(from: number, to: number): { hours: [number, number][
   if (lastDay < to) hours.push([lastDay, to]);
   return { hours, days: [firstDay, lastDay] };
 }
-
-/** Backoff for a queue batch that failed: 2, 4, 8 … seconds, at most 5 minutes. */
-export const retryDelaySeconds = (attempts: number): number => Math.min(300, 2 ** Math.max(1, Math.min(attempts, 9)));

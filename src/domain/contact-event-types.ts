@@ -23,6 +23,7 @@ export type TimelineSource = (typeof TIMELINE_SOURCES)[number];
 /** Timeline entry types: lowercase snake case (`pipeline_stage_changed`). */
 export const TIMELINE_TYPE_PATTERN = /^[a-z0-9_]+(\.[a-z0-9_]+)*$/;
 
+/** The predefined timeline entry types and their category (GET /event-types, docs/event-types.md). */
 export const TIMELINE_CATALOG = {
   status_changed: 'status',
   entered_pipeline: 'pipeline',

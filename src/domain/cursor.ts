@@ -4,26 +4,25 @@
  * (pages stay stable while items are added: none is served twice, none that existed is skipped).
  * The list's name is inside, so a cursor of one list is refused by another.
  */
+import { fromBase64Url, toBase64Url } from './base64url';
+
 export type CursorKey = string | number;
 
 const VERSION = 1;
 const MAX_LENGTH = 400;
 
-const toBase64Url = (text: string) => btoa(text).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
-
-const bytesToBinary = (bytes: Uint8Array) => Array.from(bytes, (b) => String.fromCharCode(b)).join('');
-
 export function encodeCursor(list: string, key: readonly CursorKey[]): string {
-  // UTF-8 first: btoa takes only Latin-1, and keys (names) may hold any character.
-  return toBase64Url(bytesToBinary(new TextEncoder().encode(JSON.stringify([VERSION, list, ...key]))));
+  // UTF-8: keys (names) may hold any character.
+  return toBase64Url(new TextEncoder().encode(JSON.stringify([VERSION, list, ...key])));
 }
 
 /** The key, or null when the value was not made by encodeCursor for this list (tampered, truncated, another list). */
 export function decodeCursor(value: string, list: string): CursorKey[] | null {
-  if (value.length > MAX_LENGTH || !/^[A-Za-z0-9_-]+$/.test(value)) return null;
+  if (value.length === 0 || value.length > MAX_LENGTH) return null;
+  const bytes = fromBase64Url(value);
+  if (!bytes) return null;
   try {
-    const binary = atob(value.replaceAll('-', '+').replaceAll('_', '/'));
-    const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(binary, (ch) => ch.charCodeAt(0)));
+    const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
     const parsed: unknown = JSON.parse(text);
     if (!Array.isArray(parsed) || parsed[0] !== VERSION || parsed[1] !== list) return null;
     const key = parsed.slice(2) as unknown[];

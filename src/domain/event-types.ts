@@ -32,3 +32,4 @@ export const EVENT_CATALOG = {
 } as const satisfies Record<string, string>;
 
 export type CatalogEventType = keyof typeof EVENT_CATALOG;
+

@@ -1,4 +1,4 @@
-import type { PreparedEntry, PreparedEvent } from '../contact-hub/types';
+import type { PreparedEntry, PreparedEvent } from './prepared';
 import { requestHash } from './json';
 import type { NewContactEvent } from './schemas/contact-events';
 import type { NewEvent } from './schemas/events';

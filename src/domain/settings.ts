@@ -14,13 +14,25 @@ export const SETTING_BOUNDS = {
 export type SettingName = keyof typeof SETTING_BOUNDS;
 export const SETTING_NAMES = Object.keys(SETTING_BOUNDS) as SettingName[];
 
-/** The defaults, with CONTACT_EVENT_EXPIRED_GRACE_DAYS (a wrangler var) taking the place of 7 when set and valid. */
-export function defaultSettings(graceDaysVar?: string): ResolvedSettings {
-  const grace = Number(graceDaysVar);
+/**
+ * The one reading of CONTACT_EVENT_EXPIRED_GRACE_DAYS (a wrangler var): an integer within the
+ * setting's bounds, else the built-in default. A malformed value falls back to the default rather
+ * than to 0, which would delete entries the moment they expire.
+ */
+export function parseGraceDays(value: string | undefined): number {
   const b = SETTING_BOUNDS.contact_event_expired_grace_days;
+  // Digits only: Number() reads '', ' ' and '0x1' as numbers too.
+  const text = value?.trim() ?? '';
+  if (!/^\d{1,4}$/.test(text)) return b.default;
+  const days = Number(text);
+  return days >= b.min && days <= b.max ? days : b.default;
+}
+
+/** The defaults, with CONTACT_EVENT_EXPIRED_GRACE_DAYS taking the place of 7 when set and valid. */
+export function defaultSettings(graceDaysVar?: string): ResolvedSettings {
   return {
     event_retention_days: SETTING_BOUNDS.event_retention_days.default,
-    contact_event_expired_grace_days: graceDaysVar && Number.isInteger(grace) && grace >= b.min && grace <= b.max ? grace : b.default,
+    contact_event_expired_grace_days: parseGraceDays(graceDaysVar),
   };
 }
 

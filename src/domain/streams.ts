@@ -24,5 +24,3 @@ export function parseStreamId(streamId: string): StreamRef | null {
   }
   return { streamId, aggregateType, aggregateId, contactId: null };
 }
-
-export const EXPECTED_VERSION_MODES = ['any', 'no_stream', 'stream_exists'] as const;

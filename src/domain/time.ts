@@ -1,3 +1,9 @@
+/** The units of time in milliseconds, defined once. */
+export const SECOND_MS = 1_000;
+export const MINUTE_MS = 60 * SECOND_MS;
+export const HOUR_MS = 60 * MINUTE_MS;
+export const DAY_MS = 24 * HOUR_MS;
+
 export const iso = (ms: number): string => new Date(ms).toISOString();
 export const isoOrNull = (ms: number | null | undefined): string | null => (ms == null ? null : iso(ms));
 
@@ -9,7 +15,7 @@ export function parseTimeParam(value: string, endOfDay = false): number | null {
   if (/^\d{4}-\d{2}-\d{2}$/.test(value)) {
     const ms = Date.parse(`${value}T00:00:00.000Z`);
     if (Number.isNaN(ms)) return null;
-    return endOfDay ? ms + 86_400_000 - 1 : ms;
+    return endOfDay ? ms + DAY_MS - 1 : ms;
   }
   if (/^\d{1,16}$/.test(value)) return Number(value);
   if (!/^\d{4}-\d{2}-\d{2}T/.test(value)) return null;

@@ -1,19 +1,9 @@
 import type { ContactEventRecord } from './schemas/contact-events';
 import { csvField } from './csv';
+import { DAY_MS } from './time';
 
 /** Rules of the contact timeline that need no bindings: expiry grace, search syntax, export format. */
 
-export const DEFAULT_EXPIRED_GRACE_DAYS = 7;
-const DAY_MS = 86_400_000;
-
-/**
- * CONTACT_EVENT_EXPIRED_GRACE_DAYS → days. A missing or malformed value falls back to the default
- * rather than to 0, which would delete entries the moment they expire.
- */
-export function expiredGraceDays(value: string | undefined): number {
-  if (value === undefined || !/^\d{1,5}(\.\d+)?$/.test(value.trim())) return DEFAULT_EXPIRED_GRACE_DAYS;
-  return Number(value.trim());
-}
 
 /** Entries whose expires_at is before this (ms) are deleted by the expiry job. */
 export function expiryCutoff(now: number, graceDays: number): number {

@@ -1,17 +1,6 @@
-/** A subscription's `events` entry: `*`, an exact type (`contact.created`) or a prefix (`contact.*`, `channel.history_import.*`). */
-export const EVENT_FILTER_PATTERN = /^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*\.\*|[a-z0-9_]+(\.[a-z0-9_]+)+)$/;
+import { matchesPattern } from './event-patterns';
 
-export function isValidEventFilter(filter: string): boolean {
-  return filter.length <= 100 && EVENT_FILTER_PATTERN.test(filter);
-}
-
-/** Does a business type match one filter? `contact.*` matches `contact.created` and `contact.tag.added`, not `contact`. */
-export function filterMatches(filter: string, type: string): boolean {
-  if (filter === '*') return true;
-  if (filter.endsWith('.*')) return type.startsWith(filter.slice(0, -1));
-  return filter === type;
-}
-
+/** A subscription's filters; its `events` entries follow the one pattern grammar (src/domain/event-patterns.ts). */
 export interface SubscriptionFilter {
   events: readonly string[];
   subscribeContactEvents: boolean;
@@ -21,7 +10,7 @@ export interface SubscriptionFilter {
 
 /** A log event (already mapped to its business type) against a subscription's `events` filters. */
 export function matchesLogEvent(sub: SubscriptionFilter, businessType: string): boolean {
-  return sub.events.some((f) => filterMatches(f, businessType));
+  return sub.events.some((f) => matchesPattern(f, businessType));
 }
 
 /** A timeline entry: only when the subscription opted in; empty type/category lists mean "all". */

@@ -1,3 +1,5 @@
+import { DAY_MS } from './time';
+
 /**
  * Standard Webhooks signing (https://www.standardwebhooks.com): the signed content is
  * `${webhook-id}.${webhook-timestamp}.${body}`, HMAC-SHA256 with the secret's bytes, sent as
@@ -40,7 +42,7 @@ export async function signatureHeader(secrets: readonly string[], id: string, ti
 }
 
 /** How long the previous secret keeps signing after a rotation. */
-export const ROTATION_OVERLAP_MS = 24 * 60 * 60 * 1000;
+export const ROTATION_OVERLAP_MS = DAY_MS;
 
 /** The secrets that sign at `now`: the current one, plus the previous one during its overlap. */
 export function activeSecrets(current: string, previous: string | null, previousUntil: number | null, now: number): string[] {

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import { queryRollups } from '../db/analytics';
-import { DAY_MS, ceilHour, floorHour, type RollupKind } from '../domain/analytics';
+import { ceilHour, floorHour, type RollupKind } from '../domain/analytics';
+import { DAY_MS } from '../domain/time';
 import { AnalyticsQuery, AnalyticsResult } from '../domain/schemas/analytics';
 import { problemResponses } from '../domain/schemas/common';
 import { iso, parseTimeParam } from '../domain/time';

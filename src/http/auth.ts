@@ -2,6 +2,7 @@ import { createMiddleware } from 'hono/factory';
 import { activeKeyIds, findActiveKeysByPrefix, touchApiKey } from '../db/tenants';
 import { sha256Hex } from '../domain/json';
 import { parseApiKey, timingSafeEqualStrings } from '../domain/keys';
+import { MINUTE_MS } from '../domain/time';
 import type { AppEnv } from './context';
 import { unauthorized } from './problem';
 import { assertAuthNotThrottled, noteAuthFailure } from './rate-limit';
@@ -16,7 +17,7 @@ interface CachedKey {
 // within CACHE_MS. It spares a D1 read on every append.
 const CACHE_MS = 10_000;
 const cache = new Map<string, CachedKey>();
-const TOUCH_EVERY_MS = 60_000;
+const TOUCH_EVERY_MS = MINUTE_MS;
 const touched = new Map<string, number>();
 
 // Per-isolate cache of "is this key still active", for realtime tokens, which name the key that minted

@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { contactHub } from '../contact-hub';
-import type { PreparedEntry } from '../contact-hub/types';
+import type { PreparedEntry } from '../domain/prepared';
 import { timelineEntryFromRow, queryTimelineEntries, searchTimelineEntries } from '../db/contact-events';
 import { entryOwners, recordOwners } from '../db/owners';
 import { prepareEntry, type AppendContext } from '../domain/prepare';

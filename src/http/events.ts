@@ -20,7 +20,7 @@ import { prepareEvent, type AppendContext } from '../domain/prepare';
 import { Uuid, problemResponses } from '../domain/schemas/common';
 import { CountEventsQuery, EventCount, EventPage, EventStatsResponse, ExportEventsQuery, ListEventsQuery, StatsQuery } from '../domain/schemas/event-queries';
 import { Event, EventBatch, NewEvent } from '../domain/schemas/events';
-import { iso, parseTimeParam } from '../domain/time';
+import { DAY_MS, HOUR_MS, iso, parseTimeParam } from '../domain/time';
 import { contactHub, streamHub } from '../contact-hub';
 import { eventOwners } from '../db/owners';
 import { upcastEvent } from '../domain/upcasters';
@@ -213,13 +213,13 @@ events.openapi(
     const q = c.req.valid('query');
     const range = resolveRange(q.from, q.to);
     const until = range.to ?? Date.now();
-    const since = range.from ?? until - 24 * 3_600_000;
+    const since = range.from ?? until - DAY_MS;
     checkOrder(since, until);
     const tenantId = c.get('tenantId');
     // Whole-hour ranges are answered from the analytics rollups (constant work per hour, whatever the
     // volume) once they are settled; a range with appends in the last minute, or not on hour
     // boundaries, is counted over the log itself.
-    const aligned = since % 3_600_000 === 0 && ((until + 1) % 3_600_000 === 0 || until % 3_600_000 === 0);
+    const aligned = since % HOUR_MS === 0 && ((until + 1) % HOUR_MS === 0 || until % HOUR_MS === 0);
     const rollups =
       aligned && (await rollupsSettled(c.env.DB, tenantId, since, until, Date.now()))
         ? await statsFromRollups(c.env.DB, tenantId, { since, until, groupBy: q.group_by })

@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import type { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
 
@@ -8,36 +9,88 @@ export interface FieldError {
 }
 
 /**
- * The one error type handlers throw. `onError` turns it into RFC 9457 application/problem+json;
+ * Every problem the HTTP API answers, by code: its status and title, in this one table. The code is
+ * the last segment of the problem's `type` (https://eventline.dev/problems/<code>).
+ */
+export const PROBLEMS = {
+  'bad-request': { status: 400, title: 'Bad request' },
+  unauthorized: { status: 401, title: 'Unauthorized' },
+  forbidden: { status: 403, title: 'Forbidden' },
+  'not-found': { status: 404, title: 'Not found' },
+  conflict: { status: 409, title: 'Conflict' },
+  'wrong-expected-version': { status: 409, title: 'Wrong expected version' },
+  erased: { status: 410, title: 'Gone' },
+  'payload-too-large': { status: 413, title: 'Payload too large' },
+  'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
+  validation: { status: 422, title: 'Validation failed' },
+  'upgrade-required': { status: 426, title: 'Upgrade required' },
+  'rate-limited': { status: 429, title: 'Too many requests' },
+  'auth-throttled': { status: 429, title: 'Too many failed authentications' },
+  internal: { status: 500, title: 'Internal error' },
+  'realtime-disabled': { status: 503, title: 'Realtime disabled' },
+  // Thrown by the framework itself (HTTPException): its status and message are taken as they come.
+  'http-error': { status: 500, title: 'Request failed' },
+} as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;
+
+export type ProblemCode = keyof typeof PROBLEMS;
+
+export interface ApiErrorInit {
+  code: ProblemCode;
+  /** The problem's `detail`; the title when absent. */
+  message?: string;
+  /** One entry per bad field. */
+  errors?: FieldError[];
+  /** Members added to the problem body (`current_version`, `retry_after` …). */
+  extra?: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
+/**
+ * The one error type handlers throw, built with named fields: `new ApiError({ code, message })`.
+ * Status and title come from PROBLEMS. `onError` turns it into RFC 9457 application/problem+json;
  * nothing else builds error bodies.
  */
 export class ApiError extends Error {
-  constructor(
-    readonly status: ContentfulStatusCode,
-    readonly slug: string,
-    readonly title: string,
-    detail?: string,
-    readonly errors?: FieldError[],
-    readonly extra?: Record<string, unknown>,
-    readonly headers?: Record<string, string>,
-  ) {
-    super(detail ?? title);
+  readonly code: ProblemCode;
+  readonly status: ContentfulStatusCode;
+  readonly title: string;
+  readonly errors?: FieldError[];
+  readonly extra?: Record<string, unknown>;
+  readonly headers?: Record<string, string>;
+
+  /** `framework` only for fromHttpException: a status and title the framework chose. */
+  constructor(init: ApiErrorInit, framework?: { status: ContentfulStatusCode; title: string }) {
+    const { status, title } = framework ?? PROBLEMS[init.code];
+    super(init.message ?? title);
+    this.code = init.code;
+    this.status = status;
+    this.title = title;
+    if (init.errors) this.errors = init.errors;
+    if (init.extra) this.extra = init.extra;
+    if (init.headers) this.headers = init.headers;
+  }
+
+  /**
+   * An exception of the framework (malformed JSON, an oversized body) as a problem: its status is
+   * kept and its message is both title and detail, as the framework wrote it.
+   */
+  static fromHttpException(err: HTTPException): ApiError {
+    const code: ProblemCode = err.status === 413 ? 'payload-too-large' : err.status === 400 ? 'bad-request' : 'http-error';
+    return new ApiError({ code, message: err.message }, { status: err.status, title: err.message || PROBLEMS['http-error'].title });
   }
 }
 
-export const badRequest = (detail: string, errors?: FieldError[]) =>
-  new ApiError(400, 'bad-request', 'Bad request', detail, errors);
+export const badRequest = (detail: string, errors?: FieldError[]) => new ApiError({ code: 'bad-request', message: detail, errors });
 export const validationFailed = (errors: FieldError[], detail = 'The request has invalid fields.') =>
-  new ApiError(422, 'validation', 'Validation failed', detail, errors);
-export const notFound = (what: string) => new ApiError(404, 'not-found', 'Not found', `${what} was not found.`);
+  new ApiError({ code: 'validation', message: detail, errors });
+export const notFound = (what: string) => new ApiError({ code: 'not-found', message: `${what} was not found.` });
 export const unauthorized = (detail = 'A valid API key is required: Authorization: Bearer <key>.') =>
-  new ApiError(401, 'unauthorized', 'Unauthorized', detail, undefined, undefined, { 'www-authenticate': 'Bearer' });
-export const forbidden = (detail: string) => new ApiError(403, 'forbidden', 'Forbidden', detail);
-export const conflict = (detail: string, extra?: Record<string, unknown>) =>
-  new ApiError(409, 'conflict', 'Conflict', detail, undefined, extra);
-export const payloadTooLarge = (detail: string, errors?: FieldError[]) => new ApiError(413, 'payload-too-large', 'Payload too large', detail, errors);
+  new ApiError({ code: 'unauthorized', message: detail, headers: { 'www-authenticate': 'Bearer' } });
+export const forbidden = (detail: string) => new ApiError({ code: 'forbidden', message: detail });
+export const conflict = (detail: string, extra?: Record<string, unknown>) => new ApiError({ code: 'conflict', message: detail, extra });
+export const payloadTooLarge = (detail: string, errors?: FieldError[]) => new ApiError({ code: 'payload-too-large', message: detail, errors });
 export const unsupportedMediaType = (errors?: FieldError[]) =>
-  new ApiError(415, 'unsupported-media-type', 'Unsupported media type', 'Send the body as application/json.', errors);
+  new ApiError({ code: 'unsupported-media-type', message: 'Send the body as application/json.', errors });
 
 function valueAt(input: unknown, path: PropertyKey[]): unknown {
   let value = input;
@@ -63,9 +116,11 @@ export function zodFieldErrors(error: ZodError, prefix?: string, input?: unknown
   }).flat();
 }
 
+const PROBLEM_TYPE_BASE = 'https://eventline.dev/problems/';
+
 export function problemResponse(c: Context, err: ApiError): Response {
   const body: Record<string, unknown> = {
-    type: `https://eventline.dev/problems/${err.slug}`,
+    type: `${PROBLEM_TYPE_BASE}${err.code}`,
     title: err.title,
     status: err.status,
     detail: err.message,

@@ -1,6 +1,7 @@
 import { createMiddleware } from 'hono/factory';
 import type { Context } from 'hono';
 import { leaseSize, retryAfterSeconds } from '../domain/rate-limit';
+import { MINUTE_MS, SECOND_MS } from '../domain/time';
 import type { AppEnv } from './context';
 import { ApiError } from './problem';
 
@@ -67,7 +68,7 @@ export const rateLimit = createMiddleware<AppEnv>(async (c, next) => {
   const limit = Number(c.env.RATE_LIMIT_PER_MINUTE ?? '0');
   if (!keyId || !Number.isInteger(limit) || limit <= 0) return next();
   const windowSeconds = Number((c.env as RateEnv).RATE_LIMIT_WINDOW_SECONDS ?? '60');
-  const windowMs = Number.isInteger(windowSeconds) && windowSeconds > 0 ? windowSeconds * 1000 : 60_000;
+  const windowMs = Number.isInteger(windowSeconds) && windowSeconds > 0 ? windowSeconds * SECOND_MS : MINUTE_MS;
   let decision;
   try {
     decision = await admit(c.env, keyId, limit, windowMs);
@@ -83,15 +84,12 @@ export const rateLimit = createMiddleware<AppEnv>(async (c, next) => {
   };
   if (!decision.allowed) {
     const retryAfter = retryAfterSeconds(decision.resetAt, now);
-    throw new ApiError(
-      429,
-      'rate-limited',
-      'Too many requests',
-      `This API key may make ${limit} requests per ${windowMs / 1000} s; retry after ${retryAfter} s.`,
-      undefined,
-      { limit, retry_after: retryAfter },
-      { ...headers, 'retry-after': String(retryAfter) },
-    );
+    throw new ApiError({
+      code: 'rate-limited',
+      message: `This API key may make ${limit} requests per ${windowMs / 1000} s; retry after ${retryAfter} s.`,
+      extra: { limit, retry_after: retryAfter },
+      headers: { ...headers, 'retry-after': String(retryAfter) },
+    });
   }
   await next();
   for (const [k, v] of Object.entries(headers)) c.res.headers.set(k, v);
@@ -104,7 +102,7 @@ type AuthEnv = Env & { AUTH_FAILURES_PER_MINUTE?: string };
 
 /** Failed authentications (401s) one client address may cause per minute before it is refused with 429. */
 export const AUTH_FAILURES_PER_MINUTE = 20;
-const AUTH_WINDOW_MS = 60_000;
+const AUTH_WINDOW_MS = MINUTE_MS;
 
 // Per isolate: addresses over the limit → when their window ends. Every failure also asks the
 // address's limiter, so an address that moves between isolates is caught on its next failure there.
@@ -118,15 +116,12 @@ function authFailureLimit(env: Env): number {
 
 function throttledError(limit: number, resetAt: number, now: number): ApiError {
   const retryAfter = retryAfterSeconds(resetAt, now);
-  return new ApiError(
-    429,
-    'auth-throttled',
-    'Too many failed authentications',
-    `This address failed to authenticate more than ${limit} times in a minute; retry after ${retryAfter} s.`,
-    undefined,
-    { limit, retry_after: retryAfter },
-    { 'retry-after': String(retryAfter) },
-  );
+  return new ApiError({
+    code: 'auth-throttled',
+    message: `This address failed to authenticate more than ${limit} times in a minute; retry after ${retryAfter} s.`,
+    extra: { limit, retry_after: retryAfter },
+    headers: { 'retry-after': String(retryAfter) },
+  });
 }
 
 /**

@@ -27,7 +27,7 @@ function refusalSocket(err: ApiError): Response {
   const server = pair[1];
   server.accept();
   const code = refusalCloseCode(err.status);
-  server.send(encode({ type: 'error', problem: problem(err.slug, err.title, err.status, err.message, err.errors), close_code: code }));
+  server.send(encode({ type: 'error', problem: problem(err.code, err.title, err.status, err.message, err.errors), close_code: code }));
   // A close reason is at most 123 bytes.
   server.close(code, err.title.slice(0, 120));
   return new Response(null, { status: 101, webSocket: pair[0] });
@@ -175,7 +175,7 @@ realtime.openapi(
       };
     }
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
-      throw new ApiError(426, 'upgrade-required', 'Upgrade required', 'Open this URL as a WebSocket (Upgrade: websocket).', undefined, undefined, { upgrade: 'websocket' });
+      throw new ApiError({ code: 'upgrade-required', message: 'Open this URL as a WebSocket (Upgrade: websocket).', headers: { upgrade: 'websocket' } });
     }
     // RPC cannot carry a socket: the upgrade goes to the hub's fetch, with the verified session.
     const upgrade = new Request(c.req.url, { headers: { upgrade: 'websocket', [SESSION_HEADER]: JSON.stringify(session) } });

@@ -12,7 +12,7 @@ export const signingKeys = router();
 /** The master secret the stored signing-key secrets are sealed under; without it there is no realtime at all. */
 export function tokenSigningSecret(env: Env): string {
   if (!env.TOKEN_SIGNING_SECRET) {
-    throw new ApiError(503, 'realtime-disabled', 'Realtime disabled', 'TOKEN_SIGNING_SECRET is not set, so realtime tokens can be neither issued nor checked.');
+    throw new ApiError({ code: 'realtime-disabled', message: 'TOKEN_SIGNING_SECRET is not set, so realtime tokens can be neither issued nor checked.' });
   }
   return env.TOKEN_SIGNING_SECRET;
 }

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { contactHub, streamHub } from '../contact-hub';
-import type { ExpectedVersion, PreparedEvent } from '../contact-hub/types';
+import type { ExpectedVersion } from '../contact-hub/types';
+import type { PreparedEvent } from '../domain/prepared';
 import { positionsOf } from '../db/log';
 import { recordOwners } from '../db/owners';
 import { timelineMappingFor } from '../domain/timeline-mapping';
@@ -49,7 +50,7 @@ function writerOf(env: Env, tenantId: string, ref: StreamRef) {
 }
 
 const wrongExpectedVersion = (detail: string, current: number, expected: ExpectedVersion) =>
-  new ApiError(409, 'wrong-expected-version', 'Wrong expected version', detail, undefined, { current_version: current, expected_version: expected });
+  new ApiError({ code: 'wrong-expected-version', message: detail, extra: { current_version: current, expected_version: expected } });
 
 function checkBatch(events: StreamEventInput[]): void {
   const errors: FieldError[] = duplicateIdErrors(events);

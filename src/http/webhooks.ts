@@ -52,7 +52,7 @@ const DeliveryParam = z.object({ delivery_id: Uuid });
 
 /** A delivery of an erased contact: it still exists (its id and state), but its payload is gone for good. */
 const erasedDelivery = (id: string) =>
-  new ApiError(410, 'erased', 'Gone', `Delivery ${id} carried a contact that was erased: its payload is gone and it is never sent again.`);
+  new ApiError({ code: 'erased', message: `Delivery ${id} carried a contact that was erased: its payload is gone and it is never sent again.` });
 
 function urlErrors(c: Context<AppEnv>, url: unknown): FieldError[] {
   if (typeof url !== 'string') return [];
@@ -281,9 +281,9 @@ webhooks.openapi(
     await insertDeliveriesStatement(db, tenantId, [{ id: deliveryId, subscription_id: sub.id, event_id: eventId, event_type: WEBHOOK_EVENT_TYPES.test, body }], now).run();
     const lease = await leaseAttempt(db, { tenantId, deliveryId, generation: 1, expectedGenerationAttempts: 0, owner: 'test', leaseUntil: leaseUntil(sub, now) }, now);
     const loaded = await deliveryWithSubscription(db, tenantId, deliveryId);
-    if (!lease || !loaded) throw new ApiError(500, 'internal', 'Internal error', 'The test delivery could not be started.');
+    if (!lease || !loaded) throw new ApiError({ code: 'internal', message: 'The test delivery could not be started.' });
     const [report] = await attemptDeliveries(c.env, c.executionCtx, [{ sub, delivery: loaded.delivery, lease, retryable: false }]);
-    if (!report) throw new ApiError(500, 'internal', 'Internal error', 'The test attempt could not be recorded.');
+    if (!report) throw new ApiError({ code: 'internal', message: 'The test attempt could not be recorded.' });
     const after = await getDelivery(db, tenantId, deliveryId);
     const attempt = (await listAttempts(db, tenantId, deliveryId)).find((a) => a.attempt === report.attempt);
     return c.json({ delivery: deliveryFromRow(after!), attempt: attemptFromRow(attempt!) }, 200);

@@ -1,13 +1,14 @@
 import { reclaimStaleDeliveries } from '../db/webhooks';
 import type { DeliveryMessage } from '../queues/deliveries';
 import { sendAll } from '../queues/messages';
+import { MINUTE_MS } from '../domain/time';
 
 /**
  * How overdue a pending delivery must be before the minute cron takes it for lost. Far above a queue's
  * normal lag, so a message that is merely late is rarely doubled (and a doubled one is harmless: the
  * lease lets one message attempt, the other is acked without a request).
  */
-export const STALE_DELIVERY_MS = 10 * 60_000;
+export const STALE_DELIVERY_MS = 10 * MINUTE_MS;
 const BATCH = 500;
 
 /**

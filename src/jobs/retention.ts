@@ -12,7 +12,8 @@ import {
 } from '../db/archives';
 import { eventFromRow, type EventRow } from '../db/events';
 import { listTenantSettings } from '../db/settings';
-import { DAY_MS, dayString, floorDay } from '../domain/analytics';
+import { dayString, floorDay } from '../domain/analytics';
+import { DAY_MS } from '../domain/time';
 import { archiveId, archiveKey, decodeLines, encodeArchive, encodeLines, inspectArchive, type EncodedArchive } from '../domain/archive';
 
 const PAGE = 500;

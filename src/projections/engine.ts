@@ -164,8 +164,3 @@ export async function runProjections(env: Env, tenantId: string, budgetMs = 2000
   }
   return { applied, more };
 }
-
-export async function ensureProjections(env: Env, tenantId: string): Promise<void> {
-  const now = Date.now();
-  await Promise.all(PROJECTIONS.map((p) => ensureProjection(env.DB, tenantId, p.name, projectionConsumerName(p.name), p.eventTypes, now)));
-}

@@ -1,5 +1,6 @@
 import { ANALYTICS_CONSUMER, rollupStatements } from '../db/analytics';
-import { retryDelaySeconds, rollupItem, uniqueItems, type RollupItem } from '../domain/analytics';
+import { rollupItem, uniqueItems, type RollupItem } from '../domain/analytics';
+import { failedBatchRetryDelaySeconds } from '../domain/queue-retry';
 import { unpackRelay, type RelayQueueBody } from './messages';
 
 /** The optional Workers Analytics Engine binding (see docs/analytics.md); absent → skipped. */
@@ -56,9 +57,9 @@ export async function consumeAnalytics(batch: MessageBatch<RelayQueueBody>, env:
     // The failed chunk was not applied (one transaction); earlier chunks were, with their markers, so
     // the retry counts only the rest. Every message comes back, each after a backoff on its own
     // attempt count.
-    for (const m of batch.messages) m.retry({ delaySeconds: retryDelaySeconds(m.attempts) });
+    for (const m of batch.messages) m.retry({ delaySeconds: failedBatchRetryDelaySeconds(m.attempts) });
     const attempts = Math.max(...batch.messages.map((m) => m.attempts));
-    console.error(JSON.stringify({ msg: 'queue batch failed', queue: batch.queue, messages: batch.messages.length, attempts, retry_in_s: retryDelaySeconds(attempts), error: String(error) }));
+    console.error(JSON.stringify({ msg: 'queue batch failed', queue: batch.queue, messages: batch.messages.length, attempts, retry_in_s: failedBatchRetryDelaySeconds(attempts), error: String(error) }));
     return;
   }
   batch.ackAll();

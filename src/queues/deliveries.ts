@@ -14,12 +14,13 @@ import { prepareEvent } from '../domain/prepare';
 import { WEBHOOK_EVENT_TYPES, isWebhookOperationalType } from '../domain/webhook-mapping';
 import {
   DISABLE_AFTER_FAILING_MS,
-  MAX_QUEUE_DELAY_SECONDS,
   classifyStatus,
+  deliveryRetryDelaySeconds,
+  failedBatchRetryDelaySeconds,
   honoursRetryAfter,
   parseRetryAfter,
-  retryDelaySeconds,
-} from '../domain/webhook-retry';
+  untilLeaseExpires,
+} from '../domain/queue-retry';
 import { activeSecrets, signatureHeader } from '../domain/webhook-signing';
 import { webhookUrlProblem } from '../domain/webhook-urls';
 import { appendLog, type WaitUntil } from '../append/log';
@@ -162,7 +163,7 @@ function judge(item: LeasedAttempt, http: HttpResult, now: number): AttemptRepor
   const disable = outcome === 'gone' ? 'gone' : failingFor >= DISABLE_AFTER_FAILING_MS ? 'failing' : null;
   if (retryable && disable === null && lease.generation_attempts <= sub.retry_count) {
     const asked = honoursRetryAfter(http.statusCode) ? parseRetryAfter(http.retryAfter, now) : null;
-    const delay = asked ?? retryDelaySeconds(lease.generation_attempts);
+    const delay = asked ?? deliveryRetryDelaySeconds(lease.generation_attempts);
     return { ...base, status: 'pending', nextAttemptAt: now + delay * 1000, deadLettered: false, success: false, disable: null, retryDelaySeconds: delay };
   }
   return { ...base, status: 'failed', nextAttemptAt: null, deadLettered: retryable && disable === null, success: false, disable, retryDelaySeconds: null };
@@ -236,7 +237,6 @@ export async function attemptDeliveries(env: Env, ctx: WaitUntil, items: LeasedA
 
 export const leaseUntil = (sub: WebhookSubscriptionRow, now: number) => now + sub.timeout_seconds * 1000 + LEASE_MARGIN_MS;
 
-const untilLeaseExpires = (until: number, now: number) => Math.min(Math.max(Math.ceil((until - now) / 1000) + 1, 1), MAX_QUEUE_DELAY_SECONDS);
 
 /**
  * A batch of delivery messages, with three D1 round trips for the whole batch (load, lease, record)
@@ -251,7 +251,7 @@ export async function consumeDeliveries(batch: MessageBatch<DeliveryMessage>, en
   } catch (error) {
     // D1 unavailable before any attempt was leased: try again soon.
     console.error(JSON.stringify({ msg: 'webhook deliveries load failed', error: String(error) }));
-    for (const m of batch.messages) m.retry({ delaySeconds: Math.min(10 * m.attempts, 300) });
+    for (const m of batch.messages) m.retry({ delaySeconds: failedBatchRetryDelaySeconds(m.attempts) });
     return;
   }
   const now = Date.now();
@@ -295,7 +295,7 @@ export async function consumeDeliveries(batch: MessageBatch<DeliveryMessage>, en
     leases = await leaseAttempts(db, candidates.map((c) => c.request), now);
   } catch (error) {
     console.error(JSON.stringify({ msg: 'webhook lease failed', error: String(error) }));
-    for (const c of candidates) c.msg.retry({ delaySeconds: Math.min(10 * c.msg.attempts, 300) });
+    for (const c of candidates) c.msg.retry({ delaySeconds: failedBatchRetryDelaySeconds(c.msg.attempts) });
     return;
   }
   const leased: (LeasedAttempt & { msg: Message<DeliveryMessage>; leaseUntil: number })[] = [];

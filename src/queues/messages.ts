@@ -1,12 +1,7 @@
-import type { ContactEventRecord } from '../domain/schemas/contact-events';
-import type { EventRecord } from '../domain/schemas/events';
+import type { RelayMessage } from '../domain/relay-message';
 
-/** What the relay puts on the `webhooks` and `analytics` queues: the whole committed record. */
-export type RelayMessage =
-  | { kind: 'event'; tenant_id: string; event: EventRecord }
-  | { kind: 'contact_event'; tenant_id: string; contact_event: ContactEventRecord };
-
-export const relayMessageId = (m: RelayMessage): string => (m.kind === 'event' ? m.event.id : m.contact_event.id);
+// Re-exported for the modules that take the queue's whole vocabulary from here (the relay, the append path).
+export { relayMessageId, type RelayMessage } from '../domain/relay-message';
 
 /**
  * Many relayed records of one tenant in one queue message. Queues limit (and bill) per message, and

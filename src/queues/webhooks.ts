@@ -8,10 +8,12 @@ import {
 } from '../db/webhooks';
 import { servedEvent } from '../db/events';
 import { deterministicUuid } from '../domain/ids';
+import { failedBatchRetryDelaySeconds } from '../domain/queue-retry';
 import { matchesContactEvent, matchesLogEvent, type SubscriptionFilter } from '../domain/webhook-filters';
 import { businessTypeFor, contactEventWebhookType, isWebhookOperationalType } from '../domain/webhook-mapping';
 import type { DeliveryMessage } from './deliveries';
-import { sendAll, unpackRelay, type RelayMessage, type RelayQueueBody } from './messages';
+import type { RelayMessage } from '../domain/relay-message';
+import { sendAll, unpackRelay, type RelayQueueBody } from './messages';
 
 /** What a relayed record becomes on the wire, before matching: null when it never leaves (internal only). */
 interface Outgoing {
@@ -136,7 +138,7 @@ export async function consumeWebhooks(batch: MessageBatch<RelayQueueBody>, env: 
         for (const m of msgs) m.ack();
       } catch (error) {
         console.error(JSON.stringify({ msg: 'webhook fan-out failed', tenant_id: tenantId, error: String(error) }));
-        for (const m of msgs) m.retry({ delaySeconds: Math.min(5 * m.attempts, 300) });
+        for (const m of msgs) m.retry({ delaySeconds: failedBatchRetryDelaySeconds(m.attempts) });
       }
     }),
   );

@@ -266,7 +266,7 @@ describe('Worker-side relay sweep', () => {
         },
       }) as unknown as Queue;
     // Rows younger than the sweep's staleness window are left to the append's own relay.
-    expect(await sweepRelayOutbox(env, Date.now())).toBeGreaterThanOrEqual(0);
+    await sweepRelayOutbox(env, Date.now());
     expect(await outboxRows()).toBe(3);
 
     await sweepRelayOutbox(

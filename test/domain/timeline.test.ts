@@ -1,14 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { csvField, expiredGraceDays, expiryCutoff, ftsQuery, pageOf } from '../../src/domain/timeline';
+import { parseGraceDays } from '../../src/domain/settings';
+import { csvField, expiryCutoff, ftsQuery, pageOf } from '../../src/domain/timeline';
 
 describe('timeline rules', () => {
-  it('reads the grace period, falling back to 7 days on a missing or malformed value', () => {
-    expect(expiredGraceDays(undefined)).toBe(7);
-    expect(expiredGraceDays('')).toBe(7);
-    expect(expiredGraceDays('-3')).toBe(7);
-    expect(expiredGraceDays('abc')).toBe(7);
-    expect(expiredGraceDays('30')).toBe(30);
-    expect(expiredGraceDays('0')).toBe(0);
+  it('reads the grace period from its one parser, falling back to 7 days on a missing, malformed or out-of-range value', () => {
+    expect(parseGraceDays(undefined)).toBe(7);
+    expect(parseGraceDays('')).toBe(7);
+    expect(parseGraceDays(' ')).toBe(7);
+    expect(parseGraceDays('-3')).toBe(7);
+    expect(parseGraceDays('abc')).toBe(7);
+    expect(parseGraceDays('1.5')).toBe(7);
+    expect(parseGraceDays('366')).toBe(7);
+    expect(parseGraceDays('30')).toBe(30);
+    expect(parseGraceDays('0')).toBe(0);
+  });
+
+  it('cuts expired entries off the grace period before now', () => {
     expect(expiryCutoff(10 * 86_400_000, 7)).toBe(3 * 86_400_000);
   });
 

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { deterministicUuid } from '../../src/domain/ids';
-import { filterMatches, isValidEventFilter, matchesContactEvent } from '../../src/domain/webhook-filters';
+import { isEventPattern, matchesPattern } from '../../src/domain/event-patterns';
+import { matchesContactEvent } from '../../src/domain/webhook-filters';
 import { businessTypeFor } from '../../src/domain/webhook-mapping';
-import { RETRY_SCHEDULE_SECONDS, classifyStatus, parseRetryAfter, retryDelaySeconds } from '../../src/domain/webhook-retry';
+import { RETRY_SCHEDULE_SECONDS, classifyStatus, deliveryRetryDelaySeconds, parseRetryAfter } from '../../src/domain/queue-retry';
 import { generateSecret, signatureHeader } from '../../src/domain/webhook-signing';
 import { webhookUrlProblem } from '../../src/domain/webhook-urls';
 
@@ -21,14 +22,14 @@ describe('domain → business mapping', () => {
 
 describe('event filters', () => {
   it('matches exact types, prefixes and *', () => {
-    expect(filterMatches('*', 'anything.at_all')).toBe(true);
-    expect(filterMatches('contact.*', 'contact.created')).toBe(true);
-    expect(filterMatches('contact.*', 'contact.tag.added')).toBe(true);
-    expect(filterMatches('contact.*', 'contact_list.created')).toBe(false);
-    expect(filterMatches('contact.created', 'contact.created')).toBe(true);
-    expect(filterMatches('contact.created', 'contact.created_twice')).toBe(false);
-    for (const ok of ['*', 'contact.*', 'channel.history_import.*', 'contact.created']) expect(isValidEventFilter(ok)).toBe(true);
-    for (const bad of ['', 'contact', 'Contact.created', 'contact.*.x', '**', 'contact.', '*.created']) expect(isValidEventFilter(bad)).toBe(false);
+    expect(matchesPattern('*', 'anything.at_all')).toBe(true);
+    expect(matchesPattern('contact.*', 'contact.created')).toBe(true);
+    expect(matchesPattern('contact.*', 'contact.tag.added')).toBe(true);
+    expect(matchesPattern('contact.*', 'contact_list.created')).toBe(false);
+    expect(matchesPattern('contact.created', 'contact.created')).toBe(true);
+    expect(matchesPattern('contact.created', 'contact.created_twice')).toBe(false);
+    for (const ok of ['*', 'contact.*', 'channel.history_import.*', 'contact.created']) expect(isEventPattern(ok, { allowAll: true })).toBe(true);
+    for (const bad of ['', 'contact', 'Contact.created', 'contact.*.x', '**', 'contact.', '*.created']) expect(isEventPattern(bad, { allowAll: true })).toBe(false);
   });
 
   it('contact events need the opt-in, then filter by type and category', () => {
@@ -91,10 +92,10 @@ describe('retry schedule', () => {
   it('follows 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h within ±20%', () => {
     expect([...RETRY_SCHEDULE_SECONDS]).toEqual([5, 300, 1800, 7200, 18000, 36000, 36000]);
     RETRY_SCHEDULE_SECONDS.forEach((base, i) => {
-      expect(retryDelaySeconds(i + 1, 0)).toBe(Math.round(base * 0.8));
-      expect(retryDelaySeconds(i + 1, 0.999999)).toBe(Math.min(Math.round(base * 1.2), 43200));
+      expect(deliveryRetryDelaySeconds(i + 1, 0)).toBe(Math.round(base * 0.8));
+      expect(deliveryRetryDelaySeconds(i + 1, 0.999999)).toBe(Math.min(Math.round(base * 1.2), 43200));
     });
-    expect(retryDelaySeconds(10, 0.5)).toBe(36000);
+    expect(deliveryRetryDelaySeconds(10, 0.5)).toBe(36000);
   });
 
   it('reads Retry-After as seconds or an HTTP date, clamped to a queue delay', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { HOUR_MS, floorHour } from '../../src/domain/analytics';
+import { floorHour } from '../../src/domain/analytics';
+import { HOUR_MS } from '../../src/domain/time';
 import { call, eventually, json, newTenant, uuid } from '../support/api';
 import { expectProblem, fieldPaths } from '../support/problem';
 

@@ -2,7 +2,7 @@ import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { contactHubStub } from '../../src/contact-hub';
-import { DAY_MS } from '../../src/domain/analytics';
+import { DAY_MS } from '../../src/domain/time';
 import { runRetention } from '../../src/jobs/retention';
 import type { ContactHub } from '../../src/contact-hub/hub';
 import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';

@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { DAY_MS } from '../../src/domain/analytics';
+import { DAY_MS } from '../../src/domain/time';
 import { inspectArchive } from '../../src/domain/archive';
 import { runRetention } from '../../src/jobs/retention';
 import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';

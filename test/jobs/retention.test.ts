@@ -1,7 +1,8 @@
 import { env } from 'cloudflare:workers';
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { DAY_MS, floorDay } from '../../src/domain/analytics';
+import { floorDay } from '../../src/domain/analytics';
+import { DAY_MS } from '../../src/domain/time';
 import { inspectArchive } from '../../src/domain/archive';
 import worker from '../../src/index';
 import { runRetention } from '../../src/jobs/retention';

@@ -1,7 +1,9 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { statsFromRollups } from '../../src/db/analytics';
-import { DAY_MS, HOUR_MS, floorHour, retryDelaySeconds } from '../../src/domain/analytics';
+import { floorHour } from '../../src/domain/analytics';
+import { failedBatchRetryDelaySeconds } from '../../src/domain/queue-retry';
+import { DAY_MS, HOUR_MS } from '../../src/domain/time';
 import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
 import { chunk, deliverAnalytics, relayMessagesFromD1, shuffle } from '../support/analytics';
 
@@ -140,10 +142,10 @@ describe('analytics rollups', () => {
     const failing = failingBatches(() => true);
     const failed = await deliverAnalytics(msgs, failing, 3);
     expect(failed.ackAll).toBe(false);
-    // Every message comes back (the harness does not record the delay: retryDelaySeconds(3) = 8 s).
+    // Every message comes back (the harness does not record the delay: failedBatchRetryDelaySeconds(3) = 8 s).
     expect(failed.retryMessages).toHaveLength(5);
-    expect(retryDelaySeconds(3)).toBe(8);
-    expect(retryDelaySeconds(30)).toBe(300);
+    expect(failedBatchRetryDelaySeconds(3)).toBe(8);
+    expect(failedBatchRetryDelaySeconds(30)).toBe(300);
     const counted = () => env.DB.prepare(`SELECT coalesce(sum("count"), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>();
     const markers = () => env.DB.prepare(`SELECT count(*) AS n FROM processed_events WHERE consumer = 'analytics' AND tenant_id = ?`).bind(t.id).first<{ n: number }>();
     expect((await counted())!.n).toBe(0);

@@ -2,7 +2,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from 'clou
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { insertDeliveriesStatement } from '../../src/db/webhooks';
-import { RETRY_SCHEDULE_SECONDS } from '../../src/domain/webhook-retry';
+import { RETRY_SCHEDULE_SECONDS } from '../../src/domain/queue-retry';
 import worker from '../../src/index';
 import type { DeadLetter, DeliveryMessage } from '../../src/queues/deliveries';
 import { QUEUES } from '../../src/queues';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { HOUR_MS, floorHour } from '../../src/domain/analytics';
+import { floorHour } from '../../src/domain/analytics';
+import { HOUR_MS } from '../../src/domain/time';
 import { PACK_BYTES, packRelayMessages, relayMessageId, unpackRelay, utf8Bytes, type RelayMessage, type RelayQueueBody } from '../../src/queues/messages';
 import { call, json, newTenant, uuid } from '../support/api';
 import { deliverAnalytics, shuffle } from '../support/analytics';

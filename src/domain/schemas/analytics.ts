@@ -65,7 +65,9 @@ export const Archive = z
   })
   .openapi('Archive');
 
-const Gap = z.object({ available: z.literal(false), reason: z.string() });
+// Always true: every section is read from tables the migrations create. Kept for clients that test it.
+const Available = z.literal(true).openapi({ description: 'Always true.' });
+const Lag = z.object({ available: Available, items: z.array(z.object({ name: z.string(), lag: z.number().int() })), max_lag: z.number().int() });
 
 export const OpsStats = z
   .object({
@@ -99,9 +101,9 @@ export const OpsStats = z
         note: z.string(),
       }),
     }),
-    webhook_deliveries: z.union([z.object({ available: z.literal(true), by_status: z.record(z.string(), z.number().int()), pending: z.number().int(), failed: z.number().int(), dead_lettered: z.number().int() }), Gap]),
-    subscriptions: z.union([z.object({ available: z.literal(true), items: z.array(z.object({ name: z.string(), lag: z.number().int() })), max_lag: z.number().int() }), Gap]),
-    projections: z.union([z.object({ available: z.literal(true), items: z.array(z.object({ name: z.string(), lag: z.number().int() })), max_lag: z.number().int() }), Gap]),
+    webhook_deliveries: z.object({ available: Available, by_status: z.record(z.string(), z.number().int()), pending: z.number().int(), failed: z.number().int(), dead_lettered: z.number().int() }),
+    subscriptions: Lag,
+    projections: Lag,
     analytics: z.object({ counted_last_hour: z.number().int().openapi({ description: 'Log events counted by the rollups whose hour bucket is the current hour.' }) }),
     archives: z.object({ objects: z.number().int(), events: z.number().int(), pending: z.number().int() }),
   })

@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { CATEGORIES, TIMELINE_TYPE_PATTERN } from '../contact-event-types';
-import { isValidEventFilter } from '../webhook-filters';
-import { DEFAULT_RETRY_COUNT, MAX_RETRY_COUNT } from '../webhook-retry';
+import { isEventPattern } from '../event-patterns';
+import { DEFAULT_RETRY_COUNT, MAX_RETRY_COUNT } from '../queue-retry';
 import { MAX_URL_LENGTH } from '../webhook-urls';
 import { Uuid } from './common';
 
@@ -15,7 +15,7 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
 
 const EventFilters = z
   .array(
-    z.string().refine(isValidEventFilter, {
+    z.string().refine((f) => isEventPattern(f, { allowAll: true }), {
       message: 'must be "*", an event type (contact.created) or a prefix ending in ".*" (contact.*)',
     }),
   )

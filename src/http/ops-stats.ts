@@ -5,7 +5,7 @@ import { problemResponses } from '../domain/schemas/common';
 import { iso } from '../domain/time';
 import { router } from './context';
 
-export const ops = router();
+export const opsStats = router();
 
 const HUB_NOTE =
   'Hubs report here when a relay pass fails and clear it once their outbox is empty; a hub that cannot reach D1 cannot report, and a healthy hub\'s in-flight outbox (milliseconds) is not shown.';
@@ -13,14 +13,14 @@ const HUB_NOTE =
 const PARKED_NOTE =
   'Records a hub took out of its outbox because they can never reach a destination (reason oversized, rejected or failed_alone); the body stays in the hub. Later records of the contact relay normally.';
 
-ops.openapi(
+opsStats.openapi(
   createRoute({
     operationId: 'getOpsStats',
     method: 'get',
     path: '/ops/stats',
     tags: ['Operations'],
     summary: "The tenant's operational state in one document: event counts, relay backlog, webhook deliveries, consumer lag, archives",
-    description: 'What to alert on: a growing relay backlog, failed or dead-lettered deliveries, subscription or projection lag. Each section that cannot be read says so (`available: false`) instead of failing the whole answer.',
+    description: 'What to alert on: a growing relay backlog, failed or dead-lettered deliveries, subscription or projection lag.',
     responses: { 200: { description: 'Stats', content: { 'application/json': { schema: OpsStats } } }, ...problemResponses(401, 429) },
   }),
   async (c) => {
