@@ -1,11 +1,9 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
+import { problem, type FieldError } from '../../packages/client/src/protocol';
 
-export interface FieldError {
-  path: string;
-  message: string;
-}
+export type { FieldError };
 
 /**
  * The one error type handlers throw. `onError` turns it into RFC 9457 application/problem+json;
@@ -64,11 +62,9 @@ export function zodFieldErrors(error: ZodError, prefix?: string, input?: unknown
 }
 
 export function problemResponse(c: Context, err: ApiError): Response {
+  // The socket's error frames use the same builder; its members come first, as they always have.
   const body: Record<string, unknown> = {
-    type: `https://eventline.dev/problems/${err.slug}`,
-    title: err.title,
-    status: err.status,
-    detail: err.message,
+    ...problem(err.slug, err.title, err.status, err.message),
     instance: new URL(c.req.url).pathname,
     request_id: c.get('requestId') ?? 'unknown',
     ...(err.errors ? { errors: err.errors } : {}),
