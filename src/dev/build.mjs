@@ -77,6 +77,8 @@ await build({
   target: 'es2022',
   platform: 'neutral',
   external: ['openapi-fetch'],
+  // The entries share their modules (index re-exports the others) through chunks rather than copies.
+  splitting: true,
   logLevel: 'warning',
 });
 const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(clientDir, 'tsconfig.json')], { stdio: 'inherit' });

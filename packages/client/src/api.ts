@@ -6,7 +6,7 @@
  *   const { data, error, response } = await api.POST('/api/v1/events', { body: { event_type: 'message.sent', source: 'manual' } });
  */
 import createClient, { type Client, type ClientOptions } from 'openapi-fetch';
-import type { components, operations, paths } from './schema';
+import type { components, operations, paths } from './schema.js';
 
 export type { components, operations, paths };
 export type EventlineApi = Client<paths>;

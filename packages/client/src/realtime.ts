@@ -13,7 +13,7 @@
  * Frames are those of the realtime protocol (./protocol.ts, shared with the server).
  */
 
-import { CLOSE, type PresenceAgent, type Problem as WireProblem, type Role, type ServerFrame, type TimelineEntry } from './protocol';
+import { CLOSE, type PresenceAgent, type Problem as WireProblem, type Role, type ServerFrame, type TimelineEntry } from './protocol.js';
 
 export type { PresenceAgent, Role, TimelineEntry };
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
