@@ -1,9 +1,9 @@
 /**
- * The agent console: one contact's timeline, live. Built on the realtime client (src/client), no
+ * The agent console: one contact's timeline, live. Built on the realtime client (packages/client), no
  * framework: the page is a list that grows at the top, a state indicator and a few controls.
  * Bundled by `npm run build` (esbuild) into the Worker's static assets at /console/.
  */
-import { EventlineClient, tokenClaims, type ConnectionState, type PresenceAgent, type TimelineEntry } from '../client/index';
+import { EventlineClient, tokenClaims, type ConnectionState, type PresenceAgent, type TimelineEntry } from '../../packages/client/src/realtime';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 

@@ -30,66 +30,26 @@
  * | `ping`   | —                 | `pong` (answered without waking a hibernated hub when sent exactly as `{"type":"ping"}`) |
  */
 import type { ContactEventRecord } from '../domain/schemas/contact-events';
-import type { RealtimeRole } from '../domain/realtime-token';
+import { CLOSE, problem, refusalCloseCode, type ClientFrame, type Problem, type ServerFrame as WireFrame, type TimelineEntry } from '../../packages/client/src/protocol';
+
+// The frame types, close codes and problem builder live in the module the client library shares
+// (it imports nothing, so the browser bundle stays free of server code); the server re-exports them.
+export { CLOSE, problem, refusalCloseCode, type ClientFrame, type Problem };
+export type { PresenceAgent } from '../../packages/client/src/protocol';
+
+/** The hub sends its own timeline records; they must keep the shape the client library reads. */
+export type ServerFrame = WireFrame<ContactEventRecord>;
+type Assignable<T extends U, U> = T;
+export type EntryMatchesClient = Assignable<ContactEventRecord, TimelineEntry>;
 
 /** Frames larger than this are refused (error frame, then close 4413). */
 export const MAX_FRAME_BYTES = 64 * 1024;
-
-export const CLOSE = {
-  /** A frame over MAX_FRAME_BYTES. */
-  frameTooLarge: 4413,
-  /** The contact was erased (hub.erase). */
-  erased: 4410,
-  /** The realtime token the socket connected with expired (checked on frames, fan-out and by alarm), or its API key was revoked. */
-  tokenExpired: 4401,
-  /** The hub could not serve the socket (catch-up failed). */
-  internal: 4500,
-} as const;
 
 /** Exactly what the hub auto-answers while hibernated (Durable Object WebSocket auto-response). */
 export const PING_FRAME = '{"type":"ping"}';
 export const PONG_FRAME = '{"type":"pong"}';
 
-export interface PresenceAgent {
-  agent_id: string;
-  name: string | null;
-}
-
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  errors?: { path: string; message: string }[];
-}
-
-export type ServerFrame =
-  | { type: 'ready'; role: RealtimeRole; agent_id: string | null; last_sequence_number: number; after: number; reset?: true }
-  | { type: 'event'; sequence_number: number; entry: ContactEventRecord; redelivery?: true }
-  | { type: 'caught_up'; last_sequence_number: number }
-  | { type: 'read'; id: string; read_at: string }
-  | { type: 'deleted'; id: string }
-  | { type: 'presence'; agents: PresenceAgent[] }
-  | { type: 'typing'; agent_id: string | null; name: string | null; role: RealtimeRole }
-  | { type: 'pong' }
-  | { type: 'error'; problem: Problem; close_code?: number };
-
-export type ClientFrame =
-  | { type: 'ack'; sequence_number: number }
-  | { type: 'read'; id: string }
-  | { type: 'typing' }
-  | { type: 'ping' };
-
 export const encode = (frame: ServerFrame): string => JSON.stringify(frame);
-
-/** The close code of a refused connection: 4000 + the problem's HTTP status (4xx), else 4500. */
-export const refusalCloseCode = (status: number): number => (status >= 400 && status < 500 ? 4000 + status : CLOSE.internal);
-
-const PROBLEM_BASE = 'https://eventline.dev/problems/';
-
-export function problem(slug: string, title: string, status: number, detail: string, errors?: Problem['errors']): Problem {
-  return { type: PROBLEM_BASE + slug, title, status, detail, ...(errors ? { errors } : {}) };
-}
 
 export const invalidFrame = (detail: string, errors?: Problem['errors']) => problem('invalid-frame', 'Invalid frame', 400, detail, errors);
 

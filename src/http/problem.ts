@@ -2,11 +2,9 @@ import type { Context } from 'hono';
 import type { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
+import { problem, type FieldError } from '../../packages/client/src/protocol';
 
-export interface FieldError {
-  path: string;
-  message: string;
-}
+export type { FieldError };
 
 /**
  * Every problem the HTTP API answers, by code: its status and title, in this one table. The code is
@@ -116,14 +114,10 @@ export function zodFieldErrors(error: ZodError, prefix?: string, input?: unknown
   }).flat();
 }
 
-const PROBLEM_TYPE_BASE = 'https://eventline.dev/problems/';
-
 export function problemResponse(c: Context, err: ApiError): Response {
+  // The socket's error frames use the same builder; its members come first, as they always have.
   const body: Record<string, unknown> = {
-    type: `${PROBLEM_TYPE_BASE}${err.code}`,
-    title: err.title,
-    status: err.status,
-    detail: err.message,
+    ...problem(err.code, err.title, err.status, err.message),
     instance: new URL(c.req.url).pathname,
     request_id: c.get('requestId') ?? 'unknown',
     ...(err.errors ? { errors: err.errors } : {}),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EventlineClient, type ConnectionState, type TimelineEntry } from '../../src/client/index';
+import { EventlineClient, type ConnectionState, type TimelineEntry } from '../../packages/client/src/realtime';
 import { BASE, call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
 import { FetchWebSocket } from '../support/fetch-websocket';
 

@@ -1,5 +1,5 @@
 import { exports } from 'cloudflare:workers';
-import type { WebSocketLike } from '../../src/client/index';
+import type { WebSocketLike } from '../../packages/client/src/realtime';
 
 /**
  * A WebSocket (as the client library expects one) whose connection is made through the Worker's

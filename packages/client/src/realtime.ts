@@ -10,51 +10,15 @@
  *   client.on('state', (state) => indicator(state));
  *   client.connect();
  *
- * Frames are those of the hub's protocol (src/contact-hub/protocol.ts).
+ * Frames are those of the realtime protocol (./protocol.ts, shared with the server).
  */
 
+import { CLOSE, type PresenceAgent, type Problem as WireProblem, type Role, type ServerFrame, type TimelineEntry } from './protocol.js';
+
+export type { PresenceAgent, Role, TimelineEntry };
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
-export type Role = 'agent' | 'client';
 
-export interface TimelineEntry {
-  id: string;
-  contact_id: string;
-  sequence_number: number;
-  session_id: string | null;
-  event_type: string;
-  category: string;
-  priority: 'low' | 'normal' | 'high' | 'urgent';
-  title: string | null;
-  description: string | null;
-  payload: Record<string, unknown>;
-  metadata: Record<string, unknown>;
-  source: string;
-  triggered_by: string | null;
-  integration_source: string | null;
-  is_realtime: boolean;
-  delivered: boolean;
-  delivered_at: string | null;
-  read: boolean;
-  read_at: string | null;
-  visible_to_client: boolean;
-  visible_to_agent: boolean;
-  expires_at: string | null;
-  occurred_at: string;
-  created_at: string;
-  origin_event_id: string | null;
-}
-
-export interface PresenceAgent {
-  agent_id: string;
-  name: string | null;
-}
-
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  errors?: { path: string; message: string }[];
+export interface Problem extends WireProblem {
   /** The close code that ended the connection, when the problem did. */
   close_code?: number;
 }
@@ -141,7 +105,7 @@ const FATAL_CLOSE = new Set([4400, 4401, 4403, 4404, 4410, 4413, 4422]);
  * that had opened reconnects at once with a fresh token; one refused before it opened does not, as a
  * fresh token that is refused at once would only be refused again.
  */
-const TOKEN_EXPIRED = 4401;
+const TOKEN_EXPIRED = CLOSE.tokenExpired;
 
 /** Reads a token's claims without verifying them (the hub verifies); used to find the contact. */
 export function tokenClaims(token: string): { tid?: string; cid?: string; role?: Role; aid?: string; name?: string; exp?: number } | null {
@@ -326,15 +290,16 @@ export class EventlineClient {
   }
 
   private onFrame(data: string): void {
-    let frame: { type?: string; [k: string]: unknown };
+    let frame: ServerFrame;
     try {
-      frame = JSON.parse(data) as typeof frame;
+      // The server sends only the protocol's frames; an unknown type falls through the switch.
+      frame = JSON.parse(data) as ServerFrame;
     } catch {
       return;
     }
     switch (frame.type) {
       case 'ready': {
-        const info = frame as unknown as ReadyInfo;
+        const info: ReadyInfo = frame;
         this.opened = true;
         this.role = info.role;
         this.attempt = 0;
@@ -356,7 +321,7 @@ export class EventlineClient {
         this.endCatchUp();
         break;
       case 'event': {
-        const entry = frame.entry as TimelineEntry;
+        const entry = frame.entry;
         const seq = entry.sequence_number;
         // Redeliveries of undelivered realtime entries may repeat what we already handed over.
         if (seq <= this.lastSequence) {
@@ -370,25 +335,25 @@ export class EventlineClient {
         break;
       }
       case 'read':
-        this.emit('read', { id: frame.id as string, read_at: frame.read_at as string });
+        this.emit('read', { id: frame.id, read_at: frame.read_at });
         break;
       case 'deleted':
-        this.emit('deleted', { id: frame.id as string });
+        this.emit('deleted', { id: frame.id });
         break;
       case 'presence':
-        this.emit('presence', frame.agents as PresenceAgent[]);
+        this.emit('presence', frame.agents);
         break;
       case 'typing':
-        this.emit('typing', frame as unknown as { agent_id: string | null; name: string | null; role: Role });
+        this.emit('typing', frame);
         break;
       case 'error': {
         const closeCode = typeof frame.close_code === 'number' ? frame.close_code : null;
         // An error that announces a close is reported once, by the close, with its code.
         if (closeCode !== null) {
-          this.closingProblem = frame.problem as Problem;
+          this.closingProblem = frame.problem;
           break;
         }
-        this.emit('error', frame.problem as Problem);
+        this.emit('error', frame.problem);
         break;
       }
       default:

@@ -1,0 +1,101 @@
+/**
+ * The realtime protocol's wire types and the problem-object builder, shared by the server (the hub's
+ * sockets, the stream route, the HTTP error bodies) and the client library. It imports nothing, so
+ * that the browser bundle of the client never pulls server code in; the server checks at compile
+ * time that what it sends matches these shapes (src/contact-hub/protocol.ts).
+ */
+
+export type Role = 'agent' | 'client';
+
+/** A timeline entry as the API and the socket send it. */
+export interface TimelineEntry {
+  id: string;
+  contact_id: string;
+  sequence_number: number;
+  session_id: string | null;
+  event_type: string;
+  category: string;
+  priority: 'low' | 'normal' | 'high' | 'urgent';
+  title: string | null;
+  description: string | null;
+  payload: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+  source: string;
+  triggered_by: string | null;
+  integration_source: string | null;
+  is_realtime: boolean;
+  delivered: boolean;
+  delivered_at: string | null;
+  read: boolean;
+  read_at: string | null;
+  visible_to_client: boolean;
+  visible_to_agent: boolean;
+  expires_at: string | null;
+  occurred_at: string;
+  created_at: string;
+  origin_event_id: string | null;
+}
+
+export interface PresenceAgent {
+  agent_id: string;
+  name: string | null;
+}
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+/** The RFC 9457 members every Eventline problem has (HTTP bodies add `instance`, `request_id`, …). */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  errors?: FieldError[];
+}
+
+/** Every problem type is a URL under this base followed by its slug (`…/problems/validation`). */
+export const PROBLEM_BASE = 'https://eventline.dev/problems/';
+
+/** The one builder of problem objects: socket error frames and HTTP problem bodies both start here. */
+export function problem(slug: string, title: string, status: number, detail: string, errors?: FieldError[]): Problem {
+  return { type: PROBLEM_BASE + slug, title, status, detail, ...(errors ? { errors } : {}) };
+}
+
+/**
+ * Server → client frames. `Entry` is the timeline entry type: the server instantiates it with its
+ * own record type (which must be assignable to TimelineEntry), clients use TimelineEntry.
+ */
+export type ServerFrame<Entry = TimelineEntry> =
+  | { type: 'ready'; role: Role; agent_id: string | null; last_sequence_number: number; after: number; reset?: true }
+  | { type: 'event'; sequence_number: number; entry: Entry; redelivery?: true }
+  | { type: 'caught_up'; last_sequence_number: number }
+  | { type: 'read'; id: string; read_at: string }
+  | { type: 'deleted'; id: string }
+  | { type: 'presence'; agents: PresenceAgent[] }
+  | { type: 'typing'; agent_id: string | null; name: string | null; role: Role }
+  | { type: 'pong' }
+  | { type: 'error'; problem: Problem; close_code?: number };
+
+/** Client → server frames. */
+export type ClientFrame =
+  | { type: 'ack'; sequence_number: number }
+  | { type: 'read'; id: string }
+  | { type: 'typing' }
+  | { type: 'ping' };
+
+/** Close codes the server uses besides refusals (4000 + the refusal's HTTP status). */
+export const CLOSE = {
+  /** A frame over the size limit. */
+  frameTooLarge: 4413,
+  /** The contact was erased. */
+  erased: 4410,
+  /** The realtime token the socket connected with expired, or its API key was revoked. */
+  tokenExpired: 4401,
+  /** The hub could not serve the socket (catch-up failed). */
+  internal: 4500,
+} as const;
+
+/** The close code of a refused connection: 4000 + the problem's HTTP status (4xx), else 4500. */
+export const refusalCloseCode = (status: number): number => (status >= 400 && status < 500 ? 4000 + status : CLOSE.internal);
