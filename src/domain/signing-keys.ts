@@ -5,6 +5,7 @@
  * nothing. The key id and tenant are the AES-GCM associated data: a ciphertext moved to another row
  * does not decrypt. Pure: Web Crypto only.
  */
+import { fromBase64Url, toBase64Url } from './base64url';
 import { randomToken } from './keys';
 
 /** Signing key ids: `rsk_` + 20 characters; the prefix tells them apart from API key ids (UUIDs). */
@@ -17,17 +18,6 @@ export const isSigningKeyId = (id: string): boolean => id.startsWith(SIGNING_KEY
 /** A fresh key: its id and its secret (`evlrt_` + 43 characters, 256 bits; the HS256 key is its UTF-8 bytes). */
 export function newSigningKey(): { id: string; secret: string } {
   return { id: `${SIGNING_KEY_PREFIX}${randomToken(20)}`, secret: `evlrt_${randomToken(43)}` };
-}
-
-function b64url(bytes: Uint8Array): string {
-  let bin = '';
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-function fromB64url(text: string): Uint8Array<ArrayBuffer> {
-  const bin = atob(text.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (text.length % 4)) % 4));
-  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
 }
 
 async function wrappingKey(masterSecret: string): Promise<CryptoKey> {
@@ -48,15 +38,18 @@ const aad = (tenantId: string, keyId: string) => encoder.encode(`${tenantId}/${k
 export async function sealSecret(masterSecret: string, tenantId: string, keyId: string, secret: string): Promise<string> {
   const iv = crypto.getRandomValues(new Uint8Array(12));
   const ct = await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: aad(tenantId, keyId) }, await wrappingKey(masterSecret), encoder.encode(secret));
-  return `${FORMAT}.${b64url(iv)}.${b64url(new Uint8Array(ct))}`;
+  return `${FORMAT}.${toBase64Url(iv)}.${toBase64Url(new Uint8Array(ct))}`;
 }
 
 /** The secret, or null when the sealed text does not open with this master secret (changed, or the row was tampered with). */
 export async function openSecret(masterSecret: string, tenantId: string, keyId: string, sealed: string): Promise<string | null> {
   const [format, iv, ct] = sealed.split('.');
   if (format !== FORMAT || !iv || !ct) return null;
+  const ivBytes = fromBase64Url(iv);
+  const ctBytes = fromBase64Url(ct);
+  if (!ivBytes || !ctBytes) return null;
   try {
-    const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: fromB64url(iv), additionalData: aad(tenantId, keyId) }, await wrappingKey(masterSecret), fromB64url(ct));
+    const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: ivBytes, additionalData: aad(tenantId, keyId) }, await wrappingKey(masterSecret), ctBytes);
     return new TextDecoder().decode(plain);
   } catch {
     return null;
