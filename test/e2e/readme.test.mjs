@@ -14,7 +14,7 @@ import { ADMIN_TOKEN, startServer } from './server.mjs';
 const root = path.resolve(import.meta.dirname, '../..');
 
 /** The pages whose examples run, in this order; README's quick start says the same order. */
-export const PAGES = ['README.md', 'docs/api.md', 'docs/timeline.md', 'docs/realtime.md', 'docs/webhooks.md', 'docs/event-store.md'];
+export const PAGES = ['README.md', 'docs/api.md', 'docs/timeline.md', 'docs/realtime.md', 'docs/realtime-tokens.md', 'docs/webhooks.md', 'docs/event-store.md'];
 const read = (file) => readFileSync(path.join(root, file), 'utf8');
 
 /** The ```sh blocks of a page, with the file and the line each starts on. */

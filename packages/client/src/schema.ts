@@ -560,8 +560,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The predefined event types and the rule every event type follows
-         * @description Any type matching `pattern` is accepted; the catalog lists the predefined ones, with what each one means.
+         * The predefined event and timeline entry types, with a JSON Schema of each payload
+         * @description Any type matching `pattern` (log events) or `timeline_pattern` (timeline entries) is accepted; the catalog lists the predefined ones, with what each one means and what its payload carries (`payload_schema`, descriptive: payloads are not validated against it). A custom type has no schema. docs/event-types.md lists the same.
          */
         get: operations["listEventTypes"];
         put?: never;
@@ -816,7 +816,7 @@ export interface paths {
         };
         /**
          * The tenant's operational state in one document: event counts, relay backlog, webhook deliveries, consumer lag, archives
-         * @description What to alert on: a growing relay backlog, failed or dead-lettered deliveries, subscription or projection lag. Each section that cannot be read says so (`available: false`) instead of failing the whole answer.
+         * @description What to alert on: a growing relay backlog, failed or dead-lettered deliveries, subscription or projection lag.
          */
         get: operations["getOpsStats"];
         put?: never;
@@ -838,7 +838,7 @@ export interface paths {
         put?: never;
         /**
          * Issue a short-lived token to open one contact's stream
-         * @description HMAC-SHA256 signed, for one tenant, one contact and one role: `agent` (sees `visible_to_agent` entries, appears in presence) or `client` (sees `visible_to_client` entries). Hand it to the browser; it opens `url` as a WebSocket.
+         * @description A JWT (HS256; claims in docs/realtime-tokens.md) for one tenant, one contact and one role: `agent` (sees `visible_to_agent` entries, appears in presence) or `client` (sees `visible_to_client` entries). Hand it to the browser; it opens `url` as a WebSocket. Your backend can also sign such tokens itself with a signing key (POST /realtime/signing-keys).
          */
         post: operations["createRealtimeToken"];
         delete?: never;
@@ -856,12 +856,53 @@ export interface paths {
         };
         /**
          * Watch a contact's timeline over a WebSocket
-         * @description Upgrades to a WebSocket on the contact's hub. Authenticate with `?token=` (from POST /realtime/tokens) or, server side, with the API key (role agent). The caller is checked before the upgrade; a refused WebSocket request still gets a socket, which carries one `error` frame and closes with 4000 + the HTTP status (4401 bad, expired or revoked token, 4403 another contact or tenant, 4422 bad query), so that a browser can tell why. A socket opened with a token is closed with 4401 when the token expires or its API key is revoked (reconnect with a new token and `after=`). Frames: see README "Realtime" and src/contact-hub/protocol.ts.
+         * @description Upgrades to a WebSocket on the contact's hub. Authenticate with `?token=` (from POST /realtime/tokens, or signed by your backend with a signing key) or, server side, with the API key (role agent). The caller is checked before the upgrade; a refused WebSocket request still gets a socket, which carries one `error` frame and closes with 4000 + the HTTP status (4401 bad or expired token, revoked API or signing key, 4403 another contact or tenant, 4422 bad query), so that a browser can tell why. A socket opened with a token is closed with 4401 when the token expires or its API key or signing key is revoked (reconnect with a new token and `after=`). Frames: see docs/realtime.md "Protocol" and packages/client/src/protocol.ts.
          */
         get: operations["openContactStream"];
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/realtime/signing-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the realtime signing keys (no secrets) */
+        get: operations["listRealtimeSigningKeys"];
+        put?: never;
+        /**
+         * Create a signing key for realtime tokens your backend mints (secret shown once)
+         * @description Your backend signs realtime tokens itself (HS256 JWT, the key id in the `kid` header, the claims of docs/realtime-tokens.md), with no call to Eventline per token. The secret is in this answer only.
+         */
+        post: operations["createRealtimeSigningKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/realtime/signing-keys/{key_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a realtime signing key
+         * @description Its tokens open nothing from now on, and the sockets they opened are closed with 4401 (within 30 s).
+         */
+        delete: operations["revokeRealtimeSigningKey"];
         options?: never;
         head?: never;
         patch?: never;
@@ -973,7 +1014,7 @@ export interface paths {
          * Full-text search over titles and descriptions (tenant-wide, from D1)
          * @description Every word of `q` must match, as a prefix ("pay" finds "payment"); best matches first. Expired entries are left out unless asked for.
          */
-        get: operations["searchContactEvents"];
+        get: operations["searchTimelineEntries"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1488,6 +1529,25 @@ export interface components {
                 type: string;
                 aggregate: string;
                 description: string;
+                /** @description The type webhook deliveries carry it under; null: not delivered (internal). */
+                webhook_type: string | null;
+                /** @description A JSON Schema (draft 2020-12) of what the payload of this type carries. Descriptive, not enforced: every field is optional and others are allowed. */
+                payload_schema: {
+                    [key: string]: unknown;
+                };
+            }[];
+            /** @description The rule every timeline entry type follows. */
+            timeline_pattern: string;
+            /** @description The predefined timeline entry types. */
+            timeline_types: {
+                type: string;
+                category: string;
+                description: string;
+                webhook_type: string;
+                /** @description A JSON Schema (draft 2020-12) of what the payload of this type carries. Descriptive, not enforced: every field is optional and others are allowed. */
+                payload_schema: {
+                    [key: string]: unknown;
+                };
             }[];
         };
         WebhookWithSecret: components["schemas"]["Webhook"] & {
@@ -1744,7 +1804,10 @@ export interface components {
                 };
             };
             webhook_deliveries: {
-                /** @enum {boolean} */
+                /**
+                 * @description Always true.
+                 * @enum {boolean}
+                 */
                 available: true;
                 by_status: {
                     [key: string]: number;
@@ -1752,36 +1815,30 @@ export interface components {
                 pending: number;
                 failed: number;
                 dead_lettered: number;
-            } | {
-                /** @enum {boolean} */
-                available: false;
-                reason: string;
             };
             subscriptions: {
-                /** @enum {boolean} */
+                /**
+                 * @description Always true.
+                 * @enum {boolean}
+                 */
                 available: true;
                 items: {
                     name: string;
                     lag: number;
                 }[];
                 max_lag: number;
-            } | {
-                /** @enum {boolean} */
-                available: false;
-                reason: string;
             };
             projections: {
-                /** @enum {boolean} */
+                /**
+                 * @description Always true.
+                 * @enum {boolean}
+                 */
                 available: true;
                 items: {
                     name: string;
                     lag: number;
                 }[];
                 max_lag: number;
-            } | {
-                /** @enum {boolean} */
-                available: false;
-                reason: string;
             };
             analytics: {
                 /** @description Log events counted by the rollups whose hour bucket is the current hour. */
@@ -1794,7 +1851,7 @@ export interface components {
             };
         };
         RealtimeToken: {
-            /** @description Signed, short-lived; pass it as `?token=` on the stream URL. */
+            /** @description A short-lived JWT (HS256; claims in docs/realtime-tokens.md); pass it as `?token=` on the stream URL. */
             token: string;
             expires_at: string;
             /** @description The WebSocket URL to open (token included). */
@@ -1820,6 +1877,29 @@ export interface components {
             name?: string;
             /** @default 3600 */
             ttl_seconds: number;
+        };
+        /**
+         * @example {
+         *       "id": "rsk_Xq3v9TzKp2LmN8cR4wYb",
+         *       "name": "backend",
+         *       "secret": "evlrt_…",
+         *       "created_at": "2026-01-01T00:00:00.000Z"
+         *     }
+         */
+        NewRealtimeSigningKey: {
+            /** @description Put it in the `kid` header of every token you sign with this key. */
+            id: string;
+            name: string;
+            /** @description The HS256 secret (its UTF-8 bytes are the key). Shown once: store it in your backend. */
+            secret: string;
+            created_at: string;
+        };
+        RealtimeSigningKey: {
+            /** @description The `kid` header of the tokens signed with this key. */
+            id: string;
+            name: string;
+            created_at: string;
+            revoked_at: string | null;
         };
         ContactEvent: {
             /** Format: uuid */
@@ -5607,7 +5687,7 @@ export interface operations {
     openContactStream: {
         parameters: {
             query?: {
-                /** @description A realtime token; without it, an API key (Authorization header) opens the stream as an agent. */
+                /** @description A realtime token (a JWT from POST /realtime/tokens, or signed by your backend with a signing key); without it, an API key (Authorization header) opens the stream as an agent. */
                 token?: string;
                 /** @description Resume: first every entry with a higher sequence number, then live. Omitted: live from now. */
                 after?: number;
@@ -5687,6 +5767,208 @@ export interface operations {
             };
             /** @description Problem (RFC 9457) */
             default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listRealtimeSigningKeys: {
+        parameters: {
+            query?: {
+                /** @description Items per page: 1..1000, default 100. */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page, as given (same filters). */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Keys, newest first, revoked ones included */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        signing_keys: components["schemas"]["RealtimeSigningKey"][];
+                        /** @description Pass as `cursor` for the next page; null on the last page. */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createRealtimeSigningKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description A label for the list; default `signing key`. */
+                    name?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewRealtimeSigningKey"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokeRealtimeSigningKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6119,7 +6401,7 @@ export interface operations {
             };
         };
     };
-    searchContactEvents: {
+    searchTimelineEntries: {
         parameters: {
             query: {
                 q: string;
