@@ -3,6 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import { admin } from './http/admin';
 import { requireApiKey } from './http/auth';
 import { jsonBody } from './http/body';
+import { contactEventQueries } from './http/contact-event-queries';
 import { contactEvents } from './http/contact-events';
 import type { AppEnv } from './http/context';
 import { docsPage } from './http/docs';
@@ -77,6 +78,7 @@ app.route('/api/v1', archives);
 app.route('/api/v1', opsStats);
 app.route('/api/v1', realtime);
 app.route('/api/v1', signingKeys);
+app.route('/api/v1', contactEventQueries);
 app.route('/api/v1', contactEvents);
 
 app.get('/', (c) => c.redirect('/docs'));

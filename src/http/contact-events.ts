@@ -2,7 +2,6 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { contactHub } from '../contact-hub';
 import type { PreparedEntry } from '../domain/prepared';
-import { timelineEntryFromRow, queryTimelineEntries, searchTimelineEntries } from '../db/contact-events';
 import { entryOwners, recordOwners } from '../db/owners';
 import { prepareEntry, type AppendContext } from '../domain/prepare';
 import { eraseFromArchives } from '../jobs/retention';
@@ -22,28 +21,22 @@ import {
   MarkDeliveredResponse,
   MarkReadResponse,
   NewContactEvent,
-  SearchQuery,
-  SessionListQuery,
-  SessionParam,
-  TenantListQuery,
   TimelineAppendHeaders,
   TimelineListQuery,
   TimelinePageResponse,
   UndeliveredQuery,
   boolParam,
-  type ContactEventRecord,
 } from '../domain/schemas/contact-events';
-import { parseTimeParam } from '../domain/time';
-import { csvHeader, csvRows, ftsQuery, pageOf } from '../domain/timeline';
+import { csvHeader, csvRows, pageOf } from '../domain/timeline';
 import { router, type AppEnv } from './context';
 import { offsetCursor, offsetOf, pageInMemory } from './paging';
 import { conflict, notFound, validationFailed, rejectDuplicateIds } from './problem';
 
 /**
  * The contact timeline. Per-contact reads and every write go to the contact's hub (strongly
- * consistent, sequenced there); tenant-wide listing, sessions and search read D1 (eventually consistent:
- * the hubs relay to D1 within milliseconds). Routes that name only an entry id find its contact in the
- * owner index (src/db/owners.ts), unless the caller passes `contact_id`.
+ * consistent, sequenced there); tenant-wide listing, sessions and search are in contact-event-queries.ts.
+ * Routes that name only an entry id find its contact in the owner index (src/db/owners.ts), unless the
+ * caller passes `contact_id`.
  */
 export const contactEvents = router();
 
@@ -275,110 +268,6 @@ contactEvents.openapi(
       shape: ['number'],
     });
     return c.json({ events: page, next_cursor }, 200);
-  },
-);
-
-// ---------------------------------------------------------------- cross-contact reads (D1)
-
-const rows = (list: Parameters<typeof timelineEntryFromRow>[0][]): ContactEventRecord[] => list.map(timelineEntryFromRow);
-
-contactEvents.openapi(
-  createRoute({
-    operationId: 'searchTimelineEntries',
-    method: 'get',
-    path: '/contact-events/search',
-    tags,
-    summary: 'Full-text search over titles and descriptions (tenant-wide, from D1)',
-    description: 'Every word of `q` must match, as a prefix ("pay" finds "payment"); best matches first. Expired entries are left out unless asked for.',
-    request: { query: SearchQuery },
-    responses: { 200: { description: 'Matches', content: { 'application/json': { schema: ContactEventPage } } }, ...problemResponses(401, 422) },
-  }),
-  async (c) => {
-    const q = c.req.valid('query');
-    const match = ftsQuery(q.q);
-    if (!match) throw validationFailed([{ path: 'query.q', message: 'must contain at least one letter or digit' }]);
-    // Best match first has no stable key to continue from: the cursor holds the next offset.
-    const offset = offsetOf(q.cursor, 'contact-events-search');
-    const found = await searchTimelineEntries(c.env.DB, c.get('tenantId'), match, {
-      contactId: q.contact_id,
-      category: q.category,
-      includeExpired: boolParam(q.include_expired),
-      limit: q.limit + 1,
-      offset,
-    });
-    return c.json({ events: rows(found.slice(0, q.limit)), next_cursor: found.length > q.limit ? offsetCursor('contact-events-search', offset + q.limit) : null }, 200);
-  },
-);
-
-contactEvents.openapi(
-  createRoute({
-    operationId: 'listTenantContactEvents',
-    method: 'get',
-    path: '/contact-events',
-    tags,
-    summary: 'Timeline entries across contacts, newest first (from D1)',
-    description: 'Eventually consistent with appends (the relay lag, milliseconds). Expired entries are left out unless asked for.',
-    request: { query: TenantListQuery },
-    responses: { 200: { description: 'A page', content: { 'application/json': { schema: ContactEventPage } } }, ...problemResponses(401, 422) },
-  }),
-  async (c) => {
-    const q = c.req.valid('query');
-    // occurred_at orders entries of many contacts with no unique key among them: the cursor holds the next offset.
-    const offset = offsetOf(q.cursor, 'contact-events');
-    const { rows: found } = await queryTimelineEntries(c.env.DB, c.get('tenantId'), {
-      type: q.type,
-      category: q.category,
-      since: q.from === undefined ? undefined : parseTimeParam(q.from)!,
-      contactId: q.contact_id,
-      visibleTo: q.visible_to,
-      includeExpired: boolParam(q.include_expired),
-      limit: q.limit + 1,
-      offset,
-    });
-    return c.json({ events: rows(found.slice(0, q.limit)), next_cursor: found.length > q.limit ? offsetCursor('contact-events', offset + q.limit) : null }, 200);
-  },
-);
-
-contactEvents.openapi(
-  createRoute({
-    operationId: 'listSessionEvents',
-    method: 'get',
-    path: '/sessions/{session_id}/events',
-    tags,
-    summary: 'A session\'s timeline entries, oldest first',
-    description: 'From D1 (eventually consistent), or from the contact\'s hub when `contact_id` is given (strongly consistent).',
-    request: { params: SessionParam, query: SessionListQuery },
-    responses: { 200: { description: 'A page', content: { 'application/json': { schema: ContactEventPage } } }, ...problemResponses(401, 422) },
-  }),
-  async (c) => {
-    const { session_id } = c.req.valid('param');
-    const q = c.req.valid('query');
-    const tenantId = c.get('tenantId');
-    const includeExpired = boolParam(q.include_expired);
-    // One cursor for both sources (the next offset), so a caller may add or drop contact_id between pages.
-    const offset = offsetOf(q.cursor, 'session-events');
-    const nextCursor = (more: boolean) => (more ? offsetCursor('session-events', offset + q.limit) : null);
-    if (q.contact_id) {
-      const { stub, owner } = contactHub(c.env, tenantId, q.contact_id);
-      const page = await stub.listTimeline(owner, {
-        limit: q.limit,
-        offset,
-        sessionId: session_id,
-        visibleTo: q.visible_to,
-        includeExpired,
-        ascending: true,
-      });
-      return c.json({ events: page.events, next_cursor: nextCursor(offset + page.events.length < page.total) }, 200);
-    }
-    const { rows: found } = await queryTimelineEntries(c.env.DB, tenantId, {
-      sessionId: session_id,
-      visibleTo: q.visible_to,
-      includeExpired,
-      limit: q.limit + 1,
-      offset,
-      ascending: true,
-    });
-    return c.json({ events: rows(found.slice(0, q.limit)), next_cursor: nextCursor(found.length > q.limit) }, 200);
   },
 );
 

@@ -908,6 +908,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/contact-events/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Full-text search over titles and descriptions (tenant-wide, from D1)
+         * @description Every word of `q` must match, as a prefix ("pay" finds "payment"); best matches first. Expired entries are left out unless asked for.
+         */
+        get: operations["searchTimelineEntries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/contact-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Timeline entries across contacts, newest first (from D1)
+         * @description Eventually consistent with appends (the relay lag, milliseconds). Expired entries are left out unless asked for.
+         */
+        get: operations["listTenantContactEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sessions/{session_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A session's timeline entries, oldest first
+         * @description From D1 (eventually consistent), or from the contact's hub when `contact_id` is given (strongly consistent).
+         */
+        get: operations["listSessionEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/contacts/{contact_id}/events": {
         parameters: {
             query?: never;
@@ -995,66 +1055,6 @@ export interface paths {
         };
         /** A contact's realtime entries not yet delivered (expired ones excluded), oldest first */
         get: operations["listUndeliveredContactEvents"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/contact-events/search": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Full-text search over titles and descriptions (tenant-wide, from D1)
-         * @description Every word of `q` must match, as a prefix ("pay" finds "payment"); best matches first. Expired entries are left out unless asked for.
-         */
-        get: operations["searchTimelineEntries"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/contact-events": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Timeline entries across contacts, newest first (from D1)
-         * @description Eventually consistent with appends (the relay lag, milliseconds). Expired entries are left out unless asked for.
-         */
-        get: operations["listTenantContactEvents"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/sessions/{session_id}/events": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * A session's timeline entries, oldest first
-         * @description From D1 (eventually consistent), or from the contact's hub when `contact_id` is given (strongly consistent).
-         */
-        get: operations["listSessionEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1901,6 +1901,11 @@ export interface components {
             created_at: string;
             revoked_at: string | null;
         };
+        ContactEventPage: {
+            events: components["schemas"]["ContactEvent"][];
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            next_cursor: string | null;
+        };
         ContactEvent: {
             /** Format: uuid */
             id: string;
@@ -2010,11 +2015,6 @@ export interface components {
             page: number;
             limit: number;
             offset: number;
-            /** @description Pass as `cursor` for the next page; null on the last page. */
-            next_cursor: string | null;
-        };
-        ContactEventPage: {
-            events: components["schemas"]["ContactEvent"][];
             /** @description Pass as `cursor` for the next page; null on the last page. */
             next_cursor: string | null;
         };
@@ -5978,6 +5978,179 @@ export interface operations {
             };
         };
     };
+    searchTimelineEntries: {
+        parameters: {
+            query: {
+                q: string;
+                contact_id?: string;
+                category?: "general" | "status" | "pipeline" | "assignment" | "tag" | "note" | "session" | "custom_field" | "system" | "notification" | "tracking";
+                include_expired?: "true" | "false";
+                /** @description Items per page: 1..200, default 50. */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page, as given (same filters). */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Matches */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContactEventPage"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listTenantContactEvents: {
+        parameters: {
+            query?: {
+                type?: string;
+                category?: "general" | "status" | "pipeline" | "assignment" | "tag" | "note" | "session" | "custom_field" | "system" | "notification" | "tracking";
+                /** @description occurred_at ≥ from: a date, an ISO 8601 date-time or epoch ms. */
+                from?: string;
+                contact_id?: string;
+                visible_to?: "client" | "agent";
+                include_expired?: "true" | "false";
+                /** @description Items per page: 1..1000, default 100. */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page, as given (same filters). */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContactEventPage"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSessionEvents: {
+        parameters: {
+            query?: {
+                /** @description Items per page: 1..1000, default 100. */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page, as given (same filters). */
+                cursor?: string;
+                visible_to?: "client" | "agent";
+                include_expired?: "true" | "false";
+                /** @description Read from that contact's hub (strongly consistent) instead of D1. */
+                contact_id?: string;
+            };
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContactEventPage"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     listContactEvents: {
         parameters: {
             query?: {
@@ -6364,179 +6537,6 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description Entries */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ContactEventPage"];
-                };
-            };
-            /** @description Problem (RFC 9457) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Problem (RFC 9457) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    searchTimelineEntries: {
-        parameters: {
-            query: {
-                q: string;
-                contact_id?: string;
-                category?: "general" | "status" | "pipeline" | "assignment" | "tag" | "note" | "session" | "custom_field" | "system" | "notification" | "tracking";
-                include_expired?: "true" | "false";
-                /** @description Items per page: 1..200, default 50. */
-                limit?: number;
-                /** @description The `next_cursor` of the previous page, as given (same filters). */
-                cursor?: string;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Matches */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ContactEventPage"];
-                };
-            };
-            /** @description Problem (RFC 9457) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Problem (RFC 9457) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    listTenantContactEvents: {
-        parameters: {
-            query?: {
-                type?: string;
-                category?: "general" | "status" | "pipeline" | "assignment" | "tag" | "note" | "session" | "custom_field" | "system" | "notification" | "tracking";
-                /** @description occurred_at ≥ from: a date, an ISO 8601 date-time or epoch ms. */
-                from?: string;
-                contact_id?: string;
-                visible_to?: "client" | "agent";
-                include_expired?: "true" | "false";
-                /** @description Items per page: 1..1000, default 100. */
-                limit?: number;
-                /** @description The `next_cursor` of the previous page, as given (same filters). */
-                cursor?: string;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description A page */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ContactEventPage"];
-                };
-            };
-            /** @description Problem (RFC 9457) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Problem (RFC 9457) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    listSessionEvents: {
-        parameters: {
-            query?: {
-                /** @description Items per page: 1..1000, default 100. */
-                limit?: number;
-                /** @description The `next_cursor` of the previous page, as given (same filters). */
-                cursor?: string;
-                visible_to?: "client" | "agent";
-                include_expired?: "true" | "false";
-                /** @description Read from that contact's hub (strongly consistent) instead of D1. */
-                contact_id?: string;
-            };
-            header?: never;
-            path: {
-                session_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description A page */
             200: {
                 headers: {
                     [name: string]: unknown;
