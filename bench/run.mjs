@@ -284,7 +284,7 @@ async function load({ base, connections = CONNECTIONS, seconds = SECONDS, warmup
   return { rps: ok / measured, ok, okAll, failed, firstFailure, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
-// ---------------------------------------------------------------- built-in scenarios (ContactHub and timeline)
+// ---------------------------------------------------------------- built-in scenarios (StreamHub and timeline)
 
 /** One append per contact before measuring, so that the measured window holds no hub's first start. */
 async function prewarm(url, key, contacts) {

@@ -2,7 +2,7 @@ import { app } from './app';
 import { runScheduled } from './jobs';
 import { handleQueue } from './queues';
 
-export { ContactHub } from './contact-hub/hub';
+export { StreamHub } from './hub/hub';
 export { RateLimiter } from './rate-limit/limiter';
 export { RelayBatcher } from './relay-batcher/batcher';
 export { ProjectionRunner } from './projections/runner';

@@ -1,6 +1,6 @@
 // Event-store figures for `npm run bench`:
 //  1. stream appends/s with expected_version on 100 streams (each stream its own serial writer, a
-//     ContactHub-class Durable Object; 100 writers in parallel, each append expecting the version the
+//     StreamHub-class Durable Object; 100 writers in parallel, each append expecting the version the
 //     previous one returned);
 //  2. reading a 100,000-event log from position 0 (GET /log in pages of 10,000): events/s;
 //  3. rebuilding the `contacts` projection over those 100,000 events: seconds.

@@ -1,5 +1,5 @@
-import { contactHub } from '../contact-hub';
-import type { ExpectedVersion, PreparedEvent } from '../contact-hub/types';
+import { contactHub } from '../hub';
+import type { ExpectedVersion, PreparedEvent } from '../hub/types';
 import { clearRelayOutbox, eventFromRow, findExisting, insertDirectStatements, type EventInsert, type EventRow } from '../db/events';
 import { eventOwners, ownerKey, recordOwners, type OwnedId } from '../db/owners';
 import type { ContactEventRecord } from '../domain/schemas/contact-events';

@@ -34,7 +34,7 @@ export async function hubBacklogs(d1: D1Database, tenantId: string): Promise<Hub
   return results;
 }
 
-/** A hub reports its outbox after a failed relay pass (see Outbox.reportBacklog in src/contact-hub/outbox.ts). */
+/** A hub reports its outbox after a failed relay pass (see Outbox.reportBacklog in src/hub/outbox.ts). */
 export async function upsertHubBacklog(
   d1: D1Database,
   tenantId: string,
@@ -58,7 +58,7 @@ export async function clearHubBacklog(d1: D1Database, tenantId: string, hub: str
 /** A parked relay record as its hub reports it (the row of `relay_parked` without its keys). */
 export type ParkedRecord = Omit<D1Row<typeof relayParked>, 'tenant_id' | 'hub'>;
 
-/** A hub reports the records it parked (see Outbox.park in src/contact-hub/outbox.ts); a repeated report changes nothing. */
+/** A hub reports the records it parked (see Outbox.park in src/hub/outbox.ts); a repeated report changes nothing. */
 export async function insertParked(d1: D1Database, tenantId: string, hub: string, rows: ParkedRecord[]): Promise<void> {
   if (rows.length === 0) return;
   const statement = d1.prepare(

@@ -1,4 +1,4 @@
-import type { HubOwner } from '../contact-hub/types';
+import type { HubOwner } from '../hub/types';
 import { bulkInsert } from './bulk';
 import { idOwners } from './schema/core';
 

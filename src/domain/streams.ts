@@ -1,7 +1,7 @@
 /**
  * Stream ids are `<aggregate_type>-<aggregate_id>` (KurrentDB's convention): the type is lowercase
  * `[a-z][a-z0-9_]*`, the id anything of `[A-Za-z0-9_.:-]` after the first dash. `contact-<uuid>` is
- * the contact's own stream, owned by its ContactHub; every other stream gets a hub of its own.
+ * the contact's own stream, owned by its StreamHub; every other stream gets a hub of its own.
  */
 export const STREAM_ID_PATTERN = /^([a-z][a-z0-9_]{0,63})-([A-Za-z0-9_.:-]{1,200})$/;
 

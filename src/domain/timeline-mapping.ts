@@ -2,7 +2,7 @@ import type { Category, Priority } from './contact-event-types';
 
 /**
  * Log → timeline: a log event that names a contact and whose type is listed here also becomes a
- * timeline entry, in the same ContactHub transaction and with the
+ * timeline entry, in the same StreamHub transaction and with the
  * same sequence number. Entries derived this way are for agents unless marked otherwise.
  */
 export interface TimelineMapping {

@@ -1,5 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
-import { contactHub } from '../contact-hub';
+import { contactHub } from '../hub';
 import { timelineEntryFromRow, queryTimelineEntries, searchTimelineEntries } from '../db/contact-events';
 import { problemResponses } from '../domain/schemas/common';
 import {

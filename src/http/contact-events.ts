@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { contactHub } from '../contact-hub';
+import { contactHub } from '../hub';
 import type { PreparedEntry } from '../domain/prepared';
 import { entryOwners, recordOwners } from '../db/owners';
 import { prepareEntry, type AppendContext } from '../domain/prepare';

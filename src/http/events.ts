@@ -21,7 +21,7 @@ import { Uuid, problemResponses } from '../domain/schemas/common';
 import { CountEventsQuery, EventCount, EventPage, EventStatsResponse, ExportEventsQuery, ListEventsQuery, StatsQuery } from '../domain/schemas/event-queries';
 import { Event, EventBatch, NewEvent } from '../domain/schemas/events';
 import { DAY_MS, HOUR_MS, iso, parseTimeParam } from '../domain/time';
-import { contactHub, streamHub } from '../contact-hub';
+import { contactHub, streamHub } from '../hub';
 import { eventOwners } from '../db/owners';
 import { upcastEvent } from '../domain/upcasters';
 import { appendLog } from '../append/log';

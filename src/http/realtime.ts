@@ -1,7 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
-import { contactHubStub } from '../contact-hub';
-import { encode, problem, refusalCloseCode } from '../contact-hub/protocol';
-import { SESSION_HEADER, type SocketSession } from '../contact-hub/sockets';
+import { contactHubStub } from '../hub';
+import { encode, problem, refusalCloseCode } from '../hub/protocol';
+import { SESSION_HEADER, type SocketSession } from '../hub/sockets';
 import { signRealtimeToken, tokenKeyId, verifyRealtimeToken, type VerifyFailure } from '../domain/realtime-token';
 import { ProblemSchema, problemResponses } from '../domain/schemas/common';
 import { NewRealtimeToken, RealtimeToken, StreamParams, StreamQuery } from '../domain/schemas/realtime';

@@ -1,4 +1,4 @@
-import { contactHub } from '../contact-hub';
+import { contactHub } from '../hub';
 import { contactsWithExpired, deleteExpiredOfContact } from '../db/contact-events';
 import { listTenantSettings } from '../db/settings';
 import { expiryCutoff } from '../domain/timeline';

@@ -4,7 +4,7 @@ import type { RelayMessage } from '../queues/messages';
 
 /*
  * What a hub's relay hands to a RelayBatcher, and what it answers. The rows are the hub's outbox rows
- * (src/contact-hub/outbox.ts) as they are stored.
+ * (src/hub/outbox.ts) as they are stored.
  */
 
 /** An outbox row's body, by kind. */

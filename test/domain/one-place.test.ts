@@ -18,7 +18,7 @@ describe('layers', () => {
     expect(sources.length).toBeGreaterThan(80);
   });
 
-  it('domain/ imports only domain/ and packages: never contact-hub/, queues/, db/, http/ or other layers', () => {
+  it('domain/ imports only domain/ and packages: never hub/, queues/, db/, http/ or other layers', () => {
     const outside = domain.flatMap(({ file, text }) => {
       const depth = file.split('/').length - 2;
       return importsOf(text)
@@ -51,10 +51,10 @@ describe('one place per rule', () => {
   });
 
   it('builds HTTP problem bodies only in src/http/problem.ts, with typed errors built from named fields', () => {
-    // The socket protocol's frames carry a problem too (src/contact-hub/protocol.ts builds them).
+    // The socket protocol's frames carry a problem too (src/hub/protocol.ts builds them).
     const builders = occurrences(/eventline\.dev\/problems|['"]content-type['"]:\s*['"]application\/problem\+json/)
       .map((o) => o.split(':')[0])
-      .filter((f) => f !== 'http/problem.ts' && f !== 'contact-hub/protocol.ts');
+      .filter((f) => f !== 'http/problem.ts' && f !== 'hub/protocol.ts');
     expect(builders).toEqual([]);
     expect(occurrences(/new ApiError\((?!\{)/)).toEqual([]);
   });

@@ -1,8 +1,8 @@
 import { env } from 'cloudflare:workers';
 import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { contactHubStub } from '../../src/contact-hub';
-import type { ContactHub } from '../../src/contact-hub/hub';
+import { contactHubStub } from '../../src/hub';
+import type { StreamHub } from '../../src/hub/hub';
 import type { ContactEventRecord } from '../../src/domain/schemas/contact-events';
 import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
 import { expectProblem } from '../support/problem';
@@ -661,7 +661,7 @@ describe('contact timeline: GDPR erase', () => {
     expect(await d1Count(t.id, contact)).toBe(0);
     expect(await hubCount(t, contact)).toBe(0);
     await expectProblem(await call('GET', `/api/v1/contact-events/${e.id}?contact_id=${contact}`, { key: t.key }), 404);
-    const stats = await runInDurableObject(contactHubStub(env, t.id, contact), (hub: ContactHub) => hub.outboxStats());
+    const stats = await runInDurableObject(contactHubStub(env, t.id, contact), (hub: StreamHub) => hub.outboxStats());
     expect(stats.pending).toBe(0);
   });
 

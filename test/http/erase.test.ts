@@ -1,8 +1,8 @@
 import { env } from 'cloudflare:workers';
 import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { contactHubStub } from '../../src/contact-hub';
-import type { ContactHub } from '../../src/contact-hub/hub';
+import { contactHubStub } from '../../src/hub';
+import type { StreamHub } from '../../src/hub/hub';
 import { upsertRowsStatements } from '../../src/db/projections';
 import { putSnapshotStatement } from '../../src/db/snapshots';
 import type { ContactEventRecord } from '../../src/domain/schemas/contact-events';
@@ -110,7 +110,7 @@ describe('erase: every store', () => {
     expect((await json<{ count: number }>(await call('GET', `/api/v1/contacts/${other}/events/count`, { key: t.key }))).count).toBe(1);
 
     // The hub keeps only its counter (the tombstone).
-    const stored = await runInDurableObject(contactHubStub(env, t.id, contact), (_hub: ContactHub, state) => {
+    const stored = await runInDurableObject(contactHubStub(env, t.id, contact), (_hub: StreamHub, state) => {
       const sql = state.storage.sql;
       const n = (table: string) => sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n;
       return { log: n('log'), timeline: n('timeline'), outbox: n('outbox'), meta: sql.exec<{ key: string }>(`SELECT key FROM meta`).toArray().map((r) => r.key) };

@@ -2,9 +2,9 @@ import { env } from 'cloudflare:workers';
 import { createExecutionContext, createScheduledController, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from 'cloudflare:test';
 import { describe, expect, it, vi } from 'vitest';
 import { app } from '../../src/app';
-import { contactHubStub } from '../../src/contact-hub';
-import type { ContactHub } from '../../src/contact-hub/hub';
-import { RelaySink } from '../../src/contact-hub/relay';
+import { contactHubStub } from '../../src/hub';
+import type { StreamHub } from '../../src/hub/hub';
+import { RelaySink } from '../../src/hub/relay';
 import worker from '../../src/index';
 import { BASE, call, eventually, json, newTenant, uuid } from '../support/api';
 import { deliverAnalytics } from '../support/analytics';
@@ -33,7 +33,7 @@ describe('GET /api/v1/ops/stats', () => {
     const t = await newTenant();
     const contact = uuid();
     const stub = contactHubStub(env, t.id, contact);
-    await runInDurableObject(stub, (hub: ContactHub) => {
+    await runInDurableObject(stub, (hub: StreamHub) => {
       hub.sink.writeD1 = () => Promise.reject(new Error('D1 unavailable (injected)'));
     });
     for (let i = 0; i < 3; i++) {
@@ -48,7 +48,7 @@ describe('GET /api/v1/ops/stats', () => {
     expect(failing.relay.hubs.oldest_age_ms).toBeGreaterThanOrEqual(0);
     expect(failing.events.total).toBe(0); // nothing reached D1
 
-    await runInDurableObject(stub, (hub: ContactHub) => {
+    await runInDurableObject(stub, (hub: StreamHub) => {
       hub.sink = new RelaySink(env, stub.id.toString());
     });
     await runDurableObjectAlarm(stub);

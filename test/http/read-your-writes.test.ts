@@ -1,10 +1,10 @@
 import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { contactHubStub } from '../../src/contact-hub';
+import { contactHubStub } from '../../src/hub';
 import { DAY_MS } from '../../src/domain/time';
 import { runRetention } from '../../src/jobs/retention';
-import type { ContactHub } from '../../src/contact-hub/hub';
+import type { StreamHub } from '../../src/hub/hub';
 import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
 
 // Guarantee 10: an id returned by a 2xx works on every route that takes it, on the very next request.
@@ -50,8 +50,8 @@ const okStatus = { get: 200, 'mark-read': 200, 'mark-delivered': 200, delete: 20
 const getEvent = (t: Tenant, id: string) => call('GET', `/api/v1/events/${id}`, { key: t.key });
 
 /** Makes the relay of this contact's hub fail to reach D1 (queues still work): nothing it commits gets to D1's tables. */
-async function cutRelayToD1(stub: DurableObjectStub<ContactHub>): Promise<void> {
-  await runInDurableObject(stub, (hub: ContactHub) => {
+async function cutRelayToD1(stub: DurableObjectStub<StreamHub>): Promise<void> {
+  await runInDurableObject(stub, (hub: StreamHub) => {
     hub.sink.writeD1 = async () => {
       throw new Error('injected: D1 unavailable to the relay');
     };

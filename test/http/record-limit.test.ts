@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import type { ContactHub } from '../../src/contact-hub/hub';
+import type { StreamHub } from '../../src/hub/hub';
 import { jsonBytes } from '../../src/domain/json';
 import { LIMITS, RECORD_BYTES, entryRecordBytes } from '../../src/domain/limits';
 import type { ContactEventRecord } from '../../src/domain/schemas/contact-events';
@@ -87,7 +87,7 @@ describe(`Record limit: an event or timeline entry as stored is at most ${RECORD
     expect(res.status, await res.clone().text()).toBe(201);
     const event = await json<{ id: string }>(res);
     const eventBytes = jsonBytes(event);
-    const derived = await runInDurableObject(stub, (hub: ContactHub) =>
+    const derived = await runInDurableObject(stub, (hub: StreamHub) =>
       hub.listTimeline({ tenantId: t.id, kind: 'contact', id: contact }, { limit: 10, offset: 0, includeExpired: true }).events,
     );
     expect(derived.length).toBe(1);

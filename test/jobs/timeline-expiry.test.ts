@@ -1,8 +1,8 @@
 import { env } from 'cloudflare:workers';
 import { createExecutionContext, createScheduledController, runInDurableObject, waitOnExecutionContext } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { contactHubStub } from '../../src/contact-hub';
-import type { ContactHub } from '../../src/contact-hub/hub';
+import { contactHubStub } from '../../src/hub';
+import type { StreamHub } from '../../src/hub/hub';
 import type { ContactEventRecord } from '../../src/domain/schemas/contact-events';
 import { runScheduled } from '../../src/jobs';
 import { purgeExpiredTimeline } from '../../src/jobs/timeline-expiry';
@@ -45,7 +45,7 @@ describe('timeline expiry job', () => {
     expect(await inD1()).toEqual(kept);
     // The hub's own relay of the delete changes nothing further, and nothing comes back.
     const stub = contactHubStub(env, t.id, contact);
-    await eventually(async () => (await runInDurableObject(stub, (h: ContactHub) => h.outboxStats())).pending === 0);
+    await eventually(async () => (await runInDurableObject(stub, (h: StreamHub) => h.outboxStats())).pending === 0);
     expect(await inD1()).toEqual(kept);
 
     // The minute cron does not run it.

@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { runDurableObjectAlarm } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
-import { contactHubStub } from '../../src/contact-hub';
+import { contactHubStub } from '../../src/hub';
 import { verifyRealtimeToken } from '../../src/domain/realtime-token';
 import { call, json, newTenant, uuid } from '../support/api';
 import { Socket, appendEntries, connect, openStream } from '../support/sockets';

@@ -2,7 +2,7 @@ import { env } from 'cloudflare:workers';
 import { runDurableObjectAlarm } from 'cloudflare:test';
 import { SignJWT, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
-import { contactHubStub } from '../../src/contact-hub';
+import { contactHubStub } from '../../src/hub';
 import { openSecret, sealSecret } from '../../src/domain/signing-keys';
 import { call, json, newTenant, uuid, type Tenant } from '../support/api';
 import { Socket, appendEntries, connect, issueToken, openStream } from '../support/sockets';

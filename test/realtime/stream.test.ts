@@ -1,8 +1,8 @@
 import { env } from 'cloudflare:workers';
 import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
-import { contactHub, contactHubStub } from '../../src/contact-hub';
-import type { ContactHub } from '../../src/contact-hub/hub';
+import { contactHub, contactHubStub } from '../../src/hub';
+import type { StreamHub } from '../../src/hub/hub';
 import { prepareEntry } from '../../src/domain/prepare';
 import { call, eventually, json, newTenant, uuid } from '../support/api';
 import { Socket, appendEntries, connect, connectAs, getEntry } from '../support/sockets';
@@ -66,13 +66,13 @@ describe('realtime stream', () => {
     const stub = contactHubStub(env, t.id, contact);
     const { owner } = contactHub(env, t.id, contact);
     // Small chunks: the catch-up of ~600 entries takes a dozen turns of the hub, with room for appends between.
-    await runInDurableObject(stub, (hub: ContactHub) => hub.testHooks.setCatchUpChunk(50));
+    await runInDurableObject(stub, (hub: StreamHub) => hub.testHooks.setCatchUpChunk(50));
     const client = await track(connectAs(t, contact, { role: 'client' }, { after: 100 }));
     // Appends queued behind the upgrade: they run between catch-up chunks. Each one reports whether a
     // socket was still catching up when it committed, which proves they really raced the catch-up.
     const during = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        runInDurableObject(stub, async (hub: ContactHub) => {
+        runInDurableObject(stub, async (hub: StreamHub) => {
           const catching = hub.testHooks.catchingUp();
           const entry = await prepareEntry(
             { event_type: 'note_added', category: 'note', source: 'agent', title: `live${i}`, visible_to_client: i % 2 === 0 },
@@ -334,7 +334,7 @@ describe('realtime stream', () => {
     // Take the hub's expiry alarm away, so that only the frame and fan-out checks can close them here
     // (the next test covers the alarm).
     const stub = contactHubStub(env, t.id, contact);
-    await runInDurableObject(stub, (_hub: ContactHub, state) => state.storage.deleteAlarm());
+    await runInDurableObject(stub, (_hub: StreamHub, state) => state.storage.deleteAlarm());
     await new Promise((r) => setTimeout(r, Date.parse(short.expires_at) - Date.now() + 100));
 
     // A frame from an expired socket is not handled: error, then close.
@@ -380,7 +380,7 @@ describe('realtime stream', () => {
     const [first] = await appendEntries(t, contact, [{ title: 'before', is_realtime: true, visible_to_client: true }]);
     await client.eventsUpTo(1);
     const stub = contactHubStub(env, t.id, contact);
-    const marker = await runInDurableObject(stub, (hub: ContactHub) => {
+    const marker = await runInDurableObject(stub, (hub: StreamHub) => {
       hub.testHooks.mark = 'old instance';
       return hub.testHooks.mark;
     });
@@ -391,7 +391,7 @@ describe('realtime stream', () => {
     await client.next('pong');
     // Woken by an append: a new instance, same sockets, same attachments.
     const [second] = await appendEntries(t, contact, [{ title: 'after', is_realtime: true, visible_to_client: true }]);
-    expect(await runInDurableObject(stub, (hub: ContactHub) => hub.testHooks.mark)).toBeUndefined();
+    expect(await runInDurableObject(stub, (hub: StreamHub) => hub.testHooks.mark)).toBeUndefined();
     await client.eventsUpTo(2);
     await agent.eventsUpTo(2);
     expect(seqs(client)).toEqual([first!.sequence_number, second!.sequence_number]);

@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { runInDurableObject } from 'cloudflare:test';
-import { contactHubStub } from '../../src/contact-hub';
+import { contactHubStub } from '../../src/hub';
 import { signRealtimeToken, verifyRealtimeToken } from '../../src/domain/realtime-token';
 import { call, json, newTenant, uuid } from '../support/api';
 import { expectProblem } from '../support/problem';

@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { expect } from 'vitest';
-import { contactHub } from '../../src/contact-hub';
+import { contactHub } from '../../src/hub';
 
 /** What a tenant has in the event log: D1 rows, outbox rows, timeline rows, and each named contact hub's version. */
 export async function written(tenantId: string, contacts: string[] = []) {

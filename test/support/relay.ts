@@ -1,8 +1,8 @@
 import { env } from 'cloudflare:workers';
 import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
-import { contactHubStub } from '../../src/contact-hub';
-import type { ContactHub } from '../../src/contact-hub/hub';
-import { RelayError } from '../../src/contact-hub/relay';
+import { contactHubStub } from '../../src/hub';
+import type { StreamHub } from '../../src/hub/hub';
+import { RelayError } from '../../src/hub/relay';
 import type { OutboxItem } from '../../src/relay-batcher/types';
 import { relayMessageId, type RelayMessage } from '../../src/queues/messages';
 import { eventually, newTenant, uuid, type Tenant } from './api';
@@ -40,8 +40,8 @@ export class Recorder {
     }
   }
 
-  async install(stub: DurableObjectStub<ContactHub>): Promise<void> {
-    await runInDurableObject(stub, (hub: ContactHub) => {
+  async install(stub: DurableObjectStub<StreamHub>): Promise<void> {
+    await runInDurableObject(stub, (hub: StreamHub) => {
       const sink = hub.sink;
       const writeD1 = sink.writeD1.bind(sink);
       const send = sink.send.bind(sink);
@@ -71,12 +71,12 @@ export class Recorder {
 
 export const itemId = (item: OutboxItem) => (item.kind === 'event' ? item.insert.record.id : item.kind === 'timeline' ? item.record.id : item.id);
 
-export const outbox = (stub: DurableObjectStub<ContactHub>) => runInDurableObject(stub, (hub: ContactHub) => hub.outboxStats());
+export const outbox = (stub: DurableObjectStub<StreamHub>) => runInDurableObject(stub, (hub: StreamHub) => hub.outboxStats());
 
 /** A fresh tenant and contact (or the given ones), and the contact's hub with a Recorder in its relay sink. */
 export async function recordedHub(
   opts: { t?: Tenant; contact?: string } = {},
-): Promise<{ t: Tenant; contact: string; stub: DurableObjectStub<ContactHub>; rec: Recorder }> {
+): Promise<{ t: Tenant; contact: string; stub: DurableObjectStub<StreamHub>; rec: Recorder }> {
   const t = opts.t ?? (await newTenant());
   const contact = opts.contact ?? uuid();
   const stub = contactHubStub(env, t.id, contact);
@@ -86,7 +86,7 @@ export async function recordedHub(
 }
 
 /** Runs the hub's alarm until its outbox is empty (the alarm is how a failed relay is retried). */
-export async function drainByAlarm(stub: DurableObjectStub<ContactHub>): Promise<void> {
+export async function drainByAlarm(stub: DurableObjectStub<StreamHub>): Promise<void> {
   await eventually(
     async () => {
       await runDurableObjectAlarm(stub);

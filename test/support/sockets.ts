@@ -1,6 +1,6 @@
 import { env, exports } from 'cloudflare:workers';
-import { contactHub } from '../../src/contact-hub';
-import type { ServerFrame } from '../../src/contact-hub/protocol';
+import { contactHub } from '../../src/hub';
+import type { ServerFrame } from '../../src/hub/protocol';
 import { prepareEntry } from '../../src/domain/prepare';
 import type { ContactEventRecord, NewContactEvent } from '../../src/domain/schemas/contact-events';
 import { BASE, call, json, type Tenant } from './api';

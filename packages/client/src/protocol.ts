@@ -2,7 +2,7 @@
  * The realtime protocol's wire types and the problem-object builder, shared by the server (the hub's
  * sockets, the stream route, the HTTP error bodies) and the client library. It imports nothing, so
  * that the browser bundle of the client never pulls server code in; the server checks at compile
- * time that what it sends matches these shapes (src/contact-hub/protocol.ts).
+ * time that what it sends matches these shapes (src/hub/protocol.ts).
  */
 
 export type Role = 'agent' | 'client';

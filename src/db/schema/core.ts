@@ -90,7 +90,7 @@ export const relayOutbox = sqliteTable(
   (t) => [primaryKey({ columns: [t.tenantId, t.eventId] }), index('relay_outbox_created').on(t.createdAt)],
 );
 
-// The timeline's query store (cross-contact queries). The owning ContactHub is the source of truth.
+// The timeline's query store (cross-contact queries). The owning StreamHub is the source of truth.
 export const contactEvents = sqliteTable(
   'contact_events',
   {

@@ -47,7 +47,7 @@ export const HUB_SCHEMA = [
      created_at INTEGER NOT NULL
    )`,
   // Outbox rows that can never reach a destination, taken out of the outbox so that the rows behind
-  // them go on (Outbox.park, src/contact-hub/outbox.ts). One row per (outbox row, destination); reported to D1 relay_parked.
+  // them go on (Outbox.park, src/hub/outbox.ts). One row per (outbox row, destination); reported to D1 relay_parked.
   `CREATE TABLE IF NOT EXISTS parked (
      outbox_id INTEGER NOT NULL,
      destination TEXT NOT NULL,

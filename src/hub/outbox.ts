@@ -74,7 +74,7 @@ export class Outbox {
   private probe: { id: number; failures: number } | null = null;
   /** Parked rows may not be in D1's relay_parked yet; true at start so that the first pass checks. */
   private parkedUnreported = true;
-  /** Test seams (see ContactHub.testHooks): a crashed instance relays nothing and runs no timer. */
+  /** Test seams (see StreamHub.testHooks): a crashed instance relays nothing and runs no timer. */
   private stalled = { relay: false, clearTimer: false };
 
   constructor(

@@ -1,8 +1,8 @@
 import { env } from 'cloudflare:workers';
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { contactHubStub } from '../../src/contact-hub';
-import type { ContactHub } from '../../src/contact-hub/hub';
+import { contactHubStub } from '../../src/hub';
+import type { StreamHub } from '../../src/hub/hub';
 import { prepareEvent } from '../../src/domain/prepare';
 import { appendLog } from '../../src/append/log';
 import { sweepRelayOutbox } from '../../src/jobs/relay-sweep';
@@ -77,7 +77,7 @@ async function expectDelivered(t: Tenant, contact: string, acked: Acked, rec: Re
   }
 }
 
-describe('ContactHub ordering', () => {
+describe('StreamHub ordering', () => {
   it('numbers 200 concurrent mixed appends (timeline entries and log events) to one contact exactly 1..200', async () => {
     const { t, contact, stub, rec } = await recordedHub();
     const acked = await appendMixed(t, contact, 200);
@@ -96,7 +96,7 @@ describe('ContactHub ordering', () => {
   });
 });
 
-describe('ContactHub relay under faults', () => {
+describe('StreamHub relay under faults', () => {
   it('keeps acknowledged appends while D1 fails, then relays each exactly once from the alarm', async () => {
     const { t, contact, stub, rec } = await recordedHub();
     rec.fail.d1 = true;
@@ -139,7 +139,7 @@ describe('ContactHub relay under faults', () => {
     const { t, contact, stub, rec: before } = await recordedHub();
     // As if the instance crashed before relaying: nothing is relayed and nothing runs in the
     // background (eviction waits for running work, which a real crash does not).
-    await runInDurableObject(stub, (hub: ContactHub) => hub.testHooks.stallRelay());
+    await runInDurableObject(stub, (hub: StreamHub) => hub.testHooks.stallRelay());
 
     const acked = await appendMixed(t, contact, 30);
     expect(await d1Ids('events', t.id, contact)).toEqual([]);
@@ -158,8 +158,8 @@ describe('ContactHub relay under faults', () => {
 });
 
 describe('Clearing relayed outbox rows', () => {
-  const storedRows = (stub: DurableObjectStub<ContactHub>) =>
-    runInDurableObject(stub, (_hub: ContactHub, state) => state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM outbox').one().n);
+  const storedRows = (stub: DurableObjectStub<StreamHub>) =>
+    runInDurableObject(stub, (_hub: StreamHub, state) => state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM outbox').one().n);
 
   it('never relays a row twice while it waits to be deleted, and deletes it without another write', async () => {
     const { t, contact, stub, rec } = await recordedHub();
@@ -179,7 +179,7 @@ describe('Clearing relayed outbox rows', () => {
     const { t, contact, stub, rec } = await recordedHub();
     // As if the instance died before its clear timer ran (eviction in tests waits for timers, a crash
     // does not): a timer that never fires.
-    await runInDurableObject(stub, (hub: ContactHub) => hub.testHooks.stallClearTimer());
+    await runInDurableObject(stub, (hub: StreamHub) => hub.testHooks.stallClearTimer());
     const acked = await appendMixed(t, contact, 20);
     await eventually(async () => (await outbox(stub)).pending === 0, { timeoutMs: 10_000 });
     const waiting = await storedRows(stub);
@@ -219,7 +219,7 @@ describe('GDPR erase racing with appends', () => {
     ]);
     expect(erase.status).toBe(200);
     await eventually(async () => (await outbox(stub)).pending === 0, { timeoutMs: 10_000 });
-    const hub = await runInDurableObject(stub, (h: ContactHub) => {
+    const hub = await runInDurableObject(stub, (h: StreamHub) => {
       const owner = { tenantId: t.id, kind: 'contact' as const, id: contact };
       return {
         log: h.readStream(owner, 1, 10_000, 'forward').events.map((e) => `${e.id}@${e.sequence_number}`),

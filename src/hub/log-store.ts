@@ -7,7 +7,7 @@ export interface StoredLogEvent extends StoredAppend {
 }
 
 /**
- * The hub's `log` table (src/contact-hub/storage.ts): the log events of its stream, by sequence
+ * The hub's `log` table (src/hub/storage.ts): the log events of its stream, by sequence
  * number. SQL only; the hub decides what to write and when (inside its transactions).
  */
 export class LogStore {

@@ -111,7 +111,7 @@ export class HubSockets {
   /** Sockets still catching up → the last sequence number read for them. In memory: a hub cannot hibernate while a catch-up timer is pending. */
   private readonly catchingUp = new Map<WebSocket, number>();
   private readonly lastTyping = new WeakMap<WebSocket, number>();
-  /** Rows per catch-up chunk. Lowered by tests (ContactHub.testHooks) to make appends race a catch-up of a few hundred entries. */
+  /** Rows per catch-up chunk. Lowered by tests (StreamHub.testHooks) to make appends race a catch-up of a few hundred entries. */
   catchUpChunk = CATCH_UP_CHUNK;
   /** The earliest token expiry among the sockets; undefined until computed (e.g. after hibernation), null when none expires. */
   private earliestExp: number | null | undefined = undefined;
@@ -126,7 +126,7 @@ export class HubSockets {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
   }
 
-  /** Sockets still catching up (ContactHub.testHooks). */
+  /** Sockets still catching up (StreamHub.testHooks). */
   catchingUpCount(): number {
     return this.catchingUp.size;
   }

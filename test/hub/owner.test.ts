@@ -1,8 +1,8 @@
 import { env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { contactHubStub } from '../../src/contact-hub';
-import type { ContactHub } from '../../src/contact-hub/hub';
-import { hubName, hubOwnerOf } from '../../src/contact-hub/types';
+import { contactHubStub } from '../../src/hub';
+import type { StreamHub } from '../../src/hub/hub';
+import { hubName, hubOwnerOf } from '../../src/hub/types';
 import { prepareEntry } from '../../src/domain/prepare';
 import { uuid } from '../support/api';
 
@@ -19,7 +19,7 @@ describe("A hub's owner is its name", () => {
     const contact = uuid();
     const mine = { tenantId, kind: 'contact' as const, id: contact };
     const entry = await prepareEntry({ event_type: 'note_added', category: 'note', source: 'agent', title: 'x' }, { idempotencyKey: null, correlationId: null, now: Date.now() });
-    const result = await runInDurableObject(contactHubStub(env, tenantId, contact), (hub: ContactHub) => {
+    const result = await runInDurableObject(contactHubStub(env, tenantId, contact), (hub: StreamHub) => {
       const refused = [
         { ...mine, id: uuid() },
         { ...mine, tenantId: 't_other' },

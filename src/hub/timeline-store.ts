@@ -9,7 +9,7 @@ export interface StoredEntry extends StoredAppend {
 }
 
 /**
- * The hub's `timeline` table (src/contact-hub/storage.ts): a contact's timeline entries, by sequence
+ * The hub's `timeline` table (src/hub/storage.ts): a contact's timeline entries, by sequence
  * number. SQL only; the hub decides what to write and when (inside its transactions), and the socket
  * layer reads its catch-up here.
  */

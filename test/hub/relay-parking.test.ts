@@ -1,9 +1,9 @@
 import { env } from 'cloudflare:workers';
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { contactHubStub } from '../../src/contact-hub';
-import type { ContactHub } from '../../src/contact-hub/hub';
-import { shardOf } from '../../src/contact-hub/relay';
+import { contactHubStub } from '../../src/hub';
+import type { StreamHub } from '../../src/hub/hub';
+import { shardOf } from '../../src/hub/relay';
 import type { OutboxItem } from '../../src/relay-batcher/types';
 import type { ContactEventRecord } from '../../src/domain/schemas/contact-events';
 import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
@@ -26,7 +26,7 @@ async function appendEntries(t: Tenant, contact: string, ids: string[]): Promise
   expect(res.status, await res.clone().text()).toBe(201);
 }
 
-const parked = (stub: DurableObjectStub<ContactHub>) => runInDurableObject(stub, (hub: ContactHub) => hub.parkedRows());
+const parked = (stub: DurableObjectStub<StreamHub>) => runInDurableObject(stub, (hub: StreamHub) => hub.parkedRows());
 
 async function d1Entries(tenantId: string, contact: string): Promise<string[]> {
   const { results } = await env.DB.prepare('SELECT id FROM contact_events WHERE tenant_id = ? AND contact_id = ?').bind(tenantId, contact).all<{ id: string }>();
@@ -52,7 +52,7 @@ async function together(recs: Recorder[], append: () => Promise<void>): Promise<
 }
 
 /** The other tenant's hub relayed everything on its first try: one attempt per destination, none refused. */
-async function expectUnaffected(other: { stub: DurableObjectStub<ContactHub>; rec: Recorder; t: Tenant; contact: string }, ids: string[]) {
+async function expectUnaffected(other: { stub: DurableObjectStub<StreamHub>; rec: Recorder; t: Tenant; contact: string }, ids: string[]) {
   await eventually(async () => (await outbox(other.stub)).pending === 0, { timeoutMs: 3_000 });
   expect(other.rec.attempts).toEqual({ d1: 1, webhooks: 1, analytics: 1 });
   expect(other.rec.rejected).toEqual({ d1: 0, webhooks: 0, analytics: 0 });
@@ -116,7 +116,7 @@ describe('A record that can never reach a destination is parked; the rest of the
     const aIds = [uuid(), uuid()];
     const bIds = [uuid(), uuid()];
     // As committed by a version without the record limit: an entry of ~200 KB in the outbox.
-    const big = await runInDurableObject(a.stub, (_hub: ContactHub, state) => {
+    const big = await runInDurableObject(a.stub, (_hub: StreamHub, state) => {
       const now = new Date().toISOString();
       const record: ContactEventRecord = {
         id: uuid(), contact_id: a.contact, sequence_number: 1, session_id: null, event_type: 'note_added', category: 'note', priority: 'normal',

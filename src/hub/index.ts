@@ -1,4 +1,4 @@
-import type { ContactHub } from './hub';
+import type { StreamHub } from './hub';
 import { hubName, type HubOwner } from './types';
 
 export { contactStreamId } from './types';
@@ -9,13 +9,13 @@ type Method = (...args: never[]) => unknown;
  * fields typed `unknown` into `never`; the values themselves are plain JSON and cross intact.)
  */
 export type HubClient = {
-  [K in keyof ContactHub as ContactHub[K] extends Method ? K : never]: ContactHub[K] extends (...args: infer A) => infer R
+  [K in keyof StreamHub as StreamHub[K] extends Method ? K : never]: StreamHub[K] extends (...args: infer A) => infer R
     ? (...args: A) => Promise<Awaited<R>>
     : never;
 };
 
 function hub(env: Env, name: string): HubClient {
-  const ns = env.CONTACT_HUB as DurableObjectNamespace<ContactHub>;
+  const ns = env.STREAM_HUB as DurableObjectNamespace<StreamHub>;
   return ns.get(ns.idFromName(name)) as unknown as HubClient;
 }
 
@@ -32,7 +32,7 @@ export function streamHub(env: Env, tenantId: string, streamId: string): { stub:
 }
 
 /** The raw stub, for what RPC cannot carry (WebSocket upgrades) and for tests. */
-export function contactHubStub(env: Env, tenantId: string, contactId: string): DurableObjectStub<ContactHub> {
-  const ns = env.CONTACT_HUB as DurableObjectNamespace<ContactHub>;
+export function contactHubStub(env: Env, tenantId: string, contactId: string): DurableObjectStub<StreamHub> {
+  const ns = env.STREAM_HUB as DurableObjectNamespace<StreamHub>;
   return ns.get(ns.idFromName(hubName({ tenantId, kind: 'contact', id: contactId })));
 }

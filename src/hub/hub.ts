@@ -55,12 +55,11 @@ export interface HubTestHooks {
  * Every method takes the owner the caller addresses (from `contactHub`/`streamHub`); a call naming
  * another owner than the hub's name is refused (defence in depth: one string comparison).
  *
- * The class keeps the name of its first job, ContactHub, although it serves every stream: a Durable
- * Object's storage is bound to its class name, and a rename would need a `renamed_classes` migration
- * for no change of behaviour. What it is shows in its helpers instead: `contactHub()` for a contact's
- * stream, `streamHub()` for any other.
+ * Named for what it is, the hub of a stream (it was first written for contacts only: wrangler.toml's
+ * `renamed_classes` migration carries the stored hubs over). `contactHub()` addresses a contact's
+ * stream, `streamHub()` any other.
  */
-export class ContactHub extends DurableObject<Env> {
+export class StreamHub extends DurableObject<Env> {
   private readonly owner: HubOwner;
   private readonly name: string;
   private readonly meta: HubMeta;
@@ -125,7 +124,7 @@ export class ContactHub extends DurableObject<Env> {
     return ownerStreamId(this.owner);
   }
 
-  // ---------------------------------------------------------------- appends (src/contact-hub/writer.ts)
+  // ---------------------------------------------------------------- appends (src/hub/writer.ts)
 
   /** Conflicts that an append of these events would meet, without writing (first phase of a multi-owner batch). */
   checkEvents(owner: HubOwner, events: PreparedEvent[]): string | null {
@@ -245,7 +244,7 @@ export class ContactHub extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- erase (GDPR)
 
-  /** Erases the owner everywhere but R2 (src/contact-hub/erase.ts); the counter survives as a tombstone. */
+  /** Erases the owner everywhere but R2 (src/hub/erase.ts); the counter survives as a tombstone. */
   async erase(owner: HubOwner): Promise<HubEraseCounts> {
     this.check(owner);
     const counts = await eraseHub({
@@ -283,7 +282,7 @@ export class ContactHub extends DurableObject<Env> {
     this.sockets.error(ws, error);
   }
 
-  /** One alarm, three jobs: token expiry, API-key checks, relay retries (src/contact-hub/alarms.ts). */
+  /** One alarm, three jobs: token expiry, API-key checks, relay retries (src/hub/alarms.ts). */
   override async alarm(): Promise<void> {
     await this.alarms.fire([() => this.sockets.expire(), () => this.sockets.checkKeys(), () => this.outbox.retry()]);
   }
