@@ -2,7 +2,7 @@ import { contactHub } from '../hub';
 import type { ExpectedVersion, PreparedEvent } from '../hub/types';
 import { clearRelayOutbox, eventFromRow, findExisting, insertDirectStatements, type EventInsert, type EventRow } from '../db/events';
 import { eventOwners, ownerKey, recordOwners, type OwnedId } from '../db/owners';
-import type { ContactEventRecord } from '../domain/schemas/contact-events';
+import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 import { iso } from '../domain/time';
 import { timelineMappingFor } from '../domain/timeline-mapping';
@@ -17,7 +17,7 @@ export interface WaitUntil {
 export interface LogAppendResult {
   created: boolean;
   events: EventRecord[];
-  derived: ContactEventRecord[];
+  derived: TimelineEntryRecord[];
 }
 
 /**
@@ -83,7 +83,7 @@ export async function appendLog(env: Env, ctx: WaitUntil, tenantId: string, item
   const out: EventRecord[] = new Array(items.length);
   const indexOf = new Map(items.map((item, i) => [item, i]));
   const place = (list: PreparedEvent[], records: EventRecord[]) => list.forEach((item, i) => (out[indexOf.get(item)!] = records[i]!));
-  type Part = { created: boolean; derived: ContactEventRecord[] } | { conflict: string };
+  type Part = { created: boolean; derived: TimelineEntryRecord[] } | { conflict: string };
   const results = await Promise.all([
     ...[...byContact].map(async ([contactId, list]): Promise<Part> => {
       const { stub, owner } = contactHub(env, tenantId, contactId);

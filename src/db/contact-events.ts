@@ -1,4 +1,4 @@
-import type { ContactEventRecord } from '../domain/schemas/contact-events';
+import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import { isoOrNull, iso } from '../domain/time';
 import { bulkInsert } from './bulk';
 import type { D1Row } from './client';
@@ -13,7 +13,7 @@ export type TimelineEntryRow = D1Row<typeof contactEvents>;
 
 const msOrNull = (v: string | null) => (v === null ? null : Date.parse(v));
 
-export function timelineEntryToRow(e: ContactEventRecord, revision: number): Omit<TimelineEntryRow, 'tenant_id'> {
+export function timelineEntryToRow(e: TimelineEntryRecord, revision: number): Omit<TimelineEntryRow, 'tenant_id'> {
   return {
     id: e.id,
     contact_id: e.contact_id,
@@ -44,7 +44,7 @@ export function timelineEntryToRow(e: ContactEventRecord, revision: number): Omi
   };
 }
 
-export function timelineEntryFromRow(r: TimelineEntryRow): ContactEventRecord {
+export function timelineEntryFromRow(r: TimelineEntryRow): TimelineEntryRecord {
   return {
     id: r.id,
     contact_id: r.contact_id,
@@ -89,7 +89,7 @@ const COLUMNS = [
 export function upsertContactEventsStatement(
   d1: D1Database,
   tenantId: string,
-  items: { record: ContactEventRecord; revision: number }[],
+  items: { record: TimelineEntryRecord; revision: number }[],
 ): D1PreparedStatement {
   return bulkInsert(
     d1,

@@ -1,4 +1,4 @@
-import type { ContactEventRecord } from './schemas/contact-events';
+import type { TimelineEntryRecord } from './schemas/contact-events';
 import type { EventRecord } from './schemas/events';
 
 /**
@@ -7,6 +7,6 @@ import type { EventRecord } from './schemas/events';
  */
 export type RelayMessage =
   | { kind: 'event'; tenant_id: string; event: EventRecord }
-  | { kind: 'contact_event'; tenant_id: string; contact_event: ContactEventRecord };
+  | { kind: 'contact_event'; tenant_id: string; contact_event: TimelineEntryRecord };
 
 export const relayMessageId = (m: RelayMessage): string => (m.kind === 'event' ? m.event.id : m.contact_event.id);

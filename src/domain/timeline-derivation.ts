@@ -1,7 +1,7 @@
 import type { TimelineSource } from './contact-event-types';
 import type { EventSource } from './event-types';
 import { fitDerivedText } from './limits';
-import type { ContactEventRecord } from './schemas/contact-events';
+import type { TimelineEntryRecord } from './schemas/contact-events';
 import type { EventRecord } from './schemas/events';
 import { iso } from './time';
 import { timelineMappingFor } from './timeline-mapping';
@@ -20,7 +20,7 @@ export const LOG_TO_TIMELINE_SOURCE: Record<EventSource, TimelineSource> = {
  * entry shares the event's sequence number; the hub commits both in one transaction, so each event
  * derives its entry exactly once.
  */
-export function deriveTimelineEntry(event: EventRecord, sequenceNumber: number, now: number, id: string): ContactEventRecord | null {
+export function deriveTimelineEntry(event: EventRecord, sequenceNumber: number, now: number, id: string): TimelineEntryRecord | null {
   const mapping = timelineMappingFor(event.event_type);
   if (!mapping || !event.contact_id) return null;
   const payload = event.payload;

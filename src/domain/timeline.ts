@@ -1,4 +1,4 @@
-import type { ContactEventRecord } from './schemas/contact-events';
+import type { TimelineEntryRecord } from './schemas/contact-events';
 import { csvField } from './csv';
 import { DAY_MS } from './time';
 
@@ -28,13 +28,13 @@ const CSV_COLUMNS = [
   'sequence_number', 'id', 'occurred_at', 'created_at', 'event_type', 'category', 'priority', 'source', 'title', 'description',
   'session_id', 'triggered_by', 'integration_source', 'is_realtime', 'delivered', 'delivered_at', 'read', 'read_at',
   'visible_to_client', 'visible_to_agent', 'expires_at', 'origin_event_id', 'payload', 'metadata',
-] as const satisfies readonly (keyof ContactEventRecord)[];
+] as const satisfies readonly (keyof TimelineEntryRecord)[];
 
 export { csvField };
 
 export const csvHeader = (): string => `${CSV_COLUMNS.join(',')}\r\n`;
 
-export function csvRows(entries: ContactEventRecord[]): string {
+export function csvRows(entries: TimelineEntryRecord[]): string {
   return entries.map((e) => `${CSV_COLUMNS.map((c) => csvField(e[c])).join(',')}\r\n`).join('');
 }
 

@@ -9,7 +9,7 @@ import {
   SessionParam,
   TenantListQuery,
   boolParam,
-  type ContactEventRecord,
+  type TimelineEntryRecord,
 } from '../domain/schemas/contact-events';
 import { parseTimeParam } from '../domain/time';
 import { ftsQuery } from '../domain/timeline';
@@ -28,7 +28,7 @@ const tags = ['Contact timeline'];
 
 // ---------------------------------------------------------------- cross-contact reads (D1)
 
-const rows = (list: Parameters<typeof timelineEntryFromRow>[0][]): ContactEventRecord[] => list.map(timelineEntryFromRow);
+const rows = (list: Parameters<typeof timelineEntryFromRow>[0][]): TimelineEntryRecord[] => list.map(timelineEntryFromRow);
 
 contactEventQueries.openapi(
   createRoute({

@@ -1,6 +1,6 @@
 import { activeSubscriptions, type NewDelivery } from '../db/webhooks';
 import { eraseContactRows, eraseStreamRows, eraseTombstonesStatement } from '../db/erase';
-import type { ContactEventRecord } from '../domain/schemas/contact-events';
+import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 import { matchesContactEvent, matchesLogEvent } from '../domain/webhook-filters';
 import type { RelayMessage } from '../queues/messages';
@@ -30,7 +30,7 @@ export const IN_FLIGHT_MS = 24 * 3_600_000;
 export async function closeInFlightDeliveries(
   d1: D1Database,
   tenantId: string,
-  records: { events: EventRecord[]; entries: ContactEventRecord[] },
+  records: { events: EventRecord[]; entries: TimelineEntryRecord[] },
 ): Promise<number> {
   if (records.events.length === 0 && records.entries.length === 0) return 0;
   const subs = await activeSubscriptions(d1, tenantId);

@@ -1,6 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
 import { activeKeyIds } from '../db/tenants';
-import type { ContactEventRecord } from '../domain/schemas/contact-events';
+import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 import { AlarmScheduler } from './alarms';
 import { eraseHub } from './erase';
@@ -162,13 +162,13 @@ export class StreamHub extends DurableObject<Env> {
     return this.timeline.list(q, Date.now());
   }
 
-  getEntry(owner: HubOwner, id: string): ContactEventRecord | null {
+  getEntry(owner: HubOwner, id: string): TimelineEntryRecord | null {
     this.check(owner);
     return this.timeline.get(id);
   }
 
   /** Undelivered realtime entries that are not expired, oldest first. */
-  undelivered(owner: HubOwner): ContactEventRecord[] {
+  undelivered(owner: HubOwner): TimelineEntryRecord[] {
     this.check(owner);
     return this.timeline.undelivered(Date.now());
   }
@@ -179,13 +179,13 @@ export class StreamHub extends DurableObject<Env> {
   }
 
   /** Sets read/read_at once; later calls return the first read time. */
-  markRead(owner: HubOwner, id: string, at = Date.now()): ContactEventRecord | null {
+  markRead(owner: HubOwner, id: string, at = Date.now()): TimelineEntryRecord | null {
     this.check(owner);
     return this.writer.markRead(id, at);
   }
 
   /** Sets delivered/delivered_at once. */
-  markDelivered(owner: HubOwner, id: string, at = Date.now()): ContactEventRecord | null {
+  markDelivered(owner: HubOwner, id: string, at = Date.now()): TimelineEntryRecord | null {
     this.check(owner);
     return this.writer.markDelivered(id, at);
   }

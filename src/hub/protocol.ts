@@ -29,7 +29,7 @@
  * | `typing` | —                 | tells the others (at most one broadcast per socket per second) |
  * | `ping`   | —                 | `pong` (answered without waking a hibernated hub when sent exactly as `{"type":"ping"}`) |
  */
-import type { ContactEventRecord } from '../domain/schemas/contact-events';
+import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import { CLOSE, problem, refusalCloseCode, type ClientFrame, type Problem, type ServerFrame as WireFrame, type TimelineEntry } from '../../packages/client/src/protocol';
 
 // The frame types, close codes and problem builder live in the module the client library shares
@@ -38,9 +38,9 @@ export { CLOSE, problem, refusalCloseCode, type ClientFrame, type Problem };
 export type { PresenceAgent } from '../../packages/client/src/protocol';
 
 /** The hub sends its own timeline records; they must keep the shape the client library reads. */
-export type ServerFrame = WireFrame<ContactEventRecord>;
+export type ServerFrame = WireFrame<TimelineEntryRecord>;
 type Assignable<T extends U, U> = T;
-export type EntryMatchesClient = Assignable<ContactEventRecord, TimelineEntry>;
+export type EntryMatchesClient = Assignable<TimelineEntryRecord, TimelineEntry>;
 
 /** Frames larger than this are refused (error frame, then close 4413). */
 export const MAX_FRAME_BYTES = 64 * 1024;

@@ -18,15 +18,15 @@ export function relayFailureOf(reason: unknown): RelayFailure {
   return f && typeof f.error === 'string' ? { error: f.error, isolated: f.isolated === true } : { error: String(reason), isolated: false };
 }
 
-const RELAY_SHARDS = 4;
+const BATCHERS = 4;
 const RELAY_TIMEOUT_MS = 30_000;
 
-/** Which of the RELAY_SHARDS batchers a hub (by its Durable Object id) relays through. */
-export function shardOf(key: string): number {
+/** Which of the BATCHERS batchers a hub (by its Durable Object id) relays through. */
+export function batcherOf(key: string): number {
   // FNV-1a: stable, cheap, and spreads hub ids evenly.
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % RELAY_SHARDS;
+  return (h >>> 0) % BATCHERS;
 }
 
 type Staged = { [K in keyof Required<RelayRequest>]?: { value: RelayRequest[K]; resolve: () => void; reject: (e: Error) => void } };
@@ -87,7 +87,7 @@ export class RelaySink {
 
   private async direct(request: RelayRequest): Promise<RelayResult> {
     const ns = this.env.RELAY_BATCHER as DurableObjectNamespace<RelayBatcher>;
-    const stub = ns.get(ns.idFromName(`relay-${shardOf(this.hubKey)}`));
+    const stub = ns.get(ns.idFromName(`relay-${batcherOf(this.hubKey)}`));
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       // A batcher that never answers must not wedge the hub's relay (its alarm retries instead).

@@ -14,7 +14,7 @@
 import { isVisibleTo } from '../domain/contact-event-types';
 import type { RealtimeRole } from '../domain/realtime-token';
 import { isSigningKeyId } from '../domain/signing-keys';
-import type { ContactEventRecord } from '../domain/schemas/contact-events';
+import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import {
   CLOSE,
   MAX_FRAME_BYTES,
@@ -37,12 +37,12 @@ export { SESSION_HEADER, type SocketSession } from './socket-session';
 
 /** What the socket layer needs of its hub (all of the hub's sockets are of the hub's contact). */
 export interface SocketHost {
-  undelivered(): ContactEventRecord[];
+  undelivered(): TimelineEntryRecord[];
   /** One chunk of a catch-up, as stored JSON text (TimelineStore.catchUpRows). */
   catchUpRows(role: RealtimeRole, after: number, limit: number): { seq: number; body: string }[];
-  getEntry(id: string): ContactEventRecord | null;
-  markRead(id: string): ContactEventRecord | null;
-  markDelivered(id: string): ContactEventRecord | null;
+  getEntry(id: string): TimelineEntryRecord | null;
+  markRead(id: string): TimelineEntryRecord | null;
+  markDelivered(id: string): TimelineEntryRecord | null;
   version(): number;
   /** Have the hub's alarm fire no later than `at` (ms): a socket's token expires then. */
   wakeAt(at: number): void;

@@ -1,11 +1,11 @@
 import type { RealtimeRole } from '../domain/realtime-token';
-import type { ContactEventRecord } from '../domain/schemas/contact-events';
+import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import type { StoredAppend } from '../domain/idempotency';
 import type { TimelineQuery } from './types';
 
 /** A stored timeline entry as the idempotency check needs it, with the original record for a replay. */
 export interface StoredEntry extends StoredAppend {
-  record: ContactEventRecord;
+  record: TimelineEntryRecord;
 }
 
 /**
@@ -21,10 +21,10 @@ export class TimelineStore {
     type Row = { id: string; request_hash: string | null; body: string };
     const byId = this.sql.exec<Row>(`SELECT id, request_hash, body FROM timeline WHERE id = ?`, id).toArray()[0];
     const row = byId || key === null ? byId : this.sql.exec<Row>(`SELECT id, request_hash, body FROM timeline WHERE idempotency_key = ?`, key).toArray()[0];
-    return row && { id: row.id, request_hash: row.request_hash, record: JSON.parse(row.body) as ContactEventRecord };
+    return row && { id: row.id, request_hash: row.request_hash, record: JSON.parse(row.body) as TimelineEntryRecord };
   }
 
-  insert(r: ContactEventRecord, idempotencyKey: string | null, requestHash: string | null): void {
+  insert(r: TimelineEntryRecord, idempotencyKey: string | null, requestHash: string | null): void {
     this.sql.exec(
       `INSERT INTO timeline (seq, id, idempotency_key, request_hash, origin_event_id, session_id, event_type, category, is_realtime,
          delivered, read, visible_to_client, visible_to_agent, expires_at, occurred_at, revision, body)
@@ -46,23 +46,23 @@ export class TimelineStore {
     );
   }
 
-  get(id: string): ContactEventRecord | null {
+  get(id: string): TimelineEntryRecord | null {
     return this.getWithRevision(id)?.record ?? null;
   }
 
-  getWithRevision(id: string): { record: ContactEventRecord; revision: number } | null {
+  getWithRevision(id: string): { record: TimelineEntryRecord; revision: number } | null {
     const row = this.sql.exec<{ body: string; revision: number }>(`SELECT body, revision FROM timeline WHERE id = ?`, id).toArray()[0];
-    return row ? { record: JSON.parse(row.body) as ContactEventRecord, revision: row.revision } : null;
+    return row ? { record: JSON.parse(row.body) as TimelineEntryRecord, revision: row.revision } : null;
   }
 
   /** The entry derived from this log event, if any. */
-  derivedFrom(eventId: string): ContactEventRecord | null {
+  derivedFrom(eventId: string): TimelineEntryRecord | null {
     const row = this.sql.exec<{ body: string }>(`SELECT body FROM timeline WHERE origin_event_id = ?`, eventId).toArray()[0];
-    return row ? (JSON.parse(row.body) as ContactEventRecord) : null;
+    return row ? (JSON.parse(row.body) as TimelineEntryRecord) : null;
   }
 
   /** Stores a changed entry (its delivered/read flags) under a new revision. */
-  update(next: ContactEventRecord, revision: number): void {
+  update(next: TimelineEntryRecord, revision: number): void {
     this.sql.exec(
       `UPDATE timeline SET delivered = ?, read = ?, revision = ?, body = ? WHERE id = ?`,
       next.delivered ? 1 : 0,
@@ -77,7 +77,7 @@ export class TimelineStore {
     return this.sql.exec(`DELETE FROM timeline WHERE id = ?`, id).rowsWritten > 0;
   }
 
-  list(q: TimelineQuery, now: number): { events: ContactEventRecord[]; total: number } {
+  list(q: TimelineQuery, now: number): { events: TimelineEntryRecord[]; total: number } {
     const where: string[] = [];
     const args: SqlStorageValue[] = [];
     if (q.visibleTo === 'client') where.push('visible_to_client = 1');
@@ -112,15 +112,15 @@ export class TimelineStore {
         q.offset,
       )
       .toArray();
-    return { events: rows.map((r) => JSON.parse(r.body) as ContactEventRecord), total };
+    return { events: rows.map((r) => JSON.parse(r.body) as TimelineEntryRecord), total };
   }
 
   /** Undelivered realtime entries that are not expired at `now`, oldest first. */
-  undelivered(now: number): ContactEventRecord[] {
+  undelivered(now: number): TimelineEntryRecord[] {
     return this.sql
       .exec<{ body: string }>(`SELECT body FROM timeline WHERE is_realtime = 1 AND delivered = 0 AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq`, now)
       .toArray()
-      .map((r) => JSON.parse(r.body) as ContactEventRecord);
+      .map((r) => JSON.parse(r.body) as TimelineEntryRecord);
   }
 
   /**
@@ -155,11 +155,11 @@ export class TimelineStore {
   }
 
   /** Entries committed at or after `since` (ISO time). */
-  committedSince(since: string): ContactEventRecord[] {
+  committedSince(since: string): TimelineEntryRecord[] {
     return this.sql
       .exec<{ body: string }>(`SELECT body FROM timeline WHERE json_extract(body, '$.created_at') >= ?`, since)
       .toArray()
-      .map((r) => JSON.parse(r.body) as ContactEventRecord);
+      .map((r) => JSON.parse(r.body) as TimelineEntryRecord);
   }
 
   /** Inside an erase's transaction. */

@@ -1,4 +1,4 @@
-import type { ContactEventRecord } from '../domain/schemas/contact-events';
+import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 
 /** Who a hub belongs to. A contact's hub owns the stream `contact-<id>`; other aggregates get their own. */
@@ -31,12 +31,12 @@ export type { PreparedEntry, PreparedEvent } from '../domain/prepared';
 export type { ExpectedVersion } from '../domain/expected-version';
 
 export type AppendOutcome<T> =
-  | { ok: true; created: boolean; records: T[]; derived: ContactEventRecord[]; version: number }
+  | { ok: true; created: boolean; records: T[]; derived: TimelineEntryRecord[]; version: number }
   | { ok: false; reason: 'conflict'; detail: string; current_version: number }
   | { ok: false; reason: 'wrong_expected_version'; detail: string; current_version: number };
 
 export type EventAppendOutcome = AppendOutcome<EventRecord>;
-export type EntryAppendOutcome = AppendOutcome<ContactEventRecord>;
+export type EntryAppendOutcome = AppendOutcome<TimelineEntryRecord>;
 
 export interface TimelineQuery {
   limit: number;
@@ -52,13 +52,13 @@ export interface TimelineQuery {
 }
 
 export interface TimelinePage {
-  events: ContactEventRecord[];
+  events: TimelineEntryRecord[];
   total: number;
 }
 
 /** A change to the timeline, as the hub announces it to its sockets. */
 export type TimelineChange =
-  | { type: 'event'; entry: ContactEventRecord }
+  | { type: 'event'; entry: TimelineEntryRecord }
   | { type: 'read'; id: string; read_at: string }
   | { type: 'delivered'; id: string; delivered_at: string }
   | { type: 'deleted'; id: string };

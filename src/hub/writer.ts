@@ -1,6 +1,6 @@
 import { expectedVersionMismatch } from '../domain/expected-version';
 import { decideAppend } from '../domain/idempotency';
-import type { ContactEventRecord } from '../domain/schemas/contact-events';
+import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 import { iso } from '../domain/time';
 import { deriveTimelineEntry } from '../domain/timeline-derivation';
@@ -81,7 +81,7 @@ export class StreamWriter {
     if (mismatch) return { ok: false, reason: 'wrong_expected_version', detail: mismatch, current_version: version };
 
     const now = Date.now();
-    const derived: ContactEventRecord[] = [];
+    const derived: TimelineEntryRecord[] = [];
     this.storage.transactionSync(() => {
       let seq = this.lastSeq;
       for (const { index, e } of fresh) {
@@ -120,7 +120,7 @@ export class StreamWriter {
 
   /** Appends timeline entries (all or none), consecutive sequence numbers; records in input order. */
   appendEntries(entries: PreparedEntry[]): EntryAppendOutcome {
-    const out: (ContactEventRecord | null)[] = [];
+    const out: (TimelineEntryRecord | null)[] = [];
     const fresh: { index: number; e: PreparedEntry }[] = [];
     for (const [index, e] of entries.entries()) {
       const found = e.fresh ? undefined : this.timeline.find(e.id, e.idempotencyKey);
@@ -129,15 +129,15 @@ export class StreamWriter {
       out.push(found?.record ?? null);
       if (!found) fresh.push({ index, e });
     }
-    if (fresh.length === 0) return { ok: true, created: false, records: out as ContactEventRecord[], derived: [], version: this.lastSeq };
+    if (fresh.length === 0) return { ok: true, created: false, records: out as TimelineEntryRecord[], derived: [], version: this.lastSeq };
 
     const now = Date.now();
-    const records: ContactEventRecord[] = [];
+    const records: TimelineEntryRecord[] = [];
     this.storage.transactionSync(() => {
       let seq = this.lastSeq;
       for (const { index, e } of fresh) {
         seq += 1;
-        const record: ContactEventRecord = {
+        const record: TimelineEntryRecord = {
           id: e.id,
           contact_id: this.owner.id,
           sequence_number: seq,
@@ -173,18 +173,18 @@ export class StreamWriter {
       this.lastSeq = seq;
     });
     this.committed(records.map((entry) => ({ type: 'event', entry })));
-    return { ok: true, created: true, records: out as ContactEventRecord[], derived: [], version: this.lastSeq };
+    return { ok: true, created: true, records: out as TimelineEntryRecord[], derived: [], version: this.lastSeq };
   }
 
   // ---------------------------------------------------------------- timeline updates
 
   /** Sets read/read_at once; later calls return the first read time. */
-  markRead(id: string, at = Date.now()): ContactEventRecord | null {
+  markRead(id: string, at = Date.now()): TimelineEntryRecord | null {
     return this.update(id, (e) => (e.read ? null : { ...e, read: true, read_at: iso(at) }), (e) => ({ type: 'read', id: e.id, read_at: e.read_at! }));
   }
 
   /** Sets delivered/delivered_at once. */
-  markDelivered(id: string, at = Date.now()): ContactEventRecord | null {
+  markDelivered(id: string, at = Date.now()): TimelineEntryRecord | null {
     return this.update(id, (e) => (e.delivered ? null : { ...e, delivered: true, delivered_at: iso(at) }), (e) => ({
       type: 'delivered',
       id: e.id,
@@ -192,7 +192,7 @@ export class StreamWriter {
     }));
   }
 
-  private update(id: string, change: (e: ContactEventRecord) => ContactEventRecord | null, announce: (e: ContactEventRecord) => TimelineChange): ContactEventRecord | null {
+  private update(id: string, change: (e: TimelineEntryRecord) => TimelineEntryRecord | null, announce: (e: TimelineEntryRecord) => TimelineChange): TimelineEntryRecord | null {
     const stored = this.timeline.getWithRevision(id);
     if (!stored) return null;
     const next = change(stored.record);

@@ -1,5 +1,5 @@
 import type { EventInsert } from '../db/events';
-import type { ContactEventRecord } from '../domain/schemas/contact-events';
+import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import type { RelayMessage } from '../queues/messages';
 
 /*
@@ -10,7 +10,7 @@ import type { RelayMessage } from '../queues/messages';
 /** An outbox row's body, by kind. */
 export type OutboxItem =
   | { kind: 'event'; insert: EventInsert }
-  | { kind: 'timeline'; record: ContactEventRecord; revision: number; announce: boolean }
+  | { kind: 'timeline'; record: TimelineEntryRecord; revision: number; announce: boolean }
   | { kind: 'timeline_delete'; id: string };
 
 export interface OutboxRow {

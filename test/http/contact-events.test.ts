@@ -3,12 +3,12 @@ import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { contactHubStub } from '../../src/hub';
 import type { StreamHub } from '../../src/hub/hub';
-import type { ContactEventRecord } from '../../src/domain/schemas/contact-events';
+import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
 import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
 import { expectProblem } from '../support/problem';
 
 interface Page {
-  events: ContactEventRecord[];
+  events: TimelineEntryRecord[];
   total: number;
   page: number;
   limit: number;
@@ -23,10 +23,10 @@ const entry = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
-async function add(t: Tenant, contact: string, body: Record<string, unknown>, headers?: Record<string, string>): Promise<ContactEventRecord> {
+async function add(t: Tenant, contact: string, body: Record<string, unknown>, headers?: Record<string, string>): Promise<TimelineEntryRecord> {
   const res = await call('POST', `/api/v1/contacts/${contact}/events`, { key: t.key, body, ...(headers ? { headers } : {}) });
   expect(res.status).toBe(201);
-  return json<ContactEventRecord>(res);
+  return json<TimelineEntryRecord>(res);
 }
 
 const d1Entry = (tenantId: string, id: string) =>
@@ -69,7 +69,7 @@ describe('contact timeline: appends', () => {
     const contact = uuid();
     const { body, res } = await addFull(t, contact);
     expect(res.status).toBe(201);
-    const e = await json<ContactEventRecord>(res);
+    const e = await json<TimelineEntryRecord>(res);
     expect(e).toMatchObject({ ...body, contact_id: contact, sequence_number: 1, delivered: false, read: false, origin_event_id: null });
     expect(e.id).toMatch(/^[0-9a-f-]{36}$/);
   });
@@ -87,7 +87,7 @@ describe('contact timeline: appends', () => {
     const t = await newTenant();
     const contact = uuid();
     const { body, res } = await addFull(t, contact);
-    const e = await json<ContactEventRecord>(res);
+    const e = await json<TimelineEntryRecord>(res);
     const row = await eventually(() => d1Entry(t.id, e.id));
     expect(row).toMatchObject({ contact_id: contact, sequence_number: 1, category: 'pipeline', priority: 'high', session_id: body.session_id, triggered_by: body.triggered_by });
     expect(row.occurred_at).toBe(Date.parse(body.occurred_at));
@@ -103,7 +103,7 @@ describe('contact timeline: appends', () => {
       body: { events: Array.from({ length: 25 }, (_, i) => entry({ title: `n${i}` })) },
     });
     expect(res.status).toBe(201);
-    const { events } = await json<{ events: ContactEventRecord[] }>(res);
+    const { events } = await json<{ events: TimelineEntryRecord[] }>(res);
     expect(events.map((e) => e.sequence_number)).toEqual(Array.from({ length: 25 }, (_, i) => i + 2));
     expect(events.map((e) => e.title)).toEqual(Array.from({ length: 25 }, (_, i) => `n${i}`));
     await eventually(async () => (await d1Count(t.id, contact)) === 25);
@@ -128,7 +128,7 @@ describe('contact timeline: appends', () => {
       body: { events: Array.from({ length: 1000 }, () => entry({ description: undefined })) },
     });
     expect(ok.status).toBe(201);
-    const { events } = await json<{ events: ContactEventRecord[] }>(ok);
+    const { events } = await json<{ events: TimelineEntryRecord[] }>(ok);
     expect(events[999]!.sequence_number).toBe(1000);
     await eventually(async () => (await d1Count(t.id, contact)) === 1000, { timeoutMs: 10_000 });
   });
@@ -162,7 +162,7 @@ describe('contact timeline: idempotency', () => {
     const first = await add(t, contact, entry({ id }));
     const again = await call('POST', `/api/v1/contacts/${contact}/events`, { key: t.key, body: entry({ id }) });
     expect(again.status).toBe(200);
-    expect((await json<ContactEventRecord>(again)).sequence_number).toBe(first.sequence_number);
+    expect((await json<TimelineEntryRecord>(again)).sequence_number).toBe(first.sequence_number);
     expect(await hubCount(t, contact)).toBe(1);
   });
 
@@ -391,9 +391,9 @@ describe('contact timeline: reads across contacts', () => {
   it('searches title and description by word and by case-insensitive prefix', async () => {
     const { t, reminder, relayed } = await threeEntries();
     await relayed();
-    const found = await json<{ events: ContactEventRecord[] }>(await call('GET', '/api/v1/contact-events/search?q=invoice', { key: t.key }));
+    const found = await json<{ events: TimelineEntryRecord[] }>(await call('GET', '/api/v1/contact-events/search?q=invoice', { key: t.key }));
     expect(found.events.map((e) => e.id)).toEqual([reminder.id]);
-    const prefix = await json<{ events: ContactEventRecord[] }>(await call('GET', '/api/v1/contact-events/search?q=PAYM%20remind', { key: t.key }));
+    const prefix = await json<{ events: TimelineEntryRecord[] }>(await call('GET', '/api/v1/contact-events/search?q=PAYM%20remind', { key: t.key }));
     expect(prefix.events.map((e) => e.id)).toEqual([reminder.id]);
   });
 
@@ -402,8 +402,8 @@ describe('contact timeline: reads across contacts', () => {
     await relayed();
     const syntax = await call('GET', `/api/v1/contact-events/search?q=${encodeURIComponent('john" OR NEAR(')}`, { key: t.key });
     expect(syntax.status).toBe(200);
-    expect((await json<{ events: ContactEventRecord[] }>(syntax)).events).toEqual([]);
-    const john = await json<{ events: ContactEventRecord[] }>(await call('GET', `/api/v1/contact-events/search?q=john&contact_id=${contact}`, { key: t.key }));
+    expect((await json<{ events: TimelineEntryRecord[] }>(syntax)).events).toEqual([]);
+    const john = await json<{ events: TimelineEntryRecord[] }>(await call('GET', `/api/v1/contact-events/search?q=john&contact_id=${contact}`, { key: t.key }));
     expect(john.events.map((e) => e.id)).toEqual([assigned.id]);
   });
 });
@@ -419,7 +419,7 @@ describe('contact timeline: receipts', () => {
     return { t, contact, e };
   }
   const undelivered = async (t: Tenant, contact: string) =>
-    json<{ events: ContactEventRecord[] }>(await call('GET', `/api/v1/contact-events/undelivered?contact_id=${contact}`, { key: t.key }));
+    json<{ events: TimelineEntryRecord[] }>(await call('GET', `/api/v1/contact-events/undelivered?contact_id=${contact}`, { key: t.key }));
 
   it('lists only realtime entries as undelivered', async () => {
     const { t, contact, e } = await realtimeEntry();
@@ -442,7 +442,7 @@ describe('contact timeline: receipts', () => {
     const delivered = await call('POST', `/api/v1/contact-events/${e.id}/mark-delivered?contact_id=${contact}`, { key: t.key });
     expect(await json(delivered)).toEqual({ success: true, id: e.id, delivered_at: expect.any(String) });
     expect((await undelivered(t, contact)).events).toEqual([]);
-    const got = await json<ContactEventRecord>(await call('GET', `/api/v1/contact-events/${e.id}`, { key: t.key }));
+    const got = await json<TimelineEntryRecord>(await call('GET', `/api/v1/contact-events/${e.id}`, { key: t.key }));
     expect(got).toMatchObject({ read: true, read_at: body.read_at, delivered: true });
   });
 
@@ -558,7 +558,7 @@ describe('contact timeline: expiry', () => {
     expect(list.total).toBe(1);
     const withExpired = await json<Page>(await call('GET', `/api/v1/contacts/${contact}/events?include_expired=true`, { key: t.key }));
     expect(withExpired.events.map((e) => e.id)).toEqual([dead.id, live.id]);
-    const und = await json<{ events: ContactEventRecord[] }>(await call('GET', `/api/v1/contact-events/undelivered?contact_id=${contact}`, { key: t.key }));
+    const und = await json<{ events: TimelineEntryRecord[] }>(await call('GET', `/api/v1/contact-events/undelivered?contact_id=${contact}`, { key: t.key }));
     expect(und.events.map((e) => e.id)).toEqual([live.id]);
     expect((await json<{ count: number }>(await call('GET', `/api/v1/contacts/${contact}/events/count`, { key: t.key }))).count).toBe(1);
   });
@@ -571,7 +571,7 @@ describe('contact timeline: expiry', () => {
     expect((await json<Page>(await call('GET', '/api/v1/contact-events?include_expired=true', { key: t.key }))).events.length).toBe(2);
     const sess = await json<Page>(await call('GET', `/api/v1/sessions/${session}/events`, { key: t.key }));
     expect(sess.events.map((e) => e.id)).toEqual([live.id]);
-    const found = await json<{ events: ContactEventRecord[] }>(await call('GET', '/api/v1/contact-events/search?q=notice', { key: t.key }));
+    const found = await json<{ events: TimelineEntryRecord[] }>(await call('GET', '/api/v1/contact-events/search?q=notice', { key: t.key }));
     expect(found.events.map((e) => e.id)).toEqual([live.id]);
   });
 });
@@ -588,7 +588,7 @@ describe('contact timeline: tenant isolation', () => {
     return { a, b, contact, session, e };
   }
   const untouched = async (a: Tenant, id: string) => {
-    const still = await json<ContactEventRecord>(await call('GET', `/api/v1/contact-events/${id}`, { key: a.key }));
+    const still = await json<TimelineEntryRecord>(await call('GET', `/api/v1/contact-events/${id}`, { key: a.key }));
     expect(still).toMatchObject({ id, title: 'secret plan', read: false, delivered: false });
     expect(await d1Entry(a.id, id)).toMatchObject({ title: 'secret plan', read: 0 });
   };

@@ -5,7 +5,7 @@ import { contactHubStub } from '../../src/hub';
 import type { StreamHub } from '../../src/hub/hub';
 import { upsertRowsStatements } from '../../src/db/projections';
 import { putSnapshotStatement } from '../../src/db/snapshots';
-import type { ContactEventRecord } from '../../src/domain/schemas/contact-events';
+import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
 import type { EventRecord } from '../../src/domain/schemas/events';
 import type { RelayMessage } from '../../src/queues/messages';
 import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
@@ -266,7 +266,7 @@ describe('erase: records still on their way through the webhooks queue', () => {
     });
     expect(res.status).toBe(201);
     const event = await json<EventRecord>(res);
-    const entryRecord = await json<ContactEventRecord>(
+    const entryRecord = await json<TimelineEntryRecord>(
       await call('POST', `/api/v1/contacts/${contact}/events`, { key: t.key, body: entry({ title: 'Quinn called' }) }),
     );
     // The relay's own messages went through fan-out while no webhook existed; the subscription exists

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { StreamHub } from '../../src/hub/hub';
 import { jsonBytes } from '../../src/domain/json';
 import { LIMITS, RECORD_BYTES, entryRecordBytes } from '../../src/domain/limits';
-import type { ContactEventRecord } from '../../src/domain/schemas/contact-events';
+import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
 import { MESSAGE_BYTES } from '../../src/queues/messages';
 import { call, eventually, json, uuid } from '../support/api';
 import { expectNothingWritten } from '../support/log';
@@ -91,7 +91,7 @@ describe(`Record limit: an event or timeline entry as stored is at most ${RECORD
       hub.listTimeline({ tenantId: t.id, kind: 'contact', id: contact }, { limit: 10, offset: 0, includeExpired: true }).events,
     );
     expect(derived.length).toBe(1);
-    const entry = derived[0] as ContactEventRecord;
+    const entry = derived[0] as TimelineEntryRecord;
     const entryBytes = jsonBytes(entry);
     console.log(`largest log event within the field limits: record ${eventBytes} bytes; its derived timeline entry: ${entryBytes} bytes`);
     expect(eventBytes).toBeLessThanOrEqual(RECORD_BYTES);

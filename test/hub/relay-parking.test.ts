@@ -3,9 +3,9 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'c
 import { describe, expect, it } from 'vitest';
 import { contactHubStub } from '../../src/hub';
 import type { StreamHub } from '../../src/hub/hub';
-import { shardOf } from '../../src/hub/relay';
+import { batcherOf } from '../../src/hub/relay';
 import type { OutboxItem } from '../../src/relay-batcher/types';
-import type { ContactEventRecord } from '../../src/domain/schemas/contact-events';
+import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
 import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
 import { outbox, recordedHub, type Recorder } from '../support/relay';
 
@@ -13,7 +13,7 @@ import { outbox, recordedHub, type Recorder } from '../support/relay';
 function contactInShardOf(t: Tenant, hubId: string): string {
   for (;;) {
     const contact = uuid();
-    if (shardOf(contactHubStub(env, t.id, contact).id.toString()) === shardOf(hubId)) return contact;
+    if (batcherOf(contactHubStub(env, t.id, contact).id.toString()) === batcherOf(hubId)) return contact;
   }
 }
 
@@ -118,7 +118,7 @@ describe('A record that can never reach a destination is parked; the rest of the
     // As committed by a version without the record limit: an entry of ~200 KB in the outbox.
     const big = await runInDurableObject(a.stub, (_hub: StreamHub, state) => {
       const now = new Date().toISOString();
-      const record: ContactEventRecord = {
+      const record: TimelineEntryRecord = {
         id: uuid(), contact_id: a.contact, sequence_number: 1, session_id: null, event_type: 'note_added', category: 'note', priority: 'normal',
         title: 'big', description: null, payload: { blob: 'x'.repeat(200_000) }, metadata: {}, source: 'agent', triggered_by: null,
         integration_source: null, is_realtime: false, delivered: false, delivered_at: null, read: false, read_at: null, visible_to_client: false,

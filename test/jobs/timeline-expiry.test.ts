@@ -3,7 +3,7 @@ import { createExecutionContext, createScheduledController, runInDurableObject, 
 import { describe, expect, it } from 'vitest';
 import { contactHubStub } from '../../src/hub';
 import type { StreamHub } from '../../src/hub/hub';
-import type { ContactEventRecord } from '../../src/domain/schemas/contact-events';
+import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
 import { runScheduled } from '../../src/jobs';
 import { purgeExpiredTimeline } from '../../src/jobs/timeline-expiry';
 import { call, eventually, json, newTenant, uuid } from '../support/api';
@@ -20,7 +20,7 @@ describe('timeline expiry job', () => {
       const body = { event_type: 'notification_sent', category: 'notification', source: 'system', title, ...(expires === null ? {} : { expires_at: iso(expires) }) };
       const res = await call('POST', `/api/v1/contacts/${contact}/events`, { key: t.key, body });
       expect(res.status).toBe(201);
-      return json<ContactEventRecord>(res);
+      return json<TimelineEntryRecord>(res);
     };
     const old = await add('expired 10 days ago', now - 10 * DAY);
     const recent = await add('expired 2 days ago', now - 2 * DAY);
@@ -31,7 +31,7 @@ describe('timeline expiry job', () => {
       return results.map((r) => r.id).sort();
     };
     const inHub = async () =>
-      (await json<{ events: ContactEventRecord[] }>(await call('GET', `/api/v1/contacts/${contact}/events?include_expired=true`, { key: t.key }))).events
+      (await json<{ events: TimelineEntryRecord[] }>(await call('GET', `/api/v1/contacts/${contact}/events?include_expired=true`, { key: t.key }))).events
         .map((e) => e.id)
         .sort();
     await eventually(async () => (await inD1()).length === 4);

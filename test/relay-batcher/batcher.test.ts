@@ -2,13 +2,13 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import type { RelayBatcher } from '../../src/relay-batcher/batcher';
 import type { OutboxRow, RelayRequest, RelayResult } from '../../src/relay-batcher/types';
-import type { ContactEventRecord } from '../../src/domain/schemas/contact-events';
+import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
 import type { EventRecord } from '../../src/domain/schemas/events';
 import { uuid } from '../support/api';
 
 function entryRow(outboxId: number, contactId: string, seq: number): OutboxRow {
   const now = new Date().toISOString();
-  const record: ContactEventRecord = {
+  const record: TimelineEntryRecord = {
     id: uuid(), contact_id: contactId, sequence_number: seq, session_id: null, event_type: 'note_added', category: 'note', priority: 'normal',
     title: 't', description: null, payload: {}, metadata: {}, source: 'agent', triggered_by: null, integration_source: null, is_realtime: false,
     delivered: false, delivered_at: null, read: false, read_at: null, visible_to_client: false, visible_to_agent: true, expires_at: null,
@@ -51,8 +51,8 @@ describe('RelayBatcher', () => {
     // The others got through: b's failure is its own.
     expect(rb!.d1!.isolated).toBe(true);
     expect(rc!.d1).toBeNull();
-    for (const r of [...rows.a, ...rows.c]) expect(await inD1(tenant, (r.item as { record: ContactEventRecord }).record.id)).toBe(1);
-    expect(await inD1(tenant, (rows.b[0]!.item as { record: ContactEventRecord }).record.id)).toBe(0);
+    for (const r of [...rows.a, ...rows.c]) expect(await inD1(tenant, (r.item as { record: TimelineEntryRecord }).record.id)).toBe(1);
+    expect(await inD1(tenant, (rows.b[0]!.item as { record: TimelineEntryRecord }).record.id)).toBe(0);
   });
 
   it('answers per destination: a queue failure is reported only for that queue', async () => {
@@ -60,7 +60,7 @@ describe('RelayBatcher', () => {
     const batcher = ns.get(ns.idFromName(`test-${uuid()}`));
     const tenant = `t_batcher_${uuid().slice(0, 8)}`;
     const row = entryRow(1, uuid(), 1);
-    const message = { kind: 'contact_event' as const, tenant_id: tenant, contact_event: (row.item as { record: ContactEventRecord }).record };
+    const message = { kind: 'contact_event' as const, tenant_id: tenant, contact_event: (row.item as { record: TimelineEntryRecord }).record };
     // A message over the 128 KB queue limit makes that send fail; D1 and the other queue still answer ok.
     const huge = { ...message, contact_event: { ...message.contact_event, payload: { blob: 'x'.repeat(200_000) } } };
     const result = (await batcher.relay({ d1: { tenantId: tenant, rows: [row] }, webhooks: [huge], analytics: [message] })) as RelayResult;
@@ -75,7 +75,7 @@ describe('RelayBatcher', () => {
     const [t1, t2] = [`t_batcher_${uuid().slice(0, 8)}`, `t_batcher_${uuid().slice(0, 8)}`];
     const message = (tenant: string) => {
       const row = entryRow(1, uuid(), 1);
-      return { kind: 'contact_event' as const, tenant_id: tenant, contact_event: (row.item as { record: ContactEventRecord }).record };
+      return { kind: 'contact_event' as const, tenant_id: tenant, contact_event: (row.item as { record: TimelineEntryRecord }).record };
     };
     const good = message(t2);
     const bad = message(t1);
@@ -92,7 +92,7 @@ describe('d1Statements', () => {
     const contact = uuid();
     const big = (i: number) => {
       const row = entryRow(i, contact, i);
-      (row.item as { record: ContactEventRecord }).record.payload = { blob: 'x'.repeat(60_000) };
+      (row.item as { record: TimelineEntryRecord }).record.payload = { blob: 'x'.repeat(60_000) };
       return row;
     };
     const rows = Array.from({ length: 30 }, (_, i) => big(i + 1));
@@ -111,7 +111,7 @@ describe('d1Statements', () => {
     // Hub a: event, entry, event, entry, then the first entry deleted and a third entry (outbox order).
     const a1 = entryRow(2, a, 1);
     const a2 = entryRow(4, a, 2);
-    const aDelete: OutboxRow = { id: 5, item: { kind: 'timeline_delete', id: (a1.item as { record: ContactEventRecord }).record.id }, d1: true, wq: false, aq: false };
+    const aDelete: OutboxRow = { id: 5, item: { kind: 'timeline_delete', id: (a1.item as { record: TimelineEntryRecord }).record.id }, d1: true, wq: false, aq: false };
     const passA = [eventRow(1, a, 1), a1, eventRow(3, a, 2), a2, aDelete, entryRow(6, a, 3)];
     // Hub b (same tenant) alternates too; hub c is another tenant's.
     const passB = [eventRow(1, b, 1), entryRow(2, b, 1), eventRow(3, b, 2), entryRow(4, b, 2)];

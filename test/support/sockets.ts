@@ -2,7 +2,7 @@ import { env, exports } from 'cloudflare:workers';
 import { contactHub } from '../../src/hub';
 import type { ServerFrame } from '../../src/hub/protocol';
 import { prepareEntry } from '../../src/domain/prepare';
-import type { ContactEventRecord, NewContactEvent } from '../../src/domain/schemas/contact-events';
+import type { TimelineEntryRecord, NewContactEvent } from '../../src/domain/schemas/contact-events';
 import { BASE, call, json, type Tenant } from './api';
 
 export type Frame = ServerFrame;
@@ -134,7 +134,7 @@ export async function connectAs(
 const base: NewContactEvent = { event_type: 'note_added', category: 'note', source: 'agent' };
 
 /** Appends timeline entries through the contact's hub (RPC), as the timeline API does. */
-export async function appendEntries(t: Tenant, contactId: string, entries: Partial<NewContactEvent>[]): Promise<ContactEventRecord[]> {
+export async function appendEntries(t: Tenant, contactId: string, entries: Partial<NewContactEvent>[]): Promise<TimelineEntryRecord[]> {
   const { stub, owner } = contactHub(env, t.id, contactId);
   const now = Date.now();
   const prepared = await Promise.all(entries.map((e, i) => prepareEntry({ ...base, ...e }, { idempotencyKey: null, correlationId: null, now }, i, true)));
@@ -143,7 +143,7 @@ export async function appendEntries(t: Tenant, contactId: string, entries: Parti
   return out.records;
 }
 
-export async function getEntry(t: Tenant, contactId: string, id: string): Promise<ContactEventRecord | null> {
+export async function getEntry(t: Tenant, contactId: string, id: string): Promise<TimelineEntryRecord | null> {
   const { stub, owner } = contactHub(env, t.id, contactId);
   return stub.getEntry(owner, id);
 }

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import type { EventSource } from '../../domain/event-types';
-import type { ContactEventRecord } from '../../domain/schemas/contact-events';
+import type { TimelineEntryRecord } from '../../domain/schemas/contact-events';
 
 // Times are epoch milliseconds (INTEGER): cheap to compare, index and range-scan; the API speaks ISO 8601.
 
@@ -100,13 +100,13 @@ export const contactEvents = sqliteTable(
     sequenceNumber: integer('sequence_number').notNull(),
     sessionId: text('session_id'),
     eventType: text('event_type').notNull(),
-    category: text('category').$type<ContactEventRecord['category']>().notNull(),
-    priority: text('priority').$type<ContactEventRecord['priority']>().notNull(),
+    category: text('category').$type<TimelineEntryRecord['category']>().notNull(),
+    priority: text('priority').$type<TimelineEntryRecord['priority']>().notNull(),
     title: text('title'),
     description: text('description'),
     payload: text('payload').notNull(),
     metadata: text('metadata').notNull(),
-    source: text('source').$type<ContactEventRecord['source']>().notNull(),
+    source: text('source').$type<TimelineEntryRecord['source']>().notNull(),
     triggeredBy: text('triggered_by'),
     integrationSource: text('integration_source'),
     isRealtime: integer('is_realtime', { mode: 'boolean' }).notNull(),

@@ -95,7 +95,7 @@ export const ContactEvent = z
     origin_event_id: z.string().nullable().openapi({ description: 'The log event this entry was derived from, if any.' }),
   })
   .openapi('ContactEvent');
-export type ContactEventRecord = z.infer<typeof ContactEvent>;
+export type TimelineEntryRecord = z.infer<typeof ContactEvent>;
 
 // ---------------------------------------------------------------- request and response shapes of the timeline API
 
