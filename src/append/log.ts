@@ -1,5 +1,6 @@
 import { contactHub } from '../hub';
-import type { ExpectedVersion, PreparedEvent } from '../hub/types';
+import type { ExpectedVersion } from '../domain/expected-version';
+import type { PreparedEvent } from '../domain/prepared';
 import { clearRelayOutbox, eventFromRow, findExisting, insertDirectStatements, type EventInsert, type EventRow } from '../db/events';
 import { eventOwners, ownerKey, recordOwners, type OwnedId } from '../db/owners';
 import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
@@ -8,7 +9,8 @@ import { iso } from '../domain/time';
 import { timelineMappingFor } from '../domain/timeline-mapping';
 import { kickProjections } from '../projections/runner';
 import { decideAppend } from '../domain/idempotency';
-import { sendRelay, type RelayMessage } from '../queues/messages';
+import type { RelayMessage } from '../domain/relay-message';
+import { sendRelay } from '../queues/messages';
 
 export interface WaitUntil {
   waitUntil(promise: Promise<unknown>): void;

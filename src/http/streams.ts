@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { contactHub, streamHub } from '../hub';
-import type { ExpectedVersion } from '../hub/types';
+import type { ExpectedVersion } from '../domain/expected-version';
 import type { PreparedEvent } from '../domain/prepared';
 import { positionsOf } from '../db/log';
 import { recordOwners } from '../db/owners';

@@ -3,8 +3,8 @@ import { eraseContactRows, eraseStreamRows, eraseTombstonesStatement } from '../
 import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 import { matchesContactEvent, matchesLogEvent } from '../domain/webhook-filters';
-import type { RelayMessage } from '../queues/messages';
-import { iso } from '../domain/time';
+import type { RelayMessage } from '../domain/relay-message';
+import { HOUR_MS, iso } from '../domain/time';
 import { deliveryIdFor, filterOf, outgoing } from '../queues/webhooks';
 import type { AlarmScheduler } from './alarms';
 import type { LogStore } from './log-store';
@@ -18,7 +18,7 @@ import { NOTHING_ERASED, type HubEraseCounts, type HubOwner } from './types';
  * How far back a record may still be on its way through the webhooks queue when its contact is erased
  * (queue retries and delays are minutes; this leaves a wide margin).
  */
-export const IN_FLIGHT_MS = 24 * 3_600_000;
+export const IN_FLIGHT_MS = 24 * HOUR_MS;
 
 /**
  * Deliveries that the webhooks queue may still create for the contact's recent records after the erase

@@ -18,15 +18,14 @@ import {
   hubOwnerOf,
   type EntryAppendOutcome,
   type EventAppendOutcome,
-  type ExpectedVersion,
   type HubEraseCounts,
   type HubOwner,
-  type PreparedEntry,
-  type PreparedEvent,
   type TimelineChange,
   type TimelinePage,
   type TimelineQuery,
 } from './types';
+import type { ExpectedVersion } from '../domain/expected-version';
+import type { PreparedEntry, PreparedEvent } from '../domain/prepared';
 
 /**
  * Seams for tests (through runInDurableObject), so that no test reaches into private fields. Nothing
@@ -91,7 +90,7 @@ export class StreamHub extends DurableObject<Env> {
       getEntry: (id) => this.timeline.get(id),
       markRead: (id) => this.markRead(owner, id),
       markDelivered: (id) => this.markDelivered(owner, id),
-      version: () => this.writer.lastSeq,
+      version: () => this.writer.lastSequenceNumber,
       wakeAt: (at) => void this.alarms.wakeAt(at),
       activeKeys: (tenantId, keyIds) => activeKeyIds(env.DB, tenantId, keyIds),
     });
@@ -206,7 +205,7 @@ export class StreamHub extends DurableObject<Env> {
   /** The owner's stream: log events by version. */
   readStream(owner: HubOwner, fromVersion: number, limit: number, direction: 'forward' | 'backward'): { events: EventRecord[]; version: number } {
     this.check(owner);
-    return { events: this.log.read(fromVersion, limit, direction), version: this.writer.lastSeq };
+    return { events: this.log.read(fromVersion, limit, direction), version: this.writer.lastSequenceNumber };
   }
 
   /** One log event by id (GET /events/{id} before the relay has brought it to D1). */
@@ -217,13 +216,13 @@ export class StreamHub extends DurableObject<Env> {
 
   version(owner: HubOwner): number {
     this.check(owner);
-    return this.writer.lastSeq;
+    return this.writer.lastSequenceNumber;
   }
 
   /** Stream facts (GET /streams/{id}/metadata): version, how many log events, first and last commit times. */
   streamInfo(owner: HubOwner): { version: number; count: number; first_created_at: string | null; last_created_at: string | null } {
     this.check(owner);
-    return { version: this.writer.lastSeq, ...this.log.info() };
+    return { version: this.writer.lastSequenceNumber, ...this.log.info() };
   }
 
   // ---------------------------------------------------------------- relay (operations and tests)
@@ -257,9 +256,9 @@ export class StreamHub extends DurableObject<Env> {
       outbox: this.outbox,
       meta: this.meta,
       alarms: this.alarms,
-      lastSequence: this.writer.lastSeq,
+      lastSequence: this.writer.lastSequenceNumber,
     });
-    this.writer.lastSeq = counts.sequence_number;
+    this.writer.lastSequenceNumber = counts.sequence_number;
     return counts;
   }
 

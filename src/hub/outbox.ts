@@ -1,5 +1,6 @@
 import { clearHubBacklog, clearParked, insertParked, upsertHubBacklog, type ParkedRecord } from '../db/ops';
 import { MESSAGE_BYTES, oversizedRelayMessage } from '../queues/messages';
+import { MINUTE_MS } from '../domain/time';
 import type { AlarmScheduler } from './alarms';
 import type { HubMeta } from './meta';
 import type { OutboxItem, OutboxRow } from '../relay-batcher/types';
@@ -10,7 +11,7 @@ const RELAY_BATCH = 500;
 const SAFETY_ALARM_MS = 5_000;
 /** How long relayed outbox rows may wait for the next write transaction to delete them. */
 const CLEAR_AFTER_MS = 1_000;
-const MAX_BACKOFF_MS = 60_000;
+const MAX_BACKOFF_MS = MINUTE_MS;
 /** A row that failed this many single-row passes in a row, each time isolated, is parked. */
 const PARK_AFTER = 3;
 /**

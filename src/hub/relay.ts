@@ -1,4 +1,4 @@
-import type { RelayMessage } from '../queues/messages';
+import type { RelayMessage } from '../domain/relay-message';
 import type { RelayBatcher } from '../relay-batcher/batcher';
 import type { OutboxItem, OutboxRow, RelayFailure, RelayQueue, RelayRequest, RelayResult } from '../relay-batcher/types';
 

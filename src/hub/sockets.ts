@@ -39,7 +39,7 @@ export { SESSION_HEADER, type SocketSession } from './socket-session';
 export interface SocketHost {
   undelivered(): TimelineEntryRecord[];
   /** One chunk of a catch-up, as stored JSON text (TimelineStore.catchUpRows). */
-  catchUpRows(role: RealtimeRole, after: number, limit: number): { seq: number; body: string }[];
+  catchUpRows(role: RealtimeRole, after: number, limit: number): { sequence_number: number; body: string }[];
   getEntry(id: string): TimelineEntryRecord | null;
   markRead(id: string): TimelineEntryRecord | null;
   markDelivered(id: string): TimelineEntryRecord | null;
@@ -194,8 +194,8 @@ export class HubSockets {
     let count = 0;
     try {
       for (const row of this.host.catchUpRows(att.role, cursor, this.catchUpChunk)) {
-        send(ws, eventFrameText(row.seq, row.body));
-        next = row.seq;
+        send(ws, eventFrameText(row.sequence_number, row.body));
+        next = row.sequence_number;
         count += 1;
       }
     } catch (e) {

@@ -4,7 +4,8 @@
  */
 export const HUB_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
-  // Log events owned by this hub (its stream). seq is the stream version / contact sequence number.
+  // Log events owned by this hub (its stream). The column seq is the sequence_number (the stream's version):
+  // stored hubs already have it under this name, and SQL reads it back `AS sequence_number` where rows leave the store.
   `CREATE TABLE IF NOT EXISTS log (
      seq INTEGER PRIMARY KEY,
      id TEXT NOT NULL UNIQUE,

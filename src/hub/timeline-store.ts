@@ -128,11 +128,11 @@ export class TimelineStore {
    * sequence above the cursor, oldest first), as the stored JSON text, so that it goes out as it is,
    * without a parse and a re-serialization per entry (a 10,000-entry resume is dominated by that otherwise).
    */
-  catchUpRows(role: RealtimeRole, after: number, limit: number, now: number): { seq: number; body: string }[] {
+  catchUpRows(role: RealtimeRole, after: number, limit: number, now: number): { sequence_number: number; body: string }[] {
     const visible = role === 'client' ? 'visible_to_client' : 'visible_to_agent';
     return this.sql
-      .exec<{ seq: number; body: string }>(
-        `SELECT seq, body FROM timeline WHERE seq > ? AND ${visible} = 1 AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq LIMIT ?`,
+      .exec<{ sequence_number: number; body: string }>(
+        `SELECT seq AS sequence_number, body FROM timeline WHERE seq > ? AND ${visible} = 1 AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq LIMIT ?`,
         after,
         now,
         limit,

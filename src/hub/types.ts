@@ -26,9 +26,7 @@ export function hubOwnerOf(name: string): HubOwner | null {
   return m ? { tenantId: m[1]!, kind: m[2] as HubOwner['kind'], id: m[3]! } : null;
 }
 
-export type { PreparedEntry, PreparedEvent } from '../domain/prepared';
 
-export type { ExpectedVersion } from '../domain/expected-version';
 
 export type AppendOutcome<T> =
   | { ok: true; created: boolean; records: T[]; derived: TimelineEntryRecord[]; version: number }

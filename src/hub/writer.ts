@@ -12,12 +12,11 @@ import {
   ownerStreamId,
   type EntryAppendOutcome,
   type EventAppendOutcome,
-  type ExpectedVersion,
   type HubOwner,
-  type PreparedEntry,
-  type PreparedEvent,
   type TimelineChange,
 } from './types';
+import type { ExpectedVersion } from '../domain/expected-version';
+import type { PreparedEntry, PreparedEvent } from '../domain/prepared';
 
 /**
  * The hub's writes: sequence numbers 1..N without gaps, the expected-version and idempotency rules
@@ -26,7 +25,7 @@ import {
  */
 export class StreamWriter {
   /** The last sequence number handed out (the stream's version). */
-  lastSeq: number;
+  lastSequenceNumber: number;
 
   constructor(
     private readonly storage: DurableObjectStorage,
@@ -37,7 +36,7 @@ export class StreamWriter {
     private readonly outbox: Outbox,
     private readonly committed: (changes: TimelineChange[]) => void,
   ) {
-    this.lastSeq = meta.lastSequence();
+    this.lastSequenceNumber = meta.lastSequence();
   }
 
   private get streamId(): string {
@@ -67,12 +66,12 @@ export class StreamWriter {
     for (const [index, e] of events.entries()) {
       const found = e.fresh ? undefined : this.log.find(e.id, e.idempotencyKey);
       const decision = decideAppend('Event', found, e);
-      if (decision.kind === 'conflict') return { ok: false, reason: 'conflict', detail: decision.detail, current_version: this.lastSeq };
+      if (decision.kind === 'conflict') return { ok: false, reason: 'conflict', detail: decision.detail, current_version: this.lastSequenceNumber };
       out.push(found?.record ?? null);
       if (found) replayed.push(found.record);
       else fresh.push({ index, e });
     }
-    const version = this.lastSeq;
+    const version = this.lastSequenceNumber;
     if (fresh.length === 0) {
       const derived = replayed.flatMap((r) => this.timeline.derivedFrom(r.id) ?? []);
       return { ok: true, created: false, records: out as EventRecord[], derived, version };
@@ -83,9 +82,9 @@ export class StreamWriter {
     const now = Date.now();
     const derived: TimelineEntryRecord[] = [];
     this.storage.transactionSync(() => {
-      let seq = this.lastSeq;
+      let sequenceNumber = this.lastSequenceNumber;
       for (const { index, e } of fresh) {
-        seq += 1;
+        sequenceNumber += 1;
         const record: EventRecord & { sequence_number: number } = {
           id: e.id,
           event_type: e.event_type,
@@ -96,7 +95,7 @@ export class StreamWriter {
           payload: e.payload,
           metadata: e.metadata,
           stream_id: this.streamId,
-          sequence_number: seq,
+          sequence_number: sequenceNumber,
           schema_version: e.schema_version,
           timestamp: iso(e.timestamp),
           created_at: iso(now),
@@ -104,18 +103,18 @@ export class StreamWriter {
         this.log.insert(record, e.idempotencyKey, e.requestHash, e.timestamp);
         this.outbox.enqueue({ kind: 'event', insert: { record, idempotency_key: e.idempotencyKey, request_hash: e.requestHash } }, now);
         out[index] = record;
-        const entry = this.owner.kind === 'contact' ? deriveTimelineEntry(record, seq, now, e.derivedEntryId ?? crypto.randomUUID()) : null;
+        const entry = this.owner.kind === 'contact' ? deriveTimelineEntry(record, sequenceNumber, now, e.derivedEntryId ?? crypto.randomUUID()) : null;
         if (entry) {
           this.timeline.insert(entry, null, null);
           this.outbox.enqueue({ kind: 'timeline', record: entry, revision: 1, announce: true }, now);
           derived.push(entry);
         }
       }
-      this.meta.saveSequence(seq);
-      this.lastSeq = seq;
+      this.meta.saveSequence(sequenceNumber);
+      this.lastSequenceNumber = sequenceNumber;
     });
     this.committed(derived.map((entry) => ({ type: 'event', entry })));
-    return { ok: true, created: true, records: out as EventRecord[], derived, version: this.lastSeq };
+    return { ok: true, created: true, records: out as EventRecord[], derived, version: this.lastSequenceNumber };
   }
 
   /** Appends timeline entries (all or none), consecutive sequence numbers; records in input order. */
@@ -125,22 +124,22 @@ export class StreamWriter {
     for (const [index, e] of entries.entries()) {
       const found = e.fresh ? undefined : this.timeline.find(e.id, e.idempotencyKey);
       const decision = decideAppend('Contact event', found, e);
-      if (decision.kind === 'conflict') return { ok: false, reason: 'conflict', detail: decision.detail, current_version: this.lastSeq };
+      if (decision.kind === 'conflict') return { ok: false, reason: 'conflict', detail: decision.detail, current_version: this.lastSequenceNumber };
       out.push(found?.record ?? null);
       if (!found) fresh.push({ index, e });
     }
-    if (fresh.length === 0) return { ok: true, created: false, records: out as TimelineEntryRecord[], derived: [], version: this.lastSeq };
+    if (fresh.length === 0) return { ok: true, created: false, records: out as TimelineEntryRecord[], derived: [], version: this.lastSequenceNumber };
 
     const now = Date.now();
     const records: TimelineEntryRecord[] = [];
     this.storage.transactionSync(() => {
-      let seq = this.lastSeq;
+      let sequenceNumber = this.lastSequenceNumber;
       for (const { index, e } of fresh) {
-        seq += 1;
+        sequenceNumber += 1;
         const record: TimelineEntryRecord = {
           id: e.id,
           contact_id: this.owner.id,
-          sequence_number: seq,
+          sequence_number: sequenceNumber,
           session_id: e.session_id,
           event_type: e.event_type,
           category: e.category,
@@ -169,11 +168,11 @@ export class StreamWriter {
         out[index] = record;
         records.push(record);
       }
-      this.meta.saveSequence(seq);
-      this.lastSeq = seq;
+      this.meta.saveSequence(sequenceNumber);
+      this.lastSequenceNumber = sequenceNumber;
     });
     this.committed(records.map((entry) => ({ type: 'event', entry })));
-    return { ok: true, created: true, records: out as TimelineEntryRecord[], derived: [], version: this.lastSeq };
+    return { ok: true, created: true, records: out as TimelineEntryRecord[], derived: [], version: this.lastSequenceNumber };
   }
 
   // ---------------------------------------------------------------- timeline updates

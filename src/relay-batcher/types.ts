@@ -1,6 +1,6 @@
 import type { EventInsert } from '../db/events';
 import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
-import type { RelayMessage } from '../queues/messages';
+import type { RelayMessage } from '../domain/relay-message';
 
 /*
  * What a hub's relay hands to a RelayBatcher, and what it answers. The rows are the hub's outbox rows
