@@ -65,18 +65,18 @@ await build({
   logLevel: 'warning',
 });
 
-// The client package (@eventline/client): one ES module per entry point; openapi-fetch stays a
-// dependency of the package rather than being copied into it.
+// The client package (@eventline/client): one ES module per entry point; openapi-fetch and jose stay
+// dependencies of the package rather than being copied into it.
 const clientDir = path.join(root, 'packages', 'client');
 rmSync(path.join(clientDir, 'dist'), { recursive: true, force: true });
 await build({
-  entryPoints: ['index', 'api', 'realtime', 'protocol'].map((name) => path.join(clientDir, 'src', `${name}.ts`)),
+  entryPoints: ['index', 'api', 'realtime', 'protocol', 'tokens'].map((name) => path.join(clientDir, 'src', `${name}.ts`)),
   outdir: path.join(clientDir, 'dist'),
   bundle: true,
   format: 'esm',
   target: 'es2022',
   platform: 'neutral',
-  external: ['openapi-fetch'],
+  external: ['openapi-fetch', 'jose'],
   // The entries share their modules (index re-exports the others) through chunks rather than copies.
   splitting: true,
   logLevel: 'warning',

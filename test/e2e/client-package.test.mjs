@@ -16,6 +16,7 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 let server;
 let scratch;
 let key;
+let tenantId;
 let doc;
 
 /** Every package name under a node_modules tree (scoped ones as @scope/name). */
@@ -54,7 +55,9 @@ before(async () => {
     body: JSON.stringify({ name: 'e2e-client-package' }),
   });
   assert.equal(res.status, 201);
-  key = (await res.json()).api_key.key;
+  const created = await res.json();
+  key = created.api_key.key;
+  tenantId = created.tenant.id;
   doc = await (await fetch(`${server.url}/openapi.json`)).json();
 
   // `npm run test:e2e` has just built packages/client/dist; pack it as a publish would.
@@ -72,7 +75,7 @@ after(async () => {
 
 test('the package installs without wrangler, workerd or any server dependency', () => {
   const manifest = JSON.parse(readFileSync(path.join(scratch, 'node_modules/@eventline/client/package.json'), 'utf8'));
-  assert.deepEqual(Object.keys(manifest.dependencies ?? {}), ['openapi-fetch']);
+  assert.deepEqual(Object.keys(manifest.dependencies ?? {}).sort(), ['jose', 'openapi-fetch']);
   assert.equal(manifest.devDependencies, undefined);
   assert.equal(manifest.peerDependencies, undefined);
   const names = installed(scratch);
@@ -80,8 +83,8 @@ test('the package installs without wrangler, workerd or any server dependency', 
   for (const server of ['wrangler', 'workerd', 'miniflare', 'hono', '@hono/zod-openapi', 'zod', 'drizzle-orm', 'esbuild']) {
     assert.equal(names.includes(server), false, `${server} was installed`);
   }
-  // What the application pulls in, all told: the package, openapi-fetch and its types helper.
-  assert.ok(names.length <= 3, names.join(', '));
+  // What the application pulls in, all told: the package, openapi-fetch and its types helper, jose.
+  assert.ok(names.length <= 4, names.join(', '));
 });
 
 test('Node imports the REST client from the installed package and appends an event (201)', () => {
@@ -126,6 +129,26 @@ test('Node imports the realtime client from the installed package and gets a con
     execFileSync(process.execPath, ['--experimental-websocket', '--no-warnings', '--input-type=module', '-e', script], { cwd: scratch, env: { ...process.env, BASE: server.url, KEY: key }, encoding: 'utf8' }),
   );
   assert.deepEqual(out, { title: 'From the package', sequence_number: 1, live: true });
+});
+
+test('Node signs a realtime token with a signing key through the installed package, and the token opens the stream', () => {
+  const script = `
+    import { createEventlineApi } from '@eventline/client/api';
+    import { signRealtimeToken } from '@eventline/client/tokens';
+    const api = createEventlineApi({ baseUrl: process.env.BASE, apiKey: process.env.KEY });
+    const { data: key } = await api.POST('/api/v1/realtime/signing-keys', { body: { name: 'package-test' } });
+    const contact = crypto.randomUUID();
+    const token = await signRealtimeToken(key, { tenantId: process.env.TENANT, contactId: contact, role: 'client' });
+    const ws = new WebSocket(process.env.BASE.replace('http', 'ws') + '/api/v1/contacts/' + contact + '/stream?token=' + token);
+    const first = await new Promise((resolve, reject) => {
+      ws.addEventListener('message', (e) => resolve(JSON.parse(e.data)), { once: true });
+      ws.addEventListener('close', (e) => reject(new Error('closed ' + e.code)), { once: true });
+    });
+    ws.close();
+    console.log(JSON.stringify({ first: first.type, kid: JSON.parse(atob(token.split('.')[0])).kid === key.id }));
+  `;
+  const out = JSON.parse(execFileSync(process.execPath, ['--experimental-websocket', '--no-warnings', '--input-type=module', '-e', script], { cwd: scratch, env: { ...process.env, BASE: server.url, KEY: key, TENANT: tenantId }, encoding: 'utf8' }));
+  assert.deepEqual(out, { first: 'ready', kid: true });
 });
 
 test('the installed type declarations compile for a TypeScript application', () => {
