@@ -1,3 +1,4 @@
+import type { D1EraseCounts } from '../db/erase';
 import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 
@@ -62,15 +63,9 @@ export type TimelineChange =
   | { type: 'deleted'; id: string };
 
 /** What a hub's erase removed, per store (the archives are counted by the Worker, which rewrites them). */
-export interface HubEraseCounts {
+export interface HubEraseCounts extends D1EraseCounts {
   hub_events: number;
   hub_entries: number;
-  events: number;
-  contact_events: number;
-  projections: number;
-  snapshots: number;
-  webhook_deliveries: number;
-  delivery_attempts: number;
   /** The counter kept across the erase (the tombstone): the next entry gets this + 1. */
   sequence_number: number;
 }

@@ -1,25 +1,8 @@
-import { env } from 'cloudflare:workers';
-import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { app } from '../../src/app';
-import { BASE, json, newTenant } from '../support/api';
+import { json, newTenant } from '../support/api';
 import { EMBEDDED_AND_CLUSTER } from '../support/webhook-urls';
+import { callProduction } from '../support/webhooks';
 
-/** The app with ALLOW_PRIVATE_WEBHOOK_URLS as in production ("false"). */
-async function callProduction(method: string, path: string, key: string, body?: unknown): Promise<Response> {
-  const ctx = createExecutionContext();
-  const res = await app.fetch(
-    new Request(`${BASE}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    }),
-    { ...env, ALLOW_PRIVATE_WEBHOOK_URLS: 'false' },
-    ctx,
-  );
-  await waitOnExecutionContext(ctx);
-  return res;
-}
 
 describe('webhook URLs with IPv4 inside IPv6, and cluster names', () => {
   it('refuses each on create and on PATCH with a 422 naming url, and stores nothing', async () => {

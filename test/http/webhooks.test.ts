@@ -1,10 +1,8 @@
-import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
-import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { app } from '../../src/app';
-import { BASE, call, json, newTenant, uuid } from '../support/api';
+import { call, json, newTenant, uuid } from '../support/api';
 import { expectProblem, fieldPaths } from '../support/problem';
 import { hookPath, hookUrl } from '../support/receiver';
+import { callProduction } from '../support/webhooks';
 
 interface Sub {
   id: string;
@@ -19,21 +17,6 @@ interface Problem {
 const create = (key: string, body: Record<string, unknown>) => call('POST', '/api/v1/webhooks', { key, body });
 const paths = (p: Problem) => p.errors.map((e) => e.path).sort();
 
-/** The same app with ALLOW_PRIVATE_WEBHOOK_URLS as in production ("false"). */
-async function callProduction(method: string, path: string, key: string, body?: unknown): Promise<Response> {
-  const ctx = createExecutionContext();
-  const res = await app.fetch(
-    new Request(`${BASE}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    }),
-    { ...env, ALLOW_PRIVATE_WEBHOOK_URLS: 'false' },
-    ctx,
-  );
-  await waitOnExecutionContext(ctx);
-  return res;
-}
 
 describe('webhook subscriptions API', () => {
   it('creates with defaults, shows the secret once, never on GET', async () => {

@@ -1,6 +1,8 @@
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
-import { call, json } from './api';
+import { app } from '../../src/app';
+import { BASE, call, json } from './api';
 import { header, type Received } from './receiver';
 import type { DeliveryRow } from '../../src/db/webhooks';
 
@@ -41,4 +43,20 @@ export async function deliveriesOf(tenantId: string, subscriptionId: string): Pr
 export async function eventsOfType(tenantId: string, type: string): Promise<{ id: string; payload: string }[]> {
   const { results } = await env.DB.prepare(`SELECT id, payload FROM events WHERE tenant_id = ? AND event_type = ?`).bind(tenantId, type).all<{ id: string; payload: string }>();
   return results;
+}
+
+/** The same app with ALLOW_PRIVATE_WEBHOOK_URLS as in production ("false"): the URL rules apply. */
+export async function callProduction(method: string, path: string, key: string, body?: unknown): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await app.fetch(
+    new Request(`${BASE}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    }),
+    { ...env, ALLOW_PRIVATE_WEBHOOK_URLS: 'false' },
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return res;
 }
