@@ -69,9 +69,10 @@ export async function applyMigrations(db) {
  *   front of the Worker cost 5.7× the no-op floor). false leaves them out.
  * - `bindings`: overrides of [vars] / .dev.vars.
  * - `stdio(stdout, stderr)`: what to do with workerd's output (the Worker's console lines); default: pass through.
+ * - `shared`: further Miniflare options (e.g. `inspectorPort` to profile the Worker).
  * Returns { mf, url, entryUrl, miniflareVersion, dispose }.
  */
-export async function startEventline({ persistRoot, port = 0, host = '127.0.0.1', assets = true, bindings = {}, stdio, logLevel = 'WARN', bundled = bundle() }) {
+export async function startEventline({ persistRoot, port = 0, host = '127.0.0.1', assets = true, bindings = {}, stdio, logLevel = 'WARN', shared = {}, bundled = bundle() }) {
   const { Miniflare, Log, LogLevel, version } = miniflare();
   const wranglerApi = await import(pathToFileURL(path.join(root, 'node_modules', 'wrangler', 'wrangler-dist', 'cli.js')).href);
   // .dev.vars (secrets) are read by the same helper, as `wrangler dev` reads them.
@@ -88,6 +89,7 @@ export async function startEventline({ persistRoot, port = 0, host = '127.0.0.1'
     // Loopback only: no fetch of the Request.cf placeholder from workers.cloudflare.com.
     cf: false,
     ...(stdio ? { handleRuntimeStdio: stdio } : {}),
+    ...shared,
     workers: [
       {
         ...apiOptions,
