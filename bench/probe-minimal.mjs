@@ -5,16 +5,15 @@
 // Object RPC that commits one SQLite row (the least any durable per-contact append can do). Eventline's
 // own figures (npm run bench) are read against these. Like the bench, requests go to the Worker's own
 // socket unless --via-entry sends them through Miniflare's entry worker.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import http from 'node:http';
-import { createRequire } from 'node:module';
-import os from 'node:os';
-import path from 'node:path';
+import { miniflare, tempState } from '../src/dev/runtime.mjs';
 
-const root = path.resolve(import.meta.dirname, '..');
 const disk = process.argv.includes('--state=disk');
 const viaEntry = process.argv.includes('--via-entry');
-const { Miniflare, Log, LogLevel } = createRequire(path.join(root, 'node_modules', 'wrangler', 'package.json'))('miniflare');
+// --connections=16 runs only the loaded half (what `npm run bench -- --peer` prints).
+const connectionCounts = (process.argv.find((a) => a.startsWith('--connections='))?.slice(14) ?? '16,1').split(',').map(Number);
+const { Miniflare, Log, LogLevel } = miniflare();
 
 const script = `import { DurableObject } from 'cloudflare:workers';
 export class Hub extends DurableObject {
@@ -30,8 +29,7 @@ export default { async fetch(req, env) {
   return Response.json(await stub.append(await req.json()), { status: 201 });
 } }`;
 
-const base = !disk && existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
-const state = mkdtempSync(path.join(base, 'eventline-probe-'));
+const { dir: state, kind: stateKind } = tempState(disk ? 'disk' : 'tmpfs');
 const mf = new Miniflare({
   host: '127.0.0.1',
   port: 0,
@@ -86,9 +84,9 @@ const cases = [
   ['Worker → DO RPC (no storage)', (i) => ['GET', `/rpc/c${i % 100}`]],
   ['Worker → DO RPC + one SQLite commit', (i) => ['POST', `/append/c${i % 100}`, entry(i)]],
 ];
-console.log(`minimal Worker on workerd (Miniflare API), ${viaEntry ? 'through the entry worker' : "on the Worker's own socket"}, Durable Object state on ${base === '/dev/shm' ? 'tmpfs' : `disk (${base})`}`);
+console.log(`minimal Worker on workerd (Miniflare API), ${viaEntry ? 'through the entry worker' : "on the Worker's own socket"}, Durable Object state on ${stateKind}`);
 try {
-  for (const connections of [16, 1]) {
+  for (const connections of connectionCounts) {
     for (const [name, make] of cases) {
       await load(1, connections, make);
       const r = await load(3, connections, make);

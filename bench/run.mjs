@@ -2,23 +2,25 @@
 // `npm run bench`: load and latency of Eventline on the local Workers runtime.
 //
 // The Worker is bundled by wrangler (`wrangler deploy --dry-run`, the same bundle `wrangler deploy`
-// uploads) and run by Miniflare's API on workerd, with the bindings wrangler.toml declares except the
-// [assets] router (local D1 with the migrations applied, SQLite Durable Objects, Queues with their
-// consumers; their files on tmpfs, or on disk with --state=disk). There is no `wrangler dev` in front:
+// uploads, from src/dev/local-entry.ts) and run by Miniflare's API on workerd as `npm start` runs it
+// (src/dev/runtime.mjs), with the bindings wrangler.toml declares (local D1 with the migrations applied,
+// SQLite Durable Objects, Queues with their consumers, R2; the [assets] with --server=start; their
+// files on tmpfs, or on disk with --state=disk). `--peer` measures Eventline side by side with the
+// PostgreSQL outbox in bench/peer/ instead (bench/peer.mjs). There is no `wrangler dev` in front:
 // no ProxyWorker, no inspector proxy — requests go from Node's HTTP client over loopback straight to
 // the Worker's own socket in workerd (`--via-entry`: through Miniflare's entry worker). Built-in
 // scenarios measure the contact hub and the timeline; then every bench/scenarios/*.mjs runs (each
 // exports `name` and `run(ctx)`, ctx as built in pluggedIn), each with a fresh tenant, after workerd
 // has gone idle. Prints a table and JSON, and writes the JSON to bench/results/.
-import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { applyMigrations, startEventline, tempState } from '../src/dev/runtime.mjs';
 import { percentile, round } from './lib.mjs';
+import { peerComparison } from './peer.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const quick = process.argv.includes('--quick');
@@ -28,7 +30,9 @@ const WARMUP_SECONDS = quick ? 0.5 : 1;
 const CONNECTIONS = 16;
 // Where Miniflare keeps the local D1, Durable Object, R2 and cache files: `--state=disk` (the OS temp
 // directory, here ext4 on a virtual disk) or, by default, tmpfs (/dev/shm) when the machine has one.
-const STATE = process.argv.find((a) => a.startsWith('--state='))?.slice(8) ?? 'tmpfs';
+// With --peer the default is disk: `npm start` keeps its state in .wrangler/ on disk, and PostgreSQL
+// fsyncs its commits to the same disk.
+const STATE = process.argv.find((a) => a.startsWith('--state='))?.slice(8) ?? (process.argv.includes('--peer') ? 'disk' : 'tmpfs');
 const SCENARIO_TIMEOUT_MS = 90_000;
 // Requests reach the Worker on a socket of its own (Miniflare's `unsafeDirectSockets`), as on Cloudflare,
 // where the edge hands a request straight to the Worker. `--via-entry` sends them through Miniflare's
@@ -38,84 +42,37 @@ const VIA_ENTRY = process.argv.includes('--via-entry');
 
 // ---------------------------------------------------------------- the runtime
 
-function bundle() {
-  const outdir = mkdtempSync(path.join(os.tmpdir(), 'eventline-bench-'));
-  const wrangler = path.join(root, 'node_modules', '.bin', 'wrangler');
-  const r = spawnSync(wrangler, ['deploy', '--dry-run', '--outdir', outdir], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, CI: 'true', WRANGLER_SEND_METRICS: 'false' },
-  });
-  if (r.status !== 0) throw new Error(`bundling failed:\n${r.stdout}\n${r.stderr}`);
-  return outdir;
-}
+// Which server is measured: `--server=bench` (default) is the bench's own — the Worker without the
+// [assets] and without per-request log lines; `--server=start` is what `npm start` runs (assets served
+// beside the Worker, wrangler.toml's [vars] including LOG_REQUESTS). Both come from src/dev/runtime.mjs.
+const SERVER = process.argv.find((a) => a.startsWith('--server='))?.slice(9) ?? (process.argv.includes('--peer') ? 'start' : 'bench');
+if (!['bench', 'start'].includes(SERVER)) throw new Error(`--server=${SERVER}: bench or start`);
 
-function stateDir() {
-  const base = STATE === 'tmpfs' && existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
-  return { dir: mkdtempSync(path.join(base, 'eventline-bench-state-')), kind: base === '/dev/shm' ? 'tmpfs (/dev/shm)' : `disk (${base})` };
-}
+/** The runtime's D1 database (Miniflare's handle), for the bench's own bookkeeping queries. */
+let localDb;
 
 async function startRuntime(adminToken) {
-  // Miniflare as wrangler itself uses it (wrangler's own copy), with wrangler's reading of wrangler.toml.
-  const requireFromWrangler = createRequire(path.join(root, 'node_modules', 'wrangler', 'package.json'));
-  const { Miniflare, Log, LogLevel } = requireFromWrangler('miniflare');
-  const { version: miniflareVersion } = requireFromWrangler('miniflare/package.json');
-  const wrangler = await import(pathToFileURL(path.join(root, 'node_modules', 'wrangler', 'wrangler-dist', 'cli.js')).href);
-  const { workerOptions } = wrangler.unstable_getMiniflareWorkerOptions(path.join(root, 'wrangler.toml'));
-  const outdir = bundle();
-  const state = stateDir();
-  // The [assets] binding is left out: Miniflare emulates Cloudflare's asset routing with two extra
-  // workers in front of every request (measured: 932 → 2,917 no-op req/s without them). On Cloudflare
-  // that routing happens before the Worker runs; the API under test never serves assets.
-  const { assets: _assets, ...apiOptions } = workerOptions;
-  const mf = new Miniflare({
-    host: '127.0.0.1',
-    port: 0,
-    log: new Log(LogLevel.WARN),
-    // Every local Durable Object and D1 transaction is an fsync'd SQLite commit in these files; on this
-    // machine's virtual disk that fsync dominates a write (docs/performance.md has both figures).
-    durableObjectsPersist: path.join(state.dir, 'do'),
-    d1Persist: path.join(state.dir, 'd1'),
-    r2Persist: path.join(state.dir, 'r2'),
-    cachePersist: path.join(state.dir, 'cache'),
-    kvPersist: path.join(state.dir, 'kv'),
-    // Loopback only: no fetch of the Request.cf placeholder from workers.cloudflare.com.
-    cf: false,
-    workers: [
-      {
-        ...apiOptions,
-        name: 'eventline',
-        modules: true,
-        modulesRoot: outdir,
-        scriptPath: path.join(outdir, 'index.js'),
-        ...(VIA_ENTRY ? {} : { unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }] }),
-        bindings: {
-          ...workerOptions.bindings,
-          ADMIN_TOKEN: adminToken,
-          TOKEN_SIGNING_SECRET: randomBytes(24).toString('hex'),
-          // The bench measures the system, not the per-key rate limit; scenarios may target loopback receivers.
-          RATE_LIMIT_PER_MINUTE: '0',
-          ALLOW_PRIVATE_WEBHOOK_URLS: 'true',
-          LOG_REQUESTS: 'false',
-        },
-      },
-    ],
+  const state = tempState(STATE);
+  const rt = await startEventline({
+    persistRoot: state.dir,
+    assets: SERVER === 'start',
+    // The bench measures the system, not the per-key rate limit; scenarios may target loopback receivers.
+    bindings: {
+      ADMIN_TOKEN: adminToken,
+      TOKEN_SIGNING_SECRET: randomBytes(24).toString('hex'),
+      RATE_LIMIT_PER_MINUTE: '0',
+      ALLOW_PRIVATE_WEBHOOK_URLS: 'true',
+      ...(SERVER === 'bench' ? { LOG_REQUESTS: 'false' } : {}),
+    },
+    // The Worker's log lines are produced (that cost is measured) but not printed.
+    stdio(stdout, stderr) {
+      stdout.resume();
+      stderr.resume();
+    },
   });
-  const entry = await mf.ready;
-  const url = (VIA_ENTRY ? entry : await mf.unsafeGetDirectURL('eventline')).toString().replace(/\/$/, '');
-  await applyMigrations(await mf.getD1Database('DB'));
-  return { mf, url, miniflareVersion, outdir, state };
-}
-
-async function applyMigrations(db) {
-  const dir = path.join(root, 'migrations');
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()) {
-    const statements = readFileSync(path.join(dir, file), 'utf8')
-      .split('--> statement-breakpoint')
-      .map((s) => s.trim())
-      .filter((s) => s.replace(/--.*$/gm, '').trim().length > 0);
-    for (const sql of statements) await db.prepare(sql).run();
-  }
+  localDb = await rt.mf.getD1Database('DB');
+  await applyMigrations(localDb);
+  return { ...rt, url: VIA_ENTRY ? rt.entryUrl : rt.url, state };
 }
 
 // ---------------------------------------------------------------- quiet between measurements
@@ -302,11 +259,12 @@ async function prewarm(url, key, contacts) {
  * Waits until D1 holds `expected` timeline entries of the tenant (the relay has caught up), so that one
  * scenario's backlog does not load the next one. Returns the seconds it took, or null on timeout.
  */
-async function settle(url, key, expected, timeoutMs = 30_000) {
+async function settle(tenantId, expected, timeoutMs = 30_000) {
   const t0 = performance.now();
   while (performance.now() - t0 < timeoutMs) {
-    const res = await request(url, 'GET', '/api/v1/contact-events?limit=1&include_expired=true', { key });
-    if (res.status === 200 && JSON.parse(res.text).total >= expected) return (performance.now() - t0) / 1000;
+    // Counted in the local D1 itself: the API's tenant-wide list pages by cursor and has no total.
+    const row = await localDb.prepare('SELECT count(*) AS n FROM contact_events WHERE tenant_id = ?').bind(tenantId).first();
+    if (row.n >= expected) return (performance.now() - t0) / 1000;
     await new Promise((r) => setTimeout(r, 100));
   }
   return null;
@@ -340,7 +298,7 @@ async function builtIn(url, adminToken) {
   add('appends', 'single append p50', single.p50, 'ms', '≤ 2 ms', single.p50 <= 2);
   add('appends', 'single append p99', single.p99, 'ms');
   if (single.failed) add('appends', `single append failures (${single.firstFailure})`, single.failed, 'requests', '0', false);
-  const singleDrain = await settle(url, t1.key, contacts.length + single.okAll);
+  const singleDrain = await settle(t1.tenantId, contacts.length + single.okAll);
   if (singleDrain === null) add('appends', 'D1 did not catch up within 30 s of the single-append load', null, '', '', false);
   else add('appends', 'D1 caught up after the single-append load', singleDrain, 's');
 
@@ -393,7 +351,7 @@ async function builtIn(url, adminToken) {
   add('batch', 'batch appends (100/request), 4 conns', batch.rps * 100, 'events/s', '≥ 20,000', batch.rps * 100 >= 20000);
   add('batch', 'batch request p50', batch.p50, 'ms');
   if (batch.failed) add('batch', `batch failures (${batch.firstFailure})`, batch.failed, 'requests', '0', false);
-  const batchDrain = await settle(url, t2.key, batchContacts.length + batch.okAll * 100, 60_000);
+  const batchDrain = await settle(t2.tenantId, batchContacts.length + batch.okAll * 100, 60_000);
   if (batchDrain === null) add('batch', 'D1 did not catch up within 60 s of the batch load', null, '', '', false);
   else add('batch', 'D1 caught up after the batch load', batchDrain, 's');
 
@@ -437,7 +395,7 @@ async function builtIn(url, adminToken) {
       }
     }
     const bgResult = await bg;
-    if (bgResult) await settle(url, t.key, bgContacts.length + bgResult.okAll + lags.length + timeouts);
+    if (bgResult) await settle(t.tenantId, bgContacts.length + bgResult.okAll + lags.length + timeouts);
     lags.sort((a, b) => a - b);
     const label = background ? `relay lag under ${background}-conn append load` : 'relay lag, idle';
     add('relay', `${label} p50 (n=${lags.length})`, percentile(lags, 50), 'ms');
@@ -509,31 +467,36 @@ async function main() {
   const started = new Date();
   const loadBefore = os.loadavg();
   process.stderr.write('Bundling the Worker and starting workerd (Miniflare, no wrangler dev proxy)…\n');
-  const { mf, url, miniflareVersion, outdir, state } = await startRuntime(adminToken);
+  const rt = await startRuntime(adminToken);
+  const { url, miniflareVersion, state } = rt;
   const cleanup = async () => {
     agent.destroy();
-    await mf.dispose().catch(() => undefined);
-    rmSync(outdir, { recursive: true, force: true });
+    await rt.dispose();
     rmSync(state.dir, { recursive: true, force: true });
   };
   for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => cleanup().finally(() => process.exit(130)));
   let rows = [];
   try {
     process.stderr.write(`workerd listening on ${url}\n`);
-    if (!only || only.includes('builtin')) rows = rows.concat(await builtIn(url, adminToken));
-    rows = rows.concat(await pluggedIn(url, adminToken));
+    if (process.argv.includes('--peer')) {
+      rows = rows.concat(await peerComparison({ url, adminToken, newTenant, quiesce, stateKind: STATE }));
+    } else {
+      if (!only || only.includes('builtin')) rows = rows.concat(await builtIn(url, adminToken));
+      rows = rows.concat(await pluggedIn(url, adminToken));
+    }
   } finally {
     await cleanup();
   }
   const result = {
     started_at: started.toISOString(),
     seconds: Math.round((Date.now() - started.getTime()) / 1000),
-    runtime: `workerd via Miniflare ${miniflareVersion} API (wrangler-bundled Worker without the [assets] router, no wrangler dev proxy, ${VIA_ENTRY ? "through Miniflare's entry worker" : "on the Worker's own socket"}), loopback HTTP/1.1 keep-alive; local state on ${state.kind}`,
+    server: SERVER === 'start' ? "npm start's runtime (assets beside the Worker, wrangler.toml [vars] incl. LOG_REQUESTS, rate limit off)" : "the bench's own (no [assets], LOG_REQUESTS=false, rate limit off)",
+    runtime: `workerd via Miniflare ${miniflareVersion} API (src/dev/runtime.mjs, no wrangler dev proxy, ${VIA_ENTRY ? "through Miniflare's entry worker" : "on the Worker's own socket"}), loopback HTTP/1.1 keep-alive; local state on ${state.kind}`,
     machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', node: process.version, loadavg_before: loadBefore.map((v) => round(v)), loadavg_after: os.loadavg().map((v) => round(v)) },
     settings: { seconds_per_load: SECONDS, warmup_seconds: WARMUP_SECONDS, connections: CONNECTIONS },
     results: rows,
   };
-  console.log(`\nEventline bench — ${result.runtime}`);
+  console.log(`\nEventline bench — server measured: ${result.server}\n${result.runtime}`);
   console.log(`${result.machine.cpus} CPUs (${result.machine.cpu}), Node ${result.machine.node}, load average before ${loadBefore.map((v) => v.toFixed(2)).join(' ')}\n`);
   console.log(table(rows));
   const dir = path.join(root, 'bench', 'results');

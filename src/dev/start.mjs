@@ -1,25 +1,16 @@
 #!/usr/bin/env node
-// `npm start`: the local launcher (runs in Node, not in the Worker). Applies the D1 migrations to the
-// embedded local database, makes sure a dev tenant and API key exist, prints them, then runs
-// `wrangler dev` on 127.0.0.1:8787 with local D1, Durable Objects and Queues.
-import { spawn, spawnSync } from 'node:child_process';
+// `npm start`: runs Eventline locally on workerd at the runtime's speed (runs in Node, not in the
+// Worker). Applies the D1 migrations to the local database in .wrangler/ (where `wrangler dev` keeps
+// it), makes sure a dev tenant and API key exist, prints them, then serves the Worker on its own socket
+// at 127.0.0.1:8787 with every binding of wrangler.toml (src/dev/runtime.mjs). No `wrangler dev` proxy
+// and no reload: `npm run dev` is wrangler dev, for changing the code.
 import { createHash, randomInt } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { root, startEventline, wrangler } from './runtime.mjs';
 
-const root = path.resolve(import.meta.dirname, '../..');
 process.chdir(root);
-const wrangler = path.join(root, 'node_modules', '.bin', 'wrangler');
-const port = process.env.PORT ?? '8787';
-
-function run(args) {
-  const r = spawnSync(wrangler, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', env: { ...process.env, CI: 'true' } });
-  if (r.status !== 0) {
-    process.stderr.write(r.stdout + r.stderr);
-    process.exit(r.status ?? 1);
-  }
-  return r.stdout;
-}
+const port = Number(process.env.PORT ?? '8787');
 
 if (!existsSync('.dev.vars')) {
   copyFileSync('.dev.vars.example', '.dev.vars');
@@ -33,7 +24,12 @@ const devVars = Object.fromEntries(
 );
 
 console.log('Applying D1 migrations to the local database…');
-run(['d1', 'migrations', 'apply', 'DB', '--local']);
+try {
+  wrangler(['d1', 'migrations', 'apply', 'DB', '--local']);
+} catch (e) {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+}
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const token = (n) => Array.from({ length: n }, () => ALPHABET[randomInt(62)]).join('');
@@ -47,31 +43,39 @@ if (existsSync(statePath)) {
   mkdirSync('.wrangler', { recursive: true });
   writeFileSync(statePath, JSON.stringify(dev, null, 2));
 }
-const hash = createHash('sha256').update(dev.key).digest('hex');
+
+console.log('Bundling the Worker and starting workerd…');
+// .wrangler/state/v3: the same files `wrangler dev` and `wrangler d1 … --local` use.
+const runtime = await startEventline({ persistRoot: path.join(root, '.wrangler', 'state', 'v3'), port });
+const db = await runtime.mf.getD1Database('DB');
 const now = Date.now();
-run([
-  'd1', 'execute', 'DB', '--local', '--command',
-  `INSERT OR IGNORE INTO tenants (id, name, settings, created_at) VALUES ('${dev.tenant_id}', 'Local development', '{}', ${now});
-   INSERT OR IGNORE INTO api_keys (id, tenant_id, name, prefix, hash, created_at) VALUES ('${dev.key_id}', '${dev.tenant_id}', 'dev', '${dev.prefix}', '${hash}', ${now});`,
+await db.batch([
+  db.prepare(`INSERT OR IGNORE INTO tenants (id, name, settings, created_at) VALUES (?, 'Local development', '{}', ?)`).bind(dev.tenant_id, now),
+  db
+    .prepare(`INSERT OR IGNORE INTO api_keys (id, tenant_id, name, prefix, hash, created_at) VALUES (?, ?, 'dev', ?, ?, ?)`)
+    .bind(dev.key_id, dev.tenant_id, dev.prefix, createHash('sha256').update(dev.key).digest('hex'), now),
 ]);
 
-const base = `http://127.0.0.1:${port}`;
+const base = runtime.url;
 console.log(`
-Eventline is starting on ${base}
+Eventline is running on ${base} (workerd, the Worker's own socket; Ctrl-C stops it)
   tenant:      ${dev.tenant_id}
   API key:     ${dev.key}
   admin token: ${devVars.ADMIN_TOKEN ?? '(set ADMIN_TOKEN in .dev.vars)'}
   docs:        ${base}/docs
-  crons:       curl '${base}/__scheduled?cron=*+*+*+*+*'   (minute)   cron=17+3+*+*+* (daily)
+  console:     ${base}/console/
+  crons:       curl '${base}/cdn-cgi/handler/scheduled?cron=*+*+*+*+*'   (minute)   cron=17+3+*+*+* (daily)
 
 Try:
   curl -s ${base}/api/v1/events -H 'authorization: Bearer ${dev.key}' -H 'content-type: application/json' \\
     -d '{"event_type":"contact.created","source":"system","contact_id":"0b6f8a4e-3a52-4c1e-9d35-1f0c2b7f9a10","payload":{"name":"Ada"}}'
 `);
 
-// --test-scheduled: GET /__scheduled?cron=… runs the scheduled handler. wrangler's own
-// /cdn-cgi/handler/scheduled answers 500 for a Worker with static assets: the trigger goes through
-// Miniflare's assets RPC proxy, which fails to pass the ScheduledController on (DataCloneError).
-const child = spawn(wrangler, ['dev', '--ip', '127.0.0.1', '--port', port, '--test-scheduled'], { stdio: 'inherit' });
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
-child.on('exit', (code) => process.exit(code ?? 0));
+let stopping = false;
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    if (stopping) return;
+    stopping = true;
+    runtime.dispose().finally(() => process.exit(0));
+  });
+}

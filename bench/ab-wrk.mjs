@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+// `node bench/ab-wrk.mjs <rootA> <rootB> [--rounds=3] [--seconds=6] [--state=tmpfs|disk] [--a:VAR=value …] [--b:VAR=value …]`:
+// timeline appends/s of two checkouts of Eventline (or of one checkout with two settings), each run as
+// `npm start` runs it (its own src/dev/runtime.mjs, assets included, wrangler.toml's [vars]; the rate
+// limit off), loaded by wrk exactly as `npm run bench -- --peer` loads them (16 connections, 100
+// contacts, bench/peer/post.lua). Both run at once; rounds alternate which goes first (A B, B A, …),
+// so that load from anything else on the machine falls on both. Prints each round and the means.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const [rootA, rootB] = process.argv.slice(2).filter((a) => !a.startsWith('--')).map((p) => path.resolve(p));
+if (!rootA || !rootB) throw new Error('usage: node bench/ab-wrk.mjs <rootA> <rootB> [--rounds=3] [--seconds=6]');
+const arg = (name, def) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? def;
+const ROUNDS = Number(arg('rounds', 3));
+const SECONDS = Number(arg('seconds', 6));
+const STATE = arg('state', 'tmpfs');
+const overrides = (side) =>
+  Object.fromEntries(
+    process.argv
+      .filter((a) => a.startsWith(`--${side}:`))
+      .map((a) => a.slice(4))
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
+const postLua = path.join(import.meta.dirname, 'peer', 'post.lua');
+const contactOf = (i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+
+function run(cmd, args, env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('close', () => resolve(out));
+  });
+}
+
+async function start(root, side) {
+  const { startEventline, tempState, applyMigrations } = await import(pathToFileURL(path.join(root, 'src', 'dev', 'runtime.mjs')).href);
+  const state = tempState(STATE);
+  const admin = randomBytes(12).toString('hex');
+  const rt = await startEventline({
+    persistRoot: state.dir,
+    bindings: { ADMIN_TOKEN: admin, TOKEN_SIGNING_SECRET: randomBytes(12).toString('hex'), RATE_LIMIT_PER_MINUTE: '0', ...overrides(side) },
+    stdio(stdout, stderr) {
+      stdout.resume();
+      stderr.resume();
+    },
+  });
+  await applyMigrations(await rt.mf.getD1Database('DB'));
+  const res = await fetch(`${rt.url}/api/v1/admin/tenants`, { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: '{"name":"ab"}' });
+  const key = (await res.json()).api_key.key;
+  for (let i = 0; i < 100; i += 1) {
+    const r = await fetch(`${rt.url}/api/v1/contacts/${contactOf(i)}/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: '{"event_type":"note_added","category":"note","source":"agent","title":"warm"}',
+    });
+    if (r.status !== 201) throw new Error(`${side}: prewarm failed ${r.status} ${await r.text()}`);
+  }
+  return {
+    side,
+    async load() {
+      const out = await run('wrk', ['-t2', '-c16', `-d${SECONDS}s`, '-s', postLua, rt.url], { PATH_PREFIX: '/api/v1/contacts/', AUTH: `Bearer ${key}` });
+      const non2xx = Number(out.match(/Non-2xx or 3xx responses:\s+(\d+)/)?.[1] ?? 0);
+      return { rps: Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN), non2xx };
+    },
+    async stop() {
+      await rt.dispose();
+      rmSync(state.dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const a = await start(rootA, 'a');
+const b = await start(rootB, 'b');
+const got = { a: [], b: [] };
+try {
+  for (let round = 0; round < ROUNDS; round += 1) {
+    for (const s of round % 2 === 0 ? [a, b] : [b, a]) {
+      // Let the previous load's relay and consumers finish first.
+      await new Promise((r) => setTimeout(r, 3000));
+      const r = await s.load();
+      got[s.side].push(r.rps);
+      console.log(`round ${round + 1} ${s.side.toUpperCase()}: ${r.rps} appends/s${r.non2xx ? ` (${r.non2xx} non-2xx)` : ''}`);
+    }
+  }
+} finally {
+  await a.stop();
+  await b.stop();
+}
+const mean = (xs) => xs.reduce((x, y) => x + y, 0) / xs.length;
+console.log(`A ${rootA} ${JSON.stringify(overrides('a'))}: mean ${mean(got.a).toFixed(1)} appends/s`);
+console.log(`B ${rootB} ${JSON.stringify(overrides('b'))}: mean ${mean(got.b).toFixed(1)} appends/s (B/A ${(mean(got.b) / mean(got.a)).toFixed(3)})`);
