@@ -17,8 +17,8 @@ const METHOD = '(?:GET|POST|PUT|PATCH|DELETE)';
 /** `GET /x`, `POST/GET /x`, `GET|DELETE /x`, with or without /api/v1, and anything after the path. */
 const ROUTE = new RegExp(`\`(${METHOD}(?:[/|]${METHOD})*) (/[^\`\\s]*)`, 'g');
 
-/** Served by the Worker but not part of the API (the document, its page, the console's assets). */
-const NOT_API = new Set(['/', '/docs', '/openapi.json', '/console/', '/__noop']);
+/** Served but not part of the API (the document, its page, the console's assets, the local cron triggers). */
+const NOT_API = new Set(['/', '/docs', '/openapi.json', '/console/', '/__noop', '/cdn-cgi/handler/scheduled', '/__scheduled']);
 
 function routesIn(text: string): string[] {
   return [...text.matchAll(ROUTE)].flatMap(([, methods, rawPath]) => {
