@@ -284,15 +284,20 @@ async function kinds(url, adminToken) {
 
 // ---------------------------------------------------------------- bytes per event in D1
 
-async function usedBytes(db) {
-  const one = async (pragma) => Object.values((await db.prepare(`PRAGMA ${pragma}`).first()) ?? {})[0];
-  const pageSize = await one('page_size');
-  const pages = await one('page_count');
-  const free = await one('freelist_count');
-  return (pages - free) * pageSize;
+/**
+ * D1's used bytes, (page_count - freelist_count) × page_size, read from the local database file with
+ * Python's sqlite3 (D1 refuses these PRAGMAs; Node 20 has no SQLite). A WAL reader sees what workerd
+ * has committed. Null without python3.
+ */
+function usedBytes(stateDir) {
+  const dir = path.join(stateDir, 'd1', 'miniflare-D1DatabaseObject');
+  const file = readdirSync(dir).find((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite');
+  const py = `import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\nq=lambda p:c.execute('PRAGMA '+p).fetchone()[0]\nprint((q('page_count')-q('freelist_count'))*q('page_size'))`;
+  const r = spawnSync('python3', ['-c', py, path.join(dir, file)], { encoding: 'utf8' });
+  return r.status === 0 ? Number(r.stdout.trim()) : null;
 }
 
-async function bytesPerEvent(url, adminToken, db, n) {
+async function bytesPerEvent(url, adminToken, stateDir, n) {
   const admin = caller(url, adminToken);
   const created = await admin('POST', '/api/v1/admin/tenants', { name: 'cost-bytes' });
   const call = caller(url, created.api_key.key);
@@ -305,7 +310,7 @@ async function bytesPerEvent(url, adminToken, db, n) {
     return { event_type, source: 'system', contact_id, payload: { i, channel: 'email', subject: `Renewal ${i}`, body: filler } };
   };
   await settle(url);
-  const before = await usedBytes(db);
+  const before = usedBytes(stateDir);
   const BATCH = 100;
   for (let i = 0; i < n; i += BATCH * 2) {
     await Promise.all(
@@ -313,7 +318,8 @@ async function bytesPerEvent(url, adminToken, db, n) {
     );
   }
   await settle(url);
-  const after = await usedBytes(db);
+  const after = usedBytes(stateDir);
+  if (before === null || after === null) return null;
   return { events: n, bytes: after - before, per_event: (after - before) / n, payload_bytes: JSON.stringify(event(0).payload).length };
 }
 
@@ -357,7 +363,7 @@ async function main() {
       const priced = { ...c, worker_requests: c.worker_requests + c.queue_invocations };
       return [k, { ...c, usd_per_million: usdPerMillion(priced) }];
     });
-    if (EVENTS > 0) bytes = await bytesPerEvent(rt.url, adminToken, rt.db, EVENTS);
+    if (EVENTS > 0) bytes = await bytesPerEvent(rt.url, adminToken, rt.stateDir, EVENTS);
   } finally {
     agent.destroy();
     await rt.mf.dispose().catch(() => undefined);
