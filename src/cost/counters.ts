@@ -1,3 +1,5 @@
+import { meterD1 } from '../db/metered';
+
 // Billable-operation counters for `npm run bench:cost`. Off unless the COST_COUNTERS var is "true"
 // (only the cost bench sets it): `meterEnv` then hands back the very same env object, and the
 // Durable Object wrappers in index.ts do nothing but one string comparison per construction.
@@ -69,63 +71,10 @@ export function countWorkerRequest(kind: 'fetch' | 'queue'): void {
 
 // ---------------------------------------------------------------- D1
 
-const real = new WeakMap<object, D1PreparedStatement>();
-
-function addMeta(result: D1Result<unknown> | D1Response): void {
+function addMeta(meta: D1Meta | null): void {
   counts.d1_queries += 1;
-  counts.d1_rows_read += result.meta.rows_read ?? 0;
-  counts.d1_rows_written += result.meta.rows_written ?? 0;
-}
-
-function meterStatement(stmt: D1PreparedStatement): D1PreparedStatement {
-  const wrapped: D1PreparedStatement = {
-    bind: (...values: unknown[]) => meterStatement(stmt.bind(...values)),
-    run: async <T>() => {
-      const r = await stmt.run<T>();
-      addMeta(r);
-      return r;
-    },
-    all: async <T>() => {
-      const r = await stmt.all<T>();
-      addMeta(r);
-      return r;
-    },
-    // first() and raw() carry no meta: they run as all() here, which returns the same rows.
-    first: (async (column?: string) => {
-      const r = await stmt.all<Record<string, unknown>>();
-      addMeta(r);
-      const row = r.results[0];
-      if (row === undefined) return null;
-      return column === undefined ? row : (row[column] ?? null);
-    }) as D1PreparedStatement['first'],
-    raw: (async (options?: { columnNames?: boolean }) => {
-      const r = await stmt.all<Record<string, unknown>>();
-      addMeta(r);
-      const rows = r.results.map((row) => Object.values(row));
-      if (options?.columnNames) return [Object.keys(r.results[0] ?? {}), ...rows];
-      return rows;
-    }) as D1PreparedStatement['raw'],
-  } as D1PreparedStatement;
-  real.set(wrapped, stmt);
-  return wrapped;
-}
-
-function meterD1(db: D1Database): D1Database {
-  return {
-    prepare: (query: string) => meterStatement(db.prepare(query)),
-    batch: async <T>(statements: D1PreparedStatement[]) => {
-      const results = await db.batch<T>(statements.map((s) => real.get(s) ?? s));
-      for (const r of results) addMeta(r);
-      return results;
-    },
-    exec: async (query: string) => {
-      const r = await db.exec(query);
-      counts.d1_queries += r.count;
-      return r;
-    },
-    withSession: (...args: Parameters<D1Database['withSession']>) => db.withSession(...args),
-    dump: () => db.dump(),
-  } as D1Database;
+  counts.d1_rows_read += meta?.rows_read ?? 0;
+  counts.d1_rows_written += meta?.rows_written ?? 0;
 }
 
 // ---------------------------------------------------------------- Durable Objects
@@ -210,7 +159,7 @@ export function meterEnv(env: Env): Env {
   if (!costEnabled(env) || metered.has(env)) return env;
   const out: Env = {
     ...env,
-    DB: meterD1(env.DB),
+    DB: meterD1(env.DB, addMeta),
     STREAM_HUB: meterNamespace(env.STREAM_HUB, 'STREAM_HUB'),
     RATE_LIMITER: meterNamespace(env.RATE_LIMITER, 'RATE_LIMITER'),
     RELAY_BATCHER: meterNamespace(env.RELAY_BATCHER, 'RELAY_BATCHER'),
