@@ -69,13 +69,15 @@ export const events = sqliteTable(
     uniqueIndex('events_stream').on(t.tenantId, t.streamId, t.sequenceNumber).where(sql`stream_id IS NOT NULL`),
     // List/export without a column filter, start/end ranges, stats, retention by age.
     index('events_tenant_time').on(t.tenantId, t.timestamp),
-    // One per filter of GET /events; contact and session also serve /events/count.
+    // One per filter of GET /events; contact and session also serve /events/count. The columns an
+    // event often leaves null are indexed partially: a row without one writes no entry (D1 bills an
+    // index entry as a row written), and `col = ?` implies `col IS NOT NULL`, so the filter still uses it.
     index('events_type').on(t.tenantId, t.eventType, t.timestamp),
     index('events_source').on(t.tenantId, t.source, t.timestamp),
-    index('events_contact').on(t.tenantId, t.contactId, t.timestamp),
-    index('events_session').on(t.tenantId, t.sessionId, t.timestamp),
-    index('events_message').on(t.tenantId, t.messageId, t.timestamp),
-    index('events_correlation').on(t.tenantId, t.correlationId, t.timestamp),
+    index('events_contact').on(t.tenantId, t.contactId, t.timestamp).where(sql`contact_id IS NOT NULL`),
+    index('events_session').on(t.tenantId, t.sessionId, t.timestamp).where(sql`session_id IS NOT NULL`),
+    index('events_message').on(t.tenantId, t.messageId, t.timestamp).where(sql`message_id IS NOT NULL`),
+    index('events_correlation').on(t.tenantId, t.correlationId, t.timestamp).where(sql`correlation_id IS NOT NULL`),
   ],
 );
 
@@ -128,7 +130,8 @@ export const contactEvents = sqliteTable(
     uniqueIndex('contact_events_seq').on(t.tenantId, t.contactId, t.sequenceNumber),
     index('contact_events_type').on(t.tenantId, t.eventType, t.occurredAt),
     index('contact_events_category').on(t.tenantId, t.category, t.occurredAt),
-    index('contact_events_session').on(t.tenantId, t.sessionId, t.occurredAt),
+    // Partial: most entries name no session (see events_session).
+    index('contact_events_session').on(t.tenantId, t.sessionId, t.occurredAt).where(sql`session_id IS NOT NULL`),
     index('contact_events_tenant_time').on(t.tenantId, t.occurredAt),
     index('contact_events_expired').on(t.expiresAt).where(sql`expires_at IS NOT NULL`),
   ],

@@ -1,0 +1,418 @@
+#!/usr/bin/env node
+// `npm run bench:cost`: the billable operations of one event of each kind, counted by the local
+// Workers runtime itself, and their price (bench/prices.mjs).
+//
+// The runtime is bench/run.mjs's (a copy of its few lines: the wrangler-bundled Worker on workerd via
+// Miniflare's API, on the Worker's own socket, local D1/Durable Objects/Queues on tmpfs) with one more
+// var, COST_COUNTERS=true, which makes the Worker count (src/cost/counters.ts): D1 `meta.rows_read` /
+// `rows_written` of every statement, the `rowsRead`/`rowsWritten` of every Durable Object SQL cursor,
+// every call on a Durable Object stub and every alarm, every Worker request and queue consumer
+// invocation, and 3 queue operations (write, read, delete) per 64 KB of each message sent.
+//
+// Counts, not timings: each sample is one event appended alone to a warm hub, then the runtime is left
+// until nothing moves (relay, queue consumers, projections done), so the figures do not depend on the
+// machine. Every kind is sampled SAMPLES times; a kind whose samples differ is reported as an error.
+// A queue batch of one message is the worst case: under load the consumers' invocations are shared.
+//
+// Then bytes per event in D1: N realistic events (each naming a contact, ~300 B payload, two thirds
+// of a type that derives a timeline entry), D1's used pages ((page_count - freelist_count) × page_size)
+// before and after.
+//
+// `--check` compares the counts with bench/cost-ceilings.json and exits 1 above a ceiling.
+// `--events=N` sets N for the bytes figure (default 2,000; 0 skips it).
+import { spawnSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import WebSocket from 'ws';
+import { PRICES, usdPerMillion } from './prices.mjs';
+
+const root = path.resolve(import.meta.dirname, '..');
+const CHECK = process.argv.includes('--check');
+const EVENTS = Number(process.argv.find((a) => a.startsWith('--events='))?.slice(9) ?? 2000);
+const SAMPLES = Number(process.env.COST_SAMPLES ?? 2);
+// Nothing counted for this long: the event's work (relay, consumers, projections) is over.
+const QUIET_MS = 1500;
+const FANOUT_SOCKETS = 10;
+// The hub's relay safety alarm fires this long after an append (src/hub/outbox.ts SAFETY_ALARM_MS).
+const SAFETY_ALARM_MS = 5000;
+
+// ---------------------------------------------------------------- the runtime (as bench/run.mjs)
+
+function bundle() {
+  const outdir = mkdtempSync(path.join(os.tmpdir(), 'eventline-cost-'));
+  const r = spawnSync(path.join(root, 'node_modules', '.bin', 'wrangler'), ['deploy', '--dry-run', '--outdir', outdir], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, CI: 'true', WRANGLER_SEND_METRICS: 'false' },
+  });
+  if (r.status !== 0) throw new Error(`bundling failed:\n${r.stdout}\n${r.stderr}`);
+  return outdir;
+}
+
+async function startRuntime(adminToken) {
+  const requireFromWrangler = createRequire(path.join(root, 'node_modules', 'wrangler', 'package.json'));
+  const { Miniflare, Log, LogLevel } = requireFromWrangler('miniflare');
+  const wrangler = await import(pathToFileURL(path.join(root, 'node_modules', 'wrangler', 'wrangler-dist', 'cli.js')).href);
+  const { workerOptions } = wrangler.unstable_getMiniflareWorkerOptions(path.join(root, 'wrangler.toml'));
+  const outdir = bundle();
+  const base = existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+  const stateDir = mkdtempSync(path.join(base, 'eventline-cost-state-'));
+  const { assets: _assets, ...apiOptions } = workerOptions;
+  const mf = new Miniflare({
+    host: '127.0.0.1',
+    port: 0,
+    log: new Log(LogLevel.WARN),
+    durableObjectsPersist: path.join(stateDir, 'do'),
+    d1Persist: path.join(stateDir, 'd1'),
+    r2Persist: path.join(stateDir, 'r2'),
+    cachePersist: path.join(stateDir, 'cache'),
+    kvPersist: path.join(stateDir, 'kv'),
+    cf: false,
+    // The Worker's own log lines (queue batches, crons) are not the bench's output.
+    handleRuntimeStdio(stdout, stderr) {
+      stdout.resume();
+      stderr.pipe(process.stderr);
+    },
+    workers: [
+      {
+        ...apiOptions,
+        name: 'eventline',
+        modules: true,
+        modulesRoot: outdir,
+        scriptPath: path.join(outdir, 'index.js'),
+        unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
+        bindings: {
+          ...workerOptions.bindings,
+          ADMIN_TOKEN: adminToken,
+          TOKEN_SIGNING_SECRET: randomBytes(24).toString('hex'),
+          // The per-key limiter's leases depend on time windows: off, so the counts are the event's own.
+          RATE_LIMIT_PER_MINUTE: '0',
+          ALLOW_PRIVATE_WEBHOOK_URLS: 'true',
+          LOG_REQUESTS: 'false',
+          COST_COUNTERS: 'true',
+        },
+      },
+    ],
+  });
+  await mf.ready;
+  const url = (await mf.unsafeGetDirectURL('eventline')).toString().replace(/\/$/, '');
+  const db = await mf.getD1Database('DB');
+  await applyMigrations(db);
+  return { mf, url, db, outdir, stateDir };
+}
+
+async function applyMigrations(db) {
+  const dir = path.join(root, 'migrations');
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()) {
+    const statements = readFileSync(path.join(dir, file), 'utf8')
+      .split('--> statement-breakpoint')
+      .map((s) => s.trim())
+      .filter((s) => s.replace(/--.*$/gm, '').trim().length > 0);
+    for (const sql of statements) await db.prepare(sql).run();
+  }
+}
+
+// ---------------------------------------------------------------- HTTP
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+function request(base, method, pathname, { key, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers = {};
+    if (key) headers.authorization = `Bearer ${key}`;
+    if (payload !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = Buffer.byteLength(payload);
+    }
+    const req = http.request(`${base}${pathname}`, { method, agent, headers }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (payload !== undefined) req.write(payload);
+    req.end();
+  });
+}
+
+function caller(base, key) {
+  return async (method, pathname, body) => {
+    const res = await request(base, method, pathname, { key, body });
+    if (res.status >= 300) throw new Error(`${method} ${pathname}: ${res.status} ${res.text.slice(0, 300)}`);
+    return res.text ? JSON.parse(res.text) : null;
+  };
+}
+
+// ---------------------------------------------------------------- counting
+
+const COUNTERS = ['d1_rows_written', 'do_rows_written', 'd1_rows_read', 'do_rows_read', 'd1_queries', 'do_requests', 'worker_requests', 'queue_invocations', 'queue_ops'];
+
+async function counters(url, reset = false) {
+  const res = await request(url, reset ? 'POST' : 'GET', '/__cost');
+  if (res.status !== 200) throw new Error(`/__cost: ${res.status} (is COST_COUNTERS set?)`);
+  return JSON.parse(res.text);
+}
+
+/**
+ * Waits until no counter moved for QUIET_MS and at least `minMs` have passed since `from`, then
+ * returns the totals (and zeroes them).
+ */
+async function settle(url, from = performance.now(), minMs = 0) {
+  let last = JSON.stringify(await counters(url));
+  let quietSince = performance.now();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 250));
+    const now = JSON.stringify(await counters(url));
+    if (now !== last) {
+      last = now;
+      quietSince = performance.now();
+    } else if (performance.now() - quietSince >= QUIET_MS && performance.now() - from >= minMs) break;
+  }
+  return counters(url, true);
+}
+
+/**
+ * Counts one run of `act` alone (the previous one has settled, see `kinds`): everything it caused is in —
+ * including the hub's safety alarm, which an append sets SAFETY_ALARM_MS later (src/hub/outbox.ts).
+ */
+async function measure(url, act, refresh) {
+  // The Worker caches an API key for 10 s (src/http/auth.ts): one authenticated read just before,
+  // left out of the count, so that no sample pays the cache's refresh (one D1 read per key, isolate
+  // and 10 s: nothing per event).
+  await refresh();
+  await counters(url, true);
+  const from = performance.now();
+  await act();
+  return settle(url, from, SAFETY_ALARM_MS + 500);
+}
+
+const minus = (a, b) => Object.fromEntries(COUNTERS.map((k) => [k, a[k] - b[k]]));
+
+
+// ---------------------------------------------------------------- the mix
+
+const note = (contactId, i) => ({ event_type: 'note.added', source: 'manual', contact_id: contactId, payload: { i, text: 'Called about the renewal' } });
+
+function openSocket(url) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    const timer = setTimeout(() => reject(new Error('socket did not become ready')), 15_000);
+    ws.on('error', () => reject(new Error('socket error')));
+    ws.on('message', (data) => {
+      if (JSON.parse(data.toString()).type === 'ready') {
+        clearTimeout(timer);
+        resolve(ws);
+      }
+    });
+  });
+}
+
+let refreshKey = async () => undefined;
+
+async function sampled(url, act) {
+  const samples = [];
+  for (let i = 0; i < SAMPLES; i++) samples.push(await measure(url, () => act(i), refreshKey));
+  return samples;
+}
+
+async function kinds(url, adminToken) {
+  const admin = caller(url, adminToken);
+  const created = await admin('POST', '/api/v1/admin/tenants', { name: 'cost' });
+  const call = caller(url, created.api_key.key);
+  refreshKey = () => call('GET', '/api/v1/settings');
+  const contact = randomUUID();
+  const stream = `order-${randomUUID()}`;
+  const fanContact = randomUUID();
+  // A webhook receiver on loopback, subscribed to invoice.* (order.* events match no subscription).
+  const received = [];
+  const receiver = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      received.push(Date.now());
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
+  const sockets = [];
+  const out = {};
+  try {
+    await call('POST', '/api/v1/webhooks', { name: 'cost', url: `http://127.0.0.1:${receiver.address().port}/hook`, events: ['invoice.*'], retry_count: 0 });
+    // Warm: the hubs exist, the API key is cached, the first-time work of each path is done, the
+    // sockets are open; then one settle long enough for every safety alarm the warm-up set.
+    await call('POST', '/api/v1/events', note(contact, -1));
+    await call('POST', '/api/v1/events', { event_type: 'order.noted', source: 'system', payload: { i: -1 } });
+    await call('POST', '/api/v1/events', { event_type: 'invoice.noted', source: 'system', payload: { i: -1 } });
+    await call('POST', `/api/v1/contacts/${contact}/events`, { event_type: 'note_added', category: 'note', source: 'agent', title: 'warm' });
+    await call('POST', `/api/v1/streams/${stream}/events`, { events: [{ event_type: 'order.placed', payload: { i: -1 } }] });
+    await call('POST', `/api/v1/contacts/${fanContact}/events`, { event_type: 'note_added', category: 'note', source: 'agent', title: 'warm' });
+    for (let s = 0; s < FANOUT_SOCKETS; s++) {
+      const t = await call('POST', '/api/v1/realtime/tokens', { contact_id: fanContact, role: 'agent', agent_id: `agent-${s}`, ttl_seconds: 600 });
+      sockets.push(await openSocket(t.url));
+    }
+    let frames = 0;
+    for (const ws of sockets) ws.on('message', (d) => (frames += JSON.parse(d.toString()).type === 'event' ? 1 : 0));
+    await settle(url, performance.now(), SAFETY_ALARM_MS + 500);
+
+    out.log_event_with_contact = await sampled(url, (i) => call('POST', '/api/v1/events', note(contact, i)));
+    out.log_event_without_contact = await sampled(url, (i) => call('POST', '/api/v1/events', { event_type: 'order.noted', source: 'system', payload: { i } }));
+    out.timeline_entry = await sampled(url, (i) =>
+      call('POST', `/api/v1/contacts/${contact}/events`, { event_type: 'note_added', category: 'note', source: 'agent', title: `Note ${i}` }),
+    );
+    out.stream_append = await sampled(url, (i) => call('POST', `/api/v1/streams/${stream}/events`, { events: [{ event_type: 'order.placed', payload: { i } }] }));
+    // A webhook delivery: the same kind of event with one matching subscription, minus it without.
+    const withHook = await sampled(url, (i) => call('POST', '/api/v1/events', { event_type: 'invoice.noted', source: 'system', payload: { i } }));
+    if (received.length !== SAMPLES + 1) throw new Error(`the receiver got ${received.length} deliveries, expected ${SAMPLES + 1}`);
+    out.webhook_delivery = withHook.map((s, k) => minus(s, out.log_event_without_contact[k]));
+    // One timeline entry to a contact with 10 agent sockets open (the entry's cost and its fan-out).
+    out.entry_fanned_out_to_10_sockets = await sampled(url, (i) =>
+      call('POST', `/api/v1/contacts/${fanContact}/events`, { event_type: 'note_added', category: 'note', source: 'agent', title: `Fan ${i}` }),
+    );
+    if (frames !== SAMPLES * FANOUT_SOCKETS) throw new Error(`the sockets got ${frames} event frames, expected ${SAMPLES * FANOUT_SOCKETS}`);
+  } finally {
+    receiver.close();
+    for (const ws of sockets) ws.terminate();
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- bytes per event in D1
+
+/**
+ * D1's used bytes, (page_count - freelist_count) × page_size, read from the local database file with
+ * Python's sqlite3 (D1 refuses these PRAGMAs; Node 20 has no SQLite). A WAL reader sees what workerd
+ * has committed. Null without python3.
+ */
+function usedBytes(stateDir) {
+  const dir = path.join(stateDir, 'd1', 'miniflare-D1DatabaseObject');
+  const file = readdirSync(dir).find((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite');
+  const py = `import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\nq=lambda p:c.execute('PRAGMA '+p).fetchone()[0]\nprint((q('page_count')-q('freelist_count'))*q('page_size'))`;
+  const r = spawnSync('python3', ['-c', py, path.join(dir, file)], { encoding: 'utf8' });
+  return r.status === 0 ? Number(r.stdout.trim()) : null;
+}
+
+async function bytesPerEvent(url, adminToken, stateDir, n) {
+  const admin = caller(url, adminToken);
+  const created = await admin('POST', '/api/v1/admin/tenants', { name: 'cost-bytes' });
+  const call = caller(url, created.api_key.key);
+  const contacts = Array.from({ length: 200 }, () => randomUUID());
+  const filler = 'x'.repeat(200);
+  const event = (i) => {
+    const contact_id = contacts[i % contacts.length];
+    // Two thirds note.added (derives a timeline entry), one third message.sent (derives none).
+    const event_type = i % 3 === 2 ? 'message.sent' : 'note.added';
+    return { event_type, source: 'system', contact_id, payload: { i, channel: 'email', subject: `Renewal ${i}`, body: filler } };
+  };
+  await settle(url);
+  const before = usedBytes(stateDir);
+  const BATCH = 100;
+  for (let i = 0; i < n; i += BATCH * 2) {
+    await Promise.all(
+      [i, i + BATCH].filter((s) => s < n).map((s) => call('POST', '/api/v1/events/batch', { events: Array.from({ length: Math.min(BATCH, n - s) }, (_, k) => event(s + k)) })),
+    );
+  }
+  await settle(url);
+  const after = usedBytes(stateDir);
+  if (before === null || after === null) return null;
+  return { events: n, bytes: after - before, per_event: (after - before) / n, payload_bytes: JSON.stringify(event(0).payload).length };
+}
+
+// ---------------------------------------------------------------- output
+
+// Rows written, queue operations and Worker requests are exact: every sample must agree. Reads and
+// Durable Object requests include the hub's timer-driven alarm work (relay safety alarm, key checks),
+// which a sample window may catch once more than another: the highest sample is reported and the
+// kind is marked `varied` when they differ.
+const EXACT = ['d1_rows_written', 'do_rows_written', 'worker_requests', 'queue_invocations', 'queue_ops'];
+
+function exact(name, samples) {
+  if (process.env.COST_DEBUG) console.error(name, samples.map((s) => JSON.stringify(s)).join('\n'));
+  for (const k of EXACT) {
+    if (samples.some((s) => s[k] !== samples[0][k])) throw new Error(`${name}: the samples differ in ${k}: ${samples.map((s) => JSON.stringify(s)).join(' | ')}`);
+  }
+  const out = Object.fromEntries(COUNTERS.map((k) => [k, Math.max(...samples.map((s) => s[k]))]));
+  out.varied = COUNTERS.filter((k) => samples.some((s) => s[k] !== samples[0][k]));
+  return out;
+}
+
+function table(rows) {
+  const head = ['kind', ...COUNTERS, 'usd/M', 'varied'];
+  const cells = rows.map(([k, c]) => [k, ...COUNTERS.map((n) => String(c[n])), c.usd_per_million.toFixed(4), c.varied.join(',') || '-']);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => String(c[i]).length)));
+  const line = (c) => c.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
+}
+
+async function main() {
+  const adminToken = randomBytes(24).toString('hex');
+  process.stderr.write('Bundling the Worker and starting workerd (Miniflare, COST_COUNTERS=true)…\n');
+  const rt = await startRuntime(adminToken);
+  let result;
+  let bytes = null;
+  try {
+    const raw = await kinds(rt.url, adminToken);
+    result = Object.entries(raw).map(([k, samples]) => {
+      const c = exact(k, samples);
+      // A queue consumer's invocation is billed as a Worker request.
+      const priced = { ...c, worker_requests: c.worker_requests + c.queue_invocations };
+      return [k, { ...c, usd_per_million: usdPerMillion(priced) }];
+    });
+    if (EVENTS > 0) bytes = await bytesPerEvent(rt.url, adminToken, rt.stateDir, EVENTS);
+  } finally {
+    agent.destroy();
+    await rt.mf.dispose().catch(() => undefined);
+    rmSync(rt.outdir, { recursive: true, force: true });
+    rmSync(rt.stateDir, { recursive: true, force: true });
+  }
+  console.log(`\nEventline cost of an event — counts from the local runtime, ${SAMPLES} samples per kind (rows written, queue ops and requests identical in all)`);
+  console.log(`prices: Workers Paid list prices as known on ${PRICES.as_known_on} (${PRICES.status}), bench/prices.mjs\n`);
+  console.log(table(result));
+  console.log('\nworker_requests: HTTP requests; queue_invocations: consumer batches (one message each here, billed as Worker requests and in usd/M).');
+  console.log('varied: counters whose samples differed (timer-driven hub alarm work); the highest is shown.');
+  console.log('webhook_delivery is the same log event with one matching subscription minus it without one.');
+  const total = (k) => result.find(([n]) => n === k)[1];
+  const lec = total('log_event_with_contact');
+  console.log(`log_event_with_contact rows written, D1 + hub: ${lec.d1_rows_written} + ${lec.do_rows_written} = ${lec.d1_rows_written + lec.do_rows_written}`);
+  if (bytes) console.log(`D1 bytes per event: ${bytes.per_event.toFixed(1)} (${bytes.bytes} bytes of used pages over ${bytes.events} events naming a contact, ${bytes.payload_bytes} B payload, 2/3 deriving an entry)`);
+  const kindsJson = Object.fromEntries(
+    result.map(([k, c]) => [
+      k,
+      {
+        d1_rows_written: c.d1_rows_written,
+        do_rows_written: c.do_rows_written,
+        d1_rows_read: c.d1_rows_read,
+        do_rows_read: c.do_rows_read,
+        do_requests: c.do_requests,
+        worker_requests: c.worker_requests + c.queue_invocations,
+        queue_ops: c.queue_ops,
+        usd_per_million: Number(c.usd_per_million.toFixed(4)),
+      },
+    ]),
+  );
+  let failed = false;
+  if (CHECK) {
+    const ceilings = JSON.parse(readFileSync(path.join(root, 'bench', 'cost-ceilings.json'), 'utf8'));
+    for (const [k, c] of Object.entries(kindsJson)) {
+      for (const [n, max] of Object.entries(ceilings[k] ?? {})) {
+        if (c[n] > max) {
+          failed = true;
+          console.log(`CEILING: ${k}.${n} = ${c[n]} > ${max}`);
+        }
+      }
+    }
+    console.log(failed ? 'cost check: FAILED' : 'cost check: ok (bench/cost-ceilings.json)');
+  }
+  console.log(JSON.stringify({ kinds: kindsJson, d1_bytes_per_event: bytes ? Number(bytes.per_event.toFixed(1)) : null }));
+  if (failed) process.exit(1);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
