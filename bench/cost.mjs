@@ -22,16 +22,15 @@
 // `--events=N` sets N for the bytes figure (default 2,000; 0 skips it).
 import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
+import { applyMigrations, bundle, root, tempState } from '../src/dev/runtime.mjs';
 import { PRICES, usdPerMillion } from './prices.mjs';
 
-const root = path.resolve(import.meta.dirname, '..');
 const CHECK = process.argv.includes('--check');
 const EVENTS = Number(process.argv.find((a) => a.startsWith('--events='))?.slice(9) ?? 2000);
 const SAMPLES = Number(process.env.COST_SAMPLES ?? 2);
@@ -43,25 +42,13 @@ const SAFETY_ALARM_MS = 5000;
 
 // ---------------------------------------------------------------- the runtime (as bench/run.mjs)
 
-function bundle() {
-  const outdir = mkdtempSync(path.join(os.tmpdir(), 'eventline-cost-'));
-  const r = spawnSync(path.join(root, 'node_modules', '.bin', 'wrangler'), ['deploy', '--dry-run', '--outdir', outdir], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, CI: 'true', WRANGLER_SEND_METRICS: 'false' },
-  });
-  if (r.status !== 0) throw new Error(`bundling failed:\n${r.stdout}\n${r.stderr}`);
-  return outdir;
-}
-
 async function startRuntime(adminToken) {
   const requireFromWrangler = createRequire(path.join(root, 'node_modules', 'wrangler', 'package.json'));
   const { Miniflare, Log, LogLevel } = requireFromWrangler('miniflare');
   const wrangler = await import(pathToFileURL(path.join(root, 'node_modules', 'wrangler', 'wrangler-dist', 'cli.js')).href);
   const { workerOptions } = wrangler.unstable_getMiniflareWorkerOptions(path.join(root, 'wrangler.toml'));
-  const outdir = bundle();
-  const base = existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
-  const stateDir = mkdtempSync(path.join(base, 'eventline-cost-state-'));
+  const { outdir } = bundle({ entry: path.join(root, 'src', 'index.ts') });
+  const stateDir = tempState('tmpfs').dir;
   const { assets: _assets, ...apiOptions } = workerOptions;
   const mf = new Miniflare({
     host: '127.0.0.1',
@@ -104,17 +91,6 @@ async function startRuntime(adminToken) {
   const db = await mf.getD1Database('DB');
   await applyMigrations(db);
   return { mf, url, db, outdir, stateDir };
-}
-
-async function applyMigrations(db) {
-  const dir = path.join(root, 'migrations');
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()) {
-    const statements = readFileSync(path.join(dir, file), 'utf8')
-      .split('--> statement-breakpoint')
-      .map((s) => s.trim())
-      .filter((s) => s.replace(/--.*$/gm, '').trim().length > 0);
-    for (const sql of statements) await db.prepare(sql).run();
-  }
 }
 
 // ---------------------------------------------------------------- HTTP
