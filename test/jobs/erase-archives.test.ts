@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { DAY_MS } from '../../src/domain/time';
 import { inspectArchive } from '../../src/domain/archive';
 import { runRetention } from '../../src/jobs/retention';
-import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
+import { call, json, newTenant, untilInD1, uuid, type Tenant } from '../support/api';
 
 interface ArchiveInfo {
   key: string;
@@ -31,12 +31,7 @@ async function appendAged(t: Tenant, now: number, items: { age: number; contact:
   const res = await call('POST', '/api/v1/events/batch', { key: t.key, body: { events } });
   expect(res.status).toBe(201);
   const ids = events.map((e) => e.id);
-  await eventually(async () => {
-    const row = await env.DB.prepare(`SELECT count(*) AS n FROM events WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))`)
-      .bind(t.id, JSON.stringify(ids))
-      .first<{ n: number }>();
-    return row!.n === ids.length;
-  });
+  await untilInD1(t.id, ids);
   return ids;
 }
 

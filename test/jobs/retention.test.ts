@@ -6,7 +6,7 @@ import { DAY_MS } from '../../src/domain/time';
 import { inspectArchive } from '../../src/domain/archive';
 import worker from '../../src/index';
 import { runRetention } from '../../src/jobs/retention';
-import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
+import { call, json, newTenant, untilInD1, uuid, type Tenant } from '../support/api';
 
 interface ArchiveInfo {
   key: string;
@@ -30,12 +30,7 @@ async function appendAged(t: Tenant, now: number, ages: number[]): Promise<strin
   expect(res.status).toBe(201);
   // The hub relays its events to D1 asynchronously: wait until all are in the query store.
   const ids = events.map((e) => e.id);
-  await eventually(async () => {
-    const row = await env.DB.prepare(`SELECT count(*) AS n FROM events WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))`)
-      .bind(t.id, JSON.stringify(ids))
-      .first<{ n: number }>();
-    return row!.n === ids.length;
-  });
+  await untilInD1(t.id, ids);
   return ids;
 }
 

@@ -59,3 +59,13 @@ export async function eventually<T>(check: () => Promise<T>, { timeoutMs = 5000,
 }
 
 export const uuid = () => crypto.randomUUID();
+
+/** Waits until the relay has brought every one of these log events to the tenant's D1 query store. */
+export async function untilInD1(tenantId: string, ids: string[]): Promise<void> {
+  await eventually(async () => {
+    const row = await env.DB.prepare(`SELECT count(*) AS n FROM events WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))`)
+      .bind(tenantId, JSON.stringify(ids))
+      .first<{ n: number }>();
+    return row!.n === ids.length;
+  });
+}
