@@ -72,6 +72,11 @@ export type ServerFrame<Entry = TimelineEntry> =
   | { type: 'event'; sequence_number: number; entry: Entry; redelivery?: true }
   | { type: 'caught_up'; last_sequence_number: number }
   | { type: 'read'; id: string; read_at: string }
+  /**
+   * Every entry with `sequence_number` ≤ `up_to` that was unread and not expired at `read_at` is now
+   * read at `read_at` (`marked` of them); entries read before keep their first read time.
+   */
+  | { type: 'read_range'; up_to: number; read_at: string; marked: number }
   | { type: 'deleted'; id: string }
   | { type: 'presence'; agents: PresenceAgent[] }
   | { type: 'typing'; agent_id: string | null; name: string | null; role: Role }
