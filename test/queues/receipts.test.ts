@@ -1,4 +1,6 @@
+import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
+import type { RelayMessage } from '../../src/queues/messages';
 import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
 import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
 import { header, hookPath, hookUrl, received, sleep, waitForRequests, type Received } from '../support/receiver';
@@ -110,5 +112,40 @@ describe.concurrent('read and delivered webhooks', () => {
     expect(await received(p.tags)).toHaveLength(2);
     expect(await received(p.notes)).toHaveLength(2);
     expect(await received(p.log)).toEqual([]);
+  });
+
+  it('a replayed receipt message lands on the same delivery, and after an erase sends nothing', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const e = await add(t, contact);
+    await call('POST', `/api/v1/contact-events/${e.id}/mark-read`, { key: t.key });
+    await call('POST', `/api/v1/contact-events/${e.id}/mark-delivered`, { key: t.key });
+    const now = await json<TimelineEntryRecord>(await call('GET', `/api/v1/contact-events/${e.id}`, { key: t.key }));
+    // The relay's own receipts went through fan-out while no webhook existed; the subscription exists
+    // by the time the same receipts come again (as a delayed or retried queue message would).
+    await sleep(1500);
+    const path = hookPath('receipt-replay');
+    const sub = await subscribe(t.key, { url: hookUrl(path), subscribe_contact_events: true });
+    const receipt = (r: 'read' | 'delivered'): RelayMessage => ({ kind: 'contact_event_receipt', tenant_id: t.id, receipt: r, contact_event: now });
+    await env.WEBHOOKS_QUEUE.send(receipt('read'));
+    await env.WEBHOOKS_QUEUE.send(receipt('read'));
+    const [first] = await waitForRequests(path, 1);
+    await sleep(1500);
+    expect(await received(path)).toHaveLength(1);
+    expect(verify(sub.secret, first!)).toMatchObject({ type: 'contact_event.read', data: { id: e.id, read: true } });
+
+    expect((await call('DELETE', `/api/v1/contacts/${contact}`, { key: t.key })).status).toBe(200);
+    await env.WEBHOOKS_QUEUE.send(receipt('delivered'));
+    await env.WEBHOOKS_QUEUE.send(receipt('read'));
+    await sleep(1500);
+    expect(await received(path)).toHaveLength(1);
+    const rows = await deliveriesOf(t.id, sub.id);
+    // The read receipt's delivery (sent, then redacted); the delivered one and the entry's own, recorded
+    // as erased by the erase so that their late messages find them.
+    expect(rows.map((r) => [r.event_type, r.status]).sort()).toEqual([
+      ['contact_event.delivered', 'erased'],
+      ['contact_event.note_added', 'erased'],
+      ['contact_event.read', 'erased'],
+    ]);
   });
 });

@@ -83,6 +83,18 @@ export type ServerFrame<Entry = TimelineEntry> =
   | { type: 'pong' }
   | { type: 'error'; problem: Problem; close_code?: number };
 
+export type ReadRange = Omit<Extract<ServerFrame, { type: 'read_range' }>, 'type'>;
+
+/**
+ * Whether a `read_range` frame made this entry read, by the hub's own rule (the unread count's): an
+ * agent-visible entry up to `up_to` that was unread and had not expired at `read_at`. What an
+ * application holds then matches the hub without a reload.
+ */
+export function readByRange(entry: TimelineEntry, range: ReadRange): boolean {
+  if (entry.read || !entry.visible_to_agent || entry.sequence_number > range.up_to) return false;
+  return entry.expires_at === null || Date.parse(entry.expires_at) > Date.parse(range.read_at);
+}
+
 /** Client → server frames. */
 export type ClientFrame =
   | { type: 'ack'; sequence_number: number }
