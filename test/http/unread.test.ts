@@ -1,5 +1,10 @@
 import { env } from 'cloudflare:workers';
+import { runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { contactHubStub } from '../../src/hub';
+import type { StreamHub } from '../../src/hub/hub';
+import { d1Statements } from '../../src/relay-batcher/statements';
+import type { OutboxItem } from '../../src/relay-batcher/types';
 import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
 import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
 import { expectProblem } from '../support/problem';
@@ -195,6 +200,29 @@ describe('POST /contacts/{contact_id}/events/mark-read', () => {
     });
     expect(new Set(rows.map((r) => new Date(r.read_at!).toISOString()))).toEqual(new Set([res.read_at]));
     expect(rows.every((r) => r.revision === 2)).toBe(true);
+  });
+
+  it('commits one outbox row per entry marked, in one transaction, bound for D1 and webhooks but not analytics', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    for (let i = 0; i < 3; i++) await add(t, contact);
+    const stub = contactHubStub(env, t.id, contact);
+    // Relayed rows are cleared a second later; with the relay stalled, the mark-read's rows stay to be read.
+    await new Promise((r) => setTimeout(r, 1200));
+    await runInDurableObject(stub, (hub: StreamHub) => hub.testHooks.stallRelay());
+    expect((await json<Marked>(await markRead(t, contact))).marked).toBe(3);
+    const rows = await runInDurableObject(stub, (_hub: StreamHub, state) =>
+      state.storage.sql.exec<{ kind: string; d1: number; wq: number; aq: number; created_at: number; body: string }>(`SELECT kind, d1, wq, aq, created_at, body FROM outbox WHERE body LIKE '%"receipt"%' ORDER BY id`).toArray(),
+    );
+    expect(rows.map((r) => [r.kind, r.d1, r.wq, r.aq, (JSON.parse(r.body) as { receipt: string }).receipt])).toEqual([
+      ['timeline', 1, 1, 0, 'read'],
+      ['timeline', 1, 1, 0, 'read'],
+      ['timeline', 1, 1, 0, 'read'],
+    ]);
+    expect(new Set(rows.map((r) => r.created_at)).size).toBe(1);
+    // The relay writes the range to D1 as one statement, not one per entry.
+    const pass = rows.map((r, i) => ({ id: i + 1, item: JSON.parse(r.body) as OutboxItem, d1: true, wq: true, aq: false }));
+    expect(d1Statements(env.DB, [{ tenantId: t.id, rows: pass }])).toHaveLength(1);
   });
 
   it('refuses the entry types that the receipt webhooks take', async () => {
