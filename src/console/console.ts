@@ -3,7 +3,7 @@
  * framework: the page is a list that grows at the top, a state indicator and a few controls.
  * Bundled by `npm run build` (esbuild) into the Worker's static assets at /console/.
  */
-import { EventlineClient, tokenClaims, type ConnectionState, type PresenceAgent, type TimelineEntry } from '../../packages/client/src/realtime';
+import { EventlineClient, readByRange, tokenClaims, type ConnectionState, type PresenceAgent, type TimelineEntry } from '../../packages/client/src/realtime';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -177,6 +177,9 @@ function open(base: string, token: string): void {
   client.on('read', ({ id, read_at }) => {
     const found = entries.get(id);
     if (found) upsert({ ...found.entry, read: true, read_at });
+  });
+  client.on('read_range', (range) => {
+    for (const { entry } of [...entries.values()]) if (readByRange(entry, range)) upsert({ ...entry, read: true, read_at: range.read_at });
   });
   client.on('deleted', ({ id }) => {
     entries.get(id)?.li.remove();

@@ -13,9 +13,10 @@
  * Frames are those of the realtime protocol (./protocol.ts, shared with the server).
  */
 
-import { CLOSE, type PresenceAgent, type Problem as WireProblem, type Role, type ServerFrame, type TimelineEntry } from './protocol.js';
+import { CLOSE, readByRange, type PresenceAgent, type Problem as WireProblem, type ReadRange, type Role, type ServerFrame, type TimelineEntry } from './protocol.js';
 
-export type { PresenceAgent, Role, TimelineEntry };
+export type { PresenceAgent, ReadRange, Role, TimelineEntry };
+export { readByRange };
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
 export interface Problem extends WireProblem {
@@ -37,6 +38,8 @@ export interface ClientEvents {
   /** A timeline entry, once, in sequence order. `live` is false while catching up after (re)connecting. */
   entry: (entry: TimelineEntry, info: { live: boolean }) => void;
   read: (read: { id: string; read_at: string }) => void;
+  /** Many entries became read at once (mark-read up to a sequence number): apply it with `readByRange`. */
+  read_range: (range: ReadRange) => void;
   deleted: (deleted: { id: string }) => void;
   presence: (agents: PresenceAgent[]) => void;
   typing: (typing: { agent_id: string | null; name: string | null; role: Role }) => void;
@@ -142,6 +145,7 @@ export class EventlineClient {
   private readonly handlers: { [K in keyof ClientEvents]: Set<Handler<K>> } = {
     entry: new Set(),
     read: new Set(),
+    read_range: new Set(),
     deleted: new Set(),
     presence: new Set(),
     typing: new Set(),
@@ -336,6 +340,9 @@ export class EventlineClient {
       }
       case 'read':
         this.emit('read', { id: frame.id, read_at: frame.read_at });
+        break;
+      case 'read_range':
+        this.emit('read_range', { up_to: frame.up_to, read_at: frame.read_at, marked: frame.marked });
         break;
       case 'deleted':
         this.emit('deleted', { id: frame.id });
