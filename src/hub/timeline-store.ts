@@ -154,6 +154,13 @@ export class TimelineStore {
       .one().n;
   }
 
+  /** Agent-visible entries that are not read and not expired at `now` (ms): a contact's unread count. */
+  unreadCount(now: number = Date.now()): number {
+    return this.sql
+      .exec<{ n: number }>(`SELECT count(*) AS n FROM timeline WHERE visible_to_agent = 1 AND read = 0 AND (expires_at IS NULL OR expires_at > ?)`, now)
+      .one().n;
+  }
+
   /** Entries committed at or after `since` (ISO time). */
   committedSince(since: string): TimelineEntryRecord[] {
     return this.sql
