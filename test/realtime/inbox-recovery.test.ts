@@ -1,13 +1,13 @@
 import { env } from 'cloudflare:workers';
-import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
 import { contactHubStub } from '../../src/hub';
 import type { StreamHub } from '../../src/hub/hub';
 import { agentInboxStub } from '../../src/inbox';
 import type { AgentInbox } from '../../src/inbox/inbox';
-import { newTenant, uuid, type Tenant } from '../support/api';
-import { connectInbox, seqsOf, subscribeAll, type InboxSocket } from '../support/inbox';
-import { appendEntries } from '../support/sockets';
+import { call, json, newTenant, uuid, type Tenant } from '../support/api';
+import { Socket, appendEntries } from '../support/sockets';
+import { connectInbox, openInbox, seqsOf, subscribeAll, type InboxFrame, type InboxSocket } from '../support/inbox';
 
 const open: InboxSocket[] = [];
 async function track(s: Promise<InboxSocket>): Promise<InboxSocket> {
@@ -136,5 +136,45 @@ describe('inbox fan-out cost and recovery', () => {
     await inbox.settle(200);
     expect(seqsOf(inbox, contact)).toEqual([1, 2, 3, 4]);
     expect(await hubPushes(t, contact)).toBeGreaterThanOrEqual(1);
+  });
+
+  it('closes an inbox socket with 4401 when its token expires or its API key is revoked, and unwatches its contacts', async () => {
+    const t = await newTenant();
+    const admin = { authorization: `Bearer ${env.ADMIN_TOKEN}` };
+    const k = await json<{ id: string; key: string }>(await call('POST', `/api/v1/admin/tenants/${t.id}/keys`, { headers: admin, body: { name: 'inbox tokens' } }));
+    const contact = uuid();
+    await appendEntries(t, contact, [{ title: 'x' }]);
+    const mint = async (key: string, ttl: number) =>
+      (await json<{ token: string }>(await call('POST', '/api/v1/realtime/tokens', { key, body: { role: 'agent', agent_id: 'ann', scope: 'inbox', ttl_seconds: ttl } }))).token;
+    const connectWith = async (token: string) => {
+      const res = await openInbox({ token });
+      res.webSocket!.accept();
+      const s = new Socket<InboxFrame>(res.webSocket!);
+      open.push(s);
+      await s.next('ready');
+      return s;
+    };
+    const short = await connectWith(await mint(t.key, 1));
+    const revoked = await connectWith(await mint(k.key, 3600));
+    const kept = await connectWith(await mint(t.key, 3600));
+    for (const s of [short, revoked, kept]) await subscribeAll(s, [{ contact_id: contact }]);
+    expect(await call('DELETE', `/api/v1/admin/tenants/${t.id}/keys/${k.id}`, { headers: admin })).toHaveProperty('status', 204);
+    await new Promise((r) => setTimeout(r, 1100));
+    const stub = agentInboxStub(env, t.id, 'ann');
+    await runDurableObjectAlarm(stub);
+    expect(await short.closed).toBe(4401);
+    expect(short.of('error').at(-1)?.problem.title).toBe('Token expired');
+    expect(await revoked.closed).toBe(4401);
+    expect(revoked.of('error').at(-1)?.problem.title).toBe('Key revoked');
+    // The one socket left still subscribes, so the hub still pushes to the inbox.
+    await appendEntries(t, contact, [{ title: 'y' }]);
+    await kept.eventsUpTo(1);
+    expect(seqsOf(kept, contact)).toEqual([2]);
+    kept.send({ type: 'unsubscribe', contact_id: contact });
+    await kept.next('unsubscribed');
+    await new Promise((r) => setTimeout(r, 200));
+    const before = await hubPushes(t, contact);
+    await appendEntries(t, contact, [{ title: 'z' }]);
+    expect(await hubPushes(t, contact)).toBe(before);
   });
 });
