@@ -94,6 +94,12 @@ export class AgentInbox extends DurableObject<Env> {
    * is done. In memory: a catch-up awaits the hub, and an object with a pending call does not hibernate.
    */
   private readonly catching = new Map<string, InboxPush[]>();
+  /**
+   * (socket, contact) pairs whose subscribe awaits the hub's answer: no row is written before it, so
+   * that a subscribe costs one storage write (at the end of its catch-up) and does not hold the
+   * socket's next frames behind a flush. Pushes for them wait in `catching` like the others.
+   */
+  private readonly joining = new Set<string>();
   /** Last unread count sent per (socket, contact): `unread` frames go out only on a change. */
   private readonly unreadSent = new Map<string, number>();
   private readonly lastTyping = new Map<string, number>();
@@ -209,8 +215,18 @@ export class AgentInbox extends DurableObject<Env> {
   private async handle(ws: WebSocket, att: Attachment, frame: InboxClientFrame): Promise<void> {
     if (frame.type === 'ping') return send(ws, PONG_FRAME);
     const contactId = frame.contact_id;
-    if (frame.type === 'subscribe') return this.subscribe(ws, att, contactId, frame.after ?? null);
-    const sub = this.subs.get(att.socket_id, contactId);
+    if (frame.type === 'subscribe') {
+      // Not awaited: the runtime hands this object a socket's next frame only once the one before it
+      // is done, so an awaited hub call per subscribe would open 200 contacts one after the other.
+      void this.subscribe(ws, att, contactId, frame.after ?? null).catch((e: unknown) => {
+        console.error(JSON.stringify({ msg: 'inbox subscribe failed', contact_id: contactId, error: String(e) }));
+        this.forget(att.socket_id, contactId);
+        sendError(ws, problem('internal', 'Internal error', 500, `The subscribe to ${contactId} failed; subscribe again.`), contactId);
+      });
+      return;
+    }
+    // A contact still joining counts as subscribed, with nothing covered yet.
+    const sub = this.subs.get(att.socket_id, contactId) ?? (this.joining.has(`${att.socket_id} ${contactId}`) ? { covered: 0 } : null);
     if (!sub) {
       return sendError(ws, problem('not-subscribed', 'Not subscribed', 409, `This socket does not subscribe to contact ${contactId}.`, [{ path: 'contact_id', message: 'is not subscribed on this socket' }]), contactId);
     }
@@ -242,19 +258,23 @@ export class AgentInbox extends DurableObject<Env> {
   private forget(socketId: string, contactId: string): void {
     const key = `${socketId} ${contactId}`;
     this.subs.remove(socketId, contactId);
+    this.joining.delete(key);
     this.catching.delete(key);
     this.unreadSent.delete(key);
     this.lastTyping.delete(key);
   }
 
   private async subscribe(ws: WebSocket, att: Attachment, contactId: string, after: number | null): Promise<void> {
-    if (this.subs.get(att.socket_id, contactId)) {
+    const key = `${att.socket_id} ${contactId}`;
+    if (this.joining.has(key) || this.subs.get(att.socket_id, contactId)) {
       return sendError(ws, problem('already-subscribed', 'Already subscribed', 409, `This socket already subscribes to contact ${contactId}.`, [{ path: 'contact_id', message: 'is already subscribed on this socket' }]), contactId);
     }
-    if (this.subs.count(att.socket_id) >= MAX_INBOX_CONTACTS) return sendError(ws, tooManyContacts(), contactId);
-    const key = `${att.socket_id} ${contactId}`;
+    const prefix = `${att.socket_id} `;
+    let joiningHere = 0;
+    for (const k of this.joining) if (k.startsWith(prefix)) joiningHere += 1;
+    if (this.subs.count(att.socket_id) + joiningHere >= MAX_INBOX_CONTACTS) return sendError(ws, tooManyContacts(), contactId);
     // Registered before the hub call: pushes that arrive while it runs wait in `catching`.
-    this.subs.add(att.socket_id, contactId, 0);
+    this.joining.add(key);
     this.catching.set(key, []);
     const { stub, owner } = this.hub(contactId);
     const watch = await stub.watch(owner, this.agentId, att.name, after, CATCH_UP_CHUNK);
@@ -264,6 +284,7 @@ export class AgentInbox extends DurableObject<Env> {
       return sendError(ws, problem('not-found', 'Not found', 404, `Contact ${contactId} has no timeline in this tenant.`, [{ path: 'contact_id', message: 'is not a contact of this tenant' }]), contactId);
     }
     if (!this.catching.has(key)) return; // unsubscribed or closed meanwhile
+    this.joining.delete(key);
     send(ws, encodeInbox({ type: 'subscribed', contact_id: contactId, last_sequence_number: watch.last_sequence_number, after: watch.after, unread: watch.unread, ...(watch.reset ? { reset: true as const } : {}) }));
     this.unreadSent.set(key, watch.unread);
     send(ws, encodeInbox({ type: 'presence', contact_id: contactId, agents: watch.presence }));
@@ -285,6 +306,7 @@ export class AgentInbox extends DurableObject<Env> {
       chunk = await stub.catchUp(owner, chunk.last, CATCH_UP_CHUNK, redeliverUpTo ?? 0);
       if (!this.catching.has(key)) return;
     }
+    // The row's first write for a new subscription; its place from then on.
     this.subs.setCovered(socketId, contactId, chunk.last);
     if (redeliverUpTo !== null) {
       for (const entry of chunk.redeliveries) send(ws, encodeInbox({ type: 'event', contact_id: contactId, sequence_number: entry.sequence_number, entry, redelivery: true }));
@@ -316,6 +338,12 @@ export class AgentInbox extends DurableObject<Env> {
       const waiting = this.catching.get(`${sub.socket_id} ${sub.contact_id}`);
       if (waiting) waiting.push(batch);
       else this.apply(ws, sub.socket_id, sub.contact_id, batch);
+    }
+    const suffix = ` ${batch.contact_id}`;
+    for (const key of this.joining) {
+      if (!key.endsWith(suffix)) continue;
+      this.catching.get(key)?.push(batch);
+      watching = true;
     }
     return { watching };
   }
@@ -374,6 +402,7 @@ export class AgentInbox extends DurableObject<Env> {
   /** Forgets a socket's subscriptions, and unwatches the contacts no other socket of this agent subscribes to. */
   private async dropSocket(socketId: string): Promise<void> {
     const contacts = this.subs.removeSocket(socketId);
+    for (const key of this.joining) if (key.startsWith(`${socketId} `)) contacts.push(key.slice(socketId.length + 1));
     for (const contactId of contacts) this.forget(socketId, contactId);
     const orphaned = contacts.filter((c) => !this.subs.watched(c));
     await Promise.allSettled(

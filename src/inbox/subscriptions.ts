@@ -47,12 +47,14 @@ export class Subscriptions {
     return this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM subs WHERE contact_id = ?`, contactId).one().n > 0;
   }
 
-  add(socketId: string, contactId: string, covered: number): void {
-    this.sql.exec(`INSERT INTO subs (socket_id, contact_id, covered) VALUES (?, ?, ?)`, socketId, contactId, covered);
-  }
-
+  /** Writes the socket's place in the contact (the subscription's row on its first call). */
   setCovered(socketId: string, contactId: string, covered: number): void {
-    this.sql.exec(`UPDATE subs SET covered = ? WHERE socket_id = ? AND contact_id = ?`, covered, socketId, contactId);
+    this.sql.exec(
+      `INSERT INTO subs (socket_id, contact_id, covered) VALUES (?, ?, ?) ON CONFLICT (socket_id, contact_id) DO UPDATE SET covered = excluded.covered`,
+      socketId,
+      contactId,
+      covered,
+    );
   }
 
   remove(socketId: string, contactId: string): boolean {

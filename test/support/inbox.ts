@@ -34,7 +34,19 @@ export async function connectInbox(t: Tenant, agentId: string, how: { name?: str
 export async function subscribeAll(s: InboxSocket, contacts: { contact_id: string; after?: number }[], timeoutMs = 10_000): Promise<void> {
   for (const c of contacts) s.send({ type: 'subscribe', ...c });
   const want = new Set(contacts.map((c) => c.contact_id));
-  await s.until((fs) => [...want].every((id) => fs.some((f) => f.type === 'caught_up' && f.contact_id === id)), timeoutMs, `caught_up for ${want.size} contacts`);
+  // Scans each frame once: a 200-contact catch-up is thousands of frames.
+  let seen = 0;
+  await s.until(
+    (fs) => {
+      for (; seen < fs.length; seen += 1) {
+        const f = fs[seen]!;
+        if (f.type === 'caught_up') want.delete(f.contact_id);
+      }
+      return want.size === 0;
+    },
+    timeoutMs,
+    `caught_up for ${contacts.length} contacts`,
+  );
 }
 
 /** The sequence numbers of the event frames the socket got for one contact, in arrival order. */
