@@ -97,6 +97,33 @@ describe('inbox stream', () => {
     }
   });
 
+  it('loses and doubles nothing when appends race a catch-up of several chunks', async () => {
+    const t = await newTenant();
+    const [big, small] = [uuid(), uuid()];
+    // 1,200 entries: three chunks of the hub's catch-up, with appends landing between them.
+    for (let i = 0; i < 1200; i += 400) await appendEntries(t, big, Array.from({ length: 400 }, (_, j) => ({ title: `h${i + j}`, visible_to_agent: (i + j) % 5 !== 0, visible_to_client: true })));
+    await appendEntries(t, small, [{ title: 's' }]);
+    const inbox = track(await connectInbox(t, 'ann'));
+    inbox.send({ type: 'subscribe', contact_id: big, after: 0 });
+    inbox.send({ type: 'subscribe', contact_id: small, after: 0 });
+    const racing = Promise.all(Array.from({ length: 20 }, (_, i) => appendEntries(t, i % 2 ? big : small, [{ title: `live${i}` }])));
+    // Subscribed and unsubscribed at once: nothing of it may follow the `unsubscribed` frame.
+    const gone = uuid();
+    await appendEntries(t, gone, [{ title: 'g' }]);
+    inbox.send({ type: 'subscribe', contact_id: gone, after: 0 });
+    inbox.send({ type: 'unsubscribe', contact_id: gone });
+    await racing;
+    await appendEntries(t, gone, [{ title: 'g2' }]);
+    const visible = range(1, 1200).filter((n) => (n - 1) % 5 !== 0);
+    await inbox.until(() => seqsOf(inbox, big).length >= visible.length + 10 && seqsOf(inbox, small).length >= 11, 20_000, 'every entry');
+    await inbox.settle(300);
+    expect(seqsOf(inbox, big)).toEqual([...visible, ...range(1201, 1210)]);
+    expect(seqsOf(inbox, small)).toEqual(range(1, 11));
+    const after = inbox.frames.findIndex((f) => f.type === 'unsubscribed' && f.contact_id === gone);
+    expect(after).toBeGreaterThan(-1);
+    expect(inbox.frames.slice(after).filter((f) => 'contact_id' in f && f.contact_id === gone && f.type !== 'unsubscribed')).toEqual([]);
+  });
+
   it('stops a contact\'s frames on unsubscribe, and keeps the others', async () => {
     const t = await newTenant();
     const [a, b] = [uuid(), uuid()];
