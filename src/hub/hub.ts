@@ -272,6 +272,7 @@ export class StreamHub extends DurableObject<Env> {
       lastSequence: this.writer.lastSequenceNumber,
     });
     this.writer.lastSequenceNumber = counts.sequence_number;
+    this.watchers.erased();
     return counts;
   }
 

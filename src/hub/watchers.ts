@@ -24,7 +24,9 @@ export type InboxChange =
   | { type: 'deleted'; id: string }
   | { type: 'unread'; unread: number }
   | { type: 'presence'; agents: PresenceAgent[] }
-  | { type: 'typing'; agent_id: string | null; name: string | null; role: Role };
+  | { type: 'typing'; agent_id: string | null; name: string | null; role: Role }
+  /** The contact was erased: the inbox ends its subscriptions to it. */
+  | { type: 'erased' };
 
 /** One chunk of an inbox's catch-up: stored JSON text, as the contact stream's catch-up sends it. */
 export interface CatchUpChunk {
@@ -137,6 +139,12 @@ export class HubWatchers {
     if (!this.watchers.delete(agentId)) return false;
     this.sql.exec(`DELETE FROM watchers WHERE agent_id = ?`, agentId);
     return true;
+  }
+
+  /** After an erase (which cleared the hub's storage, watchers included): tell the inboxes, then forget them. */
+  erased(): void {
+    this.publish([{ type: 'erased' }]);
+    this.watchers.clear();
   }
 
   agents(): PresenceAgent[] {

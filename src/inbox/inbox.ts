@@ -361,6 +361,12 @@ export class AgentInbox extends DurableObject<Env> {
       void this.resync(ws, socketId, contactId, covered);
       return;
     }
+    if (batch.changes.some((c) => c.type === 'erased')) {
+      // Erased means erased: the subscription ends; the contact's sequence numbers are never reused, so a new subscribe later is safe.
+      this.forget(socketId, contactId);
+      sendError(ws, problem('erased', 'Contact erased', 410, `Contact ${contactId} was erased; its subscription ended.`), contactId);
+      return;
+    }
     for (const change of batch.changes) this.sendChange(ws, key, contactId, covered, change);
     if (batch.last > covered) this.subs.setCovered(socketId, contactId, batch.last);
   }
@@ -386,6 +392,8 @@ export class AgentInbox extends DurableObject<Env> {
         return;
       case 'unread':
         return this.sendUnread(ws, key, contactId, change.unread);
+      case 'erased':
+        return; // handled by apply
       default: {
         const frame = { ...change, contact_id: contactId } as InboxFrame;
         send(ws, encodeInbox(frame));

@@ -20,7 +20,7 @@
  * | `typing`      | `contact_id`, `agent_id`, `name`, `role`                                 | someone else on the contact is typing |
  * | `unsubscribed`| `contact_id`                                                             | answer to `unsubscribe`: nothing more of the contact follows |
  * | `pong`        | —                                                                        | answer to `ping` |
- * | `error`       | `problem`, `contact_id`?, `close_code`?                                  | a refused frame (names the contact it was about), or a fatal one (then close) |
+ * | `error`       | `problem`, `contact_id`?, `close_code`?                                  | a refused frame (names the contact it was about; 410: the contact was erased and its subscription ended), or a fatal one (then close) |
  *
  * Client → server
  * | frame         | fields                          | effect |

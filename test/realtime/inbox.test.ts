@@ -239,6 +239,26 @@ describe('inbox stream', () => {
     expect(err.problem.detail).toContain('500');
   }, 90_000);
 
+  it('ends the subscriptions to an erased contact with an error frame, and sends nothing of it again', async () => {
+    const t = await newTenant();
+    const [erased, kept] = [uuid(), uuid()];
+    await appendEntries(t, erased, [{ title: 'personal' }]);
+    await appendEntries(t, kept, [{ title: 'k' }]);
+    const inbox = track(await connectInbox(t, 'ann'));
+    await subscribeAll(inbox, [{ contact_id: erased }, { contact_id: kept }]);
+    expect((await call('DELETE', `/api/v1/contacts/${erased}`, { key: t.key })).status).toBeLessThan(300);
+    expect(await inbox.next('error')).toMatchObject({ contact_id: erased, problem: { status: 410 } });
+    await appendEntries(t, erased, [{ title: 'after erase' }]);
+    await appendEntries(t, kept, [{ title: 'k2' }]);
+    await inbox.eventsUpTo(1);
+    await inbox.settle(200);
+    expect(inbox.events().map((f) => f.contact_id)).toEqual([kept]);
+    // The socket no longer subscribes to it: it may subscribe again, from the tombstone on.
+    const from = inbox.frames.length;
+    inbox.send({ type: 'subscribe', contact_id: erased });
+    expect(await inbox.next('subscribed', from)).toMatchObject({ contact_id: erased, last_sequence_number: 2 });
+  });
+
   it('refuses bad frames naming each bad field', async () => {
     const t = await newTenant();
     const inbox: InboxSocket = track(await connectInbox(t, 'ann'));
