@@ -20,8 +20,9 @@ import type { TimelineChange } from './types';
 /** One change as an inbox receives it (the contact stream's frames, before `contact_id` is added). */
 export type InboxChange =
   | { type: 'event'; entry: TimelineEntryRecord }
-  | { type: 'read'; id: string; read_at: string }
-  | { type: 'deleted'; id: string }
+  // Reads, deletions and any other announced change but delivery (not part of the protocol): the
+  // contact stream's frames, which the inbox forwards with `contact_id` added.
+  | Exclude<TimelineChange, { type: 'event' | 'delivered' }>
   | { type: 'unread'; unread: number }
   | { type: 'presence'; agents: PresenceAgent[] }
   | { type: 'typing'; agent_id: string | null; name: string | null; role: Role }
@@ -51,9 +52,9 @@ export type InboxWatch =
 export function inboxChanges(changes: TimelineChange[], now: number, unread: () => number): InboxChange[] {
   const out: InboxChange[] = [];
   for (const c of changes) {
-    if (c.type === 'event' && isVisibleTo(c.entry, 'agent', now)) out.push({ type: 'event', entry: c.entry });
-    else if (c.type === 'read') out.push({ type: 'read', id: c.id, read_at: c.read_at });
-    else if (c.type === 'deleted') out.push({ type: 'deleted', id: c.id });
+    if (c.type === 'event') {
+      if (isVisibleTo(c.entry, 'agent', now)) out.push({ type: 'event', entry: c.entry });
+    } else if (c.type !== 'delivered') out.push(c);
   }
   if (out.length > 0) out.push({ type: 'unread', unread: unread() });
   return out;

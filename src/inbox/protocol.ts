@@ -16,6 +16,7 @@
  * | `caught_up`   | `contact_id`, `last_sequence_number`                                     | the contact's catch-up is done: what follows is live |
  * | `unread`      | `contact_id`, `unread`                                                   | the contact's unread count (agent-visible, unread, unexpired entries) changed |
  * | `read`        | `contact_id`, `id`, `read_at`                                            | an entry was read |
+ * | `read_range`  | `contact_id`, `up_to`, `read_at`, `marked`                               | entries up to `up_to` were marked read in one step (as on the contact stream) |
  * | `deleted`     | `contact_id`, `id`                                                       | an entry was deleted |
  * | `typing`      | `contact_id`, `agent_id`, `name`, `role`                                 | someone else on the contact is typing |
  * | `unsubscribed`| `contact_id`                                                             | answer to `unsubscribe`: nothing more of the contact follows |

@@ -99,6 +99,8 @@ export type InboxServerFrame<Entry = TimelineEntry> =
   | { type: 'event'; contact_id: string; sequence_number: number; entry: Entry; redelivery?: true }
   | { type: 'caught_up'; contact_id: string; last_sequence_number: number }
   | { type: 'read'; contact_id: string; id: string; read_at: string }
+  /** Mark-read of a range, as on the contact stream (one frame for the range). */
+  | { type: 'read_range'; contact_id: string; up_to: number; read_at: string; marked: number }
   | { type: 'deleted'; contact_id: string; id: string }
   | { type: 'presence'; contact_id: string; agents: PresenceAgent[] }
   | { type: 'typing'; contact_id: string; agent_id: string | null; name: string | null; role: Role }
