@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { call, json, newTenant, uuid } from '../support/api';
+import { call, eventually, json, newTenant, uuid } from '../support/api';
 import { connectInbox, inboxToken, openInbox, seqsOf, subscribeAll, type InboxSocket } from '../support/inbox';
 import { expectProblem } from '../support/problem';
 import { appendEntries, connectAs, getEntry, issueToken, openStream } from '../support/sockets';
@@ -193,6 +193,24 @@ describe('inbox stream', () => {
     const [hidden] = await appendEntries(t, contact, [{ title: 'hidden', visible_to_agent: false, visible_to_client: true }]);
     inbox.send({ type: 'read', contact_id: contact, id: hidden!.id });
     expect(await inbox.next('error')).toMatchObject({ contact_id: contact, problem: { status: 404 } });
+  });
+
+  it('marks the agent-visible realtime entries delivered on ack, never one agents cannot see', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const [first] = await appendEntries(t, contact, [{ title: 'rt', is_realtime: true }]);
+    const inbox = track(await connectInbox(t, 'ann'));
+    await subscribeAll(inbox, [{ contact_id: contact, after: 0 }]);
+    const [later] = await appendEntries(t, contact, [{ title: 'rt2', is_realtime: true }]);
+    await inbox.eventsUpTo(2);
+    // An ack beyond the socket's place vouches only for what it was sent.
+    inbox.send({ type: 'ack', contact_id: contact, sequence_number: 99 });
+    await eventually(async () => (await getEntry(t, contact, later!.id))?.delivered);
+    expect((await getEntry(t, contact, first!.id))?.delivered).toBe(true);
+    const [unseen] = await appendEntries(t, contact, [{ title: 'rt3', is_realtime: true, visible_to_agent: false, visible_to_client: true }]);
+    inbox.send({ type: 'ack', contact_id: contact, sequence_number: unseen!.sequence_number });
+    await inbox.settle(200);
+    expect((await getEntry(t, contact, unseen!.id))?.delivered).toBe(false);
   });
 
   it('shows nothing of another tenant\'s contact: an error frame, and none of its entries', async () => {
