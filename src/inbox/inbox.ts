@@ -83,6 +83,8 @@ export interface InboxTestHooks {
   resyncs: number;
   /** Refuse the next `n` pushes (as if the inbox were unreachable): the hub sees a failed push. */
   failPushes: number;
+  /** Entries per catch-up chunk (lowered to make pushes land between the chunks of a catch-up). */
+  catchUpChunk: number;
 }
 
 export class AgentInbox extends DurableObject<Env> {
@@ -103,7 +105,7 @@ export class AgentInbox extends DurableObject<Env> {
   /** Last unread count sent per (socket, contact): `unread` frames go out only on a change. */
   private readonly unreadSent = new Map<string, number>();
   private readonly lastTyping = new Map<string, number>();
-  readonly testHooks: InboxTestHooks = { pushes: 0, resyncs: 0, failPushes: 0 };
+  readonly testHooks: InboxTestHooks = { pushes: 0, resyncs: 0, failPushes: 0, catchUpChunk: CATCH_UP_CHUNK };
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -277,14 +279,13 @@ export class AgentInbox extends DurableObject<Env> {
     this.joining.add(key);
     this.catching.set(key, []);
     const { stub, owner } = this.hub(contactId);
-    const watch = await stub.watch(owner, this.agentId, att.name, after, CATCH_UP_CHUNK);
+    const watch = await stub.watch(owner, this.agentId, att.name, after, this.testHooks.catchUpChunk);
     if (!watch.found) {
       this.forget(att.socket_id, contactId);
       // The contacts of another tenant live in other hubs: this tenant's hub of that id has no history.
       return sendError(ws, problem('not-found', 'Not found', 404, `Contact ${contactId} has no timeline in this tenant.`, [{ path: 'contact_id', message: 'is not a contact of this tenant' }]), contactId);
     }
     if (!this.catching.has(key)) return; // unsubscribed or closed meanwhile
-    this.joining.delete(key);
     send(ws, encodeInbox({ type: 'subscribed', contact_id: contactId, last_sequence_number: watch.last_sequence_number, after: watch.after, unread: watch.unread, ...(watch.reset ? { reset: true as const } : {}) }));
     this.unreadSent.set(key, watch.unread);
     send(ws, encodeInbox({ type: 'presence', contact_id: contactId, agents: watch.presence }));
@@ -303,11 +304,12 @@ export class AgentInbox extends DurableObject<Env> {
       for (const row of chunk.rows) send(ws, inboxEventText(contactId, row.sequence_number, row.body));
       if (!chunk.more) break;
       const { stub, owner } = this.hub(contactId);
-      chunk = await stub.catchUp(owner, chunk.last, CATCH_UP_CHUNK, redeliverUpTo ?? 0);
+      chunk = await stub.catchUp(owner, chunk.last, this.testHooks.catchUpChunk, redeliverUpTo ?? 0);
       if (!this.catching.has(key)) return;
     }
-    // The row's first write for a new subscription; its place from then on.
+    // The row's first write for a new subscription (which stops joining here); its place from then on.
     this.subs.setCovered(socketId, contactId, chunk.last);
+    this.joining.delete(key);
     if (redeliverUpTo !== null) {
       for (const entry of chunk.redeliveries) send(ws, encodeInbox({ type: 'event', contact_id: contactId, sequence_number: entry.sequence_number, entry, redelivery: true }));
       send(ws, encodeInbox({ type: 'caught_up', contact_id: contactId, last_sequence_number: chunk.last }));
@@ -374,7 +376,7 @@ export class AgentInbox extends DurableObject<Env> {
   private async resync(ws: WebSocket, socketId: string, contactId: string, covered: number): Promise<void> {
     try {
       const { stub, owner } = this.hub(contactId);
-      const chunk = await stub.catchUp(owner, covered, CATCH_UP_CHUNK, 0);
+      const chunk = await stub.catchUp(owner, covered, this.testHooks.catchUpChunk, 0);
       if (!this.catching.has(`${socketId} ${contactId}`)) return;
       await this.catchUp(ws, socketId, contactId, chunk, null);
     } catch (e) {

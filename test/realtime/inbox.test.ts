@@ -1,4 +1,8 @@
+import { env } from 'cloudflare:workers';
+import { runInDurableObject } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
+import { agentInboxStub } from '../../src/inbox';
+import type { AgentInbox } from '../../src/inbox/inbox';
 import { call, eventually, json, newTenant, uuid } from '../support/api';
 import { connectInbox, inboxToken, openInbox, seqsOf, subscribeAll, type InboxSocket } from '../support/inbox';
 import { expectProblem } from '../support/problem';
@@ -97,16 +101,21 @@ describe('inbox stream', () => {
     }
   });
 
-  it('loses and doubles nothing when appends race a catch-up of several chunks', async () => {
+  it('loses and doubles nothing when appends race a catch-up of many chunks', async () => {
     const t = await newTenant();
     const [big, small] = [uuid(), uuid()];
-    // 1,200 entries: three chunks of the hub's catch-up, with appends landing between them.
+    // 1,200 entries, of which agents see 960, with appends landing during their catch-up.
     for (let i = 0; i < 1200; i += 400) await appendEntries(t, big, Array.from({ length: 400 }, (_, j) => ({ title: `h${i + j}`, visible_to_agent: (i + j) % 5 !== 0, visible_to_client: true })));
     await appendEntries(t, small, [{ title: 's' }]);
     const inbox = track(await connectInbox(t, 'ann'));
+    // Chunks of 50: the catch-up of ~960 entries takes about 20 hub calls, with room for pushes between them.
+    await runInDurableObject(agentInboxStub(env, t.id, 'ann'), (i: AgentInbox) => (i.testHooks.catchUpChunk = 50));
     inbox.send({ type: 'subscribe', contact_id: big, after: 0 });
     inbox.send({ type: 'subscribe', contact_id: small, after: 0 });
-    const racing = Promise.all(Array.from({ length: 20 }, (_, i) => appendEntries(t, i % 2 ? big : small, [{ title: `live${i}` }])));
+    await inbox.next('subscribed');
+    const racing = (async () => {
+      for (let i = 0; i < 20; i += 1) await appendEntries(t, i % 2 ? big : small, [{ title: `live${i}` }]);
+    })();
     // Subscribed and unsubscribed at once: nothing of it may follow the `unsubscribed` frame.
     const gone = uuid();
     await appendEntries(t, gone, [{ title: 'g' }]);
@@ -122,6 +131,8 @@ describe('inbox stream', () => {
     const after = inbox.frames.findIndex((f) => f.type === 'unsubscribed' && f.contact_id === gone);
     expect(after).toBeGreaterThan(-1);
     expect(inbox.frames.slice(after).filter((f) => 'contact_id' in f && f.contact_id === gone && f.type !== 'unsubscribed')).toEqual([]);
+    // The pushes that landed during the catch-up waited for it: none had to be repaired by a re-sync.
+    expect(await runInDurableObject(agentInboxStub(env, t.id, 'ann'), (i: AgentInbox) => i.testHooks.resyncs)).toBe(0);
   });
 
   it('stops a contact\'s frames on unsubscribe, and keeps the others', async () => {
