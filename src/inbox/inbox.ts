@@ -237,7 +237,7 @@ export class AgentInbox extends DurableObject<Env> {
       case 'unsubscribe':
         this.forget(att.socket_id, contactId);
         send(ws, encodeInbox({ type: 'unsubscribed', contact_id: contactId }));
-        if (!this.subs.watched(contactId)) await stub.unwatch(owner, this.agentId);
+        if (!this.watched(contactId)) await stub.unwatch(owner, this.agentId);
         return;
       case 'ack':
         // A socket vouches only for what it was sent.
@@ -255,6 +255,14 @@ export class AgentInbox extends DurableObject<Env> {
         return stub.inboxTyping(owner, this.agentId, att.name);
       }
     }
+  }
+
+  /** Whether a socket of this agent subscribes to the contact, or is subscribing (its watch may be on its way to the hub). */
+  private watched(contactId: string): boolean {
+    if (this.subs.watched(contactId)) return true;
+    const suffix = ` ${contactId}`;
+    for (const key of this.joining) if (key.endsWith(suffix)) return true;
+    return false;
   }
 
   private forget(socketId: string, contactId: string): void {
@@ -285,7 +293,11 @@ export class AgentInbox extends DurableObject<Env> {
       // The contacts of another tenant live in other hubs: this tenant's hub of that id has no history.
       return sendError(ws, problem('not-found', 'Not found', 404, `Contact ${contactId} has no timeline in this tenant.`, [{ path: 'contact_id', message: 'is not a contact of this tenant' }]), contactId);
     }
-    if (!this.catching.has(key)) return; // unsubscribed or closed meanwhile
+    if (!this.catching.has(key)) {
+      // Unsubscribed or closed meanwhile: an unwatch sent then may have reached the hub before this watch.
+      if (!this.watched(contactId)) await stub.unwatch(owner, this.agentId);
+      return;
+    }
     send(ws, encodeInbox({ type: 'subscribed', contact_id: contactId, last_sequence_number: watch.last_sequence_number, after: watch.after, unread: watch.unread, ...(watch.reset ? { reset: true as const } : {}) }));
     this.unreadSent.set(key, watch.unread);
     send(ws, encodeInbox({ type: 'presence', contact_id: contactId, agents: watch.presence }));
@@ -414,7 +426,7 @@ export class AgentInbox extends DurableObject<Env> {
     const contacts = this.subs.removeSocket(socketId);
     for (const key of this.joining) if (key.startsWith(`${socketId} `)) contacts.push(key.slice(socketId.length + 1));
     for (const contactId of contacts) this.forget(socketId, contactId);
-    const orphaned = contacts.filter((c) => !this.subs.watched(c));
+    const orphaned = contacts.filter((c) => !this.watched(c));
     await Promise.allSettled(
       orphaned.map((c) => {
         const { stub, owner } = this.hub(c);

@@ -154,6 +154,23 @@ describe('inbox stream', () => {
     expect(await inbox.next('error')).toMatchObject({ contact_id: a, problem: { status: 409, errors: [{ path: 'contact_id' }] } });
   });
 
+  it('keeps pushing a contact to the agent\'s other socket when one unsubscribes, even while the other is still subscribing', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    await appendEntries(t, contact, [{ title: 'a' }]);
+    const [one, two] = [track(await connectInbox(t, 'ann')), track(await connectInbox(t, 'ann'))];
+    await subscribeAll(one, [{ contact_id: contact }]);
+    two.send({ type: 'subscribe', contact_id: contact });
+    one.send({ type: 'unsubscribe', contact_id: contact });
+    await one.next('unsubscribed');
+    await two.next('caught_up');
+    await new Promise((r) => setTimeout(r, 100));
+    await appendEntries(t, contact, [{ title: 'b' }]);
+    await two.eventsUpTo(1);
+    expect(seqsOf(two, contact)).toEqual([2]);
+    expect(one.events()).toEqual([]);
+  });
+
   it('resumes each contact from its own after, then live', async () => {
     const t = await newTenant();
     const contacts = [uuid(), uuid(), uuid()];
