@@ -1,7 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import { contactHubStub } from '../hub';
 import { agentInboxStub } from '../inbox';
-import { INBOX_SESSION_HEADER, type InboxSession } from '../inbox/inbox';
+import { INBOX_SESSION_HEADER, type InboxSession } from '../inbox/session';
 import { encode, problem, refusalCloseCode } from '../hub/protocol';
 import { SESSION_HEADER, type SocketSession } from '../hub/sockets';
 import { signRealtimeToken, tokenKeyId, verifyRealtimeToken, type RealtimeGrant, type VerifyFailure } from '../domain/realtime-token';

@@ -15,21 +15,8 @@ import { CLOSE, MAX_FRAME_BYTES, PING_FRAME, PONG_FRAME, frameBytes, problem, ty
 import type { CatchUpChunk, InboxChange, InboxPush, PushAnswer } from '../hub/watchers';
 import { inboxOwnerOf } from '.';
 import { MAX_INBOX_CONTACTS, encodeInbox, inboxEventText, parseInboxFrame, tooManyContacts, type InboxClientFrame, type InboxFrame } from './protocol';
+import { INBOX_SESSION_HEADER, parseInboxSession, type InboxSession } from './session';
 import { Subscriptions } from './subscriptions';
-
-/** Set by the Worker on the internal upgrade request (the inbox is reachable only through its binding). */
-export const INBOX_SESSION_HEADER = 'x-eventline-inbox-session';
-
-/** What the Worker verified about the caller (token or API key). */
-export interface InboxSession {
-  tenant_id: string;
-  agent_id: string;
-  name: string | null;
-  /** Token expiry (ms); null for API-key sockets. */
-  expires_at: number | null;
-  /** The API key or signing key the token lives on: the socket is closed once it is revoked. Null: none to check. */
-  key_id: string | null;
-}
 
 /** Per socket, across hibernation (well under 2 KB: ids ≤ 128, name ≤ 100). */
 interface Attachment extends InboxSession {
@@ -60,18 +47,6 @@ function sendError(ws: WebSocket, p: Problem, contactId?: string, closeCode?: nu
     } catch {
       // Already closed.
     }
-  }
-}
-
-export function parseInboxSession(header: string | null): InboxSession | null {
-  if (!header) return null;
-  try {
-    const s = JSON.parse(header) as Partial<InboxSession>;
-    const str = (v: unknown, max: number) => typeof v === 'string' && v.length > 0 && v.length <= max;
-    const valid = str(s.tenant_id, 128) && str(s.agent_id, 128) && (s.name === null || str(s.name, 100)) && (s.expires_at === null || Number.isSafeInteger(s.expires_at)) && (s.key_id === null || str(s.key_id, 128));
-    return valid ? (s as InboxSession) : null;
-  } catch {
-    return null;
   }
 }
 
