@@ -85,6 +85,36 @@ export type ClientFrame =
   | { type: 'typing' }
   | { type: 'ping' };
 
+/**
+ * The inbox stream (`GET /api/v1/inbox/stream`): one socket per agent, many contacts. Per contact the
+ * frames are the contact stream's, each with `contact_id`; docs/realtime.md "Inbox" has the contract.
+ */
+export const MAX_INBOX_CONTACTS = 500;
+
+/** Server → client frames of the inbox stream. */
+export type InboxServerFrame<Entry = TimelineEntry> =
+  | { type: 'ready'; role: 'agent'; agent_id: string; max_contacts: number }
+  | { type: 'subscribed'; contact_id: string; last_sequence_number: number; after: number; unread: number; reset?: true }
+  | { type: 'unsubscribed'; contact_id: string }
+  | { type: 'event'; contact_id: string; sequence_number: number; entry: Entry; redelivery?: true }
+  | { type: 'caught_up'; contact_id: string; last_sequence_number: number }
+  | { type: 'read'; contact_id: string; id: string; read_at: string }
+  | { type: 'deleted'; contact_id: string; id: string }
+  | { type: 'presence'; contact_id: string; agents: PresenceAgent[] }
+  | { type: 'typing'; contact_id: string; agent_id: string | null; name: string | null; role: Role }
+  | { type: 'unread'; contact_id: string; unread: number }
+  | { type: 'pong' }
+  | { type: 'error'; problem: Problem; contact_id?: string; close_code?: number };
+
+/** Client → server frames of the inbox stream. */
+export type InboxClientFrame =
+  | { type: 'subscribe'; contact_id: string; after?: number }
+  | { type: 'unsubscribe'; contact_id: string }
+  | { type: 'ack'; contact_id: string; sequence_number: number }
+  | { type: 'read'; contact_id: string; id: string }
+  | { type: 'typing'; contact_id: string }
+  | { type: 'ping' };
+
 /** Close codes the server uses besides refusals (4000 + the refusal's HTTP status). */
 export const CLOSE = {
   /** A frame over the size limit. */
