@@ -63,7 +63,7 @@ const OPEN = 1;
 const FATAL_CLOSE = new Set([4400, 4401, 4403, 4404, 4410, 4413, 4422]);
 
 /** Reads a token's claims without verifying them (the server verifies); used to find the contact. */
-export function tokenClaims(token: string): { tid?: string; cid?: string; role?: 'agent' | 'client'; aid?: string; name?: string; exp?: number; scope?: string } | null {
+export function tokenClaims(token: string): { tid?: string; cid?: string; role?: 'agent' | 'client'; aid?: string; name?: string; exp?: number; scp?: 'inbox' } | null {
   const part = token.split('.')[1];
   if (!part) return null;
   try {
