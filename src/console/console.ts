@@ -104,6 +104,7 @@ function open(base: string, token: string): void {
   wire(contact);
   contact.on('entry', (entry) => view.upsert(entry));
   contact.on('read', ({ id, read_at }) => view.read(id, read_at));
+  contact.on('read_range', (range) => view.readRange(range));
   contact.on('deleted', ({ id }) => view.remove(id));
   contact.on('presence', (agents) => view.presence(agents));
   contact.on('typing', (t) => view.typing(t));

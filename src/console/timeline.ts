@@ -3,7 +3,7 @@
  * agents present and who is typing. Both the single-contact page and the inbox show a contact
  * through it; where a "Mark read" goes (the contact socket or the inbox socket) is the caller's.
  */
-import type { PresenceAgent, Role, TimelineEntry } from '../../packages/client/src/protocol';
+import { readByRange, type PresenceAgent, type ReadRange, type Role, type TimelineEntry } from '../../packages/client/src/protocol';
 
 export const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -110,6 +110,11 @@ export class TimelineView {
   read(id: string, readAt: string): void {
     const found = this.entries.get(id);
     if (found) this.upsert({ ...found.entry, read: true, read_at: readAt });
+  }
+
+  /** A mark-read of many entries at once: the ones the hub's rule made read. */
+  readRange(range: ReadRange): void {
+    for (const { entry } of [...this.entries.values()]) if (readByRange(entry, range)) this.upsert({ ...entry, read: true, read_at: range.read_at });
   }
 
   remove(id: string): void {

@@ -7,6 +7,15 @@ import type { EventRecord } from './schemas/events';
  */
 export type RelayMessage =
   | { kind: 'event'; tenant_id: string; event: EventRecord }
-  | { kind: 'contact_event'; tenant_id: string; contact_event: TimelineEntryRecord };
+  | { kind: 'contact_event'; tenant_id: string; contact_event: TimelineEntryRecord }
+  /**
+   * A timeline entry that became read or delivered (once per entry and transition): the entry as it is
+   * after the change. Webhooks only: analytics counts entries, not what happened to them later.
+   */
+  | { kind: 'contact_event_receipt'; tenant_id: string; receipt: EntryReceipt; contact_event: TimelineEntryRecord };
 
-export const relayMessageId = (m: RelayMessage): string => (m.kind === 'event' ? m.event.id : m.contact_event.id);
+/** What can happen to a timeline entry after its append, once each. */
+export type EntryReceipt = 'read' | 'delivered';
+
+export const relayMessageId = (m: RelayMessage): string =>
+  m.kind === 'event' ? m.event.id : m.kind === 'contact_event' ? m.contact_event.id : `${m.contact_event.id}:${m.receipt}`;

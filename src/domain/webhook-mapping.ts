@@ -1,3 +1,6 @@
+import { deterministicUuid } from './ids';
+import type { EntryReceipt } from './relay-message';
+
 /**
  * Domain → business event types for webhooks: what a receiver sees instead of the internal type.
  *
@@ -47,6 +50,16 @@ export function businessTypeFor(eventType: string): string | null {
 
 /** Webhook type of a timeline entry: `contact_event.<entry type>` (e.g. contact_event.pipeline_stage_changed). */
 export const contactEventWebhookType = (entryType: string): string => `contact_event.${entryType}`;
+
+/**
+ * Webhook type of an entry that became read or delivered: `contact_event.read`, `contact_event.delivered`.
+ * Appends refuse the entry types `read` and `delivered` (src/domain/schemas/contact-events.ts), so
+ * these never collide with an entry's own webhook type.
+ */
+export const receiptWebhookType = (receipt: EntryReceipt): string => `contact_event.${receipt}`;
+
+/** The event id of a receipt's deliveries (their `event_id`): derived from the entry and the transition. */
+export const receiptEventId = (entryId: string, receipt: EntryReceipt): Promise<string> => deterministicUuid(`receipt:${receipt}:${entryId}`);
 
 /** Operational events Eventline itself appends about webhooks. */
 export const WEBHOOK_EVENT_TYPES = {

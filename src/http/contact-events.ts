@@ -20,6 +20,8 @@ import {
   ExportQuery,
   MarkDeliveredResponse,
   MarkReadResponse,
+  MarkReadUpToBody,
+  MarkReadUpToResponse,
   NewContactEvent,
   TimelineAppendHeaders,
   TimelineListQuery,
@@ -188,15 +190,16 @@ contactEvents.openapi(
     method: 'get',
     path: '/contacts/{contact_id}/events/count',
     tags,
-    summary: 'How many entries a contact\'s timeline holds',
+    summary: 'How many entries a contact\'s timeline holds, and how many of them are unread',
+    description: 'Served by the contact\'s hub: an append or a mark-read shows in the next answer.',
     request: { params: ContactParam, query: CountQuery },
     responses: { 200: { description: 'The count', content: { 'application/json': { schema: CountResponse } } }, ...problemResponses(401, 422) },
   }),
   async (c) => {
     const { contact_id } = c.req.valid('param');
     const { stub, owner } = contactHub(c.env, c.get('tenantId'), contact_id);
-    const count = await stub.countTimeline(owner, boolParam(c.req.valid('query').include_expired));
-    return c.json({ contact_id, count }, 200);
+    const [count, unread] = await Promise.all([stub.countTimeline(owner, boolParam(c.req.valid('query').include_expired)), stub.unreadCount(owner)]);
+    return c.json({ contact_id, count, unread }, 200);
   },
 );
 
@@ -349,6 +352,35 @@ contactEvents.openapi(
     const entry = await stub.markDelivered(owner, id);
     if (!entry) throw notFound('The contact event');
     return c.json({ success: true, id, delivered_at: entry.delivered_at! }, 200);
+  },
+);
+
+contactEvents.openapi(
+  createRoute({
+    operationId: 'markContactEventsRead',
+    method: 'post',
+    path: '/contacts/{contact_id}/events/mark-read',
+    tags,
+    summary: 'Mark a contact\'s unread entries read, up to a sequence number or all',
+    description:
+      'In one step in the contact\'s hub: every entry visible to agents, not read and not expired, with `sequence_number` ≤ `up_to` ' +
+      '(an empty body: all) becomes read at one `read_at`. Entries already read keep their first read time, so a repeated call marks 0. ' +
+      'Agent sockets on the contact hear one `read_range` frame; each entry marked sends a `contact_event.read` webhook.',
+    request: { params: ContactParam, body: { required: false, content: { 'application/json': { schema: MarkReadUpToBody } } } },
+    responses: {
+      200: { description: 'Marked', content: { 'application/json': { schema: MarkReadUpToResponse } } },
+      ...problemResponses(400, 401, 413, 415, 422),
+    },
+  }),
+  async (c) => {
+    const { contact_id } = c.req.valid('param');
+    const upTo = c.req.valid('json')?.up_to ?? null;
+    const { stub, owner } = contactHub(c.env, c.get('tenantId'), contact_id);
+    const outcome = await stub.markReadUpTo(owner, upTo);
+    if (!outcome.ok) {
+      throw validationFailed([{ path: 'up_to', message: `must be at most the contact's last sequence number, ${outcome.last_sequence_number}` }]);
+    }
+    return c.json({ contact_id, marked: outcome.marked, read_at: outcome.read_at, up_to: outcome.up_to }, 200);
   },
 );
 

@@ -30,18 +30,20 @@ export const IN_FLIGHT_MS = 24 * HOUR_MS;
 export async function closeInFlightDeliveries(
   d1: D1Database,
   tenantId: string,
-  records: { events: EventRecord[]; entries: TimelineEntryRecord[] },
+  records: { events: EventRecord[]; entries: TimelineEntryRecord[]; receipts?: TimelineEntryRecord[] },
 ): Promise<number> {
-  if (records.events.length === 0 && records.entries.length === 0) return 0;
+  const receipts = records.receipts ?? [];
+  if (records.events.length === 0 && records.entries.length === 0 && receipts.length === 0) return 0;
   const subs = await activeSubscriptions(d1, tenantId);
   if (subs.length === 0) return 0;
   const messages: RelayMessage[] = [
     ...records.events.map((event): RelayMessage => ({ kind: 'event', tenant_id: tenantId, event })),
     ...records.entries.map((contact_event): RelayMessage => ({ kind: 'contact_event', tenant_id: tenantId, contact_event })),
+    ...receiptMessages(tenantId, receipts),
   ];
   const rows: NewDelivery[] = [];
   for (const m of messages) {
-    const out = outgoing(m);
+    const out = await outgoing(m);
     if (!out) continue;
     for (const sub of subs) {
       const filter = filterOf(sub);
@@ -56,6 +58,15 @@ export async function closeInFlightDeliveries(
     recorded += r.meta.changes;
   }
   return recorded;
+}
+
+/** The read and delivered receipts these entries sent. */
+function receiptMessages(tenantId: string, entries: TimelineEntryRecord[]): RelayMessage[] {
+  return entries.flatMap((contact_event) =>
+    (['read', 'delivered'] as const)
+      .filter((receipt) => (receipt === 'read' ? contact_event.read : contact_event.delivered))
+      .map((receipt): RelayMessage => ({ kind: 'contact_event_receipt', tenant_id: tenantId, receipt, contact_event })),
+  );
 }
 
 /** The parts of a hub that an erase empties. */
@@ -92,7 +103,11 @@ export async function eraseHub(hub: ErasableHub): Promise<HubEraseCounts> {
       if (owner.kind === 'contact') {
         // Before the D1 delete: a late fan-out between the two would otherwise create a live delivery.
         const since = iso(Date.now() - IN_FLIGHT_MS);
-        await closeInFlightDeliveries(env.DB, owner.tenantId, { events: log.committedSince(since), entries: timeline.committedSince(since) });
+        await closeInFlightDeliveries(env.DB, owner.tenantId, {
+          events: log.committedSince(since),
+          entries: timeline.committedSince(since),
+          receipts: timeline.receiptsSince(since),
+        });
       }
       // Even a hub that holds nothing deletes in D1 (scoped to the caller's tenant): the request is
       // idempotent, and a retry after a crash between the D1 delete and deleteAll must still finish.

@@ -177,6 +177,24 @@ export class StreamHub extends DurableObject<Env> {
     return this.timeline.count(includeExpired, Date.now());
   }
 
+  /** Agent-visible entries that are not read and not expired (the inbox's badge; GET …/events/count). */
+  unreadCount(owner: HubOwner): number {
+    this.check(owner, 'contact');
+    return this.timeline.unreadCount(Date.now());
+  }
+
+  /**
+   * Marks read the unread entries up to sequence `upTo` (null: all), in one transaction. Refused when
+   * `upTo` is above the contact's last sequence number: no entry can have been seen there.
+   */
+  markReadUpTo(owner: HubOwner, upTo: number | null, at = Date.now()): { ok: true; marked: number; read_at: string | null; up_to: number } | { ok: false; last_sequence_number: number } {
+    this.check(owner, 'contact');
+    const last = this.writer.lastSequenceNumber;
+    if (upTo !== null && upTo > last) return { ok: false, last_sequence_number: last };
+    const limit = upTo ?? last;
+    return { ok: true, ...this.writer.markReadUpTo(limit, at), up_to: limit };
+  }
+
   /** Sets read/read_at once; later calls return the first read time. */
   markRead(owner: HubOwner, id: string, at = Date.now()): TimelineEntryRecord | null {
     this.check(owner);

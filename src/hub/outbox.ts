@@ -99,16 +99,21 @@ export class Outbox {
     return `${this.owner.kind}:${this.owner.id}`;
   }
 
-  /** Inside the change's transaction: the row that takes the change to D1 (and, unless told otherwise, to the queues). */
+  /**
+   * Inside the change's transaction: the row that takes the change to D1 (and, unless told otherwise, to
+   * the queues that carry its kind: a receipt goes to webhooks only).
+   */
   enqueue(item: OutboxItem, now: number, opts: { queues: boolean } = { queues: true }): void {
     this.clearRelayed();
-    const toQueues = opts.queues && relayMessage('', item) !== null;
+    const message = opts.queues ? relayMessage('', item) : null;
+    const toWebhooks = message !== null;
+    const toAnalytics = message !== null && message.kind !== 'contact_event_receipt';
     this.sql.exec(
       `INSERT INTO outbox (kind, body, d1, wq, aq, created_at) VALUES (?, ?, 1, ?, ?, ?)`,
       item.kind,
       JSON.stringify(item),
-      toQueues ? 1 : 0,
-      toQueues ? 1 : 0,
+      toWebhooks ? 1 : 0,
+      toAnalytics ? 1 : 0,
       now,
     );
   }

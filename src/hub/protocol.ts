@@ -10,6 +10,7 @@
  * | `event`    | `sequence_number`, `entry` (the timeline entry), `redelivery`? | each entry the role may see: catch-up (sequence > after, in order), then undelivered realtime entries at or below `after` (`redelivery: true`), then live |
  * | `caught_up`| `last_sequence_number`                                       | after the catch-up and redeliveries: what follows is live |
  * | `read`     | `id`, `read_at`                                              | an entry was read (agents only) |
+ * | `read_range` | `up_to`, `read_at`, `marked`                               | `POST /contacts/{contact_id}/events/mark-read` marked `marked` entries read: every entry with sequence ≤ `up_to` that was unread and not expired at `read_at` (entries read before keep their time). One frame for the range, to agents only, like `read` |
  * | `deleted`  | `id`                                                         | an entry was deleted |
  * | `presence` | `agents`: [{ `agent_id`, `name` }]                           | on connect, and to everyone when an agent comes or goes |
  * | `typing`   | `agent_id` (null when the client types), `name`, `role`      | someone else on this contact is typing |

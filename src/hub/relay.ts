@@ -114,5 +114,6 @@ function settle(failure: RelayFailure | null | undefined, resolve: () => void, r
 export function relayMessage(tenantId: string, item: OutboxItem): RelayMessage | null {
   if (item.kind === 'event') return { kind: 'event', tenant_id: tenantId, event: item.insert.record };
   if (item.kind === 'timeline' && item.announce) return { kind: 'contact_event', tenant_id: tenantId, contact_event: item.record };
+  if (item.kind === 'timeline' && item.receipt) return { kind: 'contact_event_receipt', tenant_id: tenantId, receipt: item.receipt, contact_event: item.record };
   return null;
 }

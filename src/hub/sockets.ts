@@ -313,6 +313,13 @@ export class HubSockets {
         for (const ws of this.ctx.getWebSockets('agent')) send(ws, frame);
         return;
       }
+      case 'read_range': {
+        // One frame for the whole range: a mark-all of thousands of entries would otherwise send
+        // thousands of frames to every agent. Who hears it is who hears `read`.
+        const frame = encode({ type: 'read_range', up_to: change.up_to, read_at: change.read_at, marked: change.marked });
+        for (const ws of this.ctx.getWebSockets('agent')) send(ws, frame);
+        return;
+      }
       case 'deleted':
         // Only the id is known once the entry is gone; ids are opaque, so every socket hears of it.
         this.broadcast(encode({ type: 'deleted', id: change.id }));

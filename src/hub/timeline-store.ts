@@ -154,6 +154,36 @@ export class TimelineStore {
       .one().n;
   }
 
+  /** Agent-visible entries that are not read and not expired at `now` (ms): a contact's unread count. */
+  unreadCount(now: number = Date.now()): number {
+    return this.sql
+      .exec<{ n: number }>(`SELECT count(*) AS n FROM timeline WHERE visible_to_agent = 1 AND read = 0 AND (expires_at IS NULL OR expires_at > ?)`, now)
+      .one().n;
+  }
+
+  /** The entries `unreadCount` counts, up to sequence `upTo`, oldest first, with their revisions (to mark them read). */
+  unreadUpTo(upTo: number, now: number): { record: TimelineEntryRecord; revision: number }[] {
+    return this.sql
+      .exec<{ body: string; revision: number }>(
+        `SELECT body, revision FROM timeline WHERE seq <= ? AND visible_to_agent = 1 AND read = 0 AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq`,
+        upTo,
+        now,
+      )
+      .toArray()
+      .map((r) => ({ record: JSON.parse(r.body) as TimelineEntryRecord, revision: r.revision }));
+  }
+
+  /** Entries read or delivered at or after `since` (ISO time): their receipts may still be on their way to webhooks. */
+  receiptsSince(since: string): TimelineEntryRecord[] {
+    return this.sql
+      .exec<{ body: string }>(
+        `SELECT body FROM timeline WHERE (read = 1 AND json_extract(body, '$.read_at') >= ?1) OR (delivered = 1 AND json_extract(body, '$.delivered_at') >= ?1)`,
+        since,
+      )
+      .toArray()
+      .map((r) => JSON.parse(r.body) as TimelineEntryRecord);
+  }
+
   /** Entries committed at or after `since` (ISO time). */
   committedSince(since: string): TimelineEntryRecord[] {
     return this.sql

@@ -59,6 +59,8 @@ export interface TimelinePage {
 export type TimelineChange =
   | { type: 'event'; entry: TimelineEntryRecord }
   | { type: 'read'; id: string; read_at: string }
+  /** `marked` entries up to `up_to` (those the unread count counted) became read at `read_at`. */
+  | { type: 'read_range'; up_to: number; read_at: string; marked: number }
   | { type: 'delivered'; id: string; delivered_at: string }
   | { type: 'deleted'; id: string };
 

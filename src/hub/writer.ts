@@ -1,5 +1,6 @@
 import { expectedVersionMismatch } from '../domain/expected-version';
 import { decideAppend } from '../domain/idempotency';
+import type { EntryReceipt } from '../domain/relay-message';
 import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 import { iso } from '../domain/time';
@@ -179,30 +180,54 @@ export class StreamWriter {
 
   /** Sets read/read_at once; later calls return the first read time. */
   markRead(id: string, at = Date.now()): TimelineEntryRecord | null {
-    return this.update(id, (e) => (e.read ? null : { ...e, read: true, read_at: iso(at) }), (e) => ({ type: 'read', id: e.id, read_at: e.read_at! }));
+    return this.update(id, 'read', (e) => (e.read ? null : { ...e, read: true, read_at: iso(at) }), (e) => ({ type: 'read', id: e.id, read_at: e.read_at! }));
   }
 
   /** Sets delivered/delivered_at once. */
   markDelivered(id: string, at = Date.now()): TimelineEntryRecord | null {
-    return this.update(id, (e) => (e.delivered ? null : { ...e, delivered: true, delivered_at: iso(at) }), (e) => ({
+    return this.update(id, 'delivered', (e) => (e.delivered ? null : { ...e, delivered: true, delivered_at: iso(at) }), (e) => ({
       type: 'delivered',
       id: e.id,
       delivered_at: e.delivered_at!,
     }));
   }
 
-  private update(id: string, change: (e: TimelineEntryRecord) => TimelineEntryRecord | null, announce: (e: TimelineEntryRecord) => TimelineChange): TimelineEntryRecord | null {
+  /**
+   * Marks read, in one transaction, every entry the unread count counts with a sequence number up to
+   * `upTo`. Entries already read keep their first read time and are not counted again, so a replay
+   * marks nothing and announces nothing. Each entry's row goes out as a read receipt (D1 and webhooks);
+   * the sockets hear one `read_range` frame.
+   */
+  markReadUpTo(upTo: number, at = Date.now()): { marked: number; read_at: string | null } {
+    const unread = this.timeline.unreadUpTo(upTo, at);
+    if (unread.length === 0) return { marked: 0, read_at: null };
+    const readAt = iso(at);
+    this.storage.transactionSync(() => {
+      for (const { record, revision } of unread) this.commitUpdate({ ...record, read: true, read_at: readAt }, revision + 1, 'read', at);
+    });
+    this.committed([{ type: 'read_range', up_to: upTo, read_at: readAt, marked: unread.length }]);
+    return { marked: unread.length, read_at: readAt };
+  }
+
+  private update(
+    id: string,
+    receipt: EntryReceipt,
+    change: (e: TimelineEntryRecord) => TimelineEntryRecord | null,
+    announce: (e: TimelineEntryRecord) => TimelineChange,
+  ): TimelineEntryRecord | null {
     const stored = this.timeline.getWithRevision(id);
     if (!stored) return null;
     const next = change(stored.record);
     if (!next) return stored.record;
-    const revision = stored.revision + 1;
-    this.storage.transactionSync(() => {
-      this.timeline.update(next, revision);
-      this.outbox.enqueue({ kind: 'timeline', record: next, revision, announce: false }, Date.now(), { queues: false });
-    });
+    this.storage.transactionSync(() => this.commitUpdate(next, stored.revision + 1, receipt, Date.now()));
     this.committed([announce(next)]);
     return next;
+  }
+
+  /** Inside a transaction: the changed entry, and its outbox row (D1, and the receipt for webhooks). */
+  private commitUpdate(next: TimelineEntryRecord, revision: number, receipt: EntryReceipt, now: number): void {
+    this.timeline.update(next, revision);
+    this.outbox.enqueue({ kind: 'timeline', record: next, revision, announce: false, receipt }, now);
   }
 
   deleteEntry(id: string): boolean {

@@ -10,7 +10,7 @@ import { servedEvent } from '../db/events';
 import { deterministicUuid } from '../domain/ids';
 import { failedBatchRetryDelaySeconds } from '../domain/queue-retry';
 import { matchesContactEvent, matchesLogEvent, type SubscriptionFilter } from '../domain/webhook-filters';
-import { businessTypeFor, contactEventWebhookType, isWebhookOperationalType } from '../domain/webhook-mapping';
+import { businessTypeFor, contactEventWebhookType, isWebhookOperationalType, receiptEventId, receiptWebhookType } from '../domain/webhook-mapping';
 import type { DeliveryMessage } from './deliveries';
 import type { RelayMessage } from '../domain/relay-message';
 import { sendAll, unpackRelay, type RelayQueueBody } from './messages';
@@ -26,7 +26,7 @@ interface Outgoing {
   aboutSubscription?: string;
 }
 
-export function outgoing(m: RelayMessage): Outgoing | null {
+export async function outgoing(m: RelayMessage): Promise<Outgoing | null> {
   if (m.kind === 'event') {
     const type = businessTypeFor(m.event.event_type);
     if (type === null) return null;
@@ -42,6 +42,19 @@ export function outgoing(m: RelayMessage): Outgoing | null {
     };
   }
   const entry = m.contact_event;
+  if (m.kind === 'contact_event_receipt') {
+    const type = receiptWebhookType(m.receipt);
+    const at = m.receipt === 'read' ? entry.read_at : entry.delivered_at;
+    return {
+      // Its own event id, a function of (entry, transition): the delivery id follows from it, so a
+      // replayed receipt lands on the same delivery, and it never meets the entry's own delivery.
+      eventId: await receiptEventId(entry.id, m.receipt),
+      type,
+      body: JSON.stringify({ type, timestamp: at ?? entry.occurred_at, data: entry }),
+      kind: m.kind,
+      contactEvent: { event_type: entry.event_type, category: entry.category },
+    };
+  }
   const type = contactEventWebhookType(entry.event_type);
   return {
     eventId: entry.id,
@@ -96,7 +109,7 @@ export async function fanOut(env: Env, tenantId: string, messages: RelayMessage[
   const rows: NewDelivery[] = [];
   const seen = new Set<string>();
   for (const m of messages) {
-    const out = outgoing(m);
+    const out = await outgoing(m);
     if (!out) continue;
     for (const { sub, filter } of filters) {
       const match = out.contactEvent ? matchesContactEvent(filter, out.contactEvent) : matchesLogEvent(filter, out.type);

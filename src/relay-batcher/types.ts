@@ -1,6 +1,6 @@
 import type { EventInsert } from '../db/events';
 import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
-import type { RelayMessage } from '../domain/relay-message';
+import type { EntryReceipt, RelayMessage } from '../domain/relay-message';
 
 /*
  * What a hub's relay hands to a RelayBatcher, and what it answers. The rows are the hub's outbox rows
@@ -10,7 +10,8 @@ import type { RelayMessage } from '../domain/relay-message';
 /** An outbox row's body, by kind. */
 export type OutboxItem =
   | { kind: 'event'; insert: EventInsert }
-  | { kind: 'timeline'; record: TimelineEntryRecord; revision: number; announce: boolean }
+  /** `receipt`: the change made the entry read or delivered, which the webhooks queue hears of. */
+  | { kind: 'timeline'; record: TimelineEntryRecord; revision: number; announce: boolean; receipt?: EntryReceipt }
   | { kind: 'timeline_delete'; id: string };
 
 export interface OutboxRow {

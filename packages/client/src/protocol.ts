@@ -72,11 +72,28 @@ export type ServerFrame<Entry = TimelineEntry> =
   | { type: 'event'; sequence_number: number; entry: Entry; redelivery?: true }
   | { type: 'caught_up'; last_sequence_number: number }
   | { type: 'read'; id: string; read_at: string }
+  /**
+   * Every entry with `sequence_number` ≤ `up_to` that was unread and not expired at `read_at` is now
+   * read at `read_at` (`marked` of them); entries read before keep their first read time.
+   */
+  | { type: 'read_range'; up_to: number; read_at: string; marked: number }
   | { type: 'deleted'; id: string }
   | { type: 'presence'; agents: PresenceAgent[] }
   | { type: 'typing'; agent_id: string | null; name: string | null; role: Role }
   | { type: 'pong' }
   | { type: 'error'; problem: Problem; close_code?: number };
+
+export type ReadRange = Omit<Extract<ServerFrame, { type: 'read_range' }>, 'type'>;
+
+/**
+ * Whether a `read_range` frame made this entry read, by the hub's own rule (the unread count's): an
+ * agent-visible entry up to `up_to` that was unread and had not expired at `read_at`. What an
+ * application holds then matches the hub without a reload.
+ */
+export function readByRange(entry: TimelineEntry, range: ReadRange): boolean {
+  if (entry.read || !entry.visible_to_agent || entry.sequence_number > range.up_to) return false;
+  return entry.expires_at === null || Date.parse(entry.expires_at) > Date.parse(range.read_at);
+}
 
 /** Client → server frames. */
 export type ClientFrame =

@@ -13,11 +13,11 @@
  * Frames are those of the realtime protocol (./protocol.ts, shared with the server).
  */
 
-import type { PresenceAgent, Role, ServerFrame, TimelineEntry } from './protocol.js';
+import { readByRange, type PresenceAgent, type ReadRange, type Role, type ServerFrame, type TimelineEntry } from './protocol.js';
 import { AckBatcher, SocketClient, socketUrl, tokenClaims, type BaseEvents, type SocketClientOptions } from './connection.js';
 
-export type { PresenceAgent, Role, TimelineEntry };
-export { tokenClaims };
+export type { PresenceAgent, ReadRange, Role, TimelineEntry };
+export { readByRange, tokenClaims };
 export type { BackoffOptions, ConnectionState, Problem, WebSocketConstructor, WebSocketLike } from './connection.js';
 
 export interface ReadyInfo {
@@ -34,6 +34,8 @@ export interface ClientEvents extends BaseEvents {
   /** A timeline entry, once, in sequence order. `live` is false while catching up after (re)connecting. */
   entry: (entry: TimelineEntry, info: { live: boolean }) => void;
   read: (read: { id: string; read_at: string }) => void;
+  /** Many entries became read at once (mark-read up to a sequence number): apply it with `readByRange`. */
+  read_range: (range: ReadRange) => void;
   deleted: (deleted: { id: string }) => void;
   presence: (agents: PresenceAgent[]) => void;
   typing: (typing: { agent_id: string | null; name: string | null; role: Role }) => void;
@@ -149,6 +151,9 @@ export class EventlineClient extends SocketClient<ClientEvents> {
       }
       case 'read':
         this.emit('read', { id: frame.id, read_at: frame.read_at });
+        break;
+      case 'read_range':
+        this.emit('read_range', { up_to: frame.up_to, read_at: frame.read_at, marked: frame.marked });
         break;
       case 'deleted':
         this.emit('deleted', { id: frame.id });

@@ -3,6 +3,10 @@ import { CATEGORIES, PRIORITIES, TIMELINE_SOURCES, TIMELINE_TYPE_PATTERN } from 
 import { LIMITS, RECORD_BYTES, entryRecordBytes } from '../limits';
 import { CursorParam, IsoDateTime, NextCursor, PageLimit, Payload, Uuid, intParam, jsonObject } from './common';
 import { TimeParam } from './event-queries';
+import type { EntryReceipt } from '../relay-message';
+
+/** Entry types taken by the receipt webhooks (src/domain/webhook-mapping.ts receiptWebhookType). */
+const RECEIPT_TYPES = ['read', 'delivered'] as const satisfies readonly EntryReceipt[];
 
 export const NewContactEvent = z
   .strictObject({
@@ -10,7 +14,9 @@ export const NewContactEvent = z
     event_type: z
       .string()
       .max(LIMITS.eventTypeLength, { message: `must be at most ${LIMITS.eventTypeLength} characters` })
-      .regex(TIMELINE_TYPE_PATTERN, { message: 'must be lowercase [a-z0-9_] words (pipeline_stage_changed)' }),
+      .regex(TIMELINE_TYPE_PATTERN, { message: 'must be lowercase [a-z0-9_] words (pipeline_stage_changed)' })
+      // Their webhook types, contact_event.read and contact_event.delivered, are the receipts'.
+      .refine((t) => !(RECEIPT_TYPES as readonly string[]).includes(t), { message: `is reserved (${RECEIPT_TYPES.join(', ')} name the receipt webhooks)` }),
     category: z.enum(CATEGORIES, { message: `must be one of ${CATEGORIES.join(', ')}` }),
     priority: z.enum(PRIORITIES, { message: `must be one of ${PRIORITIES.join(', ')}` }).default('normal'),
     source: z.enum(TIMELINE_SOURCES, { message: `must be one of ${TIMELINE_SOURCES.join(', ')}` }),
@@ -189,7 +195,30 @@ export const ContactEventPage = z.object({ events: z.array(ContactEvent), next_c
 export const ContactEventList = z.object({ events: z.array(ContactEvent) }).openapi('ContactEventList');
 export const MarkReadResponse = z.object({ success: z.boolean(), id: Uuid, read_at: z.string() }).openapi('MarkReadResult');
 export const MarkDeliveredResponse = z.object({ success: z.boolean(), id: Uuid, delivered_at: z.string() }).openapi('MarkDeliveredResult');
-export const CountResponse = z.object({ contact_id: Uuid, count: z.number().int() });
+export const CountResponse = z.object({
+  contact_id: Uuid,
+  count: z.number().int(),
+  unread: z.number().int().openapi({ description: 'Entries visible to agents that are not read and not expired (expired ones are never counted, whatever `include_expired`).' }),
+});
+
+export const MarkReadUpToBody = z
+  .strictObject({
+    up_to: z
+      .number({ message: 'must be a sequence number (a non-negative integer)' })
+      .int({ message: 'must be a sequence number (a non-negative integer)' })
+      .nonnegative({ message: 'must be a sequence number (a non-negative integer)' })
+      .optional()
+      .openapi({ description: 'Marks the entries with `sequence_number` up to this one (inclusive); left out: all of them.' }),
+  })
+  .openapi('MarkReadUpTo');
+export const MarkReadUpToResponse = z
+  .object({
+    contact_id: Uuid,
+    marked: z.number().int().openapi({ description: 'Entries that became read now (0 on a replay: already-read entries keep their first read time).' }),
+    read_at: z.string().nullable().openapi({ description: 'The read time of the entries marked now; null when none was.' }),
+    up_to: z.number().int().openapi({ description: 'The last sequence number the call covered: `up_to` as given, else the contact\'s last sequence number.' }),
+  })
+  .openapi('MarkReadUpToResult');
 export const EraseResponse = z
   .object({
     contact_id: Uuid,
