@@ -4,6 +4,7 @@ import { ProjectionRunner as ProjectionRunnerBase } from './projections/runner';
 import { RateLimiter as RateLimiterBase } from './rate-limit/limiter';
 import { RelayBatcher as RelayBatcherBase } from './relay-batcher/batcher';
 import { StreamHub as StreamHubBase } from './hub/hub';
+import { AgentInbox as AgentInboxBase } from './inbox/inbox';
 import { runScheduled } from './jobs';
 import { handleQueue } from './queues';
 
@@ -43,6 +44,18 @@ export class ProjectionRunner extends ProjectionRunnerBase {
 
   override async alarm(): Promise<void> {
     if (costEnabled(this.env)) countAlarm('PROJECTION_RUNNER');
+    return super.alarm();
+  }
+}
+
+export class AgentInbox extends AgentInboxBase {
+  constructor(ctx: DurableObjectState, env: Env) {
+    meterStorage(ctx, env);
+    super(ctx, meterEnv(env));
+  }
+
+  override async alarm(): Promise<void> {
+    if (costEnabled(this.env)) countAlarm('AGENT_INBOX');
     return super.alarm();
   }
 }

@@ -20,6 +20,8 @@ export const TOKEN_ISSUER = 'eventline';
 export const IAT_SKEW_SECONDS = 60;
 
 export type RealtimeRole = 'agent' | 'client';
+/** What a token opens: one contact's stream, or one agent's inbox stream. */
+export type RealtimeScope = 'contact' | 'inbox';
 
 /** The JWT claims set of a realtime token, as signed. */
 export interface RealtimeClaims {
@@ -31,10 +33,12 @@ export interface RealtimeClaims {
   /** Tenant id. */
   tid: string;
   /**
-   * Contact id (a UUID): the stream the token opens. The scope of a token is the claim it carries:
-   * `cid` for a contact's stream today; another scope (an inbox) would be another claim.
+   * Contact id (a UUID): the stream the token opens. Absent from an inbox token (`scp: "inbox"`),
+   * which opens the agent's inbox stream and no contact's stream.
    */
-  cid: string;
+  cid?: string;
+  /** `inbox`: the token opens the agent's inbox stream (role agent only). Absent: a contact's stream. */
+  scp?: 'inbox';
   role: RealtimeRole;
   /** The agent's display name (role agent only), shown in presence and typing frames. */
   name?: string;
@@ -48,7 +52,9 @@ export interface RealtimeClaims {
 /** What a verified token grants, in the words of the rest of the code. */
 export interface RealtimeGrant {
   tenantId: string;
-  contactId: string;
+  /** The contact whose stream the token opens; null for an inbox token. */
+  contactId: string | null;
+  scope: RealtimeScope;
   role: RealtimeRole;
   agentId: string | null;
   name: string | null;
@@ -68,20 +74,21 @@ const HS256 = 'HS256';
 /** Signs claims for `ttlSeconds` from `nowMs`, with Eventline's own secret (no `kid`). */
 export async function signRealtimeToken(
   secret: string,
-  grant: { tenantId: string; contactId: string; role: RealtimeRole; agentId?: string | null; name?: string | null; keyId?: string | null },
+  grant: { tenantId: string; contactId: string | null; role: RealtimeRole; agentId?: string | null; name?: string | null; keyId?: string | null },
   ttlSeconds: number,
   nowMs: number,
   header: { kid?: string } = {},
 ): Promise<{ token: string; claims: RealtimeClaims }> {
   if (!secret) throw new Error('realtime token secret is empty');
+  if (grant.contactId === null && (grant.role !== 'agent' || !grant.agentId)) throw new Error('an inbox token is for one agent');
   const iat = Math.floor(nowMs / 1000);
   const claims: RealtimeClaims = {
     iss: TOKEN_ISSUER,
-    sub: grant.role === 'agent' && grant.agentId ? grant.agentId : grant.contactId,
+    sub: grant.role === 'agent' && grant.agentId ? grant.agentId : (grant.contactId ?? undefined),
     iat,
     exp: iat + ttlSeconds,
     tid: grant.tenantId,
-    cid: grant.contactId,
+    ...(grant.contactId === null ? { scp: 'inbox' as const } : { cid: grant.contactId }),
     role: grant.role,
   };
   if (grant.role === 'agent' && grant.name) claims.name = grant.name;
@@ -113,9 +120,14 @@ const isStr = (v: unknown, max: number): v is string => typeof v === 'string' &&
 /** The claims beyond what jose checks (signature, alg, exp, nbf), with the first wrong one named. */
 function grantOf(p: Record<string, unknown>, nowSec: number): RealtimeGrant | string {
   if (!isStr(p.tid, 128)) return 'tid must be the tenant id';
-  if (typeof p.cid !== 'string' || !UUID.test(p.cid)) return 'cid must be the contact id (a UUID)';
-  const contactId = p.cid.toLowerCase();
+  if (p.scp !== undefined && p.scp !== 'inbox') return 'scp, when given, must be inbox';
+  const inbox = p.scp === 'inbox';
+  if (inbox && p.cid !== undefined) return 'cid must be absent from an inbox token (scp inbox)';
+  if (!inbox && (typeof p.cid !== 'string' || !UUID.test(p.cid))) return 'cid must be the contact id (a UUID)';
+  const contactId = typeof p.cid === 'string' ? p.cid.toLowerCase() : null;
   if (p.role !== 'agent' && p.role !== 'client') return 'role must be agent or client';
+  // A client sees one contact; an inbox spans an agent's many.
+  if (inbox && p.role !== 'agent') return 'an inbox token (scp inbox) is for role agent only';
   if (p.role === 'agent' && !isStr(p.sub, 128)) return 'sub must be the agent id (1-128 characters) for role agent';
   if (p.role === 'client' && p.sub !== undefined && (typeof p.sub !== 'string' || p.sub.toLowerCase() !== contactId)) {
     return 'sub, when given for role client, must be the contact id (cid)';
@@ -130,6 +142,7 @@ function grantOf(p: Record<string, unknown>, nowSec: number): RealtimeGrant | st
   return {
     tenantId: p.tid,
     contactId,
+    scope: inbox ? 'inbox' : 'contact',
     role: p.role,
     agentId: p.role === 'agent' ? (p.sub as string) : null,
     name: typeof p.name === 'string' ? p.name : null,

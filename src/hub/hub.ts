@@ -12,6 +12,9 @@ import { HubSockets } from './sockets';
 import { HUB_SCHEMA } from './storage';
 import { TimelineStore } from './timeline-store';
 import { StreamWriter } from './writer';
+import { HubWatchers, inboxChanges, type CatchUpChunk, type InboxWatch } from './watchers';
+import { agentInbox } from '../inbox';
+import { isVisibleTo } from '../domain/contact-event-types';
 import {
   ownerStreamId,
   hubName,
@@ -42,6 +45,8 @@ export interface HubTestHooks {
   catchingUp(): number;
   /** Free for a test to write: a new instance (after eviction or hibernation) starts without it. */
   mark: string | undefined;
+  /** Pushes to agents' inboxes this instance attempted. */
+  inboxPushes(): number;
 }
 
 /**
@@ -68,6 +73,7 @@ export class StreamHub extends DurableObject<Env> {
   private readonly alarms: AlarmScheduler;
   private readonly sockets: HubSockets;
   private readonly writer: StreamWriter;
+  private readonly watchers: HubWatchers;
   readonly testHooks: HubTestHooks;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -93,7 +99,11 @@ export class StreamHub extends DurableObject<Env> {
       version: () => this.writer.lastSequenceNumber,
       wakeAt: (at) => void this.alarms.wakeAt(at),
       activeKeys: (tenantId, keyIds) => activeKeyIds(env.DB, tenantId, keyIds),
+      inboxAgents: () => this.watchers.agents(),
+      relay: (frame) => this.watchers.publish([frame]),
     });
+    this.watchers = new HubWatchers(sql, owner.tenantId, owner.id, (agentId) => agentInbox(env, owner.tenantId, agentId), () => this.writer.lastSequenceNumber);
+    const watchers = this.watchers;
     const outbox = this.outbox;
     const sockets = this.sockets;
     this.testHooks = {
@@ -102,6 +112,7 @@ export class StreamHub extends DurableObject<Env> {
       setCatchUpChunk: (rows) => (sockets.catchUpChunk = rows),
       catchingUp: () => sockets.catchingUpCount(),
       mark: undefined,
+      inboxPushes: () => watchers.pushes,
     };
     void ctx.blockConcurrencyWhile(() => this.alarms.load());
   }
@@ -151,6 +162,8 @@ export class StreamHub extends DurableObject<Env> {
   private committed(changes: TimelineChange[]): void {
     for (const change of changes) this.sockets.announce(change);
     this.outbox.committed();
+    // The one test a hub nobody watches pays per commit.
+    if (this.watchers.size > 0) this.watchers.publish(inboxChanges(changes, Date.now(), () => this.timeline.unreadCount()));
   }
 
   // ---------------------------------------------------------------- timeline reads and updates
@@ -278,6 +291,65 @@ export class StreamHub extends DurableObject<Env> {
     });
     this.writer.lastSequenceNumber = counts.sequence_number;
     return counts;
+  }
+
+  // ---------------------------------------------------------------- agents' inboxes (src/inbox/)
+
+  /**
+   * Registers an agent's inbox as a watcher and returns, in the same turn (so nothing can commit in
+   * between), the first chunk of its catch-up (agent-visible entries after `after`; null: from now
+   * on), the last sequence number, the unread count and presence. `found: false` for a contact
+   * without history in this tenant (nothing is registered).
+   */
+  watch(owner: HubOwner, agentId: string, name: string | null, after: number | null, limit: number): InboxWatch {
+    this.check(owner, 'contact');
+    const last = this.writer.lastSequenceNumber;
+    if (last === 0) return { found: false };
+    // As on the contact stream: a resume point beyond the history restarts from the beginning.
+    const reset = after !== null && after > last;
+    const from = reset ? 0 : (after ?? last);
+    if (this.watchers.add(agentId, name, last)) this.sockets.announcePresence();
+    return { found: true, last_sequence_number: last, after: from, reset, presence: this.sockets.presence(), ...this.catchUp(owner, from, limit, from) };
+  }
+
+  /** One chunk of an inbox's catch-up; the last one (`more: false`) adds the undelivered realtime entries at or below `redeliverUpTo`. */
+  catchUp(owner: HubOwner, after: number, limit: number, redeliverUpTo = 0): CatchUpChunk {
+    this.check(owner, 'contact');
+    const now = Date.now();
+    const rows = this.timeline.catchUpRows('agent', after, limit, now);
+    const more = rows.length === limit;
+    const redeliveries = more || redeliverUpTo === 0 ? [] : this.timeline.undelivered(now).filter((e) => e.sequence_number <= redeliverUpTo && isVisibleTo(e, 'agent', now));
+    return { last: more ? rows[rows.length - 1]!.sequence_number : this.writer.lastSequenceNumber, rows, more, redeliveries, unread: this.timeline.unreadCount() };
+  }
+
+  /** No socket of the agent's inbox subscribes to the contact any more. */
+  unwatch(owner: HubOwner, agentId: string): void {
+    this.check(owner, 'contact');
+    if (this.watchers.remove(agentId)) this.sockets.announcePresence();
+  }
+
+  /** An inbox socket's `ack`: the agent-visible realtime entries up to `upTo` become delivered. */
+  inboxAck(owner: HubOwner, upTo: number): void {
+    this.check(owner, 'contact');
+    const now = Date.now();
+    for (const entry of this.timeline.undelivered(now)) if (entry.sequence_number <= upTo && isVisibleTo(entry, 'agent', now)) this.writer.markDelivered(entry.id, now);
+  }
+
+  /** An inbox socket's `read`; false for an entry agents cannot see (reported like a missing one). */
+  inboxRead(owner: HubOwner, id: string): boolean {
+    this.check(owner, 'contact');
+    const entry = this.timeline.get(id);
+    if (!entry || !isVisibleTo(entry, 'agent', Date.now())) return false;
+    this.writer.markRead(entry.id);
+    return true;
+  }
+
+  /** An inbox agent types: this contact's sockets and the other inboxes hear it. */
+  inboxTyping(owner: HubOwner, agentId: string, name: string | null): void {
+    this.check(owner, 'contact');
+    const frame = { type: 'typing' as const, agent_id: agentId, name, role: 'agent' as const };
+    this.sockets.typing(frame);
+    this.watchers.publish([frame], agentId);
   }
 
   // ---------------------------------------------------------------- sockets and the alarm

@@ -28,6 +28,7 @@ import {
   type ClientFrame,
   type PresenceAgent,
   type Problem,
+  type ServerFrame,
 } from './protocol';
 import { SESSION_HEADER, parseSession } from './socket-session';
 import type { TimelineChange } from './types';
@@ -48,6 +49,10 @@ export interface SocketHost {
   wakeAt(at: number): void;
   /** Which of the tenant's API keys are still active (a D1 read). */
   activeKeys(tenantId: string, keyIds: string[]): Promise<string[]>;
+  /** Agents present through an inbox rather than a socket here (src/hub/watchers.ts). */
+  inboxAgents(): PresenceAgent[];
+  /** Presence changed, or someone typed: the inboxes watching the contact hear it too. */
+  relay(frame: Extract<ServerFrame, { type: 'presence' | 'typing' }>): void;
 }
 
 /**
@@ -167,9 +172,8 @@ export class HubSockets {
     server.serializeAttachment(att);
 
     send(server, encode({ type: 'ready', role: att.role, agent_id: att.agent_id, last_sequence_number: last, after: att.after, ...(reset ? { reset: true as const } : {}) }));
-    const presence = encode({ type: 'presence', agents: this.presence() });
-    if (att.role === 'agent' && att.agent_id && this.ctx.getWebSockets(`agent:${att.agent_id}`).length === 1) this.broadcast(presence);
-    else send(server, presence);
+    if (att.role === 'agent' && att.agent_id && this.ctx.getWebSockets(`agent:${att.agent_id}`).length === 1) this.announcePresence();
+    else send(server, encode({ type: 'presence', agents: this.presence() }));
 
     this.catchingUp.set(server, att.after);
     this.pump(server, att);
@@ -248,7 +252,7 @@ export class HubSockets {
     }
     this.earliestExp = next;
     // presence() counts open sockets only, so the expired ones are already gone from it.
-    if (agentLeft) this.broadcast(encode({ type: 'presence', agents: this.presence() }));
+    if (agentLeft) this.announcePresence();
     return next;
   }
 
@@ -290,7 +294,7 @@ export class HubSockets {
         sendError(ws, problem('key-revoked', `${what === 'API key' ? 'API' : 'Signing'} key revoked`, 401, `The ${what} that issued this realtime token was revoked: the token no longer opens this stream.`), CLOSE.tokenExpired);
       }
     }
-    if (agentLeft) this.broadcast(encode({ type: 'presence', agents: this.presence() }));
+    if (agentLeft) this.announcePresence();
     return left > 0 ? this.keysCheckedUntil : null;
   }
 
@@ -395,9 +399,7 @@ export class HubSockets {
         const now = Date.now();
         if ((this.lastTyping.get(ws) ?? 0) + TYPING_EVERY_MS > now) return;
         this.lastTyping.set(ws, now);
-        const out = encode({ type: 'typing', agent_id: att.agent_id, name: att.name, role: att.role });
-        // Agents see everyone typing; the client sees the agents typing.
-        for (const other of this.ctx.getWebSockets(att.role === 'agent' ? undefined : 'agent')) if (other !== ws) send(other, out);
+        this.typing({ type: 'typing', agent_id: att.agent_id, name: att.name, role: att.role }, ws);
         return;
       }
     }
@@ -414,7 +416,22 @@ export class HubSockets {
     const att = ws.deserializeAttachment() as Attachment | null;
     if (att?.role !== 'agent' || !att.agent_id) return;
     const stillHere = this.ctx.getWebSockets(`agent:${att.agent_id}`).some((s) => s !== ws && s.readyState === OPEN);
-    if (!stillHere) this.broadcast(encode({ type: 'presence', agents: this.presence(ws) }), ws);
+    if (!stillHere) this.announcePresence(ws);
+  }
+
+  /** Someone typed (a socket here, or an agent's inbox): agents see everyone typing, the client sees the agents typing. */
+  typing(frame: Extract<ServerFrame, { type: 'typing' }>, from?: WebSocket): void {
+    const out = encode(frame);
+    for (const other of this.ctx.getWebSockets(frame.role === 'agent' ? undefined : 'agent')) if (other !== from) send(other, out);
+    // Inbox agents are agents: they see everyone typing.
+    if (from) this.host.relay(frame);
+  }
+
+  /** Tells every socket here, and the inboxes, who is present now (`leaving`: a socket that is closing). */
+  announcePresence(leaving?: WebSocket): void {
+    const frame = { type: 'presence' as const, agents: this.presence(leaving) };
+    this.broadcast(encode(frame), leaving);
+    this.host.relay(frame);
   }
 
   error(ws: WebSocket, err: unknown): void {
@@ -422,9 +439,10 @@ export class HubSockets {
     this.close(ws, 1011, 'socket error');
   }
 
-  /** The agents connected now (one entry per agent id, however many tabs), by agent id. */
-  private presence(exclude?: WebSocket): PresenceAgent[] {
+  /** The agents connected now, by socket or by inbox (one entry per agent id, however many tabs), by agent id. */
+  presence(exclude?: WebSocket): PresenceAgent[] {
     const agents = new Map<string, PresenceAgent>();
+    for (const a of this.host.inboxAgents()) agents.set(a.agent_id, a);
     for (const ws of this.ctx.getWebSockets('agent')) {
       if (ws === exclude || ws.readyState !== OPEN) continue;
       const att = ws.deserializeAttachment() as Attachment | null;

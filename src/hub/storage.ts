@@ -62,4 +62,7 @@ export const HUB_SCHEMA = [
      reported INTEGER NOT NULL,
      PRIMARY KEY (outbox_id, destination)
    )`,
+  // The agents whose inbox watches this contact (src/hub/watchers.ts): loaded once per instance, so
+  // that a hub nobody watches pays nothing per commit, and kept across evictions.
+  `CREATE TABLE IF NOT EXISTS watchers (agent_id TEXT PRIMARY KEY, name TEXT)`,
 ];

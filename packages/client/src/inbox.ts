@@ -135,7 +135,7 @@ export class EventlineInbox extends SocketClient<InboxEvents> {
     return false;
   }
 
-  protected onSocketGone(): void {
+  protected override onSocketGone(): void {
     this.acks.flush();
     this.ready = false;
     for (const c of this.contacts.values()) c.catchingUp = false;

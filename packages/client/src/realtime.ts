@@ -108,7 +108,7 @@ export class EventlineClient extends SocketClient<ClientEvents> {
     return this.catchUp;
   }
 
-  protected onSocketGone(): void {
+  protected override onSocketGone(): void {
     this.acks.flush();
     this.catchUp = false;
   }

@@ -7,7 +7,11 @@ const AgentName = z.string().min(1, { message: 'must not be empty' }).max(100, {
 
 export const NewRealtimeToken = z
   .strictObject({
-    contact_id: Uuid,
+    contact_id: Uuid.optional().openapi({ description: 'The contact whose stream the token opens. Required unless `scope` is `inbox`, where it must be absent.' }),
+    scope: z
+      .enum(['contact', 'inbox'], { message: 'must be contact or inbox' })
+      .default('contact')
+      .openapi({ description: '`contact` (default): one contact\'s stream. `inbox`: the agent\'s inbox stream (GET /inbox/stream), many contacts on one socket; role agent only (403 for role client).' }),
     role: z.enum(['agent', 'client'], { message: 'must be agent or client' }),
     agent_id: AgentId.optional().openapi({ description: 'Required for role agent; shown in presence and typing frames.' }),
     name: AgentName.optional().openapi({ description: 'The agent\'s display name (role agent only).' }),
@@ -21,6 +25,8 @@ export const NewRealtimeToken = z
       .default(DEFAULT_TTL_SECONDS),
   })
   .superRefine((v, ctx) => {
+    if (v.scope === 'contact' && v.contact_id === undefined) ctx.addIssue({ code: 'custom', path: ['contact_id'], message: 'is required unless scope is inbox' });
+    if (v.scope === 'inbox' && v.contact_id !== undefined) ctx.addIssue({ code: 'custom', path: ['contact_id'], message: 'must be absent for scope inbox (the inbox subscribes to contacts over the socket)' });
     if (v.role === 'agent' && v.agent_id === undefined) ctx.addIssue({ code: 'custom', path: ['agent_id'], message: 'is required for role agent' });
     if (v.role === 'client' && v.agent_id !== undefined) ctx.addIssue({ code: 'custom', path: ['agent_id'], message: 'is only for role agent' });
     if (v.role === 'client' && v.name !== undefined) ctx.addIssue({ code: 'custom', path: ['name'], message: 'is only for role agent' });
@@ -36,6 +42,12 @@ export const RealtimeToken = z
     url: z.string().openapi({ description: 'The WebSocket URL to open (token included).' }),
   })
   .openapi('RealtimeToken');
+
+export const InboxStreamQuery = z.object({
+  token: z.string().optional().openapi({ description: 'An inbox token (POST /realtime/tokens with `scope: "inbox"`, or signed by your backend with a signing key and `scp: "inbox"`); without it, an API key (Authorization header) and `agent_id` open the agent\'s inbox.' }),
+  agent_id: AgentId.optional().openapi({ description: 'API-key callers only (required for them): the agent whose inbox to open.' }),
+  name: AgentName.optional().openapi({ description: 'API-key callers only: the agent\'s display name.' }),
+});
 
 export const StreamParams = z.object({ contact_id: Uuid });
 
