@@ -73,6 +73,8 @@ function wire(c: Connection & (EventlineClient | EventlineInbox)): void {
     if (state === 'closed') closeButton.disabled = true;
   });
   c.on('error', (problem) => {
+    // A refusal about one inbox contact is shown at that contact (inbox-view.ts), not for the page.
+    if ((problem as { contact_id?: string }).contact_id) return;
     view.stopTyping();
     showProblem(problem);
   });

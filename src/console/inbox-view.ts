@@ -17,6 +17,8 @@ interface Watched {
   presence: PresenceAgent[];
   li: HTMLLIElement;
   badge: HTMLSpanElement;
+  /** Why the server refused to subscribe the contact (e.g. no timeline in this tenant yet). */
+  problem: HTMLParagraphElement;
 }
 
 export class InboxView {
@@ -38,10 +40,14 @@ export class InboxView {
     this.listen();
   }
 
-  /** Adds a contact to the inbox (subscribed at once on an open socket). */
+  /** Adds a contact to the inbox (subscribed at once on an open socket); a refused one is asked for again. */
   watch(contactId: string): void {
     const id = contactId.trim().toLowerCase();
-    if (!id || this.watched.has(id)) return;
+    if (!id) return;
+    if (this.watched.has(id)) {
+      this.inbox.subscribe(id);
+      return;
+    }
     const li = document.createElement('li');
     li.className = 'inbox-contact';
     li.dataset.contactId = id;
@@ -61,9 +67,12 @@ export class InboxView {
     stop.textContent = 'Stop';
     stop.setAttribute('aria-label', `Stop watching ${id}`);
     stop.addEventListener('click', () => this.unwatch(id));
-    li.append(open, stop);
+    const problem = document.createElement('p');
+    problem.className = 'contact-problem';
+    problem.hidden = true;
+    li.append(open, stop, problem);
     this.list.append(li);
-    this.watched.set(id, { entries: new Map(), readSent: new Set(), presence: [], li, badge });
+    this.watched.set(id, { entries: new Map(), readSent: new Set(), presence: [], li, badge, problem });
     this.setBadge(id, null);
     this.inbox.subscribe(id);
   }
@@ -124,6 +133,10 @@ export class InboxView {
       this.markRead(contact_id, [entry]);
     });
     inbox.on('unread', ({ contact_id, unread }) => this.setBadge(contact_id, unread));
+    inbox.on('subscribed', ({ contact_id }) => this.showProblem(contact_id, null));
+    inbox.on('error', (p) => {
+      if (p.contact_id) this.showProblem(p.contact_id, `${p.title}: ${p.detail}`);
+    });
     inbox.on('read', ({ contact_id, id, read_at }) => {
       const w = this.watched.get(contact_id);
       const entry = w?.entries.get(id);
@@ -151,6 +164,14 @@ export class InboxView {
       w.readSent.clear();
       if (this.selected === contact_id) this.view.clear();
     });
+  }
+
+  private showProblem(id: string, text: string | null): void {
+    const w = this.watched.get(id);
+    if (!w) return;
+    w.problem.hidden = text === null;
+    w.problem.textContent = text ?? '';
+    w.li.dataset.problem = text ? 'true' : '';
   }
 
   /** Typing in the compose box goes to the open contact. */

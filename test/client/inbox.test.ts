@@ -127,6 +127,25 @@ describe('inbox client against the real server', () => {
     client.close();
   });
 
+  it('reports a refused subscription with its contact, and subscribe asks again', async () => {
+    const t = await newTenant();
+    const fresh = uuid();
+    const { client, seen, caughtUp } = inbox({ token: await inboxToken(t), contacts: [fresh] });
+    const errors: { contact_id?: string; status: number }[] = [];
+    client.on('error', (p) => errors.push({ contact_id: p.contact_id, status: p.status }));
+    client.connect();
+    // No timeline in this tenant yet: the server refuses the subscription, the socket stays open.
+    await eventually(async () => errors.length === 1);
+    expect(errors).toEqual([{ contact_id: fresh, status: 404 }]);
+    expect(client.contacts.get(fresh)?.status).toBe('idle');
+    await append(t, fresh, 1);
+    client.subscribe(fresh);
+    await eventually(async () => caughtUp.includes(fresh));
+    expect(seen.get(fresh)).toEqual([1]);
+    expect(client.state).toBe('open');
+    client.close();
+  });
+
   it('gives up with the server\'s problem on a contact token, without retrying', async () => {
     const t = await newTenant();
     const res = await call('POST', '/api/v1/realtime/tokens', { key: t.key, body: { contact_id: uuid(), role: 'agent', agent_id: uuid() } });

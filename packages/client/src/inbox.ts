@@ -58,6 +58,8 @@ export interface InboxContact {
   /** Between `subscribed` and `caught_up` (or the last catch-up entry). */
   catchingUp: boolean;
   catchUpTarget: number;
+  /** On the current socket: not sent (or refused), sent, or in effect. */
+  status: 'idle' | 'pending' | 'subscribed';
 }
 
 /** The inbox stream URL: ws(s)://host/api/v1/inbox/stream?token=… */
@@ -87,13 +89,14 @@ export class EventlineInbox extends SocketClient<InboxEvents> {
 
   /**
    * Watches a contact (again): from `after` (default: where this client is for it, else 0). Takes
-   * effect at once on an open socket, else on the next connect. More than the server's limit (500)
-   * is refused by the server with an `error` naming the contact.
+   * effect at once on an open socket, else on the next connect. A subscription the server refuses
+   * (a contact without a timeline in the tenant: 404; more than 500 contacts) comes back as an
+   * `error` naming the contact; calling `subscribe` again asks again (so does every reconnect).
    */
   subscribe(contactId: string, after?: number): void {
     const id = contactId.toLowerCase();
     const known = this.contacts.get(id);
-    if (known && after === undefined && this.ready) return;
+    if (known && after === undefined && known.status !== 'idle') return;
     const contact = this.watch(id, after ?? known?.lastSequence ?? 0);
     if (this.ready) this.sendSubscribe(id, contact);
   }
@@ -138,18 +141,21 @@ export class EventlineInbox extends SocketClient<InboxEvents> {
   protected override onSocketGone(): void {
     this.acks.flush();
     this.ready = false;
-    for (const c of this.contacts.values()) c.catchingUp = false;
+    for (const c of this.contacts.values()) {
+      c.catchingUp = false;
+      c.status = 'idle';
+    }
   }
 
   private watch(id: string, after: number): InboxContact {
-    const contact = this.contacts.get(id) ?? { lastSequence: 0, unread: null, catchingUp: false, catchUpTarget: 0 };
+    const contact = this.contacts.get(id) ?? { lastSequence: 0, unread: null, catchingUp: false, catchUpTarget: 0, status: 'idle' as const };
     contact.lastSequence = after;
     this.contacts.set(id, contact);
     return contact;
   }
 
   private sendSubscribe(id: string, contact: InboxContact): void {
-    this.send({ type: 'subscribe', contact_id: id, after: contact.lastSequence });
+    if (this.send({ type: 'subscribe', contact_id: id, after: contact.lastSequence })) contact.status = 'pending';
   }
 
   protected onFrame(raw: { type: string }): void {
@@ -175,6 +181,7 @@ export class EventlineInbox extends SocketClient<InboxEvents> {
           this.acks.drop(frame.contact_id);
           this.emit('reset', { contact_id: frame.contact_id, requested_after: requested, last_sequence_number: frame.last_sequence_number });
         }
+        contact.status = 'subscribed';
         contact.unread = frame.unread;
         contact.catchUpTarget = frame.last_sequence_number;
         const wasCatchingUp = this.catchingUp();
@@ -220,8 +227,14 @@ export class EventlineInbox extends SocketClient<InboxEvents> {
         break;
       case 'error':
         // An error that announces a close is reported once, by the close, with its code.
-        if (typeof frame.close_code === 'number') this.closingWith(frame.problem);
-        else this.emit('error', frame.contact_id ? { ...frame.problem, contact_id: frame.contact_id } : frame.problem);
+        if (typeof frame.close_code === 'number') {
+          this.closingWith(frame.problem);
+          break;
+        }
+        // The answer to a pending subscribe, unless it is a 409 (already or not subscribed: about
+        // another frame): the contact is not subscribed, and `subscribe` may ask again.
+        if (contact?.status === 'pending' && frame.problem.status !== 409) contact.status = 'idle';
+        this.emit('error', frame.contact_id ? { ...frame.problem, contact_id: frame.contact_id } : frame.problem);
         break;
       default:
         break;
