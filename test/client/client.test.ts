@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EventlineClient, type ConnectionState, type TimelineEntry } from '../../packages/client/src/realtime';
+import { EventlineClient, readByRange, type ConnectionState, type ReadRange, type TimelineEntry } from '../../packages/client/src/realtime';
 import { BASE, call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
 import { FetchWebSocket } from '../support/fetch-websocket';
 
@@ -109,6 +109,31 @@ describe('realtime client against the real hub', () => {
     await eventually(async () => typing.includes('client'));
     agent.close();
     customer.close();
+  });
+
+  it('emits read_range for a mark-read up to a sequence number; readByRange picks exactly the entries the hub marked', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const held: TimelineEntry[] = [];
+    const agent = new EventlineClient({ baseUrl: BASE, token: await token(t, contact, 'agent'), WebSocket: FetchWebSocket });
+    const ranges: ReadRange[] = [];
+    agent.on('entry', (e) => held.push(e));
+    agent.on('read_range', (r) => ranges.push(r));
+    await append(t, contact, 1);
+    await append(t, contact, 2, { expires_at: new Date(Date.now() + 300).toISOString() });
+    await append(t, contact, 3);
+    await append(t, contact, 4);
+    agent.connect();
+    await eventually(async () => agent.state === 'open' && held.length === 4);
+    await new Promise((r) => setTimeout(r, 400));
+    const res = await call('POST', `/api/v1/contacts/${contact}/events/mark-read`, { key: t.key, body: { up_to: 3 } });
+    expect(await json(res)).toMatchObject({ marked: 2, up_to: 3 });
+    await eventually(async () => ranges.length === 1);
+    const range = ranges[0]!;
+    expect(held.filter((e) => readByRange(e, range)).map((e) => e.sequence_number)).toEqual([1, 3]);
+    const hub = await json<{ events: TimelineEntry[] }>(await call('GET', `/api/v1/contacts/${contact}/events?include_expired=true`, { key: t.key }));
+    expect(hub.events.filter((e) => e.read).map((e) => e.sequence_number).sort()).toEqual([1, 3]);
+    agent.close();
   });
 
   it('renews an expired token through the token function and resumes without a gap or a repeat', async () => {

@@ -120,6 +120,12 @@ test('agent and client consoles on one contact', async () => {
   for (const title of meanwhile) assert.equal(after.filter((t) => t === title).length, 1, `${title} shown once`);
   assert.deepEqual(after.slice(0, 5), [...meanwhile].reverse(), 'newest first, in order');
   assert.equal(after.length, 8);
+
+  // Mark everything read through the API: one read_range frame, and the page shows no unread entry.
+  const marked = await api('POST', `/api/v1/contacts/${contact}/events/mark-read`);
+  assert.ok(marked.marked > 0, `marked ${marked.marked}`);
+  await agent.page.waitForSelector('#unread-count:text-is("0 unread")', { timeout: 2000 });
+  assert.equal(await agent.page.locator('.entry[data-read="false"]').count(), 0);
   const states = await agent.page.evaluate(() => window.eventline.states);
   assert.ok(states.includes('reconnecting'), `states: ${states}`);
 

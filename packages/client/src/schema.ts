@@ -1016,7 +1016,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** How many entries a contact's timeline holds */
+        /**
+         * How many entries a contact's timeline holds, and how many of them are unread
+         * @description Served by the contact's hub: an append or a mark-read shows in the next answer.
+         */
         get: operations["countContactEvents"];
         put?: never;
         post?: never;
@@ -1112,6 +1115,26 @@ export interface paths {
         put?: never;
         /** Mark an entry delivered (the first delivery time is kept) */
         post: operations["markContactEventDelivered"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/contacts/{contact_id}/events/mark-read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mark a contact's unread entries read, up to a sequence number or all
+         * @description In one step in the contact's hub: every entry visible to agents, not read and not expired, with `sequence_number` ≤ `up_to` (an empty body: all) becomes read at one `read_at`. Entries already read keep their first read time, so a repeated call marks 0. Agent sockets on the contact hear one `read_range` frame; each entry marked sends a `contact_event.read` webhook.
+         */
+        post: operations["markContactEventsRead"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2029,6 +2052,20 @@ export interface components {
             /** Format: uuid */
             id: string;
             delivered_at: string;
+        };
+        MarkReadUpToResult: {
+            /** Format: uuid */
+            contact_id: string;
+            /** @description Entries that became read now (0 on a replay: already-read entries keep their first read time). */
+            marked: number;
+            /** @description The read time of the entries marked now; null when none was. */
+            read_at: string | null;
+            /** @description The last sequence number the call covered: `up_to` as given, else the contact's last sequence number. */
+            up_to: number;
+        };
+        MarkReadUpTo: {
+            /** @description Marks the entries with `sequence_number` up to this one (inclusive); left out: all of them. */
+            up_to?: number;
         };
         ContactErased: {
             /** Format: uuid */
@@ -6437,6 +6474,8 @@ export interface operations {
                         /** Format: uuid */
                         contact_id: string;
                         count: number;
+                        /** @description Entries visible to agents that are not read and not expired (expired ones are never counted, whatever `include_expired`). */
+                        unread: number;
                     };
                 };
             };
@@ -6789,6 +6828,86 @@ export interface operations {
             };
             /** @description Problem (RFC 9457) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    markContactEventsRead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                contact_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["MarkReadUpTo"];
+            };
+        };
+        responses: {
+            /** @description Marked */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkReadUpToResult"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
