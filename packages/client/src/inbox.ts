@@ -83,7 +83,7 @@ export class EventlineInbox extends SocketClient<InboxEvents> {
     const initial = options.contacts;
     if (initial) {
       const pairs: [string, number][] = Symbol.iterator in initial ? [...(initial as Iterable<string>)].map((id) => [id, 0]) : Object.entries(initial);
-      for (const [id, after] of pairs) this.watch(id, after);
+      for (const [id, after] of pairs) this.watch(id.toLowerCase(), after);
     }
   }
 
