@@ -226,9 +226,9 @@ realtime.openapi(
     if (q.token !== undefined) {
       const extra = (['agent_id', 'name'] as const).filter((k) => q[k] !== undefined);
       if (extra.length) throw validationFailed(extra.map((path) => ({ path: `query.${path}`, message: 'is only for API-key callers; a token names its agent' })));
-      const { claims } = await verifyToken(c, q.token);
+      const { claims, keyId } = await verifyToken(c, q.token);
       if (claims.scope !== 'inbox' || claims.agentId === null) throw forbidden('A contact\'s token opens that contact\'s stream, not the inbox: ask for a token with scope inbox.');
-      session = { tenant_id: claims.tenantId, agent_id: claims.agentId, name: claims.name, expires_at: claims.exp * 1000 };
+      session = { tenant_id: claims.tenantId, agent_id: claims.agentId, name: claims.name, expires_at: claims.exp * 1000, key_id: keyId };
     } else {
       if (c.get('tenantId') === undefined) {
         assertAuthNotThrottled(c);
@@ -236,7 +236,7 @@ realtime.openapi(
         throw unauthorized('Open the inbox with ?token= (POST /realtime/tokens, scope inbox), or server side with the API key and agent_id.');
       }
       if (q.agent_id === undefined) throw validationFailed([{ path: 'query.agent_id', message: 'is required with an API key: it names the agent whose inbox to open' }]);
-      session = { tenant_id: c.get('tenantId'), agent_id: q.agent_id, name: q.name ?? null, expires_at: null };
+      session = { tenant_id: c.get('tenantId'), agent_id: q.agent_id, name: q.name ?? null, expires_at: null, key_id: null };
     }
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
       throw new ApiError({ code: 'upgrade-required', message: 'Open this URL as a WebSocket (Upgrade: websocket).', headers: { upgrade: 'websocket' } });

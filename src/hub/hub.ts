@@ -100,7 +100,7 @@ export class StreamHub extends DurableObject<Env> {
       wakeAt: (at) => void this.alarms.wakeAt(at),
       activeKeys: (tenantId, keyIds) => activeKeyIds(env.DB, tenantId, keyIds),
       inboxAgents: () => this.watchers.agents(),
-      relay: (frame) => this.watchers.publish([frame]),
+      relay: (frame, exceptAgent) => this.watchers.publish([frame], exceptAgent),
     });
     this.watchers = new HubWatchers(sql, owner.tenantId, owner.id, (agentId) => agentInbox(env, owner.tenantId, agentId), () => this.writer.lastSequenceNumber);
     const watchers = this.watchers;
@@ -308,7 +308,7 @@ export class StreamHub extends DurableObject<Env> {
     // As on the contact stream: a resume point beyond the history restarts from the beginning.
     const reset = after !== null && after > last;
     const from = reset ? 0 : (after ?? last);
-    if (this.watchers.add(agentId, name, last)) this.sockets.announcePresence();
+    if (this.watchers.add(agentId, name, last)) this.sockets.announcePresence(undefined, agentId);
     return { found: true, last_sequence_number: last, after: from, reset, presence: this.sockets.presence(), ...this.catchUp(owner, from, limit, from) };
   }
 

@@ -52,7 +52,7 @@ export interface SocketHost {
   /** Agents present through an inbox rather than a socket here (src/hub/watchers.ts). */
   inboxAgents(): PresenceAgent[];
   /** Presence changed, or someone typed: the inboxes watching the contact hear it too. */
-  relay(frame: Extract<ServerFrame, { type: 'presence' | 'typing' }>): void;
+  relay(frame: Extract<ServerFrame, { type: 'presence' | 'typing' }>, exceptAgent?: string): void;
 }
 
 /**
@@ -427,11 +427,14 @@ export class HubSockets {
     if (from) this.host.relay(frame);
   }
 
-  /** Tells every socket here, and the inboxes, who is present now (`leaving`: a socket that is closing). */
-  announcePresence(leaving?: WebSocket): void {
+  /**
+   * Tells every socket here, and the inboxes, who is present now (`leaving`: a socket that is closing;
+   * `exceptAgent`: an inbox that just subscribed, which got presence in its answer).
+   */
+  announcePresence(leaving?: WebSocket, exceptAgent?: string): void {
     const frame = { type: 'presence' as const, agents: this.presence(leaving) };
     this.broadcast(encode(frame), leaving);
-    this.host.relay(frame);
+    this.host.relay(frame, exceptAgent);
   }
 
   error(ws: WebSocket, err: unknown): void {

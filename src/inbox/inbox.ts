@@ -8,7 +8,9 @@
  * (src/hub/watchers.ts). Sockets hibernate; subscriptions live in SQLite (src/inbox/subscriptions.ts).
  */
 import { DurableObject } from 'cloudflare:workers';
+import { activeKeyIds } from '../db/tenants';
 import { contactHub } from '../hub';
+import { KEY_CHECK_MS } from '../hub/sockets';
 import { CLOSE, MAX_FRAME_BYTES, PING_FRAME, PONG_FRAME, frameBytes, problem, type Problem } from '../hub/protocol';
 import type { CatchUpChunk, InboxChange, InboxPush, PushAnswer } from '../hub/watchers';
 import { inboxOwnerOf } from '.';
@@ -25,6 +27,8 @@ export interface InboxSession {
   name: string | null;
   /** Token expiry (ms); null for API-key sockets. */
   expires_at: number | null;
+  /** The API key or signing key the token lives on: the socket is closed once it is revoked. Null: none to check. */
+  key_id: string | null;
 }
 
 /** Per socket, across hibernation (well under 2 KB: ids ≤ 128, name ≤ 100). */
@@ -64,7 +68,7 @@ export function parseInboxSession(header: string | null): InboxSession | null {
   try {
     const s = JSON.parse(header) as Partial<InboxSession>;
     const str = (v: unknown, max: number) => typeof v === 'string' && v.length > 0 && v.length <= max;
-    const valid = str(s.tenant_id, 128) && str(s.agent_id, 128) && (s.name === null || str(s.name, 100)) && (s.expires_at === null || Number.isSafeInteger(s.expires_at));
+    const valid = str(s.tenant_id, 128) && str(s.agent_id, 128) && (s.name === null || str(s.name, 100)) && (s.expires_at === null || Number.isSafeInteger(s.expires_at)) && (s.key_id === null || str(s.key_id, 128));
     return valid ? (s as InboxSession) : null;
   } catch {
     return null;
@@ -122,6 +126,7 @@ export class AgentInbox extends DurableObject<Env> {
     server.serializeAttachment(att);
     send(server, encodeInbox({ type: 'ready', role: 'agent', agent_id: att.agent_id, max_contacts: MAX_INBOX_CONTACTS }));
     if (att.expires_at !== null) await this.wakeAt(att.expires_at);
+    if (att.key_id !== null) await this.wakeAt(Date.now() + KEY_CHECK_MS);
     return new Response(null, { status: 101, webSocket: pair[0] });
   }
 
@@ -130,21 +135,48 @@ export class AgentInbox extends DurableObject<Env> {
     if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
 
-  /** Closes the sockets whose token expired (4401), as the contact stream does. */
+  /**
+   * Closes the sockets whose token expired, or whose key was revoked (one D1 read for all of them,
+   * every KEY_CHECK_MS while such sockets are open), with 4401, as the contact stream does.
+   */
   override async alarm(): Promise<void> {
     const now = Date.now();
     let next: number | null = null;
+    const later = (at: number) => (next = next === null ? at : Math.min(next, at));
+    const byKey = new Map<string, Attachment[]>();
     for (const ws of this.ctx.getWebSockets()) {
       const att = ws.deserializeAttachment() as Attachment | null;
-      if (!att || att.expires_at === null || ws.readyState !== OPEN) continue;
-      if (att.expires_at > now) {
-        next = next === null ? att.expires_at : Math.min(next, att.expires_at);
+      if (!att || ws.readyState !== OPEN) continue;
+      if (att.expires_at !== null && att.expires_at <= now) {
+        await this.refuse(ws, att, problem('token-expired', 'Token expired', 401, 'The realtime token expired: connect again with a new token and subscribe with after=<last sequence number> per contact.'));
         continue;
       }
-      sendError(ws, problem('token-expired', 'Token expired', 401, 'The realtime token expired: connect again with a new token and subscribe with after=<last sequence number> per contact.'), undefined, CLOSE.tokenExpired);
-      await this.dropSocket(att.socket_id);
+      if (att.expires_at !== null) later(att.expires_at);
+      if (att.key_id !== null) byKey.set(att.key_id, [...(byKey.get(att.key_id) ?? []), att]);
+    }
+    if (byKey.size > 0) {
+      try {
+        const active = new Set(await activeKeyIds(this.env.DB, this.tenantId, [...byKey.keys()]));
+        for (const [keyId, atts] of byKey) {
+          if (active.has(keyId)) continue;
+          byKey.delete(keyId);
+          for (const att of atts) {
+            const ws = this.ctx.getWebSockets(socketTag(att.socket_id))[0];
+            if (ws) await this.refuse(ws, att, problem('key-revoked', 'Key revoked', 401, 'The key that issued this realtime token was revoked: the token no longer opens the inbox.'));
+          }
+        }
+      } catch (e) {
+        // D1 unreachable: the sockets stay, the next alarm asks again.
+        console.error(JSON.stringify({ msg: 'inbox key check failed', error: String(e) }));
+      }
+      if (byKey.size > 0) later(now + KEY_CHECK_MS);
     }
     if (next !== null) await this.ctx.storage.setAlarm(next);
+  }
+
+  private async refuse(ws: WebSocket, att: Attachment, p: Problem): Promise<void> {
+    sendError(ws, p, undefined, CLOSE.tokenExpired);
+    await this.dropSocket(att.socket_id);
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {

@@ -8,9 +8,9 @@ import { BASE, call, json, type Tenant } from './api';
 export type Frame = ServerFrame;
 export type EventFrame = Extract<ServerFrame, { type: 'event' }>;
 
-/** A real WebSocket opened through the Worker's fetch, with its received frames queued for assertions. */
-export class Socket {
-  readonly frames: Frame[] = [];
+/** A real WebSocket opened through the Worker's fetch, with its received frames queued for assertions (contact stream frames, or another protocol's). */
+export class Socket<F extends { type: string } = Frame> {
+  readonly frames: F[] = [];
   closeCode: number | null = null;
   private eventCount = 0;
   private waiters: (() => void)[] = [];
@@ -20,7 +20,7 @@ export class Socket {
     let onClose!: (code: number) => void;
     this.closed = new Promise((r) => (onClose = r));
     ws.addEventListener('message', (e) => {
-      const frame = JSON.parse(e.data as string) as Frame;
+      const frame = JSON.parse(e.data as string) as F;
       this.frames.push(frame);
       if (frame.type === 'event') this.eventCount += 1;
       this.wake();
@@ -43,7 +43,7 @@ export class Socket {
   }
 
   /** Waits until `check(frames)` holds, or fails after `timeoutMs`. */
-  async until(check: (frames: Frame[]) => boolean, timeoutMs = 5000, what = 'frames'): Promise<Frame[]> {
+  async until(check: (frames: F[]) => boolean, timeoutMs = 5000, what = 'frames'): Promise<F[]> {
     const deadline = Date.now() + timeoutMs;
     while (!check(this.frames)) {
       const left = deadline - Date.now();
@@ -60,21 +60,21 @@ export class Socket {
   }
 
   /** The first frame of `type` after index `from`, waiting for it. */
-  async next<T extends Frame['type']>(type: T, from = 0, timeoutMs = 5000): Promise<Extract<Frame, { type: T }>> {
+  async next<T extends F['type']>(type: T, from = 0, timeoutMs = 5000): Promise<Extract<F, { type: T }>> {
     await this.until((fs) => fs.slice(from).some((f) => f.type === type), timeoutMs, `a ${type} frame`);
-    return this.frames.slice(from).find((f) => f.type === type) as Extract<Frame, { type: T }>;
+    return this.frames.slice(from).find((f) => f.type === type) as Extract<F, { type: T }>;
   }
 
-  of<T extends Frame['type']>(type: T): Extract<Frame, { type: T }>[] {
-    return this.frames.filter((f) => f.type === type) as Extract<Frame, { type: T }>[];
+  of<T extends F['type']>(type: T): Extract<F, { type: T }>[] {
+    return this.frames.filter((f) => f.type === type) as Extract<F, { type: T }>[];
   }
 
-  events(): EventFrame[] {
-    return this.of('event');
+  events(): Extract<F, { type: 'event' }>[] {
+    return this.of('event' as F['type']) as Extract<F, { type: 'event' }>[];
   }
 
   /** Waits until at least `count` event frames arrived. */
-  async eventsUpTo(count: number, timeoutMs = 5000): Promise<EventFrame[]> {
+  async eventsUpTo(count: number, timeoutMs = 5000): Promise<Extract<F, { type: 'event' }>[]> {
     await this.until(() => this.eventCount >= count, timeoutMs, `${count} event frames`);
     return this.events();
   }

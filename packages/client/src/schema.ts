@@ -837,8 +837,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Issue a short-lived token to open one contact's stream
-         * @description A JWT (HS256; claims in docs/realtime-tokens.md) for one tenant, one contact and one role: `agent` (sees `visible_to_agent` entries, appears in presence) or `client` (sees `visible_to_client` entries). Hand it to the browser; it opens `url` as a WebSocket. Your backend can also sign such tokens itself with a signing key (POST /realtime/signing-keys).
+         * Issue a short-lived token to open one contact's stream, or an agent's inbox
+         * @description A JWT (HS256; claims in docs/realtime-tokens.md) for one tenant, one contact and one role: `agent` (sees `visible_to_agent` entries, appears in presence) or `client` (sees `visible_to_client` entries). With `scope: "inbox"` and no `contact_id`, the token opens the agent's inbox stream instead (GET /inbox/stream: many contacts on one socket, docs/realtime.md "Inbox"); a `client` cannot have an inbox (403). Hand it to the browser; it opens `url` as a WebSocket. Your backend can also sign such tokens itself with a signing key (POST /realtime/signing-keys).
          */
         post: operations["createRealtimeToken"];
         delete?: never;
@@ -859,6 +859,26 @@ export interface paths {
          * @description Upgrades to a WebSocket on the contact's hub. Authenticate with `?token=` (from POST /realtime/tokens, or signed by your backend with a signing key) or, server side, with the API key (role agent). The caller is checked before the upgrade; a refused WebSocket request still gets a socket, which carries one `error` frame and closes with 4000 + the HTTP status (4401 bad or expired token, revoked API or signing key, 4403 another contact or tenant, 4422 bad query), so that a browser can tell why. A socket opened with a token is closed with 4401 when the token expires or its API key or signing key is revoked (reconnect with a new token and `after=`). Frames: see docs/realtime.md "Protocol" and packages/client/src/protocol.ts.
          */
         get: operations["openContactStream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/inbox/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Watch many contacts on one WebSocket: an agent's inbox
+         * @description Upgrades to a WebSocket on the agent's inbox. Authenticate with `?token=` (POST /realtime/tokens with `scope: "inbox"`, or signed by your backend with a signing key and `scp: "inbox"`) or, server side, with the API key and `agent_id`. The socket then subscribes to up to 500 contacts (`subscribe {contact_id, after?}`), each with the guarantees of the contact stream. A refused WebSocket request still gets a socket, which carries one `error` frame and closes with 4000 + the HTTP status (4401 bad or expired token, 4403 a contact token or another tenant, 4422 bad query). A socket opened with a token is closed with 4401 when the token expires. Frames: see docs/realtime.md "Inbox" and packages/client/src/protocol.ts.
+         */
+        get: operations["openInboxStream"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1890,8 +1910,17 @@ export interface components {
          *     }
          */
         NewRealtimeToken: {
-            /** Format: uuid */
-            contact_id: string;
+            /**
+             * Format: uuid
+             * @description The contact whose stream the token opens. Required unless `scope` is `inbox`, where it must be absent.
+             */
+            contact_id?: string;
+            /**
+             * @description `contact` (default): one contact's stream. `inbox`: the agent's inbox stream (GET /inbox/stream), many contacts on one socket; role agent only (403 for role client).
+             * @default contact
+             * @enum {string}
+             */
+            scope: "contact" | "inbox";
             /** @enum {string} */
             role: "agent" | "client";
             /** @description Required for role agent; shown in presence and typing frames. */
@@ -5675,6 +5704,15 @@ export interface operations {
                 };
             };
             /** @description Problem (RFC 9457) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5737,6 +5775,94 @@ export interface operations {
             path: {
                 contact_id: string;
             };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching Protocols: the WebSocket is open; the first frame is `ready` (or, for a refused caller, `error` and a 4xxx close). */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            426: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    openInboxStream: {
+        parameters: {
+            query?: {
+                /** @description An inbox token (POST /realtime/tokens with `scope: "inbox"`, or signed by your backend with a signing key and `scp: "inbox"`); without it, an API key (Authorization header) and `agent_id` open the agent's inbox. */
+                token?: string;
+                /** @description API-key callers only (required for them): the agent whose inbox to open. */
+                agent_id?: string;
+                /** @description API-key callers only: the agent's display name. */
+                name?: string;
+            };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;

@@ -25,7 +25,7 @@ export const NewRealtimeToken = z
       .default(DEFAULT_TTL_SECONDS),
   })
   .superRefine((v, ctx) => {
-    if (v.scope === 'contact' && v.contact_id === undefined) ctx.addIssue({ code: 'custom', path: ['contact_id'], message: 'is required unless scope is inbox' });
+    if (v.scope === 'contact' && v.contact_id === undefined) ctx.addIssue({ code: 'custom', path: ['contact_id'], message: 'is required' });
     if (v.scope === 'inbox' && v.contact_id !== undefined) ctx.addIssue({ code: 'custom', path: ['contact_id'], message: 'must be absent for scope inbox (the inbox subscribes to contacts over the socket)' });
     if (v.role === 'agent' && v.agent_id === undefined) ctx.addIssue({ code: 'custom', path: ['agent_id'], message: 'is required for role agent' });
     if (v.role === 'client' && v.agent_id !== undefined) ctx.addIssue({ code: 'custom', path: ['agent_id'], message: 'is only for role agent' });
