@@ -48,12 +48,15 @@ export type InboxWatch =
  */
 export function inboxChanges(changes: TimelineChange[], now: number, unread: () => number): InboxChange[] {
   const out: InboxChange[] = [];
+  // A range mark-read (POST …/mark-read) has no per-entry change here; it still moves the count.
+  let ranged = false;
   for (const c of changes) {
     if (c.type === 'event' && isVisibleTo(c.entry, 'agent', now)) out.push({ type: 'event', entry: c.entry });
     else if (c.type === 'read') out.push({ type: 'read', id: c.id, read_at: c.read_at });
     else if (c.type === 'deleted') out.push({ type: 'deleted', id: c.id });
+    else if (c.type === 'read_range') ranged = true;
   }
-  if (out.length > 0) out.push({ type: 'unread', unread: unread() });
+  if (out.length > 0 || ranged) out.push({ type: 'unread', unread: unread() });
   return out;
 }
 

@@ -109,6 +109,20 @@ describe('inbox client against the real server', () => {
     client.close();
   });
 
+  it('hears a mark-read over HTTP: the unread count drops to 0 without a reload', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    for (let i = 1; i <= 3; i++) await append(t, contact, i);
+    const { client, unread, caughtUp } = inbox({ token: await inboxToken(t), contacts: [contact] });
+    client.connect();
+    await eventually(async () => caughtUp.includes(contact));
+    expect(unread.get(contact)).toBe(3);
+    const res = await call('POST', `/api/v1/contacts/${contact}/events/mark-read`, { key: t.key, body: {} });
+    expect(res.status).toBe(200);
+    await eventually(async () => unread.get(contact) === 0);
+    client.close();
+  });
+
   it("resets a contact's resume point the server does not know, and hands over its whole history once", async () => {
     const t = await newTenant();
     const [known, stale] = [uuid(), uuid()];
