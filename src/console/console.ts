@@ -1,38 +1,37 @@
 /**
- * The agent console: one contact's timeline, live. Built on the realtime client (packages/client), no
- * framework: the page is a list that grows at the top, a state indicator and a few controls.
+ * The agent console: one contact's timeline, live, or an agent's inbox of many contacts on one socket
+ * (an inbox token). Built on the realtime clients (packages/client), no framework: the page is a list
+ * that grows at the top, a state indicator and a few controls.
  * Bundled by `npm run build` (esbuild) into the Worker's static assets at /console/.
  */
-import { EventlineClient, readByRange, tokenClaims, type ConnectionState, type PresenceAgent, type TimelineEntry } from '../../packages/client/src/realtime';
-
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+import type { BaseEvents } from '../../packages/client/src/connection';
+import { EventlineInbox } from '../../packages/client/src/inbox';
+import { EventlineClient, tokenClaims, type ConnectionState } from '../../packages/client/src/realtime';
+import { InboxView } from './inbox-view';
+import { $, TimelineView } from './timeline';
 
 const form = $<HTMLFormElement>('connect');
 const baseInput = $<HTMLInputElement>('base');
 const tokenInput = $<HTMLTextAreaElement>('token');
+const contactsInput = $<HTMLTextAreaElement>('contacts');
 const openButton = $<HTMLButtonElement>('open');
 const closeButton = $<HTMLButtonElement>('close');
 const stateEl = $<HTMLParagraphElement>('state');
-const contactSection = $<HTMLElement>('contact');
-const list = $<HTMLOListElement>('timeline');
-const empty = $<HTMLParagraphElement>('empty');
-const typingEl = $<HTMLParagraphElement>('typing');
 const problemEl = $<HTMLParagraphElement>('problem');
 
-let client: EventlineClient | null = null;
-const entries = new Map<string, { entry: TimelineEntry; li: HTMLLIElement }>();
-let typingTimer: ReturnType<typeof setTimeout> | undefined;
+const view = new TimelineView();
+/** The open connection: one contact's client, or the inbox (with its view). */
+let client: EventlineClient | EventlineInbox | null = null;
+let inboxView: InboxView | null = null;
 
-/** For tests and debugging: the live client, every state the page went through, and the client class. */
-const debug = { states: [] as string[], client: null as EventlineClient | null, EventlineClient };
+/** For tests and debugging: the live client, every state the page went through, and the client classes. */
+const debug = { states: [] as string[], client: null as EventlineClient | EventlineInbox | null, EventlineClient, EventlineInbox };
 (window as unknown as { eventline: typeof debug }).eventline = debug;
 
 const params = new URLSearchParams(location.hash.slice(1));
 baseInput.value = params.get('base') ?? location.origin;
 tokenInput.value = params.get('token') ?? '';
-
-const timeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
-const fmt = (iso: string) => timeFmt.format(new Date(iso));
+contactsInput.value = (params.get('contacts') ?? '').split(',').filter(Boolean).join('\n');
 
 function showState(state: ConnectionState, catchingUp: boolean, attempt: number): void {
   const shown = state === 'open' && catchingUp ? 'catching-up' : state;
@@ -49,107 +48,6 @@ function showState(state: ConnectionState, catchingUp: boolean, attempt: number)
   if (debug.states.at(-1) !== shown) debug.states.push(shown);
 }
 
-function updateCounts(): void {
-  const all = [...entries.values()];
-  $('counts').textContent = `${all.length} ${all.length === 1 ? 'entry' : 'entries'}`;
-  $('unread-count').textContent = `${all.filter((e) => !e.entry.read).length} unread`;
-  empty.hidden = all.length > 0;
-}
-
-function renderEntry(entry: TimelineEntry): HTMLLIElement {
-  const li = document.createElement('li');
-  li.className = `entry${entry.read ? '' : ' unread'}`;
-  li.dataset.id = entry.id;
-  li.dataset.seq = String(entry.sequence_number);
-  li.dataset.read = String(entry.read);
-
-  const head = document.createElement('div');
-  head.className = 'head';
-  const title = document.createElement('span');
-  title.className = 'title';
-  title.textContent = entry.title ?? entry.event_type;
-  const category = document.createElement('span');
-  category.className = 'badge';
-  category.textContent = entry.category;
-  const priority = document.createElement('span');
-  priority.className = `badge priority-${entry.priority}`;
-  priority.textContent = entry.priority;
-  head.append(title, category, priority);
-  if (!entry.read) {
-    const dot = document.createElement('span');
-    dot.className = 'unread-dot';
-    dot.textContent = 'Unread';
-    head.append(dot);
-  }
-
-  const meta = document.createElement('div');
-  const time = document.createElement('time');
-  time.dateTime = entry.occurred_at;
-  time.textContent = fmt(entry.occurred_at);
-  const seq = document.createElement('span');
-  seq.className = 'seq';
-  seq.textContent = ` · #${entry.sequence_number} · ${entry.event_type}`;
-  meta.append(time, seq);
-
-  li.append(head);
-  if (entry.description) {
-    const p = document.createElement('p');
-    p.className = 'description';
-    p.style.margin = '0';
-    p.textContent = entry.description;
-    li.append(p);
-  }
-  li.append(meta);
-
-  const actions = document.createElement('div');
-  actions.className = 'actions';
-  if (entry.read) {
-    const readAt = document.createElement('span');
-    readAt.className = 'read-at';
-    readAt.textContent = `Read ${entry.read_at ? fmt(entry.read_at) : ''}`;
-    actions.append(readAt);
-  } else {
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.className = 'secondary mark-read';
-    button.textContent = 'Mark read';
-    button.setAttribute('aria-label', `Mark “${entry.title ?? entry.event_type}” read`);
-    button.addEventListener('click', () => {
-      button.disabled = true;
-      client?.markRead(entry.id);
-    });
-    actions.append(button);
-  }
-  li.append(actions);
-  return li;
-}
-
-function upsert(entry: TimelineEntry): void {
-  const existing = entries.get(entry.id);
-  const li = renderEntry(entry);
-  if (existing) {
-    existing.li.replaceWith(li);
-  } else {
-    // Newest first: entries arrive in sequence order, so each new one goes on top.
-    list.prepend(li);
-  }
-  entries.set(entry.id, { entry, li });
-  updateCounts();
-}
-
-function showPresence(agents: PresenceAgent[]): void {
-  $('presence').textContent = agents.length
-    ? `Agents here: ${agents.map((a) => a.name ?? a.agent_id).join(', ')}`
-    : 'No agents connected';
-}
-
-function reset(): void {
-  entries.clear();
-  list.replaceChildren();
-  typingEl.textContent = '';
-  updateCounts();
-}
-
 /** Why the connection failed or was closed, where the user looks first (next to the state). */
 function showProblem(problem: { title: string; detail: string; close_code?: number } | null): void {
   problemEl.hidden = problem === null;
@@ -157,51 +55,64 @@ function showProblem(problem: { title: string; detail: string; close_code?: numb
   problemEl.dataset.closeCode = problem?.close_code ? String(problem.close_code) : '';
 }
 
-function open(base: string, token: string): void {
-  client?.close();
-  reset();
-  showProblem(null);
-  const claims = tokenClaims(token);
-  $('contact-id').textContent = claims?.cid ?? '?';
-  $('role').textContent = claims?.role ?? '?';
-  contactSection.hidden = false;
-  const backoffMax = Number(params.get('backoff_max_ms') ?? '') || undefined;
-  client = new EventlineClient({ baseUrl: base, token, backoff: backoffMax ? { maxMs: backoffMax } : {} });
-  debug.client = client;
-  client.on('state', (state, detail) => {
+/** What both clients offer the page. */
+interface Connection {
+  on(event: 'state', handler: BaseEvents['state']): unknown;
+  on(event: 'error', handler: BaseEvents['error']): unknown;
+  on(event: 'ready', handler: () => void): unknown;
+  close(): void;
+}
+
+/** What every connection shows: its state, its problems, and the Disconnect button. */
+function wire(c: Connection & (EventlineClient | EventlineInbox)): void {
+  client = c;
+  debug.client = c;
+  c.on('state', (state, detail) => {
     showState(state, detail.catchingUp, detail.attempt);
     // Closed for good (refused, or by the user): nothing left to disconnect.
     if (state === 'closed') closeButton.disabled = true;
   });
-  client.on('entry', (entry) => upsert(entry));
-  client.on('read', ({ id, read_at }) => {
-    const found = entries.get(id);
-    if (found) upsert({ ...found.entry, read: true, read_at });
-  });
-  client.on('read_range', (range) => {
-    for (const { entry } of [...entries.values()]) if (readByRange(entry, range)) upsert({ ...entry, read: true, read_at: range.read_at });
-  });
-  client.on('deleted', ({ id }) => {
-    entries.get(id)?.li.remove();
-    entries.delete(id);
-    updateCounts();
-  });
-  client.on('presence', showPresence);
-  client.on('typing', (t) => {
-    typingEl.textContent = `${t.name ?? t.agent_id ?? (t.role === 'client' ? 'The contact' : 'Someone')} is typing…`;
-    clearTimeout(typingTimer);
-    typingTimer = setTimeout(() => (typingEl.textContent = ''), 3000);
-  });
-  client.on('error', (problem) => {
-    typingEl.textContent = '';
+  c.on('error', (problem) => {
+    // A refusal about one inbox contact is shown at that contact (inbox-view.ts), not for the page.
+    if ((problem as { contact_id?: string }).contact_id) return;
+    view.stopTyping();
     showProblem(problem);
   });
-  // The hub did not know our resume point: what is on screen is not this contact's history.
-  client.on('reset', () => reset());
-  client.on('ready', () => showProblem(null));
-  client.connect();
+  c.on('ready', () => showProblem(null));
   openButton.textContent = 'Reopen';
   closeButton.disabled = false;
+}
+
+function open(base: string, token: string): void {
+  client?.close();
+  view.clear();
+  showProblem(null);
+  const claims = tokenClaims(token);
+  const backoffMax = Number(params.get('backoff_max_ms') ?? '') || undefined;
+  const backoff = backoffMax ? { maxMs: backoffMax } : {};
+  inboxView = null;
+  $('inbox').hidden = true;
+  $('contact').hidden = true;
+  if (claims?.scp === 'inbox') {
+    // An inbox token names no contact: the contacts come from the form (or the link).
+    inboxView = new InboxView(view, { baseUrl: base, token, backoff }, contactsInput.value.split(/[\s,]+/));
+    wire(inboxView.inbox);
+    inboxView.inbox.connect();
+    return;
+  }
+  view.show(claims?.cid ?? '?', claims?.role ?? '?');
+  const contact = new EventlineClient({ baseUrl: base, token, backoff });
+  view.onMarkRead = (entry) => contact.markRead(entry.id);
+  wire(contact);
+  contact.on('entry', (entry) => view.upsert(entry));
+  contact.on('read', ({ id, read_at }) => view.read(id, read_at));
+  contact.on('read_range', (range) => view.readRange(range));
+  contact.on('deleted', ({ id }) => view.remove(id));
+  contact.on('presence', (agents) => view.presence(agents));
+  contact.on('typing', (t) => view.typing(t));
+  // The hub did not know our resume point: what is on screen is not this contact's history.
+  contact.on('reset', () => view.clear());
+  contact.connect();
 }
 
 form.addEventListener('submit', (e) => {
@@ -214,7 +125,16 @@ closeButton.addEventListener('click', () => {
   client?.close();
   closeButton.disabled = true;
 });
-$<HTMLInputElement>('compose').addEventListener('input', () => client?.typing());
+$<HTMLInputElement>('compose').addEventListener('input', () => {
+  if (inboxView) inboxView.typing();
+  else if (client instanceof EventlineClient) client.typing();
+});
+$<HTMLFormElement>('add-contact').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const input = $<HTMLInputElement>('add-contact-id');
+  inboxView?.watch(input.value);
+  input.value = '';
+});
 
-updateCounts();
+view.updateCounts();
 if (tokenInput.value) open(baseInput.value, tokenInput.value);

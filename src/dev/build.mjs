@@ -70,7 +70,7 @@ await build({
 const clientDir = path.join(root, 'packages', 'client');
 rmSync(path.join(clientDir, 'dist'), { recursive: true, force: true });
 await build({
-  entryPoints: ['index', 'api', 'realtime', 'protocol', 'tokens'].map((name) => path.join(clientDir, 'src', `${name}.ts`)),
+  entryPoints: ['index', 'api', 'realtime', 'inbox', 'protocol', 'tokens'].map((name) => path.join(clientDir, 'src', `${name}.ts`)),
   outdir: path.join(clientDir, 'dist'),
   bundle: true,
   format: 'esm',

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { EventlineInbox } from '../../packages/client/src/inbox';
 import { signRealtimeToken } from '../../packages/client/src/tokens';
-import { call, json, newTenant, uuid } from '../support/api';
+import { BASE, call, eventually, json, newTenant, uuid } from '../support/api';
+import { FetchWebSocket } from '../support/fetch-websocket';
 import { appendEntries, connect, openStream } from '../support/sockets';
 
 async function signingKey(key: string): Promise<{ id: string; secret: string }> {
@@ -42,6 +44,21 @@ describe('signRealtimeToken (@eventline/client/tokens)', () => {
     const res = await openStream(contact, { token });
     res.webSocket!.accept();
     expect(await new Promise<number>((resolve) => res.webSocket!.addEventListener('close', (e) => resolve(e.code)))).toBe(4401);
+  });
+
+  it("signs an agent's inbox token (scp inbox, no contact) that opens the inbox stream", async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const key = await signingKey(t.key);
+    await appendEntries(t, contact, [{ title: 'in the inbox' }]);
+    const token = await signRealtimeToken(key, { tenantId: t.id, scope: 'inbox', role: 'agent', agentId: 'agent-9', name: 'Ada' });
+    const inbox = new EventlineInbox({ baseUrl: BASE, token, contacts: [contact], WebSocket: FetchWebSocket });
+    const titles: (string | null)[] = [];
+    inbox.on('event', (e) => titles.push(e.title));
+    inbox.connect();
+    await eventually(async () => titles.length === 1);
+    expect(titles).toEqual(['in the inbox']);
+    inbox.close();
   });
 
   it('refuses a lifetime the server would refuse, before signing', async () => {

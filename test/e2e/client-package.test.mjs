@@ -131,6 +131,39 @@ test('Node imports the realtime client from the installed package and gets a con
   assert.deepEqual(out, { title: 'From the package', sequence_number: 1, live: true });
 });
 
+test('Node imports the inbox client from the installed package: unread counts and a live entry on the agent socket', () => {
+  const script = `
+    import { EventlineInbox } from '@eventline/client/inbox';
+    import { createEventlineApi } from '@eventline/client';
+    const api = createEventlineApi({ baseUrl: process.env.BASE, apiKey: process.env.KEY });
+    const contact = crypto.randomUUID();
+    const append = async (title) => {
+      const res = await api.POST('/api/v1/contacts/{contact_id}/events', { params: { path: { contact_id: contact } }, body: { event_type: 'note_added', category: 'note', source: 'agent', title } });
+      if (res.response.status !== 201) throw new Error(JSON.stringify(res.error));
+    };
+    await append('Before the inbox');
+    const { data: grant } = await api.POST('/api/v1/realtime/tokens', { body: { role: 'agent', agent_id: 'package-agent', scope: 'inbox' } });
+    const inbox = new EventlineInbox({ url: grant.url, token: grant.token, contacts: [contact] });
+    const unread = [];
+    inbox.on('unread', (u) => unread.push(u.unread));
+    inbox.on('error', (p) => { throw new Error(JSON.stringify(p)); });
+    const live = new Promise((resolve, reject) => {
+      inbox.on('event', (e, info) => info.live && resolve({ title: e.title, sequence_number: e.sequence_number, contact: info.contact_id === contact }));
+      setTimeout(() => reject(new Error('no live entry in 10 s')), 10_000).unref();
+    });
+    await new Promise((resolve) => inbox.on('caught_up', resolve) && inbox.connect());
+    await append('From the package');
+    const entry = await live;
+    while (unread.at(-1) !== 2) await new Promise((r) => setTimeout(r, 20));
+    console.log(JSON.stringify({ entry, unread }));
+    inbox.close();
+  `;
+  const out = JSON.parse(
+    execFileSync(process.execPath, ['--experimental-websocket', '--no-warnings', '--input-type=module', '-e', script], { cwd: scratch, env: { ...process.env, BASE: server.url, KEY: key }, encoding: 'utf8' }),
+  );
+  assert.deepEqual(out, { entry: { title: 'From the package', sequence_number: 2, contact: true }, unread: [1, 2] });
+});
+
 test('Node signs a realtime token with a signing key through the installed package, and the token opens the stream', () => {
   const script = `
     import { createEventlineApi } from '@eventline/client/api';

@@ -14,19 +14,26 @@ export interface SigningKey {
 
 export type RealtimeTokenGrant = {
   tenantId: string;
-  contactId: string;
   /** Seconds the token is valid: 1..86,400 (the server refuses more). Default 3,600. */
   ttlSeconds?: number;
-} & ({ role: 'agent'; agentId: string; name?: string } | { role: 'client' });
+} & (
+  | ({ contactId: string; scope?: 'contact' } & ({ role: 'agent'; agentId: string; name?: string } | { role: 'client' }))
+  /** An agent's inbox (`GET /api/v1/inbox/stream`): no contact; the socket subscribes to contacts. */
+  | { scope: 'inbox'; role: 'agent'; agentId: string; name?: string }
+);
 
-/** An HS256 JWT with the claims of docs/realtime-tokens.md: `tid`, `cid`, `role`, `sub`, `name`, `iat`, `exp`. */
+/**
+ * An HS256 JWT with the claims of docs/realtime-tokens.md: `tid`, `cid` (or `scp: "inbox"`), `role`,
+ * `sub`, `name`, `iat`, `exp`.
+ */
 export async function signRealtimeToken(key: SigningKey, grant: RealtimeTokenGrant): Promise<string> {
   const ttl = grant.ttlSeconds ?? 3600;
   if (!Number.isInteger(ttl) || ttl < 1 || ttl > 86_400) throw new RangeError('ttlSeconds must be a whole number from 1 to 86400');
   const agent = grant.role === 'agent' ? grant : null;
-  return new SignJWT({ tid: grant.tenantId, cid: grant.contactId, role: grant.role, ...(agent?.name ? { name: agent.name } : {}) })
+  const scope = grant.scope === 'inbox' ? { scp: 'inbox' } : { cid: grant.contactId };
+  return new SignJWT({ tid: grant.tenantId, ...scope, role: grant.role, ...(agent?.name ? { name: agent.name } : {}) })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: key.id })
-    .setSubject(agent ? agent.agentId : grant.contactId)
+    .setSubject(grant.role === 'agent' ? grant.agentId : grant.contactId)
     .setIssuedAt()
     .setExpirationTime(Math.floor(Date.now() / 1000) + ttl)
     .sign(new TextEncoder().encode(key.secret));
