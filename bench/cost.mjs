@@ -89,7 +89,7 @@ async function startRuntime(adminToken) {
   await mf.ready;
   const url = (await mf.unsafeGetDirectURL('eventline')).toString().replace(/\/$/, '');
   const db = await mf.getD1Database('DB');
-  await applyMigrations(db);
+  await applyMigrations(mf);
   return { mf, url, db, outdir, stateDir };
 }
 

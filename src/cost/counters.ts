@@ -1,3 +1,4 @@
+import { shardBindings } from '../db/shards';
 import { meterD1 } from '../db/metered';
 
 // Billable-operation counters for `npm run bench:cost`. Off unless the COST_COUNTERS var is "true"
@@ -160,6 +161,8 @@ export function meterEnv(env: Env): Env {
   const out: Env = {
     ...env,
     DB: meterD1(env.DB, addMeta),
+    // Every event-store shard too (src/db/shards.ts resolves them by binding name from this env).
+    ...Object.fromEntries(shardBindings(env).map((b) => [b, meterD1((env as unknown as Record<string, D1Database>)[b]!, addMeta)])),
     STREAM_HUB: meterNamespace(env.STREAM_HUB, 'STREAM_HUB'),
     RATE_LIMITER: meterNamespace(env.RATE_LIMITER, 'RATE_LIMITER'),
     RELAY_BATCHER: meterNamespace(env.RELAY_BATCHER, 'RELAY_BATCHER'),

@@ -1,6 +1,6 @@
 import { drizzle } from 'drizzle-orm/d1';
 import type { InferSelectModel, Table } from 'drizzle-orm';
-import * as schema from './schema/core';
+import * as schema from './schema/control';
 
 // How db/ describes a table: once, in the drizzle schema (src/db/schema/), from which drizzle-kit
 // generates the migrations. Queries are raw D1 SQL (bulk JSON statements, INDEXED BY, json_each,

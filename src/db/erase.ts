@@ -7,6 +7,7 @@
 
 import { bulkInsert } from './bulk';
 import { webhookDeliveries } from './schema/webhooks';
+import { holdLogHeadStatement } from './events';
 import { deleteOwnerStatement } from './owners';
 import type { NewDelivery } from './webhooks';
 
@@ -86,7 +87,8 @@ export async function eraseContactRows(d1: D1Database, tenantId: string, contact
     // The owner index names which hub holds an id; the contact's ids go with it.
     deleteOwnerStatement(d1, tenantId, { kind: 'contact', id: contactId }),
   ];
-  const results = await d1.batch([...redact, ...rest]);
+  // The head first: erasing the tenant's newest events must not free their positions.
+  const [, ...results] = await d1.batch([holdLogHeadStatement(d1, tenantId), ...redact, ...rest]);
   const changes = (i: number) => results[i]?.meta.changes ?? 0;
   let attempts = 0;
   for (let i = 0; i < redact.length; i += 2) attempts += changes(i);
@@ -103,7 +105,8 @@ export async function eraseContactRows(d1: D1Database, tenantId: string, contact
 
 /** Deletes only the log events of a stream that is not a contact's (its hub's erase). */
 export async function eraseStreamRows(d1: D1Database, tenantId: string, streamId: string): Promise<number> {
-  const [r] = await d1.batch([
+  const [, r] = await d1.batch([
+    holdLogHeadStatement(d1, tenantId),
     d1.prepare(`DELETE FROM events WHERE tenant_id = ?1 AND stream_id = ?2`).bind(tenantId, streamId),
     deleteOwnerStatement(d1, tenantId, { kind: 'stream', id: streamId }),
   ]);

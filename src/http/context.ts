@@ -10,6 +10,8 @@ export interface AppEnv {
     requestId: string;
     tenantId: string;
     apiKeyId: string;
+    /** The D1 database of the tenant's shard, resolved once per request by requireApiKey. */
+    db: D1Database;
   };
 }
 

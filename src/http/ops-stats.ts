@@ -24,7 +24,7 @@ opsStats.openapi(
     responses: { 200: { description: 'Stats', content: { 'application/json': { schema: OpsStats } } }, ...problemResponses(401, 429) },
   }),
   async (c) => {
-    const db = c.env.DB;
+    const db = c.var.db;
     const tenantId = c.get('tenantId');
     const now = Date.now();
     const [events, outbox, hubs, deliveries, subscriptions, projections, counted, archived, parked] = await Promise.all([

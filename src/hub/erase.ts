@@ -1,3 +1,4 @@
+import { tenantDb } from '../db/shards';
 import { activeSubscriptions, type NewDelivery } from '../db/webhooks';
 import { eraseContactRows, eraseStreamRows, eraseTombstonesStatement } from '../db/erase';
 import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
@@ -87,19 +88,20 @@ export async function eraseHub(hub: ErasableHub): Promise<HubEraseCounts> {
   await outbox.pause();
   try {
     return await ctx.blockConcurrencyWhile(async () => {
+      const db = await tenantDb(env, owner.tenantId);
       const hubEvents = log.count();
       const hubEntries = timeline.count(true, Date.now());
       if (owner.kind === 'contact') {
         // Before the D1 delete: a late fan-out between the two would otherwise create a live delivery.
         const since = iso(Date.now() - IN_FLIGHT_MS);
-        await closeInFlightDeliveries(env.DB, owner.tenantId, { events: log.committedSince(since), entries: timeline.committedSince(since) });
+        await closeInFlightDeliveries(db, owner.tenantId, { events: log.committedSince(since), entries: timeline.committedSince(since) });
       }
       // Even a hub that holds nothing deletes in D1 (scoped to the caller's tenant): the request is
       // idempotent, and a retry after a crash between the D1 delete and deleteAll must still finish.
       const d1 =
         owner.kind === 'contact'
-          ? await eraseContactRows(env.DB, owner.tenantId, owner.id, streamId)
-          : { ...NOTHING_ERASED, events: await eraseStreamRows(env.DB, owner.tenantId, streamId) };
+          ? await eraseContactRows(db, owner.tenantId, owner.id, streamId)
+          : { ...NOTHING_ERASED, events: await eraseStreamRows(db, owner.tenantId, streamId) };
       await outbox.clearBacklog(true);
       for (const ws of ctx.getWebSockets()) ws.close(4410, 'contact erased');
       const highWater = hub.lastSequence;

@@ -1,3 +1,4 @@
+import { tenantDb } from '../db/shards';
 import { clearHubBacklog, clearParked, insertParked, upsertHubBacklog, type ParkedRecord } from '../db/ops';
 import { MESSAGE_BYTES, oversizedRelayMessage } from '../queues/messages';
 import { MINUTE_MS } from '../domain/time';
@@ -313,7 +314,7 @@ export class Outbox {
       )
       .toArray();
     try {
-      await insertParked(this.env.DB, this.owner.tenantId, this.hubKey, rows as ParkedRecord[]);
+      await insertParked(await tenantDb(this.env, this.owner.tenantId), this.owner.tenantId, this.hubKey, rows as ParkedRecord[]);
       for (const r of rows) this.sql.exec(`UPDATE parked SET reported = 1 WHERE outbox_id = ? AND destination = ?`, r.outbox_id, r.destination);
       this.parkedUnreported = rows.length === 100;
     } catch {
@@ -368,7 +369,7 @@ export class Outbox {
   private async reportBacklog(): Promise<void> {
     const stats = this.stats();
     try {
-      await upsertHubBacklog(this.env.DB, this.owner.tenantId, this.hubKey, {
+      await upsertHubBacklog(await tenantDb(this.env, this.owner.tenantId), this.owner.tenantId, this.hubKey, {
         pending: stats.pending,
         oldestAt: stats.oldest_ms === null ? null : Date.now() - stats.oldest_ms,
         failures: this.failures,
@@ -385,10 +386,13 @@ export class Outbox {
   /** Removes the backlog report once the outbox is empty; forced (an erase), the parked records' report too. */
   async clearBacklog(force = false): Promise<void> {
     // The parked records' bodies go with the hub's storage.
-    if (force) await clearParked(this.env.DB, this.owner.tenantId, this.hubKey).catch(() => undefined);
+    if (force)
+      await tenantDb(this.env, this.owner.tenantId)
+        .then((db) => clearParked(db, this.owner.tenantId, this.hubKey))
+        .catch(() => undefined);
     if (!this.backlogReported || (!force && this.pendingCount() > 0)) return;
     try {
-      await clearHubBacklog(this.env.DB, this.owner.tenantId, this.hubKey);
+      await clearHubBacklog(await tenantDb(this.env, this.owner.tenantId), this.owner.tenantId, this.hubKey);
       this.meta.setBacklogReported(false);
       this.backlogReported = false;
     } catch {

@@ -5,35 +5,16 @@ import type { TimelineEntryRecord } from '../../domain/schemas/contact-events';
 
 // Times are epoch milliseconds (INTEGER): cheap to compare, index and range-scan; the API speaks ISO 8601.
 
-export const tenants = sqliteTable('tenants', {
-  id: text('id').primaryKey(),
-  name: text('name').notNull(),
-  settings: text('settings').notNull().default('{}'),
-  createdAt: integer('created_at').notNull(),
-});
-
-export const apiKeys = sqliteTable(
-  'api_keys',
-  {
-    id: text('id').primaryKey(),
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
-    name: text('name').notNull(),
-    prefix: text('prefix').notNull(),
-    // SHA-256 of the whole key, hex. Keys carry 192 random bits, so a fast hash is enough.
-    hash: text('hash').notNull(),
-    createdAt: integer('created_at').notNull(),
-    lastUsedAt: integer('last_used_at'),
-    revokedAt: integer('revoked_at'),
-  },
-  (t) => [index('api_keys_prefix').on(t.prefix), index('api_keys_tenant').on(t.tenantId, t.createdAt)],
-);
-
-// The log. `position` is the global order: assigned at insert into D1, increasing in commit order, never reused.
+// The log. `position` is the tenant's order: 1, 2, 3… per tenant, assigned inside the insert statement
+// from log_heads (increasing in commit order, never reused), so that it survives a move between shards.
+// The table is WITHOUT ROWID (set in the migration; drizzle-kit cannot say it): its primary key
+// (tenant_id, position) clusters a tenant's log, and ends every secondary index, so
+// `ORDER BY timestamp, position` within a tenant needs no sort.
 export const events = sqliteTable(
   'events',
   {
-    position: integer('position').primaryKey({ autoIncrement: true }),
     tenantId: text('tenant_id').notNull(),
+    position: integer('position').notNull(),
     id: text('id').notNull(),
     eventType: text('event_type').notNull(),
     source: text('source').$type<EventSource>().notNull(),
@@ -56,13 +37,12 @@ export const events = sqliteTable(
     requestHash: text('request_hash'),
   },
   // Each index serves named queries (src/db/events.ts); test/db/event-indexes.test.ts checks the plans.
-  // The rowid `position` ends every index, so `ORDER BY timestamp, position` needs no sort.
   (t) => [
+    // The tenant's log in position order (GET /log, subscriptions, projections, a move's copy).
+    primaryKey({ columns: [t.tenantId, t.position] }),
     // getEvent, findExisting (by id), the relay's ON CONFLICT.
     uniqueIndex('events_tenant_id').on(t.tenantId, t.id),
     // Uniqueness of Idempotency-Keys among events no hub owns (a hub keeps its own keys).
-    // The global log of one tenant in position order (GET /log, subscriptions, projections).
-    index('events_tenant_position').on(t.tenantId, t.position),
     uniqueIndex('events_tenant_idem').on(t.tenantId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL AND contact_id IS NULL AND stream_id IS NULL`),
     // findExisting (by key, any owner): a reused key is found whoever holds it. Partial: only keyed rows.
     index('events_idem_any').on(t.tenantId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),
@@ -80,6 +60,13 @@ export const events = sqliteTable(
     index('events_correlation').on(t.tenantId, t.correlationId, t.timestamp).where(sql`correlation_id IS NOT NULL`),
   ],
 );
+
+// Each tenant's last assigned log position: the next insert numbers its rows from here (src/db/events.ts).
+// Kept apart from events so that deleting the newest events (erase, retention) never frees a position.
+export const logHeads = sqliteTable('log_heads', {
+  tenantId: text('tenant_id').primaryKey(),
+  lastPosition: integer('last_position').notNull(),
+});
 
 // Events committed by the Worker itself (no owning hub) wait here until both queues have them.
 export const relayOutbox = sqliteTable(
