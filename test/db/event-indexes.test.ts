@@ -4,7 +4,7 @@ import { eventCountQuery, eventPageQuery, eventStatsQuery, findExistingSql, type
 
 /** SQLite's plan for a query, one line per step (`SEARCH events USING INDEX events_type (…)`). */
 async function plan(q: SqlQuery): Promise<string> {
-  const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).bind(...q.args).all<{ detail: string }>();
+  const { results } = await env.SHARD_0.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).bind(...q.args).all<{ detail: string }>();
   return results.map((r) => r.detail).join('\n');
 }
 
@@ -65,7 +65,7 @@ describe('the events indexes match the queries', () => {
   });
 
   it('the table has exactly these indexes', async () => {
-    const { results } = await env.DB.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all<{ name: string }>();
+    const { results } = await env.SHARD_0.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all<{ name: string }>();
     expect(results.map((r) => r.name)).toEqual([
       'events_contact', // contact filter, count (and the hub's erase)
       'events_correlation', // correlation filter
@@ -94,7 +94,7 @@ describe('indexes on columns an event often leaves null are partial', () => {
     ['contact_events_session', 'session_id IS NOT NULL'],
   ];
   it.each(PARTIAL)('%s is WHERE %s', async (name, where) => {
-    const row = await env.DB.prepare(`SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?`).bind(name).first<{ sql: string }>();
+    const row = await env.SHARD_0.prepare(`SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?`).bind(name).first<{ sql: string }>();
     expect(row?.sql).toContain(`WHERE ${where}`);
   });
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { insertDeliveriesStatement } from '../../src/db/webhooks';
 import { runScheduled } from '../../src/jobs';
 import { STALE_DELIVERY_MS } from '../../src/jobs/delivery-sweep';
-import { eventually, newTenant, uuid } from '../support/api';
+import { eventually, newTenant, uuid, shardOf } from '../support/api';
 import { hookPath, hookUrl, received } from '../support/receiver';
 import { subscribe } from '../support/webhooks';
 
@@ -16,8 +16,8 @@ async function runMinuteCron(): Promise<void> {
   await waitOnExecutionContext(ctx);
 }
 
-const row = (tenantId: string, id: string) =>
-  env.DB.prepare('SELECT status, attempts, generation_attempts, lease_owner, next_attempt_at FROM webhook_deliveries WHERE tenant_id = ? AND id = ?')
+const row = async (tenantId: string, id: string) =>
+  (await shardOf(tenantId)).prepare('SELECT status, attempts, generation_attempts, lease_owner, next_attempt_at FROM webhook_deliveries WHERE tenant_id = ? AND id = ?')
     .bind(tenantId, id)
     .first<{ status: string; attempts: number; generation_attempts: number; lease_owner: string | null; next_attempt_at: number }>();
 
@@ -31,17 +31,17 @@ describe('minute cron: deliveries whose queue message was lost', () => {
     const [neverSent, lostRetry, late] = [uuid(), uuid(), uuid()];
     const body = (n: string) => JSON.stringify({ type: 'note.added', timestamp: new Date(now).toISOString(), data: { n } });
     // Rows as fan-out writes them, but no queue message exists for them (a killed local runtime).
-    await insertDeliveriesStatement(env.DB, t.id, [
+    await insertDeliveriesStatement((await shardOf(t.id)), t.id, [
       { id: neverSent, subscription_id: sub.id, event_id: uuid(), event_type: 'note.added', body: body('never sent') },
       { id: lostRetry, subscription_id: sub.id, event_id: uuid(), event_type: 'note.added', body: body('lost retry') },
       { id: late, subscription_id: sub.id, event_id: uuid(), event_type: 'note.added', body: body('merely late') },
     ], overdue).run();
     // One had a failed attempt and a retry scheduled by a message that is gone; its owner is that message.
-    await env.DB.prepare(`UPDATE webhook_deliveries SET attempts = 1, generation_attempts = 1, lease_owner = 'gone-message', last_status_code = 503 WHERE tenant_id = ? AND id = ?`)
+    await (await shardOf(t.id)).prepare(`UPDATE webhook_deliveries SET attempts = 1, generation_attempts = 1, lease_owner = 'gone-message', last_status_code = 503 WHERE tenant_id = ? AND id = ?`)
       .bind(t.id, lostRetry)
       .run();
     // One is overdue by less than the threshold: its message may just be late, it is left alone.
-    await env.DB.prepare('UPDATE webhook_deliveries SET next_attempt_at = ? WHERE tenant_id = ? AND id = ?').bind(now - 60_000, t.id, late).run();
+    await (await shardOf(t.id)).prepare('UPDATE webhook_deliveries SET next_attempt_at = ? WHERE tenant_id = ? AND id = ?').bind(now - 60_000, t.id, late).run();
 
     await runMinuteCron();
     await eventually(async () => (await received(path)).length >= 2, { timeoutMs: 10_000 });
