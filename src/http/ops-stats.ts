@@ -1,5 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
-import { analyticsCurrentHour, archiveTotals, checkpointLag, deliveryStats, eventCounts, hubBacklogs, parkedStats, workerOutbox } from '../db/ops';
+import { analyticsCurrentHour, archiveTotals, checkpointLag, databaseBytes, deliveryStats, eventCounts, hubBacklogs, parkedStats, tenantContentBytes, workerOutbox } from '../db/ops';
+import { tenantShard } from '../db/shards';
+import { capacityOf } from '../domain/capacity';
 import { OpsStats } from '../domain/schemas/analytics';
 import { problemResponses } from '../domain/schemas/common';
 import { iso } from '../domain/time';
@@ -27,7 +29,8 @@ opsStats.openapi(
     const db = c.var.db;
     const tenantId = c.get('tenantId');
     const now = Date.now();
-    const [events, outbox, hubs, deliveries, subscriptions, projections, counted, archived, parked] = await Promise.all([
+    const shard = await tenantShard(c.env, tenantId);
+    const [events, outbox, hubs, deliveries, subscriptions, projections, counted, archived, parked, bytes, tenantBytes] = await Promise.all([
       eventCounts(db, tenantId, now),
       workerOutbox(db, tenantId, now),
       hubBacklogs(db, tenantId),
@@ -37,6 +40,8 @@ opsStats.openapi(
       analyticsCurrentHour(db, tenantId, now),
       archiveTotals(db, tenantId),
       parkedStats(db, tenantId),
+      databaseBytes(db),
+      tenantContentBytes(db, tenantId),
     ]);
     const oldestHub = hubs.reduce<number | null>((m, h) => (h.oldest_at === null ? m : m === null ? h.oldest_at : Math.min(m, h.oldest_at)), null);
     return c.json(
@@ -71,6 +76,7 @@ opsStats.openapi(
         projections,
         analytics: { counted_last_hour: counted },
         archives: archived,
+        capacity: capacityOf(shard.index, bytes, tenantBytes),
       },
       200,
     );

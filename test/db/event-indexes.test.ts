@@ -64,6 +64,14 @@ describe('the events indexes match the queries', () => {
     expect(p).not.toMatch(/events_tenant_time/);
   });
 
+  it('the tenant log is the primary key (no rowid, no extra index): GET /log, subscriptions, projections read it in position order', async () => {
+    const table = await env.SHARD_0.prepare(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'`).first<{ sql: string }>();
+    expect(table!.sql).toMatch(/PRIMARY KEY\(`tenant_id`, `position`\)\s*\) WITHOUT ROWID$/);
+    const p = await plan({ sql: `SELECT position FROM events WHERE tenant_id = ? AND position > ? ORDER BY position LIMIT 10`, args: [T, 5] });
+    expect(p).toMatch(/SEARCH events USING PRIMARY KEY \(tenant_id=\? AND position>\?\)/);
+    expect(p).not.toMatch(/TEMP B-TREE/);
+  });
+
   it('the table has exactly these indexes', async () => {
     const { results } = await env.SHARD_0.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all<{ name: string }>();
     expect(results.map((r) => r.name)).toEqual([
@@ -76,7 +84,6 @@ describe('the events indexes match the queries', () => {
       'events_stream', // stream versions: unique (event store)
       'events_tenant_id', // by id, replay detection, relay ON CONFLICT
       'events_tenant_idem', // unique keys among events no hub owns
-      'events_tenant_position', // the global log in position order: GET /log, subscriptions, projections
       'events_tenant_time', // unfiltered list/export, ranges, stats
       'events_type', // type filter
     ]);
