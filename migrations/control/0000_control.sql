@@ -22,6 +22,24 @@ CREATE TABLE `realtime_signing_keys` (
 );
 --> statement-breakpoint
 CREATE INDEX `realtime_signing_keys_tenant` ON `realtime_signing_keys` (`tenant_id`,`created_at`);--> statement-breakpoint
+CREATE TABLE `tenant_moves` (
+	`tenant_id` text PRIMARY KEY NOT NULL,
+	`from_shard` integer NOT NULL,
+	`to_shard` integer NOT NULL,
+	`state` text NOT NULL,
+	`step_table` integer DEFAULT 0 NOT NULL,
+	`cursor` text,
+	`copied_rows` integer DEFAULT 0 NOT NULL,
+	`repaired_rows` integer DEFAULT 0 NOT NULL,
+	`verified_rows` integer DEFAULT 0 NOT NULL,
+	`deleted_rows` integer DEFAULT 0 NOT NULL,
+	`error` text,
+	`started_at` integer NOT NULL,
+	`updated_at` integer NOT NULL,
+	`switched_at` integer,
+	`finished_at` integer
+);
+--> statement-breakpoint
 CREATE TABLE `tenants` (
 	`id` text PRIMARY KEY NOT NULL,
 	`name` text NOT NULL,

@@ -99,6 +99,13 @@ CREATE TABLE `relay_outbox` (
 );
 --> statement-breakpoint
 CREATE INDEX `relay_outbox_created` ON `relay_outbox` (`created_at`);--> statement-breakpoint
+CREATE TABLE `tenant_fences` (
+	`tenant_id` text PRIMARY KEY NOT NULL,
+	`moved_to` integer NOT NULL,
+	`deleting` integer DEFAULT 0 NOT NULL,
+	`fenced_at` integer NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE `event_subscriptions` (
 	`tenant_id` text NOT NULL,
 	`name` text NOT NULL,

@@ -36,7 +36,7 @@ export function allShards(env: Env): Shard[] {
 // tenant's shard once, and most requests resolve it from here. A move switches the directory and
 // fences the old shard (src/moves/), so a writer that still holds the old entry fails instead of
 // writing where nobody reads.
-const CACHE_MS = 10_000;
+export const DIRECTORY_CACHE_MS = 10_000;
 const cache = new Map<string, { index: number; until: number }>();
 
 export function forgetTenantShard(tenantId: string): void {
@@ -54,7 +54,7 @@ export async function tenantShard(env: Env, tenantId: string): Promise<Shard> {
   const row = await orm(env.DB).select({ shard: tenants.shard }).from(tenants).where(eq(tenants.id, tenantId)).get();
   const index = row?.shard ?? 0;
   if (cache.size > 10_000) cache.clear();
-  cache.set(tenantId, { index, until: now + CACHE_MS });
+  cache.set(tenantId, { index, until: now + DIRECTORY_CACHE_MS });
   return shardAt(env, index);
 }
 

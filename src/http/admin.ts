@@ -1,4 +1,6 @@
+import { listMoves } from '../db/moves';
 import { placeNewTenant } from '../db/shards';
+import { Move, moveView } from './admin-moves';
 import { createRoute, z } from '@hono/zod-openapi';
 import { addApiKey, createTenant, getTenant, listApiKeys, listTenants, revokeApiKey } from '../db/tenants';
 import { sha256Hex } from '../domain/json';
@@ -21,6 +23,7 @@ const Tenant = z
     name: z.string(),
     created_at: z.string(),
     shard: z.number().int().min(0).openapi({ description: "The event-store shard that holds the tenant's data (an index into the SHARDS bindings)." }),
+    move: Move.nullable().optional().openapi({ description: "The tenant's latest move between shards, with its progress (listed tenants only; null: never moved)." }),
   })
   .openapi('Tenant');
 const ApiKey = z
@@ -90,9 +93,10 @@ admin.openapi(
   }),
   async (c) => {
     const { limit, cursor } = c.req.valid('query');
-    const rows = await listTenants(c.env.DB);
+    const [rows, moves] = await Promise.all([listTenants(c.env.DB), listMoves(c.env.DB)]);
+    const moveOf = new Map(moves.map((m) => [m.tenantId, moveView(m)]));
     const { page, next_cursor } = pageInMemory(rows, { limit, cursor, list: 'tenants', key: (t) => [t.createdAt, t.id], shape: ['number', 'string'], descending: true });
-    return c.json({ tenants: page.map((t) => ({ id: t.id, name: t.name, created_at: iso(t.createdAt), shard: t.shard })), next_cursor }, 200);
+    return c.json({ tenants: page.map((t) => ({ id: t.id, name: t.name, created_at: iso(t.createdAt), shard: t.shard, move: moveOf.get(t.id) ?? null })), next_cursor }, 200);
   },
 );
 

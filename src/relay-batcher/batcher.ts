@@ -1,4 +1,5 @@
-import { tenantDb } from '../db/shards';
+import { isFenced } from '../db/moves';
+import { forgetTenantShard, tenantDb } from '../db/shards';
 import { DurableObject } from 'cloudflare:workers';
 import { kickProjections } from '../projections/runner';
 import { sendRelay } from '../queues/messages';
@@ -120,7 +121,12 @@ export class RelayBatcher extends DurableObject<Env> {
         const answers = await isolating(group, async (part) => {
           await db.batch(d1Statements(db, part.map((l) => l.d1)));
         });
-        group.forEach((l, n) => (results[l.i]!.d1 = answers[n]!));
+        group.forEach((l, n) => {
+          const answer = answers[n]!;
+          results[l.i]!.d1 = answer;
+          // The tenant moved: this isolate's directory entry is stale; the hub's retry resolves afresh.
+          if (answer && isFenced(answer.error)) forgetTenantShard(l.d1.tenantId);
+        });
       }),
     );
     // New log events are in D1: their tenants' projections can fold them (not awaited; the minute

@@ -45,3 +45,28 @@ export const realtimeSigningKeys = sqliteTable(
   // The tenant's list, newest first.
   (t) => [index('realtime_signing_keys_tenant').on(t.tenantId, t.createdAt)],
 );
+
+/**
+ * Moves of a tenant between shards (POST /api/v1/admin/tenants/{tenant_id}/move), one row per tenant:
+ * its latest move. The TenantMover Durable Object advances it from its alarm (src/moves/), so a move
+ * survives eviction; the row is its progress, shown by GET /api/v1/admin/tenants.
+ */
+export const tenantMoves = sqliteTable('tenant_moves', {
+  tenantId: text('tenant_id').primaryKey(),
+  fromShard: integer('from_shard').notNull(),
+  toShard: integer('to_shard').notNull(),
+  // copying → syncing → verifying → switched → deleting → done; or failed.
+  state: text('state').$type<'copying' | 'syncing' | 'verifying' | 'switched' | 'deleting' | 'done' | 'failed'>().notNull(),
+  // Where the current step stands: the table (an index into the moved tables) and the last key done.
+  stepTable: integer('step_table').notNull().default(0),
+  cursor: text('cursor'),
+  copiedRows: integer('copied_rows').notNull().default(0),
+  repairedRows: integer('repaired_rows').notNull().default(0),
+  verifiedRows: integer('verified_rows').notNull().default(0),
+  deletedRows: integer('deleted_rows').notNull().default(0),
+  error: text('error'),
+  startedAt: integer('started_at').notNull(),
+  updatedAt: integer('updated_at').notNull(),
+  switchedAt: integer('switched_at'),
+  finishedAt: integer('finished_at'),
+});

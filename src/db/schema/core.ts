@@ -68,6 +68,17 @@ export const logHeads = sqliteTable('log_heads', {
   lastPosition: integer('last_position').notNull(),
 });
 
+// A tenant moved away from this shard (src/moves/): triggers on every tenant table refuse its writes
+// here (RAISE 'tenant moved'), so a writer that still resolves this shard from a stale cache fails and
+// retries on the new one instead of writing where nobody reads. `deleting` = 1 lets the move delete the
+// old rows. Triggers in migrations/shard (drizzle-kit cannot declare them).
+export const tenantFences = sqliteTable('tenant_fences', {
+  tenantId: text('tenant_id').primaryKey(),
+  movedTo: integer('moved_to').notNull(),
+  deleting: integer('deleting').notNull().default(0),
+  fencedAt: integer('fenced_at').notNull(),
+});
+
 // Events committed by the Worker itself (no owning hub) wait here until both queues have them.
 export const relayOutbox = sqliteTable(
   'relay_outbox',
