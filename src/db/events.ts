@@ -147,7 +147,7 @@ export async function findExisting(
   return results;
 }
 
-// INDEXED BY: with events_tenant_position also on the table, SQLite's planner would otherwise walk
+// INDEXED BY: with the (tenant_id, position) primary key also on the table, SQLite's planner would otherwise walk
 // the whole tenant by position and filter (a scan per append).
 export const findExistingSql = `SELECT * FROM events INDEXED BY events_tenant_id WHERE tenant_id = ?1 AND id IN (SELECT value FROM json_each(?2))
   UNION SELECT * FROM events INDEXED BY events_idem_any

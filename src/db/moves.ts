@@ -120,10 +120,19 @@ export function upsertStatement(db: D1Database, t: MovedTable, rows: Row[]): D1P
 
 /** Deletes the tenant's rows of `t` with these keys. */
 export function deleteKeysStatement(db: D1Database, t: MovedTable, tenantId: string, leadValue: string | undefined, keys: unknown[][]): D1PreparedStatement {
-  const match = t.key.map((k, i) => `"${k}" = j.value->>${i}`);
-  if (t.lead) match.push(`"${t.lead.column}" = ?3`);
-  const where = match.length > 0 ? ` AND EXISTS (SELECT 1 FROM json_each(?2) AS j WHERE ${match.join(' AND ')})` : '';
-  return db.prepare(`DELETE FROM ${t.name} WHERE tenant_id = ?1${where}`).bind(tenantId, JSON.stringify(keys), leadValue ?? null);
+  const args: unknown[] = [tenantId];
+  // Qualified: json_each has columns of its own named id and key.
+  const match = t.key.map((k, i) => `${t.name}."${k}" = j.value->>${i}`);
+  let where = '';
+  if (t.lead) {
+    args.push(leadValue ?? null);
+    where += ` AND "${t.lead.column}" = ?${args.length}`;
+  }
+  if (match.length > 0) {
+    args.push(JSON.stringify(keys));
+    where += ` AND EXISTS (SELECT 1 FROM json_each(?${args.length}) AS j WHERE ${match.join(' AND ')})`;
+  }
+  return db.prepare(`DELETE FROM ${t.name} WHERE tenant_id = ?1${where}`).bind(...args);
 }
 
 // ---------------------------------------------------------------- the fence on the old shard

@@ -1,5 +1,5 @@
 import { env, exports } from 'cloudflare:workers';
-import { tenantDb } from '../../src/db/shards';
+import { tenantDb, tenantShard } from '../../src/db/shards';
 import { checkConformance } from './conformance';
 
 export const BASE = 'http://eventline.test';
@@ -45,6 +45,15 @@ export async function newTenant(name = 'test'): Promise<Tenant> {
 
 /** The D1 database of the tenant's shard (the directory in the control database says which). */
 export const shardOf = (tenantId: string): Promise<D1Database> => tenantDb(env, tenantId);
+
+/** A fresh tenant that placement put on shard `k` (new tenants go to the shard with the fewest). */
+export async function tenantOnShard(k: number, name = 'test'): Promise<Tenant> {
+  for (let i = 0; i < 10; i += 1) {
+    const t = await newTenant(name);
+    if ((await tenantShard(env, t.id)).index === k) return t;
+  }
+  throw new Error(`no new tenant was placed on shard ${k}`);
+}
 
 /** Polls until `check` returns a value (not undefined/false) or the time runs out. */
 export async function eventually<T>(check: () => Promise<T>, { timeoutMs = 5000, stepMs = 20 } = {}): Promise<Exclude<NonNullable<T>, false>> {
