@@ -5,7 +5,7 @@ import { statsFromRollups } from '../../src/db/analytics';
 import { floorHour } from '../../src/domain/analytics';
 import { failedBatchRetryDelaySeconds } from '../../src/domain/queue-retry';
 import { DAY_MS, HOUR_MS } from '../../src/domain/time';
-import { call, eventually, json, newTenant, uuid, type Tenant, shardOf } from '../support/api';
+import { call, eventually, json, newTenant, uuid, type Tenant, shardOf, tenantOnShard } from '../support/api';
 import { chunk, deliverAnalytics, relayMessagesFromD1, shuffle } from '../support/analytics';
 
 interface Groups {
@@ -57,9 +57,11 @@ const sentRecords = (tenantId: string, n: number, at: number) =>
  * An env whose D1 `batch()` fails, inside its transaction (after the rollup statements ran), whenever
  * `fails(statementCount)` says so; other batches run as they are.
  */
-const failingBatches = (fails: (statements: number) => boolean) =>
+const failingBatches = (fails: (statements: number) => boolean, onlyShard?: number) =>
   Object.fromEntries(
-    allShards(env).map((s) => [
+    allShards(env)
+      .filter((s) => onlyShard === undefined || s.index === onlyShard)
+      .map((s) => [
       s.binding,
       new Proxy(s.db, {
         get(target, prop) {
@@ -137,6 +139,23 @@ describe('analytics rollups', () => {
     expect(await statsFromRollups((await shardOf(t.id)), t.id, { since: from + 1, until: to, groupBy: 'type' })).toBeNull();
     expect(await statsFromRollups((await shardOf(t.id)), t.id, { since: from, until: to - 1000, groupBy: 'source' })).toBeNull();
     expect(await statsFromRollups((await shardOf(t.id)), t.id, { since: null, until: to, groupBy: 'hour' })).toBeNull();
+  });
+
+  it("a failing shard retries only its tenants' messages; the other shard's tenants are counted", async () => {
+    const [a, b] = [await tenantOnShard(0), await tenantOnShard(1)];
+    const at = floorHour(Date.now()) - 2 * HOUR_MS;
+    const msgs = [...sentRecords(a.id, 3, at), ...sentRecords(b.id, 4, at)];
+    const result = await deliverAnalytics(msgs, failingBatches(() => true, 1));
+    expect(result.ackAll).toBe(false);
+    expect(result.retryMessages).toHaveLength(4);
+    expect(result.explicitAcks).toHaveLength(3);
+    const counted = async (t: Tenant) =>
+      (await (await shardOf(t.id)).prepare(`SELECT coalesce(sum("count"), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n;
+    expect(await counted(a)).toBe(3);
+    expect(await counted(b)).toBe(0);
+    // Shard 1 is back: the retry counts b's, and a's are not counted twice.
+    expect((await deliverAnalytics(msgs)).ackAll).toBe(true);
+    expect([await counted(a), await counted(b)]).toEqual([3, 4]);
   });
 
   it('a batch that fails inside its D1 transaction counts nothing, and its retry counts each event once', async () => {

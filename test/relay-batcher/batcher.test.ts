@@ -4,7 +4,10 @@ import type { RelayBatcher } from '../../src/relay-batcher/batcher';
 import type { OutboxRow, RelayRequest, RelayResult } from '../../src/relay-batcher/types';
 import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
 import type { EventRecord } from '../../src/domain/schemas/events';
-import { uuid, shardOf } from '../support/api';
+import { runInDurableObject } from 'cloudflare:test';
+import { RelayBatcher as RelayBatcherClass } from '../../src/relay-batcher/batcher';
+import { allShards } from '../../src/db/shards';
+import { uuid, shardOf, tenantOnShard } from '../support/api';
 
 function entryRow(outboxId: number, contactId: string, seq: number): OutboxRow {
   const now = new Date().toISOString();
@@ -130,5 +133,30 @@ describe('d1Statements', () => {
     const events = (tenant: string) => env.SHARD_0.prepare('SELECT id FROM events WHERE tenant_id = ?').bind(tenant).all<{ id: string }>();
     expect(new Set((await events(t1)).results.map((r) => r.id))).toEqual(new Set(ids([passA[0]!, passA[2]!, passB[0]!, passB[2]!])));
     expect((await events(t2)).results.map((r) => r.id)).toEqual(ids([passC[0]!]));
+  });
+
+  it("a shard that fails fails only its tenants' passes (their hubs retry); the other shard's are written", async () => {
+    const [a, b] = [await tenantOnShard(0), await tenantOnShard(1)];
+    // Shard 1 refuses every batch; shard 0 works.
+    const down = allShards(env)[1]!;
+    const failingEnv = { ...env, [down.binding]: new Proxy(down.db, {
+        get(target, prop) {
+          if (prop === 'batch') return () => Promise.reject(new Error('injected: shard 1 down'));
+          const v = Reflect.get(target, prop, target) as unknown;
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      }) } as Env;
+    const ns = env.RELAY_BATCHER as DurableObjectNamespace<RelayBatcher>;
+    const stub = ns.get(ns.idFromName(`test-${uuid()}`));
+    const [rowA, rowB] = [entryRow(1, uuid(), 1), entryRow(1, uuid(), 1)];
+    const [ra, rb] = await runInDurableObject(stub, (_, state) => {
+      // The batcher of this test's object, with the failing shard in its env: both passes in one flush.
+      const batcher = new RelayBatcherClass(state, failingEnv);
+      return Promise.all([batcher.relay({ d1: { tenantId: a.id, rows: [rowA] } }), batcher.relay({ d1: { tenantId: b.id, rows: [rowB] } })]);
+    });
+    expect(ra!.d1).toBeNull();
+    expect(rb!.d1!.error).toMatch(/shard 1 down/);
+    expect(await inD1(a.id, (rowA.item as { record: TimelineEntryRecord }).record.id)).toBe(1);
+    expect(await inD1(b.id, (rowB.item as { record: TimelineEntryRecord }).record.id)).toBe(0);
   });
 });
