@@ -24,6 +24,11 @@ export type CostCounts = {
   queue_ops: number;
   /** Durable Object calls by binding and method (what do_requests is made of). */
   do_calls: Record<string, number>;
+  /**
+   * Rows written per statement that wrote any, keyed `d1 <sql>` or `do <sql>` (whitespace folded):
+   * where each counted row went (a table row or an index entry of the statement's table).
+   */
+  writes: Record<string, { statements: number; rows_written: number }>;
 };
 
 const zero = (): CostCounts => ({
@@ -38,16 +43,27 @@ const zero = (): CostCounts => ({
   queue_messages: 0,
   queue_ops: 0,
   do_calls: {},
+  writes: {},
 });
 
 let counts = zero();
 // A cursor's rowsRead/rowsWritten grow while it is iterated: they are read when the totals are.
-let cursors: SqlStorageCursor<Record<string, SqlStorageValue>>[] = [];
+let cursors: { cursor: SqlStorageCursor<Record<string, SqlStorageValue>>; query: string }[] = [];
+
+function tallyWrite(key: string, rows: number): void {
+  if (rows === 0) return;
+  const w = (counts.writes[key] ??= { statements: 0, rows_written: 0 });
+  w.statements += 1;
+  w.rows_written += rows;
+}
+
+const folded = (query: string): string => query.replace(/\s+/g, ' ').trim();
 
 function settleCursors(): void {
-  for (const c of cursors) {
-    counts.do_rows_read += c.rowsRead;
-    counts.do_rows_written += c.rowsWritten;
+  for (const { cursor, query } of cursors) {
+    counts.do_rows_read += cursor.rowsRead;
+    counts.do_rows_written += cursor.rowsWritten;
+    tallyWrite(`do ${folded(query)}`, cursor.rowsWritten);
   }
   cursors = [];
 }
@@ -59,7 +75,7 @@ export function costEnabled(env: object): boolean {
 /** The totals so far (and, with `reset`, zero them). */
 export function readCounts(reset: boolean): CostCounts {
   settleCursors();
-  const out = { ...counts, do_calls: { ...counts.do_calls } };
+  const out = { ...counts, do_calls: { ...counts.do_calls }, writes: { ...counts.writes } };
   if (reset) counts = zero();
   return out;
 }
@@ -71,10 +87,11 @@ export function countWorkerRequest(kind: 'fetch' | 'queue'): void {
 
 // ---------------------------------------------------------------- D1
 
-function addMeta(meta: D1Meta | null): void {
+function addMeta(meta: D1Meta | null, query: string): void {
   counts.d1_queries += 1;
   counts.d1_rows_read += meta?.rows_read ?? 0;
   counts.d1_rows_written += meta?.rows_written ?? 0;
+  tallyWrite(`d1 ${folded(query)}`, meta?.rows_written ?? 0);
 }
 
 // ---------------------------------------------------------------- Durable Objects
@@ -113,7 +130,7 @@ export function meterStorage(ctx: DurableObjectState, env: object): void {
     configurable: true,
     value: <T extends Record<string, SqlStorageValue>>(query: string, ...bindings: unknown[]): SqlStorageCursor<T> => {
       const cursor = exec<T>(query, ...bindings);
-      cursors.push(cursor as unknown as SqlStorageCursor<Record<string, SqlStorageValue>>);
+      cursors.push({ cursor: cursor as unknown as SqlStorageCursor<Record<string, SqlStorageValue>>, query });
       return cursor;
     },
   });
