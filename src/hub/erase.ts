@@ -10,7 +10,7 @@ import type { AlarmScheduler } from './alarms';
 import type { LogStore } from './log-store';
 import type { HubMeta } from './meta';
 import type { Outbox } from './outbox';
-import { HUB_SCHEMA } from './storage';
+import { applyHubSchema } from './storage';
 import type { TimelineStore } from './timeline-store';
 import { NOTHING_ERASED, type HubEraseCounts, type HubOwner } from './types';
 
@@ -110,13 +110,14 @@ export async function eraseHub(hub: ErasableHub): Promise<HubEraseCounts> {
         timeline.deleteAll();
         outbox.deleteAll();
         meta.deleteAllButSequence();
+        meta.saveSequence(highWater);
       });
       await alarms.cancel();
       // Then all of the storage (freed pages included), with the tombstone written back in the same
       // turn, before any await: deleteAll takes effect at once, and writes made in one turn are
       // committed together (write coalescing), so no window leaves a storage without its counter.
       const cleared = ctx.storage.deleteAll();
-      for (const statement of HUB_SCHEMA) ctx.storage.sql.exec(statement);
+      applyHubSchema(ctx.storage.sql);
       if (highWater > 0) meta.saveSequence(highWater);
       await cleared;
       outbox.forget();

@@ -57,7 +57,8 @@ export class TimelineStore {
 
   /** The entry derived from this log event, if any. */
   derivedFrom(eventId: string): TimelineEntryRecord | null {
-    const row = this.sql.exec<{ body: string }>(`SELECT body FROM timeline WHERE origin_event_id = ?`, eventId).toArray()[0];
+    // A derived entry has its log event's sequence number (seq is both tables' key).
+    const row = this.sql.exec<{ body: string }>(`SELECT t.body FROM log l JOIN timeline t ON t.seq = l.seq WHERE l.id = ?`, eventId).toArray()[0];
     return row ? (JSON.parse(row.body) as TimelineEntryRecord) : null;
   }
 
