@@ -138,6 +138,7 @@ export const contactEvents = sqliteTable(
 );
 
 // Consumers record what they processed so that a redelivered message never doubles an effect.
+// WITHOUT ROWID (migration 0010, which drizzle cannot express): one row written per marker, not two.
 export const processedEvents = sqliteTable(
   'processed_events',
   {
@@ -152,7 +153,8 @@ export const processedEvents = sqliteTable(
 // Which hub holds an id that reaches D1's tables only through a relay (timeline entries, events naming
 // a contact or a stream): written in the append's own request, so that routes taking only an id find
 // the hub on the very next request instead of after the relay lag. The first owner wins. `owner` is
-// the hub's key, `contact:<uuid>` or `stream:<stream_id>` (src/db/owners.ts).
+// the hub's key, `contact:<uuid>` or `stream:<stream_id>` (src/db/owners.ts). WITHOUT ROWID (migration
+// 0010): an id costs one row written plus its owner index entry.
 export const idOwners = sqliteTable(
   'id_owners',
   {

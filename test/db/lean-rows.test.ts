@@ -1,0 +1,43 @@
+import { env } from 'cloudflare:workers';
+import { describe, expect, it } from 'vitest';
+import { rollupStatements } from '../../src/db/analytics';
+import { recordOwnersStatement } from '../../src/db/owners';
+import type { RollupItem } from '../../src/domain/analytics';
+
+// D1 bills every row and index entry written. These tables are read only by their primary key, so
+// they are WITHOUT ROWID (migration 0010): the key is the row, with no separate key index to write.
+const tenant = () => `lean-${crypto.randomUUID()}`;
+
+describe('rows written per marker and per owned id', () => {
+  it('an owned id writes one row and its owner index entry (a rowid table wrote three)', async () => {
+    const t = tenant();
+    const ids = [
+      { kind: 'event' as const, id: crypto.randomUUID() },
+      { kind: 'entry' as const, id: crypto.randomUUID() },
+    ];
+    const r = await recordOwnersStatement(env.DB, t, { kind: 'contact', id: crypto.randomUUID() }, ids).run();
+    expect(r.meta.rows_written).toBe(2 * ids.length);
+    // A replay writes nothing.
+    const again = await recordOwnersStatement(env.DB, t, { kind: 'contact', id: crypto.randomUUID() }, ids).run();
+    expect(again.meta.rows_written).toBe(0);
+  });
+
+  it("an analytics marker is one row (a rowid table wrote two), and a redelivered item counts nothing", async () => {
+    const t = tenant();
+    const hour = Date.UTC(2026, 0, 1, 10);
+    const items: RollupItem[] = [1, 2, 3].map(() => ({ tenant_id: t, event_id: crypto.randomUUID(), kind: 'event', hour, day: Date.UTC(2026, 0, 1), event_type: 'x.y', source: 's', category: '' }));
+    const first = await env.DB.batch(rollupStatements(env.DB, items, Date.now()));
+    expect(first[2]!.meta.rows_written).toBe(items.length);
+    const again = await env.DB.batch(rollupStatements(env.DB, items, Date.now()));
+    expect(again.map((r) => r.meta.rows_written)).toEqual([0, 0, 0]);
+    const row = await env.DB.prepare(`SELECT "count" AS n FROM analytics_hourly WHERE tenant_id = ? AND hour = ?`).bind(t, hour).first<{ n: number }>();
+    expect(row?.n).toBe(3);
+  });
+
+  it('both tables are WITHOUT ROWID', async () => {
+    for (const name of ['id_owners', 'processed_events']) {
+      const row = await env.DB.prepare(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?`).bind(name).first<{ sql: string }>();
+      expect(row?.sql).toMatch(/WITHOUT ROWID\s*$/);
+    }
+  });
+});
