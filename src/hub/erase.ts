@@ -1,5 +1,6 @@
 import { activeSubscriptions, type NewDelivery } from '../db/webhooks';
 import { eraseContactRows, eraseStreamRows, eraseTombstonesStatement } from '../db/erase';
+import type { OwnedId } from '../db/owners';
 import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 import { matchesContactEvent, matchesLogEvent } from '../domain/webhook-filters';
@@ -96,10 +97,11 @@ export async function eraseHub(hub: ErasableHub): Promise<HubEraseCounts> {
       }
       // Even a hub that holds nothing deletes in D1 (scoped to the caller's tenant): the request is
       // idempotent, and a retry after a crash between the D1 delete and deleteAll must still finish.
+      const hubIds: OwnedId[] = [...log.ids().map((id) => ({ kind: 'event' as const, id })), ...timeline.ids().map((id) => ({ kind: 'entry' as const, id }))];
       const d1 =
         owner.kind === 'contact'
-          ? await eraseContactRows(env.DB, owner.tenantId, owner.id, streamId)
-          : { ...NOTHING_ERASED, events: await eraseStreamRows(env.DB, owner.tenantId, streamId) };
+          ? await eraseContactRows(env.DB, owner.tenantId, owner.id, streamId, hubIds)
+          : { ...NOTHING_ERASED, events: await eraseStreamRows(env.DB, owner.tenantId, streamId, hubIds) };
       await outbox.clearBacklog(true);
       for (const ws of ctx.getWebSockets()) ws.close(4410, 'contact erased');
       const highWater = hub.lastSequence;

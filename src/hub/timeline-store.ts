@@ -149,6 +149,11 @@ export class TimelineStore {
       .map((r) => r.id);
   }
 
+  /** Every stored entry id (an erase removes their owner index rows). */
+  ids(): string[] {
+    return this.sql.exec<{ id: string }>(`SELECT id FROM timeline`).toArray().map((r) => r.id);
+  }
+
   count(includeExpired: boolean, now: number): number {
     return this.sql
       .exec<{ n: number }>(`SELECT count(*) AS n FROM timeline WHERE ? OR expires_at IS NULL OR expires_at > ?`, includeExpired ? 1 : 0, now)

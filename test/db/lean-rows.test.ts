@@ -9,14 +9,14 @@ import type { RollupItem } from '../../src/domain/analytics';
 const tenant = () => `lean-${crypto.randomUUID()}`;
 
 describe('rows written per marker and per owned id', () => {
-  it('an owned id writes one row and its owner index entry (a rowid table wrote three)', async () => {
+  it('an owned id writes one row (a rowid table with an owner index wrote three)', async () => {
     const t = tenant();
     const ids = [
       { kind: 'event' as const, id: crypto.randomUUID() },
       { kind: 'entry' as const, id: crypto.randomUUID() },
     ];
     const r = await recordOwnersStatement(env.DB, t, { kind: 'contact', id: crypto.randomUUID() }, ids).run();
-    expect(r.meta.rows_written).toBe(2 * ids.length);
+    expect(r.meta.rows_written).toBe(ids.length);
     // A replay writes nothing.
     const again = await recordOwnersStatement(env.DB, t, { kind: 'contact', id: crypto.randomUUID() }, ids).run();
     expect(again.meta.rows_written).toBe(0);
@@ -32,6 +32,28 @@ describe('rows written per marker and per owned id', () => {
     expect(again.map((r) => r.meta.rows_written)).toEqual([0, 0, 0]);
     const row = await env.DB.prepare(`SELECT "count" AS n FROM analytics_hourly WHERE tenant_id = ? AND hour = ?`).bind(t, hour).first<{ n: number }>();
     expect(row?.n).toBe(3);
+  });
+
+  it("an id's owner row leaves with its event or entry (no index by owner to find it later)", async () => {
+    const t = tenant();
+    const event = crypto.randomUUID();
+    const entry = crypto.randomUUID();
+    await recordOwnersStatement(env.DB, t, { kind: 'contact', id: crypto.randomUUID() }, [
+      { kind: 'event', id: event },
+      { kind: 'entry', id: entry },
+    ]).run();
+    await env.DB.prepare(
+      `INSERT INTO events (tenant_id, id, event_type, source, payload, metadata, timestamp, created_at, schema_version) VALUES (?, ?, 'x.y', 's', '{}', '{}', 0, 0, 1)`,
+    )
+      .bind(t, event)
+      .run();
+    const owners = () => env.DB.prepare(`SELECT kind FROM id_owners WHERE tenant_id = ? ORDER BY kind`).bind(t).all<{ kind: string }>();
+    expect((await owners()).results.map((r) => r.kind)).toEqual(['entry', 'event']);
+    await env.DB.prepare(`DELETE FROM events WHERE tenant_id = ? AND id = ?`).bind(t, event).run();
+    expect((await owners()).results.map((r) => r.kind)).toEqual(['entry']);
+    const names = await env.DB.prepare(`SELECT name FROM sqlite_master WHERE type IN ('trigger', 'index') AND tbl_name IN ('events', 'contact_events', 'id_owners')`).all<{ name: string }>();
+    expect(names.results.map((r) => r.name)).toEqual(expect.arrayContaining(['events_owner_ad', 'contact_events_owner_ad']));
+    expect(names.results.map((r) => r.name)).not.toContain('id_owners_owner');
   });
 
   it('both tables are WITHOUT ROWID', async () => {

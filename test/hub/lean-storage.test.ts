@@ -141,3 +141,22 @@ describe('hub storage: a hub stored with the schema of before', () => {
     expect(state.sequence).toBeGreaterThan(500);
   });
 });
+
+describe('hub storage: an erase and the owner index', () => {
+  it('removes the owner rows of ids that never reached D1 (no index by owner finds them)', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const relayed = await addEntry(t, contact);
+    await eventually(async () => {
+      const row = await env.DB.prepare(`SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND id = ?`).bind(t.id, relayed.id).first<{ n: number }>();
+      return row?.n === 1;
+    });
+    // This instance relays nothing from now on: the next entry's owner row is written, its D1 row is not.
+    await runInDurableObject(contactHubStub(env, t.id, contact), (hub: StreamHub) => hub.testHooks.stallRelay());
+    const pending = await addEntry(t, contact);
+    const owners = () => env.DB.prepare(`SELECT id FROM id_owners WHERE tenant_id = ? ORDER BY id`).bind(t.id).all<{ id: string }>();
+    expect((await owners()).results.map((r) => r.id).sort()).toEqual([relayed.id, pending.id].sort());
+    expect((await call('DELETE', `/api/v1/contacts/${contact}`, { key: t.key })).status).toBe(200);
+    expect((await owners()).results).toEqual([]);
+  });
+});

@@ -154,7 +154,7 @@ export const processedEvents = sqliteTable(
 // a contact or a stream): written in the append's own request, so that routes taking only an id find
 // the hub on the very next request instead of after the relay lag. The first owner wins. `owner` is
 // the hub's key, `contact:<uuid>` or `stream:<stream_id>` (src/db/owners.ts). WITHOUT ROWID (migration
-// 0010): an id costs one row written plus its owner index entry.
+// 0010): an id costs one row written.
 export const idOwners = sqliteTable(
   'id_owners',
   {
@@ -164,6 +164,7 @@ export const idOwners = sqliteTable(
     id: text('id').notNull(),
     owner: text('owner').notNull(),
   },
-  // By owner: erasing a contact deletes its rows without walking the tenant's.
-  (t) => [primaryKey({ columns: [t.tenantId, t.kind, t.id] }), index('id_owners_owner').on(t.tenantId, t.owner)],
+  // No index by owner: a row leaves with its id's row in events / contact_events (delete triggers,
+  // migration 0011), and an erase deletes the ids its hub still holds (src/db/erase.ts).
+  (t) => [primaryKey({ columns: [t.tenantId, t.kind, t.id] })],
 );
