@@ -30,7 +30,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { applyMigrations, bundle, root, tempState } from '../src/dev/runtime.mjs';
-import { PRICES, usdPerMillion } from './prices.mjs';
+import { HOSTED, PRICES, usdPerMillion } from './prices.mjs';
 
 const CHECK = process.argv.includes('--check');
 const EVENTS = Number(process.argv.find((a) => a.startsWith('--events='))?.slice(9) ?? 2000);
@@ -131,7 +131,7 @@ function caller(base, key) {
 
 // ---------------------------------------------------------------- counting
 
-const COUNTERS = ['d1_rows_written', 'do_rows_written', 'd1_rows_read', 'do_rows_read', 'd1_queries', 'do_requests', 'worker_requests', 'queue_invocations', 'queue_ops'];
+const COUNTERS = ['d1_rows_written', 'do_rows_written', 'do_alarm_sets', 'd1_rows_read', 'do_rows_read', 'd1_queries', 'do_requests', 'worker_requests', 'queue_invocations', 'queue_ops'];
 
 async function counters(url, reset = false) {
   const res = await request(url, reset ? 'POST' : 'GET', '/__cost');
@@ -335,9 +335,11 @@ function breakdown(name, c, indexes) {
       const table = WRITE_TARGET.exec(query)?.[1] ?? '?';
       sum += w.rows_written;
       lines.push(`  ${store === 'd1' ? 'D1 ' : 'hub'} ${String(w.rows_written).padStart(3)} rows  ${w.statements}× ${table.padEnd(22)} ${query.slice(0, 110)}`);
-      lines.push(`  ${' '.repeat(14)}indexes of ${table}: ${(indexes[store][table] ?? []).join('; ') || 'none'}`);
+      // A Durable Object's setAlarm is billed as one row written (it names no table).
+      if (table !== '?') lines.push(`  ${' '.repeat(14)}indexes of ${table}: ${(indexes[store][table] ?? []).join('; ') || 'none'}`);
     }
     lines.push(`  ${store === 'd1' ? 'D1 ' : 'hub'} ${String(sum).padStart(3)} rows in all (counter: ${c[store === 'd1' ? 'd1_rows_written' : 'do_rows_written']})`);
+    if (store === 'do') lines.push(`  DOs ${String(c.do_alarm_sets).padStart(3)} setAlarm on any Durable Object (hub, relay batcher, projection runner; each billed as a row written; the highest sample)`);
   }
   return lines.join('\n');
 }
@@ -381,8 +383,8 @@ async function main() {
     indexes = await indexLists(rt.db);
     result = Object.entries(raw).map(([k, samples]) => {
       const c = exact(k, samples);
-      // A queue consumer's invocation is billed as a Worker request.
-      const priced = { ...c, worker_requests: c.worker_requests + c.queue_invocations };
+      // A queue consumer's invocation is billed as a Worker request, a setAlarm as a row written.
+      const priced = { ...c, worker_requests: c.worker_requests + c.queue_invocations, do_rows_written: c.do_rows_written + c.do_alarm_sets };
       return [k, { ...c, usd_per_million: usdPerMillion(priced) }];
     });
     if (EVENTS > 0) bytes = await bytesPerEvent(rt.url, adminToken, rt.stateDir, EVENTS);
@@ -397,12 +399,15 @@ async function main() {
   console.log(table(result));
   console.log('\nworker_requests: HTTP requests; queue_invocations: consumer batches (one message each here, billed as Worker requests and in usd/M).');
   console.log('varied: counters whose samples differed (timer-driven hub alarm work); the highest is shown.');
+  console.log('do_alarm_sets: setAlarm calls, billed as Durable Object rows written (in usd/M), apart from the exact SQL rows.');
   console.log('webhook_delivery is the same log event with one matching subscription minus it without one.');
   const total = (k) => result.find(([n]) => n === k)[1];
   const BREAKDOWN = BREAKDOWN_ARG === 'all' ? result.map(([k]) => k) : BREAKDOWN_ARG.split(',').filter(Boolean);
   const lec = total('log_event_with_contact');
   for (const k of BREAKDOWN) console.log(breakdown(k, total(k), indexes));
-  console.log(`\nlog_event_with_contact rows written, D1 + hub: ${lec.d1_rows_written} + ${lec.do_rows_written} = ${lec.d1_rows_written + lec.do_rows_written}`);
+  console.log(`\nlog_event_with_contact rows written, D1 + hub: ${lec.d1_rows_written} + ${lec.do_rows_written} = ${lec.d1_rows_written + lec.do_rows_written}, and ${lec.do_alarm_sets} setAlarm billed as a row`);
+  console.log(`log_event_with_contact: $${lec.usd_per_million.toFixed(2)} per million events; hosted services of the same kind, per million messages (bench/prices.mjs):`);
+  for (const h of HOSTED) console.log(`  ${h.service.padEnd(36)} ${h.usd_per_million === null ? 'not found' : `$${h.usd_per_million.toFixed(2)}`}  (${h.what})`);
   if (bytes) console.log(`D1 bytes per event: ${bytes.per_event.toFixed(1)} (${bytes.bytes} bytes of used pages over ${bytes.events} events naming a contact, ${bytes.payload_bytes} B payload, 2/3 deriving an entry)`);
   const kindsJson = Object.fromEntries(
     result.map(([k, c]) => [
@@ -410,6 +415,7 @@ async function main() {
       {
         d1_rows_written: c.d1_rows_written,
         do_rows_written: c.do_rows_written,
+        do_alarm_sets: c.do_alarm_sets,
         d1_rows_read: c.d1_rows_read,
         do_rows_read: c.do_rows_read,
         do_requests: c.do_requests,

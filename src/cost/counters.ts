@@ -19,6 +19,12 @@ export type CostCounts = {
   do_requests: number;
   do_rows_read: number;
   do_rows_written: number;
+  /**
+   * setAlarm calls, each billed as one Durable Object row written. Apart from do_rows_written: an
+   * alarm re-arms itself from timer-driven work (relay retries, socket checks) that a sample may
+   * catch once more than another, while the SQL rows are exact.
+   */
+  do_alarm_sets: number;
   queue_messages: number;
   /** Cloudflare Queues bill a write, a read and a delete per 64 KB of each message. */
   queue_ops: number;
@@ -40,6 +46,7 @@ const zero = (): CostCounts => ({
   do_requests: 0,
   do_rows_read: 0,
   do_rows_written: 0,
+  do_alarm_sets: 0,
   queue_messages: 0,
   queue_ops: 0,
   do_calls: {},
@@ -121,9 +128,20 @@ function meterNamespace<T extends object>(ns: T, binding: string): T {
   });
 }
 
-/** Counts the rows every statement of this object's SQLite storage reads and writes. */
+/**
+ * Counts the rows every statement of this object's SQLite storage reads and writes, and each
+ * setAlarm (billed as one row written, counted apart: see do_alarm_sets).
+ */
 export function meterStorage(ctx: DurableObjectState, env: object): void {
   if (!costEnabled(env)) return;
+  const setAlarm = ctx.storage.setAlarm.bind(ctx.storage);
+  Object.defineProperty(ctx.storage, 'setAlarm', {
+    configurable: true,
+    value: (...args: Parameters<DurableObjectStorage['setAlarm']>) => {
+      counts.do_alarm_sets += 1;
+      return setAlarm(...args);
+    },
+  });
   const sql = ctx.storage.sql;
   const exec = sql.exec.bind(sql);
   Object.defineProperty(sql, 'exec', {
