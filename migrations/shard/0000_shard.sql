@@ -75,9 +75,8 @@ CREATE TABLE `id_owners` (
 	`id` text NOT NULL,
 	`owner` text NOT NULL,
 	PRIMARY KEY(`tenant_id`, `kind`, `id`)
-);
+) WITHOUT ROWID;
 --> statement-breakpoint
-CREATE INDEX `id_owners_owner` ON `id_owners` (`tenant_id`,`owner`);--> statement-breakpoint
 CREATE TABLE `log_heads` (
 	`tenant_id` text PRIMARY KEY NOT NULL,
 	`last_position` integer NOT NULL
@@ -89,7 +88,7 @@ CREATE TABLE `processed_events` (
 	`event_id` text NOT NULL,
 	`processed_at` integer NOT NULL,
 	PRIMARY KEY(`consumer`, `tenant_id`, `event_id`)
-);
+) WITHOUT ROWID;
 --> statement-breakpoint
 CREATE TABLE `relay_outbox` (
 	`tenant_id` text NOT NULL,

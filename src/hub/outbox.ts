@@ -60,6 +60,12 @@ export class Outbox {
    */
   private relayedUpTo = 0;
   private clearedUpTo = 0;
+  /**
+   * The last outbox id handed out. Ids only grow within an instance (relayedUpTo marks a prefix, so a
+   * reused id would be skipped); a new instance starts above every stored and parked id (parked ids
+   * name rows in D1's relay_parked), so ids of rows deleted before a restart are all it can reuse.
+   */
+  private lastId: number;
   private clearTimer: ReturnType<typeof setTimeout> | null = null;
   /** Mirrors meta 'backlog_reported' (read at start): a relay pass need not query it. */
   private backlogReported: boolean;
@@ -89,6 +95,20 @@ export class Outbox {
   ) {
     this.sink = new RelaySink(env, hubKey);
     this.backlogReported = meta.backlogReported();
+    this.lastId = this.highestStoredId();
+  }
+
+  private highestStoredId(): number {
+    const stored = this.sql.exec<{ m: number | null }>(`SELECT max(m) AS m FROM (SELECT max(id) AS m FROM outbox UNION ALL SELECT max(outbox_id) FROM parked)`).one().m ?? 0;
+    // Hubs created before kept AUTOINCREMENT, whose counter may be above every stored row; newer hubs
+    // have no sqlite_sequence table at all.
+    let counter = 0;
+    try {
+      counter = this.sql.exec<{ seq: number }>(`SELECT seq FROM sqlite_sequence WHERE name = 'outbox'`).toArray()[0]?.seq ?? 0;
+    } catch {
+      // no such table: nothing was ever AUTOINCREMENTed here
+    }
+    return Math.max(stored, counter);
   }
 
   private get sql(): SqlStorage {
@@ -104,8 +124,11 @@ export class Outbox {
   enqueue(item: OutboxItem, now: number, opts: { queues: boolean } = { queues: true }): void {
     this.clearRelayed();
     const toQueues = opts.queues && relayMessage('', item) !== null;
+    // Taken before the insert: should the caller's transaction roll back, the id is merely skipped.
+    this.lastId += 1;
     this.sql.exec(
-      `INSERT INTO outbox (kind, body, d1, wq, aq, created_at) VALUES (?, ?, 1, ?, ?, ?)`,
+      `INSERT INTO outbox (id, kind, body, d1, wq, aq, created_at) VALUES (?, ?, ?, 1, ?, ?, ?)`,
+      this.lastId,
       item.kind,
       JSON.stringify(item),
       toQueues ? 1 : 0,

@@ -136,6 +136,7 @@ export const contactEvents = sqliteTable(
 );
 
 // Consumers record what they processed so that a redelivered message never doubles an effect.
+// WITHOUT ROWID (set in migrations/shard/0000_shard.sql: drizzle cannot express it): one row written per marker, not two.
 export const processedEvents = sqliteTable(
   'processed_events',
   {
@@ -150,7 +151,8 @@ export const processedEvents = sqliteTable(
 // Which hub holds an id that reaches D1's tables only through a relay (timeline entries, events naming
 // a contact or a stream): written in the append's own request, so that routes taking only an id find
 // the hub on the very next request instead of after the relay lag. The first owner wins. `owner` is
-// the hub's key, `contact:<uuid>` or `stream:<stream_id>` (src/db/owners.ts).
+// the hub's key, `contact:<uuid>` or `stream:<stream_id>` (src/db/owners.ts). WITHOUT ROWID
+// (migrations/shard/0000_shard.sql): an id costs one row written.
 export const idOwners = sqliteTable(
   'id_owners',
   {
@@ -160,6 +162,7 @@ export const idOwners = sqliteTable(
     id: text('id').notNull(),
     owner: text('owner').notNull(),
   },
-  // By owner: erasing a contact deletes its rows without walking the tenant's.
-  (t) => [primaryKey({ columns: [t.tenantId, t.kind, t.id] }), index('id_owners_owner').on(t.tenantId, t.owner)],
+  // No index by owner: a row leaves with its id's row in events / contact_events (delete triggers,
+  // migrations/shard/0003_owner_rows_by_trigger.sql), and an erase deletes the ids its hub still holds (src/db/erase.ts).
+  (t) => [primaryKey({ columns: [t.tenantId, t.kind, t.id] })],
 );
