@@ -83,8 +83,10 @@ export async function eraseContactRows(d1: D1Database, tenantId: string, contact
     d1.prepare(`DELETE FROM events WHERE tenant_id = ?1 AND (contact_id = ?2 OR stream_id = ?3) RETURNING 1 AS x`).bind(tenantId, contactId, streamId),
     d1.prepare(`DELETE FROM contact_events WHERE tenant_id = ?1 AND contact_id = ?2 RETURNING 1 AS x`).bind(tenantId, contactId),
     // Projections are keyed by contact id (the contacts read model); every generation goes, a rebuild's too.
-    d1.prepare(`DELETE FROM projection_rows WHERE tenant_id = ?1 AND key = ?2`).bind(tenantId, contactId),
-    d1.prepare(`DELETE FROM stream_snapshots WHERE tenant_id = ?1 AND stream_id = ?2`).bind(tenantId, streamId),
+    // These two are counted by what they return as well: D1's `changes` counts the rows its triggers
+    // looked at too (the shard's fence triggers on every tenant table).
+    d1.prepare(`DELETE FROM projection_rows WHERE tenant_id = ?1 AND key = ?2 RETURNING 1 AS x`).bind(tenantId, contactId),
+    d1.prepare(`DELETE FROM stream_snapshots WHERE tenant_id = ?1 AND stream_id = ?2 RETURNING 1 AS x`).bind(tenantId, streamId),
   ];
   // The owner index names which hub holds an id: rows of ids in D1 went with them (triggers), these
   // are the ids the hub holds, relayed or not. Last, so that `changes` above keep their indexes.
@@ -100,8 +102,8 @@ export async function eraseContactRows(d1: D1Database, tenantId: string, contact
     webhook_deliveries: deliveries.length,
     events: results[r + 1]?.results.length ?? 0,
     contact_events: results[r + 2]?.results.length ?? 0,
-    projections: changes(r + 3),
-    snapshots: changes(r + 4),
+    projections: results[r + 3]?.results.length ?? 0,
+    snapshots: results[r + 4]?.results.length ?? 0,
   };
 }
 

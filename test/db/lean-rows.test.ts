@@ -43,7 +43,7 @@ describe('rows written per marker and per owned id', () => {
       { kind: 'entry', id: entry },
     ]).run();
     await env.SHARD_0.prepare(
-      `INSERT INTO events (tenant_id, id, event_type, source, payload, metadata, timestamp, created_at, schema_version) VALUES (?, ?, 'x.y', 's', '{}', '{}', 0, 0, 1)`,
+      `INSERT INTO events (tenant_id, position, id, event_type, source, payload, metadata, timestamp, created_at, schema_version) VALUES (?, 1, ?, 'x.y', 's', '{}', '{}', 0, 0, 1)`,
     )
       .bind(t, event)
       .run();

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { contactHubStub } from '../../src/hub';
 import type { StreamHub } from '../../src/hub/hub';
 import type { TimelineStore } from '../../src/hub/timeline-store';
-import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
+import { call, eventually, json, newTenant, shardOf, uuid, type Tenant } from '../support/api';
 
 // The hub's rows per append (src/hub/storage.ts, meta.ts, outbox.ts): what each rule saves is a row
 // written, and each test below fails without its rule.
@@ -125,7 +125,7 @@ describe('hub storage: a hub stored with the schema of before', () => {
     const b = await addEntry(t, contact);
     expect(b.sequence_number).toBe(a.sequence_number + 1);
     await eventually(async () => {
-      const row = await env.DB.prepare(`SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND id IN (?, ?)`).bind(t.id, a.id, b.id).first<{ n: number }>();
+      const row = await (await shardOf(t.id)).prepare(`SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND id IN (?, ?)`).bind(t.id, a.id, b.id).first<{ n: number }>();
       return row?.n === 2;
     });
 
@@ -148,13 +148,13 @@ describe('hub storage: an erase and the owner index', () => {
     const contact = uuid();
     const relayed = await addEntry(t, contact);
     await eventually(async () => {
-      const row = await env.DB.prepare(`SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND id = ?`).bind(t.id, relayed.id).first<{ n: number }>();
+      const row = await (await shardOf(t.id)).prepare(`SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND id = ?`).bind(t.id, relayed.id).first<{ n: number }>();
       return row?.n === 1;
     });
     // This instance relays nothing from now on: the next entry's owner row is written, its D1 row is not.
     await runInDurableObject(contactHubStub(env, t.id, contact), (hub: StreamHub) => hub.testHooks.stallRelay());
     const pending = await addEntry(t, contact);
-    const owners = () => env.DB.prepare(`SELECT id FROM id_owners WHERE tenant_id = ? ORDER BY id`).bind(t.id).all<{ id: string }>();
+    const owners = async () => (await shardOf(t.id)).prepare(`SELECT id FROM id_owners WHERE tenant_id = ? ORDER BY id`).bind(t.id).all<{ id: string }>();
     expect((await owners()).results.map((r) => r.id).sort()).toEqual([relayed.id, pending.id].sort());
     expect((await call('DELETE', `/api/v1/contacts/${contact}`, { key: t.key })).status).toBe(200);
     expect((await owners()).results).toEqual([]);
