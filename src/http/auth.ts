@@ -1,5 +1,5 @@
 import { createMiddleware } from 'hono/factory';
-import { tenantDb } from '../db/shards';
+import { tenantShard } from '../db/shards';
 import { activeKeyIds, findActiveKeysByPrefix, touchApiKey } from '../db/tenants';
 import { sha256Hex } from '../domain/json';
 import { parseApiKey, timingSafeEqualStrings } from '../domain/keys';
@@ -83,7 +83,9 @@ export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
   c.set('tenantId', found.tenantId);
   c.set('apiKeyId', found.keyId);
   // Every query of the tenant's data goes to its shard (cached per isolate, as the key is).
-  c.set('db', await tenantDb(c.env, found.tenantId));
+  const shard = await tenantShard(c.env, found.tenantId);
+  c.set('db', shard.db);
+  c.set('shard', shard.index);
   const now = Date.now();
   if ((touched.get(found.keyId) ?? 0) + TOUCH_EVERY_MS < now) {
     touched.set(found.keyId, now);

@@ -12,6 +12,8 @@ export interface AppEnv {
     apiKeyId: string;
     /** The D1 database of the tenant's shard, resolved once per request by requireApiKey. */
     db: D1Database;
+    /** Its shard number (the index into SHARDS). */
+    shard: number;
   };
 }
 

@@ -1,6 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
 import { analyticsCurrentHour, archiveTotals, checkpointLag, databaseBytes, deliveryStats, eventCounts, hubBacklogs, parkedStats, tenantContentBytes, workerOutbox } from '../db/ops';
-import { tenantShard } from '../db/shards';
 import { capacityOf } from '../domain/capacity';
 import { OpsStats } from '../domain/schemas/analytics';
 import { problemResponses } from '../domain/schemas/common';
@@ -21,15 +20,14 @@ opsStats.openapi(
     method: 'get',
     path: '/ops/stats',
     tags: ['Operations'],
-    summary: "The tenant's operational state in one document: event counts, relay backlog, webhook deliveries, consumer lag, archives",
-    description: 'What to alert on: a growing relay backlog, failed or dead-lettered deliveries, subscription or projection lag.',
+    summary: "The tenant's operational state in one document: event counts, relay backlog, webhook deliveries, consumer lag, archives, shard capacity",
+    description: 'What to alert on: a growing relay backlog, failed or dead-lettered deliveries, subscription or projection lag, a shard past 80 % of its capacity.',
     responses: { 200: { description: 'Stats', content: { 'application/json': { schema: OpsStats } } }, ...problemResponses(401, 429) },
   }),
   async (c) => {
     const db = c.var.db;
     const tenantId = c.get('tenantId');
     const now = Date.now();
-    const shard = await tenantShard(c.env, tenantId);
     const [events, outbox, hubs, deliveries, subscriptions, projections, counted, archived, parked, bytes, tenantBytes] = await Promise.all([
       eventCounts(db, tenantId, now),
       workerOutbox(db, tenantId, now),
@@ -76,7 +74,7 @@ opsStats.openapi(
         projections,
         analytics: { counted_last_hour: counted },
         archives: archived,
-        capacity: capacityOf(shard.index, bytes, tenantBytes),
+        capacity: capacityOf(c.var.shard, bytes, tenantBytes),
       },
       200,
     );

@@ -74,6 +74,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/tenants/{tenant_id}/move": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move a tenant to another shard (while it keeps appending)
+         * @description Copies the tenant's rows to the shard, fences the old one, brings over what changed, verifies every row, switches the directory and deletes the old rows. Positions, ids, webhooks and subscriptions stay as they are. During the switch (seconds) the tenant's D1 writes answer 503 with Retry-After; hubs and queue consumers hold theirs and retry. Progress: GET /admin/tenants.
+         */
+        post: operations["moveTenant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/streams/{stream_id}/events": {
         parameters: {
             query?: never;
@@ -815,8 +835,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The tenant's operational state in one document: event counts, relay backlog, webhook deliveries, consumer lag, archives
-         * @description What to alert on: a growing relay backlog, failed or dead-lettered deliveries, subscription or projection lag.
+         * The tenant's operational state in one document: event counts, relay backlog, webhook deliveries, consumer lag, archives, shard capacity
+         * @description What to alert on: a growing relay backlog, failed or dead-lettered deliveries, subscription or projection lag, a shard past 80 % of its capacity.
          */
         get: operations["getOpsStats"];
         put?: never;
@@ -1146,6 +1166,30 @@ export interface components {
             id: string;
             name: string;
             created_at: string;
+            /** @description The event-store shard that holds the tenant's data (an index into the SHARDS bindings). */
+            shard: number;
+            /** @description The tenant's latest move between shards, with its progress (listed tenants only; null: never moved). */
+            move?: {
+                /**
+                 * @description copying (rows copied while the tenant keeps appending) → syncing (old shard fenced, changes since brought over) → verifying (every row compared) → switched (the directory names the new shard) → deleting (old rows) → done; failed leaves the tenant where it was.
+                 * @enum {string}
+                 */
+                state: "copying" | "syncing" | "verifying" | "switched" | "deleting" | "done" | "failed";
+                from_shard: number;
+                to_shard: number;
+                copied_rows: number;
+                /** @description Rows added, changed or deleted after their copy (the sync pass). */
+                repaired_rows: number;
+                verified_rows: number;
+                /** @description Rows deleted from the old shard. */
+                deleted_rows: number;
+                /** @description The last error of a step (it is retried) or why the move failed. */
+                error: string | null;
+                started_at: string;
+                updated_at: string;
+                switched_at: string | null;
+                finished_at: string | null;
+            } | null;
         };
         ApiKey: {
             id: string;
@@ -1154,6 +1198,27 @@ export interface components {
             created_at: string;
             last_used_at: string | null;
             revoked_at: string | null;
+        };
+        TenantMove: {
+            /**
+             * @description copying (rows copied while the tenant keeps appending) → syncing (old shard fenced, changes since brought over) → verifying (every row compared) → switched (the directory names the new shard) → deleting (old rows) → done; failed leaves the tenant where it was.
+             * @enum {string}
+             */
+            state: "copying" | "syncing" | "verifying" | "switched" | "deleting" | "done" | "failed";
+            from_shard: number;
+            to_shard: number;
+            copied_rows: number;
+            /** @description Rows added, changed or deleted after their copy (the sync pass). */
+            repaired_rows: number;
+            verified_rows: number;
+            /** @description Rows deleted from the old shard. */
+            deleted_rows: number;
+            /** @description The last error of a step (it is retried) or why the move failed. */
+            error: string | null;
+            started_at: string;
+            updated_at: string;
+            switched_at: string | null;
+            finished_at: string | null;
         };
         StreamAppendResult: {
             stream_id: string;
@@ -1849,6 +1914,23 @@ export interface components {
                 events: number;
                 pending: number;
             };
+            /** @description How full the tenant's shard is. */
+            capacity: {
+                /** @description The event-store shard that holds the tenant's data. */
+                shard: number;
+                /** @description The shard's database size (D1's size_after). */
+                bytes: number;
+                /** @description D1's maximum database size, 10 GB. */
+                limit_bytes: number;
+                /** @description bytes / limit_bytes. */
+                used: number;
+                /** @description The tenant's log and timeline row contents on the shard (an estimate: without index and page overhead). */
+                tenant_bytes: number;
+                /** @description tenant_bytes / bytes (0…1). */
+                tenant_share: number;
+                /** @description Set once the shard is past 80 % of the limit. */
+                warning: string | null;
+            };
         };
         RealtimeToken: {
             /** @description A short-lived JWT (HS256; claims in docs/realtime-tokens.md); pass it as `?token=` on the stream URL. */
@@ -2169,6 +2251,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     createTenant: {
@@ -2241,6 +2332,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listApiKeys: {
@@ -2301,6 +2401,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2378,6 +2487,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     revokeApiKey: {
@@ -2419,6 +2537,99 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    moveTenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    shard: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Started */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        move: components["schemas"]["TenantMove"];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2534,6 +2745,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     readStream: {
@@ -2591,6 +2811,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2656,6 +2885,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getStreamSnapshot: {
@@ -2709,6 +2947,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2810,6 +3057,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     readLog: {
@@ -2863,6 +3119,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listEventSchemas: {
@@ -2900,6 +3165,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2957,6 +3231,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3051,6 +3334,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listSubscriptions: {
@@ -3100,6 +3392,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3194,6 +3495,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getSubscription: {
@@ -3245,6 +3555,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3317,6 +3636,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     pauseSubscription: {
@@ -3375,6 +3703,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     resumeSubscription: {
@@ -3426,6 +3763,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3524,6 +3870,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     readSubscriptionEvents: {
@@ -3588,6 +3943,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3686,6 +4050,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listProjections: {
@@ -3735,6 +4108,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3809,6 +4191,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getContact: {
@@ -3867,6 +4258,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     eraseContact: {
@@ -3909,6 +4309,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3964,6 +4373,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4029,6 +4447,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4130,6 +4557,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4242,6 +4678,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     countEvents: {
@@ -4285,6 +4730,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4338,6 +4792,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4406,6 +4869,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getEvent: {
@@ -4464,6 +4936,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listEventTypes: {
@@ -4495,6 +4976,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4551,6 +5041,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4636,6 +5135,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getWebhook: {
@@ -4694,6 +5202,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     deleteWebhook: {
@@ -4743,6 +5260,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4839,6 +5365,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     rotateWebhookSecret: {
@@ -4901,6 +5436,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     testWebhook: {
@@ -4955,6 +5499,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5024,6 +5577,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5105,6 +5667,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getWebhookDelivery: {
@@ -5165,6 +5736,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5248,6 +5828,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getEventAnalytics: {
@@ -5306,6 +5895,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getSettings: {
@@ -5346,6 +5944,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5440,6 +6047,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listArchives: {
@@ -5492,6 +6108,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5557,6 +6182,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getOpsStats: {
@@ -5588,6 +6222,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5673,7 +6316,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5756,7 +6399,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5823,6 +6466,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5911,7 +6563,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5976,6 +6628,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     searchTimelineEntries: {
@@ -6025,6 +6686,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6091,6 +6761,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listSessionEvents: {
@@ -6142,6 +6821,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6203,6 +6891,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6311,6 +7008,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     appendContactEventBatch: {
@@ -6412,6 +7118,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     countContactEvents: {
@@ -6460,6 +7175,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6519,6 +7243,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listUndeliveredContactEvents: {
@@ -6565,6 +7298,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6633,6 +7375,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     deleteContactEvent: {
@@ -6685,6 +7436,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6753,6 +7513,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     markContactEventDelivered: {
@@ -6807,6 +7576,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
