@@ -1,3 +1,4 @@
+import { isFenced } from '../db/moves';
 import { tenantDb } from '../db/shards';
 import { clearHubBacklog, clearParked, insertParked, upsertHubBacklog, type ParkedRecord } from '../db/ops';
 import { MESSAGE_BYTES, oversizedRelayMessage } from '../queues/messages';
@@ -258,8 +259,11 @@ export class Outbox {
     for (const [dest, r] of [['d1', d1], ['webhooks', wq], ['analytics', aq]] as const) {
       if (r.status === 'fulfilled') continue;
       const failure = relayFailureOf(r.reason);
-      const deterministic = DETERMINISTIC.test(failure.error);
-      refused.push({ dest, error: failure.error, own: failure.isolated || deterministic, deterministic });
+      // The tenant's shard is fenced (the tenant is moving): every record of the tenant is refused for a
+      // while, none for its own sake; it is retried with backoff, never parked.
+      const fenced = isFenced(failure.error);
+      const deterministic = !fenced && DETERMINISTIC.test(failure.error);
+      refused.push({ dest, error: failure.error, own: !fenced && (failure.isolated || deterministic), deterministic });
       this.lastRelayError = failure.error;
       console.error(JSON.stringify({ msg: 'relay failed', owner: this.owner, destination: dest, isolated: failure.isolated, error: failure.error }));
     }
