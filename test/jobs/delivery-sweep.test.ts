@@ -1,10 +1,12 @@
 import { env } from 'cloudflare:workers';
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { fenceStatement } from '../../src/db/moves';
+import { shardAt } from '../../src/db/shards';
 import { insertDeliveriesStatement } from '../../src/db/webhooks';
 import { runScheduled } from '../../src/jobs';
-import { STALE_DELIVERY_MS } from '../../src/jobs/delivery-sweep';
-import { eventually, newTenant, uuid, shardOf } from '../support/api';
+import { STALE_DELIVERY_MS, sweepStaleDeliveries } from '../../src/jobs/delivery-sweep';
+import { eventually, newTenant, uuid, shardOf, tenantOnShard } from '../support/api';
 import { hookPath, hookUrl, received } from '../support/receiver';
 import { subscribe } from '../support/webhooks';
 
@@ -55,5 +57,19 @@ describe('minute cron: deliveries whose queue message was lost', () => {
     await runMinuteCron();
     await new Promise((r) => setTimeout(r, 300));
     expect(await received(path)).toHaveLength(2);
+  });
+
+  it("skips the rows a moved tenant left on its old shard (fenced) instead of failing the shard's sweep for its neighbours", async () => {
+    const [moved, neighbour] = [await tenantOnShard(0, 'moved'), await tenantOnShard(0, 'neighbour')];
+    const overdue = Date.now() - STALE_DELIVERY_MS - 60_000;
+    const ids = { moved: uuid(), neighbour: uuid() };
+    for (const [t, id] of [[moved, ids.moved], [neighbour, ids.neighbour]] as const) {
+      const sub = await subscribe(t.key, { url: hookUrl(hookPath('fenced-sweep')), events: ['*'] });
+      await insertDeliveriesStatement(shardAt(env, 0).db, t.id, [{ id, subscription_id: sub.id, event_id: uuid(), event_type: 'note.added', body: '{}' }], overdue).run();
+    }
+    await fenceStatement(shardAt(env, 0).db, moved.id, 1, Date.now()).run();
+    expect(await sweepStaleDeliveries(env)).toBeGreaterThanOrEqual(1);
+    await eventually(async () => (await row(neighbour.id, ids.neighbour))?.status === 'succeeded');
+    expect(await row(moved.id, ids.moved)).toMatchObject({ status: 'pending', attempts: 0, next_attempt_at: overdue });
   });
 });
