@@ -11,7 +11,9 @@ const ignoreTeardownNoise: OnUnhandledError = (error) => {
 };
 
 export default defineConfig(async () => {
-  const migrations = await readD1Migrations(path.join(import.meta.dirname, 'migrations'));
+  // One folder per kind of database: the control database and the shards (each shard gets the same).
+  const controlMigrations = await readD1Migrations(path.join(import.meta.dirname, 'migrations', 'control'));
+  const shardMigrations = await readD1Migrations(path.join(import.meta.dirname, 'migrations', 'shard'));
   return {
     plugins: [
       cloudflareTest(({ inject }) => ({
@@ -19,7 +21,8 @@ export default defineConfig(async () => {
         wrangler: { configPath: './wrangler.toml' },
         miniflare: {
           bindings: {
-            TEST_MIGRATIONS: migrations,
+            CONTROL_MIGRATIONS: controlMigrations,
+            SHARD_MIGRATIONS: shardMigrations,
             ADMIN_TOKEN: 'test-admin-token',
             TOKEN_SIGNING_SECRET: 'test-token-signing-secret',
             ALLOW_PRIVATE_WEBHOOK_URLS: 'true',

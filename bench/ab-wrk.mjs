@@ -49,7 +49,7 @@ async function start(root, side) {
       stderr.resume();
     },
   });
-  await applyMigrations(await rt.mf.getD1Database('DB'));
+  await applyMigrations(rt.mf);
   const res = await fetch(`${rt.url}/api/v1/admin/tenants`, { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: '{"name":"ab"}' });
   const key = (await res.json()).api_key.key;
   for (let i = 0; i < 100; i += 1) {

@@ -20,6 +20,7 @@
 //
 // `--check` compares the counts with bench/cost-ceilings.json and exits 1 above a ceiling.
 // `--events=N` sets N for the bytes figure (default 2,000; 0 skips it).
+// `--breakdown=<kind>,…` (default log_event_with_contact; `all`) lists those kinds' rows written per statement.
 import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -29,11 +30,13 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { applyMigrations, bundle, root, tempState } from '../src/dev/runtime.mjs';
-import { PRICES, usdPerMillion } from './prices.mjs';
+import { HOSTED, PRICES, usdPerMillion } from './prices.mjs';
 
 const CHECK = process.argv.includes('--check');
 const EVENTS = Number(process.argv.find((a) => a.startsWith('--events='))?.slice(9) ?? 2000);
 const SAMPLES = Number(process.env.COST_SAMPLES ?? 2);
+// Kinds whose rows are listed per statement (`--breakdown=all` for every kind).
+const BREAKDOWN_ARG = process.argv.find((a) => a.startsWith('--breakdown='))?.slice(12) ?? 'log_event_with_contact';
 // Nothing counted for this long: the event's work (relay, consumers, projections) is over.
 const QUIET_MS = 1500;
 const FANOUT_SOCKETS = 10;
@@ -89,7 +92,7 @@ async function startRuntime(adminToken) {
   await mf.ready;
   const url = (await mf.unsafeGetDirectURL('eventline')).toString().replace(/\/$/, '');
   const db = await mf.getD1Database('DB');
-  await applyMigrations(db);
+  await applyMigrations(mf);
   return { mf, url, db, outdir, stateDir };
 }
 
@@ -128,7 +131,7 @@ function caller(base, key) {
 
 // ---------------------------------------------------------------- counting
 
-const COUNTERS = ['d1_rows_written', 'do_rows_written', 'd1_rows_read', 'do_rows_read', 'd1_queries', 'do_requests', 'worker_requests', 'queue_invocations', 'queue_ops'];
+const COUNTERS = ['d1_rows_written', 'do_rows_written', 'do_alarm_sets', 'd1_rows_read', 'do_rows_read', 'd1_queries', 'do_requests', 'worker_requests', 'queue_invocations', 'queue_ops'];
 
 async function counters(url, reset = false) {
   const res = await request(url, reset ? 'POST' : 'GET', '/__cost');
@@ -299,6 +302,48 @@ async function bytesPerEvent(url, adminToken, stateDir, n) {
   return { events: n, bytes: after - before, per_event: (after - before) / n, payload_bytes: JSON.stringify(event(0).payload).length };
 }
 
+// ---------------------------------------------------------------- where the rows go
+
+const WRITE_TARGET = /^(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)\s+[`"]?(\w+)/i;
+
+/** What each table keeps per row besides itself: its indexes (D1's from sqlite_master, the hub's from its schema). */
+async function indexLists(db) {
+  const out = { d1: {}, do: {} };
+  const { results } = await db.prepare(`SELECT tbl_name, name, sql FROM sqlite_master WHERE type IN ('index', 'trigger') ORDER BY tbl_name, name`).all();
+  for (const r of results) {
+    const partial = /\bWHERE\b(.*)$/is.exec(r.sql ?? '')?.[1]?.trim();
+    const label = r.sql === null ? `${r.name} (primary key / UNIQUE)` : /^CREATE TRIGGER/i.test(r.sql) ? `trigger ${r.name}` : partial ? `${r.name} WHERE ${partial}` : r.name;
+    (out.d1[r.tbl_name] ??= []).push(label);
+  }
+  const hub = readFileSync(path.join(root, 'src', 'hub', 'storage.ts'), 'utf8');
+  for (const m of hub.matchAll(/CREATE TABLE IF NOT EXISTS (\w+) \(([^`]*)\)`/g)) {
+    const uniques = [...m[2].matchAll(/^\s*(\w+) [A-Z ]*\b(UNIQUE|PRIMARY KEY)\b/gm)].filter((u) => !/INTEGER PRIMARY KEY/.test(u[0])).map((u) => `${u[1]} ${u[2]}`);
+    out.do[m[1]] = uniques;
+  }
+  for (const m of hub.matchAll(/CREATE (?:UNIQUE )?INDEX IF NOT EXISTS (\w+) ON (\w+) \(([^)]*)\)([^`]*)`/g)) (out.do[m[2]] ??= []).push(`${m[1]} (${m[3]})${m[4].trim() ? ` ${m[4].trim()}` : ''}`);
+  return out;
+}
+
+/** Rows written per statement of one kind, with the target table's indexes: every row accounted for. */
+function breakdown(name, c, indexes) {
+  const lines = [`\nwhere ${name}'s rows go (rows written per statement; a table row plus one per index entry, trigger and FTS row):`];
+  const entries = Object.entries(c.writes).sort((a, b) => a[0].localeCompare(b[0]));
+  for (const store of ['d1', 'do']) {
+    let sum = 0;
+    for (const [key, w] of entries.filter(([k]) => k.startsWith(`${store} `))) {
+      const query = key.slice(store.length + 1);
+      const table = WRITE_TARGET.exec(query)?.[1] ?? '?';
+      sum += w.rows_written;
+      lines.push(`  ${store === 'd1' ? 'D1 ' : 'hub'} ${String(w.rows_written).padStart(3)} rows  ${w.statements}× ${table.padEnd(22)} ${query.slice(0, 110)}`);
+      // A Durable Object's setAlarm is billed as one row written (it names no table).
+      if (table !== '?') lines.push(`  ${' '.repeat(14)}indexes of ${table}: ${(indexes[store][table] ?? []).join('; ') || 'none'}`);
+    }
+    lines.push(`  ${store === 'd1' ? 'D1 ' : 'hub'} ${String(sum).padStart(3)} rows in all (counter: ${c[store === 'd1' ? 'd1_rows_written' : 'do_rows_written']})`);
+    if (store === 'do') lines.push(`  DOs ${String(c.do_alarm_sets).padStart(3)} setAlarm on any Durable Object (hub, relay batcher, projection runner; each billed as a row written; the highest sample)`);
+  }
+  return lines.join('\n');
+}
+
 // ---------------------------------------------------------------- output
 
 // Rows written, queue operations and Worker requests are exact: every sample must agree. Reads and
@@ -313,6 +358,7 @@ function exact(name, samples) {
     if (samples.some((s) => s[k] !== samples[0][k])) throw new Error(`${name}: the samples differ in ${k}: ${samples.map((s) => JSON.stringify(s)).join(' | ')}`);
   }
   const out = Object.fromEntries(COUNTERS.map((k) => [k, Math.max(...samples.map((s) => s[k]))]));
+  out.writes = samples[0].writes ?? {};
   out.varied = COUNTERS.filter((k) => samples.some((s) => s[k] !== samples[0][k]));
   return out;
 }
@@ -331,12 +377,14 @@ async function main() {
   const rt = await startRuntime(adminToken);
   let result;
   let bytes = null;
+  let indexes;
   try {
     const raw = await kinds(rt.url, adminToken);
+    indexes = await indexLists(rt.db);
     result = Object.entries(raw).map(([k, samples]) => {
       const c = exact(k, samples);
-      // A queue consumer's invocation is billed as a Worker request.
-      const priced = { ...c, worker_requests: c.worker_requests + c.queue_invocations };
+      // A queue consumer's invocation is billed as a Worker request, a setAlarm as a row written.
+      const priced = { ...c, worker_requests: c.worker_requests + c.queue_invocations, do_rows_written: c.do_rows_written + c.do_alarm_sets };
       return [k, { ...c, usd_per_million: usdPerMillion(priced) }];
     });
     if (EVENTS > 0) bytes = await bytesPerEvent(rt.url, adminToken, rt.stateDir, EVENTS);
@@ -351,10 +399,15 @@ async function main() {
   console.log(table(result));
   console.log('\nworker_requests: HTTP requests; queue_invocations: consumer batches (one message each here, billed as Worker requests and in usd/M).');
   console.log('varied: counters whose samples differed (timer-driven hub alarm work); the highest is shown.');
+  console.log('do_alarm_sets: setAlarm calls, billed as Durable Object rows written (in usd/M), apart from the exact SQL rows.');
   console.log('webhook_delivery is the same log event with one matching subscription minus it without one.');
   const total = (k) => result.find(([n]) => n === k)[1];
+  const BREAKDOWN = BREAKDOWN_ARG === 'all' ? result.map(([k]) => k) : BREAKDOWN_ARG.split(',').filter(Boolean);
   const lec = total('log_event_with_contact');
-  console.log(`log_event_with_contact rows written, D1 + hub: ${lec.d1_rows_written} + ${lec.do_rows_written} = ${lec.d1_rows_written + lec.do_rows_written}`);
+  for (const k of BREAKDOWN) console.log(breakdown(k, total(k), indexes));
+  console.log(`\nlog_event_with_contact rows written, D1 + hub: ${lec.d1_rows_written} + ${lec.do_rows_written} = ${lec.d1_rows_written + lec.do_rows_written}, and ${lec.do_alarm_sets} setAlarm billed as a row`);
+  console.log(`log_event_with_contact: $${lec.usd_per_million.toFixed(2)} per million events; hosted services of the same kind, per million messages (bench/prices.mjs):`);
+  for (const h of HOSTED) console.log(`  ${h.service.padEnd(36)} ${h.usd_per_million === null ? 'not found' : `$${h.usd_per_million.toFixed(2)}`}  (${h.what})`);
   if (bytes) console.log(`D1 bytes per event: ${bytes.per_event.toFixed(1)} (${bytes.bytes} bytes of used pages over ${bytes.events} events naming a contact, ${bytes.payload_bytes} B payload, 2/3 deriving an entry)`);
   const kindsJson = Object.fromEntries(
     result.map(([k, c]) => [
@@ -362,6 +415,7 @@ async function main() {
       {
         d1_rows_written: c.d1_rows_written,
         do_rows_written: c.do_rows_written,
+        do_alarm_sets: c.do_alarm_sets,
         d1_rows_read: c.d1_rows_read,
         do_rows_read: c.do_rows_read,
         do_requests: c.do_requests,

@@ -70,8 +70,9 @@ async function startRuntime(adminToken) {
       stderr.resume();
     },
   });
-  localDb = await rt.mf.getD1Database('DB');
-  await applyMigrations(localDb);
+  // The bench's one tenant is the first one created: placement puts it on shard 0 (src/db/shards.ts).
+  localDb = await rt.mf.getD1Database('SHARD_0');
+  await applyMigrations(rt.mf);
   return { ...rt, url: VIA_ENTRY ? rt.entryUrl : rt.url, state };
 }
 

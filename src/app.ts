@@ -1,6 +1,9 @@
+import { isFenced } from './db/moves';
+import { forgetTenantShard } from './db/shards';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';
 import { admin } from './http/admin';
+import { adminMoves } from './http/admin-moves';
 import { requireApiKey } from './http/auth';
 import { jsonBody } from './http/body';
 import { contactEventQueries } from './http/contact-event-queries';
@@ -65,6 +68,7 @@ app.use('/api/v1/*', rateLimit);
 
 app.route('/api/v1', health);
 app.route('/api/v1', admin);
+app.route('/api/v1', adminMoves);
 app.route('/api/v1', streams);
 app.route('/api/v1', log);
 app.route('/api/v1', subscriptions);
@@ -111,6 +115,13 @@ app.notFound((c) => problemResponse(c, new ApiError({ code: 'not-found', message
 app.onError((err, c) => {
   if (err instanceof ApiError) return problemResponse(c, err);
   if (err instanceof HTTPException) return problemResponse(c, ApiError.fromHttpException(err));
+  if (isFenced(err)) {
+    // The tenant moved (or is switching) shards: this isolate's directory entry is stale or the switch
+    // is under way; the next request resolves the shard afresh.
+    const tenantId = c.get('tenantId');
+    if (tenantId) forgetTenantShard(tenantId);
+    return problemResponse(c, new ApiError({ code: 'tenant-moving', message: "The tenant's data is moving to another shard; try again in a moment.", headers: { 'retry-after': '1' } }));
+  }
   console.error(JSON.stringify({ msg: 'unhandled error', request_id: c.get('requestId'), path: c.req.path, error: String(err), stack: (err as Error).stack }));
   return problemResponse(c, new ApiError({ code: 'internal', message: 'Something went wrong; the request id identifies it in the logs.' }));
 });

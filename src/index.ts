@@ -1,5 +1,6 @@
 import { app } from './app';
 import { costEnabled, countAlarm, countWorkerRequest, meterEnv, meterStorage, readCounts } from './cost/counters';
+import { TenantMover as TenantMoverBase } from './moves/mover';
 import { ProjectionRunner as ProjectionRunnerBase } from './projections/runner';
 import { RateLimiter as RateLimiterBase } from './rate-limit/limiter';
 import { RelayBatcher as RelayBatcherBase } from './relay-batcher/batcher';
@@ -59,6 +60,9 @@ export class AgentInbox extends AgentInboxBase {
     return super.alarm();
   }
 }
+
+// Moves are rare admin work, not a cost of an event: not metered.
+export class TenantMover extends TenantMoverBase {}
 
 export default {
   fetch: (request, env, ctx) => {

@@ -1,3 +1,4 @@
+import { tenantDb } from '../db/shards';
 import { contactHub } from '../hub';
 import type { ExpectedVersion } from '../domain/expected-version';
 import type { PreparedEvent } from '../domain/prepared';
@@ -91,7 +92,7 @@ export async function appendLog(env: Env, ctx: WaitUntil, tenantId: string, item
       const { stub, owner } = contactHub(env, tenantId, contactId);
       // The owner index is written alongside the hub's commit, before the answer: the ids work on
       // routes that take only an id from the next request on (docs/api.md "Read your writes").
-      const [outcome] = await Promise.all([stub.appendEvents(owner, list, 'any' satisfies ExpectedVersion), recordOwners(env.DB, tenantId, owner, ownedIds(list))]);
+      const [outcome] = await Promise.all([stub.appendEvents(owner, list, 'any' satisfies ExpectedVersion), recordOwners(await tenantDb(env, tenantId), tenantId, owner, ownedIds(list))]);
       if (!outcome.ok) return { conflict: outcome.detail };
       place(list, outcome.records);
       return { created: outcome.created, derived: outcome.derived };
@@ -127,8 +128,8 @@ function heldElsewhere(found: { id: string }, item: PreparedEvent): string {
   return decision.kind === 'conflict' ? decision.detail : `Event ${item.id} is held by another owner.`;
 }
 
-const existingFor = (env: Env, tenantId: string, items: PreparedEvent[]) =>
-  findExisting(env.DB, tenantId, items.map((i) => i.id), items.flatMap((i) => (i.idempotencyKey ? [i.idempotencyKey] : [])));
+const existingFor = async (env: Env, tenantId: string, items: PreparedEvent[]) =>
+  findExisting(await tenantDb(env, tenantId), tenantId, items.map((i) => i.id), items.flatMap((i) => (i.idempotencyKey ? [i.idempotencyKey] : [])));
 
 /** The ids an append of log events makes a hub hold: the events' and the timeline entries they derive. */
 export function ownedIds(items: PreparedEvent[]): OwnedId[] {
@@ -155,7 +156,7 @@ async function checkOtherOwners(env: Env, tenantId: string, hubItems: PreparedEv
 /** The conflict of a client-chosen id that the owner index gives to another hub (or to any hub, for an event no hub owns). */
 async function checkIndexed(env: Env, tenantId: string, items: PreparedEvent[]): Promise<string | null> {
   const chosen = items.filter((i) => !i.fresh);
-  const owners = await eventOwners(env.DB, tenantId, chosen.map((i) => i.id));
+  const owners = await eventOwners(await tenantDb(env, tenantId), tenantId, chosen.map((i) => i.id));
   for (const item of chosen) {
     const owner = owners.get(item.id);
     if (owner && (item.contact_id === null || ownerKey(owner) !== ownerKey({ kind: 'contact', id: item.contact_id }))) {
@@ -217,7 +218,8 @@ async function appendDirect(
   }
   if (inserts.length > 0) {
     try {
-      const [inserted] = await env.DB.batch<{ id: string; position: number }>(insertDirectStatements(env.DB, tenantId, inserts, now));
+      const db = await tenantDb(env, tenantId);
+      const [inserted] = await db.batch<{ id: string; position: number }>(insertDirectStatements(db, tenantId, inserts, now));
       const positions = new Map(inserted!.results.map((r) => [r.id, r.position]));
       for (const { record } of inserts) record.position = positions.get(record.id);
     } catch (error) {
@@ -237,7 +239,7 @@ export async function relayDirect(env: Env, tenantId: string, events: EventRecor
   const messages: RelayMessage[] = events.map((event) => ({ kind: 'event', tenant_id: tenantId, event }));
   try {
     await Promise.all([sendRelay(env.WEBHOOKS_QUEUE, messages), sendRelay(env.ANALYTICS_QUEUE, messages)]);
-    await clearRelayOutbox(env.DB, tenantId, events.map((e) => e.id));
+    await clearRelayOutbox(await tenantDb(env, tenantId), tenantId, events.map((e) => e.id));
   } catch (error) {
     // The rows stay in relay_outbox; the sweep cron sends them again.
     console.error(JSON.stringify({ msg: 'direct relay failed', tenant_id: tenantId, error: String(error) }));

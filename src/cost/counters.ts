@@ -1,3 +1,4 @@
+import { shardBindings } from '../db/shards';
 import { meterD1 } from '../db/metered';
 
 // Billable-operation counters for `npm run bench:cost`. Off unless the COST_COUNTERS var is "true"
@@ -19,11 +20,22 @@ export type CostCounts = {
   do_requests: number;
   do_rows_read: number;
   do_rows_written: number;
+  /**
+   * setAlarm calls, each billed as one Durable Object row written. Apart from do_rows_written: an
+   * alarm re-arms itself from timer-driven work (relay retries, socket checks) that a sample may
+   * catch once more than another, while the SQL rows are exact.
+   */
+  do_alarm_sets: number;
   queue_messages: number;
   /** Cloudflare Queues bill a write, a read and a delete per 64 KB of each message. */
   queue_ops: number;
   /** Durable Object calls by binding and method (what do_requests is made of). */
   do_calls: Record<string, number>;
+  /**
+   * Rows written per statement that wrote any, keyed `d1 <sql>` or `do <sql>` (whitespace folded):
+   * where each counted row went (a table row or an index entry of the statement's table).
+   */
+  writes: Record<string, { statements: number; rows_written: number }>;
 };
 
 const zero = (): CostCounts => ({
@@ -35,19 +47,31 @@ const zero = (): CostCounts => ({
   do_requests: 0,
   do_rows_read: 0,
   do_rows_written: 0,
+  do_alarm_sets: 0,
   queue_messages: 0,
   queue_ops: 0,
   do_calls: {},
+  writes: {},
 });
 
 let counts = zero();
 // A cursor's rowsRead/rowsWritten grow while it is iterated: they are read when the totals are.
-let cursors: SqlStorageCursor<Record<string, SqlStorageValue>>[] = [];
+let cursors: { cursor: SqlStorageCursor<Record<string, SqlStorageValue>>; query: string }[] = [];
+
+function tallyWrite(key: string, rows: number): void {
+  if (rows === 0) return;
+  const w = (counts.writes[key] ??= { statements: 0, rows_written: 0 });
+  w.statements += 1;
+  w.rows_written += rows;
+}
+
+const folded = (query: string): string => query.replace(/\s+/g, ' ').trim();
 
 function settleCursors(): void {
-  for (const c of cursors) {
-    counts.do_rows_read += c.rowsRead;
-    counts.do_rows_written += c.rowsWritten;
+  for (const { cursor, query } of cursors) {
+    counts.do_rows_read += cursor.rowsRead;
+    counts.do_rows_written += cursor.rowsWritten;
+    tallyWrite(`do ${folded(query)}`, cursor.rowsWritten);
   }
   cursors = [];
 }
@@ -59,7 +83,7 @@ export function costEnabled(env: object): boolean {
 /** The totals so far (and, with `reset`, zero them). */
 export function readCounts(reset: boolean): CostCounts {
   settleCursors();
-  const out = { ...counts, do_calls: { ...counts.do_calls } };
+  const out = { ...counts, do_calls: { ...counts.do_calls }, writes: { ...counts.writes } };
   if (reset) counts = zero();
   return out;
 }
@@ -71,10 +95,11 @@ export function countWorkerRequest(kind: 'fetch' | 'queue'): void {
 
 // ---------------------------------------------------------------- D1
 
-function addMeta(meta: D1Meta | null): void {
+function addMeta(meta: D1Meta | null, query: string): void {
   counts.d1_queries += 1;
   counts.d1_rows_read += meta?.rows_read ?? 0;
   counts.d1_rows_written += meta?.rows_written ?? 0;
+  tallyWrite(`d1 ${folded(query)}`, meta?.rows_written ?? 0);
 }
 
 // ---------------------------------------------------------------- Durable Objects
@@ -104,16 +129,27 @@ function meterNamespace<T extends object>(ns: T, binding: string): T {
   });
 }
 
-/** Counts the rows every statement of this object's SQLite storage reads and writes. */
+/**
+ * Counts the rows every statement of this object's SQLite storage reads and writes, and each
+ * setAlarm (billed as one row written, counted apart: see do_alarm_sets).
+ */
 export function meterStorage(ctx: DurableObjectState, env: object): void {
   if (!costEnabled(env)) return;
+  const setAlarm = ctx.storage.setAlarm.bind(ctx.storage);
+  Object.defineProperty(ctx.storage, 'setAlarm', {
+    configurable: true,
+    value: (...args: Parameters<DurableObjectStorage['setAlarm']>) => {
+      counts.do_alarm_sets += 1;
+      return setAlarm(...args);
+    },
+  });
   const sql = ctx.storage.sql;
   const exec = sql.exec.bind(sql);
   Object.defineProperty(sql, 'exec', {
     configurable: true,
     value: <T extends Record<string, SqlStorageValue>>(query: string, ...bindings: unknown[]): SqlStorageCursor<T> => {
       const cursor = exec<T>(query, ...bindings);
-      cursors.push(cursor as unknown as SqlStorageCursor<Record<string, SqlStorageValue>>);
+      cursors.push({ cursor: cursor as unknown as SqlStorageCursor<Record<string, SqlStorageValue>>, query });
       return cursor;
     },
   });
@@ -160,6 +196,8 @@ export function meterEnv(env: Env): Env {
   const out: Env = {
     ...env,
     DB: meterD1(env.DB, addMeta),
+    // Every event-store shard too (src/db/shards.ts resolves them by binding name from this env).
+    ...Object.fromEntries(shardBindings(env).map((b) => [b, meterD1((env as unknown as Record<string, D1Database>)[b]!, addMeta)])),
     STREAM_HUB: meterNamespace(env.STREAM_HUB, 'STREAM_HUB'),
     RATE_LIMITER: meterNamespace(env.RATE_LIMITER, 'RATE_LIMITER'),
     RELAY_BATCHER: meterNamespace(env.RELAY_BATCHER, 'RELAY_BATCHER'),

@@ -123,13 +123,14 @@ export interface RollupStats {
  * Whether the rollups can be trusted for [since, until]: rollups trail appends by the relay and
  * queue lag, and bucket by event time, so a backdated append lands in an old hour late. The range is
  * settled when none of the tenant's recent appends (its newest 1,000 by position, a cheap tail read)
- * falls in it within the last `settleMs` — and the tail reaches back past that window.
+ * falls in it within the last `settleMs` — and the tail reaches back past that window. NOT INDEXED: the
+ * tail is the (tenant_id, position) primary key itself (events is WITHOUT ROWID), not the time index.
  */
 export async function rollupsSettled(d1: D1Database, tenantId: string, since: number, until: number, now: number, settleMs = MINUTE_MS): Promise<boolean> {
   const row = await d1
     .prepare(
       `SELECT coalesce(sum(created_at > ?2 AND timestamp >= ?3 AND timestamp <= ?4), 0) AS recent, count(*) AS n, min(created_at) AS oldest
-       FROM (SELECT timestamp, created_at FROM events INDEXED BY events_tenant_position WHERE tenant_id = ?1 ORDER BY position DESC LIMIT 1000)`,
+       FROM (SELECT timestamp, created_at FROM events NOT INDEXED WHERE tenant_id = ?1 ORDER BY position DESC LIMIT 1000)`,
     )
     .bind(tenantId, now - settleMs, since, until)
     .first<{ recent: number; n: number; oldest: number | null }>();

@@ -1,4 +1,4 @@
-import type { EventRow } from './events';
+import { holdLogHeadStatement, type EventRow } from './events';
 import type { D1Row } from './client';
 import type { archives } from './schema/analytics';
 
@@ -60,7 +60,9 @@ export async function completeArchive(
   now: number,
   markerMaxAgeMs: number,
 ): Promise<{ deletedIds: string[]; completed: boolean }> {
-  const [deleted, completed] = await d1.batch([
+  const [, deleted, completed] = await d1.batch([
+    // Retention may archive a tenant's newest events too: their positions stay taken.
+    holdLogHeadStatement(d1, a.tenant_id),
     d1
       .prepare(`DELETE FROM events WHERE tenant_id = ?1 AND position IN (SELECT value FROM json_each(?2)) RETURNING id`)
       .bind(a.tenant_id, JSON.stringify(positions)),

@@ -1,6 +1,6 @@
 import { drizzle } from 'drizzle-orm/d1';
 import type { InferSelectModel, Table } from 'drizzle-orm';
-import * as schema from './schema/core';
+import * as schema from './schema/control';
 
 // How db/ describes a table: once, in the drizzle schema (src/db/schema/), from which drizzle-kit
 // generates the migrations. Queries are raw D1 SQL (bulk JSON statements, INDEXED BY, json_each,
@@ -9,6 +9,17 @@ import * as schema from './schema/core';
 // builder (its rows are `typeof table.$inferSelect`, inferred by drizzle). A raw query's row type is
 // never written by hand either: it is `D1Row<typeof table>` (or a Pick/Omit of it), inferred from the
 // same schema. Raw D1 SQL lives only in src/db/.
+
+//
+// Two kinds of database (docs/operations.md "Shards"), each with its drizzle config and migrations folder:
+// - control (binding DB; schema/control.ts): tenants (settings, the shard directory), api_keys,
+//   realtime_signing_keys, tenant_moves;
+// - shards (SHARD_0, SHARD_1, …; schema/core.ts, eventstore.ts, analytics.ts, webhooks.ts): events,
+//   log_heads, relay_outbox, contact_events (+ full-text index), processed_events, id_owners,
+//   event_subscriptions, projection_state, projection_rows, stream_snapshots, webhook_subscriptions,
+//   webhook_deliveries, webhook_attempts, analytics_hourly, analytics_daily, archives,
+//   hub_relay_backlog, relay_parked, tenant_fences.
+// A query of tenant data takes the tenant's shard (src/db/shards.ts), never DB.
 
 export const orm = (d1: D1Database) => drizzle(d1, { schema });
 export type Orm = ReturnType<typeof orm>;

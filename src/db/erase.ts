@@ -7,7 +7,8 @@
 
 import { bulkInsert } from './bulk';
 import { webhookDeliveries } from './schema/webhooks';
-import { deleteOwnerStatement } from './owners';
+import { holdLogHeadStatement } from './events';
+import { deleteOwnedIdsStatements, type OwnedId } from './owners';
 import type { NewDelivery } from './webhooks';
 
 export interface D1EraseCounts {
@@ -56,7 +57,7 @@ async function deliveriesOfContact(d1: D1Database, tenantId: string, contactId: 
  * kept, redacted (body `{}`, status `erased`), so that a redeliver names them with a 410 instead of
  * a 404 and no consumer can lease them again.
  */
-export async function eraseContactRows(d1: D1Database, tenantId: string, contactId: string, streamId: string): Promise<D1EraseCounts> {
+export async function eraseContactRows(d1: D1Database, tenantId: string, contactId: string, streamId: string, hubIds: OwnedId[]): Promise<D1EraseCounts> {
   const deliveries = await deliveriesOfContact(d1, tenantId, contactId, streamId);
   const now = Date.now();
   const redact: D1PreparedStatement[] = [];
@@ -77,16 +78,21 @@ export async function eraseContactRows(d1: D1Database, tenantId: string, contact
     d1
       .prepare(`DELETE FROM relay_outbox WHERE tenant_id = ?1 AND event_id IN (SELECT id FROM events WHERE tenant_id = ?1 AND (contact_id = ?2 OR stream_id = ?3))`)
       .bind(tenantId, contactId, streamId),
-    d1.prepare(`DELETE FROM events WHERE tenant_id = ?1 AND (contact_id = ?2 OR stream_id = ?3)`).bind(tenantId, contactId, streamId),
-    // Counted by what it returns: D1's `changes` would add the full-text index rows its trigger deletes.
+    // Both counted by what they return: D1's `changes` would add the rows their triggers delete
+    // (owner index rows, full-text index rows).
+    d1.prepare(`DELETE FROM events WHERE tenant_id = ?1 AND (contact_id = ?2 OR stream_id = ?3) RETURNING 1 AS x`).bind(tenantId, contactId, streamId),
     d1.prepare(`DELETE FROM contact_events WHERE tenant_id = ?1 AND contact_id = ?2 RETURNING 1 AS x`).bind(tenantId, contactId),
     // Projections are keyed by contact id (the contacts read model); every generation goes, a rebuild's too.
-    d1.prepare(`DELETE FROM projection_rows WHERE tenant_id = ?1 AND key = ?2`).bind(tenantId, contactId),
-    d1.prepare(`DELETE FROM stream_snapshots WHERE tenant_id = ?1 AND stream_id = ?2`).bind(tenantId, streamId),
-    // The owner index names which hub holds an id; the contact's ids go with it.
-    deleteOwnerStatement(d1, tenantId, { kind: 'contact', id: contactId }),
+    // These two are counted by what they return as well: D1's `changes` counts the rows its triggers
+    // looked at too (the shard's fence triggers on every tenant table).
+    d1.prepare(`DELETE FROM projection_rows WHERE tenant_id = ?1 AND key = ?2 RETURNING 1 AS x`).bind(tenantId, contactId),
+    d1.prepare(`DELETE FROM stream_snapshots WHERE tenant_id = ?1 AND stream_id = ?2 RETURNING 1 AS x`).bind(tenantId, streamId),
   ];
-  const results = await d1.batch([...redact, ...rest]);
+  // The owner index names which hub holds an id: rows of ids in D1 went with them (triggers), these
+  // are the ids the hub holds, relayed or not. Last, so that `changes` above keep their indexes.
+  const owners = deleteOwnedIdsStatements(d1, tenantId, hubIds);
+  // The head first: erasing the tenant's newest events must not free their positions.
+  const [, ...results] = await d1.batch([holdLogHeadStatement(d1, tenantId), ...redact, ...rest, ...owners]);
   const changes = (i: number) => results[i]?.meta.changes ?? 0;
   let attempts = 0;
   for (let i = 0; i < redact.length; i += 2) attempts += changes(i);
@@ -94,20 +100,22 @@ export async function eraseContactRows(d1: D1Database, tenantId: string, contact
   return {
     delivery_attempts: attempts,
     webhook_deliveries: deliveries.length,
-    events: changes(r + 1),
+    events: results[r + 1]?.results.length ?? 0,
     contact_events: results[r + 2]?.results.length ?? 0,
-    projections: changes(r + 3),
-    snapshots: changes(r + 4),
+    projections: results[r + 3]?.results.length ?? 0,
+    snapshots: results[r + 4]?.results.length ?? 0,
   };
 }
 
 /** Deletes only the log events of a stream that is not a contact's (its hub's erase). */
-export async function eraseStreamRows(d1: D1Database, tenantId: string, streamId: string): Promise<number> {
-  const [r] = await d1.batch([
-    d1.prepare(`DELETE FROM events WHERE tenant_id = ?1 AND stream_id = ?2`).bind(tenantId, streamId),
-    deleteOwnerStatement(d1, tenantId, { kind: 'stream', id: streamId }),
+export async function eraseStreamRows(d1: D1Database, tenantId: string, streamId: string, hubIds: OwnedId[]): Promise<number> {
+  const [, r] = await d1.batch([
+    holdLogHeadStatement(d1, tenantId),
+    // Counted by what it returns: `changes` would add the owner index rows its trigger deletes.
+    d1.prepare(`DELETE FROM events WHERE tenant_id = ?1 AND stream_id = ?2 RETURNING 1 AS x`).bind(tenantId, streamId),
+    ...deleteOwnedIdsStatements(d1, tenantId, hubIds),
   ]);
-  return r!.meta.changes;
+  return r!.results.length;
 }
 
 /** Records deliveries as `erased` (no payload, never sent) unless a delivery with that id exists. */

@@ -90,9 +90,42 @@ export function eventToRow({ record: e, idempotency_key, request_hash }: EventIn
   };
 }
 
+/**
+ * The tenant's next positions, assigned inside the insert statement: one past the highest position the
+ * tenant's log holds or ever held (log_heads keeps it when the newest rows are deleted), numbered in
+ * array order. D1 commits one transaction at a time, so positions increase in commit order per tenant;
+ * SQLite evaluates the base once per statement and materializes the SELECT before inserting (it reads
+ * the table it writes), so the rows of one statement are numbered base+1, base+2, …
+ */
+const NEXT_POSITION = `max(coalesce((SELECT max(position) FROM events WHERE tenant_id = ?1), 0),
+    coalesce((SELECT last_position FROM log_heads WHERE tenant_id = ?1), 0)) + row_number() OVER (ORDER BY j.key)`;
+
+function insertEventsSql(fresh: boolean, tail: string): string {
+  const select = EVENT_COLUMNS.map((c) => `j.value->>'${c}'`).join(', ');
+  // A replayed relay leaves out the ids already there before numbering, so that it uses no position.
+  const where = fresh ? `NOT EXISTS (SELECT 1 FROM events e WHERE e.tenant_id = ?1 AND e.id = j.value->>'id')` : 'true';
+  return `INSERT INTO events (tenant_id, position, ${EVENT_COLUMNS.join(', ')})
+    SELECT ?1, ${NEXT_POSITION}, ${select} FROM json_each(?2) AS j WHERE ${where}
+    ${tail}`;
+}
+
 /** Inserts many events in one statement, idempotent by (tenant, id): a replayed relay inserts nothing. */
 export function insertEventsStatement(d1: D1Database, tenantId: string, items: EventInsert[]): D1PreparedStatement {
-  return bulkInsert(d1, events, tenantId, EVENT_COLUMNS, items.map(eventToRow), 'ON CONFLICT DO NOTHING');
+  return d1.prepare(insertEventsSql(true, 'ON CONFLICT DO NOTHING')).bind(tenantId, JSON.stringify(items.map(eventToRow)));
+}
+
+/**
+ * Before deleting any of the tenant's events (erase, retention, the end of a move): remembers the
+ * highest position in log_heads, so that deleting the newest rows never lets a position be reused.
+ * Written only then, not per append (an append reads events' own max).
+ */
+export function holdLogHeadStatement(d1: D1Database, tenantId: string): D1PreparedStatement {
+  return d1
+    .prepare(
+      `INSERT INTO log_heads (tenant_id, last_position) SELECT ?1, max(position) FROM events WHERE tenant_id = ?1 HAVING max(position) IS NOT NULL
+       ON CONFLICT (tenant_id) DO UPDATE SET last_position = max(last_position, excluded.last_position)`,
+    )
+    .bind(tenantId);
 }
 
 export async function getEvent(d1: D1Database, tenantId: string, id: string): Promise<EventRow | null> {
@@ -114,7 +147,7 @@ export async function findExisting(
   return results;
 }
 
-// INDEXED BY: with events_tenant_position also on the table, SQLite's planner would otherwise walk
+// INDEXED BY: with the (tenant_id, position) primary key also on the table, SQLite's planner would otherwise walk
 // the whole tenant by position and filter (a scan per append).
 export const findExistingSql = `SELECT * FROM events INDEXED BY events_tenant_id WHERE tenant_id = ?1 AND id IN (SELECT value FROM json_each(?2))
   UNION SELECT * FROM events INDEXED BY events_idem_any
@@ -130,7 +163,7 @@ export function insertDirectStatements(d1: D1Database, tenantId: string, items: 
     // A plain INSERT, unlike the relay's: a concurrent request that committed the same id or key first must
     // fail this batch (the caller then answers with the original or 409), not be silently skipped.
     // RETURNING: the positions D1 assigned, so that the response equals what a later replay or GET returns.
-    bulkInsert(d1, events, tenantId, EVENT_COLUMNS, items.map(eventToRow), 'RETURNING id, position'),
+    d1.prepare(insertEventsSql(false, 'RETURNING id, position')).bind(tenantId, JSON.stringify(items.map(eventToRow))),
     bulkInsert(d1, relayOutbox, tenantId, ['event_id', 'created_at'], items.map((i) => ({ event_id: i.record.id, created_at: now })), 'ON CONFLICT DO NOTHING'),
   ];
 }
@@ -271,12 +304,6 @@ export async function countEvents(d1: D1Database, tenantId: string, f: EventFilt
   const q = eventCountQuery(tenantId, f);
   const row = await d1.prepare(q.sql).bind(...q.args).first<{ n: number }>();
   return row?.n ?? 0;
-}
-
-/** The highest position in the log (all tenants): a cheap snapshot bound for a multi-page read. */
-export async function maxEventPosition(d1: D1Database): Promise<number> {
-  const row = await d1.prepare(`SELECT max(position) AS p FROM events`).first<{ p: number | null }>();
-  return row?.p ?? 0;
 }
 
 export async function eventPage(

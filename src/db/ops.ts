@@ -16,6 +16,35 @@ export async function eventCounts(d1: D1Database, tenantId: string, now: number)
   return row ?? { total: 0, last_hour: 0 };
 }
 
+/**
+ * The database's size in bytes: D1 reports it with every result (`meta.size_after`); where a
+ * runtime does not, the page count times the page size.
+ */
+export async function databaseBytes(d1: D1Database): Promise<number> {
+  const res = await d1.prepare('SELECT 1').run();
+  const size = (res.meta as { size_after?: number }).size_after;
+  if (typeof size === 'number' && size > 0) return size;
+  const row = await d1.prepare('SELECT page_count * page_size AS b FROM pragma_page_count(), pragma_page_size()').first<{ b: number }>();
+  return row?.b ?? 0;
+}
+
+/** The tenant's log and timeline row contents (column bytes, without index and page overhead). */
+export async function tenantContentBytes(d1: D1Database, tenantId: string): Promise<number> {
+  const row = await d1
+    .prepare(
+      `SELECT (SELECT coalesce(sum(length(id) + length(event_type) + length(payload) + length(metadata) + coalesce(length(contact_id), 0)
+                 + coalesce(length(session_id), 0) + coalesce(length(message_id), 0) + coalesce(length(correlation_id), 0)
+                 + coalesce(length(causation_id), 0) + coalesce(length(stream_id), 0) + coalesce(length(idempotency_key), 0) + 48), 0)
+              FROM events WHERE tenant_id = ?1)
+            + (SELECT coalesce(sum(length(id) + length(contact_id) + length(payload) + length(metadata) + coalesce(length(title), 0)
+                 + coalesce(length(description), 0) + length(event_type) + 64), 0)
+              FROM contact_events WHERE tenant_id = ?1) AS b`,
+    )
+    .bind(tenantId)
+    .first<{ b: number }>();
+  return row?.b ?? 0;
+}
+
 export async function workerOutbox(d1: D1Database, tenantId: string, now: number): Promise<{ pending: number; oldest_age_ms: number | null }> {
   const row = await d1
     .prepare(`SELECT count(*) AS n, min(created_at) AS oldest FROM relay_outbox WHERE tenant_id = ?1`)

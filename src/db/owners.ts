@@ -85,7 +85,26 @@ export async function eventOwners(d1: D1Database, tenantId: string, ids: string[
   return out;
 }
 
-/** Erasing a hub's owner removes its rows (the owner key names the contact). */
-export function deleteOwnerStatement(d1: D1Database, tenantId: string, owner: Pick<HubOwner, 'kind' | 'id'>): D1PreparedStatement {
-  return d1.prepare(`DELETE FROM id_owners WHERE tenant_id = ? AND owner = ?`).bind(tenantId, ownerKey(owner));
+/** Ids per statement of an erase: the JSON stays far under D1's limits however many ids a hub holds. */
+const ERASE_CHUNK = 2_000;
+
+/**
+ * Erasing a hub's owner removes the rows of the ids it holds. Rows whose event or entry reached D1
+ * leave with it (delete triggers, migrations/shard/0003_owner_rows_by_trigger.sql); these statements also take the ids that never got
+ * there (a relay still pending, a record parked for D1). The table has no index by owner: each id
+ * costs one row written at append time instead of two.
+ */
+export function deleteOwnedIdsStatements(d1: D1Database, tenantId: string, ids: OwnedId[]): D1PreparedStatement[] {
+  const out: D1PreparedStatement[] = [];
+  for (const kind of ['event', 'entry'] as const) {
+    const list = ids.filter((i) => i.kind === kind).map((i) => i.id);
+    for (let i = 0; i < list.length; i += ERASE_CHUNK) {
+      out.push(
+        d1
+          .prepare(`DELETE FROM id_owners WHERE tenant_id = ?1 AND kind = ?2 AND id IN (SELECT value FROM json_each(?3))`)
+          .bind(tenantId, kind, JSON.stringify(list.slice(i, i + ERASE_CHUNK))),
+      );
+    }
+  }
+  return out;
 }

@@ -1,6 +1,6 @@
 import { and, desc, eq, inArray, isNull } from 'drizzle-orm';
 import { orm } from './client';
-import { realtimeSigningKeys } from './schema/realtime';
+import { realtimeSigningKeys } from './schema/control';
 
 export async function addSigningKey(
   d1: D1Database,

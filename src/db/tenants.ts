@@ -1,17 +1,17 @@
 import { and, desc, eq, inArray, isNull } from 'drizzle-orm';
 import { orm } from './client';
-import { apiKeys, tenants } from './schema/core';
+import { apiKeys, tenants } from './schema/control';
 import { isSigningKeyId } from '../domain/signing-keys';
 import { activeSigningKeyIds } from './signing-keys';
 
 export async function createTenant(
   d1: D1Database,
-  tenant: { id: string; name: string; createdAt: number },
+  tenant: { id: string; name: string; createdAt: number; shard: number },
   key: { id: string; name: string; prefix: string; hash: string },
 ): Promise<void> {
   const db = orm(d1);
   await db.batch([
-    db.insert(tenants).values({ id: tenant.id, name: tenant.name, createdAt: tenant.createdAt }),
+    db.insert(tenants).values({ id: tenant.id, name: tenant.name, createdAt: tenant.createdAt, shard: tenant.shard }),
     db.insert(apiKeys).values({ ...key, tenantId: tenant.id, createdAt: tenant.createdAt }),
   ]);
 }

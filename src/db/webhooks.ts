@@ -423,6 +423,9 @@ export async function reclaimStaleDeliveries(
          SELECT d.tenant_id, d.id FROM webhook_subscriptions s
          JOIN webhook_deliveries d ON d.tenant_id = s.tenant_id AND d.subscription_id = s.id AND d.status = 'pending'
          WHERE d.next_attempt_at < ?1 AND (d.lease_until IS NULL OR d.lease_until < ?2)
+           -- A tenant that moved away from this shard: its rows here are being deleted, and the fence
+           -- would abort this statement for every tenant of the shard.
+           AND NOT EXISTS (SELECT 1 FROM tenant_fences f WHERE f.tenant_id = d.tenant_id)
          LIMIT ?3)
        RETURNING tenant_id, id, generation`,
     )

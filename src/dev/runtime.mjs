@@ -47,9 +47,20 @@ export function tempState(kind = 'tmpfs') {
   return { dir: mkdtempSync(path.join(base, 'eventline-state-')), kind: base === '/dev/shm' ? 'tmpfs (/dev/shm)' : `disk (${base})` };
 }
 
-/** Applies migrations/*.sql to a fresh D1 database (for throwaway state; `npm start` uses wrangler's tracked apply). */
-export async function applyMigrations(db) {
-  const dir = path.join(root, 'migrations');
+/** The event-store shards' D1 bindings, in shard-number order: wrangler.toml's SHARDS var. */
+export function shardBindings() {
+  const m = /^SHARDS\s*=\s*"([^"]*)"/m.exec(readFileSync(path.join(root, 'wrangler.toml'), 'utf8'));
+  return (m?.[1] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** Every D1 database with its migrations folder: the control database, then each shard. */
+export function d1Databases() {
+  return [{ binding: 'DB', dir: 'control' }, ...shardBindings().map((binding) => ({ binding, dir: 'shard' }))];
+}
+
+/** Applies migrations/<kind>/*.sql to one fresh D1 database (for throwaway state; `npm start` uses wrangler's tracked apply). */
+async function applyFolder(db, kind) {
+  const dir = path.join(root, 'migrations', kind);
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()) {
     const statements = readFileSync(path.join(dir, file), 'utf8')
       .split('--> statement-breakpoint')
@@ -57,6 +68,16 @@ export async function applyMigrations(db) {
       .filter((s) => s.replace(/--.*$/gm, '').trim().length > 0);
     for (const sql of statements) await db.prepare(sql).run();
   }
+}
+
+/** Applies the migrations to every D1 database of a fresh Miniflare: the control database and each shard. */
+export async function applyMigrations(mf) {
+  for (const { binding, dir } of d1Databases()) await applyFolder(await mf.getD1Database(binding), dir);
+}
+
+/** `wrangler d1 migrations apply` on every D1 database (`where`: '--local' or '--remote'): what `npm start` and `npm run deploy` run. */
+export function applyTrackedMigrations(where) {
+  for (const { binding } of d1Databases()) wrangler(['d1', 'migrations', 'apply', binding, where]);
 }
 
 /**

@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // `npm start`: runs Eventline locally on workerd at the runtime's speed (runs in Node, not in the
-// Worker). Applies the D1 migrations to the local database in .wrangler/ (where `wrangler dev` keeps
+// Worker). Applies the D1 migrations to the local control database and every shard in .wrangler/ (where `wrangler dev` keeps
 // it), makes sure a dev tenant and API key exist, prints them, then serves the Worker on its own socket
 // at 127.0.0.1:8787 with every binding of wrangler.toml (src/dev/runtime.mjs). No `wrangler dev` proxy
 // and no reload: `npm run dev` is wrangler dev, for changing the code.
 import { createHash, randomInt } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { root, startEventline, wrangler } from './runtime.mjs';
+import { applyTrackedMigrations, root, startEventline } from './runtime.mjs';
 
 process.chdir(root);
 const port = Number(process.env.PORT ?? '8787');
@@ -25,7 +25,7 @@ const devVars = Object.fromEntries(
 
 console.log('Applying D1 migrations to the local database…');
 try {
-  wrangler(['d1', 'migrations', 'apply', 'DB', '--local']);
+  applyTrackedMigrations('--local');
 } catch (e) {
   console.error(e instanceof Error ? e.message : e);
   process.exit(1);

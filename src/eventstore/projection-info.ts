@@ -1,3 +1,4 @@
+import { tenantDb } from '../db/shards';
 import type { z } from '@hono/zod-openapi';
 import { countAfter } from '../db/log';
 import { ensureProjection, getProjectionState } from '../db/projections';
@@ -12,13 +13,14 @@ const LAG_CAP = 100_000;
 
 /** A projection's status for the API (creates its rows on first use). */
 export async function projectionInfo(env: Env, tenantId: string, p: Projection<unknown>): Promise<z.infer<typeof ProjectionInfo>> {
+  const d1 = await tenantDb(env, tenantId);
   const consumer = projectionConsumerName(p.name);
-  let [state, sub] = await Promise.all([getProjectionState(env.DB, tenantId, p.name), getSubscription(env.DB, tenantId, consumer)]);
+  let [state, sub] = await Promise.all([getProjectionState(d1, tenantId, p.name), getSubscription(d1, tenantId, consumer)]);
   if (!state || !sub) {
-    await ensureProjection(env.DB, tenantId, p.name, consumer, p.eventTypes, Date.now());
-    [state, sub] = await Promise.all([getProjectionState(env.DB, tenantId, p.name), getSubscription(env.DB, tenantId, consumer)]);
+    await ensureProjection(d1, tenantId, p.name, consumer, p.eventTypes, Date.now());
+    [state, sub] = await Promise.all([getProjectionState(d1, tenantId, p.name), getSubscription(d1, tenantId, consumer)]);
   }
-  const lag = await countAfter(env.DB, tenantId, { after: sub!.checkpoint, types: typeFilter(p.eventTypes) }, LAG_CAP);
+  const lag = await countAfter(d1, tenantId, { after: sub!.checkpoint, types: typeFilter(p.eventTypes) }, LAG_CAP);
   const s = state!;
   return {
     name: p.name,

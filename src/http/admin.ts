@@ -1,3 +1,6 @@
+import { listMoves } from '../db/moves';
+import { placeNewTenant } from '../db/shards';
+import { Move, moveView } from './admin-moves';
 import { createRoute, z } from '@hono/zod-openapi';
 import { addApiKey, createTenant, getTenant, listApiKeys, listTenants, revokeApiKey } from '../db/tenants';
 import { sha256Hex } from '../domain/json';
@@ -14,7 +17,15 @@ admin.use('/admin/*', requireAdmin);
 
 const TenantId = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, { message: 'must be 1-63 of [a-z0-9_-], starting with a letter or digit' });
 
-const Tenant = z.object({ id: z.string(), name: z.string(), created_at: z.string() }).openapi('Tenant');
+const Tenant = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    created_at: z.string(),
+    shard: z.number().int().min(0).openapi({ description: "The event-store shard that holds the tenant's data (an index into the SHARDS bindings)." }),
+    move: Move.nullable().optional().openapi({ description: "The tenant's latest move between shards, with its progress (listed tenants only; null: never moved)." }),
+  })
+  .openapi('Tenant');
 const ApiKey = z
   .object({ id: z.string(), name: z.string(), prefix: z.string(), created_at: z.string(), last_used_at: z.string().nullable(), revoked_at: z.string().nullable() })
   .openapi('ApiKey');
@@ -54,11 +65,13 @@ admin.openapi(
     }
     const now = Date.now();
     const key = await mintKey('default');
-    await createTenant(c.env.DB, { id, name: body.name, createdAt: now }, key);
+    // Placed once, when created (src/db/shards.ts: the shard with the fewest tenants).
+    const shard = await placeNewTenant(c.env);
+    await createTenant(c.env.DB, { id, name: body.name, createdAt: now, shard }, key);
     // The answer carries the key: no cache (browser, proxy) may keep it.
     c.header('cache-control', 'no-store');
     return c.json(
-      { tenant: { id, name: body.name, created_at: iso(now) }, api_key: { id: key.id, name: key.name, prefix: key.prefix, key: key.key } },
+      { tenant: { id, name: body.name, created_at: iso(now), shard }, api_key: { id: key.id, name: key.name, prefix: key.prefix, key: key.key } },
       201,
     );
   },
@@ -80,9 +93,10 @@ admin.openapi(
   }),
   async (c) => {
     const { limit, cursor } = c.req.valid('query');
-    const rows = await listTenants(c.env.DB);
+    const [rows, moves] = await Promise.all([listTenants(c.env.DB), listMoves(c.env.DB)]);
+    const moveOf = new Map(moves.map((m) => [m.tenantId, moveView(m)]));
     const { page, next_cursor } = pageInMemory(rows, { limit, cursor, list: 'tenants', key: (t) => [t.createdAt, t.id], shape: ['number', 'string'], descending: true });
-    return c.json({ tenants: page.map((t) => ({ id: t.id, name: t.name, created_at: iso(t.createdAt) })), next_cursor }, 200);
+    return c.json({ tenants: page.map((t) => ({ id: t.id, name: t.name, created_at: iso(t.createdAt), shard: t.shard, move: moveOf.get(t.id) ?? null })), next_cursor }, 200);
   },
 );
 

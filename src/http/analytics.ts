@@ -46,7 +46,7 @@ analytics.openapi(
     const maxDays = q.group_by === 'hour' ? MAX_DAYS.hour : MAX_DAYS.other;
     if (errors.length === 0 && to - from > maxDays * DAY_MS) errors.push({ path: 'query.from', message: `the range must be at most ${maxDays} days for group_by=${q.group_by}` });
     if (errors.length) throw validationFailed(errors);
-    const rows = await queryRollups(c.env.DB, c.get('tenantId'), { from, to }, q.group_by, { kind, type: q.type, source: q.source, category: q.category });
+    const rows = await queryRollups(c.var.db, c.get('tenantId'), { from, to }, q.group_by, { kind, type: q.type, source: q.source, category: q.category });
     const timeKey = q.group_by === 'hour' || q.group_by === 'day';
     return c.json(
       {

@@ -53,7 +53,7 @@ archives.openapi(
     const fromDay = q.from === undefined ? undefined : parseTimeParam(q.from);
     const toDay = q.to === undefined ? undefined : parseTimeParam(q.to);
     if (fromDay != null && toDay != null && fromDay > toDay) throw validationFailed([{ path: 'query.from', message: 'must not be after to' }]);
-    const rows = await listArchives(c.env.DB, c.get('tenantId'), {
+    const rows = await listArchives(c.var.db, c.get('tenantId'), {
       fromDay: fromDay ?? undefined,
       toDay: toDay == null ? undefined : floorDay(toDay),
       limit: q.limit + 1,
@@ -80,7 +80,7 @@ archives.openapi(
   async (c) => {
     const { key } = c.req.valid('param');
     // The manifest lookup is the tenant check: another tenant's key is simply not found.
-    const a = await getArchive(c.env.DB, c.get('tenantId'), key);
+    const a = await getArchive(c.var.db, c.get('tenantId'), key);
     if (!a) throw notFound('The archive');
     const object = await c.env.ARCHIVE.get(a.key);
     if (!object) throw notFound('The archive object');

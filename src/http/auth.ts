@@ -1,4 +1,5 @@
 import { createMiddleware } from 'hono/factory';
+import { tenantShard } from '../db/shards';
 import { activeKeyIds, findActiveKeysByPrefix, touchApiKey } from '../db/tenants';
 import { sha256Hex } from '../domain/json';
 import { parseApiKey, timingSafeEqualStrings } from '../domain/keys';
@@ -81,6 +82,10 @@ export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
   }
   c.set('tenantId', found.tenantId);
   c.set('apiKeyId', found.keyId);
+  // Every query of the tenant's data goes to its shard (cached per isolate, as the key is).
+  const shard = await tenantShard(c.env, found.tenantId);
+  c.set('db', shard.db);
+  c.set('shard', shard.index);
   const now = Date.now();
   if ((touched.get(found.keyId) ?? 0) + TOUCH_EVERY_MS < now) {
     touched.set(found.keyId, now);

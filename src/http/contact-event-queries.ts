@@ -47,7 +47,7 @@ contactEventQueries.openapi(
     if (!match) throw validationFailed([{ path: 'query.q', message: 'must contain at least one letter or digit' }]);
     // Best match first has no stable key to continue from: the cursor holds the next offset.
     const offset = offsetOf(q.cursor, 'contact-events-search');
-    const found = await searchTimelineEntries(c.env.DB, c.get('tenantId'), match, {
+    const found = await searchTimelineEntries(c.var.db, c.get('tenantId'), match, {
       contactId: q.contact_id,
       category: q.category,
       includeExpired: boolParam(q.include_expired),
@@ -73,7 +73,7 @@ contactEventQueries.openapi(
     const q = c.req.valid('query');
     // occurred_at orders entries of many contacts with no unique key among them: the cursor holds the next offset.
     const offset = offsetOf(q.cursor, 'contact-events');
-    const { rows: found } = await queryTimelineEntries(c.env.DB, c.get('tenantId'), {
+    const { rows: found } = await queryTimelineEntries(c.var.db, c.get('tenantId'), {
       type: q.type,
       category: q.category,
       since: q.from === undefined ? undefined : parseTimeParam(q.from)!,
@@ -118,7 +118,7 @@ contactEventQueries.openapi(
       });
       return c.json({ events: page.events, next_cursor: nextCursor(offset + page.events.length < page.total) }, 200);
     }
-    const { rows: found } = await queryTimelineEntries(c.env.DB, tenantId, {
+    const { rows: found } = await queryTimelineEntries(c.var.db, tenantId, {
       sessionId: session_id,
       visibleTo: q.visible_to,
       includeExpired,

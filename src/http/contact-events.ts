@@ -1,3 +1,4 @@
+import { tenantDb } from '../db/shards';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { contactHub } from '../hub';
@@ -57,7 +58,7 @@ function appendContext(headers: z.infer<typeof TimelineAppendHeaders>): AppendCo
  */
 async function refuseForeignIds(env: Env, tenantId: string, contactId: string, bodies: { id?: string | undefined }[]): Promise<void> {
   const ids = bodies.flatMap((b) => (b.id ? [b.id] : []));
-  const owners = await entryOwners(env.DB, tenantId, ids);
+  const owners = await entryOwners(await tenantDb(env, tenantId), tenantId, ids);
   for (const [id, owner] of owners) {
     if (owner !== contactId) throw conflict(`Contact event ${id} already exists for another contact.`);
   }
@@ -73,7 +74,7 @@ async function append(c: Context<AppEnv>, contactId: string, bodies: NewContactE
   // an entry id find it from the next request on (docs/api.md "Read your writes").
   const [outcome] = await Promise.all([
     stub.appendEntries(owner, prepared),
-    recordOwners(c.env.DB, tenantId, owner, prepared.map((p) => ({ kind: 'entry' as const, id: p.id }))),
+    recordOwners(c.var.db, tenantId, owner, prepared.map((p) => ({ kind: 'entry' as const, id: p.id }))),
   ]);
   if (!outcome.ok) throw conflict(outcome.detail, { current_version: outcome.current_version });
   return outcome;
@@ -85,7 +86,7 @@ async function append(c: Context<AppEnv>, contactId: string, bodies: NewContactE
  */
 async function owningHub(c: Context<AppEnv>, id: string, hint: string | undefined) {
   const tenantId = c.get('tenantId');
-  const contactId = hint ?? (await entryOwners(c.env.DB, tenantId, [id])).get(id);
+  const contactId = hint ?? (await entryOwners(c.var.db, tenantId, [id])).get(id);
   if (!contactId) throw notFound('The contact event');
   return contactHub(c.env, tenantId, contactId);
 }

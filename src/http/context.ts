@@ -10,6 +10,10 @@ export interface AppEnv {
     requestId: string;
     tenantId: string;
     apiKeyId: string;
+    /** The D1 database of the tenant's shard, resolved once per request by requireApiKey. */
+    db: D1Database;
+    /** Its shard number (the index into SHARDS). */
+    shard: number;
   };
 }
 

@@ -1,3 +1,4 @@
+import { headPosition } from '../db/log';
 import { createRoute, z } from '@hono/zod-openapi';
 import {
   countEvents,
@@ -6,7 +7,6 @@ import {
   eventStatsFromLog,
   getEvent,
   listEvents,
-  maxEventPosition,
   servedEvent,
   type EventFilters,
   type Keyset,
@@ -165,7 +165,7 @@ events.openapi(
       after = { timestamp: cursor.timestamp, position: cursor.position };
     }
     // One row more than asked tells whether another page exists without a second query.
-    const { rows, total } = await listEvents(c.env.DB, c.get('tenantId'), f, { order: q.order, limit: q.limit + 1, after });
+    const { rows, total } = await listEvents(c.var.db, c.get('tenantId'), f, { order: q.order, limit: q.limit + 1, after });
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];
     const next_cursor = rows.length > q.limit && last ? encodeEventCursor({ timestamp: last.timestamp, position: last.position, order: q.order }) : null;
@@ -191,7 +191,7 @@ events.openapi(
     if (q.contact_id === undefined && q.session_id === undefined) {
       throw validationFailed([{ path: 'query.contact_id', message: 'contact_id or session_id is required' }]);
     }
-    const count = await countEvents(c.env.DB, c.get('tenantId'), { contact_id: q.contact_id, session_id: q.session_id });
+    const count = await countEvents(c.var.db, c.get('tenantId'), { contact_id: q.contact_id, session_id: q.session_id });
     return c.json({ count, ...(q.contact_id ? { contact_id: q.contact_id } : {}), ...(q.session_id ? { session_id: q.session_id } : {}) }, 200);
   },
 );
@@ -221,10 +221,10 @@ events.openapi(
     // boundaries, is counted over the log itself.
     const aligned = since % HOUR_MS === 0 && ((until + 1) % HOUR_MS === 0 || until % HOUR_MS === 0);
     const rollups =
-      aligned && (await rollupsSettled(c.env.DB, tenantId, since, until, Date.now()))
-        ? await statsFromRollups(c.env.DB, tenantId, { since, until, groupBy: q.group_by })
+      aligned && (await rollupsSettled(c.var.db, tenantId, since, until, Date.now()))
+        ? await statsFromRollups(c.var.db, tenantId, { since, until, groupBy: q.group_by })
         : null;
-    const stats = rollups ?? (await eventStatsFromLog(c.env.DB, tenantId, { since, until }, q.group_by));
+    const stats = rollups ?? (await eventStatsFromLog(c.var.db, tenantId, { since, until }, q.group_by));
     return c.json({ from: iso(since), to: iso(until), group_by: q.group_by, ...stats, computed_from: rollups ? ('rollups' as const) : ('log' as const) }, 200);
   },
 );
@@ -254,11 +254,11 @@ events.openapi(
   async (c) => {
     const q = c.req.valid('query');
     const f = filtersOf(q);
-    const db = c.env.DB;
+    const db = c.var.db;
     const tenantId = c.get('tenantId');
     const requestId = c.get('requestId');
     // Rows appended during the export are left out: it is a snapshot, and it ends.
-    const maxPosition = await maxEventPosition(db);
+    const maxPosition = await headPosition(db, tenantId);
     const encoder = new TextEncoder();
     let after: Keyset | undefined;
     let started = false;
@@ -315,11 +315,11 @@ events.openapi(
   async (c) => {
     const tenantId = c.get('tenantId');
     const { event_id: id } = c.req.valid('param');
-    const row = await getEvent(c.env.DB, tenantId, id);
+    const row = await getEvent(c.var.db, tenantId, id);
     if (row) return c.json(servedEvent(eventFromRow(row)), 200);
     // Not in the query store yet: the owner index names the hub that committed it (docs/api.md "Read your
     // writes"); an id it does not know does not exist.
-    const owner = (await eventOwners(c.env.DB, tenantId, [id])).get(id);
+    const owner = (await eventOwners(c.var.db, tenantId, [id])).get(id);
     const event = owner && (await (owner.kind === 'contact' ? contactHub(c.env, tenantId, owner.id) : streamHub(c.env, tenantId, owner.id)).stub.getLogEvent(owner, id));
     if (!event) throw notFound('The event');
     return c.json(servedEvent(event), 200);

@@ -1,3 +1,4 @@
+import { allShards } from '../db/shards';
 import { createRoute, z } from '@hono/zod-openapi';
 import { pingD1 } from '../db/client';
 import { problemResponses } from '../domain/schemas/common';
@@ -26,7 +27,8 @@ health.openapi(
   async (c) => {
     const time = new Date().toISOString();
     try {
-      await pingD1(c.env.DB);
+      // The control database and every shard: a shard down is a degraded platform (its tenants' relays retry).
+      await Promise.all([c.env.DB, ...allShards(c.env).map((s) => s.db)].map(pingD1));
       return c.json({ status: 'ok' as const, d1: 'ok' as const, time }, 200);
     } catch (e) {
       return c.json({ status: 'degraded' as const, d1: String(e), time }, 503);

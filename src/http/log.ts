@@ -38,7 +38,7 @@ log.openapi(
   }),
   async (c) => {
     const q = c.req.valid('query');
-    const { body, next } = await logPageBody(c.env.DB, c.get('tenantId'), {
+    const { body, next } = await logPageBody(c.var.db, c.get('tenantId'), {
       after: q.after,
       limit: q.limit,
       types: q.types?.length ? typeFilter(q.types) : null,
@@ -95,7 +95,7 @@ log.openapi(
     const q = c.req.valid('query');
     const lastEventId = c.req.valid('header')['last-event-id'];
     const tenantId = c.get('tenantId');
-    const d1 = c.env.DB;
+    const d1 = c.var.db;
     const types = q.types?.length ? typeFilter(q.types) : null;
     let cursor = lastEventId !== undefined ? Number(lastEventId) : (q.after ?? (await headPosition(d1, tenantId)));
     const deadline = Date.now() + q.max_seconds * 1000;
@@ -175,7 +175,7 @@ log.openapi(
     if (from !== undefined && to !== undefined && to < from) throw validationFailed([{ path: 'to', message: 'must not be before from' }]);
 
     const tenantId = c.get('tenantId');
-    const d1 = c.env.DB;
+    const d1 = c.var.db;
     const filter = { types: body.type ? typeFilter([body.type]) : null, from, to };
     const matched = await countAfter(d1, tenantId, { after: 0, ...filter }, REPLAY_MAX + 1);
     const firstRow = (await readLog(d1, tenantId, { after: 0, limit: 1, ...filter }))[0];

@@ -1,5 +1,6 @@
 import { createRoute } from '@hono/zod-openapi';
-import { analyticsCurrentHour, archiveTotals, checkpointLag, deliveryStats, eventCounts, hubBacklogs, parkedStats, workerOutbox } from '../db/ops';
+import { analyticsCurrentHour, archiveTotals, checkpointLag, databaseBytes, deliveryStats, eventCounts, hubBacklogs, parkedStats, tenantContentBytes, workerOutbox } from '../db/ops';
+import { capacityOf } from '../domain/capacity';
 import { OpsStats } from '../domain/schemas/analytics';
 import { problemResponses } from '../domain/schemas/common';
 import { iso } from '../domain/time';
@@ -19,15 +20,15 @@ opsStats.openapi(
     method: 'get',
     path: '/ops/stats',
     tags: ['Operations'],
-    summary: "The tenant's operational state in one document: event counts, relay backlog, webhook deliveries, consumer lag, archives",
-    description: 'What to alert on: a growing relay backlog, failed or dead-lettered deliveries, subscription or projection lag.',
+    summary: "The tenant's operational state in one document: event counts, relay backlog, webhook deliveries, consumer lag, archives, shard capacity",
+    description: 'What to alert on: a growing relay backlog, failed or dead-lettered deliveries, subscription or projection lag, a shard past 80 % of its capacity.',
     responses: { 200: { description: 'Stats', content: { 'application/json': { schema: OpsStats } } }, ...problemResponses(401, 429) },
   }),
   async (c) => {
-    const db = c.env.DB;
+    const db = c.var.db;
     const tenantId = c.get('tenantId');
     const now = Date.now();
-    const [events, outbox, hubs, deliveries, subscriptions, projections, counted, archived, parked] = await Promise.all([
+    const [events, outbox, hubs, deliveries, subscriptions, projections, counted, archived, parked, bytes, tenantBytes] = await Promise.all([
       eventCounts(db, tenantId, now),
       workerOutbox(db, tenantId, now),
       hubBacklogs(db, tenantId),
@@ -37,6 +38,8 @@ opsStats.openapi(
       analyticsCurrentHour(db, tenantId, now),
       archiveTotals(db, tenantId),
       parkedStats(db, tenantId),
+      databaseBytes(db),
+      tenantContentBytes(db, tenantId),
     ]);
     const oldestHub = hubs.reduce<number | null>((m, h) => (h.oldest_at === null ? m : m === null ? h.oldest_at : Math.min(m, h.oldest_at)), null);
     return c.json(
@@ -71,6 +74,7 @@ opsStats.openapi(
         projections,
         analytics: { counted_last_hour: counted },
         archives: archived,
+        capacity: capacityOf(c.var.shard, bytes, tenantBytes),
       },
       200,
     );

@@ -26,6 +26,8 @@ export const PROBLEMS = {
   'auth-throttled': { status: 429, title: 'Too many failed authentications' },
   internal: { status: 500, title: 'Internal error' },
   'realtime-disabled': { status: 503, title: 'Realtime disabled' },
+  // The tenant's data is being switched to another shard (a few seconds); `Retry-After` says when to retry.
+  'tenant-moving': { status: 503, title: 'Tenant moving' },
   // Thrown by the framework itself (HTTPException): its status and message are taken as they come.
   'http-error': { status: 500, title: 'Request failed' },
 } as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;

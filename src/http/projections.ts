@@ -1,3 +1,4 @@
+import { tenantDb } from '../db/shards';
 import { createRoute, z } from '@hono/zod-openapi';
 import { getProjectionState, getRow, listContactRows, startRebuild, type ProjectionRow } from '../db/projections';
 import { PROJECTIONS, projectionByName } from '../domain/projections';
@@ -58,7 +59,7 @@ projections.openapi(
     if (!p) throw notFound(`The projection ${name}`);
     const tenantId = c.get('tenantId');
     await projectionInfo(c.env, tenantId, p);
-    if (!(await startRebuild(c.env.DB, tenantId, p.name, Date.now()))) throw conflict(`The projection ${name} is already rebuilding.`);
+    if (!(await startRebuild(c.var.db, tenantId, p.name, Date.now()))) throw conflict(`The projection ${name} is already rebuilding.`);
     await kickProjections(c.env, tenantId, 0);
     return c.json(await projectionInfo(c.env, tenantId, p), 202);
   },
@@ -69,7 +70,7 @@ function contactView(row: ProjectionRow): z.infer<typeof ContactView> {
 }
 
 async function liveGeneration(env: Env, tenantId: string): Promise<number> {
-  const state = await getProjectionState(env.DB, tenantId, 'contacts');
+  const state = await getProjectionState(await tenantDb(env, tenantId), tenantId, 'contacts');
   return state?.generation ?? 1;
 }
 
@@ -92,7 +93,7 @@ projections.openapi(
   async (c) => {
     const tenantId = c.get('tenantId');
     const { contact_id: id } = c.req.valid('param');
-    const row = await getRow(c.env.DB, tenantId, 'contacts', await liveGeneration(c.env, tenantId), id);
+    const row = await getRow(c.var.db, tenantId, 'contacts', await liveGeneration(c.env, tenantId), id);
     if (!row) throw notFound(`The contact ${id}`);
     return c.json(contactView(row), 200);
   },
@@ -117,7 +118,7 @@ projections.openapi(
   async (c) => {
     const tenantId = c.get('tenantId');
     const q = c.req.valid('query');
-    const rows = await listContactRows(c.env.DB, tenantId, await liveGeneration(c.env, tenantId), {
+    const rows = await listContactRows(c.var.db, tenantId, await liveGeneration(c.env, tenantId), {
       tag: q.tag,
       status: q.status,
       includeDeleted: q.include_deleted === 'true',

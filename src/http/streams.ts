@@ -127,7 +127,7 @@ streams.openapi(
     const { stub, owner } = writerOf(c.env, tenantId, ref);
     // Owner index alongside the commit: GET /events/{id} finds these events from the next request on.
     for (const p of prepared) if (ref.contactId && timelineMappingFor(p.event_type)) p.derivedEntryId = crypto.randomUUID();
-    const [outcome] = await Promise.all([stub.appendEvents(owner, prepared, expected), recordOwners(c.env.DB, tenantId, owner, ownedIds(prepared))]);
+    const [outcome] = await Promise.all([stub.appendEvents(owner, prepared, expected), recordOwners(c.var.db, tenantId, owner, ownedIds(prepared))]);
     if (!outcome.ok) {
       if (outcome.reason === 'wrong_expected_version') throw wrongExpectedVersion(outcome.detail, outcome.current_version, expected);
       throw conflict(outcome.detail, { current_version: outcome.current_version });
@@ -136,9 +136,9 @@ streams.openapi(
     let positions = new Map<string, number>();
     if (c.req.valid('query').wait === 'position') {
       await stub.relay();
-      positions = await positionsOf(c.env.DB, tenantId, ids);
+      positions = await positionsOf(c.var.db, tenantId, ids);
     } else if (!outcome.created) {
-      positions = await positionsOf(c.env.DB, tenantId, ids);
+      positions = await positionsOf(c.var.db, tenantId, ids);
     }
     return c.json(
       {
@@ -175,7 +175,7 @@ streams.openapi(
     const from = q.direction === 'forward' ? (q.after ?? 0) + 1 : q.after === undefined ? Number.MAX_SAFE_INTEGER : q.after - 1;
     const page = await stub.readStream(owner, from, q.limit, q.direction);
     if (page.version === 0) throw notFound(`The stream ${ref.streamId}`);
-    const positions = await positionsOf(c.env.DB, tenantId, page.events.map((e) => e.id));
+    const positions = await positionsOf(c.var.db, tenantId, page.events.map((e) => e.id));
     const last = page.events[page.events.length - 1];
     let next: number | null = null;
     if (last && page.events.length === q.limit && last.sequence_number !== null) {
@@ -250,7 +250,7 @@ streams.openapi(
     if (version === 0) throw notFound(`The stream ${ref.streamId}`);
     if (body.version > version) throw validationFailed([{ path: 'version', message: `must be at most ${version}, the stream's version` }]);
     const now = Date.now();
-    await putSnapshotStatement(c.env.DB, tenantId, { streamId: ref.streamId, sequenceNumber: body.version, state: JSON.stringify(body.state), source: 'client', now }, true).run();
+    await putSnapshotStatement(c.var.db, tenantId, { streamId: ref.streamId, sequenceNumber: body.version, state: JSON.stringify(body.state), source: 'client', now }, true).run();
     return c.json({ stream_id: ref.streamId, version: body.version, state: body.state, source: 'client', created_at: iso(now) }, 200);
   },
 );
@@ -273,7 +273,7 @@ streams.openapi(
   }),
   async (c) => {
     const ref = streamRef(c.req.valid('param').stream_id);
-    const row = await getSnapshot(c.env.DB, c.get('tenantId'), ref.streamId, c.req.valid('query').version);
+    const row = await getSnapshot(c.var.db, c.get('tenantId'), ref.streamId, c.req.valid('query').version);
     if (!row) throw notFound(`A snapshot of ${ref.streamId}`);
     return c.json(
       { stream_id: row.stream_id, version: row.version, state: JSON.parse(row.state) as Record<string, unknown>, source: row.source, created_at: iso(row.created_at) },

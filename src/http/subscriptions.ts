@@ -77,7 +77,7 @@ subscriptions.openapi(
   async (c) => {
     const body = c.req.valid('json');
     const tenantId = c.get('tenantId');
-    const d1 = c.env.DB;
+    const d1 = c.var.db;
     let checkpoint = 0;
     if (body.start === 'end') checkpoint = await headPosition(d1, tenantId);
     else if (typeof body.start === 'number') checkpoint = body.start;
@@ -106,10 +106,10 @@ subscriptions.openapi(
   }),
   async (c) => {
     const { limit, cursor } = c.req.valid('query');
-    const rows = await listSubscriptions(c.env.DB, c.get('tenantId'));
+    const rows = await listSubscriptions(c.var.db, c.get('tenantId'));
     // Paged before the lag is counted: each row's lag is a query of its own.
     const { page, next_cursor } = pageInMemory(rows, { limit, cursor, list: 'subscriptions', key: (r) => [r.name], shape: ['string'] });
-    return c.json({ subscriptions: await Promise.all(page.map((r) => view(c.env.DB, r))), next_cursor }, 200);
+    return c.json({ subscriptions: await Promise.all(page.map((r) => view(c.var.db, r))), next_cursor }, 200);
   },
 );
 
@@ -123,7 +123,7 @@ subscriptions.openapi(
     request: { params: SubscriptionNameParam },
     responses: { ...one, ...problemResponses(401, 404, 422) },
   }),
-  async (c) => c.json(await view(c.env.DB, await mustGet(c.env.DB, c.get('tenantId'), c.req.valid('param').name)), 200),
+  async (c) => c.json(await view(c.var.db, await mustGet(c.var.db, c.get('tenantId'), c.req.valid('param').name)), 200),
 );
 
 subscriptions.openapi(
@@ -138,9 +138,9 @@ subscriptions.openapi(
   }),
   async (c) => {
     const { name } = c.req.valid('param');
-    const row = await mustGet(c.env.DB, c.get('tenantId'), name);
+    const row = await mustGet(c.var.db, c.get('tenantId'), name);
     if (row.kind !== 'external') throw conflict(`${name} is a built-in consumer and cannot be deleted.`);
-    await deleteSubscription(c.env.DB, c.get('tenantId'), name);
+    await deleteSubscription(c.var.db, c.get('tenantId'), name);
     return c.body(null, 204);
   },
 );
@@ -162,8 +162,8 @@ for (const [action, status] of [
     async (c) => {
       const { name } = c.req.valid('param');
       const tenantId = c.get('tenantId');
-      if (!(await setSubscriptionStatus(c.env.DB, tenantId, name, status, Date.now()))) throw notFound(`The subscription ${name}`);
-      return c.json(await view(c.env.DB, await mustGet(c.env.DB, tenantId, name)), 200);
+      if (!(await setSubscriptionStatus(c.var.db, tenantId, name, status, Date.now()))) throw notFound(`The subscription ${name}`);
+      return c.json(await view(c.var.db, await mustGet(c.var.db, tenantId, name)), 200);
     },
   );
 }
@@ -183,10 +183,10 @@ subscriptions.openapi(
     const { name } = c.req.valid('param');
     const { position } = c.req.valid('json');
     const tenantId = c.get('tenantId');
-    const row = await mustGet(c.env.DB, tenantId, name);
+    const row = await mustGet(c.var.db, tenantId, name);
     if (row.kind !== 'external') throw conflict(`${name} is a projection: rebuild it instead.`);
-    await resetSubscription(c.env.DB, tenantId, name, position, Date.now());
-    return c.json(await view(c.env.DB, await mustGet(c.env.DB, tenantId, name)), 200);
+    await resetSubscription(c.var.db, tenantId, name, position, Date.now());
+    return c.json(await view(c.var.db, await mustGet(c.var.db, tenantId, name)), 200);
   },
 );
 
@@ -206,11 +206,11 @@ subscriptions.openapi(
   async (c) => {
     const { name } = c.req.valid('param');
     const tenantId = c.get('tenantId');
-    const row = await mustGet(c.env.DB, tenantId, name);
+    const row = await mustGet(c.var.db, tenantId, name);
     if (row.status === 'paused') throw conflict(`The subscription ${name} is paused.`);
     const types = typesOf(row);
     const q = c.req.valid('query');
-    const { body, next } = await logPageBody(c.env.DB, tenantId, { after: q.after ?? row.checkpoint, limit: q.limit, types: typeFilter(types) });
+    const { body, next } = await logPageBody(c.var.db, tenantId, { after: q.after ?? row.checkpoint, limit: q.limit, types: typeFilter(types) });
     return rawJson(`{"subscription":${JSON.stringify(name)},"checkpoint":${row.checkpoint},"events":${body},"next_after":${next}}`);
   },
 );
@@ -230,7 +230,7 @@ subscriptions.openapi(
     const { name } = c.req.valid('param');
     const { position } = c.req.valid('json');
     const tenantId = c.get('tenantId');
-    const d1 = c.env.DB;
+    const d1 = c.var.db;
     const row = await mustGet(d1, tenantId, name);
     if (row.kind !== 'external') throw conflict(`${name} is a built-in consumer; it commits its own checkpoint.`);
     const head = await headPosition(d1, tenantId);

@@ -81,7 +81,7 @@ function checkUrl(c: Context<AppEnv>, url: string | undefined): void {
 }
 
 async function loadSubscription(c: Context<AppEnv>, id: string) {
-  const row = await getSubscription(c.env.DB, c.get('tenantId'), id);
+  const row = await getSubscription(c.var.db, c.get('tenantId'), id);
   if (!row) throw notFound(`Webhook ${id}`);
   return row;
 }
@@ -110,7 +110,7 @@ webhooks.openapi(
     checkUrl(c, body.url);
     const now = Date.now();
     const secret = generateSecret();
-    const row = await insertSubscription(c.env.DB, c.get('tenantId'), crypto.randomUUID(), body, secret, now);
+    const row = await insertSubscription(c.var.db, c.get('tenantId'), crypto.randomUUID(), body, secret, now);
     // The answer carries the secret: no cache (browser, proxy) may keep it.
     c.header('cache-control', 'no-store');
     return c.json({ ...subscriptionFromRow(row, now), secret }, 201);
@@ -139,7 +139,7 @@ webhooks.openapi(
     const { limit, cursor } = c.req.valid('query');
     const key = cursorKey(cursor, 'webhooks', ['number', 'string']);
     const before = key ? { createdAt: key[0] as number, id: key[1] as string } : undefined;
-    const rows = await listSubscriptions(c.env.DB, c.get('tenantId'), { limit: limit + 1, before });
+    const rows = await listSubscriptions(c.var.db, c.get('tenantId'), { limit: limit + 1, before });
     const { page, next_cursor } = cutPage(rows, limit, 'webhooks', (r) => [r.created_at, r.id]);
     return c.json({ webhooks: page.map((r) => subscriptionFromRow(r, now)), next_cursor }, 200);
   },
@@ -199,7 +199,7 @@ webhooks.openapi(
       throw validationFailed([{ path: 'events', message: 'must hold at least one filter unless subscribe_contact_events is true' }]);
     }
     const reactivate = patch.active === true && !current.active;
-    const row = await updateSubscription(c.env.DB, c.get('tenantId'), id, merged, reactivate, Date.now());
+    const row = await updateSubscription(c.var.db, c.get('tenantId'), id, merged, reactivate, Date.now());
     if (!row) throw notFound(`Webhook ${id}`);
     return c.json(subscriptionFromRow(row), 200);
   },
@@ -219,7 +219,7 @@ webhooks.openapi(
   }),
   async (c) => {
     const { webhook_id: id } = c.req.valid('param');
-    if (!(await deleteSubscription(c.env.DB, c.get('tenantId'), id))) throw notFound(`Webhook ${id}`);
+    if (!(await deleteSubscription(c.var.db, c.get('tenantId'), id))) throw notFound(`Webhook ${id}`);
     return c.body(null, 204);
   },
 );
@@ -245,7 +245,7 @@ webhooks.openapi(
     const { webhook_id: id } = c.req.valid('param');
     const now = Date.now();
     const secret = generateSecret();
-    const row = await rotateSecret(c.env.DB, c.get('tenantId'), id, secret, now + ROTATION_OVERLAP_MS, now);
+    const row = await rotateSecret(c.var.db, c.get('tenantId'), id, secret, now + ROTATION_OVERLAP_MS, now);
     if (!row) throw notFound(`Webhook ${id}`);
     c.header('cache-control', 'no-store');
     return c.json({ secret, secret_rotation_ends_at: iso(now + ROTATION_OVERLAP_MS) }, 200);
@@ -277,12 +277,12 @@ webhooks.openapi(
       timestamp: iso(now),
       data: { id: eventId, subscription_id: sub.id, message: 'A test event from Eventline.' },
     });
-    const db = c.env.DB;
+    const db = c.var.db;
     await insertDeliveriesStatement(db, tenantId, [{ id: deliveryId, subscription_id: sub.id, event_id: eventId, event_type: WEBHOOK_EVENT_TYPES.test, body }], now).run();
     const lease = await leaseAttempt(db, { tenantId, deliveryId, generation: 1, expectedGenerationAttempts: 0, owner: 'test', leaseUntil: leaseUntil(sub, now) }, now);
     const loaded = await deliveryWithSubscription(db, tenantId, deliveryId);
     if (!lease || !loaded) throw new ApiError({ code: 'internal', message: 'The test delivery could not be started.' });
-    const [report] = await attemptDeliveries(c.env, c.executionCtx, [{ sub, delivery: loaded.delivery, lease, retryable: false }]);
+    const [report] = await attemptDeliveries(c.env, db, c.executionCtx, [{ sub, delivery: loaded.delivery, lease, retryable: false }]);
     if (!report) throw new ApiError({ code: 'internal', message: 'The test attempt could not be recorded.' });
     const after = await getDelivery(db, tenantId, deliveryId);
     const attempt = (await listAttempts(db, tenantId, deliveryId)).find((a) => a.attempt === report.attempt);
@@ -319,7 +319,7 @@ webhooks.openapi(
     await loadSubscription(c, id);
     const key = cursorKey(cursor, 'webhook-deliveries', ['number', 'string']);
     const before = key ? { createdAt: key[0] as number, id: key[1] as string } : undefined;
-    const rows = await listDeliveries(c.env.DB, c.get('tenantId'), id, { limit: limit + 1, ...(status ? { status } : {}), ...(before ? { before } : {}) });
+    const rows = await listDeliveries(c.var.db, c.get('tenantId'), id, { limit: limit + 1, ...(status ? { status } : {}), ...(before ? { before } : {}) });
     const { page, next_cursor } = cutPage(rows, limit, 'webhook-deliveries', (r) => [r.created_at, r.id]);
     return c.json({ deliveries: page.map(deliveryFromRow), next_cursor }, 200);
   },
@@ -354,8 +354,8 @@ webhooks.openapi(
     const sub = await loadSubscription(c, id);
     if (sub.active !== 1) throw conflict(`Webhook ${id} is disabled; re-enable it (PATCH active: true) before recovering.`);
     const LIMIT = 1000;
-    const ids = await failedDeliveriesSince(c.env.DB, tenantId, id, since, LIMIT + 1);
-    const restarted = await restartDeliveries(c.env.DB, tenantId, ids.slice(0, LIMIT), Date.now());
+    const ids = await failedDeliveriesSince(c.var.db, tenantId, id, since, LIMIT + 1);
+    const restarted = await restartDeliveries(c.var.db, tenantId, ids.slice(0, LIMIT), Date.now());
     await enqueue(c.env, tenantId, restarted);
     return c.json({ recovered: restarted.length, delivery_ids: restarted.map((r) => r.id), has_more: ids.length > LIMIT }, 202);
   },
@@ -378,10 +378,10 @@ webhooks.openapi(
   async (c) => {
     const tenantId = c.get('tenantId');
     const { delivery_id: id } = c.req.valid('param');
-    const row = await getDelivery(c.env.DB, tenantId, id);
+    const row = await getDelivery(c.var.db, tenantId, id);
     if (!row) throw notFound(`Delivery ${id}`);
     if (row.status === 'erased') throw erasedDelivery(id);
-    const attempts = await listAttempts(c.env.DB, tenantId, id);
+    const attempts = await listAttempts(c.var.db, tenantId, id);
     return c.json({ ...deliveryFromRow(row), payload: JSON.parse(row.body) as Record<string, unknown>, attempt_log: attempts.map(attemptFromRow) }, 200);
   },
 );
@@ -405,15 +405,15 @@ webhooks.openapi(
   async (c) => {
     const tenantId = c.get('tenantId');
     const { delivery_id: id } = c.req.valid('param');
-    const loaded = await deliveryWithSubscription(c.env.DB, tenantId, id);
+    const loaded = await deliveryWithSubscription(c.var.db, tenantId, id);
     if (!loaded) throw notFound(`Delivery ${id}`);
     if (loaded.delivery.status === 'erased') throw erasedDelivery(id);
     if (!loaded.sub || loaded.sub.active !== 1) throw conflict(`The delivery's webhook is disabled; re-enable it (PATCH active: true) before redelivering.`);
-    const restarted = await restartDeliveries(c.env.DB, tenantId, [id], Date.now());
+    const restarted = await restartDeliveries(c.var.db, tenantId, [id], Date.now());
     // Erased between the check and the restart: restartDeliveries skipped it, nothing was queued.
     if (restarted.length === 0) throw erasedDelivery(id);
     await enqueue(c.env, tenantId, restarted);
-    const row = await getDelivery(c.env.DB, tenantId, id);
+    const row = await getDelivery(c.var.db, tenantId, id);
     return c.json(deliveryFromRow(row!), 202);
   },
 );

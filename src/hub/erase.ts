@@ -1,5 +1,7 @@
+import { tenantDb } from '../db/shards';
 import { activeSubscriptions, type NewDelivery } from '../db/webhooks';
 import { eraseContactRows, eraseStreamRows, eraseTombstonesStatement } from '../db/erase';
+import type { OwnedId } from '../db/owners';
 import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 import { matchesContactEvent, matchesLogEvent } from '../domain/webhook-filters';
@@ -10,7 +12,7 @@ import type { AlarmScheduler } from './alarms';
 import type { LogStore } from './log-store';
 import type { HubMeta } from './meta';
 import type { Outbox } from './outbox';
-import { HUB_SCHEMA } from './storage';
+import { applyHubSchema } from './storage';
 import type { TimelineStore } from './timeline-store';
 import { NOTHING_ERASED, type HubEraseCounts, type HubOwner } from './types';
 
@@ -98,12 +100,13 @@ export async function eraseHub(hub: ErasableHub): Promise<HubEraseCounts> {
   await outbox.pause();
   try {
     return await ctx.blockConcurrencyWhile(async () => {
+      const db = await tenantDb(env, owner.tenantId);
       const hubEvents = log.count();
       const hubEntries = timeline.count(true, Date.now());
       if (owner.kind === 'contact') {
         // Before the D1 delete: a late fan-out between the two would otherwise create a live delivery.
         const since = iso(Date.now() - IN_FLIGHT_MS);
-        await closeInFlightDeliveries(env.DB, owner.tenantId, {
+        await closeInFlightDeliveries(db, owner.tenantId, {
           events: log.committedSince(since),
           entries: timeline.committedSince(since),
           receipts: timeline.receiptsSince(since),
@@ -111,10 +114,11 @@ export async function eraseHub(hub: ErasableHub): Promise<HubEraseCounts> {
       }
       // Even a hub that holds nothing deletes in D1 (scoped to the caller's tenant): the request is
       // idempotent, and a retry after a crash between the D1 delete and deleteAll must still finish.
+      const hubIds: OwnedId[] = [...log.ids().map((id) => ({ kind: 'event' as const, id })), ...timeline.ids().map((id) => ({ kind: 'entry' as const, id }))];
       const d1 =
         owner.kind === 'contact'
-          ? await eraseContactRows(env.DB, owner.tenantId, owner.id, streamId)
-          : { ...NOTHING_ERASED, events: await eraseStreamRows(env.DB, owner.tenantId, streamId) };
+          ? await eraseContactRows(db, owner.tenantId, owner.id, streamId, hubIds)
+          : { ...NOTHING_ERASED, events: await eraseStreamRows(db, owner.tenantId, streamId, hubIds) };
       await outbox.clearBacklog(true);
       for (const ws of ctx.getWebSockets()) ws.close(4410, 'contact erased');
       const highWater = hub.lastSequence;
@@ -125,13 +129,14 @@ export async function eraseHub(hub: ErasableHub): Promise<HubEraseCounts> {
         timeline.deleteAll();
         outbox.deleteAll();
         meta.deleteAllButSequence();
+        meta.saveSequence(highWater);
       });
       await alarms.cancel();
       // Then all of the storage (freed pages included), with the tombstone written back in the same
       // turn, before any await: deleteAll takes effect at once, and writes made in one turn are
       // committed together (write coalescing), so no window leaves a storage without its counter.
       const cleared = ctx.storage.deleteAll();
-      for (const statement of HUB_SCHEMA) ctx.storage.sql.exec(statement);
+      applyHubSchema(ctx.storage.sql);
       if (highWater > 0) meta.saveSequence(highWater);
       await cleared;
       outbox.forget();

@@ -9,7 +9,7 @@ import { HubMeta } from './meta';
 import { Outbox, type ParkedRow } from './outbox';
 import type { RelaySink } from './relay';
 import { HubSockets } from './sockets';
-import { HUB_SCHEMA } from './storage';
+import { applyHubSchema } from './storage';
 import { TimelineStore } from './timeline-store';
 import { StreamWriter } from './writer';
 import { HubWatchers, inboxChanges, type CatchUpChunk, type InboxWatch } from './watchers';
@@ -83,7 +83,7 @@ export class StreamHub extends DurableObject<Env> {
     this.owner = owner;
     this.name = hubName(owner);
     const sql = ctx.storage.sql;
-    for (const statement of HUB_SCHEMA) sql.exec(statement);
+    applyHubSchema(sql);
     this.meta = new HubMeta(sql);
     this.log = new LogStore(sql);
     this.timeline = new TimelineStore(sql);

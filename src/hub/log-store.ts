@@ -59,6 +59,11 @@ export class LogStore {
     return { count: row.n, first_created_at: row.first, last_created_at: row.last };
   }
 
+  /** Every stored event id (an erase removes their owner index rows). */
+  ids(): string[] {
+    return this.sql.exec<{ id: string }>(`SELECT id FROM log`).toArray().map((r) => r.id);
+  }
+
   count(): number {
     return this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM log`).one().n;
   }

@@ -1,7 +1,9 @@
 /**
- * The hub's `meta` table: the sequence counter, and the flag that its relay backlog is reported to D1.
- * The counter is persisted: deriving it from max(seq) alone would hand out the number of a deleted (or
- * purged) newest entry again after a restart. It survives an erase as a tombstone.
+ * The hub's `meta` table: the sequence counter's floor, and the flag that its relay backlog is reported
+ * to D1. The counter is the highest stored row's sequence number: an append writes no counter row of
+ * its own. Only what deletes rows (an entry's delete, the expiry purge, an erase) stores it first, so
+ * that the number of a deleted newest row is never handed out again after a restart; it survives an
+ * erase as a tombstone.
  */
 export class HubMeta {
   constructor(private readonly sql: SqlStorage) {}
@@ -15,7 +17,7 @@ export class HubMeta {
     return seq.s ?? 0;
   }
 
-  /** Inside an append's transaction: persist the counter with the rows that use it. */
+  /** Inside the transaction of anything that deletes rows: the counter must not go down with them. */
   saveSequence(seq: number): void {
     this.sql.exec(`INSERT INTO meta (key, value) VALUES ('seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, String(seq));
   }

@@ -1,3 +1,5 @@
+import { isFenced } from '../db/moves';
+import { tenantDb } from '../db/shards';
 import { clearHubBacklog, clearParked, insertParked, upsertHubBacklog, type ParkedRecord } from '../db/ops';
 import { MESSAGE_BYTES, oversizedRelayMessage } from '../queues/messages';
 import { MINUTE_MS } from '../domain/time';
@@ -59,6 +61,12 @@ export class Outbox {
    */
   private relayedUpTo = 0;
   private clearedUpTo = 0;
+  /**
+   * The last outbox id handed out. Ids only grow within an instance (relayedUpTo marks a prefix, so a
+   * reused id would be skipped); a new instance starts above every stored and parked id (parked ids
+   * name rows in D1's relay_parked), so ids of rows deleted before a restart are all it can reuse.
+   */
+  private lastId: number;
   private clearTimer: ReturnType<typeof setTimeout> | null = null;
   /** Mirrors meta 'backlog_reported' (read at start): a relay pass need not query it. */
   private backlogReported: boolean;
@@ -88,6 +96,20 @@ export class Outbox {
   ) {
     this.sink = new RelaySink(env, hubKey);
     this.backlogReported = meta.backlogReported();
+    this.lastId = this.highestStoredId();
+  }
+
+  private highestStoredId(): number {
+    const stored = this.sql.exec<{ m: number | null }>(`SELECT max(m) AS m FROM (SELECT max(id) AS m FROM outbox UNION ALL SELECT max(outbox_id) FROM parked)`).one().m ?? 0;
+    // Hubs created before kept AUTOINCREMENT, whose counter may be above every stored row; newer hubs
+    // have no sqlite_sequence table at all.
+    let counter = 0;
+    try {
+      counter = this.sql.exec<{ seq: number }>(`SELECT seq FROM sqlite_sequence WHERE name = 'outbox'`).toArray()[0]?.seq ?? 0;
+    } catch {
+      // no such table: nothing was ever AUTOINCREMENTed here
+    }
+    return Math.max(stored, counter);
   }
 
   private get sql(): SqlStorage {
@@ -108,8 +130,11 @@ export class Outbox {
     const message = opts.queues ? relayMessage('', item) : null;
     const toWebhooks = message !== null;
     const toAnalytics = message !== null && message.kind !== 'contact_event_receipt';
+    // Taken before the insert: should the caller's transaction roll back, the id is merely skipped.
+    this.lastId += 1;
     this.sql.exec(
-      `INSERT INTO outbox (kind, body, d1, wq, aq, created_at) VALUES (?, ?, 1, ?, ?, ?)`,
+      `INSERT INTO outbox (id, kind, body, d1, wq, aq, created_at) VALUES (?, ?, ?, 1, ?, ?, ?)`,
+      this.lastId,
       item.kind,
       JSON.stringify(item),
       toWebhooks ? 1 : 0,
@@ -239,8 +264,11 @@ export class Outbox {
     for (const [dest, r] of [['d1', d1], ['webhooks', wq], ['analytics', aq]] as const) {
       if (r.status === 'fulfilled') continue;
       const failure = relayFailureOf(r.reason);
-      const deterministic = DETERMINISTIC.test(failure.error);
-      refused.push({ dest, error: failure.error, own: failure.isolated || deterministic, deterministic });
+      // The tenant's shard is fenced (the tenant is moving): every record of the tenant is refused for a
+      // while, none for its own sake; it is retried with backoff, never parked.
+      const fenced = isFenced(failure.error);
+      const deterministic = !fenced && DETERMINISTIC.test(failure.error);
+      refused.push({ dest, error: failure.error, own: !fenced && (failure.isolated || deterministic), deterministic });
       this.lastRelayError = failure.error;
       console.error(JSON.stringify({ msg: 'relay failed', owner: this.owner, destination: dest, isolated: failure.isolated, error: failure.error }));
     }
@@ -318,7 +346,7 @@ export class Outbox {
       )
       .toArray();
     try {
-      await insertParked(this.env.DB, this.owner.tenantId, this.hubKey, rows as ParkedRecord[]);
+      await insertParked(await tenantDb(this.env, this.owner.tenantId), this.owner.tenantId, this.hubKey, rows as ParkedRecord[]);
       for (const r of rows) this.sql.exec(`UPDATE parked SET reported = 1 WHERE outbox_id = ? AND destination = ?`, r.outbox_id, r.destination);
       this.parkedUnreported = rows.length === 100;
     } catch {
@@ -373,7 +401,7 @@ export class Outbox {
   private async reportBacklog(): Promise<void> {
     const stats = this.stats();
     try {
-      await upsertHubBacklog(this.env.DB, this.owner.tenantId, this.hubKey, {
+      await upsertHubBacklog(await tenantDb(this.env, this.owner.tenantId), this.owner.tenantId, this.hubKey, {
         pending: stats.pending,
         oldestAt: stats.oldest_ms === null ? null : Date.now() - stats.oldest_ms,
         failures: this.failures,
@@ -390,10 +418,13 @@ export class Outbox {
   /** Removes the backlog report once the outbox is empty; forced (an erase), the parked records' report too. */
   async clearBacklog(force = false): Promise<void> {
     // The parked records' bodies go with the hub's storage.
-    if (force) await clearParked(this.env.DB, this.owner.tenantId, this.hubKey).catch(() => undefined);
+    if (force)
+      await tenantDb(this.env, this.owner.tenantId)
+        .then((db) => clearParked(db, this.owner.tenantId, this.hubKey))
+        .catch(() => undefined);
     if (!this.backlogReported || (!force && this.pendingCount() > 0)) return;
     try {
-      await clearHubBacklog(this.env.DB, this.owner.tenantId, this.hubKey);
+      await clearHubBacklog(await tenantDb(this.env, this.owner.tenantId), this.owner.tenantId, this.hubKey);
       this.meta.setBacklogReported(false);
       this.backlogReported = false;
     } catch {

@@ -1,6 +1,11 @@
 /**
- * The hub's own SQLite schema. Applied in the constructor under blockConcurrencyWhile; every statement
- * is idempotent so that a hub woken after an upgrade brings itself up to date.
+ * The hub's own SQLite schema. Applied in the constructor under blockConcurrencyWhile (applyHubSchema);
+ * every statement is idempotent so that a hub woken after an upgrade brings itself up to date.
+ *
+ * Durable Object SQLite bills every index entry as a row written, and SQLite indexes NULLs too: a
+ * column that is usually null (an Idempotency-Key, a session) gets a partial index, not an inline
+ * UNIQUE. Hubs stored before keep their tables' inline UNIQUE constraints (SQLite cannot drop them
+ * without rebuilding the table); they get no second, partial index for the same column.
  */
 export const HUB_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
@@ -9,19 +14,20 @@ export const HUB_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS log (
      seq INTEGER PRIMARY KEY,
      id TEXT NOT NULL UNIQUE,
-     idempotency_key TEXT UNIQUE,
+     idempotency_key TEXT,
      request_hash TEXT NOT NULL,
      event_type TEXT NOT NULL,
      timestamp INTEGER NOT NULL,
      body TEXT NOT NULL
    )`,
-  // Timeline entries. A derived entry shares the sequence number of the log event it came from.
+  // Timeline entries. A derived entry shares the sequence number of the log event it came from, which
+  // is what finds it (and keeps it to one per event: seq is the key); origin_event_id needs no index.
   `CREATE TABLE IF NOT EXISTS timeline (
      seq INTEGER PRIMARY KEY,
      id TEXT NOT NULL UNIQUE,
-     idempotency_key TEXT UNIQUE,
+     idempotency_key TEXT,
      request_hash TEXT,
-     origin_event_id TEXT UNIQUE,
+     origin_event_id TEXT,
      session_id TEXT,
      event_type TEXT NOT NULL,
      category TEXT NOT NULL,
@@ -35,11 +41,15 @@ export const HUB_SCHEMA = [
      revision INTEGER NOT NULL,
      body TEXT NOT NULL
    )`,
-  `CREATE INDEX IF NOT EXISTS timeline_session ON timeline (session_id, seq)`,
+  // Most entries name no session: the index of before held an entry for each of them.
+  `DROP INDEX IF EXISTS timeline_session`,
+  `CREATE INDEX IF NOT EXISTS timeline_by_session ON timeline (session_id, seq) WHERE session_id IS NOT NULL`,
   `CREATE INDEX IF NOT EXISTS timeline_undelivered ON timeline (seq) WHERE is_realtime = 1 AND delivered = 0`,
   // Committed with each change, cleared once D1 (d1) and the webhooks (wq) and analytics (aq) queues have it.
+  // Ids are assigned by the Outbox (above every stored and parked id), not AUTOINCREMENT, which would
+  // write its sqlite_sequence row with every insert. Hubs stored before keep AUTOINCREMENT.
   `CREATE TABLE IF NOT EXISTS outbox (
-     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     id INTEGER PRIMARY KEY,
      kind TEXT NOT NULL,
      body TEXT NOT NULL,
      d1 INTEGER NOT NULL,
@@ -66,3 +76,21 @@ export const HUB_SCHEMA = [
   // that a hub nobody watches pays nothing per commit, and kept across evictions.
   `CREATE TABLE IF NOT EXISTS watchers (agent_id TEXT PRIMARY KEY, name TEXT)`,
 ];
+
+/** The partial unique indexes for tables created without an inline UNIQUE on the column (see HUB_SCHEMA). */
+const PARTIAL_UNIQUE: [table: string, index: string][] = [
+  ['log', 'log_idempotency'],
+  ['timeline', 'timeline_idempotency'],
+];
+
+export function applyHubSchema(sql: SqlStorage): void {
+  for (const statement of HUB_SCHEMA) sql.exec(statement);
+  // One pass over sqlite_master (it has no index) for both tables.
+  const created = new Map(
+    sql.exec<{ name: string; sql: string }>(`SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN ('log', 'timeline')`).toArray().map((r) => [r.name, r.sql]),
+  );
+  for (const [table, index] of PARTIAL_UNIQUE) {
+    if (/idempotency_key TEXT UNIQUE/.test(created.get(table) ?? '')) continue;
+    sql.exec(`CREATE UNIQUE INDEX IF NOT EXISTS ${index} ON ${table} (idempotency_key) WHERE idempotency_key IS NOT NULL`);
+  }
+}

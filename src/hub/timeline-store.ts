@@ -57,7 +57,8 @@ export class TimelineStore {
 
   /** The entry derived from this log event, if any. */
   derivedFrom(eventId: string): TimelineEntryRecord | null {
-    const row = this.sql.exec<{ body: string }>(`SELECT body FROM timeline WHERE origin_event_id = ?`, eventId).toArray()[0];
+    // A derived entry has its log event's sequence number (seq is both tables' key).
+    const row = this.sql.exec<{ body: string }>(`SELECT t.body FROM log l JOIN timeline t ON t.seq = l.seq WHERE l.id = ?`, eventId).toArray()[0];
     return row ? (JSON.parse(row.body) as TimelineEntryRecord) : null;
   }
 
@@ -146,6 +147,11 @@ export class TimelineStore {
       .exec<{ id: string }>(`SELECT id FROM timeline WHERE expires_at IS NOT NULL AND expires_at < ?`, before)
       .toArray()
       .map((r) => r.id);
+  }
+
+  /** Every stored entry id (an erase removes their owner index rows). */
+  ids(): string[] {
+    return this.sql.exec<{ id: string }>(`SELECT id FROM timeline`).toArray().map((r) => r.id);
   }
 
   count(includeExpired: boolean, now: number): number {

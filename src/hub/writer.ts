@@ -111,7 +111,6 @@ export class StreamWriter {
           derived.push(entry);
         }
       }
-      this.meta.saveSequence(sequenceNumber);
       this.lastSequenceNumber = sequenceNumber;
     });
     this.committed(derived.map((entry) => ({ type: 'event', entry })));
@@ -169,7 +168,6 @@ export class StreamWriter {
         out[index] = record;
         records.push(record);
       }
-      this.meta.saveSequence(sequenceNumber);
       this.lastSequenceNumber = sequenceNumber;
     });
     this.committed(records.map((entry) => ({ type: 'event', entry })));
@@ -233,6 +231,8 @@ export class StreamWriter {
   deleteEntry(id: string): boolean {
     let deleted = false;
     this.storage.transactionSync(() => {
+      // The counter is the highest stored row: kept before the newest row may go.
+      this.meta.saveSequence(this.lastSequenceNumber);
       deleted = this.timeline.delete(id);
       if (deleted) this.outbox.enqueue({ kind: 'timeline_delete', id }, Date.now(), { queues: false });
     });
@@ -246,6 +246,7 @@ export class StreamWriter {
     if (ids.length === 0) return 0;
     const now = Date.now();
     this.storage.transactionSync(() => {
+      this.meta.saveSequence(this.lastSequenceNumber);
       for (const id of ids) {
         this.timeline.delete(id);
         this.outbox.enqueue({ kind: 'timeline_delete', id }, now, { queues: false });

@@ -1,3 +1,4 @@
+import { eachShard } from '../db/shards';
 import { reclaimStaleDeliveries } from '../db/webhooks';
 import type { DeliveryMessage } from '../queues/deliveries';
 import { sendAll } from '../queues/messages';
@@ -17,7 +18,7 @@ const BATCH = 500;
  * consumer) would stay `pending` for ever. The minute cron enqueues it again.
  */
 export async function sweepStaleDeliveries(env: Env, now = Date.now()): Promise<number> {
-  const rows = await reclaimStaleDeliveries(env.DB, now - STALE_DELIVERY_MS, now, BATCH);
+  const rows = (await eachShard(env, 'delivery sweep', (db) => reclaimStaleDeliveries(db, now - STALE_DELIVERY_MS, now, BATCH))).flat();
   const messages: DeliveryMessage[] = rows.map((r) => ({ tenant_id: r.tenant_id, delivery_id: r.id, generation: r.generation }));
   await sendAll(env.DELIVERIES_QUEUE, messages);
   return rows.length;

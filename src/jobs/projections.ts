@@ -1,3 +1,4 @@
+import { eachShard } from '../db/shards';
 import { rebuildingProjectionTenants } from '../db/projections';
 import { laggingProjectionTenants } from '../db/subscriptions';
 import { kickProjections } from '../projections/runner';
@@ -7,9 +8,8 @@ import { kickProjections } from '../projections/runner';
  * made good here, and so is a rebuild whose alarm chain broke.
  */
 export async function kickLaggingProjections(env: Env): Promise<number> {
-  const lagging = await laggingProjectionTenants(env.DB, 1000);
-  const rebuilding = await rebuildingProjectionTenants(env.DB, 1000);
-  const tenants = new Set([...lagging, ...rebuilding]);
+  const found = await eachShard(env, 'projection kick', async (db) => [...(await laggingProjectionTenants(db, 1000)), ...(await rebuildingProjectionTenants(db, 1000))]);
+  const tenants = new Set(found.flat());
   await Promise.all([...tenants].map((t) => kickProjections(env, t, 0)));
   return tenants.size;
 }

@@ -1,3 +1,4 @@
+import { eachShard } from '../db/shards';
 import { relayDirect } from '../append/log';
 import { eventFromRow, staleRelayOutbox } from '../db/events';
 
@@ -5,7 +6,7 @@ const STALE_MS = 30_000;
 
 /** Sends what the Worker-side append path committed to D1 but could not hand to the queues. */
 export async function sweepRelayOutbox(env: Env, now = Date.now()): Promise<number> {
-  const rows = await staleRelayOutbox(env.DB, now - STALE_MS, 500);
+  const rows = (await eachShard(env, 'relay sweep', (db) => staleRelayOutbox(db, now - STALE_MS, 500))).flat();
   const byTenant = new Map<string, ReturnType<typeof eventFromRow>[]>();
   for (const row of rows) {
     const list = byTenant.get(row.tenant_id) ?? [];

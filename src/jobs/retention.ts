@@ -1,3 +1,4 @@
+import { tenantDb } from '../db/shards';
 import {
   completeArchive,
   deleteArchiveManifest,
@@ -83,7 +84,7 @@ async function writeAndComplete(env: Env, m: Manifest, rows: EventRow[], now: nu
   const bytes = await readChecked(env, m.key, file);
   await opts.afterWrite?.({ id: m.id, key: m.key });
   const done = await completeArchive(
-    env.DB,
+    await tenantDb(env, m.tenant_id),
     { tenant_id: m.tenant_id, id: m.id, count: file.count, sha256: file.sha256, bytes },
     rows.map((r) => r.position),
     rows.map((r) => r.id),
@@ -146,7 +147,7 @@ async function rewriteArchive(env: Env, m: Pick<ArchiveRow, 'tenant_id' | 'id' |
     if (removed === 0) return 0;
     if (kept.length === 0) {
       await env.ARCHIVE.delete(m.key);
-      await deleteArchiveManifest(env.DB, m.tenant_id, m.id);
+      await deleteArchiveManifest(await tenantDb(env, m.tenant_id), m.tenant_id, m.id);
       return removed;
     }
     const file = await encodeLines(kept);
@@ -157,7 +158,7 @@ async function rewriteArchive(env: Env, m: Pick<ArchiveRow, 'tenant_id' | 'id' |
     });
     if (put === null) continue;
     const bytes = await readChecked(env, m.key, file);
-    await updateArchiveContents(env.DB, m.tenant_id, m.id, { count: file.count, sha256: file.sha256, bytes });
+    await updateArchiveContents(await tenantDb(env, m.tenant_id), m.tenant_id, m.id, { count: file.count, sha256: file.sha256, bytes });
     return removed;
   }
   throw new Error(`archive ${m.key}: rewrite lost ${REWRITE_TRIES} races in a row`);
@@ -174,7 +175,7 @@ export async function eraseFromArchives(env: Env, tenantId: string, contactId: s
   let removed = 0;
   let after: string | undefined;
   for (;;) {
-    const page = await listArchives(env.DB, tenantId, { limit: 100, after });
+    const page = await listArchives(await tenantDb(env, tenantId), tenantId, { limit: 100, after });
     for (const m of page) {
       removed += await rewriteArchive(env, m, (r) => r.contact_id !== contactId && r.stream_id !== streamId, contactId);
     }
@@ -185,12 +186,12 @@ export async function eraseFromArchives(env: Env, tenantId: string, contactId: s
 
 /** Finishes an archive a previous run left pending. */
 async function resume(env: Env, m: ArchiveRow, now: number, opts: RetentionOptions, report: RetentionReport): Promise<void> {
-  const rows = await collect(env.DB, m.tenant_id, m.day, m.first_position - 1, m.last_position, Number.MAX_SAFE_INTEGER);
+  const rows = await collect(await tenantDb(env, m.tenant_id), m.tenant_id, m.day, m.first_position - 1, m.last_position, Number.MAX_SAFE_INTEGER);
   if (rows.length === 0) {
     // Its rows were erased meanwhile (the manifest turns complete only with the delete): whatever
     // object got written holds data that no longer exists, so it goes too.
     await env.ARCHIVE.delete(m.key);
-    await dropArchive(env.DB, m.tenant_id, m.id);
+    await dropArchive(await tenantDb(env, m.tenant_id), m.tenant_id, m.id);
     report.dropped += 1;
     return;
   }
@@ -201,7 +202,7 @@ async function resume(env: Env, m: ArchiveRow, now: number, opts: RetentionOptio
 }
 
 async function archiveTenant(env: Env, tenantId: string, retentionDays: number, now: number, budget: number, opts: RetentionOptions, report: RetentionReport): Promise<number> {
-  for (const m of await pendingArchives(env.DB, tenantId)) {
+  for (const m of await pendingArchives(await tenantDb(env, tenantId), tenantId)) {
     if (budget <= 0) return budget;
     await resume(env, m, now, opts, report);
     budget -= 1;
@@ -209,16 +210,16 @@ async function archiveTenant(env: Env, tenantId: string, retentionDays: number, 
   // Whole UTC days only, so that each day's events land in one object (more only for very large days).
   const cutoff = floorDay(now - retentionDays * DAY_MS);
   while (budget > 0) {
-    const oldest = await oldestEventBefore(env.DB, tenantId, cutoff);
+    const oldest = await oldestEventBefore(await tenantDb(env, tenantId), tenantId, cutoff);
     if (oldest === null) return budget;
     const day = floorDay(oldest);
-    const rows = await collect(env.DB, tenantId, day, 0, undefined, opts.rowsPerObject ?? ROWS_PER_OBJECT);
+    const rows = await collect(await tenantDb(env, tenantId), tenantId, day, 0, undefined, opts.rowsPerObject ?? ROWS_PER_OBJECT);
     if (rows.length === 0) return budget;
     const first = rows[0]!.position;
     const last = rows[rows.length - 1]!.position;
     const id = archiveId(day, first, last);
     const m: Manifest = { tenant_id: tenantId, id, key: archiveKey(tenantId, id), day, first_position: first, last_position: last };
-    await insertPendingArchive(env.DB, { ...m, count: rows.length, sha256: '', bytes: 0, created_at: now });
+    await insertPendingArchive(await tenantDb(env, tenantId), { ...m, count: rows.length, sha256: '', bytes: 0, created_at: now });
     report.deleted += await writeAndComplete(env, m, rows, now, opts);
     report.objects += 1;
     report.archived += rows.length;

@@ -1,3 +1,4 @@
+import { tenantDb } from '../db/shards';
 import { contactHub } from '../hub';
 import { contactsWithExpired, deleteExpiredOfContact } from '../db/contact-events';
 import { listTenantSettings } from '../db/settings';
@@ -31,9 +32,10 @@ export async function purgeExpiredTimeline(env: Env, now = Date.now()): Promise<
 }
 
 async function purgeTenant(env: Env, tenantId: string, cutoff: number, started: number, report: ExpiryReport): Promise<void> {
+  const db = await tenantDb(env, tenantId);
   const failed = new Set<string>();
   while (Date.now() - started < BUDGET_MS) {
-    const candidates = (await contactsWithExpired(env.DB, tenantId, cutoff, CONTACTS_PER_ROUND + failed.size)).filter(
+    const candidates = (await contactsWithExpired(db, tenantId, cutoff, CONTACTS_PER_ROUND + failed.size)).filter(
       (c) => !failed.has(`${c.tenant_id}:${c.contact_id}`),
     );
     if (candidates.length === 0) break;
@@ -43,7 +45,7 @@ async function purgeTenant(env: Env, tenantId: string, cutoff: number, started: 
           try {
             const { stub, owner } = contactHub(env, tenant_id, contact_id);
             const purged = await stub.purgeExpired(owner, cutoff);
-            await deleteExpiredOfContact(env.DB, tenant_id, contact_id, cutoff);
+            await deleteExpiredOfContact(db, tenant_id, contact_id, cutoff);
             report.deleted += purged;
             report.contacts += 1;
           } catch (error) {

@@ -1,3 +1,4 @@
+import { tenantDb } from '../db/shards';
 import { headPosition, projectionEvent, readLog } from '../db/log';
 import {
   ensureProjection,
@@ -94,7 +95,7 @@ export interface StepResult {
 
 /** The incremental path: folds new events into the live generation and advances the consumer's checkpoint with them, in one D1 batch. */
 export async function catchUp(env: Env, tenantId: string, p: Projection<unknown>, budgetMs: number): Promise<StepResult> {
-  const d1 = env.DB;
+  const d1 = await tenantDb(env, tenantId);
   const consumer = projectionConsumerName(p.name);
   const deadline = Date.now() + budgetMs;
   let applied = 0;
@@ -126,7 +127,7 @@ export async function catchUp(env: Env, tenantId: string, p: Projection<unknown>
  * and later prunes the old one. Reads use the old generation until the switch.
  */
 export async function rebuildStep(env: Env, tenantId: string, p: Projection<unknown>, budgetMs: number): Promise<StepResult> {
-  const d1 = env.DB;
+  const d1 = await tenantDb(env, tenantId);
   const deadline = Date.now() + budgetMs;
   let applied = 0;
   for (;;) {

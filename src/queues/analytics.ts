@@ -1,3 +1,4 @@
+import { tenantDb } from '../db/shards';
 import { ANALYTICS_CONSUMER, rollupStatements } from '../db/analytics';
 import { rollupItem, uniqueItems, type RollupItem } from '../domain/analytics';
 import { failedBatchRetryDelaySeconds } from '../domain/queue-retry';
@@ -42,24 +43,37 @@ export async function consumeAnalytics(batch: MessageBatch<RelayQueueBody>, env:
   const unique = uniqueItems(items);
   let counted = 0;
   let written = 0;
-  try {
-    for (let i = 0; i < unique.length; i += CHUNK_ITEMS) {
-      if (i > 0) await new Promise((r) => setTimeout(r, CHUNK_PAUSE_MS));
-      const part = unique.slice(i, i + CHUNK_ITEMS);
-      const results = await env.DB.batch<{ tenant_id: string; event_id: string }>(rollupStatements(env.DB, part, started));
-      const now = results[results.length - 1]!.results;
-      counted += now.length;
-      // Right after the chunk commits: a later chunk that fails must not lose these points (its retry
-      // finds these events counted and writes no point for them).
-      written += writeDataPoints(env as WithAnalyticsEngine, part, now);
+  // Each shard on its own: a shard that fails retries only its tenants' messages, the others count.
+  const failedTenants = new Set<string>();
+  let failure: unknown;
+  for (const [db, list] of await byShard(env, unique)) {
+    try {
+      for (let i = 0; i < list.length; i += CHUNK_ITEMS) {
+        if (i > 0) await new Promise((r) => setTimeout(r, CHUNK_PAUSE_MS));
+        const part = list.slice(i, i + CHUNK_ITEMS);
+        const results = await db.batch<{ tenant_id: string; event_id: string }>(rollupStatements(db, part, started));
+        const now = results[results.length - 1]!.results;
+        counted += now.length;
+        // Right after the chunk commits: a later chunk that fails must not lose these points (its retry
+        // finds these events counted and writes no point for them).
+        written += writeDataPoints(env as WithAnalyticsEngine, part, now);
+      }
+    } catch (error) {
+      for (const item of list) failedTenants.add(item.tenant_id);
+      failure ??= error;
     }
-  } catch (error) {
+  }
+  if (failedTenants.size > 0) {
     // The failed chunk was not applied (one transaction); earlier chunks were, with their markers, so
-    // the retry counts only the rest. Every message comes back, each after a backoff on its own
-    // attempt count.
-    for (const m of batch.messages) m.retry({ delaySeconds: failedBatchRetryDelaySeconds(m.attempts) });
-    const attempts = Math.max(...batch.messages.map((m) => m.attempts));
-    console.error(JSON.stringify({ msg: 'queue batch failed', queue: batch.queue, messages: batch.messages.length, attempts, retry_in_s: failedBatchRetryDelaySeconds(attempts), error: String(error) }));
+    // the retry counts only the rest. The failed shard's messages come back, each after a backoff on
+    // its own attempt count.
+    const failed = batch.messages.filter((m) => failedTenants.has(m.body.tenant_id));
+    for (const m of batch.messages) {
+      if (failedTenants.has(m.body.tenant_id)) m.retry({ delaySeconds: failedBatchRetryDelaySeconds(m.attempts) });
+      else m.ack();
+    }
+    const attempts = Math.max(...failed.map((m) => m.attempts));
+    console.error(JSON.stringify({ msg: 'queue batch failed', queue: batch.queue, messages: failed.length, attempts, retry_in_s: failedBatchRetryDelaySeconds(attempts), error: String(failure) }));
     return;
   }
   batch.ackAll();
@@ -77,6 +91,18 @@ export async function consumeAnalytics(batch: MessageBatch<RelayQueueBody>, env:
       ms: Date.now() - started,
     }),
   );
+}
+
+/** The items grouped by their tenant's shard (the directory lookups are cached). */
+async function byShard(env: Env, items: RollupItem[]): Promise<Map<D1Database, RollupItem[]>> {
+  const out = new Map<D1Database, RollupItem[]>();
+  for (const item of items) {
+    const db = await tenantDb(env, item.tenant_id);
+    const list = out.get(db);
+    if (list) list.push(item);
+    else out.set(db, [item]);
+  }
+  return out;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { tenantDb } from '../db/shards';
 import {
   abandonDelivery,
   deliveriesWithSubscriptions,
@@ -214,7 +215,7 @@ async function finalSideEffects(env: Env, ctx: WaitUntil, item: LeasedAttempt, r
  * is left unrecorded and comes back as null: its message is retried once the lease expires, which
  * redoes the attempt.
  */
-export async function attemptDeliveries(env: Env, ctx: WaitUntil, items: LeasedAttempt[]): Promise<(AttemptReport | null)[]> {
+export async function attemptDeliveries(env: Env, db: D1Database, ctx: WaitUntil, items: LeasedAttempt[]): Promise<(AttemptReport | null)[]> {
   const https = await Promise.all(items.map((i) => sendWebhook(env, i.sub, i.delivery)));
   const now = Date.now();
   const reports = await Promise.all(
@@ -230,8 +231,8 @@ export async function attemptDeliveries(env: Env, ctx: WaitUntil, items: LeasedA
       }
     }),
   );
-  const statements = reports.flatMap((r, k) => (r ? recordAttemptStatements(env.DB, items[k]!.delivery.tenant_id, items[k]!.delivery, r, now) : []));
-  if (statements.length > 0) await env.DB.batch(statements);
+  const statements = reports.flatMap((r, k) => (r ? recordAttemptStatements(db, items[k]!.delivery.tenant_id, items[k]!.delivery, r, now) : []));
+  if (statements.length > 0) await db.batch(statements);
   return reports;
 }
 
@@ -244,20 +245,31 @@ export const leaseUntil = (sub: WebhookSubscriptionRow, now: number) => now + su
  * or duplicates (another message holds or owns the delivery) are acked without a request.
  */
 export async function consumeDeliveries(batch: MessageBatch<DeliveryMessage>, env: Env, ctx: ExecutionContext): Promise<void> {
-  const db = env.DB;
+  // Per shard (a delivery lives on its tenant's shard): a failing shard retries only its own messages.
+  const byShard = new Map<D1Database, Message<DeliveryMessage>[]>();
+  for (const msg of batch.messages) {
+    const db = await tenantDb(env, msg.body.tenant_id);
+    const list = byShard.get(db);
+    if (list) list.push(msg);
+    else byShard.set(db, [msg]);
+  }
+  await Promise.all([...byShard].map(([db, messages]) => consumeShardDeliveries(db, messages, env, ctx)));
+}
+
+async function consumeShardDeliveries(db: D1Database, messages: Message<DeliveryMessage>[], env: Env, ctx: ExecutionContext): Promise<void> {
   let loaded: Awaited<ReturnType<typeof deliveriesWithSubscriptions>>;
   try {
-    loaded = await deliveriesWithSubscriptions(db, batch.messages.map((m) => m.body));
+    loaded = await deliveriesWithSubscriptions(db, messages.map((m) => m.body));
   } catch (error) {
     // D1 unavailable before any attempt was leased: try again soon.
     console.error(JSON.stringify({ msg: 'webhook deliveries load failed', error: String(error) }));
-    for (const m of batch.messages) m.retry({ delaySeconds: failedBatchRetryDelaySeconds(m.attempts) });
+    for (const m of messages) m.retry({ delaySeconds: failedBatchRetryDelaySeconds(m.attempts) });
     return;
   }
   const now = Date.now();
   const candidates: { msg: Message<DeliveryMessage>; sub: WebhookSubscriptionRow; delivery: DeliveryRow; request: LeaseRequest }[] = [];
   const claimed = new Set<string>();
-  for (const msg of batch.messages) {
+  for (const msg of messages) {
     const key = `${msg.body.tenant_id}/${msg.body.delivery_id}`;
     const found = loaded.get(key);
     if (!found || found.delivery.generation !== msg.body.generation || found.delivery.status !== 'pending') {
@@ -313,7 +325,7 @@ export async function consumeDeliveries(batch: MessageBatch<DeliveryMessage>, en
   });
   if (leased.length === 0) return;
   try {
-    const reports = await attemptDeliveries(env, ctx, leased);
+    const reports = await attemptDeliveries(env, db, ctx, leased);
     leased.forEach((item, k) => {
       const report = reports[k];
       if (!report) item.msg.retry({ delaySeconds: untilLeaseExpires(item.leaseUntil, Date.now()) });

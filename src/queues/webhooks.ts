@@ -1,3 +1,4 @@
+import { tenantDb } from '../db/shards';
 import {
   activeSubscriptions,
   insertDeliveriesStatement,
@@ -103,7 +104,8 @@ function chunks(rows: NewDelivery[]): NewDelivery[][] {
  * those never attempted (harmless: the delivery consumer's lease lets one message attempt).
  */
 export async function fanOut(env: Env, tenantId: string, messages: RelayMessage[], now = Date.now()): Promise<number> {
-  const subs = await activeSubscriptions(env.DB, tenantId);
+  const db = await tenantDb(env, tenantId);
+  const subs = await activeSubscriptions(db, tenantId);
   if (subs.length === 0) return 0;
   const filters = subs.map((s) => ({ sub: s, filter: filterOf(s) }));
   const rows: NewDelivery[] = [];
@@ -121,7 +123,6 @@ export async function fanOut(env: Env, tenantId: string, messages: RelayMessage[
     }
   }
   if (rows.length === 0) return 0;
-  const db = env.DB;
   const toSend: DeliveryMessage[] = [];
   for (const part of chunks(rows)) {
     const results = await db.batch([

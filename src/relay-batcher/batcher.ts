@@ -1,3 +1,5 @@
+import { isFenced } from '../db/moves';
+import { forgetTenantShard, tenantDb } from '../db/shards';
 import { DurableObject } from 'cloudflare:workers';
 import { kickProjections } from '../projections/runner';
 import { sendRelay } from '../queues/messages';
@@ -98,13 +100,35 @@ export class RelayBatcher extends DurableObject<Env> {
 
   private async writeD1(list: { i: number; d1: D1Pass }[], results: RelayResult[]): Promise<void> {
     if (list.length === 0) return;
-    const db = this.env.DB;
-    // One transaction for all passes; if it fails, each pass on its own (one hub's bad rows must not
-    // hold back every other hub).
-    const answers = await isolating(list, async (part) => {
-      await db.batch(d1Statements(db, part.map((l) => l.d1)));
-    });
-    list.forEach((l, n) => (results[l.i]!.d1 = answers[n]!));
+    // Per shard, in parallel: a shard that fails fails only its tenants' passes (their hubs retry).
+    const byShard = new Map<D1Database, { i: number; d1: D1Pass }[]>();
+    for (const l of list) {
+      let db: D1Database;
+      try {
+        db = await tenantDb(this.env, l.d1.tenantId);
+      } catch (e) {
+        results[l.i]!.d1 = { error: String(e), isolated: false };
+        continue;
+      }
+      const group = byShard.get(db);
+      if (group) group.push(l);
+      else byShard.set(db, [l]);
+    }
+    await Promise.all(
+      [...byShard].map(async ([db, group]) => {
+        // One transaction for all of the shard's passes; if it fails, each pass on its own (one hub's
+        // bad rows must not hold back every other hub).
+        const answers = await isolating(group, async (part) => {
+          await db.batch(d1Statements(db, part.map((l) => l.d1)));
+        });
+        group.forEach((l, n) => {
+          const answer = answers[n]!;
+          results[l.i]!.d1 = answer;
+          // The tenant moved: this isolate's directory entry is stale; the hub's retry resolves afresh.
+          if (answer && isFenced(answer.error)) forgetTenantShard(l.d1.tenantId);
+        });
+      }),
+    );
     // New log events are in D1: their tenants' projections can fold them (not awaited; the minute
     // cron is the safety net).
     const tenants = new Set(list.filter((l) => results[l.i]!.d1 === null && l.d1.rows.some((r) => r.item.kind === 'event')).map((l) => l.d1.tenantId));

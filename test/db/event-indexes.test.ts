@@ -4,7 +4,7 @@ import { eventCountQuery, eventPageQuery, eventStatsQuery, findExistingSql, type
 
 /** SQLite's plan for a query, one line per step (`SEARCH events USING INDEX events_type (…)`). */
 async function plan(q: SqlQuery): Promise<string> {
-  const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).bind(...q.args).all<{ detail: string }>();
+  const { results } = await env.SHARD_0.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).bind(...q.args).all<{ detail: string }>();
   return results.map((r) => r.detail).join('\n');
 }
 
@@ -64,8 +64,16 @@ describe('the events indexes match the queries', () => {
     expect(p).not.toMatch(/events_tenant_time/);
   });
 
+  it('the tenant log is the primary key (no rowid, no extra index): GET /log, subscriptions, projections read it in position order', async () => {
+    const table = await env.SHARD_0.prepare(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'`).first<{ sql: string }>();
+    expect(table!.sql).toMatch(/PRIMARY KEY\(`tenant_id`, `position`\)\s*\) WITHOUT ROWID$/);
+    const p = await plan({ sql: `SELECT position FROM events WHERE tenant_id = ? AND position > ? ORDER BY position LIMIT 10`, args: [T, 5] });
+    expect(p).toMatch(/SEARCH events USING PRIMARY KEY \(tenant_id=\? AND position>\?\)/);
+    expect(p).not.toMatch(/TEMP B-TREE/);
+  });
+
   it('the table has exactly these indexes', async () => {
-    const { results } = await env.DB.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all<{ name: string }>();
+    const { results } = await env.SHARD_0.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all<{ name: string }>();
     expect(results.map((r) => r.name)).toEqual([
       'events_contact', // contact filter, count (and the hub's erase)
       'events_correlation', // correlation filter
@@ -76,7 +84,6 @@ describe('the events indexes match the queries', () => {
       'events_stream', // stream versions: unique (event store)
       'events_tenant_id', // by id, replay detection, relay ON CONFLICT
       'events_tenant_idem', // unique keys among events no hub owns
-      'events_tenant_position', // the global log in position order: GET /log, subscriptions, projections
       'events_tenant_time', // unfiltered list/export, ranges, stats
       'events_type', // type filter
     ]);
@@ -94,7 +101,7 @@ describe('indexes on columns an event often leaves null are partial', () => {
     ['contact_events_session', 'session_id IS NOT NULL'],
   ];
   it.each(PARTIAL)('%s is WHERE %s', async (name, where) => {
-    const row = await env.DB.prepare(`SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?`).bind(name).first<{ sql: string }>();
+    const row = await env.SHARD_0.prepare(`SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?`).bind(name).first<{ sql: string }>();
     expect(row?.sql).toContain(`WHERE ${where}`);
   });
 

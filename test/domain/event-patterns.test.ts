@@ -1,3 +1,4 @@
+import { shardOf } from '../support/api';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { EVENT_PATTERN, isEventPattern, matchesPattern, typeFilter } from '../../src/domain/event-patterns';
@@ -26,7 +27,7 @@ describe('the one event-pattern grammar', () => {
     for (const pattern of GOOD) {
       const f = typeFilter([pattern])!;
       for (const type of types) {
-        const row = await env.DB.prepare(
+        const row = await (await shardOf(type)).prepare(
           `SELECT (?1 IN (SELECT value FROM json_each(?2)) OR EXISTS (SELECT 1 FROM json_each(?3) AS g WHERE ?1 GLOB g.value)) AS hit`,
         )
           .bind(type, JSON.stringify(f.exact), JSON.stringify(f.globs))

@@ -19,7 +19,7 @@ export async function startServer() {
       stderr.on('data', (d) => (log += d));
     },
   });
-  await applyMigrations(await runtime.mf.getD1Database('DB'));
+  await applyMigrations(runtime.mf);
   return {
     url: runtime.url,
     log: () => log,

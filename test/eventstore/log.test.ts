@@ -37,6 +37,8 @@ describe('the global log', () => {
     const positions = all.events.map((e) => e.position);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
     expect(new Set(positions).size).toBe(15);
+    expect(positions).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
+    const mine = new Set(all.events.map((e) => e.id));
 
     const collected: number[] = [];
     let after = 0;
@@ -59,7 +61,9 @@ describe('the global log', () => {
 
     const theirs = await readLog(other.key, 'after=0');
     expect(theirs.events).toHaveLength(5);
-    expect(theirs.events.some((e) => positions.includes(e.position))).toBe(false);
+    // Positions are per tenant: each log starts at 1, and neither sees the other's events.
+    expect(theirs.events.map((e) => e.position)).toEqual([1, 2, 3, 4, 5]);
+    expect(theirs.events.some((e) => mine.has(e.id))).toBe(false);
   });
 
   it('serves each event exactly as the stream read does (same JSON, plus the position)', async () => {

@@ -4,7 +4,7 @@ import type { z } from '@hono/zod-openapi';
 import { startRebuild } from '../../src/db/projections';
 import type { ContactView, ProjectionInfo as ProjectionInfoSchema } from '../../src/domain/schemas/eventstore';
 import { drainProjections } from '../../src/projections/runner';
-import { call, eventually, json, newTenant, uuid } from '../support/api';
+import { call, eventually, json, newTenant, uuid, shardOf } from '../support/api';
 
 // The API's own schemas, not copies of them.
 type Contact = z.infer<typeof ContactView>;
@@ -39,7 +39,7 @@ async function seedContacts(tenant: { id: string; key: string }): Promise<{ ada:
   await logEvent(key, ada, 'message.sent', { text: 'not a contact event' });
   // Until then a projection can report lag 0 against a head that lacks the last events.
   await eventually(
-    async () => (await env.DB.prepare('SELECT count(*) AS n FROM events WHERE tenant_id = ?').bind(tenant.id).first<{ n: number }>())!.n === 16,
+    async () => (await (await shardOf(tenant.id)).prepare('SELECT count(*) AS n FROM events WHERE tenant_id = ?').bind(tenant.id).first<{ n: number }>())!.n === 16,
   );
   return { ada, bob, cy };
 }
@@ -106,7 +106,7 @@ describe('the contacts projection', () => {
     const incremental = await allContacts(t.key);
 
     // Start a rebuild without running it: reads still come from generation 1.
-    expect(await startRebuild(env.DB, t.id, 'contacts', Date.now())).toBe(true);
+    expect(await startRebuild((await shardOf(t.id)), t.id, 'contacts', Date.now())).toBe(true);
     const during = await projectionsOf(t.key);
     expect(during).toMatchObject({ status: 'rebuilding', generation: 1 });
     expect(await allContacts(t.key)).toEqual(incremental);
@@ -116,7 +116,7 @@ describe('the contacts projection', () => {
     const after = await projectionsOf(t.key);
     expect(after).toMatchObject({ status: 'live', generation: 2, rebuild: null, lag: 0 });
     expect(await allContacts(t.key)).toEqual(incremental);
-    const old = await env.DB.prepare('SELECT count(*) AS n FROM projection_rows WHERE tenant_id = ? AND generation = 1').bind(t.id).first<{ n: number }>();
+    const old = await (await shardOf(t.id)).prepare('SELECT count(*) AS n FROM projection_rows WHERE tenant_id = ? AND generation = 1').bind(t.id).first<{ n: number }>();
     expect(old!.n).toBe(0);
 
     // The API path: 202, runs in the background, switches to generation 3; events after the switch still flow in.
@@ -136,7 +136,7 @@ describe('the contacts projection', () => {
     await eventually(async () => (await projectionsOf(t.key)).lag === 0);
     const before = await json<Contact>(await getContact(t.key, ada));
     // Simulate a crash between the rows write and the checkpoint: move the checkpoint back and run again.
-    await env.DB.prepare(`UPDATE event_subscriptions SET checkpoint = 0 WHERE tenant_id = ? AND name = 'projection:contacts'`).bind(t.id).run();
+    await (await shardOf(t.id)).prepare(`UPDATE event_subscriptions SET checkpoint = 0 WHERE tenant_id = ? AND name = 'projection:contacts'`).bind(t.id).run();
     await drainProjections(env, t.id);
     expect(await json<Contact>(await getContact(t.key, ada))).toEqual(before);
   });

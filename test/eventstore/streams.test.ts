@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { call, eventually, json, newTenant, uuid } from '../support/api';
+import { call, eventually, json, newTenant, uuid, shardOf } from '../support/api';
 
 interface AppendResult {
   stream_id: string;
@@ -21,7 +21,7 @@ const append = (key: string, stream: string, body: unknown, headers?: Record<str
 const ev = (event_type: string, payload: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => ({ event_type, payload, ...extra });
 
 async function d1Count(tenantId: string, streamId: string): Promise<number> {
-  const row = await env.DB.prepare('SELECT count(*) AS n FROM events WHERE tenant_id = ? AND stream_id = ?').bind(tenantId, streamId).first<{ n: number }>();
+  const row = await (await shardOf(tenantId)).prepare('SELECT count(*) AS n FROM events WHERE tenant_id = ? AND stream_id = ?').bind(tenantId, streamId).first<{ n: number }>();
   return row?.n ?? 0;
 }
 

@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { call, json, newTenant, uuid } from '../support/api';
+import { call, json, newTenant, uuid, shardOf } from '../support/api';
 import { expectProblem, fieldPaths } from '../support/problem';
 
 interface Sub {
@@ -141,7 +141,7 @@ describe('subscriptions: tenants and bad input', () => {
     await post(a.key, '/subscriptions', { name: 'mine' });
     const bad = await post(a.key, '/subscriptions', { name: 'Bad Name!', event_types: ['nope'], start: -3, extra: true });
     expect(fieldPaths(await expectProblem(bad, 422))).toEqual(['event_types.0', 'extra', 'name', 'start']);
-    const rows = await env.DB.prepare('SELECT count(*) AS n FROM event_subscriptions WHERE tenant_id = ?').bind(a.id).first<{ n: number }>();
+    const rows = await (await shardOf(a.id)).prepare('SELECT count(*) AS n FROM event_subscriptions WHERE tenant_id = ?').bind(a.id).first<{ n: number }>();
     expect(rows!.n).toBe(1);
   });
 

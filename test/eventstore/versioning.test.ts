@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { latestSchemaVersion, listUpcasters, upcast } from '../../src/domain/upcasters';
-import { call, json, newTenant, uuid } from '../support/api';
+import { call, json, newTenant, uuid, shardOf } from '../support/api';
 
 interface StoredEvent {
   id: string;
@@ -54,7 +54,7 @@ describe('event versioning (upcasters)', () => {
     const all = await json<{ events: StoredEvent[] }>(await call('GET', '/api/v1/log?after=0', { key: t.key }));
     expect(all.events).toEqual(fromStream.events.map(({ version: _version, ...e }) => e));
 
-    const stored = await env.DB.prepare('SELECT schema_version, payload FROM events WHERE tenant_id = ? AND id = ?').bind(t.id, ids[0]).first<{ schema_version: number; payload: string }>();
+    const stored = await (await shardOf(t.id)).prepare('SELECT schema_version, payload FROM events WHERE tenant_id = ? AND id = ?').bind(t.id, ids[0]).first<{ schema_version: number; payload: string }>();
     expect(stored!.schema_version).toBe(1);
     expect(JSON.parse(stored!.payload)).toEqual({ name: 'Ada Lovelace', email: 'ada@example.com' });
   });

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { contactHubStub } from '../../src/hub';
 import type { StreamHub } from '../../src/hub/hub';
 import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
-import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
+import { call, eventually, json, newTenant, uuid, type Tenant, shardOf } from '../support/api';
 import { expectProblem } from '../support/problem';
 
 interface Page {
@@ -29,10 +29,10 @@ async function add(t: Tenant, contact: string, body: Record<string, unknown>, he
   return json<TimelineEntryRecord>(res);
 }
 
-const d1Entry = (tenantId: string, id: string) =>
-  env.DB.prepare('SELECT * FROM contact_events WHERE tenant_id = ? AND id = ?').bind(tenantId, id).first<Record<string, unknown>>();
+const d1Entry = async (tenantId: string, id: string) =>
+  (await shardOf(tenantId)).prepare('SELECT * FROM contact_events WHERE tenant_id = ? AND id = ?').bind(tenantId, id).first<Record<string, unknown>>();
 const d1Count = async (tenantId: string, contact: string) =>
-  (await env.DB.prepare('SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND contact_id = ?').bind(tenantId, contact).first<{ n: number }>())!.n;
+  (await (await shardOf(tenantId)).prepare('SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND contact_id = ?').bind(tenantId, contact).first<{ n: number }>())!.n;
 const hubCount = async (t: Tenant, contact: string) =>
   (await json<{ count: number }>(await call('GET', `/api/v1/contacts/${contact}/events/count?include_expired=true`, { key: t.key }))).count;
 
@@ -644,7 +644,7 @@ describe('contact timeline: GDPR erase', () => {
     const kept = await add(t, keep, entry());
     await eventually(async () => (await d1Count(t.id, contact)) === 2);
     await eventually(() => d1Entry(t.id, kept.id));
-    const events = () => env.DB.prepare('SELECT count(*) AS n FROM events WHERE tenant_id = ? AND contact_id = ?').bind(t.id, contact).first<{ n: number }>();
+    const events = async () => (await shardOf(t.id)).prepare('SELECT count(*) AS n FROM events WHERE tenant_id = ? AND contact_id = ?').bind(t.id, contact).first<{ n: number }>();
     await eventually(async () => (await events())!.n === 2);
     const res = await call('DELETE', `/api/v1/contacts/${contact}`, { key: t.key });
     return { t, contact, e, kept, events, res };

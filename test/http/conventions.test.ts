@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
+import { call, eventually, json, newTenant, uuid, type Tenant, shardOf } from '../support/api';
 import { expectProblem, fieldPaths } from '../support/problem';
 import { hookPath, hookUrl } from '../support/receiver';
 
@@ -53,7 +53,7 @@ describe('unknown query parameters: one rule on every route', () => {
     const p = await expectProblem(await call('POST', '/api/v1/events?dry_run=true', { key: t.key, body }), 422);
     expect(fieldPaths(p)).toEqual(['query.dry_run']);
     expect(p.detail).toMatch(/dry_run/);
-    const n = await env.DB.prepare('SELECT count(*) AS n FROM events WHERE tenant_id = ?').bind(t.id).first<{ n: number }>();
+    const n = await (await shardOf(t.id)).prepare('SELECT count(*) AS n FROM events WHERE tenant_id = ?').bind(t.id).first<{ n: number }>();
     expect(n!.n).toBe(0);
     expect((await call('GET', '/api/v1/events?limit=5&order=asc', { key: t.key })).status).toBe(200);
     expect((await call('POST', '/api/v1/streams/order-7/events?wait=position', { key: t.key, body: { events: [{ event_type: 'order.placed' }] } })).status).toBe(201);

@@ -1,3 +1,4 @@
+import { allShards } from '../../src/db/shards';
 import { env } from 'cloudflare:workers';
 import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
@@ -8,7 +9,7 @@ import { putSnapshotStatement } from '../../src/db/snapshots';
 import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
 import type { EventRecord } from '../../src/domain/schemas/events';
 import type { RelayMessage } from '../../src/queues/messages';
-import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
+import { call, eventually, json, newTenant, uuid, type Tenant, shardOf } from '../support/api';
 import { hookPath, hookUrl, received, script, sleep, waitForRequests } from '../support/receiver';
 import { deliveriesOf, subscribe } from '../support/webhooks';
 
@@ -37,13 +38,20 @@ async function erase(t: Tenant, contact: string): Promise<Erased> {
  * what an erase must leave at zero, whatever table a later change adds.
  */
 async function d1Mentions(needles: string[]): Promise<string[]> {
-  const { results: tables } = await env.DB.prepare(
+  const found: string[] = [];
+  // The control database and every shard.
+  for (const db of [env.DB, ...allShards(env).map((s) => s.db)]) found.push(...(await mentionsIn(db, needles)));
+  return found;
+}
+
+async function mentionsIn(db: D1Database, needles: string[]): Promise<string[]> {
+  const { results: tables } = await db.prepare(
     `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'd1_%'
        AND name NOT LIKE 'contact_events_fts%'`,
   ).all<{ name: string }>();
   const found: string[] = [];
   for (const { name } of tables) {
-    const { results } = await env.DB.prepare(`SELECT * FROM "${name}"`).all<Record<string, unknown>>();
+    const { results } = await db.prepare(`SELECT * FROM "${name}"`).all<Record<string, unknown>>();
     for (const row of results) {
       const text = JSON.stringify(row);
       for (const n of needles) if (text.includes(n)) found.push(`${name}: ${text.slice(0, 200)}`);
@@ -52,8 +60,11 @@ async function d1Mentions(needles: string[]): Promise<string[]> {
   return found;
 }
 
-const ftsHits = async (word: string) =>
-  (await env.DB.prepare(`SELECT count(*) AS n FROM contact_events_fts WHERE contact_events_fts MATCH ?`).bind(word).first<{ n: number }>())!.n;
+const ftsHits = async (word: string) => {
+  let n = 0;
+  for (const s of allShards(env)) n += (await s.db.prepare(`SELECT count(*) AS n FROM contact_events_fts WHERE contact_events_fts MATCH ?`).bind(word).first<{ n: number }>())!.n;
+  return n;
+};
 
 describe('erase: every store', () => {
   it('leaves no personal data of the contact in D1 (log, timeline, full-text index, projection, snapshots, deliveries, attempts) nor in its hub', async () => {
@@ -215,9 +226,9 @@ describe('erase: a projection pass that read the contact just before the erase',
     // What the runner would commit for a batch it read before the erase: the stale row and snapshot.
     const state = JSON.stringify({ contact_id: contact, name: 'Late Larry' });
     const row = { key: contact, state, event_count: 1, last_position: 1, updated_at: Date.now() };
-    await env.DB.batch([
-      ...upsertRowsStatements(env.DB, t.id, 'contacts', 1, [row]),
-      putSnapshotStatement(env.DB, t.id, { streamId: `contact-${contact}`, sequenceNumber: 1, state, source: 'projection:contacts', now: Date.now() }, false),
+    await (await shardOf(t.id)).batch([
+      ...upsertRowsStatements((await shardOf(t.id)), t.id, 'contacts', 1, [row]),
+      putSnapshotStatement((await shardOf(t.id)), t.id, { streamId: `contact-${contact}`, sequenceNumber: 1, state, source: 'projection:contacts', now: Date.now() }, false),
     ]);
     expect((await call('GET', `/api/v1/contacts/${contact}`, { key: t.key })).status).toBe(404);
     expect(await d1Mentions([contact, 'Larry'])).toEqual([]);
@@ -241,7 +252,7 @@ describe('erase: a long delivery log', () => {
         body: JSON.stringify({ type: 'contact.created', timestamp: '', data: { id, contact_id: mine ? contact : uuid(), name: mine ? 'Paged Pat' : 'someone' } }) };
     });
     for (let i = 0; i < rows.length; i += 1000) {
-      await env.DB.prepare(
+      await (await shardOf(t.id)).prepare(
         `INSERT INTO webhook_deliveries (tenant_id, id, subscription_id, event_id, event_type, body, status, created_at, updated_at)
          SELECT ?1, j.value->>'id', j.value->>'subscription_id', j.value->>'event_id', j.value->>'event_type', j.value->>'body', j.value->>'status',
            j.value->>'created_at', j.value->>'updated_at' FROM json_each(?2) AS j`,
@@ -249,9 +260,9 @@ describe('erase: a long delivery log', () => {
     }
     const out = await erase(t, contact);
     expect(out.removed.webhook_deliveries).toBe(3);
-    const left = await env.DB.prepare(`SELECT count(*) AS n FROM webhook_deliveries WHERE tenant_id = ? AND body LIKE '%Paged Pat%'`).bind(t.id).first<{ n: number }>();
+    const left = await (await shardOf(t.id)).prepare(`SELECT count(*) AS n FROM webhook_deliveries WHERE tenant_id = ? AND body LIKE '%Paged Pat%'`).bind(t.id).first<{ n: number }>();
     expect(left!.n).toBe(0);
-    const erased = await env.DB.prepare(`SELECT count(*) AS n FROM webhook_deliveries WHERE tenant_id = ? AND status = 'erased'`).bind(t.id).first<{ n: number }>();
+    const erased = await (await shardOf(t.id)).prepare(`SELECT count(*) AS n FROM webhook_deliveries WHERE tenant_id = ? AND status = 'erased'`).bind(t.id).first<{ n: number }>();
     expect(erased!.n).toBe(3);
   });
 });
@@ -271,7 +282,7 @@ describe('erase: records still on their way through the webhooks queue', () => {
     );
     // The relay's own messages went through fan-out while no webhook existed; the subscription exists
     // by the time the same records come again (as a message delayed or retried in the queue would).
-    await eventually(async () => (await env.DB.prepare(`SELECT count(*) AS n FROM contact_events WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n === 2);
+    await eventually(async () => (await (await shardOf(t.id)).prepare(`SELECT count(*) AS n FROM contact_events WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n === 2);
     await sleep(1000);
     const path = hookPath('erase-in-flight');
     const sub = await subscribe(t.key, { url: hookUrl(path), events: ['contact.*'], subscribe_contact_events: true });

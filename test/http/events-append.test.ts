@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { call, eventually, json, newTenant, uuid } from '../support/api';
+import { call, eventually, json, newTenant, uuid, shardOf } from '../support/api';
 import { written } from '../support/log';
 import { expectProblem } from '../support/problem';
 
@@ -18,7 +18,7 @@ interface Ev {
 const post = (key: string, body: unknown, headers?: Record<string, string>) => call('POST', '/api/v1/events', { key, body, headers });
 const postBatch = (key: string, events: unknown[], headers?: Record<string, string>) => call('POST', '/api/v1/events/batch', { key, body: { events }, headers });
 const d1Rows = async (tenantId: string) =>
-  (await env.DB.prepare('SELECT count(*) AS n FROM events WHERE tenant_id = ?').bind(tenantId).first<{ n: number }>())!.n;
+  (await (await shardOf(tenantId)).prepare('SELECT count(*) AS n FROM events WHERE tenant_id = ?').bind(tenantId).first<{ n: number }>())!.n;
 /** Waits until the hubs' relays have brought D1 to `n` rows for the tenant (and checks it stays there). */
 async function settlesAt(tenantId: string, n: number) {
   await eventually(async () => (await d1Rows(tenantId)) === n);

@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { call, eventually, json, newTenant } from '../support/api';
+import { call, eventually, json, newTenant, shardOf } from '../support/api';
 
 const HOUR = 3_600_000;
 
@@ -25,10 +25,10 @@ describe('GET /events/stats and the analytics rollups', () => {
     // Once the analytics consumer has counted them and a minute has passed (simulated by ageing the
     // rows' append time), the rollups answer.
     await eventually(async () => {
-      const r = await env.DB.prepare('SELECT coalesce(sum(count), 0) AS n FROM analytics_hourly WHERE tenant_id = ?').bind(t.id).first<{ n: number }>();
+      const r = await (await shardOf(t.id)).prepare('SELECT coalesce(sum(count), 0) AS n FROM analytics_hourly WHERE tenant_id = ?').bind(t.id).first<{ n: number }>();
       return (r?.n ?? 0) === 5;
     });
-    await env.DB.prepare('UPDATE events SET created_at = created_at - 120000 WHERE tenant_id = ?').bind(t.id).run();
+    await (await shardOf(t.id)).prepare('UPDATE events SET created_at = created_at - 120000 WHERE tenant_id = ?').bind(t.id).run();
     const fromRollups = await eventually(async () => {
       const body = await json<{ total: number; computed_from: string; groups: { key: string; count: number }[] }>(
         await call('GET', `/api/v1/events/stats?from=${since}&to=${until}&group_by=type`, { key: t.key }),

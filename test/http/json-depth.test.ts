@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../../src/domain/limits';
-import { call, json, newTenant, uuid, type Tenant } from '../support/api';
+import { call, json, newTenant, uuid, type Tenant, shardOf } from '../support/api';
 import { expectNothingWritten } from '../support/log';
 import { expectProblem } from '../support/problem';
 
@@ -85,7 +85,7 @@ describe(`JSON nesting: at most ${LIMITS.jsonDepth} levels on every append route
       const res = await call('PUT', `/api/v1/streams/${stream}/snapshot`, { key: t.key, body: `{"version":1,"state":${deep}}` });
       await expectProblem(res, 422, ['state']);
     }
-    const stored = await env.DB.prepare('SELECT count(*) AS n FROM stream_snapshots WHERE tenant_id = ?').bind(t.id).first<{ n: number }>();
+    const stored = await (await shardOf(t.id)).prepare('SELECT count(*) AS n FROM stream_snapshots WHERE tenant_id = ?').bind(t.id).first<{ n: number }>();
     expect(stored!.n).toBe(0);
     const res = await call('PUT', `/api/v1/streams/${stream}/snapshot`, { key: t.key, body: `{"version":1,"state":${nested(LIMITS.jsonDepth)}}` });
     expect(res.status).toBe(200);

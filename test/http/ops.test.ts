@@ -6,7 +6,7 @@ import { contactHubStub } from '../../src/hub';
 import type { StreamHub } from '../../src/hub/hub';
 import { RelaySink } from '../../src/hub/relay';
 import worker from '../../src/index';
-import { BASE, call, eventually, json, newTenant, uuid } from '../support/api';
+import { BASE, call, eventually, json, newTenant, uuid, shardOf } from '../support/api';
 import { deliverAnalytics } from '../support/analytics';
 
 interface Stats {
@@ -70,7 +70,7 @@ describe('GET /api/v1/ops/stats', () => {
     expect(res.status).toBe(201);
     await call('POST', '/api/v1/events', { key: other.key, body: { event_type: 'a.b', source: 'system' } });
     // An injected backlog: an outbox row two minutes old that the relay never cleared.
-    await env.DB.prepare(`INSERT INTO relay_outbox (tenant_id, event_id, created_at) VALUES (?, ?, ?)`).bind(t.id, uuid(), Date.now() - 120_000).run();
+    await (await shardOf(t.id)).prepare(`INSERT INTO relay_outbox (tenant_id, event_id, created_at) VALUES (?, ?, ?)`).bind(t.id, uuid(), Date.now() - 120_000).run();
     const s = await eventually(async () => {
       const s = await stats(t.key);
       return s.analytics.counted_last_hour === 1 && s.relay.worker_outbox.pending === 1 ? s : false;
@@ -84,8 +84,8 @@ describe('GET /api/v1/ops/stats', () => {
   it('reports webhook deliveries pending, failed and dead-lettered from webhook_deliveries', async () => {
     const t = await newTenant();
     const now = Date.now();
-    const add = (tenantId: string, status: string, dead: number | null) =>
-      env.DB.prepare(
+    const add = async (tenantId: string, status: string, dead: number | null) =>
+      (await shardOf(tenantId)).prepare(
         `INSERT INTO webhook_deliveries (tenant_id, id, subscription_id, event_id, event_type, body, status, dead_lettered_at, created_at, updated_at)
          VALUES (?, ?, ?, ?, 'a.b', '{}', ?, ?, ?, ?)`,
       )
@@ -108,12 +108,12 @@ describe('GET /api/v1/ops/stats', () => {
   it('reports subscription lag from event_subscriptions checkpoints', async () => {
     const t = await newTenant();
     await call('POST', '/api/v1/events/batch', { key: t.key, body: { events: Array.from({ length: 4 }, () => ({ event_type: 'a.b', source: 'system' })) } });
-    const positions = (await env.DB.prepare(`SELECT position FROM events WHERE tenant_id = ? ORDER BY position`).bind(t.id).all<{ position: number }>()).results;
+    const positions = (await (await shardOf(t.id)).prepare(`SELECT position FROM events WHERE tenant_id = ? ORDER BY position`).bind(t.id).all<{ position: number }>()).results;
     const now = Date.now();
-    await env.DB.prepare(`INSERT INTO event_subscriptions (tenant_id, name, kind, checkpoint, created_at, updated_at) VALUES (?, 'crm-sync', 'external', ?, ?, ?)`)
+    await (await shardOf(t.id)).prepare(`INSERT INTO event_subscriptions (tenant_id, name, kind, checkpoint, created_at, updated_at) VALUES (?, 'crm-sync', 'external', ?, ?, ?)`)
       .bind(t.id, positions[0]!.position, now, now)
       .run();
-    await env.DB.prepare(`INSERT INTO event_subscriptions (tenant_id, name, kind, checkpoint, created_at, updated_at) VALUES (?, 'projection:ops-test', 'projection', 0, ?, ?)`)
+    await (await shardOf(t.id)).prepare(`INSERT INTO event_subscriptions (tenant_id, name, kind, checkpoint, created_at, updated_at) VALUES (?, 'projection:ops-test', 'projection', 0, ?, ?)`)
       .bind(t.id, now, now)
       .run();
     // Built-in consumers of the event store may have rows of their own: only ours are asserted exactly.

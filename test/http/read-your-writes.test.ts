@@ -5,7 +5,7 @@ import { contactHubStub } from '../../src/hub';
 import { DAY_MS } from '../../src/domain/time';
 import { runRetention } from '../../src/jobs/retention';
 import type { StreamHub } from '../../src/hub/hub';
-import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
+import { call, eventually, json, newTenant, uuid, type Tenant , shardOf } from '../support/api';
 
 // Guarantee 10: an id returned by a 2xx works on every route that takes it, on the very next request.
 // Every round below uses the id on the request right after the one that returned it, without a retry;
@@ -58,7 +58,8 @@ async function cutRelayToD1(stub: DurableObjectStub<StreamHub>): Promise<void> {
   });
 }
 
-const d1Count = async (sql: string, ...args: string[]) => (await env.DB.prepare(sql).bind(...args).first<{ n: number }>())!.n;
+// Every query here names the tenant first.
+const d1Count = async (sql: string, tenantId: string, ...args: string[]) => (await (await shardOf(tenantId)).prepare(sql).bind(tenantId, ...args).first<{ n: number }>())!.n;
 
 describe('read your writes: timeline entry ids', () => {
   for (const route of Object.keys(entryRoutes) as (keyof typeof entryRoutes)[]) {

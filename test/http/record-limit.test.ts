@@ -6,7 +6,7 @@ import { jsonBytes } from '../../src/domain/json';
 import { LIMITS, RECORD_BYTES, entryRecordBytes } from '../../src/domain/limits';
 import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
 import { MESSAGE_BYTES } from '../../src/queues/messages';
-import { call, eventually, json, uuid } from '../support/api';
+import { call, eventually, json, uuid, shardOf } from '../support/api';
 import { expectNothingWritten } from '../support/log';
 import { expectProblem } from '../support/problem';
 import { outbox, recordedHub } from '../support/relay';
@@ -108,7 +108,7 @@ describe(`Record limit: an event or timeline entry as stored is at most ${RECORD
       expect(rec.counts.webhooks.get(id), `webhooks got ${id}`).toBe(1);
       expect(rec.counts.analytics.get(id), `analytics got ${id}`).toBe(1);
     }
-    const backlog = await env.DB.prepare('SELECT count(*) AS n FROM hub_relay_backlog WHERE tenant_id = ?').bind(t.id).first<{ n: number }>();
+    const backlog = await (await shardOf(t.id)).prepare('SELECT count(*) AS n FROM hub_relay_backlog WHERE tenant_id = ?').bind(t.id).first<{ n: number }>();
     expect(backlog!.n).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { call, eventually, json, newTenant, uuid } from '../support/api';
+import { call, eventually, json, newTenant, uuid, shardOf } from '../support/api';
 
 describe('foundation', () => {
   it('appends a contact event through the hub and relays it to D1', async () => {
@@ -10,9 +10,9 @@ describe('foundation', () => {
     expect(res.status).toBe(201);
     const ev = await json<{ id: string; sequence_number: number }>(res);
     expect(ev.sequence_number).toBe(1);
-    const row = await eventually(() => env.DB.prepare('SELECT * FROM events WHERE id = ?').bind(ev.id).first());
+    const row = await eventually(async () => (await shardOf(t.id)).prepare('SELECT * FROM events WHERE id = ?').bind(ev.id).first());
     expect(row.tenant_id).toBe(t.id);
-    const entry = await eventually(() => env.DB.prepare('SELECT * FROM contact_events WHERE contact_id = ?').bind(contact).first());
+    const entry = await eventually(async () => (await shardOf(t.id)).prepare('SELECT * FROM contact_events WHERE contact_id = ?').bind(contact).first());
     expect(entry.event_type).toBe('contact_created');
   });
 

@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
+import { call, eventually, json, newTenant, uuid, type Tenant, shardOf } from '../support/api';
 
 interface Entry {
   id: string;
@@ -62,7 +62,7 @@ describe('UUIDs are canonical (lower case) at the edge', () => {
 
     // Erased with lower case, everything written in capitals goes.
     await eventually(async () => {
-      const n = await env.DB.prepare(`SELECT count(*) AS n FROM contact_events WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>();
+      const n = await (await shardOf(t.id)).prepare(`SELECT count(*) AS n FROM contact_events WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>();
       return n!.n >= 2;
     });
     const erased = await json<{ removed: { hub_entries: number; events: number; contact_events: number } }>(
@@ -70,7 +70,7 @@ describe('UUIDs are canonical (lower case) at the edge', () => {
     );
     expect(erased.removed.hub_entries).toBeGreaterThanOrEqual(2);
     expect(erased.removed.events).toBe(1);
-    const left = await env.DB.prepare(`SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND lower(contact_id) = ?`).bind(t.id, lower).first<{ n: number }>();
+    const left = await (await shardOf(t.id)).prepare(`SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND lower(contact_id) = ?`).bind(t.id, lower).first<{ n: number }>();
     expect(left!.n).toBe(0);
     expect(await timeline(t, upper)).toEqual([]);
   });

@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { call, eventually, json, newTenant, uuid } from '../support/api';
+import { call, eventually, json, newTenant, uuid, shardOf } from '../support/api';
 
 // Guarantee 3: replays never double a timeline entry derived from a log event — not in the hub,
 // not in D1, whether the replay comes by client id or by Idempotency-Key, one at a time or at once.
@@ -30,15 +30,15 @@ describe('log → timeline derivation happens exactly once', () => {
     expect(page.events[0]).toMatchObject({ event_type: 'session_started', origin_event_id: id });
 
     const d1 = await eventually(async () => {
-      const r = await env.DB.prepare('SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND contact_id = ?').bind(t.id, contact).first<{ n: number }>();
+      const r = await (await shardOf(t.id)).prepare('SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND contact_id = ?').bind(t.id, contact).first<{ n: number }>();
       return r && r.n > 0 ? r.n : undefined;
     });
     // Give any stray relay pass time to land, then count again.
     await new Promise((r) => setTimeout(r, 200));
-    const after = await env.DB.prepare('SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND contact_id = ?').bind(t.id, contact).first<{ n: number }>();
+    const after = await (await shardOf(t.id)).prepare('SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND contact_id = ?').bind(t.id, contact).first<{ n: number }>();
     expect(d1).toBe(1);
     expect(after?.n).toBe(1);
-    const log = await env.DB.prepare('SELECT count(*) AS n FROM events WHERE tenant_id = ? AND id = ?').bind(t.id, id).first<{ n: number }>();
+    const log = await (await shardOf(t.id)).prepare('SELECT count(*) AS n FROM events WHERE tenant_id = ? AND id = ?').bind(t.id, id).first<{ n: number }>();
     expect(log?.n).toBe(1);
   });
 });

@@ -6,7 +6,7 @@ import type { StreamHub } from '../../src/hub/hub';
 import { batcherOf } from '../../src/hub/relay';
 import type { OutboxItem } from '../../src/relay-batcher/types';
 import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
-import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
+import { call, eventually, json, newTenant, uuid, type Tenant, shardOf } from '../support/api';
 import { outbox, recordedHub, type Recorder } from '../support/relay';
 
 /** A contact of tenant `t` whose hub relays through the same RelayBatcher as `hubId`'s. */
@@ -29,7 +29,7 @@ async function appendEntries(t: Tenant, contact: string, ids: string[]): Promise
 const parked = (stub: DurableObjectStub<StreamHub>) => runInDurableObject(stub, (hub: StreamHub) => hub.parkedRows());
 
 async function d1Entries(tenantId: string, contact: string): Promise<string[]> {
-  const { results } = await env.DB.prepare('SELECT id FROM contact_events WHERE tenant_id = ? AND contact_id = ?').bind(tenantId, contact).all<{ id: string }>();
+  const { results } = await (await shardOf(tenantId)).prepare('SELECT id FROM contact_events WHERE tenant_id = ? AND contact_id = ?').bind(tenantId, contact).all<{ id: string }>();
   return results.map((r) => r.id).sort();
 }
 
@@ -66,7 +66,7 @@ describe('A record that can never reach a destination is parked; the rest of the
     const bT = await newTenant();
     const bHub = await recordedHub({ t: bT, contact: contactInShardOf(bT, a.stub.id.toString()) });
     // Contact a's D1 index already holds sequence number 1 under another id: its first entry can never be written there.
-    await env.DB.prepare(
+    await (await shardOf(a.t.id)).prepare(
       `INSERT INTO contact_events (tenant_id, id, contact_id, sequence_number, event_type, category, priority, payload, metadata, source,
          is_realtime, delivered, read, visible_to_client, visible_to_agent, occurred_at, created_at, revision)
        VALUES (?, ?, ?, 1, 'note_added', 'note', 'normal', '{}', '{}', 'agent', 0, 0, 0, 0, 1, 0, 0, 1)`,

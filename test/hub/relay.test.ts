@@ -7,7 +7,7 @@ import { prepareEvent } from '../../src/domain/prepare';
 import { appendLog } from '../../src/append/log';
 import { sweepRelayOutbox } from '../../src/jobs/relay-sweep';
 import { relayMessageId, unpackRelay, type RelayQueueBody } from '../../src/queues/messages';
-import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
+import { call, eventually, json, newTenant, uuid, type Tenant, shardOf } from '../support/api';
 import { Recorder, drainByAlarm, outbox, recordedHub } from '../support/relay';
 
 interface Acked {
@@ -52,7 +52,7 @@ async function hubEntries(t: Tenant, contact: string): Promise<{ id: string; seq
 }
 
 async function d1Ids(table: 'events' | 'contact_events', tenantId: string, contact: string): Promise<string[]> {
-  const { results } = await env.DB.prepare(`SELECT id FROM ${table} WHERE tenant_id = ? AND contact_id = ?`).bind(tenantId, contact).all<{ id: string }>();
+  const { results } = await (await shardOf(tenantId)).prepare(`SELECT id FROM ${table} WHERE tenant_id = ? AND contact_id = ?`).bind(tenantId, contact).all<{ id: string }>();
   return results.map((r) => r.id);
 }
 
@@ -88,7 +88,7 @@ describe('StreamHub ordering', () => {
     expect(new Set(entries.map((e) => e.sequence_number)).size).toBe(entries.length);
     await eventually(async () => (await outbox(stub)).pending === 0, { timeoutMs: 10_000 });
     await expectDelivered(t, contact, acked, rec);
-    const { results } = await env.DB.prepare('SELECT stream_version AS v FROM events WHERE tenant_id = ? AND contact_id = ? ORDER BY v')
+    const { results } = await (await shardOf(t.id)).prepare('SELECT stream_version AS v FROM events WHERE tenant_id = ? AND contact_id = ? ORDER BY v')
       .bind(t.id, contact)
       .all<{ v: number }>();
     const timelineSeqs = entries.filter((e) => e.origin_event_id === null).map((e) => e.sequence_number);
@@ -226,10 +226,10 @@ describe('GDPR erase racing with appends', () => {
         timeline: h.listTimeline(owner, { limit: 10_000, offset: 0, includeExpired: true }).events.map((e) => `${e.id}@${e.sequence_number}`),
       };
     });
-    const { results: events } = await env.DB.prepare('SELECT id, stream_version AS v FROM events WHERE tenant_id = ? AND contact_id = ?')
+    const { results: events } = await (await shardOf(t.id)).prepare('SELECT id, stream_version AS v FROM events WHERE tenant_id = ? AND contact_id = ?')
       .bind(t.id, contact)
       .all<{ id: string; v: number }>();
-    const { results: entries } = await env.DB.prepare('SELECT id, sequence_number AS v FROM contact_events WHERE tenant_id = ? AND contact_id = ?')
+    const { results: entries } = await (await shardOf(t.id)).prepare('SELECT id, sequence_number AS v FROM contact_events WHERE tenant_id = ? AND contact_id = ?')
       .bind(t.id, contact)
       .all<{ id: string; v: number }>();
     expect(new Set(events.map((r) => `${r.id}@${r.v}`))).toEqual(new Set(hub.log));
@@ -253,7 +253,7 @@ describe('Worker-side relay sweep', () => {
     if (!result.ok) throw new Error(result.detail);
     const ids = result.events.map((e) => e.id);
     const outboxRows = async () =>
-      (await env.DB.prepare('SELECT count(*) AS n FROM relay_outbox WHERE tenant_id = ?').bind(t.id).first<{ n: number }>())!.n;
+      (await (await shardOf(t.id)).prepare('SELECT count(*) AS n FROM relay_outbox WHERE tenant_id = ?').bind(t.id).first<{ n: number }>())!.n;
     expect(await outboxRows()).toBe(3);
 
     const sent: Record<'webhooks' | 'analytics', string[]> = { webhooks: [], analytics: [] };
@@ -276,7 +276,7 @@ describe('Worker-side relay sweep', () => {
     expect(await outboxRows()).toBe(0);
     expect(sent.webhooks).toEqual(expect.arrayContaining(ids));
     expect(sent.analytics).toEqual(expect.arrayContaining(ids));
-    const { results } = await env.DB.prepare('SELECT id FROM events WHERE tenant_id = ?').bind(t.id).all<{ id: string }>();
+    const { results } = await (await shardOf(t.id)).prepare('SELECT id FROM events WHERE tenant_id = ?').bind(t.id).all<{ id: string }>();
     expect(results.map((r) => r.id).sort()).toEqual([...ids].sort());
   });
 });

@@ -6,7 +6,7 @@ import { DAY_MS } from '../../src/domain/time';
 import { inspectArchive } from '../../src/domain/archive';
 import worker from '../../src/index';
 import { runRetention } from '../../src/jobs/retention';
-import { call, json, newTenant, untilInD1, uuid, type Tenant } from '../support/api';
+import { call, json, newTenant, untilInD1, uuid, type Tenant, shardOf } from '../support/api';
 
 interface ArchiveInfo {
   key: string;
@@ -35,7 +35,7 @@ async function appendAged(t: Tenant, now: number, ages: number[]): Promise<strin
 }
 
 const idsInD1 = async (tenantId: string) =>
-  (await env.DB.prepare(`SELECT id FROM events WHERE tenant_id = ? ORDER BY id`).bind(tenantId).all<{ id: string }>()).results.map((r) => r.id);
+  (await (await shardOf(tenantId)).prepare(`SELECT id FROM events WHERE tenant_id = ? ORDER BY id`).bind(tenantId).all<{ id: string }>()).results.map((r) => r.id);
 
 async function listArchives(t: Tenant): Promise<ArchiveInfo[]> {
   const res = await call('GET', '/api/v1/archives', { key: t.key });
@@ -109,7 +109,7 @@ describe('retention and archive', () => {
     expect(crashed.errors).toBe(1);
     // The object was written and checked, but no row was deleted and the manifest is still pending.
     expect(await idsInD1(t.id)).toEqual([...ids].sort());
-    const pending = await env.DB.prepare(`SELECT key, status FROM archives WHERE tenant_id = ?`).bind(t.id).all<{ key: string; status: string }>();
+    const pending = await (await shardOf(t.id)).prepare(`SELECT key, status FROM archives WHERE tenant_id = ?`).bind(t.id).all<{ key: string; status: string }>();
     expect(pending.results).toEqual([{ key: expect.stringContaining(`events/${t.id}/`), status: 'pending' }]);
     const object = await env.ARCHIVE.get(pending.results[0]!.key);
     expect((await inspectArchive(new Uint8Array(await object!.arrayBuffer()))).count).toBe(6);
@@ -138,12 +138,12 @@ describe('retention and archive', () => {
     await call('PATCH', '/api/v1/settings', { key: t.key, body: { event_retention_days: 7 } });
     await appendAged(t, now, [20, 20]);
     await runRetention(env, { now, tenantIds: [t.id], afterWrite: () => Promise.reject(new Error('crash')) });
-    const { key } = (await env.DB.prepare(`SELECT key FROM archives WHERE tenant_id = ?`).bind(t.id).first<{ key: string }>())!;
-    await env.DB.prepare(`DELETE FROM events WHERE tenant_id = ?`).bind(t.id).run();
+    const { key } = (await (await shardOf(t.id)).prepare(`SELECT key FROM archives WHERE tenant_id = ?`).bind(t.id).first<{ key: string }>())!;
+    await (await shardOf(t.id)).prepare(`DELETE FROM events WHERE tenant_id = ?`).bind(t.id).run();
     const report = await runRetention(env, { now, tenantIds: [t.id] });
     expect(report).toMatchObject({ dropped: 1, errors: 0 });
     expect(await env.ARCHIVE.head(key)).toBeNull();
-    expect((await env.DB.prepare(`SELECT count(*) AS n FROM archives WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n).toBe(0);
+    expect((await (await shardOf(t.id)).prepare(`SELECT count(*) AS n FROM archives WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n).toBe(0);
   });
 
   it('splits a large day into several objects and runs from the daily cron', async () => {

@@ -6,7 +6,7 @@ import type { StreamHub } from '../../src/hub/hub';
 import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
 import { runScheduled } from '../../src/jobs';
 import { purgeExpiredTimeline } from '../../src/jobs/timeline-expiry';
-import { call, eventually, json, newTenant, uuid } from '../support/api';
+import { call, eventually, json, newTenant, uuid, shardOf } from '../support/api';
 
 const DAY = 86_400_000;
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -27,7 +27,7 @@ describe('timeline expiry job', () => {
     const future = await add('expires tomorrow', now + DAY);
     const forever = await add('never expires', null);
     const inD1 = async () => {
-      const { results } = await env.DB.prepare('SELECT id FROM contact_events WHERE tenant_id = ? AND contact_id = ?').bind(t.id, contact).all<{ id: string }>();
+      const { results } = await (await shardOf(t.id)).prepare('SELECT id FROM contact_events WHERE tenant_id = ? AND contact_id = ?').bind(t.id, contact).all<{ id: string }>();
       return results.map((r) => r.id).sort();
     };
     const inHub = async () =>
@@ -73,8 +73,8 @@ describe('timeline expiry job', () => {
       expect(res.status).toBe(201);
     }
     expect((await call('PATCH', '/api/v1/settings', { key: strict.key, body: { contact_event_expired_grace_days: 0 } })).status).toBe(200);
-    const count = (tenantId: string) =>
-      env.DB.prepare('SELECT count(*) AS n FROM contact_events WHERE tenant_id = ?').bind(tenantId).first<{ n: number }>().then((r) => r?.n ?? 0);
+    const count = async (tenantId: string) =>
+      (await shardOf(tenantId)).prepare('SELECT count(*) AS n FROM contact_events WHERE tenant_id = ?').bind(tenantId).first<{ n: number }>().then((r) => r?.n ?? 0);
     await eventually(async () => (await count(strict.id)) === 1 && (await count(lenient.id)) === 1);
 
     await purgeExpiredTimeline(env, now);

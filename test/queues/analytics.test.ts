@@ -1,10 +1,11 @@
+import { allShards } from '../../src/db/shards';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { statsFromRollups } from '../../src/db/analytics';
 import { floorHour } from '../../src/domain/analytics';
 import { failedBatchRetryDelaySeconds } from '../../src/domain/queue-retry';
 import { DAY_MS, HOUR_MS } from '../../src/domain/time';
-import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
+import { call, eventually, json, newTenant, uuid, type Tenant, shardOf, tenantOnShard } from '../support/api';
 import { chunk, deliverAnalytics, relayMessagesFromD1, shuffle } from '../support/analytics';
 
 interface Groups {
@@ -32,7 +33,7 @@ async function seed(t: Tenant, n: number, base: number): Promise<void> {
 }
 
 const rawCounts = async (tenantId: string, expr: string, table = 'events', time = 'timestamp', where = ''): Promise<Record<string, number>> => {
-  const { results } = await env.DB.prepare(
+  const { results } = await (await shardOf(tenantId)).prepare(
     `SELECT ${expr} AS k, count(*) AS n FROM ${table} WHERE tenant_id = ? AND ${time} >= ? AND ${time} < ? ${where} GROUP BY k`,
   )
     .bind(tenantId, 0, Number.MAX_SAFE_INTEGER)
@@ -56,17 +57,23 @@ const sentRecords = (tenantId: string, n: number, at: number) =>
  * An env whose D1 `batch()` fails, inside its transaction (after the rollup statements ran), whenever
  * `fails(statementCount)` says so; other batches run as they are.
  */
-const failingBatches = (fails: (statements: number) => boolean) => ({
-  DB: new Proxy(env.DB, {
-    get(target, prop) {
-      if (prop === 'batch')
-        return (stmts: D1PreparedStatement[]) =>
-          fails(stmts.length) ? target.batch([...stmts, target.prepare('INSERT INTO no_such_table VALUES (1)')]) : target.batch(stmts);
-      const v = Reflect.get(target, prop, target) as unknown;
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  }),
-});
+const failingBatches = (fails: (statements: number) => boolean, onlyShard?: number) =>
+  Object.fromEntries(
+    allShards(env)
+      .filter((s) => onlyShard === undefined || s.index === onlyShard)
+      .map((s) => [
+      s.binding,
+      new Proxy(s.db, {
+        get(target, prop) {
+          if (prop === 'batch')
+            return (stmts: D1PreparedStatement[]) =>
+              fails(stmts.length) ? target.batch([...stmts, target.prepare('INSERT INTO no_such_table VALUES (1)')]) : target.batch(stmts);
+          const v = Reflect.get(target, prop, target) as unknown;
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      }),
+    ]),
+  );
 
 const asMap = (g: Groups) => Object.fromEntries(g.groups.map((x) => [x.key, x.count]));
 
@@ -87,7 +94,7 @@ describe('analytics rollups', () => {
     // The live path: relay → analytics queue → consumer, eventually everything is counted once.
     await eventually(async () => (await analytics(t, `${range}&group_by=type`)).total === N, { timeoutMs: 15_000 });
     const entries = await eventually(async () => {
-      const n = (await env.DB.prepare(`SELECT count(*) AS n FROM contact_events WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n;
+      const n = (await (await shardOf(t.id)).prepare(`SELECT count(*) AS n FROM contact_events WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n;
       return n > 0 && (await analytics(t, `${range}&group_by=category`)).total === n ? n : false;
     }, { timeoutMs: 15_000 });
 
@@ -116,22 +123,39 @@ describe('analytics rollups', () => {
     const from = base + 5 * HOUR_MS;
     const to = base + 3 * DAY_MS + 7 * HOUR_MS;
     const edge = await analytics(t, `from=${from}&to=${to}&group_by=type&source=webhook`);
-    const rawEdge = await env.DB.prepare(`SELECT count(*) AS n FROM events WHERE tenant_id = ? AND source = 'webhook' AND timestamp >= ? AND timestamp < ?`)
+    const rawEdge = await (await shardOf(t.id)).prepare(`SELECT count(*) AS n FROM events WHERE tenant_id = ? AND source = 'webhook' AND timestamp >= ? AND timestamp < ?`)
       .bind(t.id, from, to)
       .first<{ n: number }>();
     expect(edge.total).toBe(rawEdge!.n);
     expect(edge.total).toBeGreaterThan(0);
 
     // The lead wires this into GET /events/stats: equal to SQL for hour-aligned ranges, null otherwise.
-    const stats = await statsFromRollups(env.DB, t.id, { since: from, until: to, groupBy: 'type' });
-    const rawType = await env.DB.prepare(`SELECT event_type AS k, count(*) AS n FROM events WHERE tenant_id = ? AND timestamp >= ? AND timestamp < ? GROUP BY k`)
+    const stats = await statsFromRollups((await shardOf(t.id)), t.id, { since: from, until: to, groupBy: 'type' });
+    const rawType = await (await shardOf(t.id)).prepare(`SELECT event_type AS k, count(*) AS n FROM events WHERE tenant_id = ? AND timestamp >= ? AND timestamp < ? GROUP BY k`)
       .bind(t.id, from, to)
       .all<{ k: string; n: number }>();
     expect(Object.fromEntries(stats!.groups.map((g) => [g.key, g.count]))).toEqual(Object.fromEntries(rawType.results.map((r) => [r.k, r.n])));
-    expect(await statsFromRollups(env.DB, t.id, { since: from, until: to - 1, groupBy: 'type' })).not.toBeNull(); // inclusive hh:59:59.999
-    expect(await statsFromRollups(env.DB, t.id, { since: from + 1, until: to, groupBy: 'type' })).toBeNull();
-    expect(await statsFromRollups(env.DB, t.id, { since: from, until: to - 1000, groupBy: 'source' })).toBeNull();
-    expect(await statsFromRollups(env.DB, t.id, { since: null, until: to, groupBy: 'hour' })).toBeNull();
+    expect(await statsFromRollups((await shardOf(t.id)), t.id, { since: from, until: to - 1, groupBy: 'type' })).not.toBeNull(); // inclusive hh:59:59.999
+    expect(await statsFromRollups((await shardOf(t.id)), t.id, { since: from + 1, until: to, groupBy: 'type' })).toBeNull();
+    expect(await statsFromRollups((await shardOf(t.id)), t.id, { since: from, until: to - 1000, groupBy: 'source' })).toBeNull();
+    expect(await statsFromRollups((await shardOf(t.id)), t.id, { since: null, until: to, groupBy: 'hour' })).toBeNull();
+  });
+
+  it("a failing shard retries only its tenants' messages; the other shard's tenants are counted", async () => {
+    const [a, b] = [await tenantOnShard(0), await tenantOnShard(1)];
+    const at = floorHour(Date.now()) - 2 * HOUR_MS;
+    const msgs = [...sentRecords(a.id, 3, at), ...sentRecords(b.id, 4, at)];
+    const result = await deliverAnalytics(msgs, failingBatches(() => true, 1));
+    expect(result.ackAll).toBe(false);
+    expect(result.retryMessages).toHaveLength(4);
+    expect(result.explicitAcks).toHaveLength(3);
+    const counted = async (t: Tenant) =>
+      (await (await shardOf(t.id)).prepare(`SELECT coalesce(sum("count"), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n;
+    expect(await counted(a)).toBe(3);
+    expect(await counted(b)).toBe(0);
+    // Shard 1 is back: the retry counts b's, and a's are not counted twice.
+    expect((await deliverAnalytics(msgs)).ackAll).toBe(true);
+    expect([await counted(a), await counted(b)]).toEqual([3, 4]);
   });
 
   it('a batch that fails inside its D1 transaction counts nothing, and its retry counts each event once', async () => {
@@ -146,8 +170,8 @@ describe('analytics rollups', () => {
     expect(failed.retryMessages).toHaveLength(5);
     expect(failedBatchRetryDelaySeconds(3)).toBe(8);
     expect(failedBatchRetryDelaySeconds(30)).toBe(300);
-    const counted = () => env.DB.prepare(`SELECT coalesce(sum("count"), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>();
-    const markers = () => env.DB.prepare(`SELECT count(*) AS n FROM processed_events WHERE consumer = 'analytics' AND tenant_id = ?`).bind(t.id).first<{ n: number }>();
+    const counted = async () => (await shardOf(t.id)).prepare(`SELECT coalesce(sum("count"), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>();
+    const markers = async () => (await shardOf(t.id)).prepare(`SELECT count(*) AS n FROM processed_events WHERE consumer = 'analytics' AND tenant_id = ?`).bind(t.id).first<{ n: number }>();
     expect((await counted())!.n).toBe(0);
     expect((await markers())!.n).toBe(0);
 
@@ -156,7 +180,7 @@ describe('analytics rollups', () => {
     expect((await deliverAnalytics([...msgs, msgs[0]!])).ackAll).toBe(true);
     expect((await counted())!.n).toBe(5);
     expect((await markers())!.n).toBe(5);
-    const daily = await env.DB.prepare(`SELECT sum("count") AS n FROM analytics_daily WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>();
+    const daily = await (await shardOf(t.id)).prepare(`SELECT sum("count") AS n FROM analytics_daily WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>();
     expect(daily!.n).toBe(5);
   });
 
@@ -169,7 +193,7 @@ describe('analytics rollups', () => {
     // The second transaction fails: the first stays applied, the second and third never run.
     const failing = failingBatches((n) => batches.push(n) === 2);
     const counted = async () =>
-      (await env.DB.prepare(`SELECT coalesce(sum("count"), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n;
+      (await (await shardOf(t.id)).prepare(`SELECT coalesce(sum("count"), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n;
     // Analytics Engine points too: the committed chunk's points are written, and none twice.
     const points: AnalyticsEngineDataPoint[] = [];
     const ae = { EVENTS_AE: { writeDataPoint: (p: AnalyticsEngineDataPoint) => void points.push(p) } };
@@ -183,7 +207,7 @@ describe('analytics rollups', () => {
     expect((await deliverAnalytics([pack], ae)).ackAll).toBe(true);
     expect((await deliverAnalytics([pack], ae)).ackAll).toBe(true);
     expect(await counted()).toBe(600);
-    const markers = await env.DB.prepare(`SELECT count(*) AS n FROM processed_events WHERE consumer = 'analytics' AND tenant_id = ?`).bind(t.id).first<{ n: number }>();
+    const markers = await (await shardOf(t.id)).prepare(`SELECT count(*) AS n FROM processed_events WHERE consumer = 'analytics' AND tenant_id = ?`).bind(t.id).first<{ n: number }>();
     expect(markers!.n).toBe(600);
     expect(new Set(points.map((p) => p.blobs![4])).size).toBe(600);
     expect(points).toHaveLength(600);

@@ -7,7 +7,7 @@ import worker from '../../src/index';
 import type { DeadLetter, DeliveryMessage } from '../../src/queues/deliveries';
 import { QUEUES } from '../../src/queues';
 import { fanOut } from '../../src/queues/webhooks';
-import { call, eventually, json, newTenant, uuid } from '../support/api';
+import { call, eventually, json, newTenant, uuid, shardOf } from '../support/api';
 import { header, hookPath, hookUrl, received, script } from '../support/receiver';
 import { deliveriesOf, eventsOfType, subscribe, verify, type Sub } from '../support/webhooks';
 
@@ -28,7 +28,7 @@ async function setup(responses: { status: number; body?: string; headers?: Recor
   const sub = await subscribe(tenant.key, { url: hookUrl(path), events: ['*'], ...subBody });
   const deliveryId = uuid();
   const body = JSON.stringify({ type: 'order.placed', timestamp: new Date().toISOString(), data: { id: 'o-1' } });
-  await insertDeliveriesStatement(env.DB, tenant.id, [{ id: deliveryId, subscription_id: sub.id, event_id: uuid(), event_type: 'order.placed', body }], Date.now()).run();
+  await insertDeliveriesStatement((await shardOf(tenant.id)), tenant.id, [{ id: deliveryId, subscription_id: sub.id, event_id: uuid(), event_type: 'order.placed', body }], Date.now()).run();
   return { tenant, sub, path, deliveryId };
 }
 
@@ -180,7 +180,7 @@ describe('delivery consumer', () => {
 
   it('disables an endpoint failing for 5 days without a success', async () => {
     const s = await setup([{ status: 500 }]);
-    await env.DB.prepare(`UPDATE webhook_subscriptions SET failing_since = ? WHERE id = ?`).bind(Date.now() - 5 * 86_400_000 - 1000, s.sub.id).run();
+    await (await shardOf(s.tenant.id)).prepare(`UPDATE webhook_subscriptions SET failing_since = ? WHERE id = ?`).bind(Date.now() - 5 * 86_400_000 - 1000, s.sub.id).run();
     const spy = withDlqSpy();
     const r = await deliver(s, 1, { env: spy.env });
     expect(r.retryMessages).toEqual([]);
@@ -195,15 +195,15 @@ describe('delivery consumer', () => {
     // Re-enabling restarts the clock.
     const patched = await json<{ active: boolean; disabled_reason: string | null }>(await call('PATCH', `/api/v1/webhooks/${s.sub.id}`, { key: s.tenant.key, body: { active: true } }));
     expect(patched).toMatchObject({ active: true, disabled_reason: null });
-    const row = await env.DB.prepare(`SELECT failing_since FROM webhook_subscriptions WHERE id = ?`).bind(s.sub.id).first<{ failing_since: number | null }>();
+    const row = await (await shardOf(s.tenant.id)).prepare(`SELECT failing_since FROM webhook_subscriptions WHERE id = ?`).bind(s.sub.id).first<{ failing_since: number | null }>();
     expect(row!.failing_since).toBeNull();
   });
 
   it('a success resets the 5-day clock', async () => {
     const s = await setup([{ status: 200 }]);
-    await env.DB.prepare(`UPDATE webhook_subscriptions SET failing_since = ? WHERE id = ?`).bind(Date.now() - 4 * 86_400_000, s.sub.id).run();
+    await (await shardOf(s.tenant.id)).prepare(`UPDATE webhook_subscriptions SET failing_since = ? WHERE id = ?`).bind(Date.now() - 4 * 86_400_000, s.sub.id).run();
     await deliver(s);
-    const row = await env.DB.prepare(`SELECT failing_since, active FROM webhook_subscriptions WHERE id = ?`).bind(s.sub.id).first<{ failing_since: number | null; active: number }>();
+    const row = await (await shardOf(s.tenant.id)).prepare(`SELECT failing_since, active FROM webhook_subscriptions WHERE id = ?`).bind(s.sub.id).first<{ failing_since: number | null; active: number }>();
     expect(row).toEqual({ failing_since: null, active: 1 });
   });
 
@@ -264,9 +264,9 @@ describe('delivery listing', () => {
     for (let i = 0; i < 5; i++) {
       const id = uuid();
       ids.push(id);
-      await insertDeliveriesStatement(env.DB, t.id, [{ id, subscription_id: sub.id, event_id: uuid(), event_type: 'x.y', body: '{}' }], 1_000 + i).run();
+      await insertDeliveriesStatement((await shardOf(t.id)), t.id, [{ id, subscription_id: sub.id, event_id: uuid(), event_type: 'x.y', body: '{}' }], 1_000 + i).run();
     }
-    await env.DB.prepare(`UPDATE webhook_deliveries SET status = 'failed' WHERE id = ?`).bind(ids[1]).run();
+    await (await shardOf(t.id)).prepare(`UPDATE webhook_deliveries SET status = 'failed' WHERE id = ?`).bind(ids[1]).run();
     type Page = { deliveries: { id: string; status: string }[]; next_cursor: string | null };
     const first = await json<Page>(await call('GET', `/api/v1/webhooks/${sub.id}/deliveries?limit=2`, { key: t.key }));
     expect(first.deliveries.map((d) => d.id)).toEqual([ids[4], ids[3]]);

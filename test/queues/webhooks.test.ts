@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { call, eventually, json, newTenant, uuid } from '../support/api';
+import { call, eventually, json, newTenant, uuid, shardOf } from '../support/api';
 import { header, hookPath, hookUrl, received, script, sleep, waitForRequests } from '../support/receiver';
 import { append, deliveriesOf, eventsOfType, subscribe, verify } from '../support/webhooks';
 
@@ -150,7 +150,7 @@ describe.concurrent('webhook delivery through the queues', () => {
     expect(verify(rotated.secret, req!).type).toBe('contact.updated');
     expect(verify(sub.secret, req!).type).toBe('contact.updated');
     // Once the overlap is over, only the new secret signs.
-    await env.DB.prepare(`UPDATE webhook_subscriptions SET previous_secret_expires_at = ? WHERE id = ?`).bind(Date.now() - 1, sub.id).run();
+    await (await shardOf(t.id)).prepare(`UPDATE webhook_subscriptions SET previous_secret_expires_at = ? WHERE id = ?`).bind(Date.now() - 1, sub.id).run();
     await append(t.key, { event_type: 'contact.updated', contact_id: uuid() });
     const [, later] = await waitForRequests(path, 2);
     expect(header(later!, 'webhook-signature').split(' ')).toHaveLength(1);
@@ -250,7 +250,7 @@ describe.concurrent('webhook delivery through the queues', () => {
     const path = hookPath('dupes');
     const sub = await subscribe(t.key, { url: hookUrl(path), events: ['*'] });
     const ev = await append(t.key, { event_type: 'deal.won' });
-    await eventually(() => env.DB.prepare(`SELECT id FROM events WHERE tenant_id = ? AND id = ?`).bind(t.id, ev.id).first());
+    await eventually(async () => (await shardOf(t.id)).prepare(`SELECT id FROM events WHERE tenant_id = ? AND id = ?`).bind(t.id, ev.id).first());
     const record = await json(await call('GET', `/api/v1/events/${ev.id}`, { key: t.key }));
     // The relay already sent it once; send it three more times, in one batch and separately.
     const message = { kind: 'event', tenant_id: t.id, event: record };
@@ -269,7 +269,7 @@ describe.concurrent('webhook delivery through the queues', () => {
     const records = [];
     for (const type of ['deal.won', 'deal.lost', 'deal.created']) {
       const ev = await append(t.key, { event_type: type });
-      await eventually(() => env.DB.prepare(`SELECT id FROM events WHERE tenant_id = ? AND id = ?`).bind(t.id, ev.id).first());
+      await eventually(async () => (await shardOf(t.id)).prepare(`SELECT id FROM events WHERE tenant_id = ? AND id = ?`).bind(t.id, ev.id).first());
       records.push(await json(await call('GET', `/api/v1/events/${ev.id}`, { key: t.key })));
     }
     await waitForRequests(path, 3);

@@ -4,7 +4,10 @@ import type { RelayBatcher } from '../../src/relay-batcher/batcher';
 import type { OutboxRow, RelayRequest, RelayResult } from '../../src/relay-batcher/types';
 import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
 import type { EventRecord } from '../../src/domain/schemas/events';
-import { uuid } from '../support/api';
+import { runInDurableObject } from 'cloudflare:test';
+import { RelayBatcher as RelayBatcherClass } from '../../src/relay-batcher/batcher';
+import { allShards } from '../../src/db/shards';
+import { uuid, shardOf, tenantOnShard } from '../support/api';
 
 function entryRow(outboxId: number, contactId: string, seq: number): OutboxRow {
   const now = new Date().toISOString();
@@ -27,8 +30,9 @@ function eventRow(outboxId: number, contactId: string, seq: number): OutboxRow {
 }
 
 const inD1 = async (tenantId: string, id: string) =>
-  (await env.DB.prepare('SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND id = ?').bind(tenantId, id).first<{ n: number }>())!.n;
+  (await (await shardOf(tenantId)).prepare('SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND id = ?').bind(tenantId, id).first<{ n: number }>())!.n;
 
+// These tenants are made up (not in the directory), so their shard is shard 0 (src/db/shards.ts).
 describe('RelayBatcher', () => {
   it('writes concurrent relay passes, and one hub\'s failing rows do not hold back the others (merged or not)', async () => {
     const ns = env.RELAY_BATCHER as DurableObjectNamespace<RelayBatcher>;
@@ -36,7 +40,7 @@ describe('RelayBatcher', () => {
     const tenant = `t_batcher_${uuid().slice(0, 8)}`;
     const [a, b, c] = [uuid(), uuid(), uuid()];
     // Contact b's D1 index already holds sequence number 1 under another id: its row can never be written.
-    await env.DB.prepare(
+    await env.SHARD_0.prepare(
       `INSERT INTO contact_events (tenant_id, id, contact_id, sequence_number, event_type, category, priority, payload, metadata, source,
          is_realtime, delivered, read, visible_to_client, visible_to_agent, occurred_at, created_at, revision)
        VALUES (?, ?, ?, 1, 'note_added', 'note', 'normal', '{}', '{}', 'agent', 0, 0, 0, 0, 1, 0, 0, 1)`,
@@ -96,12 +100,12 @@ describe('d1Statements', () => {
       return row;
     };
     const rows = Array.from({ length: 30 }, (_, i) => big(i + 1));
-    const statements = d1Statements(env.DB, [{ tenantId: 't_split', rows }]);
+    const statements = d1Statements(env.SHARD_0, [{ tenantId: 't_split', rows }]);
     expect(statements.length).toBeGreaterThan(1);
-    await env.DB.batch(statements);
-    const n = await env.DB.prepare('SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND contact_id = ?').bind('t_split', contact).first<{ n: number }>();
+    await env.SHARD_0.batch(statements);
+    const n = await env.SHARD_0.prepare('SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND contact_id = ?').bind('t_split', contact).first<{ n: number }>();
     expect(n!.n).toBe(30);
-    expect(d1Statements(env.DB, [{ tenantId: 't_split', rows: rows.slice(0, 3) }]).length).toBe(1);
+    expect(d1Statements(env.SHARD_0, [{ tenantId: 't_split', rows: rows.slice(0, 3) }]).length).toBe(1);
   });
 
   it('applies passes in few statements: log events apart, timeline changes in their order, per tenant', async () => {
@@ -116,18 +120,43 @@ describe('d1Statements', () => {
     // Hub b (same tenant) alternates too; hub c is another tenant's.
     const passB = [eventRow(1, b, 1), entryRow(2, b, 1), eventRow(3, b, 2), entryRow(4, b, 2)];
     const passC = [eventRow(1, c, 1), entryRow(2, c, 1)];
-    const statements = d1Statements(env.DB, [{ tenantId: t1, rows: passA }, { tenantId: t2, rows: passC }, { tenantId: t1, rows: passB }]);
+    const statements = d1Statements(env.SHARD_0, [{ tenantId: t1, rows: passA }, { tenantId: t2, rows: passC }, { tenantId: t1, rows: passB }]);
     // t1: one insert of its 4 events; timeline: upsert (a1, a2), delete (a1), upsert (a3, b1, b2). t2: one of each.
     expect(statements.length).toBe(4 + 2);
-    await env.DB.batch(statements);
+    await env.SHARD_0.batch(statements);
     const timeline = (tenant: string) =>
-      env.DB.prepare('SELECT id FROM contact_events WHERE tenant_id = ? ORDER BY contact_id, sequence_number').bind(tenant).all<{ id: string }>();
+      env.SHARD_0.prepare('SELECT id FROM contact_events WHERE tenant_id = ? ORDER BY contact_id, sequence_number').bind(tenant).all<{ id: string }>();
     const ids = (rows: OutboxRow[]) => rows.flatMap((r) => (r.item.kind === 'timeline' ? [r.item.record.id] : r.item.kind === 'event' ? [r.item.insert.record.id] : []));
     const expected1 = ids([a2, passA[5]!, passB[1]!, passB[3]!]);
     expect(new Set((await timeline(t1)).results.map((r) => r.id))).toEqual(new Set(expected1));
     expect((await timeline(t2)).results.map((r) => r.id)).toEqual(ids([passC[1]!]));
-    const events = (tenant: string) => env.DB.prepare('SELECT id FROM events WHERE tenant_id = ?').bind(tenant).all<{ id: string }>();
+    const events = (tenant: string) => env.SHARD_0.prepare('SELECT id FROM events WHERE tenant_id = ?').bind(tenant).all<{ id: string }>();
     expect(new Set((await events(t1)).results.map((r) => r.id))).toEqual(new Set(ids([passA[0]!, passA[2]!, passB[0]!, passB[2]!])));
     expect((await events(t2)).results.map((r) => r.id)).toEqual(ids([passC[0]!]));
+  });
+
+  it("a shard that fails fails only its tenants' passes (their hubs retry); the other shard's are written", async () => {
+    const [a, b] = [await tenantOnShard(0), await tenantOnShard(1)];
+    // Shard 1 refuses every batch; shard 0 works.
+    const down = allShards(env)[1]!;
+    const failingEnv = { ...env, [down.binding]: new Proxy(down.db, {
+        get(target, prop) {
+          if (prop === 'batch') return () => Promise.reject(new Error('injected: shard 1 down'));
+          const v = Reflect.get(target, prop, target) as unknown;
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      }) } as Env;
+    const ns = env.RELAY_BATCHER as DurableObjectNamespace<RelayBatcher>;
+    const stub = ns.get(ns.idFromName(`test-${uuid()}`));
+    const [rowA, rowB] = [entryRow(1, uuid(), 1), entryRow(1, uuid(), 1)];
+    const [ra, rb] = await runInDurableObject(stub, (_, state) => {
+      // The batcher of this test's object, with the failing shard in its env: both passes in one flush.
+      const batcher = new RelayBatcherClass(state, failingEnv);
+      return Promise.all([batcher.relay({ d1: { tenantId: a.id, rows: [rowA] } }), batcher.relay({ d1: { tenantId: b.id, rows: [rowB] } })]);
+    });
+    expect(ra!.d1).toBeNull();
+    expect(rb!.d1!.error).toMatch(/shard 1 down/);
+    expect(await inD1(a.id, (rowA.item as { record: TimelineEntryRecord }).record.id)).toBe(1);
+    expect(await inD1(b.id, (rowB.item as { record: TimelineEntryRecord }).record.id)).toBe(0);
   });
 });

@@ -1,3 +1,4 @@
+import { shardOf } from './api';
 import { env } from 'cloudflare:workers';
 import { createExecutionContext, createMessageBatch, getQueueResult, type QueueResult } from 'cloudflare:test';
 import { timelineEntryFromRow, type TimelineEntryRow } from '../../src/db/contact-events';
@@ -20,8 +21,8 @@ export async function deliverAnalytics(messages: RelayQueueBody[], over: Partial
 
 /** Everything the relay would have sent to `analytics` for this tenant, rebuilt from D1. */
 export async function relayMessagesFromD1(tenantId: string): Promise<RelayMessage[]> {
-  const events = await env.DB.prepare(`SELECT * FROM events WHERE tenant_id = ?`).bind(tenantId).all<EventRow>();
-  const entries = await env.DB.prepare(`SELECT * FROM contact_events WHERE tenant_id = ?`).bind(tenantId).all<TimelineEntryRow>();
+  const events = await (await shardOf(tenantId)).prepare(`SELECT * FROM events WHERE tenant_id = ?`).bind(tenantId).all<EventRow>();
+  const entries = await (await shardOf(tenantId)).prepare(`SELECT * FROM contact_events WHERE tenant_id = ?`).bind(tenantId).all<TimelineEntryRow>();
   return [
     ...events.results.map((r): RelayMessage => ({ kind: 'event', tenant_id: tenantId, event: eventFromRow(r) })),
     ...entries.results.map((r): RelayMessage => ({ kind: 'contact_event', tenant_id: tenantId, contact_event: timelineEntryFromRow(r) })),

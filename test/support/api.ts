@@ -1,4 +1,5 @@
 import { env, exports } from 'cloudflare:workers';
+import { tenantDb, tenantShard } from '../../src/db/shards';
 import { checkConformance } from './conformance';
 
 export const BASE = 'http://eventline.test';
@@ -42,6 +43,18 @@ export async function newTenant(name = 'test'): Promise<Tenant> {
   return { id: body.tenant.id, key: body.api_key.key };
 }
 
+/** The D1 database of the tenant's shard (the directory in the control database says which). */
+export const shardOf = (tenantId: string): Promise<D1Database> => tenantDb(env, tenantId);
+
+/** A fresh tenant that placement put on shard `k` (new tenants go to the shard with the fewest). */
+export async function tenantOnShard(k: number, name = 'test'): Promise<Tenant> {
+  for (let i = 0; i < 10; i += 1) {
+    const t = await newTenant(name);
+    if ((await tenantShard(env, t.id)).index === k) return t;
+  }
+  throw new Error(`no new tenant was placed on shard ${k}`);
+}
+
 /** Polls until `check` returns a value (not undefined/false) or the time runs out. */
 export async function eventually<T>(check: () => Promise<T>, { timeoutMs = 5000, stepMs = 20 } = {}): Promise<Exclude<NonNullable<T>, false>> {
   const deadline = Date.now() + timeoutMs;
@@ -63,7 +76,7 @@ export const uuid = () => crypto.randomUUID();
 /** Waits until the relay has brought every one of these log events to the tenant's D1 query store. */
 export async function untilInD1(tenantId: string, ids: string[]): Promise<void> {
   await eventually(async () => {
-    const row = await env.DB.prepare(`SELECT count(*) AS n FROM events WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))`)
+    const row = await (await shardOf(tenantId)).prepare(`SELECT count(*) AS n FROM events WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))`)
       .bind(tenantId, JSON.stringify(ids))
       .first<{ n: number }>();
     return row!.n === ids.length;

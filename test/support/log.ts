@@ -1,3 +1,4 @@
+import { shardOf } from './api';
 import { env } from 'cloudflare:workers';
 import { expect } from 'vitest';
 import { contactHub } from '../../src/hub';
@@ -5,7 +6,7 @@ import { contactHub } from '../../src/hub';
 /** What a tenant has in the event log: D1 rows, outbox rows, timeline rows, and each named contact hub's version. */
 export async function written(tenantId: string, contacts: string[] = []) {
   const count = async (table: string) =>
-    (await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE tenant_id = ?`).bind(tenantId).first<{ n: number }>())!.n;
+    (await (await shardOf(tenantId)).prepare(`SELECT count(*) AS n FROM ${table} WHERE tenant_id = ?`).bind(tenantId).first<{ n: number }>())!.n;
   const hubs = await Promise.all(
     contacts.map(async (id) => {
       const { stub, owner } = contactHub(env, tenantId, id);

@@ -1,3 +1,4 @@
+import { shardOf } from './api';
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
@@ -34,14 +35,14 @@ export function verify(secret: string, r: Received): { type: string; timestamp: 
 }
 
 export async function deliveriesOf(tenantId: string, subscriptionId: string): Promise<DeliveryRow[]> {
-  const { results } = await env.DB.prepare(`SELECT * FROM webhook_deliveries WHERE tenant_id = ? AND subscription_id = ? ORDER BY created_at`)
+  const { results } = await (await shardOf(tenantId)).prepare(`SELECT * FROM webhook_deliveries WHERE tenant_id = ? AND subscription_id = ? ORDER BY created_at`)
     .bind(tenantId, subscriptionId)
     .all<DeliveryRow>();
   return results;
 }
 
 export async function eventsOfType(tenantId: string, type: string): Promise<{ id: string; payload: string }[]> {
-  const { results } = await env.DB.prepare(`SELECT id, payload FROM events WHERE tenant_id = ? AND event_type = ?`).bind(tenantId, type).all<{ id: string; payload: string }>();
+  const { results } = await (await shardOf(tenantId)).prepare(`SELECT id, payload FROM events WHERE tenant_id = ? AND event_type = ?`).bind(tenantId, type).all<{ id: string; payload: string }>();
   return results;
 }
 

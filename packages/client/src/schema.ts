@@ -74,6 +74,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/tenants/{tenant_id}/move": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move a tenant to another shard (while it keeps appending)
+         * @description Copies the tenant's rows to the shard, fences the old one, brings over what changed, verifies every row, switches the directory and deletes the old rows. Positions, ids, webhooks and subscriptions stay as they are. During the switch (seconds) the tenant's D1 writes answer 503 with Retry-After; hubs and queue consumers hold theirs and retry. Progress: GET /admin/tenants.
+         */
+        post: operations["moveTenant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/streams/{stream_id}/events": {
         parameters: {
             query?: never;
@@ -815,8 +835,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The tenant's operational state in one document: event counts, relay backlog, webhook deliveries, consumer lag, archives
-         * @description What to alert on: a growing relay backlog, failed or dead-lettered deliveries, subscription or projection lag.
+         * The tenant's operational state in one document: event counts, relay backlog, webhook deliveries, consumer lag, archives, shard capacity
+         * @description What to alert on: a growing relay backlog, failed or dead-lettered deliveries, subscription or projection lag, a shard past 80 % of its capacity.
          */
         get: operations["getOpsStats"];
         put?: never;
@@ -1189,6 +1209,30 @@ export interface components {
             id: string;
             name: string;
             created_at: string;
+            /** @description The event-store shard that holds the tenant's data (an index into the SHARDS bindings). */
+            shard: number;
+            /** @description The tenant's latest move between shards, with its progress (listed tenants only; null: never moved). */
+            move?: {
+                /**
+                 * @description copying (rows copied while the tenant keeps appending) → syncing (old shard fenced, changes since brought over) → verifying (every row compared) → switched (the directory names the new shard) → deleting (old rows) → done; failed leaves the tenant where it was.
+                 * @enum {string}
+                 */
+                state: "copying" | "syncing" | "verifying" | "switched" | "deleting" | "done" | "failed";
+                from_shard: number;
+                to_shard: number;
+                copied_rows: number;
+                /** @description Rows added, changed or deleted after their copy (the sync pass). */
+                repaired_rows: number;
+                verified_rows: number;
+                /** @description Rows deleted from the old shard. */
+                deleted_rows: number;
+                /** @description The last error of a step (it is retried) or why the move failed. */
+                error: string | null;
+                started_at: string;
+                updated_at: string;
+                switched_at: string | null;
+                finished_at: string | null;
+            } | null;
         };
         ApiKey: {
             id: string;
@@ -1197,6 +1241,27 @@ export interface components {
             created_at: string;
             last_used_at: string | null;
             revoked_at: string | null;
+        };
+        TenantMove: {
+            /**
+             * @description copying (rows copied while the tenant keeps appending) → syncing (old shard fenced, changes since brought over) → verifying (every row compared) → switched (the directory names the new shard) → deleting (old rows) → done; failed leaves the tenant where it was.
+             * @enum {string}
+             */
+            state: "copying" | "syncing" | "verifying" | "switched" | "deleting" | "done" | "failed";
+            from_shard: number;
+            to_shard: number;
+            copied_rows: number;
+            /** @description Rows added, changed or deleted after their copy (the sync pass). */
+            repaired_rows: number;
+            verified_rows: number;
+            /** @description Rows deleted from the old shard. */
+            deleted_rows: number;
+            /** @description The last error of a step (it is retried) or why the move failed. */
+            error: string | null;
+            started_at: string;
+            updated_at: string;
+            switched_at: string | null;
+            finished_at: string | null;
         };
         StreamAppendResult: {
             stream_id: string;
@@ -1892,6 +1957,23 @@ export interface components {
                 events: number;
                 pending: number;
             };
+            /** @description How full the tenant's shard is. */
+            capacity: {
+                /** @description The event-store shard that holds the tenant's data. */
+                shard: number;
+                /** @description The shard's database size (D1's size_after). */
+                bytes: number;
+                /** @description D1's maximum database size, 10 GB. */
+                limit_bytes: number;
+                /** @description bytes / limit_bytes. */
+                used: number;
+                /** @description The tenant's log and timeline row contents on the shard (an estimate: without index and page overhead). */
+                tenant_bytes: number;
+                /** @description tenant_bytes / bytes (0…1). */
+                tenant_share: number;
+                /** @description Set once the shard is past 80 % of the limit. */
+                warning: string | null;
+            };
         };
         RealtimeToken: {
             /** @description A short-lived JWT (HS256; claims in docs/realtime-tokens.md); pass it as `?token=` on the stream URL. */
@@ -2235,6 +2317,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     createTenant: {
@@ -2307,6 +2398,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listApiKeys: {
@@ -2367,6 +2467,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2444,6 +2553,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     revokeApiKey: {
@@ -2485,6 +2603,99 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    moveTenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    shard: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Started */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        move: components["schemas"]["TenantMove"];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2600,6 +2811,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     readStream: {
@@ -2657,6 +2877,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2722,6 +2951,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getStreamSnapshot: {
@@ -2775,6 +3013,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2876,6 +3123,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     readLog: {
@@ -2929,6 +3185,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listEventSchemas: {
@@ -2966,6 +3231,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3023,6 +3297,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3117,6 +3400,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listSubscriptions: {
@@ -3166,6 +3458,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3260,6 +3561,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getSubscription: {
@@ -3311,6 +3621,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3383,6 +3702,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     pauseSubscription: {
@@ -3441,6 +3769,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     resumeSubscription: {
@@ -3492,6 +3829,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3590,6 +3936,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     readSubscriptionEvents: {
@@ -3654,6 +4009,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3752,6 +4116,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listProjections: {
@@ -3801,6 +4174,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3875,6 +4257,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getContact: {
@@ -3933,6 +4324,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     eraseContact: {
@@ -3975,6 +4375,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4030,6 +4439,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4095,6 +4513,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4196,6 +4623,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4308,6 +4744,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     countEvents: {
@@ -4351,6 +4796,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4404,6 +4858,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4472,6 +4935,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getEvent: {
@@ -4530,6 +5002,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listEventTypes: {
@@ -4561,6 +5042,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4617,6 +5107,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4702,6 +5201,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getWebhook: {
@@ -4760,6 +5268,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     deleteWebhook: {
@@ -4809,6 +5326,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4905,6 +5431,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     rotateWebhookSecret: {
@@ -4967,6 +5502,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     testWebhook: {
@@ -5021,6 +5565,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5090,6 +5643,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5171,6 +5733,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getWebhookDelivery: {
@@ -5231,6 +5802,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5314,6 +5894,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getEventAnalytics: {
@@ -5372,6 +5961,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getSettings: {
@@ -5412,6 +6010,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5506,6 +6113,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listArchives: {
@@ -5558,6 +6174,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5623,6 +6248,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getOpsStats: {
@@ -5654,6 +6288,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5748,7 +6391,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5831,7 +6474,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5993,6 +6636,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     createRealtimeSigningKey: {
@@ -6074,7 +6726,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6139,6 +6791,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     searchTimelineEntries: {
@@ -6188,6 +6849,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6254,6 +6924,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listSessionEvents: {
@@ -6305,6 +6984,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6366,6 +7054,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6474,6 +7171,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     appendContactEventBatch: {
@@ -6575,6 +7281,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     countContactEvents: {
@@ -6625,6 +7340,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6684,6 +7408,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listUndeliveredContactEvents: {
@@ -6730,6 +7463,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6798,6 +7540,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     deleteContactEvent: {
@@ -6850,6 +7601,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6918,6 +7678,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     markContactEventDelivered: {
@@ -6972,6 +7741,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

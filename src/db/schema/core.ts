@@ -5,35 +5,16 @@ import type { TimelineEntryRecord } from '../../domain/schemas/contact-events';
 
 // Times are epoch milliseconds (INTEGER): cheap to compare, index and range-scan; the API speaks ISO 8601.
 
-export const tenants = sqliteTable('tenants', {
-  id: text('id').primaryKey(),
-  name: text('name').notNull(),
-  settings: text('settings').notNull().default('{}'),
-  createdAt: integer('created_at').notNull(),
-});
-
-export const apiKeys = sqliteTable(
-  'api_keys',
-  {
-    id: text('id').primaryKey(),
-    tenantId: text('tenant_id').notNull().references(() => tenants.id),
-    name: text('name').notNull(),
-    prefix: text('prefix').notNull(),
-    // SHA-256 of the whole key, hex. Keys carry 192 random bits, so a fast hash is enough.
-    hash: text('hash').notNull(),
-    createdAt: integer('created_at').notNull(),
-    lastUsedAt: integer('last_used_at'),
-    revokedAt: integer('revoked_at'),
-  },
-  (t) => [index('api_keys_prefix').on(t.prefix), index('api_keys_tenant').on(t.tenantId, t.createdAt)],
-);
-
-// The log. `position` is the global order: assigned at insert into D1, increasing in commit order, never reused.
+// The log. `position` is the tenant's order: 1, 2, 3… per tenant, assigned inside the insert statement
+// from log_heads (increasing in commit order, never reused), so that it survives a move between shards.
+// The table is WITHOUT ROWID (set in the migration; drizzle-kit cannot say it): its primary key
+// (tenant_id, position) clusters a tenant's log, and ends every secondary index, so
+// `ORDER BY timestamp, position` within a tenant needs no sort.
 export const events = sqliteTable(
   'events',
   {
-    position: integer('position').primaryKey({ autoIncrement: true }),
     tenantId: text('tenant_id').notNull(),
+    position: integer('position').notNull(),
     id: text('id').notNull(),
     eventType: text('event_type').notNull(),
     source: text('source').$type<EventSource>().notNull(),
@@ -56,13 +37,12 @@ export const events = sqliteTable(
     requestHash: text('request_hash'),
   },
   // Each index serves named queries (src/db/events.ts); test/db/event-indexes.test.ts checks the plans.
-  // The rowid `position` ends every index, so `ORDER BY timestamp, position` needs no sort.
   (t) => [
+    // The tenant's log in position order (GET /log, subscriptions, projections, a move's copy).
+    primaryKey({ columns: [t.tenantId, t.position] }),
     // getEvent, findExisting (by id), the relay's ON CONFLICT.
     uniqueIndex('events_tenant_id').on(t.tenantId, t.id),
     // Uniqueness of Idempotency-Keys among events no hub owns (a hub keeps its own keys).
-    // The global log of one tenant in position order (GET /log, subscriptions, projections).
-    index('events_tenant_position').on(t.tenantId, t.position),
     uniqueIndex('events_tenant_idem').on(t.tenantId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL AND contact_id IS NULL AND stream_id IS NULL`),
     // findExisting (by key, any owner): a reused key is found whoever holds it. Partial: only keyed rows.
     index('events_idem_any').on(t.tenantId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),
@@ -80,6 +60,24 @@ export const events = sqliteTable(
     index('events_correlation').on(t.tenantId, t.correlationId, t.timestamp).where(sql`correlation_id IS NOT NULL`),
   ],
 );
+
+// Each tenant's last assigned log position: the next insert numbers its rows from here (src/db/events.ts).
+// Kept apart from events so that deleting the newest events (erase, retention) never frees a position.
+export const logHeads = sqliteTable('log_heads', {
+  tenantId: text('tenant_id').primaryKey(),
+  lastPosition: integer('last_position').notNull(),
+});
+
+// A tenant moved away from this shard (src/moves/): triggers on every tenant table refuse its writes
+// here (RAISE 'tenant moved'), so a writer that still resolves this shard from a stale cache fails and
+// retries on the new one instead of writing where nobody reads. `deleting` = 1 lets the move delete the
+// old rows. Triggers in migrations/shard (drizzle-kit cannot declare them).
+export const tenantFences = sqliteTable('tenant_fences', {
+  tenantId: text('tenant_id').primaryKey(),
+  movedTo: integer('moved_to').notNull(),
+  deleting: integer('deleting').notNull().default(0),
+  fencedAt: integer('fenced_at').notNull(),
+});
 
 // Events committed by the Worker itself (no owning hub) wait here until both queues have them.
 export const relayOutbox = sqliteTable(
@@ -138,6 +136,7 @@ export const contactEvents = sqliteTable(
 );
 
 // Consumers record what they processed so that a redelivered message never doubles an effect.
+// WITHOUT ROWID (set in migrations/shard/0000_shard.sql: drizzle cannot express it): one row written per marker, not two.
 export const processedEvents = sqliteTable(
   'processed_events',
   {
@@ -152,7 +151,8 @@ export const processedEvents = sqliteTable(
 // Which hub holds an id that reaches D1's tables only through a relay (timeline entries, events naming
 // a contact or a stream): written in the append's own request, so that routes taking only an id find
 // the hub on the very next request instead of after the relay lag. The first owner wins. `owner` is
-// the hub's key, `contact:<uuid>` or `stream:<stream_id>` (src/db/owners.ts).
+// the hub's key, `contact:<uuid>` or `stream:<stream_id>` (src/db/owners.ts). WITHOUT ROWID
+// (migrations/shard/0000_shard.sql): an id costs one row written.
 export const idOwners = sqliteTable(
   'id_owners',
   {
@@ -162,6 +162,7 @@ export const idOwners = sqliteTable(
     id: text('id').notNull(),
     owner: text('owner').notNull(),
   },
-  // By owner: erasing a contact deletes its rows without walking the tenant's.
-  (t) => [primaryKey({ columns: [t.tenantId, t.kind, t.id] }), index('id_owners_owner').on(t.tenantId, t.owner)],
+  // No index by owner: a row leaves with its id's row in events / contact_events (delete triggers,
+  // migrations/shard/0003_owner_rows_by_trigger.sql), and an erase deletes the ids its hub still holds (src/db/erase.ts).
+  (t) => [primaryKey({ columns: [t.tenantId, t.kind, t.id] })],
 );

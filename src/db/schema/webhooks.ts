@@ -3,6 +3,10 @@ import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'driz
 // Webhook subscriptions (webhook_subscriptions), their deliveries and every attempt.
 // Times are epoch milliseconds.
 
+// On the tenant's shard, not in the control database: every delivery attempt updates its
+// subscription's counters (success/failure, failing_since, auto-disable) in the attempt's own
+// transaction, and the fan-out reads the active subscriptions per event; in the control database that
+// would be a cross-database write per delivery, and one writer for every tenant's webhooks.
 export const webhookSubscriptions = sqliteTable(
   'webhook_subscriptions',
   {

@@ -106,5 +106,16 @@ export const OpsStats = z
     projections: Lag,
     analytics: z.object({ counted_last_hour: z.number().int().openapi({ description: 'Log events counted by the rollups whose hour bucket is the current hour.' }) }),
     archives: z.object({ objects: z.number().int(), events: z.number().int(), pending: z.number().int() }),
+    capacity: z
+      .object({
+        shard: z.number().int().openapi({ description: "The event-store shard that holds the tenant's data." }),
+        bytes: z.number().int().openapi({ description: "The shard's database size (D1's size_after)." }),
+        limit_bytes: z.number().int().openapi({ description: "D1's maximum database size, 10 GB." }),
+        used: z.number().openapi({ description: 'bytes / limit_bytes.' }),
+        tenant_bytes: z.number().int().openapi({ description: "The tenant's log and timeline row contents on the shard (an estimate: without index and page overhead)." }),
+        tenant_share: z.number().openapi({ description: 'tenant_bytes / bytes (0…1).' }),
+        warning: z.string().nullable().openapi({ description: 'Set once the shard is past 80 % of the limit.' }),
+      })
+      .openapi({ description: "How full the tenant's shard is." }),
   })
   .openapi('OpsStats');

@@ -64,10 +64,16 @@ export const ProblemSchema = z
  */
 export const problemResponses = (...codes: number[]) =>
   Object.fromEntries(
-    [...codes, ...(codes.includes(401) && !codes.includes(429) ? [429] : [])].map((code) => [
+    // Every authenticated route can be refused for a moment: 429 (rate limits), 503 (the tenant's shard is switching).
+    [...codes, ...(codes.includes(401) && !codes.includes(429) ? [429] : []), ...(codes.includes(401) && !codes.includes(503) ? [503] : [])].map((code) => [
       code,
       {
-        description: code === 429 ? 'Too many requests (RFC 9457 problem); `Retry-After` says when to try again' : 'Problem (RFC 9457)',
+        description:
+          code === 429
+            ? 'Too many requests (RFC 9457 problem); `Retry-After` says when to try again'
+            : code === 503
+              ? 'Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again'
+              : 'Problem (RFC 9457)',
         content: { 'application/problem+json': { schema: ProblemSchema } },
       },
     ]),

@@ -1,0 +1,65 @@
+import { env } from 'cloudflare:workers';
+import { describe, expect, it } from 'vitest';
+import { rollupStatements } from '../../src/db/analytics';
+import { recordOwnersStatement } from '../../src/db/owners';
+import type { RollupItem } from '../../src/domain/analytics';
+
+// D1 bills every row and index entry written. These tables are read only by their primary key, so
+// they are WITHOUT ROWID (migrations/shard/0000_shard.sql): the key is the row, with no separate key index to write.
+const tenant = () => `lean-${crypto.randomUUID()}`;
+
+describe('rows written per marker and per owned id', () => {
+  it('an owned id writes one row (a rowid table with an owner index wrote three)', async () => {
+    const t = tenant();
+    const ids = [
+      { kind: 'event' as const, id: crypto.randomUUID() },
+      { kind: 'entry' as const, id: crypto.randomUUID() },
+    ];
+    const r = await recordOwnersStatement(env.SHARD_0, t, { kind: 'contact', id: crypto.randomUUID() }, ids).run();
+    expect(r.meta.rows_written).toBe(ids.length);
+    // A replay writes nothing.
+    const again = await recordOwnersStatement(env.SHARD_0, t, { kind: 'contact', id: crypto.randomUUID() }, ids).run();
+    expect(again.meta.rows_written).toBe(0);
+  });
+
+  it("an analytics marker is one row (a rowid table wrote two), and a redelivered item counts nothing", async () => {
+    const t = tenant();
+    const hour = Date.UTC(2026, 0, 1, 10);
+    const items: RollupItem[] = [1, 2, 3].map(() => ({ tenant_id: t, event_id: crypto.randomUUID(), kind: 'event', hour, day: Date.UTC(2026, 0, 1), event_type: 'x.y', source: 's', category: '' }));
+    const first = await env.SHARD_0.batch(rollupStatements(env.SHARD_0, items, Date.now()));
+    expect(first[2]!.meta.rows_written).toBe(items.length);
+    const again = await env.SHARD_0.batch(rollupStatements(env.SHARD_0, items, Date.now()));
+    expect(again.map((r) => r.meta.rows_written)).toEqual([0, 0, 0]);
+    const row = await env.SHARD_0.prepare(`SELECT "count" AS n FROM analytics_hourly WHERE tenant_id = ? AND hour = ?`).bind(t, hour).first<{ n: number }>();
+    expect(row?.n).toBe(3);
+  });
+
+  it("an id's owner row leaves with its event or entry (no index by owner to find it later)", async () => {
+    const t = tenant();
+    const event = crypto.randomUUID();
+    const entry = crypto.randomUUID();
+    await recordOwnersStatement(env.SHARD_0, t, { kind: 'contact', id: crypto.randomUUID() }, [
+      { kind: 'event', id: event },
+      { kind: 'entry', id: entry },
+    ]).run();
+    await env.SHARD_0.prepare(
+      `INSERT INTO events (tenant_id, position, id, event_type, source, payload, metadata, timestamp, created_at, schema_version) VALUES (?, 1, ?, 'x.y', 's', '{}', '{}', 0, 0, 1)`,
+    )
+      .bind(t, event)
+      .run();
+    const owners = () => env.SHARD_0.prepare(`SELECT kind FROM id_owners WHERE tenant_id = ? ORDER BY kind`).bind(t).all<{ kind: string }>();
+    expect((await owners()).results.map((r) => r.kind)).toEqual(['entry', 'event']);
+    await env.SHARD_0.prepare(`DELETE FROM events WHERE tenant_id = ? AND id = ?`).bind(t, event).run();
+    expect((await owners()).results.map((r) => r.kind)).toEqual(['entry']);
+    const names = await env.SHARD_0.prepare(`SELECT name FROM sqlite_master WHERE type IN ('trigger', 'index') AND tbl_name IN ('events', 'contact_events', 'id_owners')`).all<{ name: string }>();
+    expect(names.results.map((r) => r.name)).toEqual(expect.arrayContaining(['events_owner_ad', 'contact_events_owner_ad']));
+    expect(names.results.map((r) => r.name)).not.toContain('id_owners_owner');
+  });
+
+  it('both tables are WITHOUT ROWID', async () => {
+    for (const name of ['id_owners', 'processed_events']) {
+      const row = await env.SHARD_0.prepare(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?`).bind(name).first<{ sql: string }>();
+      expect(row?.sql).toMatch(/WITHOUT ROWID\s*$/);
+    }
+  });
+});
