@@ -6,7 +6,7 @@ import type { StreamHub } from '../../src/hub/hub';
 import { d1Statements } from '../../src/relay-batcher/statements';
 import type { OutboxItem } from '../../src/relay-batcher/types';
 import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
-import { call, eventually, json, newTenant, uuid, type Tenant } from '../support/api';
+import { call, eventually, json, newTenant, shardOf, uuid, type Tenant } from '../support/api';
 import { expectProblem } from '../support/problem';
 import { connectAs } from '../support/sockets';
 
@@ -45,7 +45,7 @@ async function timeline(t: Tenant, contact: string): Promise<TimelineEntryRecord
 
 const d1Rows = async (tenantId: string, contact: string) =>
   (
-    await env.DB.prepare('SELECT id, read, read_at, revision FROM contact_events WHERE tenant_id = ? AND contact_id = ? ORDER BY sequence_number')
+    await (await shardOf(tenantId)).prepare('SELECT id, read, read_at, revision FROM contact_events WHERE tenant_id = ? AND contact_id = ? ORDER BY sequence_number')
       .bind(tenantId, contact)
       .all<{ id: string; read: number; read_at: number | string | null; revision: number }>()
   ).results;
