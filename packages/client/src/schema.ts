@@ -6562,7 +6562,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7830,6 +7830,15 @@ export interface operations {
             };
             /** @description Too many requests (RFC 9457 problem); `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable for a moment (RFC 9457 problem), e.g. while the tenant moves to another shard; `Retry-After` says when to try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
