@@ -264,15 +264,15 @@ async function kinds(url, adminToken) {
 // ---------------------------------------------------------------- bytes per event in D1
 
 /**
- * D1's used bytes, (page_count - freelist_count) × page_size, read from the local database file with
- * Python's sqlite3 (D1 refuses these PRAGMAs; Node 20 has no SQLite). A WAL reader sees what workerd
- * has committed. Null without python3.
+ * D1's used bytes, (page_count - freelist_count) × page_size summed over the local database files (the
+ * control database and every shard), read with Python's sqlite3 (D1 refuses these PRAGMAs; Node 20 has
+ * no SQLite). A WAL reader sees what workerd has committed. Null without python3.
  */
 function usedBytes(stateDir) {
   const dir = path.join(stateDir, 'd1', 'miniflare-D1DatabaseObject');
-  const file = readdirSync(dir).find((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite');
-  const py = `import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\nq=lambda p:c.execute('PRAGMA '+p).fetchone()[0]\nprint((q('page_count')-q('freelist_count'))*q('page_size'))`;
-  const r = spawnSync('python3', ['-c', py, path.join(dir, file)], { encoding: 'utf8' });
+  const files = readdirSync(dir).filter((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite');
+  const py = `import sqlite3,sys\nt=0\nfor f in sys.argv[1:]:\n  c=sqlite3.connect(f)\n  q=lambda p:c.execute('PRAGMA '+p).fetchone()[0]\n  t+=(q('page_count')-q('freelist_count'))*q('page_size')\nprint(t)`;
+  const r = spawnSync('python3', ['-c', py, ...files.map((f) => path.join(dir, f))], { encoding: 'utf8' });
   return r.status === 0 ? Number(r.stdout.trim()) : null;
 }
 
