@@ -13,7 +13,6 @@
  */
 import { isVisibleTo } from '../domain/contact-event-types';
 import type { RealtimeRole } from '../domain/realtime-token';
-import { isSigningKeyId } from '../domain/signing-keys';
 import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import {
   CLOSE,
@@ -30,6 +29,7 @@ import {
   type Problem,
   type ServerFrame,
 } from './protocol';
+import { KEY_CHECK_MS, OPEN, TYPING_EVERY_MS, revokedSockets, scanGrants, send, sendErrorFrame, tokenExpired } from './socket-io';
 import { SESSION_HEADER, parseSession } from './socket-session';
 import type { TimelineChange } from './types';
 
@@ -79,37 +79,11 @@ interface Attachment {
 }
 
 const CATCH_UP_CHUNK = 1000;
-/**
- * How often a hub with token sockets asks D1 whether their API keys still stand (one read per hub,
- * whatever its sockets). A revoked key's sockets are closed within this time; opening a new one is
- * refused at once by the Worker (within the key cache's 10 s in other isolates).
- */
-export const KEY_CHECK_MS = 30_000;
-const TYPING_EVERY_MS = 1000;
-const OPEN = 1;
-
 /** The `event` frame around an entry's stored JSON text (same bytes as encode({ type: 'event', … })). */
 const eventFrameText = (seq: number, body: string): string => `{"type":"event","sequence_number":${seq},"entry":${body}}`;
 
-function send(ws: WebSocket, frame: string): boolean {
-  try {
-    ws.send(frame);
-    return true;
-  } catch {
-    // The socket is closing or gone; its close handler tidies up.
-    return false;
-  }
-}
-
 function sendError(ws: WebSocket, p: Problem, closeCode?: number): void {
-  send(ws, encode({ type: 'error', problem: p, ...(closeCode ? { close_code: closeCode } : {}) }));
-  if (closeCode) {
-    try {
-      ws.close(closeCode, p.title);
-    } catch {
-      // Already closed.
-    }
-  }
+  sendErrorFrame(ws, encode({ type: 'error', problem: p, ...(closeCode ? { close_code: closeCode } : {}) }), p, closeCode);
 }
 
 export class HubSockets {
@@ -236,24 +210,10 @@ export class HubSockets {
    */
   expire(now = Date.now()): number | null {
     if (this.earliestExp === null || (this.earliestExp !== undefined && this.earliestExp > now)) return this.earliestExp;
-    let next: number | null = null;
-    let agentLeft = false;
-    for (const ws of this.ctx.getWebSockets()) {
-      const att = ws.deserializeAttachment() as Attachment | null;
-      const exp = att?.expires_at ?? null;
-      if (exp === null || ws.readyState !== OPEN) continue;
-      if (exp > now) {
-        next = next === null ? exp : Math.min(next, exp);
-        continue;
-      }
-      this.catchingUp.delete(ws);
-      sendError(ws, problem('token-expired', 'Token expired', 401, 'The realtime token expired: connect again with a new token and after=<last sequence number>.'), CLOSE.tokenExpired);
-      if (att?.role === 'agent') agentLeft = true;
-    }
-    this.earliestExp = next;
-    // presence() counts open sockets only, so the expired ones are already gone from it.
-    if (agentLeft) this.announcePresence();
-    return next;
+    const { expired, nextExpiry } = scanGrants<Attachment>(this.ctx.getWebSockets(), now);
+    this.close4401(expired.map(([ws, att]) => [ws, att, tokenExpired('after=<last sequence number>')]));
+    this.earliestExp = nextExpiry;
+    return nextExpiry;
   }
 
   /**
@@ -262,40 +222,27 @@ export class HubSockets {
    * asks again. Returns when to check next, or null when no open socket lives on a key.
    */
   async checkKeys(now = Date.now()): Promise<number | null> {
-    const byKey = new Map<string, WebSocket[]>();
-    let tenantId: string | null = null;
-    for (const ws of this.ctx.getWebSockets()) {
-      const att = ws.deserializeAttachment() as Attachment | null;
-      if (!att?.key_id || ws.readyState !== OPEN) continue;
-      tenantId = att.tenant_id;
-      byKey.set(att.key_id, [...(byKey.get(att.key_id) ?? []), ws]);
-    }
-    if (tenantId === null) return null;
+    const { byKey } = scanGrants<Attachment>(this.ctx.getWebSockets(), now);
+    const tenantId = [...byKey.values()][0]?.[0]?.[1].tenant_id;
+    if (tenantId === undefined) return null;
     if (now < this.keysCheckedUntil) return this.keysCheckedUntil;
-    let active: Set<string>;
-    try {
-      active = new Set(await this.host.activeKeys(tenantId, [...byKey.keys()]));
-    } catch (e) {
-      console.error(JSON.stringify({ msg: 'socket key check failed', error: String(e) }));
-      return now + KEY_CHECK_MS;
-    }
+    const found = await revokedSockets(byKey, (keyIds) => this.host.activeKeys(tenantId, keyIds), 'this stream');
+    if (!found) return now + KEY_CHECK_MS;
     this.keysCheckedUntil = now + KEY_CHECK_MS;
+    this.close4401(found.revoked);
+    return found.kept > 0 ? this.keysCheckedUntil : null;
+  }
+
+  /** Ends these sockets' grants (error frame, close 4401); presence follows when an agent left. */
+  private close4401(sockets: [WebSocket, Attachment, Problem][]): void {
     let agentLeft = false;
-    let left = 0;
-    for (const [keyId, sockets] of byKey) {
-      if (active.has(keyId)) {
-        left += sockets.length;
-        continue;
-      }
-      for (const ws of sockets) {
-        this.catchingUp.delete(ws);
-        if ((ws.deserializeAttachment() as Attachment | null)?.role === 'agent') agentLeft = true;
-        const what = isSigningKeyId(keyId) ? 'signing key' : 'API key';
-        sendError(ws, problem('key-revoked', `${what === 'API key' ? 'API' : 'Signing'} key revoked`, 401, `The ${what} that issued this realtime token was revoked: the token no longer opens this stream.`), CLOSE.tokenExpired);
-      }
+    for (const [ws, att, p] of sockets) {
+      this.catchingUp.delete(ws);
+      if (att.role === 'agent') agentLeft = true;
+      sendError(ws, p, CLOSE.tokenExpired);
     }
+    // presence() counts open sockets only, so the closed ones are already gone from it.
     if (agentLeft) this.announcePresence();
-    return left > 0 ? this.keysCheckedUntil : null;
   }
 
   /** Called by the hub after every committed change. */

@@ -10,7 +10,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import { activeKeyIds } from '../db/tenants';
 import { contactHub } from '../hub';
-import { KEY_CHECK_MS } from '../hub/sockets';
+import { KEY_CHECK_MS, OPEN, TYPING_EVERY_MS, revokedSockets, scanGrants, send, sendErrorFrame, tokenExpired } from '../hub/socket-io';
 import { CLOSE, MAX_FRAME_BYTES, PING_FRAME, PONG_FRAME, frameBytes, problem, type Problem } from '../hub/protocol';
 import type { CatchUpChunk, InboxChange, InboxPush, PushAnswer } from '../hub/watchers';
 import { inboxOwnerOf } from '.';
@@ -26,28 +26,11 @@ interface Attachment extends InboxSession {
 
 /** Entries per catch-up chunk (one hub RPC each). */
 const CATCH_UP_CHUNK = 500;
-const TYPING_EVERY_MS = 1000;
-const OPEN = 1;
 
 const socketTag = (socketId: string) => `s:${socketId}`;
 
-function send(ws: WebSocket, frame: string): void {
-  try {
-    ws.send(frame);
-  } catch {
-    // Closing or gone; its close handler tidies up.
-  }
-}
-
 function sendError(ws: WebSocket, p: Problem, contactId?: string, closeCode?: number): void {
-  send(ws, encodeInbox({ type: 'error', problem: p, ...(contactId ? { contact_id: contactId } : {}), ...(closeCode ? { close_code: closeCode } : {}) }));
-  if (closeCode) {
-    try {
-      ws.close(closeCode, p.title);
-    } catch {
-      // Already closed.
-    }
-  }
+  sendErrorFrame(ws, encodeInbox({ type: 'error', problem: p, ...(contactId ? { contact_id: contactId } : {}), ...(closeCode ? { close_code: closeCode } : {}) }), p, closeCode);
 }
 
 /** Seams for tests (through runInDurableObject). */
@@ -124,35 +107,14 @@ export class AgentInbox extends DurableObject<Env> {
    */
   override async alarm(): Promise<void> {
     const now = Date.now();
-    let next: number | null = null;
-    const later = (at: number) => (next = next === null ? at : Math.min(next, at));
-    const byKey = new Map<string, Attachment[]>();
-    for (const ws of this.ctx.getWebSockets()) {
-      const att = ws.deserializeAttachment() as Attachment | null;
-      if (!att || ws.readyState !== OPEN) continue;
-      if (att.expires_at !== null && att.expires_at <= now) {
-        await this.refuse(ws, att, problem('token-expired', 'Token expired', 401, 'The realtime token expired: connect again with a new token and subscribe with after=<last sequence number> per contact.'));
-        continue;
-      }
-      if (att.expires_at !== null) later(att.expires_at);
-      if (att.key_id !== null) byKey.set(att.key_id, [...(byKey.get(att.key_id) ?? []), att]);
-    }
+    const { expired, nextExpiry, byKey } = scanGrants<Attachment>(this.ctx.getWebSockets(), now);
+    for (const [ws, att] of expired) await this.refuse(ws, att, tokenExpired('subscribe with after=<last sequence number> per contact'));
+    let next = nextExpiry;
     if (byKey.size > 0) {
-      try {
-        const active = new Set(await activeKeyIds(this.env.DB, this.tenantId, [...byKey.keys()]));
-        for (const [keyId, atts] of byKey) {
-          if (active.has(keyId)) continue;
-          byKey.delete(keyId);
-          for (const att of atts) {
-            const ws = this.ctx.getWebSockets(socketTag(att.socket_id))[0];
-            if (ws) await this.refuse(ws, att, problem('key-revoked', 'Key revoked', 401, 'The key that issued this realtime token was revoked: the token no longer opens the inbox.'));
-          }
-        }
-      } catch (e) {
-        // D1 unreachable: the sockets stay, the next alarm asks again.
-        console.error(JSON.stringify({ msg: 'inbox key check failed', error: String(e) }));
-      }
-      if (byKey.size > 0) later(now + KEY_CHECK_MS);
+      const found = await revokedSockets(byKey, (keyIds) => activeKeyIds(this.env.DB, this.tenantId, keyIds), 'the inbox');
+      for (const [ws, att, p] of found?.revoked ?? []) await this.refuse(ws, att, p);
+      // D1 unreachable (null): the sockets stay, the next alarm asks again.
+      if (!found || found.kept > 0) next = Math.min(next ?? Infinity, now + KEY_CHECK_MS);
     }
     if (next !== null) await this.ctx.storage.setAlarm(next);
   }
@@ -190,7 +152,10 @@ export class AgentInbox extends DurableObject<Env> {
   }
 
   private async handle(ws: WebSocket, att: Attachment, frame: InboxClientFrame): Promise<void> {
-    if (frame.type === 'ping') return send(ws, PONG_FRAME);
+    if (frame.type === 'ping') {
+      send(ws, PONG_FRAME);
+      return;
+    }
     const contactId = frame.contact_id;
     if (frame.type === 'subscribe') {
       // Not awaited: the runtime hands this object a socket's next frame only once the one before it

@@ -165,7 +165,7 @@ describe('inbox fan-out cost and recovery', () => {
     expect(await short.closed).toBe(4401);
     expect(short.of('error').at(-1)?.problem.title).toBe('Token expired');
     expect(await revoked.closed).toBe(4401);
-    expect(revoked.of('error').at(-1)?.problem.title).toBe('Key revoked');
+    expect(revoked.of('error').at(-1)?.problem.title).toBe('API key revoked');
     // The one socket left still subscribes, so the hub still pushes to the inbox.
     await appendEntries(t, contact, [{ title: 'y' }]);
     await kept.eventsUpTo(1);
