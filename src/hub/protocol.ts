@@ -69,10 +69,15 @@ export function frameBytes(message: string): number {
 }
 
 /**
- * Parses one client frame. Like the HTTP API's strict bodies, unknown fields are refused and each
- * bad field is named, so a client bug shows up at once instead of being silently ignored.
+ * The first checks of a client frame, on the contact stream and the inbox alike: JSON text, an object,
+ * a known `type`, no unknown field (like the HTTP API's strict bodies, so that a client bug shows up at
+ * once instead of being silently ignored). Returns the object with the unknown fields named so far, or
+ * the problem that ends parsing.
  */
-export function parseClientFrame(message: string | ArrayBuffer): { ok: true; frame: ClientFrame } | { ok: false; problem: Problem } {
+export function readFrame<T extends string>(
+  message: string | ArrayBuffer,
+  fields: Record<T, readonly string[]>,
+): { ok: true; kind: T; obj: Record<string, unknown>; errors: { path: string; message: string }[] } | { ok: false; problem: Problem } {
   if (typeof message !== 'string') return { ok: false, problem: invalidFrame('Frames are JSON text; binary frames are not accepted.') };
   let value: unknown;
   try {
@@ -85,15 +90,23 @@ export function parseClientFrame(message: string | ArrayBuffer): { ok: true; fra
   }
   const obj = value as Record<string, unknown>;
   const type = obj.type;
-  if (typeof type !== 'string' || !Object.hasOwn(FIELDS, type)) {
+  if (typeof type !== 'string' || !Object.hasOwn(fields, type)) {
     return {
       ok: false,
-      problem: invalidFrame(`Unknown frame type ${JSON.stringify(type ?? null)}.`, [{ path: 'type', message: `must be one of ${Object.keys(FIELDS).join(', ')}` }]),
+      problem: invalidFrame(`Unknown frame type ${JSON.stringify(type ?? null)}.`, [{ path: 'type', message: `must be one of ${Object.keys(fields).join(', ')}` }]),
     };
   }
-  const kind = type as ClientFrame['type'];
+  const kind = type as T;
   const errors: { path: string; message: string }[] = [];
-  for (const key of Object.keys(obj)) if (!FIELDS[kind].includes(key)) errors.push({ path: key, message: 'is not a known field' });
+  for (const key of Object.keys(obj)) if (!fields[kind].includes(key)) errors.push({ path: key, message: 'is not a known field' });
+  return { ok: true, kind, obj, errors };
+}
+
+/** Parses one client frame of the contact stream, each bad field named. */
+export function parseClientFrame(message: string | ArrayBuffer): { ok: true; frame: ClientFrame } | { ok: false; problem: Problem } {
+  const read = readFrame<ClientFrame['type']>(message, FIELDS);
+  if (!read.ok) return read;
+  const { kind, obj, errors } = read;
   if (kind === 'ack') {
     const n = obj.sequence_number;
     if (n === undefined) errors.push({ path: 'sequence_number', message: 'is required' });

@@ -35,7 +35,7 @@
  */
 import { MAX_INBOX_CONTACTS, type InboxClientFrame, type InboxServerFrame } from '../../packages/client/src/protocol';
 import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
-import { invalidFrame, problem, type Problem } from '../hub/protocol';
+import { invalidFrame, problem, readFrame, type Problem } from '../hub/protocol';
 
 export { MAX_INBOX_CONTACTS, type InboxClientFrame };
 
@@ -84,22 +84,9 @@ function countField(obj: Record<string, unknown>, key: string, required: boolean
 
 /** Parses one client frame of the inbox stream: unknown fields refused, each bad field named (as on the contact stream). */
 export function parseInboxFrame(message: string | ArrayBuffer): { ok: true; frame: InboxClientFrame } | { ok: false; problem: Problem } {
-  if (typeof message !== 'string') return { ok: false, problem: invalidFrame('Frames are JSON text; binary frames are not accepted.') };
-  let value: unknown;
-  try {
-    value = JSON.parse(message);
-  } catch (e) {
-    return { ok: false, problem: invalidFrame(`The frame is not valid JSON: ${(e as Error).message}`) };
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { ok: false, problem: invalidFrame('A frame is a JSON object with a "type".') };
-  const obj = value as Record<string, unknown>;
-  const type = obj.type;
-  if (typeof type !== 'string' || !Object.hasOwn(FIELDS, type)) {
-    return { ok: false, problem: invalidFrame(`Unknown frame type ${JSON.stringify(type ?? null)}.`, [{ path: 'type', message: `must be one of ${Object.keys(FIELDS).join(', ')}` }]) };
-  }
-  const kind = type as InboxClientFrame['type'];
-  const errors: FieldErrors = [];
-  for (const key of Object.keys(obj)) if (!FIELDS[kind].includes(key)) errors.push({ path: key, message: 'is not a known field' });
+  const read = readFrame<InboxClientFrame['type']>(message, FIELDS);
+  if (!read.ok) return read;
+  const { kind, obj, errors } = read;
   if (kind === 'ping') return errors.length ? { ok: false, problem: invalidFrame('The ping frame has invalid fields.', errors) } : { ok: true, frame: { type: 'ping' } };
   const contactId = uuidField(obj, 'contact_id', errors);
   let frame: InboxClientFrame;
