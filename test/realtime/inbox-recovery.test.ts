@@ -1,28 +1,15 @@
 import { env } from 'cloudflare:workers';
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { contactHubStub } from '../../src/hub';
 import type { StreamHub } from '../../src/hub/hub';
 import { agentInboxStub } from '../../src/inbox';
 import type { AgentInbox } from '../../src/inbox/inbox';
 import { call, json, newTenant, uuid, type Tenant } from '../support/api';
-import { Socket, appendEntries } from '../support/sockets';
+import { Socket, appendEntries, closeSocketsAfterEach } from '../support/sockets';
 import { connectInbox, openInbox, seqsOf, subscribeAll, type InboxFrame, type InboxSocket } from '../support/inbox';
 
-const open: InboxSocket[] = [];
-async function track(s: Promise<InboxSocket>): Promise<InboxSocket> {
-  const v = await s;
-  open.push(v);
-  return v;
-}
-afterEach(async () => {
-  await Promise.all(
-    open.splice(0).map((s) => {
-      s.close();
-      return Promise.race([s.closed, new Promise((r) => setTimeout(r, 2000))]);
-    }),
-  );
-});
+const { open, track } = closeSocketsAfterEach<InboxSocket>();
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 const hubPushes = (t: Tenant, contact: string) => runInDurableObject(contactHubStub(env, t.id, contact), (hub: StreamHub) => hub.testHooks.inboxPushes());

@@ -1,26 +1,18 @@
 import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { agentInboxStub } from '../../src/inbox';
 import type { AgentInbox } from '../../src/inbox/inbox';
 import { call, eventually, json, newTenant, uuid } from '../support/api';
 import { connectInbox, inboxToken, openInbox, seqsOf, subscribeAll, type InboxSocket } from '../support/inbox';
 import { expectProblem } from '../support/problem';
-import { appendEntries, connectAs, getEntry, issueToken, openStream } from '../support/sockets';
+import { appendEntries, connectAs, getEntry, issueToken, openStream, closeSocketsAfterEach } from '../support/sockets';
 
-const open: { close(): void; closed: Promise<number> }[] = [];
-function track<T extends { close(): void; closed: Promise<number> }>(s: T): T {
+const { open } = closeSocketsAfterEach();
+function track<T extends (typeof open)[number]>(s: T): T {
   open.push(s);
   return s;
 }
-afterEach(async () => {
-  await Promise.all(
-    open.splice(0).map((s) => {
-      s.close();
-      return Promise.race([s.closed, new Promise((r) => setTimeout(r, 2000))]);
-    }),
-  );
-});
 
 /** A refused upgrade: one `error` frame, then the close code. */
 async function refusal(res: Response): Promise<{ code: number; status: number }> {

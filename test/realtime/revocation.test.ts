@@ -1,16 +1,13 @@
 import { env } from 'cloudflare:workers';
 import { runDurableObjectAlarm } from 'cloudflare:test';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { contactHubStub } from '../../src/hub';
 import { verifyRealtimeToken } from '../../src/domain/realtime-token';
 import { call, json, newTenant, uuid } from '../support/api';
-import { Socket, appendEntries, connect, openStream } from '../support/sockets';
+import { Socket, appendEntries, connect, openStream, closeSocketsAfterEach } from '../support/sockets';
 
 const admin = { authorization: `Bearer ${env.ADMIN_TOKEN}` };
-const open: Socket[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((s) => (s.close(), Promise.race([s.closed, new Promise((r) => setTimeout(r, 2000))]))));
-});
+const { open } = closeSocketsAfterEach<Socket>();
 
 async function secondKey(tenantId: string): Promise<{ id: string; key: string }> {
   const res = await call('POST', `/api/v1/admin/tenants/${tenantId}/keys`, { headers: admin, body: { name: 'browser tokens' } });

@@ -1,11 +1,11 @@
 import { env } from 'cloudflare:workers';
 import { runDurableObjectAlarm } from 'cloudflare:test';
 import { SignJWT, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { contactHubStub } from '../../src/hub';
 import { openSecret, sealSecret } from '../../src/domain/signing-keys';
 import { call, json, newTenant, uuid, type Tenant } from '../support/api';
-import { Socket, appendEntries, connect, issueToken, openStream } from '../support/sockets';
+import { Socket, appendEntries, connect, issueToken, openStream, closeSocketsAfterEach } from '../support/sockets';
 
 interface Problem {
   status: number;
@@ -21,10 +21,7 @@ interface NewKey {
   created_at: string;
 }
 
-const open: Socket[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((s) => (s.close(), Promise.race([s.closed, new Promise((r) => setTimeout(r, 2000))]))));
-});
+const { open } = closeSocketsAfterEach<Socket>();
 
 async function createKey(t: Tenant, body?: unknown): Promise<NewKey> {
   const res = await call('POST', '/api/v1/realtime/signing-keys', { key: t.key, ...(body === undefined ? {} : { body }) });

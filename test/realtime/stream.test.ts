@@ -1,27 +1,13 @@
 import { env } from 'cloudflare:workers';
 import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { contactHub, contactHubStub } from '../../src/hub';
 import type { StreamHub } from '../../src/hub/hub';
 import { prepareEntry } from '../../src/domain/prepare';
 import { call, eventually, json, newTenant, uuid } from '../support/api';
-import { Socket, appendEntries, connect, connectAs, getEntry } from '../support/sockets';
+import { Socket, appendEntries, connect, connectAs, getEntry, closeSocketsAfterEach } from '../support/sockets';
 
-const open: Socket[] = [];
-async function track<T extends Socket | Socket[]>(s: Promise<T>): Promise<T> {
-  const v = await s;
-  open.push(...(Array.isArray(v) ? v : [v]));
-  return v;
-}
-// Close every socket and wait for the hub to have answered, so no close handler outlives the test file.
-afterEach(async () => {
-  await Promise.all(
-    open.splice(0).map((s) => {
-      s.close();
-      return Promise.race([s.closed, new Promise((r) => setTimeout(r, 2000))]);
-    }),
-  );
-});
+const { track } = closeSocketsAfterEach<Socket>();
 
 const seqs = (s: Socket) => s.events().map((f) => f.sequence_number);
 

@@ -1,4 +1,5 @@
 import { env, exports } from 'cloudflare:workers';
+import { afterEach } from 'vitest';
 import { contactHub } from '../../src/hub';
 import type { ServerFrame } from '../../src/hub/protocol';
 import { prepareEntry } from '../../src/domain/prepare';
@@ -146,4 +147,26 @@ export async function appendEntries(t: Tenant, contactId: string, entries: Parti
 export async function getEntry(t: Tenant, contactId: string, id: string): Promise<TimelineEntryRecord | null> {
   const { stub, owner } = contactHub(env, t.id, contactId);
   return stub.getEntry(owner, id);
+}
+
+interface Closable {
+  close(): void;
+  closed: Promise<unknown>;
+}
+
+/**
+ * The sockets a test file opens (`open.push` or `await track(…)`), closed after each test, waiting up to
+ * 2 s for the server's answer, so that no close handler outlives the test file.
+ */
+export function closeSocketsAfterEach<S extends Closable = Closable>(): { open: S[]; track: <T extends S | S[]>(s: T | Promise<T>) => Promise<T> } {
+  const open: S[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((s) => (s.close(), Promise.race([s.closed, new Promise((r) => setTimeout(r, 2000))]))));
+  });
+  const track = async <T extends S | S[]>(s: T | Promise<T>): Promise<T> => {
+    const v = await s;
+    open.push(...((Array.isArray(v) ? v : [v]) as S[]));
+    return v;
+  };
+  return { open, track };
 }
