@@ -6,7 +6,11 @@ import type { EventRecord } from './schemas/events';
  * because the rules that read it (analytics rollups, webhook filters) must not import the queues.
  */
 export type RelayMessage =
-  | { kind: 'event'; tenant_id: string; event: EventRecord }
+  /**
+   * `derived` (analytics queue only): the timeline entry the event derived in the same commit. It
+   * travels inside its event's message so that both are counted under the event's one processed marker.
+   */
+  | { kind: 'event'; tenant_id: string; event: EventRecord; derived?: TimelineEntryRecord }
   | { kind: 'contact_event'; tenant_id: string; contact_event: TimelineEntryRecord }
   /**
    * A timeline entry that became read or delivered (once per entry and transition): the entry as it is
@@ -19,3 +23,7 @@ export type EntryReceipt = 'read' | 'delivered';
 
 export const relayMessageId = (m: RelayMessage): string =>
   m.kind === 'event' ? m.event.id : m.kind === 'contact_event' ? m.contact_event.id : `${m.contact_event.id}:${m.receipt}`;
+
+/** The ids of the records one message carries: its own, and the derived entry an event message carries. */
+export const relayMessageIds = (m: RelayMessage): string[] =>
+  m.kind === 'event' && m.derived ? [m.event.id, m.derived.id] : [relayMessageId(m)];

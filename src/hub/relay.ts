@@ -116,6 +116,15 @@ export function relayMessages(tenantId: string, item: OutboxItem): RelayMessage[
   return outboxItems(item).flatMap((i) => relayMessage(tenantId, i) ?? []);
 }
 
+/**
+ * The analytics queue's messages of one row: a derived entry travels inside its event's message, so
+ * that the consumer counts both under one processed marker.
+ */
+export function analyticsMessages(tenantId: string, item: OutboxItem): RelayMessage[] {
+  if (item.kind === 'event' && item.derived) return [{ kind: 'event', tenant_id: tenantId, event: item.insert.record, derived: item.derived }];
+  return relayMessages(tenantId, item);
+}
+
 function relayMessage(tenantId: string, item: OutboxItem): RelayMessage | null {
   if (item.kind === 'event') return { kind: 'event', tenant_id: tenantId, event: item.insert.record };
   if (item.kind === 'timeline' && item.announce) return { kind: 'contact_event', tenant_id: tenantId, contact_event: item.record };

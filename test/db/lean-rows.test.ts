@@ -25,7 +25,10 @@ describe('rows written per marker and per owned id', () => {
   it("an analytics marker is one row (a rowid table wrote two), and a redelivered item counts nothing", async () => {
     const t = tenant();
     const hour = Date.UTC(2026, 0, 1, 10);
-    const items: RollupItem[] = [1, 2, 3].map(() => ({ tenant_id: t, event_id: crypto.randomUUID(), kind: 'event', hour, day: Date.UTC(2026, 0, 1), event_type: 'x.y', source: 's', category: '' }));
+    const items: RollupItem[] = [1, 2, 3].map(() => {
+      const id = crypto.randomUUID();
+      return { tenant_id: t, event_id: id, marker: id, kind: 'event', hour, day: Date.UTC(2026, 0, 1), event_type: 'x.y', source: 's', category: '' };
+    });
     const first = await env.SHARD_0.batch(rollupStatements(env.SHARD_0, items, Date.now()));
     expect(first[2]!.meta.rows_written).toBe(items.length);
     const again = await env.SHARD_0.batch(rollupStatements(env.SHARD_0, items, Date.now()));

@@ -30,7 +30,8 @@ describe('hub outbox: a derived entry rides its log event’s row', () => {
     expect(body.derived?.origin_event_id).toBe(event.id);
     expect(rows[0]).toMatchObject({ kind: 'event', wq: 1, aq: 1 });
 
-    // A new instance relays the row: the event and its entry reach D1, and both are counted once.
+    // A new instance relays the row: the event and its entry reach D1, and both are counted, under the
+    // event's one processed marker.
     await evictDurableObject(stub);
     await drainByAlarm(stub);
     const db = await shardOf(t.id);
@@ -45,5 +46,7 @@ describe('hub outbox: a derived entry rides its log event’s row', () => {
       return r.results.length === 2 ? r.results : undefined;
     });
     expect(counted).toEqual([{ kind: 'contact_event', n: 1 }, { kind: 'event', n: 1 }]);
+    const markers = await db.prepare(`SELECT event_id FROM processed_events WHERE tenant_id = ?`).bind(t.id).all<{ event_id: string }>();
+    expect(markers.results.map((m) => m.event_id)).toEqual([event.id]);
   });
 });

@@ -4,7 +4,8 @@ import { contactHubStub } from '../../src/hub';
 import type { StreamHub } from '../../src/hub/hub';
 import { RelayError } from '../../src/hub/relay';
 import { outboxItems, type OutboxItem, type OutboxRow } from '../../src/relay-batcher/types';
-import { relayMessageId, type RelayMessage } from '../../src/queues/messages';
+import type { RelayMessage } from '../../src/queues/messages';
+import { relayMessageIds } from '../../src/domain/relay-message';
 import { eventually, newTenant, uuid, type Tenant } from './api';
 
 export type Dest = 'd1' | 'webhooks' | 'analytics';
@@ -58,12 +59,12 @@ export class Recorder {
       sink.send = async (queue, messages: RelayMessage[]) => {
         if (this.hold) await this.hold;
         this.attempts[queue] += 1;
-        this.check(queue, messages.map(relayMessageId));
+        this.check(queue, messages.flatMap(relayMessageIds));
         await send(queue, messages).catch((e: unknown) => {
           this.rejected[queue] += 1;
           throw e;
         });
-        for (const m of messages) this.note(queue, relayMessageId(m));
+        for (const id of messages.flatMap(relayMessageIds)) this.note(queue, id);
       };
     });
   }
