@@ -1,5 +1,4 @@
-import type { RelayMessage } from './relay-message';
-import type { TimelineEntryRecord } from './schemas/contact-events';
+import type { DerivedEntryCount, RelayMessage } from './relay-message';
 import { DAY_MS, HOUR_MS } from './time';
 
 export const floorHour = (ms: number): number => Math.floor(ms / HOUR_MS) * HOUR_MS;
@@ -57,7 +56,7 @@ export function rollupItems(message: RelayMessage): RollupItem[] | null {
   return null;
 }
 
-function entryItem(tenantId: string, e: TimelineEntryRecord | undefined, marker: string | null): RollupItem | null {
+function entryItem(tenantId: string, e: DerivedEntryCount | undefined, marker: string | null): RollupItem | null {
   const at = Date.parse(e?.occurred_at ?? '');
   if (!e || !str(e.id) || !str(e.event_type) || !str(e.source) || !str(e.category) || Number.isNaN(at)) return null;
   return { tenant_id: tenantId, event_id: e.id, marker: marker ?? e.id, kind: 'contact_event', hour: floorHour(at), day: floorDay(at), event_type: e.event_type, source: e.source, category: e.category };

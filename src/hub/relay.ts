@@ -121,7 +121,10 @@ export function relayMessages(tenantId: string, item: OutboxItem): RelayMessage[
  * that the consumer counts both under one processed marker.
  */
 export function analyticsMessages(tenantId: string, item: OutboxItem): RelayMessage[] {
-  if (item.kind === 'event' && item.derived) return [{ kind: 'event', tenant_id: tenantId, event: item.insert.record, derived: item.derived }];
+  if (item.kind === 'event' && item.derived) {
+    const { id, event_type, source, category, occurred_at } = item.derived;
+    return [{ kind: 'event', tenant_id: tenantId, event: item.insert.record, derived: { id, event_type, source, category, occurred_at } }];
+  }
   return relayMessages(tenantId, item);
 }
 
