@@ -209,6 +209,7 @@ async function kinds(url, adminToken) {
   const contact = randomUUID();
   const stream = `order-${randomUUID()}`;
   const fanContact = randomUUID();
+  const receiptContact = randomUUID();
   // A webhook receiver on loopback, subscribed to invoice.* (order.* events match no subscription).
   const received = [];
   const receiver = http.createServer((req, res) => {
@@ -254,6 +255,35 @@ async function kinds(url, adminToken) {
       call('POST', `/api/v1/contacts/${fanContact}/events`, { event_type: 'note_added', category: 'note', source: 'agent', title: `Fan ${i}` }),
     );
     if (frames !== SAMPLES * FANOUT_SOCKETS) throw new Error(`the sockets got ${frames} event frames, expected ${SAMPLES * FANOUT_SOCKETS}`);
+    // Receipts: realtime entries appended before the window (after the kinds above, so that their
+    // hub's timer-driven work is not counted there), then acknowledged and read on an agent's socket.
+    const receiptEntries = [];
+    for (let i = 0; i < SAMPLES; i++) {
+      receiptEntries.push(
+        await call('POST', `/api/v1/contacts/${receiptContact}/events`, { event_type: 'note_added', category: 'note', source: 'agent', title: `Receipt ${i}`, is_realtime: true }),
+      );
+    }
+    const rt = await call('POST', '/api/v1/realtime/tokens', { contact_id: receiptContact, role: 'agent', agent_id: 'agent-receipts', ttl_seconds: 600 });
+    const receiptSocket = await openSocket(rt.url);
+    sockets.push(receiptSocket);
+    await settle(url, performance.now(), SAFETY_ALARM_MS + 500);
+    // One entry delivered (`ack`) and read (`read`) on a socket: the hub's two receipts, to D1 and webhooks.
+    out.entry_delivered_and_read_on_socket = await sampled(url, (i) => {
+      const entry = receiptEntries[i];
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no read frame for the entry')), 15_000);
+        const onFrame = (d) => {
+          const f = JSON.parse(d.toString());
+          if (f.type !== 'read' || f.id !== entry.id) return;
+          clearTimeout(timer);
+          receiptSocket.off('message', onFrame);
+          resolve();
+        };
+        receiptSocket.on('message', onFrame);
+        receiptSocket.send(JSON.stringify({ type: 'ack', sequence_number: entry.sequence_number }));
+        receiptSocket.send(JSON.stringify({ type: 'read', id: entry.id }));
+      });
+    });
   } finally {
     receiver.close();
     for (const ws of sockets) ws.terminate();

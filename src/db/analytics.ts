@@ -10,7 +10,7 @@ const upsertInto = (table: 'analytics_hourly' | 'analytics_daily', bucket: 'hour
   FROM json_each(?1) AS j
   WHERE NOT EXISTS (
     SELECT 1 FROM processed_events p
-    WHERE p.consumer = '${ANALYTICS_CONSUMER}' AND p.tenant_id = j.value->>'tenant_id' AND p.event_id = j.value->>'event_id'
+    WHERE p.consumer = '${ANALYTICS_CONSUMER}' AND p.tenant_id = j.value->>'tenant_id' AND p.event_id = j.value->>'marker'
   )
   GROUP BY 1, 2, 3, 4, 5, 6
   ON CONFLICT (tenant_id, kind, ${bucket}, event_type, source, category) DO UPDATE SET "count" = "count" + excluded."count"`;
@@ -19,8 +19,10 @@ const upsertInto = (table: 'analytics_hourly' | 'analytics_daily', bucket: 'hour
  * The statements that count a batch, for ONE `d1.batch()` (one transaction): both rollups count
  * only the items with no processed marker yet, then the markers are inserted. A redelivered or
  * duplicated item finds its marker and counts nothing; a crash leaves either all three applied or
- * none. The last statement RETURNs the items counted now (for the Analytics Engine, best effort).
- * Items must be unique per (tenant, event id) — see uniqueItems.
+ * none. The last statement RETURNs the markers inserted now (for the Analytics Engine, best effort).
+ * A marker guards every item that names it (an event and the entry it derived: one row, not two), so
+ * the items of one marker must be in the same call. Items must be unique per (tenant, event id) — see
+ * uniqueItems.
  */
 export function rollupStatements(d1: D1Database, items: RollupItem[], now: number): D1PreparedStatement[] {
   const json = JSON.stringify(items);
@@ -30,7 +32,7 @@ export function rollupStatements(d1: D1Database, items: RollupItem[], now: numbe
     d1
       .prepare(
         `INSERT INTO processed_events (consumer, tenant_id, event_id, processed_at)
-         SELECT '${ANALYTICS_CONSUMER}', j.value->>'tenant_id', j.value->>'event_id', ?2 FROM json_each(?1) AS j WHERE true
+         SELECT DISTINCT '${ANALYTICS_CONSUMER}', j.value->>'tenant_id', j.value->>'marker', ?2 FROM json_each(?1) AS j WHERE true
          ON CONFLICT DO NOTHING
          RETURNING tenant_id, event_id`,
       )

@@ -433,3 +433,15 @@ export async function reclaimStaleDeliveries(
     .all<{ tenant_id: string; id: string; generation: number }>();
   return res.results;
 }
+
+/**
+ * Whether the tenant has an active subscription that takes timeline entries (and so their receipts).
+ * Reads through webhook_subscriptions_active; at most one row.
+ */
+export async function takesContactEvents(d1: D1Database, tenantId: string): Promise<boolean> {
+  const row = await d1
+    .prepare(`SELECT 1 AS y FROM webhook_subscriptions WHERE tenant_id = ? AND active = 1 AND subscribe_contact_events = 1 LIMIT 1`)
+    .bind(tenantId)
+    .first<{ y: number }>();
+  return row !== null;
+}

@@ -1,4 +1,4 @@
-import type { RelayMessage } from './relay-message';
+import type { DerivedEntryCount, RelayMessage } from './relay-message';
 import { DAY_MS, HOUR_MS } from './time';
 
 export const floorHour = (ms: number): number => Math.floor(ms / HOUR_MS) * HOUR_MS;
@@ -20,6 +20,11 @@ export type GroupBy = (typeof GROUP_BYS)[number];
 export interface RollupItem {
   tenant_id: string;
   event_id: string;
+  /**
+   * The id of the processed marker that guards this count: the item's own id, or for a derived entry
+   * that arrived inside its event's message, the event's (one marker for both).
+   */
+  marker: string;
   kind: RollupKind;
   hour: number;
   day: number;
@@ -33,21 +38,28 @@ export interface RollupItem {
  * the timeline's `occurred_at`), not when it was relayed. Null for a message this consumer does not
  * understand (it is acknowledged and logged rather than retried forever).
  */
-export function rollupItem(message: RelayMessage): RollupItem | null {
+export function rollupItems(message: RelayMessage): RollupItem[] | null {
   if (!message || typeof message !== 'object' || !str(message.tenant_id)) return null;
   if (message.kind === 'event') {
     const e = message.event;
     const at = Date.parse(e?.timestamp);
     if (!e || !str(e.id) || !str(e.event_type) || !str(e.source) || Number.isNaN(at)) return null;
-    return { tenant_id: message.tenant_id, event_id: e.id, kind: 'event', hour: floorHour(at), day: floorDay(at), event_type: e.event_type, source: e.source, category: '' };
+    const item: RollupItem = { tenant_id: message.tenant_id, event_id: e.id, marker: e.id, kind: 'event', hour: floorHour(at), day: floorDay(at), event_type: e.event_type, source: e.source, category: '' };
+    if (message.derived === undefined) return [item];
+    const entry = entryItem(message.tenant_id, message.derived, e.id);
+    return entry ? [item, entry] : null;
   }
   if (message.kind === 'contact_event') {
-    const e = message.contact_event;
-    const at = Date.parse(e?.occurred_at);
-    if (!e || !str(e.id) || !str(e.event_type) || !str(e.source) || !str(e.category) || Number.isNaN(at)) return null;
-    return { tenant_id: message.tenant_id, event_id: e.id, kind: 'contact_event', hour: floorHour(at), day: floorDay(at), event_type: e.event_type, source: e.source, category: e.category };
+    const entry = entryItem(message.tenant_id, message.contact_event, null);
+    return entry ? [entry] : null;
   }
   return null;
+}
+
+function entryItem(tenantId: string, e: DerivedEntryCount | undefined, marker: string | null): RollupItem | null {
+  const at = Date.parse(e?.occurred_at ?? '');
+  if (!e || !str(e.id) || !str(e.event_type) || !str(e.source) || !str(e.category) || Number.isNaN(at)) return null;
+  return { tenant_id: tenantId, event_id: e.id, marker: marker ?? e.id, kind: 'contact_event', hour: floorHour(at), day: floorDay(at), event_type: e.event_type, source: e.source, category: e.category };
 }
 
 // Messages cross a queue as JSON: checked field by field so that one malformed message is dropped

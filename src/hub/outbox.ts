@@ -6,7 +6,8 @@ import { MINUTE_MS } from '../domain/time';
 import type { AlarmScheduler } from './alarms';
 import type { HubMeta } from './meta';
 import type { OutboxItem, OutboxRow } from '../relay-batcher/types';
-import { RelaySink, relayFailureOf, relayMessage } from './relay';
+import type { RelayMessage } from '../domain/relay-message';
+import { RelaySink, analyticsMessages, relayFailureOf, relayMessages } from './relay';
 import type { HubOwner } from './types';
 
 const RELAY_BATCH = 500;
@@ -127,9 +128,9 @@ export class Outbox {
    */
   enqueue(item: OutboxItem, now: number, opts: { queues: boolean } = { queues: true }): void {
     this.clearRelayed();
-    const message = opts.queues ? relayMessage('', item) : null;
-    const toWebhooks = message !== null;
-    const toAnalytics = message !== null && message.kind !== 'contact_event_receipt';
+    const messages = opts.queues ? relayMessages('', item) : [];
+    const toWebhooks = messages.length > 0;
+    const toAnalytics = messages.some((m) => m.kind !== 'contact_event_receipt');
     // Taken before the insert: should the caller's transaction roll back, the id is merely skipped.
     this.lastId += 1;
     this.sql.exec(
@@ -238,7 +239,7 @@ export class Outbox {
     const tenantId = this.owner.tenantId;
     const maxId = rows[rows.length - 1]!.id;
     const minId = rows[0]!.id;
-    const messages = (flag: 'wq' | 'aq') => rows.filter((r) => r[flag]).map((r) => relayMessage(tenantId, r.item)).filter((m) => m !== null);
+    const messages = (flag: 'wq' | 'aq') => rows.filter((r) => r[flag]).flatMap((r) => (flag === 'aq' ? analyticsMessages : relayMessages)(tenantId, r.item));
     this.parkOversized(tenantId, rows);
     const forD1 = rows.filter((r) => r.d1);
     const [wqList, aqList] = [messages('wq'), messages('aq')];
@@ -294,12 +295,12 @@ export class Outbox {
       // revision or idempotency key); at 3 bytes per UTF-16 unit at most, a body this short cannot make
       // one too large, and it need not be serialized again.
       if ((!r.wq && !r.aq) || (r.chars !== undefined && r.chars * 3 + 2_000 <= MESSAGE_BYTES)) continue;
-      const m = relayMessage(tenantId, r.item);
-      const bytes = m === null ? null : oversizedRelayMessage(m);
-      if (bytes === null) continue;
-      const error = `the record is ${bytes} bytes of JSON, over what one queue message carries`;
-      if (r.wq) this.park(tenantId, r, 'webhooks', 'oversized', error);
-      if (r.aq) this.park(tenantId, r, 'analytics', 'oversized', error);
+      const over = (list: RelayMessage[]) => list.map(oversizedRelayMessage).find((b) => b !== null) ?? null;
+      const error = (bytes: number) => `the record is ${bytes} bytes of JSON, over what one queue message carries`;
+      const wqBytes = r.wq ? over(relayMessages(tenantId, r.item)) : null;
+      const aqBytes = r.aq ? over(analyticsMessages(tenantId, r.item)) : null;
+      if (wqBytes !== null) this.park(tenantId, r, 'webhooks', 'oversized', error(wqBytes));
+      if (aqBytes !== null) this.park(tenantId, r, 'analytics', 'oversized', error(aqBytes));
     }
   }
 

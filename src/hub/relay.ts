@@ -1,6 +1,6 @@
 import type { RelayMessage } from '../domain/relay-message';
 import type { RelayBatcher } from '../relay-batcher/batcher';
-import type { OutboxItem, OutboxRow, RelayFailure, RelayQueue, RelayRequest, RelayResult } from '../relay-batcher/types';
+import { outboxItems, type OutboxItem, type OutboxRow, type RelayFailure, type RelayQueue, type RelayRequest, type RelayResult } from '../relay-batcher/types';
 
 /**
  * What a RelaySink call rejects with: the batcher's answer for that destination. A sink replaced in
@@ -111,7 +111,24 @@ function settle(failure: RelayFailure | null | undefined, resolve: () => void, r
   else reject(new RelayError(failure ?? { error: 'relay: no result for this destination', isolated: false }));
 }
 
-export function relayMessage(tenantId: string, item: OutboxItem): RelayMessage | null {
+/** The queue messages of one outbox row: its event's, and its derived entry's when it carries one. */
+export function relayMessages(tenantId: string, item: OutboxItem): RelayMessage[] {
+  return outboxItems(item).flatMap((i) => relayMessage(tenantId, i) ?? []);
+}
+
+/**
+ * The analytics queue's messages of one row: a derived entry travels inside its event's message, so
+ * that the consumer counts both under one processed marker.
+ */
+export function analyticsMessages(tenantId: string, item: OutboxItem): RelayMessage[] {
+  if (item.kind === 'event' && item.derived) {
+    const { id, event_type, source, category, occurred_at } = item.derived;
+    return [{ kind: 'event', tenant_id: tenantId, event: item.insert.record, derived: { id, event_type, source, category, occurred_at } }];
+  }
+  return relayMessages(tenantId, item);
+}
+
+function relayMessage(tenantId: string, item: OutboxItem): RelayMessage | null {
   if (item.kind === 'event') return { kind: 'event', tenant_id: tenantId, event: item.insert.record };
   if (item.kind === 'timeline' && item.announce) return { kind: 'contact_event', tenant_id: tenantId, contact_event: item.record };
   if (item.kind === 'timeline' && item.receipt) return { kind: 'contact_event_receipt', tenant_id: tenantId, receipt: item.receipt, contact_event: item.record };

@@ -102,14 +102,15 @@ export class StreamWriter {
           created_at: iso(now),
         };
         this.log.insert(record, e.idempotencyKey, e.requestHash, e.timestamp);
-        this.outbox.enqueue({ kind: 'event', insert: { record, idempotency_key: e.idempotencyKey, request_hash: e.requestHash } }, now);
         out[index] = record;
         const entry = this.owner.kind === 'contact' ? deriveTimelineEntry(record, sequenceNumber, now, e.derivedEntryId ?? crypto.randomUUID()) : null;
         if (entry) {
           this.timeline.insert(entry, null, null);
-          this.outbox.enqueue({ kind: 'timeline', record: entry, revision: 1, announce: true }, now);
           derived.push(entry);
         }
+        // The derived entry rides the event's outbox row: one row written (and later deleted) for both.
+        const insert = { record, idempotency_key: e.idempotencyKey, request_hash: e.requestHash };
+        this.outbox.enqueue(entry ? { kind: 'event', insert, derived: entry } : { kind: 'event', insert }, now);
       }
       this.lastSequenceNumber = sequenceNumber;
     });

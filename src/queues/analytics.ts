@@ -1,6 +1,6 @@
 import { tenantDb } from '../db/shards';
 import { ANALYTICS_CONSUMER, rollupStatements } from '../db/analytics';
-import { rollupItem, uniqueItems, type RollupItem } from '../domain/analytics';
+import { rollupItems, uniqueItems, type RollupItem } from '../domain/analytics';
 import { failedBatchRetryDelaySeconds } from '../domain/queue-retry';
 import { unpackRelay, type RelayQueueBody } from './messages';
 
@@ -35,8 +35,8 @@ export async function consumeAnalytics(batch: MessageBatch<RelayQueueBody>, env:
     // A pack holds many records; anything unreadable counts as one malformed record.
     for (const record of unpackRelay(message.body)) {
       records += 1;
-      const item = rollupItem(record);
-      if (item) items.push(item);
+      const got = rollupItems(record);
+      if (got) items.push(...got);
       else malformed += 1;
     }
   }
@@ -48,9 +48,8 @@ export async function consumeAnalytics(batch: MessageBatch<RelayQueueBody>, env:
   let failure: unknown;
   for (const [db, list] of await byShard(env, unique)) {
     try {
-      for (let i = 0; i < list.length; i += CHUNK_ITEMS) {
+      for (const [i, part] of chunks(list).entries()) {
         if (i > 0) await new Promise((r) => setTimeout(r, CHUNK_PAUSE_MS));
-        const part = list.slice(i, i + CHUNK_ITEMS);
         const results = await db.batch<{ tenant_id: string; event_id: string }>(rollupStatements(db, part, started));
         const now = results[results.length - 1]!.results;
         counted += now.length;
@@ -93,6 +92,23 @@ export async function consumeAnalytics(batch: MessageBatch<RelayQueueBody>, env:
   );
 }
 
+/**
+ * The items in chunks of about CHUNK_ITEMS, never splitting the items of one marker (they are adjacent:
+ * an event and its derived entry come from one message): a chunk that counted the event would leave
+ * the entry, in the next chunk, finding its marker already set and counted never.
+ */
+function chunks(list: RollupItem[]): RollupItem[][] {
+  const out: RollupItem[][] = [];
+  let start = 0;
+  while (start < list.length) {
+    let end = Math.min(start + CHUNK_ITEMS, list.length);
+    while (end < list.length && list[end]!.marker === list[end - 1]!.marker && list[end]!.tenant_id === list[end - 1]!.tenant_id) end += 1;
+    out.push(list.slice(start, end));
+    start = end;
+  }
+  return out;
+}
+
 /** The items grouped by their tenant's shard (the directory lookups are cached). */
 async function byShard(env: Env, items: RollupItem[]): Promise<Map<D1Database, RollupItem[]>> {
   const out = new Map<D1Database, RollupItem[]>();
@@ -112,10 +128,11 @@ async function byShard(env: Env, items: RollupItem[]): Promise<Map<D1Database, R
 function writeDataPoints(env: WithAnalyticsEngine, items: RollupItem[], counted: { tenant_id: string; event_id: string }[]): number {
   const dataset = env.EVENTS_AE;
   if (!dataset || counted.length === 0) return 0;
+  // The markers inserted now: each names the items it guards.
   const fresh = new Set(counted.map((c) => `${c.tenant_id}\u0000${c.event_id}`));
   let n = 0;
   for (const i of items) {
-    if (!fresh.has(`${i.tenant_id}\u0000${i.event_id}`)) continue;
+    if (!fresh.has(`${i.tenant_id}\u0000${i.marker}`)) continue;
     try {
       dataset.writeDataPoint({ indexes: [i.tenant_id], blobs: [i.kind, i.event_type, i.source, i.category, i.event_id], doubles: [1, i.hour] });
       n += 1;

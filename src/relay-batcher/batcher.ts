@@ -3,6 +3,7 @@ import { forgetTenantShard, tenantDb } from '../db/shards';
 import { DurableObject } from 'cloudflare:workers';
 import { kickProjections } from '../projections/runner';
 import { sendRelay } from '../queues/messages';
+import { dropUnwantedReceipts } from './receipts';
 import { d1Statements } from './statements';
 import type { D1Pass, RelayFailure, RelayQueue, RelayRequest, RelayResult } from './types';
 
@@ -87,9 +88,18 @@ export class RelayBatcher extends DurableObject<Env> {
       for (const l of d1Jobs) results[l.i]!.d1 = { error: String(e), isolated: false };
     });
     const queues = (['webhooks', 'analytics'] as const).map(async (q, k) => {
-      const list = queueJobs(q);
+      let list = queueJobs(q);
       if (list.length === 0) return;
       await new Promise((r) => setTimeout(r, RELAY_STAGGER_MS * (k + 1)));
+      if (q === 'webhooks') {
+        const kept = await dropUnwantedReceipts(this.env, list.map((l) => l.messages));
+        // A pass left with nothing to send got through: nothing of it was wanted.
+        list.forEach((l, n) => {
+          if (kept[n]!.length === 0) results[l.i]![q] = null;
+        });
+        list = list.map((l, n) => ({ ...l, messages: kept[n]! })).filter((l) => l.messages.length > 0);
+        if (list.length === 0) return;
+      }
       const queue = q === 'webhooks' ? this.env.WEBHOOKS_QUEUE : this.env.ANALYTICS_QUEUE;
       const answers = await isolating(list, (part) => sendRelay(queue, part.flatMap((l) => l.messages)));
       list.forEach((l, n) => (results[l.i]![q] = answers[n]!));

@@ -1,6 +1,6 @@
 import { deleteContactEventsStatement, upsertContactEventsStatement } from '../db/contact-events';
 import { insertEventsStatement } from '../db/events';
-import type { D1Pass, OutboxItem, OutboxRow } from './types';
+import { outboxItems, type D1Pass, type OutboxItem, type OutboxRow } from './types';
 
 // Rows travel as one JSON parameter per statement (src/db/bulk.ts); D1 caps a string value at 2 MB.
 const STATEMENT_ROWS = 200;
@@ -19,9 +19,11 @@ const STATEMENT_BYTES = 1_000_000;
 export function d1Statements(db: D1Database, passes: D1Pass[]): D1PreparedStatement[] {
   const byTenant = new Map<string, OutboxRow[]>();
   for (const p of passes) {
+    // A row that carries an event and its derived entry becomes two changes, one of each kind.
+    const rows = p.rows.flatMap((r) => outboxItems(r.item).map((item) => ({ ...r, item })));
     const list = byTenant.get(p.tenantId);
-    if (list) list.push(...p.rows);
-    else byTenant.set(p.tenantId, [...p.rows]);
+    if (list) list.push(...rows);
+    else byTenant.set(p.tenantId, rows);
   }
   const statements: D1PreparedStatement[] = [];
   for (const [tenantId, rows] of byTenant) {

@@ -9,10 +9,23 @@ import type { EntryReceipt, RelayMessage } from '../domain/relay-message';
 
 /** An outbox row's body, by kind. */
 export type OutboxItem =
-  | { kind: 'event'; insert: EventInsert }
+  /**
+   * `derived`: the timeline entry derived from the event in the same commit. It rides the event's row
+   * (one outbox insert and delete for both, instead of two) and is relayed as its own upsert and message.
+   */
+  | { kind: 'event'; insert: EventInsert; derived?: TimelineEntryRecord }
   /** `receipt`: the change made the entry read or delivered, which the webhooks queue hears of. */
   | { kind: 'timeline'; record: TimelineEntryRecord; revision: number; announce: boolean; receipt?: EntryReceipt }
   | { kind: 'timeline_delete'; id: string };
+
+/** The changes one outbox row carries: its own, and the entry derived from an event when there is one. */
+export function outboxItems(item: OutboxItem): OutboxItem[] {
+  if (item.kind !== 'event' || !item.derived) return [item];
+  return [
+    { kind: 'event', insert: item.insert },
+    { kind: 'timeline', record: item.derived, revision: 1, announce: true },
+  ];
+}
 
 export interface OutboxRow {
   id: number;

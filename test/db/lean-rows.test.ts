@@ -1,6 +1,8 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { rollupStatements } from '../../src/db/analytics';
+import { upsertContactEventsStatement } from '../../src/db/contact-events';
+import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
 import { recordOwnersStatement } from '../../src/db/owners';
 import type { RollupItem } from '../../src/domain/analytics';
 
@@ -25,7 +27,10 @@ describe('rows written per marker and per owned id', () => {
   it("an analytics marker is one row (a rowid table wrote two), and a redelivered item counts nothing", async () => {
     const t = tenant();
     const hour = Date.UTC(2026, 0, 1, 10);
-    const items: RollupItem[] = [1, 2, 3].map(() => ({ tenant_id: t, event_id: crypto.randomUUID(), kind: 'event', hour, day: Date.UTC(2026, 0, 1), event_type: 'x.y', source: 's', category: '' }));
+    const items: RollupItem[] = [1, 2, 3].map(() => {
+      const id = crypto.randomUUID();
+      return { tenant_id: t, event_id: id, marker: id, kind: 'event', hour, day: Date.UTC(2026, 0, 1), event_type: 'x.y', source: 's', category: '' };
+    });
     const first = await env.SHARD_0.batch(rollupStatements(env.SHARD_0, items, Date.now()));
     expect(first[2]!.meta.rows_written).toBe(items.length);
     const again = await env.SHARD_0.batch(rollupStatements(env.SHARD_0, items, Date.now()));
@@ -61,5 +66,29 @@ describe('rows written per marker and per owned id', () => {
       const row = await env.SHARD_0.prepare(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?`).bind(name).first<{ sql: string }>();
       expect(row?.sql).toMatch(/WITHOUT ROWID\s*$/);
     }
+  });
+});
+
+describe('rows written per receipt', () => {
+  it("a receipt updates the entry's row alone; a changed title still rewrites its full-text row", async () => {
+    const t = tenant();
+    const now = new Date().toISOString();
+    const record: TimelineEntryRecord = {
+      id: crypto.randomUUID(), contact_id: crypto.randomUUID(), sequence_number: 1, session_id: null, event_type: 'note_added', category: 'note', priority: 'normal',
+      title: 'quarterly plan', description: null, payload: {}, metadata: {}, source: 'agent', triggered_by: null, integration_source: null, is_realtime: true,
+      delivered: false, delivered_at: null, read: false, read_at: null, visible_to_client: false, visible_to_agent: true, expires_at: null,
+      occurred_at: now, created_at: now, origin_event_id: null,
+    };
+    const upsert = (r: TimelineEntryRecord, revision: number) => upsertContactEventsStatement(env.SHARD_0, t, [{ record: r, revision }]).run();
+    await upsert(record, 1);
+    // Read: the row changes, its title does not: one row written (the full-text row was rewritten too, two more).
+    const read = await upsert({ ...record, read: true, read_at: now }, 2);
+    expect(read.meta.rows_written).toBe(1);
+    const found = (word: string) =>
+      env.SHARD_0.prepare(`SELECT count(*) AS n FROM contact_events_fts WHERE contact_events_fts MATCH ?`).bind(word).first<{ n: number }>();
+    const renamed = await upsert({ ...record, read: true, read_at: now, title: 'yearly budget' }, 3);
+    expect(renamed.meta.rows_written).toBeGreaterThan(1);
+    expect((await found('yearly'))?.n).toBe(1);
+    expect((await found('quarterly'))?.n).toBe(0);
   });
 });

@@ -3,6 +3,7 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { statsFromRollups } from '../../src/db/analytics';
 import { floorHour } from '../../src/domain/analytics';
+import { relayMessageIds } from '../../src/domain/relay-message';
 import { failedBatchRetryDelaySeconds } from '../../src/domain/queue-retry';
 import { DAY_MS, HOUR_MS } from '../../src/domain/time';
 import { call, eventually, json, newTenant, uuid, type Tenant, shardOf, tenantOnShard } from '../support/api';
@@ -100,7 +101,7 @@ describe('analytics rollups', () => {
 
     // Replay everything three more times: shuffled, with in-batch duplicates, in odd batch sizes.
     const all = await relayMessagesFromD1(t.id);
-    expect(all.length).toBe(N + entries);
+    expect(all.flatMap(relayMessageIds).length).toBe(N + entries);
     for (const [round, size] of [[1, 7], [2, 33], [3, 100]] as const) {
       const msgs = shuffle([...all, ...all.slice(0, 20)], round);
       for (const batch of chunk(msgs, size)) {
@@ -211,6 +212,32 @@ describe('analytics rollups', () => {
     expect(markers!.n).toBe(600);
     expect(new Set(points.map((p) => p.blobs![4])).size).toBe(600);
     expect(points).toHaveLength(600);
+  });
+
+  it('counts an event and the entry it derived, sent as one message, once each under one marker, also across a chunk edge', async () => {
+    const t = await newTenant();
+    const at = floorHour(Date.now()) - 2 * HOUR_MS;
+    const [pair] = sentRecords(t.id, 1, at);
+    const derived = {
+      id: uuid(), contact_id: uuid(), sequence_number: 1, session_id: null, event_type: 'session_started', category: 'session' as const, priority: 'normal' as const,
+      title: 'sent', description: null, payload: {}, metadata: {}, source: 'system' as const, triggered_by: null, integration_source: null, is_realtime: false,
+      delivered: false, delivered_at: null, read: false, read_at: null, visible_to_client: false, visible_to_agent: true, expires_at: null,
+      occurred_at: new Date(at).toISOString(), created_at: new Date().toISOString(), origin_event_id: pair!.event.id,
+    };
+    // 249 events, then the pair: the event is the 250th item (the last of the first D1 chunk), its entry the 251st.
+    const pack = { kind: 'pack' as const, tenant_id: t.id, messages: [...sentRecords(t.id, 249, at), { ...pair!, derived }] };
+    const db = await shardOf(t.id);
+    const counts = async () =>
+      Object.fromEntries(
+        (await db.prepare(`SELECT kind, sum("count") AS n FROM analytics_hourly WHERE tenant_id = ? GROUP BY kind`).bind(t.id).all<{ kind: string; n: number }>()).results.map((r) => [r.kind, r.n]),
+      );
+    expect((await deliverAnalytics([pack])).ackAll).toBe(true);
+    expect(await counts()).toEqual({ event: 250, contact_event: 1 });
+    // A redelivery counts nothing; the pair wrote one marker.
+    expect((await deliverAnalytics([pack])).ackAll).toBe(true);
+    expect(await counts()).toEqual({ event: 250, contact_event: 1 });
+    const markers = await db.prepare(`SELECT count(*) AS n FROM processed_events WHERE consumer = 'analytics' AND tenant_id = ?`).bind(t.id).first<{ n: number }>();
+    expect(markers!.n).toBe(250);
   });
 
   it('acknowledges malformed messages without failing the batch, and writes Analytics Engine points only for newly counted events', async () => {

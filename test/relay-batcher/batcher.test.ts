@@ -7,7 +7,7 @@ import type { EventRecord } from '../../src/domain/schemas/events';
 import { runInDurableObject } from 'cloudflare:test';
 import { RelayBatcher as RelayBatcherClass } from '../../src/relay-batcher/batcher';
 import { allShards } from '../../src/db/shards';
-import { uuid, shardOf, tenantOnShard } from '../support/api';
+import { call, newTenant, uuid, shardOf, tenantOnShard } from '../support/api';
 
 function entryRow(outboxId: number, contactId: string, seq: number): OutboxRow {
   const now = new Date().toISOString();
@@ -71,6 +71,30 @@ describe('RelayBatcher', () => {
     expect(result.d1).toBeNull();
     expect(result.analytics).toBeNull();
     expect(typeof result.webhooks!.error).toBe('string');
+  });
+
+  it('sends receipts to the webhooks queue only for a tenant with a subscription that takes contact events', async () => {
+    const ns = env.RELAY_BATCHER as DurableObjectNamespace<RelayBatcher>;
+    const batcher = ns.get(ns.idFromName(`test-${uuid()}`));
+    const t = await newTenant();
+    const row = entryRow(1, uuid(), 1);
+    const entry = (row.item as { record: TimelineEntryRecord }).record;
+    // Over the 128 KB queue limit: a send of it fails, so an answer of null means it was not sent.
+    const huge = { ...entry, payload: { blob: 'x'.repeat(200_000) } };
+    const receipt = { kind: 'contact_event_receipt' as const, tenant_id: t.id, receipt: 'read' as const, contact_event: huge };
+    const relay = async () => ((await batcher.relay({ webhooks: [receipt] })) as RelayResult).webhooks;
+    expect(await relay()).toBeNull();
+    // A subscription to log events only still wants no receipt.
+    const hook = (body: Record<string, unknown>) => call('POST', '/api/v1/webhooks', { key: t.key, body: { name: 'h', url: 'http://127.0.0.1:9/hook', ...body } });
+    expect((await hook({ events: ['invoice.*'] })).status).toBe(201);
+    expect(await relay()).toBeNull();
+    // One that takes contact events gets it: the send is attempted (and fails on its size).
+    expect((await hook({ events: [], subscribe_contact_events: true })).status).toBe(201);
+    expect(typeof (await relay())!.error).toBe('string');
+    // An entry itself is never held back by this rule.
+    const other = await newTenant();
+    const announced = { kind: 'contact_event' as const, tenant_id: other.id, contact_event: huge };
+    expect(typeof ((await batcher.relay({ webhooks: [announced] })) as RelayResult).webhooks!.error).toBe('string');
   });
 
   it("isolates queue sends per hub: one hub's message that fails does not fail another hub's in the same flush", async () => {

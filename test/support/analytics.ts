@@ -19,13 +19,22 @@ export async function deliverAnalytics(messages: RelayQueueBody[], over: Partial
   return getQueueResult(batch, ctx);
 }
 
-/** Everything the relay would have sent to `analytics` for this tenant, rebuilt from D1. */
+/**
+ * Everything the relay would have sent to `analytics` for this tenant, rebuilt from D1: as the relay
+ * does, an entry derived from a log event travels inside its event's message.
+ */
 export async function relayMessagesFromD1(tenantId: string): Promise<RelayMessage[]> {
   const events = await (await shardOf(tenantId)).prepare(`SELECT * FROM events WHERE tenant_id = ?`).bind(tenantId).all<EventRow>();
   const entries = await (await shardOf(tenantId)).prepare(`SELECT * FROM contact_events WHERE tenant_id = ?`).bind(tenantId).all<TimelineEntryRow>();
+  const all = entries.results.map(timelineEntryFromRow);
+  const derived = new Map(all.filter((e) => e.origin_event_id !== null).map((e) => [e.origin_event_id!, e]));
   return [
-    ...events.results.map((r): RelayMessage => ({ kind: 'event', tenant_id: tenantId, event: eventFromRow(r) })),
-    ...entries.results.map((r): RelayMessage => ({ kind: 'contact_event', tenant_id: tenantId, contact_event: timelineEntryFromRow(r) })),
+    ...events.results.map((r): RelayMessage => {
+      const event = eventFromRow(r);
+      const entry = derived.get(event.id);
+      return entry ? { kind: 'event', tenant_id: tenantId, event, derived: entry } : { kind: 'event', tenant_id: tenantId, event };
+    }),
+    ...all.filter((e) => e.origin_event_id === null).map((contact_event): RelayMessage => ({ kind: 'contact_event', tenant_id: tenantId, contact_event })),
   ];
 }
 

@@ -3,8 +3,9 @@ import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { contactHubStub } from '../../src/hub';
 import type { StreamHub } from '../../src/hub/hub';
 import { RelayError } from '../../src/hub/relay';
-import type { OutboxItem } from '../../src/relay-batcher/types';
-import { relayMessageId, type RelayMessage } from '../../src/queues/messages';
+import { outboxItems, type OutboxItem, type OutboxRow } from '../../src/relay-batcher/types';
+import type { RelayMessage } from '../../src/queues/messages';
+import { relayMessageIds } from '../../src/domain/relay-message';
 import { eventually, newTenant, uuid, type Tenant } from './api';
 
 export type Dest = 'd1' | 'webhooks' | 'analytics';
@@ -48,26 +49,29 @@ export class Recorder {
       sink.writeD1 = async (tenantId, rows) => {
         if (this.hold) await this.hold;
         this.attempts.d1 += 1;
-        this.check('d1', rows.map((r) => itemId(r.item)));
+        this.check('d1', rowIds(rows));
         await writeD1(tenantId, rows).catch((e: unknown) => {
           this.rejected.d1 += 1;
           throw e;
         });
-        for (const r of rows) this.note('d1', itemId(r.item));
+        for (const id of rowIds(rows)) this.note('d1', id);
       };
       sink.send = async (queue, messages: RelayMessage[]) => {
         if (this.hold) await this.hold;
         this.attempts[queue] += 1;
-        this.check(queue, messages.map(relayMessageId));
+        this.check(queue, messages.flatMap(relayMessageIds));
         await send(queue, messages).catch((e: unknown) => {
           this.rejected[queue] += 1;
           throw e;
         });
-        for (const m of messages) this.note(queue, relayMessageId(m));
+        for (const id of messages.flatMap(relayMessageIds)) this.note(queue, id);
       };
     });
   }
 }
+
+/** The record ids outbox rows carry (a log event's row also carries its derived entry). */
+const rowIds = (rows: OutboxRow[]) => rows.flatMap((r) => outboxItems(r.item).map(itemId));
 
 export const itemId = (item: OutboxItem) => (item.kind === 'event' ? item.insert.record.id : item.kind === 'timeline' ? item.record.id : item.id);
 

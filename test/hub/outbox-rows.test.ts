@@ -1,0 +1,52 @@
+import { env } from 'cloudflare:workers';
+import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { contactHubStub } from '../../src/hub';
+import type { StreamHub } from '../../src/hub/hub';
+import { call, eventually, json, newTenant, shardOf, uuid } from '../support/api';
+import { drainByAlarm } from '../support/relay';
+
+// The outbox rows an append writes (src/hub/outbox.ts): each is an insert and, once relayed, a delete.
+
+describe('hub outbox: a derived entry rides its log event’s row', () => {
+  it('stores one outbox row for a log event and the entry it derives, and relays both from it', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const stub = contactHubStub(env, t.id, contact);
+    // Nothing is relayed by this instance: the rows stay stored, as after a crash before the relay.
+    await runInDurableObject(stub, (hub: StreamHub) => hub.testHooks.stallRelay());
+    const res = await call('POST', '/api/v1/events', {
+      key: t.key,
+      body: { event_type: 'session.started', source: 'system', contact_id: contact, payload: { channel: 'whatsapp' } },
+    });
+    expect(res.status).toBe(201);
+    const event = await json<{ id: string }>(res);
+    const rows = await runInDurableObject(stub, (_hub: StreamHub, state) =>
+      state.storage.sql.exec<{ kind: string; body: string; wq: number; aq: number }>(`SELECT kind, body, wq, aq FROM outbox`).toArray(),
+    );
+    expect(rows).toHaveLength(1);
+    const body = JSON.parse(rows[0]!.body) as { insert: { record: { id: string } }; derived?: { id: string; origin_event_id: string } };
+    expect(body.insert.record.id).toBe(event.id);
+    expect(body.derived?.origin_event_id).toBe(event.id);
+    expect(rows[0]).toMatchObject({ kind: 'event', wq: 1, aq: 1 });
+
+    // A new instance relays the row: the event and its entry reach D1, and both are counted, under the
+    // event's one processed marker.
+    await evictDurableObject(stub);
+    await drainByAlarm(stub);
+    const db = await shardOf(t.id);
+    const entryId = body.derived!.id;
+    await eventually(async () => {
+      const e = await db.prepare(`SELECT count(*) AS n FROM events WHERE tenant_id = ? AND id = ?`).bind(t.id, event.id).first<{ n: number }>();
+      const c = await db.prepare(`SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND id = ?`).bind(t.id, entryId).first<{ n: number }>();
+      return e?.n === 1 && c?.n === 1;
+    });
+    const counted = await eventually(async () => {
+      const r = await db.prepare(`SELECT kind, sum("count") AS n FROM analytics_hourly WHERE tenant_id = ? GROUP BY kind ORDER BY kind`).bind(t.id).all<{ kind: string; n: number }>();
+      return r.results.length === 2 ? r.results : undefined;
+    });
+    expect(counted).toEqual([{ kind: 'contact_event', n: 1 }, { kind: 'event', n: 1 }]);
+    const markers = await db.prepare(`SELECT event_id FROM processed_events WHERE tenant_id = ?`).bind(t.id).all<{ event_id: string }>();
+    expect(markers.results.map((m) => m.event_id)).toEqual([event.id]);
+  });
+});
