@@ -66,9 +66,16 @@ async function start(root) {
   await mf.ready;
   const url = (await mf.unsafeGetDirectURL('eventline')).toString().replace(/\/$/, '');
   const db = await mf.getD1Database('DB');
-  const dir = path.join(root, 'migrations');
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()) {
-    for (const sql of readFileSync(path.join(dir, file), 'utf8').split('--> statement-breakpoint').map((s) => s.trim()).filter(Boolean)) await db.prepare(sql).run();
+  // A checkout with shards migrates every database its own way (src/dev/runtime.mjs); an older one has
+  // one database and one migrations folder.
+  const runtime = path.join(root, 'src', 'dev', 'runtime.mjs');
+  const own = existsSync(runtime) ? await import(pathToFileURL(runtime).href) : {};
+  if (own.shardBindings) await own.applyMigrations(mf);
+  else {
+    const dir = path.join(root, 'migrations');
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()) {
+      for (const sql of readFileSync(path.join(dir, file), 'utf8').split('--> statement-breakpoint').map((s) => s.trim()).filter(Boolean)) await db.prepare(sql).run();
+    }
   }
   const t = await request(url, 'POST', '/api/v1/admin/tenants', { authorization: `Bearer ${adminToken}` }, { name: 'ab' });
   const key = JSON.parse(t.text).api_key.key;

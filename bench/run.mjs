@@ -17,7 +17,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { applyMigrations, startEventline, tempState } from '../src/dev/runtime.mjs';
+import { applyMigrations, shardBindings, startEventline, tempState } from '../src/dev/runtime.mjs';
 import { percentile, round } from './lib.mjs';
 import { peerComparison } from './peer.mjs';
 import { caller, closeConnections, load as loadRequests, newTenant, request } from './http.mjs';
@@ -49,7 +49,8 @@ const SERVER = process.argv.find((a) => a.startsWith('--server='))?.slice(9) ?? 
 if (!['bench', 'start'].includes(SERVER)) throw new Error(`--server=${SERVER}: bench or start`);
 
 /** The runtime's D1 database (Miniflare's handle), for the bench's own bookkeeping queries. */
-let localDb;
+/** Every local event-store shard: a bench tenant lives on any of them. */
+let shards;
 
 async function startRuntime(adminToken) {
   const state = tempState(STATE);
@@ -71,7 +72,7 @@ async function startRuntime(adminToken) {
     },
   });
   // The bench's one tenant is the first one created: placement puts it on shard 0 (src/db/shards.ts).
-  localDb = await rt.mf.getD1Database('SHARD_0');
+  shards = await Promise.all(shardBindings().map((b) => rt.mf.getD1Database(b)));
   await applyMigrations(rt.mf);
   return { ...rt, url: VIA_ENTRY ? rt.entryUrl : rt.url, state };
 }
@@ -156,9 +157,10 @@ async function prewarm(url, key, contacts) {
 async function settle(tenantId, expected, timeoutMs = 30_000) {
   const t0 = performance.now();
   while (performance.now() - t0 < timeoutMs) {
-    // Counted in the local D1 itself: the API's tenant-wide list pages by cursor and has no total.
-    const row = await localDb.prepare('SELECT count(*) AS n FROM contact_events WHERE tenant_id = ?').bind(tenantId).first();
-    if (row.n >= expected) return (performance.now() - t0) / 1000;
+    // Counted in the local D1 itself (the tenant's shard, whichever it is): the API's tenant-wide list
+    // pages by cursor and has no total.
+    const counts = await Promise.all(shards.map((d) => d.prepare('SELECT count(*) AS n FROM contact_events WHERE tenant_id = ?').bind(tenantId).first()));
+    if (counts.reduce((n, r) => n + r.n, 0) >= expected) return (performance.now() - t0) / 1000;
     await new Promise((r) => setTimeout(r, 100));
   }
   return null;
