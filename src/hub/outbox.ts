@@ -1,14 +1,17 @@
 import { isFenced } from '../db/moves';
 import { tenantDb } from '../db/shards';
-import { clearHubBacklog, clearParked, insertParked, upsertHubBacklog, type ParkedRecord } from '../db/ops';
+import { clearHubBacklog, clearParked, insertParked, upsertHubBacklog } from '../db/ops';
 import { MESSAGE_BYTES, oversizedRelayMessage } from '../queues/messages';
 import { MINUTE_MS } from '../domain/time';
 import type { AlarmScheduler } from './alarms';
 import type { HubMeta } from './meta';
+import { ParkedStore, REPORT_PAGE, type ParkReason, type ParkedRow } from './parked';
 import type { OutboxItem, OutboxRow } from '../relay-batcher/types';
 import type { RelayMessage } from '../domain/relay-message';
 import { RelaySink, analyticsMessages, relayFailureOf, relayMessages } from './relay';
 import type { HubOwner } from './types';
+
+export type { ParkedRow };
 
 const RELAY_BATCH = 500;
 const SAFETY_ALARM_MS = 5_000;
@@ -30,15 +33,6 @@ const FLAG: Record<Dest, 'd1' | 'wq' | 'aq'> = { d1: 'd1', webhooks: 'wq', analy
  * failed that way and its single row is now parked; failed otherwise.
  */
 type PassOutcome = 'ok' | 'own' | 'parked' | 'down';
-
-export interface ParkedRow {
-  outbox_id: number;
-  destination: string;
-  kind: string;
-  record_id: string;
-  reason: string;
-  error: string;
-}
 
 /**
  * The hub's outbox (tables `outbox` and `parked`): every change is committed with an outbox row in the
@@ -84,6 +78,7 @@ export class Outbox {
   private probe: { id: number; failures: number } | null = null;
   /** Parked rows may not be in D1's relay_parked yet; true at start so that the first pass checks. */
   private parkedUnreported = true;
+  private readonly parked: ParkedStore;
   /** Test seams (see StreamHub.testHooks): a crashed instance relays nothing and runs no timer. */
   private stalled = { relay: false, clearTimer: false };
 
@@ -96,12 +91,13 @@ export class Outbox {
     hubKey: string,
   ) {
     this.sink = new RelaySink(env, hubKey);
+    this.parked = new ParkedStore(storage.sql);
     this.backlogReported = meta.backlogReported();
     this.lastId = this.highestStoredId();
   }
 
   private highestStoredId(): number {
-    const stored = this.sql.exec<{ m: number | null }>(`SELECT max(m) AS m FROM (SELECT max(id) AS m FROM outbox UNION ALL SELECT max(outbox_id) FROM parked)`).one().m ?? 0;
+    const stored = Math.max(this.sql.exec<{ m: number | null }>(`SELECT max(id) AS m FROM outbox`).one().m ?? 0, this.parked.highestId());
     // Hubs created before kept AUTOINCREMENT, whose counter may be above every stored row; newer hubs
     // have no sqlite_sequence table at all.
     let counter = 0;
@@ -309,24 +305,11 @@ export class Outbox {
    * storage, which an erase deletes) and reporting it to D1 (relay_parked, GET /ops/stats). The row's
    * other destinations, and the rows behind it, go on.
    */
-  private park(tenantId: string, row: OutboxRow, dest: Dest, reason: 'oversized' | 'rejected' | 'failed_alone', error: string): void {
+  private park(tenantId: string, row: OutboxRow, dest: Dest, reason: ParkReason, error: string): void {
     const flag = FLAG[dest];
-    const body = JSON.stringify(row.item);
-    const recordId = row.item.kind === 'event' ? row.item.insert.record.id : row.item.kind === 'timeline' ? row.item.record.id : row.item.id;
+    let recordId = '';
     this.storage.transactionSync(() => {
-      this.sql.exec(
-        `INSERT OR REPLACE INTO parked (outbox_id, destination, kind, record_id, body, bytes, reason, error, parked_at, reported)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
-        row.id,
-        dest,
-        row.item.kind,
-        recordId,
-        body,
-        new TextEncoder().encode(body).byteLength,
-        reason,
-        error.slice(0, 500),
-        Date.now(),
-      );
+      recordId = this.parked.insert(row.id, dest, row.item, reason, error, Date.now());
       this.sql.exec(`UPDATE outbox SET ${flag} = 0 WHERE id = ?`, row.id);
       this.sql.exec(`DELETE FROM outbox WHERE id = ? AND d1 = 0 AND wq = 0 AND aq = 0`, row.id);
     });
@@ -341,15 +324,11 @@ export class Outbox {
   /** Reports parked rows to D1 (best effort: kept unreported, and retried after the next pass, if D1 fails). */
   private async reportParked(): Promise<void> {
     if (!this.parkedUnreported) return;
-    const rows = this.sql
-      .exec<{ outbox_id: number; destination: string; kind: string; record_id: string; bytes: number; reason: string; error: string; parked_at: number }>(
-        `SELECT outbox_id, destination, kind, record_id, bytes, reason, error, parked_at FROM parked WHERE reported = 0 LIMIT 100`,
-      )
-      .toArray();
+    const rows = this.parked.unreported();
     try {
-      await insertParked(await tenantDb(this.env, this.owner.tenantId), this.owner.tenantId, this.hubKey, rows as ParkedRecord[]);
-      for (const r of rows) this.sql.exec(`UPDATE parked SET reported = 1 WHERE outbox_id = ? AND destination = ?`, r.outbox_id, r.destination);
-      this.parkedUnreported = rows.length === 100;
+      await insertParked(await tenantDb(this.env, this.owner.tenantId), this.owner.tenantId, this.hubKey, rows);
+      this.parked.markReported(rows);
+      this.parkedUnreported = rows.length === REPORT_PAGE;
     } catch {
       // D1 may be what fails; the rows stay unreported and the next relay pass tries again.
     }
@@ -357,14 +336,9 @@ export class Outbox {
 
   /** Parked rows, for operations and tests. */
   parkedRows(): ParkedRow[] {
-    return this.sql
-      .exec<{ outbox_id: number; destination: string; kind: string; record_id: string; reason: string; error: string }>(
-        `SELECT outbox_id, destination, kind, record_id, reason, error FROM parked ORDER BY outbox_id, destination`,
-      )
-      .toArray();
+    return this.parked.list();
   }
 
-  /** Deletes the relayed rows (inside the caller's transaction when there is one). */
   private clearRelayed(): void {
     if (this.clearedUpTo >= this.relayedUpTo) return;
     this.sql.exec(`DELETE FROM outbox WHERE id <= ?`, this.relayedUpTo);
