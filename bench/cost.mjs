@@ -31,6 +31,7 @@ import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { applyMigrations, bundle, root, tempState } from '../src/dev/runtime.mjs';
 import { HOSTED, PRICES, usdPerMillion } from './prices.mjs';
+import { caller, closeConnections, request } from './http.mjs';
 
 const CHECK = process.argv.includes('--check');
 const EVENTS = Number(process.argv.find((a) => a.startsWith('--events='))?.slice(9) ?? 2000);
@@ -94,39 +95,6 @@ async function startRuntime(adminToken) {
   const db = await mf.getD1Database('DB');
   await applyMigrations(mf);
   return { mf, url, db, outdir, stateDir };
-}
-
-// ---------------------------------------------------------------- HTTP
-
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-
-function request(base, method, pathname, { key, body } = {}) {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const headers = {};
-    if (key) headers.authorization = `Bearer ${key}`;
-    if (payload !== undefined) {
-      headers['content-type'] = 'application/json';
-      headers['content-length'] = Buffer.byteLength(payload);
-    }
-    const req = http.request(`${base}${pathname}`, { method, agent, headers }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    if (payload !== undefined) req.write(payload);
-    req.end();
-  });
-}
-
-function caller(base, key) {
-  return async (method, pathname, body) => {
-    const res = await request(base, method, pathname, { key, body });
-    if (res.status >= 300) throw new Error(`${method} ${pathname}: ${res.status} ${res.text.slice(0, 300)}`);
-    return res.text ? JSON.parse(res.text) : null;
-  };
 }
 
 // ---------------------------------------------------------------- counting
@@ -419,7 +387,7 @@ async function main() {
     });
     if (EVENTS > 0) bytes = await bytesPerEvent(rt.url, adminToken, rt.stateDir, EVENTS);
   } finally {
-    agent.destroy();
+    closeConnections();
     await rt.mf.dispose().catch(() => undefined);
     rmSync(rt.outdir, { recursive: true, force: true });
     rmSync(rt.stateDir, { recursive: true, force: true });
