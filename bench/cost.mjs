@@ -25,11 +25,9 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
-import { applyMigrations, bundle, root, tempState } from '../src/dev/runtime.mjs';
+import { applyMigrations, bundle, root, startEventline, tempState } from '../src/dev/runtime.mjs';
 import { HOSTED, PRICES, usdPerMillion } from './prices.mjs';
 import { caller, closeConnections, request } from './http.mjs';
 
@@ -44,57 +42,31 @@ const FANOUT_SOCKETS = 10;
 // The hub's relay safety alarm fires this long after an append (src/hub/outbox.ts SAFETY_ALARM_MS).
 const SAFETY_ALARM_MS = 5000;
 
-// ---------------------------------------------------------------- the runtime (as bench/run.mjs)
+// ---------------------------------------------------------------- the runtime (src/dev/runtime.mjs, as npm start and npm run bench)
 
 async function startRuntime(adminToken) {
-  const requireFromWrangler = createRequire(path.join(root, 'node_modules', 'wrangler', 'package.json'));
-  const { Miniflare, Log, LogLevel } = requireFromWrangler('miniflare');
-  const wrangler = await import(pathToFileURL(path.join(root, 'node_modules', 'wrangler', 'wrangler-dist', 'cli.js')).href);
-  const { workerOptions } = wrangler.unstable_getMiniflareWorkerOptions(path.join(root, 'wrangler.toml'));
-  const { outdir } = bundle({ entry: path.join(root, 'src', 'index.ts') });
   const stateDir = tempState('tmpfs').dir;
-  const { assets: _assets, ...apiOptions } = workerOptions;
-  const mf = new Miniflare({
-    host: '127.0.0.1',
-    port: 0,
-    log: new Log(LogLevel.WARN),
-    durableObjectsPersist: path.join(stateDir, 'do'),
-    d1Persist: path.join(stateDir, 'd1'),
-    r2Persist: path.join(stateDir, 'r2'),
-    cachePersist: path.join(stateDir, 'cache'),
-    kvPersist: path.join(stateDir, 'kv'),
-    cf: false,
+  const rt = await startEventline({
+    persistRoot: stateDir,
+    assets: false,
     // The Worker's own log lines (queue batches, crons) are not the bench's output.
-    handleRuntimeStdio(stdout, stderr) {
+    stdio(stdout, stderr) {
       stdout.resume();
       stderr.pipe(process.stderr);
     },
-    workers: [
-      {
-        ...apiOptions,
-        name: 'eventline',
-        modules: true,
-        modulesRoot: outdir,
-        scriptPath: path.join(outdir, 'index.js'),
-        unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
-        bindings: {
-          ...workerOptions.bindings,
-          ADMIN_TOKEN: adminToken,
-          TOKEN_SIGNING_SECRET: randomBytes(24).toString('hex'),
-          // The per-key limiter's leases depend on time windows: off, so the counts are the event's own.
-          RATE_LIMIT_PER_MINUTE: '0',
-          ALLOW_PRIVATE_WEBHOOK_URLS: 'true',
-          LOG_REQUESTS: 'false',
-          COST_COUNTERS: 'true',
-        },
-      },
-    ],
+    bindings: {
+      ADMIN_TOKEN: adminToken,
+      TOKEN_SIGNING_SECRET: randomBytes(24).toString('hex'),
+      // The per-key limiter's leases depend on time windows: off, so the counts are the event's own.
+      RATE_LIMIT_PER_MINUTE: '0',
+      ALLOW_PRIVATE_WEBHOOK_URLS: 'true',
+      LOG_REQUESTS: 'false',
+      COST_COUNTERS: 'true',
+    },
+    bundled: bundle({ entry: path.join(root, 'src', 'index.ts') }),
   });
-  await mf.ready;
-  const url = (await mf.unsafeGetDirectURL('eventline')).toString().replace(/\/$/, '');
-  const db = await mf.getD1Database('DB');
-  await applyMigrations(mf);
-  return { mf, url, db, outdir, stateDir };
+  await applyMigrations(rt.mf);
+  return { ...rt, db: await rt.mf.getD1Database('DB'), stateDir };
 }
 
 // ---------------------------------------------------------------- counting
@@ -388,8 +360,7 @@ async function main() {
     if (EVENTS > 0) bytes = await bytesPerEvent(rt.url, adminToken, rt.stateDir, EVENTS);
   } finally {
     closeConnections();
-    await rt.mf.dispose().catch(() => undefined);
-    rmSync(rt.outdir, { recursive: true, force: true });
+    await rt.dispose();
     rmSync(rt.stateDir, { recursive: true, force: true });
   }
   console.log(`\nEventline cost of an event — counts from the local runtime, ${SAMPLES} samples per kind (rows written, queue ops and requests identical in all)`);
