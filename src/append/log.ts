@@ -3,11 +3,11 @@ import { contactHub } from '../hub';
 import type { ExpectedVersion } from '../domain/expected-version';
 import type { PreparedEvent } from '../domain/prepared';
 import { clearRelayOutbox, eventFromRow, findExisting, insertDirectStatements, type EventInsert, type EventRow } from '../db/events';
-import { eventOwners, ownerKey, recordOwners, type OwnedId } from '../db/owners';
+import { eventOwners, ownerKey } from '../db/owners';
+import { addressToHub, appendAtHub } from './hub-append';
 import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 import { iso } from '../domain/time';
-import { timelineMappingFor } from '../domain/timeline-mapping';
 import { kickProjections } from '../projections/runner';
 import { decideAppend } from '../domain/idempotency';
 import type { RelayMessage } from '../domain/relay-message';
@@ -65,8 +65,8 @@ export async function appendLog(env: Env, ctx: WaitUntil, tenantId: string, item
     if (detail) return conflictOutcome(detail);
   }
 
-  // Chosen here rather than in the hub, so that the entry's owner is recorded with the event's.
-  for (const item of items) if (item.contact_id && item.derivedEntryId === undefined && timelineMappingFor(item.event_type)) item.derivedEntryId = crypto.randomUUID();
+  // Ids that name each hub, before any hub sees the items (the checks below included).
+  await Promise.all([...byContact].map(([contactId, list]) => addressToHub(contactHub(env, tenantId, contactId).owner, list)));
 
   // One owner: commit as one transaction there. Several: check every owner first, then commit each —
   // a retry with the same ids or Idempotency-Key completes a commit cut short, exactly once.
@@ -89,10 +89,9 @@ export async function appendLog(env: Env, ctx: WaitUntil, tenantId: string, item
   type Part = { created: boolean; derived: TimelineEntryRecord[] } | { conflict: string };
   const results = await Promise.all([
     ...[...byContact].map(async ([contactId, list]): Promise<Part> => {
-      const { stub, owner } = contactHub(env, tenantId, contactId);
-      // The owner index is written alongside the hub's commit, before the answer: the ids work on
-      // routes that take only an id from the next request on (docs/api.md "Read your writes").
-      const [outcome] = await Promise.all([stub.appendEvents(owner, list, 'any' satisfies ExpectedVersion), recordOwners(await tenantDb(env, tenantId), tenantId, owner, ownedIds(list))]);
+      const hub = contactHub(env, tenantId, contactId);
+      // The ids work on routes that take only an id from the next request on (docs/api.md "Read your writes").
+      const outcome = await appendAtHub(await tenantDb(env, tenantId), hub, list, () => hub.stub.appendEvents(hub.owner, list, 'any' satisfies ExpectedVersion));
       if (!outcome.ok) return { conflict: outcome.detail };
       place(list, outcome.records);
       return { created: outcome.created, derived: outcome.derived };
@@ -131,10 +130,6 @@ function heldElsewhere(found: { id: string }, item: PreparedEvent): string {
 const existingFor = async (env: Env, tenantId: string, items: PreparedEvent[]) =>
   findExisting(await tenantDb(env, tenantId), tenantId, items.map((i) => i.id), items.flatMap((i) => (i.idempotencyKey ? [i.idempotencyKey] : [])));
 
-/** The ids an append of log events makes a hub hold: the events' and the timeline entries they derive. */
-export function ownedIds(items: PreparedEvent[]): OwnedId[] {
-  return items.flatMap((i): OwnedId[] => [{ kind: 'event', id: i.id }, ...(i.derivedEntryId ? [{ kind: 'entry' as const, id: i.derivedEntryId }] : [])]);
-}
 
 /**
  * Client-chosen ids and keys held by another owner. `hubItems` are checked against D1's rows (their

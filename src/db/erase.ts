@@ -8,7 +8,7 @@
 import { bulkInsert } from './bulk';
 import { webhookDeliveries } from './schema/webhooks';
 import { holdLogHeadStatement } from './events';
-import { deleteOwnedIdsStatements, type OwnedId } from './owners';
+import { deleteHubKeyStatement, deleteOwnedIdsStatements, type OwnedId } from './owners';
 import type { NewDelivery } from './webhooks';
 
 export interface D1EraseCounts {
@@ -90,7 +90,7 @@ export async function eraseContactRows(d1: D1Database, tenantId: string, contact
   ];
   // The owner index names which hub holds an id: rows of ids in D1 went with them (triggers), these
   // are the ids the hub holds, relayed or not. Last, so that `changes` above keep their indexes.
-  const owners = deleteOwnedIdsStatements(d1, tenantId, hubIds);
+  const owners = [...deleteOwnedIdsStatements(d1, tenantId, hubIds), await deleteHubKeyStatement(d1, tenantId, { kind: 'contact', id: contactId })];
   // The head first: erasing the tenant's newest events must not free their positions.
   const [, ...results] = await d1.batch([holdLogHeadStatement(d1, tenantId), ...redact, ...rest, ...owners]);
   const changes = (i: number) => results[i]?.meta.changes ?? 0;
@@ -114,6 +114,7 @@ export async function eraseStreamRows(d1: D1Database, tenantId: string, streamId
     // Counted by what it returns: `changes` would add the owner index rows its trigger deletes.
     d1.prepare(`DELETE FROM events WHERE tenant_id = ?1 AND stream_id = ?2 RETURNING 1 AS x`).bind(tenantId, streamId),
     ...deleteOwnedIdsStatements(d1, tenantId, hubIds),
+    await deleteHubKeyStatement(d1, tenantId, { kind: 'stream', id: streamId }),
   ]);
   return r!.results.length;
 }

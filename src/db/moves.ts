@@ -37,6 +37,7 @@ export const MOVED_TABLES: MovedTable[] = [
   table(core.relayOutbox, ['event_id']),
   table(core.processedEvents, ['event_id'], { column: 'consumer', values: ['analytics'] }),
   table(core.idOwners, ['kind', 'id']),
+  table(core.hubKeys, ['hash']),
   table(eventstore.eventSubscriptions, ['name']),
   table(eventstore.projectionState, ['name']),
   table(eventstore.projectionRows, ['projection', 'generation', 'key']),

@@ -1,4 +1,5 @@
 import type { HubOwner } from '../hub/types';
+import { hubHashOfId, hubKeyHash } from '../domain/hub-ids';
 import { bulkInsert } from './bulk';
 import { idOwners } from './schema/core';
 
@@ -8,6 +9,10 @@ import { idOwners } from './schema/core';
  * an id would answer 404 in that window. The index row is written by the append's own request, in
  * parallel with the hub call and before the 2xx, so the very next request finds the hub. Events no hub
  * owns are committed to D1 directly and need no row.
+ *
+ * Ids the server chooses for a hub name it (src/domain/hub-ids.ts): they need no row here once the
+ * hub's key is in `hub_keys` (one row per hub, registered by its first append; see registerHubKey).
+ * The lookups below read both.
  */
 export type IdKind = 'entry' | 'event';
 
@@ -50,6 +55,35 @@ export async function recordOwners(d1: D1Database, tenantId: string, owner: Pick
   }
 }
 
+/** Whether a hub's key is registered: `taken` when another hub of the tenant registered the same hash first. */
+export type HubKeyState = 'registered' | 'taken';
+
+/**
+ * Registers the hub's key hash in `hub_keys` (first writer wins) and answers whether the row names this
+ * hub. Ids that name a hub whose hash is taken get owner-index rows like client-chosen ids.
+ */
+export async function registerHubKey(d1: D1Database, tenantId: string, owner: Pick<HubOwner, 'kind' | 'id'>): Promise<HubKeyState> {
+  const key = ownerKey(owner);
+  const hash = await hubKeyHash(key);
+  const [, found] = await d1.batch<{ owner: string }>([
+    d1.prepare(`INSERT INTO hub_keys (tenant_id, hash, owner) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING`).bind(tenantId, hash, key),
+    d1.prepare(`SELECT owner FROM hub_keys WHERE tenant_id = ?1 AND hash = ?2`).bind(tenantId, hash),
+  ]);
+  return found?.results[0]?.owner === key ? 'registered' : 'taken';
+}
+
+/** An erase's statement: the hub's key row goes with the rest of its owner's rows (only if it names this hub). */
+export async function deleteHubKeyStatement(d1: D1Database, tenantId: string, owner: Pick<HubOwner, 'kind' | 'id'>): Promise<D1PreparedStatement> {
+  const key = ownerKey(owner);
+  return d1.prepare(`DELETE FROM hub_keys WHERE tenant_id = ?1 AND hash = ?2 AND owner = ?3`).bind(tenantId, await hubKeyHash(key), key);
+}
+
+/** The ids with the hub hash each carries, for the lookups' JSON parameter (ids of other forms carry none). */
+const withHashes = (ids: string[]) => JSON.stringify(ids.flatMap((id) => {
+  const hash = hubHashOfId(id);
+  return hash ? [{ id, hash }] : [];
+}));
+
 /**
  * The contact that holds each of these timeline entry ids: the index first (it knows ids the relay has
  * not brought yet, and names the first owner), then the query store (entries written before the index
@@ -62,21 +96,32 @@ export async function entryOwners(d1: D1Database, tenantId: string, ids: string[
       `SELECT id, substr(owner, 9) AS contact_id, 0 AS rank FROM id_owners
          WHERE tenant_id = ?1 AND kind = 'entry' AND id IN (SELECT value FROM json_each(?2)) AND owner LIKE 'contact:%'
        UNION ALL SELECT id, contact_id, 1 FROM contact_events WHERE tenant_id = ?1 AND id IN (SELECT value FROM json_each(?2))
+       UNION ALL SELECT j.value->>'id', substr(k.owner, 9), 2 FROM json_each(?3) AS j
+         JOIN hub_keys AS k ON k.tenant_id = ?1 AND k.hash = j.value->>'hash' AND k.owner LIKE 'contact:%'
        ORDER BY rank DESC`,
     )
-    .bind(tenantId, JSON.stringify(ids))
+    .bind(tenantId, JSON.stringify(ids), withHashes(ids))
     .all<{ id: string; contact_id: string }>();
-  // Rank 1 rows come first, so that the index's answer (rank 0) overwrites them.
+  // The hub an id's hash names (rank 2) comes first, then the query store's row (rank 1), then the
+  // index (rank 0), each overwriting the one before: an owner-index row is the first owner's claim.
   return new Map(results.map((r) => [r.id, r.contact_id]));
 }
 
-/** The hubs the index names for these log event ids (events of hubs; events no hub owns have no row). */
+/**
+ * The hubs that may hold these log event ids: the owner index's, else the hub the id's hash names (events
+ * no hub owns have neither). Callers ask that hub, which knows whether it holds the id.
+ */
 export async function eventOwners(d1: D1Database, tenantId: string, ids: string[]): Promise<Map<string, HubOwner>> {
   if (ids.length === 0) return new Map();
   const { results } = await d1
-    .prepare(`SELECT id, owner FROM id_owners WHERE tenant_id = ?1 AND kind = 'event' AND id IN (SELECT value FROM json_each(?2))`)
-    .bind(tenantId, JSON.stringify(ids))
+    .prepare(
+      `SELECT j.value->>'id' AS id, k.owner, 1 AS rank FROM json_each(?3) AS j JOIN hub_keys AS k ON k.tenant_id = ?1 AND k.hash = j.value->>'hash'
+       UNION ALL SELECT id, owner, 0 FROM id_owners WHERE tenant_id = ?1 AND kind = 'event' AND id IN (SELECT value FROM json_each(?2))
+       ORDER BY rank DESC`,
+    )
+    .bind(tenantId, JSON.stringify(ids), withHashes(ids))
     .all<{ id: string; owner: string }>();
+  // An owner-index row (rank 0) overwrites the hub an id's hash names (rank 1).
   const out = new Map<string, HubOwner>();
   for (const r of results) {
     const owner = ownerFromKey(tenantId, r.owner);

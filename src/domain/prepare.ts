@@ -29,6 +29,7 @@ export async function prepareEvent(body: NewEvent, ctx: AppendContext, index = 0
   if (metadata.correlation_id === undefined && ctx.correlationId) metadata.correlation_id = ctx.correlationId;
   return {
     id: body.id ?? crypto.randomUUID(),
+    idChosen: body.id !== undefined,
     idempotencyKey: itemKey(ctx.idempotencyKey, index, batch),
     ...(await replayFacts(body, ctx)),
     event_type: body.event_type,
@@ -46,6 +47,7 @@ export async function prepareEvent(body: NewEvent, ctx: AppendContext, index = 0
 export async function prepareEntry(body: NewContactEvent, ctx: AppendContext, index = 0, batch = false): Promise<PreparedEntry> {
   return {
     id: body.id ?? crypto.randomUUID(),
+    idChosen: body.id !== undefined,
     idempotencyKey: itemKey(ctx.idempotencyKey, index, batch),
     ...(await replayFacts(body, ctx)),
     event_type: body.event_type,

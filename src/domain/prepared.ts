@@ -8,7 +8,9 @@ import type { EventSource } from './event-types';
 
 /** A log event validated and hashed by the Worker; the hub only sequences and commits it. */
 export interface PreparedEvent {
+  /** The client's id, or one the server chose: a random UUID, which a hub's append readdresses (idChosen false). */
   id: string;
+  idChosen: boolean;
   idempotencyKey: string | null;
   /** SHA-256 of the canonical body; '' when the item cannot be a replay (see `fresh`). */
   requestHash: string;
@@ -24,15 +26,17 @@ export interface PreparedEvent {
   timestamp: number;
   schema_version: number;
   /**
-   * The id of the timeline entry this event derives, chosen by the Worker so that it can record the
-   * entry's owner (src/db/owners.ts) in parallel with the append; the hub draws one when absent.
+   * The id of the timeline entry this event derives, chosen by the Worker with the event's (an id that
+   * names the contact's hub, src/append/hub-append.ts); the hub draws one when absent.
    */
   derivedEntryId?: string;
 }
 
 /** A timeline entry validated (defaults applied) and hashed by the Worker. */
 export interface PreparedEntry {
+  /** As PreparedEvent's. */
   id: string;
+  idChosen: boolean;
   idempotencyKey: string | null;
   /** SHA-256 of the canonical body; '' when the item cannot be a replay (see `fresh`). */
   requestHash: string;

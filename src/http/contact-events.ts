@@ -3,7 +3,8 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { contactHub } from '../hub';
 import type { PreparedEntry } from '../domain/prepared';
-import { entryOwners, recordOwners } from '../db/owners';
+import { entryOwners } from '../db/owners';
+import { appendAtHub } from '../append/hub-append';
 import { prepareEntry, type AppendContext } from '../domain/prepare';
 import { eraseFromArchives } from '../jobs/retention';
 import { problemResponses } from '../domain/schemas/common';
@@ -38,8 +39,8 @@ import { conflict, notFound, validationFailed, rejectDuplicateIds } from './prob
 /**
  * The contact timeline. Per-contact reads and every write go to the contact's hub (strongly
  * consistent, sequenced there); tenant-wide listing, sessions and search are in contact-event-queries.ts.
- * Routes that name only an entry id find its contact in the owner index (src/db/owners.ts), unless the
- * caller passes `contact_id`.
+ * Routes that name only an entry id find its contact from the id (src/db/owners.ts), unless the caller
+ * passes `contact_id`.
  */
 export const contactEvents = router();
 
@@ -69,13 +70,9 @@ async function append(c: Context<AppEnv>, contactId: string, bodies: NewContactE
   const ctx = appendContext(headers);
   const prepared: PreparedEntry[] = await Promise.all(bodies.map((b, i) => prepareEntry(b, ctx, i, batch)));
   await refuseForeignIds(c.env, tenantId, contactId, bodies);
-  const { stub, owner } = contactHub(c.env, tenantId, contactId);
-  // The owner index is written alongside the hub's commit, before the answer: the routes that take only
-  // an entry id find it from the next request on (docs/api.md "Read your writes").
-  const [outcome] = await Promise.all([
-    stub.appendEntries(owner, prepared),
-    recordOwners(c.var.db, tenantId, owner, prepared.map((p) => ({ kind: 'entry' as const, id: p.id }))),
-  ]);
+  const hub = contactHub(c.env, tenantId, contactId);
+  // The routes that take only an entry id find it from the next request on (docs/api.md "Read your writes").
+  const outcome = await appendAtHub(c.var.db, hub, prepared, () => hub.stub.appendEntries(hub.owner, prepared));
   if (!outcome.ok) throw conflict(outcome.detail, { current_version: outcome.current_version });
   return outcome;
 }

@@ -317,10 +317,10 @@ events.openapi(
     const { event_id: id } = c.req.valid('param');
     const row = await getEvent(c.var.db, tenantId, id);
     if (row) return c.json(servedEvent(eventFromRow(row)), 200);
-    // Not in the query store yet: the owner index names the hub that committed it (docs/api.md "Read your
-    // writes"); an id it does not know does not exist.
+    // Not in the query store yet: the id (or the owner index) names the hub that committed it, which
+    // answers while the event is on its way to D1 (docs/api.md "Read your writes"); otherwise there is none.
     const owner = (await eventOwners(c.var.db, tenantId, [id])).get(id);
-    const event = owner && (await (owner.kind === 'contact' ? contactHub(c.env, tenantId, owner.id) : streamHub(c.env, tenantId, owner.id)).stub.getLogEvent(owner, id));
+    const event = owner && (await (owner.kind === 'contact' ? contactHub(c.env, tenantId, owner.id) : streamHub(c.env, tenantId, owner.id)).stub.getUnrelayedEvent(owner, id));
     if (!event) throw notFound('The event');
     return c.json(servedEvent(event), 200);
   },

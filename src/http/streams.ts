@@ -3,8 +3,7 @@ import { contactHub, streamHub } from '../hub';
 import type { ExpectedVersion } from '../domain/expected-version';
 import type { PreparedEvent } from '../domain/prepared';
 import { positionsOf } from '../db/log';
-import { recordOwners } from '../db/owners';
-import { timelineMappingFor } from '../domain/timeline-mapping';
+import { appendAtHub } from '../append/hub-append';
 import { getSnapshot, putSnapshotStatement } from '../db/snapshots';
 import { requestHash } from '../domain/json';
 import { LIMITS } from '../domain/limits';
@@ -24,7 +23,6 @@ import { parseStreamId, type StreamRef } from '../domain/streams';
 import { iso } from '../domain/time';
 import { latestSchemaVersion } from '../domain/upcasters';
 import { servedEvent } from '../db/events';
-import { ownedIds } from '../append/log';
 import { router } from './context';
 import { ApiError, conflict, notFound, validationFailed, type FieldError, duplicateIdErrors } from './problem';
 
@@ -76,6 +74,7 @@ async function prepare(
   const key = headers['idempotency-key'];
   return {
     id: e.id ?? crypto.randomUUID(),
+    idChosen: e.id !== undefined,
     idempotencyKey: key ? `${key}#${i}` : null,
     // Bound to the stream, so the same id sent to another stream is not mistaken for a replay.
     requestHash: await requestHash({ stream_id: ref.streamId, event: e }),
@@ -124,10 +123,10 @@ streams.openapi(
     const prepared = await Promise.all(body.events.map((e, i) => prepare(ref, e, i, headers, now)));
     const expected: ExpectedVersion = body.expected_version ?? 'any';
     const tenantId = c.get('tenantId');
-    const { stub, owner } = writerOf(c.env, tenantId, ref);
-    // Owner index alongside the commit: GET /events/{id} finds these events from the next request on.
-    for (const p of prepared) if (ref.contactId && timelineMappingFor(p.event_type)) p.derivedEntryId = crypto.randomUUID();
-    const [outcome] = await Promise.all([stub.appendEvents(owner, prepared, expected), recordOwners(c.var.db, tenantId, owner, ownedIds(prepared))]);
+    const hub = writerOf(c.env, tenantId, ref);
+    const { stub } = hub;
+    // GET /events/{id} finds these events from the next request on (src/append/hub-append.ts).
+    const outcome = await appendAtHub(c.var.db, hub, prepared, () => stub.appendEvents(hub.owner, prepared, expected));
     if (!outcome.ok) {
       if (outcome.reason === 'wrong_expected_version') throw wrongExpectedVersion(outcome.detail, outcome.current_version, expected);
       throw conflict(outcome.detail, { current_version: outcome.current_version });

@@ -1,4 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
+import { registerHubKey, type HubKeyState } from '../db/owners';
+import { tenantDb } from '../db/shards';
 import { activeKeyIds } from '../db/tenants';
 import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
@@ -149,13 +151,39 @@ export class StreamHub extends DurableObject<Env> {
    */
   appendEvents(owner: HubOwner, events: PreparedEvent[], expected: ExpectedVersion = 'any'): EventAppendOutcome {
     this.check(owner);
-    return this.writer.appendEvents(events, expected);
+    return this.withHubKey(this.writer.appendEvents(events, expected));
   }
 
   /** Appends timeline entries (all or none), consecutive sequence numbers; records in input order. */
   appendEntries(owner: HubOwner, entries: PreparedEntry[]): EntryAppendOutcome {
     this.check(owner, 'contact');
-    return this.writer.appendEntries(entries);
+    return this.withHubKey(this.writer.appendEntries(entries));
+  }
+
+  private withHubKey<T extends EventAppendOutcome | EntryAppendOutcome>(outcome: T): T {
+    return outcome.ok ? { ...outcome, hub_key: this.meta.hubKey() } : outcome;
+  }
+
+  /**
+   * Registers this hub's key in D1 (src/db/owners.ts registerHubKey), once: the Worker asks after an
+   * append answered `hub_key: null`. Under blockConcurrencyWhile, like an erase, so that a registration
+   * never lands after the erase of this hub's rows. A failure answers null (the next append asks again):
+   * thrown out of blockConcurrencyWhile, it would reset the hub.
+   */
+  async registerHubKey(owner: HubOwner): Promise<HubKeyState | null> {
+    this.check(owner);
+    return this.ctx.blockConcurrencyWhile(async () => {
+      const known = this.meta.hubKey();
+      if (known) return known;
+      try {
+        const state = await registerHubKey(await tenantDb(this.env, owner.tenantId), owner.tenantId, owner);
+        this.meta.setHubKey(state);
+        return state;
+      } catch (error) {
+        console.error(JSON.stringify({ msg: 'hub key registration failed', owner, error: String(error) }));
+        return null;
+      }
+    });
   }
 
   /** After a commit: tell the sockets, then relay. */
@@ -240,9 +268,14 @@ export class StreamHub extends DurableObject<Env> {
   }
 
   /** One log event by id (GET /events/{id} before the relay has brought it to D1). */
-  getLogEvent(owner: HubOwner, id: string): EventRecord | null {
+  /**
+   * A log event D1 does not have yet (GET /events/{id} right after its append): only while its way to D1
+   * is pending. Past that, D1's row is the event, and a D1 without it means the event left the log
+   * (retention archived it), even though this hub still holds it.
+   */
+  getUnrelayedEvent(owner: HubOwner, id: string): EventRecord | null {
     this.check(owner);
-    return this.log.get(id);
+    return this.outbox.awaitingD1(id) ? this.log.get(id) : null;
   }
 
   version(owner: HubOwner): number {

@@ -1,12 +1,31 @@
+import type { HubKeyState } from '../db/owners';
+
 /**
- * The hub's `meta` table: the sequence counter's floor, and the flag that its relay backlog is reported
- * to D1. The counter is the highest stored row's sequence number: an append writes no counter row of
+ * The hub's `meta` table: the sequence counter's floor, the flag that its relay backlog is reported
+ * to D1, and whether its key is registered in D1's hub_keys (src/db/owners.ts). The counter is the highest stored row's sequence number: an append writes no counter row of
  * its own. Only what deletes rows (an entry's delete, the expiry purge, an erase) stores it first, so
  * that the number of a deleted newest row is never handed out again after a restart; it survives an
  * erase as a tombstone.
  */
 export class HubMeta {
+  /** hub_key, read once: every append answers it. */
+  private hubKeyState: HubKeyState | null | undefined;
+
   constructor(private readonly sql: SqlStorage) {}
+
+  /** Whether the ids this hub's appends are given can be found from their hash (null: not registered yet). */
+  hubKey(): HubKeyState | null {
+    if (this.hubKeyState === undefined) {
+      const row = this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'hub_key'`).toArray()[0];
+      this.hubKeyState = (row?.value as HubKeyState | undefined) ?? null;
+    }
+    return this.hubKeyState;
+  }
+
+  setHubKey(state: HubKeyState): void {
+    this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('hub_key', ?)`, state);
+    this.hubKeyState = state;
+  }
 
   /** The last sequence number handed out: the stored counter, or the highest stored row (whichever is higher). */
   lastSequence(): number {
@@ -34,5 +53,6 @@ export class HubMeta {
   /** Everything but the counter (an erase). */
   deleteAllButSequence(): void {
     this.sql.exec(`DELETE FROM meta WHERE key != 'seq'`);
+    this.hubKeyState = null;
   }
 }

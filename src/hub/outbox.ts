@@ -362,6 +362,13 @@ export class Outbox {
     return Date.now() + Math.round(base * (0.8 + Math.random() * 0.4));
   }
 
+  /** Whether log event `id` has yet to reach D1: pending for it here, or parked for it. */
+  awaitingD1(id: string): boolean {
+    const rows = this.sql.exec<{ body: string }>(`SELECT body FROM outbox WHERE id > ? AND d1 = 1 AND kind = 'event'`, this.relayedUpTo).toArray();
+    if (rows.some((r) => (JSON.parse(r.body) as Extract<OutboxItem, { kind: 'event' }>).insert.record.id === id)) return true;
+    return this.sql.exec(`SELECT 1 FROM parked WHERE destination = 'd1' AND record_id = ?`, id).toArray().length > 0;
+  }
+
   /** Outbox state, for operations and tests. */
   stats(): { pending: number; oldest_ms: number | null } {
     const row = this.sql

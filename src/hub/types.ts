@@ -1,4 +1,5 @@
 import type { D1EraseCounts } from '../db/erase';
+import type { HubKeyState } from '../db/owners';
 import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
 
@@ -30,7 +31,8 @@ export function hubOwnerOf(name: string): HubOwner | null {
 
 
 export type AppendOutcome<T> =
-  | { ok: true; created: boolean; records: T[]; derived: TimelineEntryRecord[]; version: number }
+  /** `hub_key`: whether ids that name this hub are found from their hash (src/db/owners.ts), null until registered. */
+  | { ok: true; created: boolean; records: T[]; derived: TimelineEntryRecord[]; version: number; hub_key?: HubKeyState | null }
   | { ok: false; reason: 'conflict'; detail: string; current_version: number }
   | { ok: false; reason: 'wrong_expected_version'; detail: string; current_version: number };
 

@@ -143,17 +143,17 @@ describe('hub storage: a hub stored with the schema of before', () => {
 });
 
 describe('hub storage: an erase and the owner index', () => {
-  it('removes the owner rows of ids that never reached D1 (no index by owner finds them)', async () => {
+  it('removes the owner rows of client-chosen ids that never reached D1 (no index by owner finds them)', async () => {
     const t = await newTenant();
     const contact = uuid();
-    const relayed = await addEntry(t, contact);
+    const relayed = await addEntry(t, contact, { id: uuid() });
     await eventually(async () => {
       const row = await (await shardOf(t.id)).prepare(`SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND id = ?`).bind(t.id, relayed.id).first<{ n: number }>();
       return row?.n === 1;
     });
     // This instance relays nothing from now on: the next entry's owner row is written, its D1 row is not.
     await runInDurableObject(contactHubStub(env, t.id, contact), (hub: StreamHub) => hub.testHooks.stallRelay());
-    const pending = await addEntry(t, contact);
+    const pending = await addEntry(t, contact, { id: uuid() });
     const owners = async () => (await shardOf(t.id)).prepare(`SELECT id FROM id_owners WHERE tenant_id = ? ORDER BY id`).bind(t.id).all<{ id: string }>();
     expect((await owners()).results.map((r) => r.id).sort()).toEqual([relayed.id, pending.id].sort());
     expect((await call('DELETE', `/api/v1/contacts/${contact}`, { key: t.key })).status).toBe(200);

@@ -166,3 +166,17 @@ export const idOwners = sqliteTable(
   // migrations/shard/0003_owner_rows_by_trigger.sql), and an erase deletes the ids its hub still holds (src/db/erase.ts).
   (t) => [primaryKey({ columns: [t.tenantId, t.kind, t.id] })],
 );
+
+// The hub of a server-chosen id (src/domain/hub-ids.ts): the id's first 60 bits are the hash of its hub's
+// key, and this row, written when the hub's first append answers, names the hub. One row per hub
+// instead of one per id (id_owners keeps the ids clients choose, and the ids of a hub whose hash another
+// hub of the tenant took first). WITHOUT ROWID (migrations/shard/0005_hub_keys.sql).
+export const hubKeys = sqliteTable(
+  'hub_keys',
+  {
+    tenantId: text('tenant_id').notNull(),
+    hash: text('hash').notNull(),
+    owner: text('owner').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.hash] })],
+);
