@@ -12,7 +12,6 @@ import { RelaySink, analyticsMessages, relayFailureOf, relayMessages } from './r
 import type { HubOwner } from './types';
 
 export type { ParkedRow };
-
 const RELAY_BATCH = 500;
 const SAFETY_ALARM_MS = 5_000;
 /** How long relayed outbox rows may wait for the next write transaction to delete them. */
@@ -28,10 +27,7 @@ const DETERMINISTIC = /constraint failed|SQLITE_CONSTRAINT|SQLITE_TOOBIG|too big
 
 type Dest = 'd1' | 'webhooks' | 'analytics';
 const FLAG: Record<Dest, 'd1' | 'wq' | 'aq'> = { d1: 'd1', webhooks: 'wq', analytics: 'aq' };
-/**
- * How a relay pass went: everything through; failed because of its own rows (the destination works);
- * failed that way and its single row is now parked; failed otherwise.
- */
+/** A pass: all through; failed on its own rows (the destination works); so, and its one row is parked; failed otherwise. */
 type PassOutcome = 'ok' | 'own' | 'parked' | 'down';
 
 /**
@@ -365,8 +361,7 @@ export class Outbox {
   /** Whether log event `id` has yet to reach D1: pending for it here, or parked for it. */
   awaitingD1(id: string): boolean {
     const rows = this.sql.exec<{ body: string }>(`SELECT body FROM outbox WHERE id > ? AND d1 = 1 AND kind = 'event'`, this.relayedUpTo).toArray();
-    if (rows.some((r) => (JSON.parse(r.body) as Extract<OutboxItem, { kind: 'event' }>).insert.record.id === id)) return true;
-    return this.sql.exec(`SELECT 1 FROM parked WHERE destination = 'd1' AND record_id = ?`, id).toArray().length > 0;
+    return rows.some((r) => (JSON.parse(r.body) as Extract<OutboxItem, { kind: 'event' }>).insert.record.id === id) || this.parked.holds('d1', id);
   }
 
   /** Outbox state, for operations and tests. */

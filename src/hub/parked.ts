@@ -24,6 +24,11 @@ export const REPORT_PAGE = 100;
 export class ParkedStore {
   constructor(private readonly sql: SqlStorage) {}
 
+  /** Whether a row of record `recordId` is parked for `destination`. */
+  holds(destination: string, recordId: string): boolean {
+    return this.sql.exec(`SELECT 1 FROM parked WHERE destination = ? AND record_id = ?`, destination, recordId).toArray().length > 0;
+  }
+
   /** Inside the Outbox's transaction that takes the row out for `destination`. */
   insert(outboxId: number, destination: string, item: OutboxItem, reason: ParkReason, error: string, now: number): string {
     const body = JSON.stringify(item);
