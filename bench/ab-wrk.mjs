@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// `node bench/ab-wrk.mjs <rootA> <rootB> [--rounds=3] [--seconds=6] [--state=tmpfs|disk] [--a:VAR=value …] [--b:VAR=value …]`:
+// `node bench/ab-wrk.mjs <rootA> <rootB> [--rounds=3] [--seconds=6] [--state=tmpfs|disk] [--batch] [--a:VAR=value …] [--b:VAR=value …]`:
 // timeline appends/s of two checkouts of Eventline (or of one checkout with two settings), each run as
 // `npm start` runs it (its own src/dev/runtime.mjs, assets included, wrangler.toml's [vars]; the rate
 // limit off), loaded by wrk exactly as `npm run bench -- --peer` loads them (16 connections, 100
 // contacts, bench/peer/post.lua). Both run at once; rounds alternate which goes first (A B, B A, …),
 // so that load from anything else on the machine falls on both. Prints each round and the means.
+// --batch: the bench's batch load instead (100 entries per request, 4 connections), in events/s.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
@@ -17,6 +18,11 @@ const arg = (name, def) => process.argv.find((a) => a.startsWith(`--${name}=`))?
 const ROUNDS = Number(arg('rounds', 3));
 const SECONDS = Number(arg('seconds', 6));
 const STATE = arg('state', 'tmpfs');
+const BATCH = process.argv.includes('--batch');
+const UNIT = BATCH ? 'events/s' : 'appends/s';
+const batchBody = JSON.stringify({
+  events: Array.from({ length: 100 }, (_, i) => ({ event_type: 'note_added', category: 'note', source: 'agent', title: `Note ${i}`, description: 'bench', payload: { i } })),
+});
 const overrides = (side) =>
   Object.fromEntries(
     process.argv
@@ -63,9 +69,10 @@ async function start(root, side) {
   return {
     side,
     async load() {
-      const out = await run('wrk', ['-t2', '-c16', `-d${SECONDS}s`, '-s', postLua, rt.url], { PATH_PREFIX: '/api/v1/contacts/', AUTH: `Bearer ${key}` });
+      const env = { PATH_PREFIX: '/api/v1/contacts/', AUTH: `Bearer ${key}`, ...(BATCH ? { PATH_SUFFIX: '/events/batch', BODY: batchBody } : {}) };
+      const out = await run('wrk', ['-t2', `-c${BATCH ? 4 : 16}`, `-d${SECONDS}s`, '-s', postLua, rt.url], env);
       const non2xx = Number(out.match(/Non-2xx or 3xx responses:\s+(\d+)/)?.[1] ?? 0);
-      return { rps: Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN), non2xx };
+      return { rps: Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN) * (BATCH ? 100 : 1), non2xx };
     },
     async stop() {
       await rt.dispose();
@@ -84,7 +91,7 @@ try {
       await new Promise((r) => setTimeout(r, 3000));
       const r = await s.load();
       got[s.side].push(r.rps);
-      console.log(`round ${round + 1} ${s.side.toUpperCase()}: ${r.rps} appends/s${r.non2xx ? ` (${r.non2xx} non-2xx)` : ''}`);
+      console.log(`round ${round + 1} ${s.side.toUpperCase()}: ${r.rps.toFixed(1)} ${UNIT}${r.non2xx ? ` (${r.non2xx} non-2xx)` : ''}`);
     }
   }
 } finally {
@@ -92,5 +99,5 @@ try {
   await b.stop();
 }
 const mean = (xs) => xs.reduce((x, y) => x + y, 0) / xs.length;
-console.log(`A ${rootA} ${JSON.stringify(overrides('a'))}: mean ${mean(got.a).toFixed(1)} appends/s`);
-console.log(`B ${rootB} ${JSON.stringify(overrides('b'))}: mean ${mean(got.b).toFixed(1)} appends/s (B/A ${(mean(got.b) / mean(got.a)).toFixed(3)})`);
+console.log(`A ${rootA} ${JSON.stringify(overrides('a'))}: mean ${mean(got.a).toFixed(1)} ${UNIT}`);
+console.log(`B ${rootB} ${JSON.stringify(overrides('b'))}: mean ${mean(got.b).toFixed(1)} ${UNIT} (B/A ${(mean(got.b) / mean(got.a)).toFixed(3)})`);
