@@ -101,8 +101,10 @@ async function start(root, side) {
       const cpu0 = pid ? cpuSeconds(pid) : NaN;
       const out = await run('wrk', ['-t2', `-c${BATCH ? 4 : 16}`, `-d${SECONDS}s`, '-s', postLua, rt.url], env);
       const non2xx = Number(out.match(/Non-2xx or 3xx responses:\s+(\d+)/)?.[1] ?? 0);
-      // The runtime's CPU per append over the load (its trailing relay and consumer work not included):
-      // less sensitive than appends/s to what else runs on the machine meanwhile.
+      // The runtime's CPU per append over the load and the pause after it, which lets its relay and
+      // consumers drain (so their work for these appends counts too): less sensitive than appends/s to
+      // what else runs on the machine meanwhile.
+      await new Promise((r) => setTimeout(r, PAUSE_MS));
       const cpu = pid ? cpuSeconds(pid) - cpu0 : NaN;
       const requests = Number(out.match(/(\d+) requests in/)?.[1] ?? NaN) * (BATCH ? 100 : 1);
       return { rps: Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN) * (BATCH ? 100 : 1), non2xx, usPer: (cpu / requests) * 1e6 };
@@ -116,13 +118,13 @@ async function start(root, side) {
 
 const a = await start(rootA, 'a');
 const b = await start(rootB, 'b');
+// Let the warm-up's relay and consumers finish first (each load then waits for its own to drain).
+await new Promise((r) => setTimeout(r, PAUSE_MS));
 const got = { a: [], b: [] };
 const cpu = { a: [], b: [] };
 try {
   for (let round = 0; round < ROUNDS; round += 1) {
     for (const s of round % 2 === 0 ? [a, b] : [b, a]) {
-      // Let the previous load's relay and consumers finish first.
-      await new Promise((r) => setTimeout(r, PAUSE_MS));
       const r = await s.load();
       got[s.side].push(r.rps);
       cpu[s.side].push(r.usPer);
