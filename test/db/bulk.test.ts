@@ -1,13 +1,16 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
+import { rollupStatements } from '../../src/db/analytics';
 import { bulkInsert } from '../../src/db/bulk';
 import { timelineEntryFromRow, timelineEntryToRow, upsertContactEventsStatement, type TimelineEntryRow } from '../../src/db/contact-events';
 import { contactEvents } from '../../src/db/schema/core';
+import type { RollupItem } from '../../src/domain/analytics';
 import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
 import { uuid } from '../support/api';
 
-// bulkInsert sends its rows as arrays in column order (src/db/bulk.ts): every column must land in its
-// own place, whatever its type, and a row that leaves a column out stores NULL there.
+// bulkInsert and the analytics rollups send their rows as arrays in column order (src/db/bulk.ts,
+// src/db/analytics.ts): every column must land in its own place, whatever its type, and a row that
+// leaves a column out stores NULL there.
 
 const entry = (i: number, over: Partial<TimelineEntryRecord> = {}): TimelineEntryRecord => ({
   id: uuid(),
@@ -56,5 +59,30 @@ describe('bulkInsert: many rows in one statement', () => {
     await env.SHARD_0.batch([bulkInsert(env.SHARD_0, contactEvents, tenantId, columns, [partial], 'ON CONFLICT DO NOTHING')]);
     const row = await env.SHARD_0.prepare(`SELECT * FROM contact_events WHERE tenant_id = ?`).bind(tenantId).first<TimelineEntryRow>();
     expect({ ...row }).toEqual({ tenant_id: tenantId, ...full, session_id: null, title: null });
+  });
+});
+
+describe('rollupStatements: items as arrays', () => {
+  it('counts each item under its own kind, hour, day, type, source and category, and marks it by its marker', async () => {
+    const t = `t_${uuid()}`;
+    const hour = Date.UTC(2026, 0, 1, 10);
+    const day = Date.UTC(2026, 0, 1);
+    const event = uuid();
+    const items: RollupItem[] = [
+      { tenant_id: t, event_id: event, marker: event, kind: 'event', hour, day, event_type: 'message.sent', source: 'system', category: '' },
+      { tenant_id: t, event_id: uuid(), marker: event, kind: 'contact_event', hour, day, event_type: 'note_added', source: 'agent', category: 'note' },
+    ];
+    const results = await env.SHARD_0.batch<{ tenant_id: string; event_id: string }>(rollupStatements(env.SHARD_0, items, 7));
+    expect(results[2]!.results).toEqual([{ tenant_id: t, event_id: event }]);
+    const hourly = await env.SHARD_0.prepare(`SELECT kind, hour, event_type, source, category, "count" FROM analytics_hourly WHERE tenant_id = ? ORDER BY kind`).bind(t).all();
+    expect(hourly.results).toEqual([
+      { kind: 'contact_event', hour, event_type: 'note_added', source: 'agent', category: 'note', count: 1 },
+      { kind: 'event', hour, event_type: 'message.sent', source: 'system', category: '', count: 1 },
+    ]);
+    const daily = await env.SHARD_0.prepare(`SELECT kind, day, "count" FROM analytics_daily WHERE tenant_id = ? ORDER BY kind`).bind(t).all();
+    expect(daily.results).toEqual([
+      { kind: 'contact_event', day, count: 1 },
+      { kind: 'event', day, count: 1 },
+    ]);
   });
 });
