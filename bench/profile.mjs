@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `node bench/profile.mjs [--seconds=6] [--state=tmpfs|disk] [--out=dir]`: a CPU profile of the Worker
+// `node bench/profile.mjs [--seconds=6] [--state=tmpfs|disk] [--batch] [--out=dir]`: a CPU profile of the Worker
 // (and every other JavaScript isolate workerd runs: Durable Objects share the Worker's) under the load
 // bench/ab-wrk.mjs applies (wrk, 16 connections, timeline appends to 100 contacts). The runtime is
 // npm start's (src/dev/runtime.mjs) with Miniflare's inspector on; each target's profile is written as
@@ -13,6 +13,7 @@ import { applyMigrations, startEventline, tempState } from '../src/dev/runtime.m
 
 const arg = (name, def) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? def;
 const SECONDS = Number(arg('seconds', 6));
+const BATCH = process.argv.includes('--batch');
 const OUT = path.resolve(arg('out', 'bench/results/profile'));
 const INSPECTOR = 9329;
 const postLua = path.join(import.meta.dirname, 'peer', 'post.lua');
@@ -70,13 +71,18 @@ for (const t of targets) {
   await s.call('Profiler.start');
   sessions.push({ t, s });
 }
+// --batch: the bench's batch load instead (100 entries per request, 4 connections, as `npm run bench`).
+const batchBody = JSON.stringify({
+  events: Array.from({ length: 100 }, (_, i) => ({ event_type: 'note_added', category: 'note', source: 'agent', title: `Note ${i}`, description: 'bench', payload: { i } })),
+});
+const load = { PATH_PREFIX: '/api/v1/contacts/', AUTH: `Bearer ${key}`, ...(BATCH ? { PATH_SUFFIX: '/events/batch', BODY: batchBody } : {}) };
 const wrk = await new Promise((resolve) => {
-  const child = spawn('wrk', ['-t2', '-c16', `-d${SECONDS}s`, '-s', postLua, rt.url], { env: { ...process.env, PATH_PREFIX: '/api/v1/contacts/', AUTH: `Bearer ${key}` }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('wrk', ['-t2', `-c${BATCH ? 4 : 16}`, `-d${SECONDS}s`, '-s', postLua, rt.url], { env: { ...process.env, ...load }, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.on('close', () => resolve(out));
 });
-console.log(`appends/s under the profiler: ${wrk.match(/Requests\/sec:\s+([\d.]+)/)?.[1]}`);
+console.log(`${BATCH ? 'batch requests' : 'appends'}/s under the profiler: ${wrk.match(/Requests\/sec:\s+([\d.]+)/)?.[1]}`);
 mkdirSync(OUT, { recursive: true });
 for (const { t, s } of sessions) {
   const { result } = await s.call('Profiler.stop');

@@ -4,13 +4,20 @@ import { DAY_MS, HOUR_MS, MINUTE_MS } from '../domain/time';
 /** The consumer name under which the analytics consumer records processed events. */
 export const ANALYTICS_CONSUMER = 'analytics';
 
+/**
+ * An item's fields in the statements' JSON parameter: each item travels as an array in this order
+ * rather than as an object, so that the field names are not repeated (and parsed) in every item.
+ */
+const FIELDS = ['tenant_id', 'marker', 'kind', 'hour', 'day', 'event_type', 'source', 'category'] as const;
+const f = (name: (typeof FIELDS)[number]) => `j.value->>${FIELDS.indexOf(name)}`;
+
 const upsertInto = (table: 'analytics_hourly' | 'analytics_daily', bucket: 'hour' | 'day') => `
   INSERT INTO ${table} (tenant_id, kind, ${bucket}, event_type, source, category, "count")
-  SELECT j.value->>'tenant_id', j.value->>'kind', j.value->>'${bucket}', j.value->>'event_type', j.value->>'source', j.value->>'category', count(*)
+  SELECT ${f('tenant_id')}, ${f('kind')}, ${f(bucket)}, ${f('event_type')}, ${f('source')}, ${f('category')}, count(*)
   FROM json_each(?1) AS j
   WHERE NOT EXISTS (
     SELECT 1 FROM processed_events p
-    WHERE p.consumer = '${ANALYTICS_CONSUMER}' AND p.tenant_id = j.value->>'tenant_id' AND p.event_id = j.value->>'marker'
+    WHERE p.consumer = '${ANALYTICS_CONSUMER}' AND p.tenant_id = ${f('tenant_id')} AND p.event_id = ${f('marker')}
   )
   GROUP BY 1, 2, 3, 4, 5, 6
   ON CONFLICT (tenant_id, kind, ${bucket}, event_type, source, category) DO UPDATE SET "count" = "count" + excluded."count"`;
@@ -25,14 +32,14 @@ const upsertInto = (table: 'analytics_hourly' | 'analytics_daily', bucket: 'hour
  * uniqueItems.
  */
 export function rollupStatements(d1: D1Database, items: RollupItem[], now: number): D1PreparedStatement[] {
-  const json = JSON.stringify(items);
+  const json = JSON.stringify(items.map((i) => FIELDS.map((k) => i[k])));
   return [
     d1.prepare(upsertInto('analytics_hourly', 'hour')).bind(json),
     d1.prepare(upsertInto('analytics_daily', 'day')).bind(json),
     d1
       .prepare(
         `INSERT INTO processed_events (consumer, tenant_id, event_id, processed_at)
-         SELECT DISTINCT '${ANALYTICS_CONSUMER}', j.value->>'tenant_id', j.value->>'marker', ?2 FROM json_each(?1) AS j WHERE true
+         SELECT DISTINCT '${ANALYTICS_CONSUMER}', ${f('tenant_id')}, ${f('marker')}, ?2 FROM json_each(?1) AS j WHERE true
          ON CONFLICT DO NOTHING
          RETURNING tenant_id, event_id`,
       )

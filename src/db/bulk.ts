@@ -14,12 +14,14 @@ export function bulkInsert<T extends Table>(
   rows: readonly Partial<Record<keyof D1Row<T>, unknown>>[],
   onConflict: string,
 ): D1PreparedStatement {
-  const select = columns.map((c) => `j.value->>'${c}'`).join(', ');
+  // Each row travels as an array in column order, not an object: the column names would otherwise be
+  // repeated in every row, a third or more of the parameter's bytes, which D1 carries and parses per row.
+  const select = columns.map((_, i) => `j.value->>${i}`).join(', ');
   return d1
     .prepare(
       `INSERT INTO ${getTableName(table)} (tenant_id, ${columns.join(', ')})
        SELECT ?1, ${select} FROM json_each(?2) AS j WHERE true
        ${onConflict}`,
     )
-    .bind(tenantId, JSON.stringify(rows));
+    .bind(tenantId, JSON.stringify(rows.map((r) => columns.map((c) => r[c] ?? null))));
 }
