@@ -434,14 +434,16 @@ export async function reclaimStaleDeliveries(
   return res.results;
 }
 
-/**
- * Whether the tenant has an active subscription that takes timeline entries (and so their receipts).
- * Reads through webhook_subscriptions_active; at most one row.
- */
-export async function takesContactEvents(d1: D1Database, tenantId: string): Promise<boolean> {
+/** What a tenant's active subscriptions could match: anything at all, and timeline entries (contact events). */
+export interface WebhookInterest {
+  any: boolean;
+  contactEvents: boolean;
+}
+
+export async function webhookInterest(d1: D1Database, tenantId: string): Promise<WebhookInterest> {
   const row = await d1
-    .prepare(`SELECT 1 AS y FROM webhook_subscriptions WHERE tenant_id = ? AND active = 1 AND subscribe_contact_events = 1 LIMIT 1`)
+    .prepare(`SELECT count(*) AS n, coalesce(max(subscribe_contact_events), 0) AS ce FROM webhook_subscriptions WHERE tenant_id = ? AND active = 1`)
     .bind(tenantId)
-    .first<{ y: number }>();
-  return row !== null;
+    .first<{ n: number; ce: number }>();
+  return { any: (row?.n ?? 0) > 0, contactEvents: (row?.ce ?? 0) === 1 };
 }

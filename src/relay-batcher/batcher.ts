@@ -3,7 +3,7 @@ import { forgetTenantShard, tenantDb } from '../db/shards';
 import { DurableObject } from 'cloudflare:workers';
 import { kickProjections } from '../projections/runner';
 import { sendRelay } from '../queues/messages';
-import { dropUnwantedReceipts } from './receipts';
+import { dropUnwanted } from './wanted';
 import { d1Statements } from './statements';
 import type { D1Pass, RelayFailure, RelayQueue, RelayRequest, RelayResult } from './types';
 
@@ -92,7 +92,7 @@ export class RelayBatcher extends DurableObject<Env> {
       if (list.length === 0) return;
       await new Promise((r) => setTimeout(r, RELAY_STAGGER_MS * (k + 1)));
       if (q === 'webhooks') {
-        const kept = await dropUnwantedReceipts(this.env, list.map((l) => l.messages));
+        const kept = await dropUnwanted(this.env, list.map((l) => l.messages));
         // A pass left with nothing to send got through: nothing of it was wanted.
         list.forEach((l, n) => {
           if (kept[n]!.length === 0) results[l.i]![q] = null;

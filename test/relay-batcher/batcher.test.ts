@@ -7,7 +7,7 @@ import type { EventRecord } from '../../src/domain/schemas/events';
 import { runInDurableObject } from 'cloudflare:test';
 import { RelayBatcher as RelayBatcherClass } from '../../src/relay-batcher/batcher';
 import { allShards } from '../../src/db/shards';
-import { call, newTenant, uuid, shardOf, tenantOnShard } from '../support/api';
+import { call, newTenant, uuid, shardOf, tenantOnShard, type Tenant } from '../support/api';
 
 function entryRow(outboxId: number, contactId: string, seq: number): OutboxRow {
   const now = new Date().toISOString();
@@ -33,6 +33,14 @@ const inD1 = async (tenantId: string, id: string) =>
   (await (await shardOf(tenantId)).prepare('SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND id = ?').bind(tenantId, id).first<{ n: number }>())!.n;
 
 // These tenants are made up (not in the directory), so their shard is shard 0 (src/db/shards.ts).
+/** A tenant with a subscription that takes contact events: the relay sends its records to the webhooks queue. */
+async function subscribedTenant(): Promise<Tenant> {
+  const t = await newTenant();
+  const res = await call('POST', '/api/v1/webhooks', { key: t.key, body: { name: 'h', url: 'http://127.0.0.1:9/hook', events: [], subscribe_contact_events: true } });
+  expect(res.status).toBe(201);
+  return t;
+}
+
 describe('RelayBatcher', () => {
   it('writes concurrent relay passes, and one hub\'s failing rows do not hold back the others (merged or not)', async () => {
     const ns = env.RELAY_BATCHER as DurableObjectNamespace<RelayBatcher>;
@@ -62,7 +70,7 @@ describe('RelayBatcher', () => {
   it('answers per destination: a queue failure is reported only for that queue', async () => {
     const ns = env.RELAY_BATCHER as DurableObjectNamespace<RelayBatcher>;
     const batcher = ns.get(ns.idFromName(`test-${uuid()}`));
-    const tenant = `t_batcher_${uuid().slice(0, 8)}`;
+    const tenant = (await subscribedTenant()).id;
     const row = entryRow(1, uuid(), 1);
     const message = { kind: 'contact_event' as const, tenant_id: tenant, contact_event: (row.item as { record: TimelineEntryRecord }).record };
     // A message over the 128 KB queue limit makes that send fail; D1 and the other queue still answer ok.
@@ -91,16 +99,36 @@ describe('RelayBatcher', () => {
     // One that takes contact events gets it: the send is attempted (and fails on its size).
     expect((await hook({ events: [], subscribe_contact_events: true })).status).toBe(201);
     expect(typeof (await relay())!.error).toBe('string');
-    // An entry itself is never held back by this rule.
-    const other = await newTenant();
-    const announced = { kind: 'contact_event' as const, tenant_id: other.id, contact_event: huge };
-    expect(typeof ((await batcher.relay({ webhooks: [announced] })) as RelayResult).webhooks!.error).toBe('string');
+  });
+
+  it('sends records to the webhooks queue only for a tenant whose active subscriptions could match them', async () => {
+    const ns = env.RELAY_BATCHER as DurableObjectNamespace<RelayBatcher>;
+    const batcher = ns.get(ns.idFromName(`test-${uuid()}`));
+    const t = await newTenant();
+    const entry = (entryRow(1, uuid(), 1).item as { record: TimelineEntryRecord }).record;
+    // Over the 128 KB queue limit: a send of it fails, so an answer of null means it was not sent.
+    const blob = 'x'.repeat(200_000);
+    const announced = { kind: 'contact_event' as const, tenant_id: t.id, contact_event: { ...entry, payload: { blob } } };
+    const event = { kind: 'event' as const, tenant_id: t.id, event: { id: uuid(), event_type: 'invoice.paid', source: 'system' as const, contact_id: null, session_id: null, message_id: null, payload: { blob }, metadata: {}, stream_id: null, sequence_number: null, schema_version: 1, timestamp: new Date().toISOString(), created_at: new Date().toISOString() } };
+    const relay = async (m: typeof announced | typeof event) => ((await batcher.relay({ webhooks: [m] })) as RelayResult).webhooks;
+    // No subscription: neither goes.
+    expect(await relay(announced)).toBeNull();
+    expect(await relay(event)).toBeNull();
+    const hook = (body: Record<string, unknown>) => call('POST', '/api/v1/webhooks', { key: t.key, body: { name: 'h', url: 'http://127.0.0.1:9/hook', ...body } });
+    // A subscription to log events: the event goes (its send is attempted and fails on its size), the entry does not.
+    const logOnly = await hook({ events: ['invoice.*'] });
+    expect(logOnly.status).toBe(201);
+    expect(typeof (await relay(event))!.error).toBe('string');
+    expect(await relay(announced)).toBeNull();
+    // One that takes contact events: the entry goes too.
+    expect((await hook({ events: [], subscribe_contact_events: true })).status).toBe(201);
+    expect(typeof (await relay(announced))!.error).toBe('string');
   });
 
   it("isolates queue sends per hub: one hub's message that fails does not fail another hub's in the same flush", async () => {
     const ns = env.RELAY_BATCHER as DurableObjectNamespace<RelayBatcher>;
     const batcher = ns.get(ns.idFromName(`test-${uuid()}`));
-    const [t1, t2] = [`t_batcher_${uuid().slice(0, 8)}`, `t_batcher_${uuid().slice(0, 8)}`];
+    const [t1, t2] = [(await subscribedTenant()).id, (await subscribedTenant()).id];
     const message = (tenant: string) => {
       const row = entryRow(1, uuid(), 1);
       return { kind: 'contact_event' as const, tenant_id: tenant, contact_event: (row.item as { record: TimelineEntryRecord }).record };
