@@ -15,8 +15,8 @@ const itemKey = (key: string | null, index: number, batch: boolean) => (key === 
 
 /**
  * Only an item with a client-chosen id or an Idempotency-Key can be a replay. Without either, the id is
- * a fresh random UUID: there is no earlier request to compare with, so the body is not hashed ('')
- * and the hub skips the lookups.
+ * a fresh one (a random UUID, which a hub's append replaces by one naming the hub: src/append/hub-append.ts):
+ * there is no earlier request to compare with, so the body is not hashed ('') and the hub skips the lookups.
  */
 async function replayFacts(body: { id?: string | undefined }, ctx: AppendContext): Promise<{ requestHash: string; fresh: boolean }> {
   const fresh = body.id === undefined && ctx.idempotencyKey === null;
