@@ -25,7 +25,7 @@ export async function addressToHub(owner: HubOwner, items: (PreparedEvent | Prep
   const hash = await hubKeyHash(ownerKey(owner));
   for (const item of items) {
     if (!item.idChosen && hubHashOfId(item.id) !== hash) item.id = hubAddressedId(hash);
-    if ('source' in item && 'contact_id' in item && owner.kind === 'contact' && item.derivedEntryId === undefined && timelineMappingFor(item.event_type)) {
+    if ('contact_id' in item && owner.kind === 'contact' && item.derivedEntryId === undefined && timelineMappingFor(item.event_type)) {
       item.derivedEntryId = hubAddressedId(hash);
     }
   }
