@@ -4,7 +4,7 @@
  * issued it was revoked).
  */
 import { isSigningKeyId } from '../domain/signing-keys';
-import { problem, type Problem } from './protocol';
+import { CLOSE, MAX_FRAME_BYTES, frameBytes, problem, type Problem } from './protocol';
 
 export const OPEN = 1;
 /** At most one `typing` broadcast per socket per this long. */
@@ -35,6 +35,37 @@ export function sendErrorFrame(ws: WebSocket, frame: string, p: Problem, closeCo
   } catch {
     // Already closed.
   }
+}
+
+/**
+ * A client message's admission, the same on every socket: at most MAX_FRAME_BYTES (else an error frame
+ * and a close), a frame `parse` accepts (else an error frame), and a socket that has its session
+ * (else an error frame and a close). Answers the frame and the session, or null once `refuse` has
+ * answered the socket.
+ */
+export function admitMessage<F, A>(
+  ws: WebSocket,
+  message: string | ArrayBuffer,
+  parse: (message: string | ArrayBuffer) => { ok: true; frame: F } | { ok: false; problem: Problem },
+  refuse: (p: Problem, closeCode?: number) => void,
+): { frame: F; att: A } | null {
+  if (ws.readyState !== OPEN) return null;
+  const size = typeof message === 'string' ? frameBytes(message) : message.byteLength;
+  if (size > MAX_FRAME_BYTES) {
+    refuse(problem('frame-too-large', 'Frame too large', 413, `Frames must be at most ${MAX_FRAME_BYTES} bytes.`), CLOSE.frameTooLarge);
+    return null;
+  }
+  const parsed = parse(message);
+  if (!parsed.ok) {
+    refuse(parsed.problem);
+    return null;
+  }
+  const att = ws.deserializeAttachment() as A | null;
+  if (!att) {
+    refuse(problem('internal', 'Internal error', 500, 'The socket has no session.'), CLOSE.internal);
+    return null;
+  }
+  return { frame: parsed.frame, att };
 }
 
 /** What every socket keeps of its grant. */

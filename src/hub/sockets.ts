@@ -16,11 +16,9 @@ import type { RealtimeRole } from '../domain/realtime-token';
 import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import {
   CLOSE,
-  MAX_FRAME_BYTES,
   PING_FRAME,
   PONG_FRAME,
   encode,
-  frameBytes,
   invalidFrame,
   parseClientFrame,
   problem,
@@ -29,7 +27,7 @@ import {
   type Problem,
   type ServerFrame,
 } from './protocol';
-import { KEY_CHECK_MS, OPEN, TYPING_EVERY_MS, revokedSockets, scanGrants, send, sendErrorFrame, tokenExpired } from './socket-io';
+import { KEY_CHECK_MS, OPEN, TYPING_EVERY_MS, admitMessage, revokedSockets, scanGrants, send, sendErrorFrame, tokenExpired } from './socket-io';
 import { SESSION_HEADER, parseSession } from './socket-session';
 import type { TimelineChange } from './types';
 
@@ -283,28 +281,15 @@ export class HubSockets {
 
   message(ws: WebSocket, message: string | ArrayBuffer): void {
     this.expire();
-    if (ws.readyState !== OPEN) return;
-    const size = typeof message === 'string' ? frameBytes(message) : message.byteLength;
-    if (size > MAX_FRAME_BYTES) {
-      sendError(ws, problem('frame-too-large', 'Frame too large', 413, `Frames must be at most ${MAX_FRAME_BYTES} bytes.`), CLOSE.frameTooLarge);
-      return;
-    }
-    const parsed = parseClientFrame(message);
-    if (!parsed.ok) {
-      sendError(ws, parsed.problem);
-      return;
-    }
-    const att = ws.deserializeAttachment() as Attachment | null;
-    if (!att) {
-      sendError(ws, problem('internal', 'Internal error', 500, 'The socket has no session.'), CLOSE.internal);
-      return;
-    }
+    const admitted = admitMessage<ClientFrame, Attachment>(ws, message, parseClientFrame, (p, closeCode) => sendError(ws, p, closeCode));
+    if (!admitted) return;
+    const { frame, att } = admitted;
     try {
-      this.handle(ws, att, parsed.frame);
+      this.handle(ws, att, frame);
     } catch (e) {
       // A failing frame must not take the hub or the other sockets down.
-      console.error(JSON.stringify({ msg: 'socket frame failed', frame: parsed.frame.type, error: String(e) }));
-      sendError(ws, problem('internal', 'Internal error', 500, `The ${parsed.frame.type} frame could not be handled.`));
+      console.error(JSON.stringify({ msg: 'socket frame failed', frame: frame.type, error: String(e) }));
+      sendError(ws, problem('internal', 'Internal error', 500, `The ${frame.type} frame could not be handled.`));
     }
   }
 

@@ -10,8 +10,8 @@
 import { DurableObject } from 'cloudflare:workers';
 import { activeKeyIds } from '../db/tenants';
 import { contactHub } from '../hub';
-import { KEY_CHECK_MS, OPEN, TYPING_EVERY_MS, revokedSockets, scanGrants, send, sendErrorFrame, tokenExpired } from '../hub/socket-io';
-import { CLOSE, MAX_FRAME_BYTES, PING_FRAME, PONG_FRAME, frameBytes, problem, type Problem } from '../hub/protocol';
+import { KEY_CHECK_MS, OPEN, TYPING_EVERY_MS, admitMessage, revokedSockets, scanGrants, send, sendErrorFrame, tokenExpired } from '../hub/socket-io';
+import { CLOSE, PING_FRAME, PONG_FRAME, problem, type Problem } from '../hub/protocol';
 import type { CatchUpChunk, InboxChange, InboxPush, PushAnswer } from '../hub/watchers';
 import { inboxOwnerOf } from '.';
 import { MAX_INBOX_CONTACTS, encodeInbox, inboxEventText, parseInboxFrame, tooManyContacts, type InboxClientFrame, type InboxFrame } from './protocol';
@@ -125,29 +125,16 @@ export class AgentInbox extends DurableObject<Env> {
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    if (ws.readyState !== OPEN) return;
-    const size = typeof message === 'string' ? frameBytes(message) : message.byteLength;
-    if (size > MAX_FRAME_BYTES) {
-      sendError(ws, problem('frame-too-large', 'Frame too large', 413, `Frames must be at most ${MAX_FRAME_BYTES} bytes.`), undefined, CLOSE.frameTooLarge);
-      return;
-    }
-    const parsed = parseInboxFrame(message);
-    if (!parsed.ok) {
-      sendError(ws, parsed.problem);
-      return;
-    }
-    const att = ws.deserializeAttachment() as Attachment | null;
-    if (!att) {
-      sendError(ws, problem('internal', 'Internal error', 500, 'The socket has no session.'), undefined, CLOSE.internal);
-      return;
-    }
+    const admitted = admitMessage<InboxClientFrame, Attachment>(ws, message, parseInboxFrame, (p, closeCode) => sendError(ws, p, undefined, closeCode));
+    if (!admitted) return;
+    const { frame, att } = admitted;
     if (att.expires_at !== null && att.expires_at <= Date.now()) return this.alarm();
     try {
-      await this.handle(ws, att, parsed.frame);
+      await this.handle(ws, att, frame);
     } catch (e) {
       // A failing frame must not take the inbox or the other sockets down.
-      console.error(JSON.stringify({ msg: 'inbox frame failed', frame: parsed.frame.type, error: String(e) }));
-      sendError(ws, problem('internal', 'Internal error', 500, `The ${parsed.frame.type} frame could not be handled.`), 'contact_id' in parsed.frame ? parsed.frame.contact_id : undefined);
+      console.error(JSON.stringify({ msg: 'inbox frame failed', frame: frame.type, error: String(e) }));
+      sendError(ws, problem('internal', 'Internal error', 500, `The ${frame.type} frame could not be handled.`), 'contact_id' in frame ? frame.contact_id : undefined);
     }
   }
 
