@@ -265,6 +265,21 @@ describe('inbox stream', () => {
     await client.until(() => client.of('presence').at(-1)?.agents.map((a) => a.agent_id).join() === 'bob', 5000, 'ann gone');
   });
 
+  it('answers a frame it cannot read with an error frame and stays open; an oversized frame closes it with 4413', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    await appendEntries(t, contact, [{ title: 'x' }]);
+    const inbox = track(await connectInbox(t, 'ann'));
+    inbox.send('not json');
+    expect((await inbox.next('error')).problem).toMatchObject({ status: 400 });
+    await subscribeAll(inbox, [{ contact_id: contact }]);
+    // 64 KiB + 1 byte.
+    inbox.send(JSON.stringify({ type: 'typing', contact_id: contact, pad: 'x'.repeat(64 * 1024) }));
+    const tooBig = await inbox.next('error', inbox.frames.length - 1);
+    expect(tooBig).toMatchObject({ close_code: 4413, problem: { status: 413, title: 'Frame too large' } });
+    expect(await inbox.closed).toBe(4413);
+  });
+
   it('refuses the 501st contact on one socket with an error naming the limit', async () => {
     const t = await newTenant();
     const contacts = Array.from({ length: 501 }, () => uuid());
