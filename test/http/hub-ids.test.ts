@@ -97,6 +97,18 @@ describe('ids that name their hub', () => {
     expect(await count(t, 'SELECT count(*) AS n FROM id_owners WHERE tenant_id = ?')).toBe(4);
   });
 
+  it('after an erase the hub registers its key again: new ids work on the next request', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    expect((await newEntry(t, contact)).status).toBe(201);
+    expect((await call('DELETE', `/api/v1/contacts/${contact}`, { key: t.key })).status).toBe(200);
+    expect(await count(t, 'SELECT count(*) AS n FROM hub_keys WHERE tenant_id = ?')).toBe(0);
+    await stallRelay(t, contact);
+    await readBack(t, contact, 3);
+    expect(await count(t, 'SELECT count(*) AS n FROM hub_keys WHERE tenant_id = ?')).toBe(1);
+    expect(await count(t, 'SELECT count(*) AS n FROM id_owners WHERE tenant_id = ?')).toBe(0);
+  });
+
   it('stream appends: event ids name the stream hub', async () => {
     const t = await newTenant();
     const stream = `order-${uuid()}`;
