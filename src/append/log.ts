@@ -11,6 +11,7 @@ import { iso } from '../domain/time';
 import { kickProjections } from '../projections/runner';
 import { decideAppend } from '../domain/idempotency';
 import type { RelayMessage } from '../domain/relay-message';
+import { eventCountMessage } from '../domain/relay-message';
 import { sendRelay } from '../queues/messages';
 
 export interface WaitUntil {
@@ -233,7 +234,7 @@ async function appendDirect(
 export async function relayDirect(env: Env, tenantId: string, events: EventRecord[]): Promise<void> {
   const messages: RelayMessage[] = events.map((event) => ({ kind: 'event', tenant_id: tenantId, event }));
   try {
-    await Promise.all([sendRelay(env.WEBHOOKS_QUEUE, messages), sendRelay(env.ANALYTICS_QUEUE, messages)]);
+    await Promise.all([sendRelay(env.WEBHOOKS_QUEUE, messages), sendRelay(env.ANALYTICS_QUEUE, events.map((e) => eventCountMessage(tenantId, e)))]);
     await clearRelayOutbox(await tenantDb(env, tenantId), tenantId, events.map((e) => e.id));
   } catch (error) {
     // The rows stay in relay_outbox; the sweep cron sends them again.

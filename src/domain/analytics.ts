@@ -1,4 +1,4 @@
-import type { DerivedEntryCount, RelayMessage } from './relay-message';
+import type { AnalyticsMessage, EntryCount, RelayMessage } from './relay-message';
 import { DAY_MS, HOUR_MS } from './time';
 
 export const floorHour = (ms: number): number => Math.floor(ms / HOUR_MS) * HOUR_MS;
@@ -38,15 +38,16 @@ export interface RollupItem {
  * the timeline's `occurred_at`), not when it was relayed. Null for a message this consumer does not
  * understand (it is acknowledged and logged rather than retried forever).
  */
-export function rollupItems(message: RelayMessage): RollupItem[] | null {
+export function rollupItems(message: AnalyticsMessage | RelayMessage): RollupItem[] | null {
   if (!message || typeof message !== 'object' || !str(message.tenant_id)) return null;
   if (message.kind === 'event') {
     const e = message.event;
     const at = Date.parse(e?.timestamp);
     if (!e || !str(e.id) || !str(e.event_type) || !str(e.source) || Number.isNaN(at)) return null;
     const item: RollupItem = { tenant_id: message.tenant_id, event_id: e.id, marker: e.id, kind: 'event', hour: floorHour(at), day: floorDay(at), event_type: e.event_type, source: e.source, category: '' };
-    if (message.derived === undefined) return [item];
-    const entry = entryItem(message.tenant_id, message.derived, e.id);
+    const derived = 'derived' in message ? message.derived : undefined;
+    if (derived === undefined) return [item];
+    const entry = entryItem(message.tenant_id, derived, e.id);
     return entry ? [item, entry] : null;
   }
   if (message.kind === 'contact_event') {
@@ -56,7 +57,7 @@ export function rollupItems(message: RelayMessage): RollupItem[] | null {
   return null;
 }
 
-function entryItem(tenantId: string, e: DerivedEntryCount | undefined, marker: string | null): RollupItem | null {
+function entryItem(tenantId: string, e: EntryCount | undefined, marker: string | null): RollupItem | null {
   const at = Date.parse(e?.occurred_at ?? '');
   if (!e || !str(e.id) || !str(e.event_type) || !str(e.source) || !str(e.category) || Number.isNaN(at)) return null;
   return { tenant_id: tenantId, event_id: e.id, marker: marker ?? e.id, kind: 'contact_event', hour: floorHour(at), day: floorDay(at), event_type: e.event_type, source: e.source, category: e.category };

@@ -2,17 +2,11 @@ import type { TimelineEntryRecord } from './schemas/contact-events';
 import type { EventRecord } from './schemas/events';
 
 /**
- * What the relay puts on the `webhooks` and `analytics` queues: the whole committed record. In domain/
- * because the rules that read it (analytics rollups, webhook filters) must not import the queues.
+ * What the relay puts on the `webhooks` queue: the whole committed record. In domain/ because the rules
+ * that read it (webhook filters) must not import the queues.
  */
 export type RelayMessage =
-  /**
-   * `derived` (analytics queue only): what the rollups count of the timeline entry the event derived
-   * in the same commit. It travels inside its event's message so that both are counted under the
-   * event's one processed marker; only these fields, so that the message is hardly larger than the
-   * event's own (the largest event the field limits allow must still fit one queue message).
-   */
-  | { kind: 'event'; tenant_id: string; event: EventRecord; derived?: DerivedEntryCount }
+  | { kind: 'event'; tenant_id: string; event: EventRecord }
   | { kind: 'contact_event'; tenant_id: string; contact_event: TimelineEntryRecord }
   /**
    * A timeline entry that became read or delivered (once per entry and transition): the entry as it is
@@ -20,14 +14,43 @@ export type RelayMessage =
    */
   | { kind: 'contact_event_receipt'; tenant_id: string; receipt: EntryReceipt; contact_event: TimelineEntryRecord };
 
-export type DerivedEntryCount = Pick<TimelineEntryRecord, 'id' | 'event_type' | 'source' | 'category' | 'occurred_at'>;
+/** What the rollups count of a log event: its id (the processed marker), type, source and time. */
+export type EventCount = Pick<EventRecord, 'id' | 'event_type' | 'source' | 'timestamp'>;
+/** What the rollups count of a timeline entry. */
+export type EntryCount = Pick<TimelineEntryRecord, 'id' | 'event_type' | 'source' | 'category' | 'occurred_at'>;
+
+/**
+ * What the relay puts on the `analytics` queue: only what the rollups count of each record, so that
+ * its messages stay small whatever the record's payload (a few hundred bytes per record instead of
+ * the whole record) and no record is ever too large for the queue. A whole RelayMessage (sent by
+ * older producers) is read the same way: it has these fields.
+ *
+ * `derived`: the timeline entry the event derived in the same commit. It travels inside its event's
+ * message so that both are counted under the event's one processed marker.
+ */
+export type AnalyticsMessage =
+  | { kind: 'event'; tenant_id: string; event: EventCount; derived?: EntryCount }
+  | { kind: 'contact_event'; tenant_id: string; contact_event: EntryCount };
+
+/** A log event's analytics message (with the entry it derived, if any). */
+export function eventCountMessage(tenantId: string, e: EventCount, derived?: EntryCount): AnalyticsMessage {
+  const event: EventCount = { id: e.id, event_type: e.event_type, source: e.source, timestamp: e.timestamp };
+  return derived ? { kind: 'event', tenant_id: tenantId, event, derived: entryCount(derived) } : { kind: 'event', tenant_id: tenantId, event };
+}
+
+/** A timeline entry's analytics message. */
+export function entryCountMessage(tenantId: string, e: EntryCount): AnalyticsMessage {
+  return { kind: 'contact_event', tenant_id: tenantId, contact_event: entryCount(e) };
+}
+
+const entryCount = (e: EntryCount): EntryCount => ({ id: e.id, event_type: e.event_type, source: e.source, category: e.category, occurred_at: e.occurred_at });
 
 /** What can happen to a timeline entry after its append, once each. */
 export type EntryReceipt = 'read' | 'delivered';
 
-export const relayMessageId = (m: RelayMessage): string =>
+export const relayMessageId = (m: RelayMessage | AnalyticsMessage): string =>
   m.kind === 'event' ? m.event.id : m.kind === 'contact_event' ? m.contact_event.id : `${m.contact_event.id}:${m.receipt}`;
 
-/** The ids of the records one message carries: its own, and the derived entry an event message carries. */
-export const relayMessageIds = (m: RelayMessage): string[] =>
-  m.kind === 'event' && m.derived ? [m.event.id, m.derived.id] : [relayMessageId(m)];
+/** The ids of the records one message carries: its own, and the derived entry an analytics event message carries. */
+export const relayMessageIds = (m: RelayMessage | AnalyticsMessage): string[] =>
+  m.kind === 'event' && 'derived' in m && m.derived ? [m.event.id, m.derived.id] : [relayMessageId(m)];

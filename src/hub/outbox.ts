@@ -7,7 +7,7 @@ import type { AlarmScheduler } from './alarms';
 import type { HubMeta } from './meta';
 import { ParkedStore, REPORT_PAGE, type ParkReason, type ParkedRow } from './parked';
 import type { OutboxItem, OutboxRow } from '../relay-batcher/types';
-import type { RelayMessage } from '../domain/relay-message';
+import type { AnalyticsMessage, RelayMessage } from '../domain/relay-message';
 import { RelaySink, analyticsMessages, relayFailureOf, relayMessages } from './relay';
 import type { HubOwner } from './types';
 
@@ -231,10 +231,10 @@ export class Outbox {
     const tenantId = this.owner.tenantId;
     const maxId = rows[rows.length - 1]!.id;
     const minId = rows[0]!.id;
-    const messages = (flag: 'wq' | 'aq') => rows.filter((r) => r[flag]).flatMap((r) => (flag === 'aq' ? analyticsMessages : relayMessages)(tenantId, r.item));
     this.parkOversized(tenantId, rows);
     const forD1 = rows.filter((r) => r.d1);
-    const [wqList, aqList] = [messages('wq'), messages('aq')];
+    const wqList = rows.filter((r) => r.wq).flatMap((r) => relayMessages(tenantId, r.item));
+    const aqList = rows.filter((r) => r.aq).flatMap((r) => analyticsMessages(tenantId, r.item));
     const [d1, wq, aq] = await Promise.allSettled([
       forD1.length ? this.sink.writeD1(tenantId, forD1) : Promise.resolve(),
       wqList.length ? this.sink.send('webhooks', wqList) : Promise.resolve(),
@@ -287,7 +287,7 @@ export class Outbox {
       // revision or idempotency key); at 3 bytes per UTF-16 unit at most, a body this short cannot make
       // one too large, and it need not be serialized again.
       if ((!r.wq && !r.aq) || (r.chars !== undefined && r.chars * 3 + 2_000 <= MESSAGE_BYTES)) continue;
-      const over = (list: RelayMessage[]) => list.map(oversizedRelayMessage).find((b) => b !== null) ?? null;
+      const over = (list: (RelayMessage | AnalyticsMessage)[]) => list.map(oversizedRelayMessage).find((b) => b !== null) ?? null;
       const error = (bytes: number) => `the record is ${bytes} bytes of JSON, over what one queue message carries`;
       const wqBytes = r.wq ? over(relayMessages(tenantId, r.item)) : null;
       const aqBytes = r.aq ? over(analyticsMessages(tenantId, r.item)) : null;

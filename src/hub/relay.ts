@@ -1,4 +1,4 @@
-import type { RelayMessage } from '../domain/relay-message';
+import { entryCountMessage, eventCountMessage, type AnalyticsMessage, type RelayMessage } from '../domain/relay-message';
 import type { RelayBatcher } from '../relay-batcher/batcher';
 import { outboxItems, type OutboxItem, type OutboxRow, type RelayFailure, type RelayQueue, type RelayRequest, type RelayResult } from '../relay-batcher/types';
 
@@ -51,7 +51,7 @@ export class RelaySink {
     return this.stage('d1', { tenantId, rows });
   }
 
-  send(queue: RelayQueue, messages: RelayMessage[]): Promise<void> {
+  send<Q extends RelayQueue>(queue: Q, messages: NonNullable<RelayRequest[Q]>): Promise<void> {
     return this.stage(queue, messages);
   }
 
@@ -117,15 +117,13 @@ export function relayMessages(tenantId: string, item: OutboxItem): RelayMessage[
 }
 
 /**
- * The analytics queue's messages of one row: a derived entry travels inside its event's message, so
- * that the consumer counts both under one processed marker.
+ * The analytics queue's messages of one row: what the rollups count of its records. A derived entry
+ * travels inside its event's message, so that the consumer counts both under one processed marker.
  */
-export function analyticsMessages(tenantId: string, item: OutboxItem): RelayMessage[] {
-  if (item.kind === 'event' && item.derived) {
-    const { id, event_type, source, category, occurred_at } = item.derived;
-    return [{ kind: 'event', tenant_id: tenantId, event: item.insert.record, derived: { id, event_type, source, category, occurred_at } }];
-  }
-  return relayMessages(tenantId, item);
+export function analyticsMessages(tenantId: string, item: OutboxItem): AnalyticsMessage[] {
+  if (item.kind === 'event') return [eventCountMessage(tenantId, item.insert.record, item.derived)];
+  if (item.kind === 'timeline' && item.announce) return [entryCountMessage(tenantId, item.record)];
+  return [];
 }
 
 function relayMessage(tenantId: string, item: OutboxItem): RelayMessage | null {

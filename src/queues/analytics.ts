@@ -2,7 +2,7 @@ import { tenantDb } from '../db/shards';
 import { ANALYTICS_CONSUMER, rollupStatements } from '../db/analytics';
 import { rollupItems, uniqueItems, type RollupItem } from '../domain/analytics';
 import { failedBatchRetryDelaySeconds } from '../domain/queue-retry';
-import { unpackRelay, type RelayQueueBody } from './messages';
+import { unpackRelay, type QueueRecord, type RelayQueueBody } from './messages';
 
 /** The optional Workers Analytics Engine binding (see docs/analytics.md); absent → skipped. */
 type WithAnalyticsEngine = Env & { EVENTS_AE?: AnalyticsEngineDataset };
@@ -26,7 +26,7 @@ const CHUNK_PAUSE_MS = 5;
  * newly counted event. Events commit in chunks of CHUNK_ITEMS, each one D1 transaction with its
  * processed markers; a failed chunk retries the batch, whose committed chunks then count nothing.
  */
-export async function consumeAnalytics(batch: MessageBatch<RelayQueueBody>, env: Env, _ctx: ExecutionContext): Promise<void> {
+export async function consumeAnalytics(batch: MessageBatch<RelayQueueBody<QueueRecord>>, env: Env, _ctx: ExecutionContext): Promise<void> {
   const started = Date.now();
   const items: RollupItem[] = [];
   let malformed = 0;

@@ -1,6 +1,6 @@
 import { consumeAnalytics } from './analytics';
 import { consumeDeliveries, type DeliveryMessage } from './deliveries';
-import type { RelayQueueBody } from './messages';
+import type { QueueRecord, RelayQueueBody } from './messages';
 import { consumeWebhooks } from './webhooks';
 
 /** Queue names as bound in wrangler.toml. */
@@ -16,7 +16,7 @@ export async function handleQueue(batch: MessageBatch<unknown>, env: Env, ctx: E
     case QUEUES.webhooks:
       return consumeWebhooks(batch as MessageBatch<RelayQueueBody>, env, ctx);
     case QUEUES.analytics:
-      return consumeAnalytics(batch as MessageBatch<RelayQueueBody>, env, ctx);
+      return consumeAnalytics(batch as MessageBatch<RelayQueueBody<QueueRecord>>, env, ctx);
     case QUEUES.deliveries:
       return consumeDeliveries(batch as MessageBatch<DeliveryMessage>, env, ctx);
     default:

@@ -1,7 +1,10 @@
-import type { RelayMessage } from '../domain/relay-message';
+import type { AnalyticsMessage, RelayMessage } from '../domain/relay-message';
 
 // Re-exported for the modules that take the queue's whole vocabulary from here (the relay, the append path).
-export { relayMessageId, type RelayMessage } from '../domain/relay-message';
+export { relayMessageId, type AnalyticsMessage, type RelayMessage } from '../domain/relay-message';
+
+/** A record on either queue: whole on `webhooks`, counted on `analytics` (where older producers sent it whole). */
+export type QueueRecord = RelayMessage | AnalyticsMessage;
 
 /**
  * Many relayed records of one tenant in one queue message. Queues limit (and bill) per message, and
@@ -9,26 +12,26 @@ export { relayMessageId, type RelayMessage } from '../domain/relay-message';
  * as one or two packs instead of 100 messages. Consumers count and fan out per record, idempotently,
  * so a pack that is retried whole repeats nothing.
  */
-export interface RelayPack {
+export interface RelayPack<M extends QueueRecord = RelayMessage> {
   kind: 'pack';
   tenant_id: string;
-  messages: RelayMessage[];
+  messages: M[];
 }
 
 /** What the `webhooks` and `analytics` queues carry: a single record (older producers, replays) or a pack. */
-export type RelayQueueBody = RelayMessage | RelayPack;
+export type RelayQueueBody<M extends QueueRecord = RelayMessage> = M | RelayPack<M>;
 
 /**
  * The records a queue message carries. Bodies cross the queue as JSON and are checked by the consumers
  * record by record, so anything that is not a well-formed pack comes back as one (possibly malformed)
  * record rather than throwing and failing its whole batch.
  */
-export function unpackRelay(body: RelayQueueBody): RelayMessage[] {
+export function unpackRelay<M extends QueueRecord>(body: RelayQueueBody<M>): M[] {
   const b = body as unknown;
-  if (b !== null && typeof b === 'object' && (b as { kind?: unknown }).kind === 'pack' && Array.isArray((b as RelayPack).messages)) {
-    return (b as RelayPack).messages;
+  if (b !== null && typeof b === 'object' && (b as { kind?: unknown }).kind === 'pack' && Array.isArray((b as RelayPack<M>).messages)) {
+    return (b as RelayPack<M>).messages;
   }
-  return [body as RelayMessage];
+  return [body as M];
 }
 
 /** A pack stays well under the 128 KB message limit. */
@@ -43,7 +46,7 @@ const MESSAGE_MARGIN = 1_000;
  * The size of a record sent alone, when it cannot be sent at all (over the message limit), else
  * null. Such a record would fail every send it is part of, forever: the relay parks it instead.
  */
-export function oversizedRelayMessage(m: RelayMessage): number | null {
+export function oversizedRelayMessage(m: QueueRecord): number | null {
   const bytes = utf8Bytes(JSON.stringify(m));
   return bytes + MESSAGE_MARGIN > MESSAGE_BYTES ? bytes : null;
 }
@@ -55,9 +58,9 @@ export function utf8Bytes(s: string): number {
 }
 
 /** Groups records by tenant (keeping their order) into packs of at most PACK_BYTES; a lone record goes as is. */
-export function packRelayMessages(messages: RelayMessage[]): RelayQueueBody[] {
-  const out: RelayQueueBody[] = [];
-  const open = new Map<string, { pack: RelayPack; bytes: number }>();
+export function packRelayMessages<M extends QueueRecord>(messages: M[]): RelayQueueBody<M>[] {
+  const out: RelayQueueBody<M>[] = [];
+  const open = new Map<string, { pack: RelayPack<M>; bytes: number }>();
   const close = (tenantId: string) => {
     const current = open.get(tenantId);
     if (!current) return;
@@ -68,7 +71,7 @@ export function packRelayMessages(messages: RelayMessage[]): RelayQueueBody[] {
     const bytes = utf8Bytes(JSON.stringify(m)) + 1;
     const current = open.get(m.tenant_id);
     if (current && current.bytes + bytes > PACK_BYTES) close(m.tenant_id);
-    const target = open.get(m.tenant_id) ?? { pack: { kind: 'pack' as const, tenant_id: m.tenant_id, messages: [] }, bytes: 64 };
+    const target = open.get(m.tenant_id) ?? { pack: { kind: 'pack' as const, tenant_id: m.tenant_id, messages: [] as M[] }, bytes: 64 };
     target.pack.messages.push(m);
     target.bytes += bytes;
     open.set(m.tenant_id, target);
@@ -78,7 +81,7 @@ export function packRelayMessages(messages: RelayMessage[]): RelayQueueBody[] {
 }
 
 /** Sends relayed records to the webhooks or analytics queue, packed. */
-export function sendRelay(queue: Queue, messages: RelayMessage[]): Promise<void> {
+export function sendRelay(queue: Queue, messages: QueueRecord[]): Promise<void> {
   return sendAll(queue, packRelayMessages(messages));
 }
 

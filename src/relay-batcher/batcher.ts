@@ -3,6 +3,7 @@ import { forgetTenantShard, tenantDb } from '../db/shards';
 import { DurableObject } from 'cloudflare:workers';
 import { kickProjections } from '../projections/runner';
 import { sendRelay } from '../queues/messages';
+import type { AnalyticsMessage, RelayMessage } from '../domain/relay-message';
 import { dropUnwanted } from './wanted';
 import { d1Statements } from './statements';
 import type { D1Pass, RelayFailure, RelayQueue, RelayRequest, RelayResult } from './types';
@@ -83,29 +84,41 @@ export class RelayBatcher extends DurableObject<Env> {
   private async flush(jobs: Job[]): Promise<void> {
     const results: RelayResult[] = jobs.map(() => ({}));
     const d1Jobs = jobs.flatMap((j, i) => (j.request.d1 ? [{ i, d1: j.request.d1 }] : []));
-    const queueJobs = (q: RelayQueue) => jobs.flatMap((j, i) => (j.request[q] ? [{ i, messages: j.request[q] }] : []));
     const d1 = this.writeD1(d1Jobs, results).catch((e: unknown) => {
       for (const l of d1Jobs) results[l.i]!.d1 = { error: String(e), isolated: false };
     });
-    const queues = (['webhooks', 'analytics'] as const).map(async (q, k) => {
-      let list = queueJobs(q);
-      if (list.length === 0) return;
-      await new Promise((r) => setTimeout(r, RELAY_STAGGER_MS * (k + 1)));
-      if (q === 'webhooks') {
+    const webhooks = jobs.flatMap((j, i) => (j.request.webhooks ? [{ i, messages: j.request.webhooks }] : []));
+    const analytics = jobs.flatMap((j, i) => (j.request.analytics ? [{ i, messages: j.request.analytics }] : []));
+    const queues = [
+      this.sendQueue('webhooks', 1, results, webhooks, async (list) => {
         const kept = await dropUnwanted(this.env, list.map((l) => l.messages));
         // A pass left with nothing to send got through: nothing of it was wanted.
         list.forEach((l, n) => {
-          if (kept[n]!.length === 0) results[l.i]![q] = null;
+          if (kept[n]!.length === 0) results[l.i]!.webhooks = null;
         });
-        list = list.map((l, n) => ({ ...l, messages: kept[n]! })).filter((l) => l.messages.length > 0);
-        if (list.length === 0) return;
-      }
-      const queue = q === 'webhooks' ? this.env.WEBHOOKS_QUEUE : this.env.ANALYTICS_QUEUE;
-      const answers = await isolating(list, (part) => sendRelay(queue, part.flatMap((l) => l.messages)));
-      list.forEach((l, n) => (results[l.i]![q] = answers[n]!));
-    });
+        return list.map((l, n) => ({ ...l, messages: kept[n]! })).filter((l) => l.messages.length > 0);
+      }),
+      this.sendQueue('analytics', 2, results, analytics, async (list) => list),
+    ];
     void Promise.all([d1, ...queues]).then(() => jobs.forEach((j, i) => j.resolve(results[i]!)));
     await d1;
+  }
+
+  /** Sends one queue's passes (after `keep` has dropped what nobody wants), each pass answered on its own. */
+  private async sendQueue<M extends RelayMessage | AnalyticsMessage>(
+    q: RelayQueue,
+    stagger: number,
+    results: RelayResult[],
+    jobs: { i: number; messages: M[] }[],
+    keep: (jobs: { i: number; messages: M[] }[]) => Promise<{ i: number; messages: M[] }[]>,
+  ): Promise<void> {
+    if (jobs.length === 0) return;
+    await new Promise((r) => setTimeout(r, RELAY_STAGGER_MS * stagger));
+    const list = await keep(jobs);
+    if (list.length === 0) return;
+    const queue = q === 'webhooks' ? this.env.WEBHOOKS_QUEUE : this.env.ANALYTICS_QUEUE;
+    const answers = await isolating(list, (part) => sendRelay(queue, part.flatMap((l) => l.messages)));
+    list.forEach((l, n) => (results[l.i]![q] = answers[n]!));
   }
 
   private async writeD1(list: { i: number; d1: D1Pass }[], results: RelayResult[]): Promise<void> {

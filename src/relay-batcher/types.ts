@@ -1,6 +1,6 @@
 import type { EventInsert } from '../db/events';
 import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
-import type { EntryReceipt, RelayMessage } from '../domain/relay-message';
+import type { AnalyticsMessage, EntryReceipt, RelayMessage } from '../domain/relay-message';
 
 /*
  * What a hub's relay hands to a RelayBatcher, and what it answers. The rows are the hub's outbox rows
@@ -49,7 +49,7 @@ export interface D1Pass {
 export interface RelayRequest {
   d1?: D1Pass;
   webhooks?: RelayMessage[];
-  analytics?: RelayMessage[];
+  analytics?: AnalyticsMessage[];
 }
 /**
  * Why a destination refused a pass. `isolated`: the same destination accepted other hubs' records in

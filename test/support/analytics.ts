@@ -4,13 +4,14 @@ import { createExecutionContext, createMessageBatch, getQueueResult, type QueueR
 import { timelineEntryFromRow, type TimelineEntryRow } from '../../src/db/contact-events';
 import { eventFromRow, type EventRow } from '../../src/db/events';
 import { QUEUES, handleQueue } from '../../src/queues';
-import type { RelayMessage, RelayQueueBody } from '../../src/queues/messages';
+import type { AnalyticsMessage, QueueRecord, RelayQueueBody } from '../../src/queues/messages';
+import { entryCountMessage, eventCountMessage } from '../../src/domain/relay-message';
 
 let seq = 0;
 
 /** Runs the real queue handler on a batch of the analytics queue, as the runtime would deliver it. */
-export async function deliverAnalytics(messages: RelayQueueBody[], over: Partial<Env> & Record<string, unknown> = {}, attempts = 1): Promise<QueueResult> {
-  const batch = createMessageBatch<RelayQueueBody>(
+export async function deliverAnalytics(messages: RelayQueueBody<QueueRecord>[], over: Partial<Env> & Record<string, unknown> = {}, attempts = 1): Promise<QueueResult> {
+  const batch = createMessageBatch<RelayQueueBody<QueueRecord>>(
     QUEUES.analytics,
     messages.map((body) => ({ id: `m${(seq += 1)}`, timestamp: Date.now(), attempts, body })),
   );
@@ -23,18 +24,17 @@ export async function deliverAnalytics(messages: RelayQueueBody[], over: Partial
  * Everything the relay would have sent to `analytics` for this tenant, rebuilt from D1: as the relay
  * does, an entry derived from a log event travels inside its event's message.
  */
-export async function relayMessagesFromD1(tenantId: string): Promise<RelayMessage[]> {
+export async function relayMessagesFromD1(tenantId: string): Promise<AnalyticsMessage[]> {
   const events = await (await shardOf(tenantId)).prepare(`SELECT * FROM events WHERE tenant_id = ?`).bind(tenantId).all<EventRow>();
   const entries = await (await shardOf(tenantId)).prepare(`SELECT * FROM contact_events WHERE tenant_id = ?`).bind(tenantId).all<TimelineEntryRow>();
   const all = entries.results.map(timelineEntryFromRow);
   const derived = new Map(all.filter((e) => e.origin_event_id !== null).map((e) => [e.origin_event_id!, e]));
   return [
-    ...events.results.map((r): RelayMessage => {
+    ...events.results.map((r) => {
       const event = eventFromRow(r);
-      const entry = derived.get(event.id);
-      return entry ? { kind: 'event', tenant_id: tenantId, event, derived: entry } : { kind: 'event', tenant_id: tenantId, event };
+      return eventCountMessage(tenantId, event, derived.get(event.id));
     }),
-    ...all.filter((e) => e.origin_event_id === null).map((contact_event): RelayMessage => ({ kind: 'contact_event', tenant_id: tenantId, contact_event })),
+    ...all.filter((e) => e.origin_event_id === null).map((e) => entryCountMessage(tenantId, e)),
   ];
 }
 

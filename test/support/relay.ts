@@ -3,8 +3,7 @@ import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { contactHubStub } from '../../src/hub';
 import type { StreamHub } from '../../src/hub/hub';
 import { RelayError } from '../../src/hub/relay';
-import { outboxItems, type OutboxItem, type OutboxRow } from '../../src/relay-batcher/types';
-import type { RelayMessage } from '../../src/queues/messages';
+import { outboxItems, type OutboxItem, type OutboxRow, type RelayQueue, type RelayRequest } from '../../src/relay-batcher/types';
 import { relayMessageIds } from '../../src/domain/relay-message';
 import { eventually, newTenant, uuid, type Tenant } from './api';
 
@@ -56,7 +55,7 @@ export class Recorder {
         });
         for (const id of rowIds(rows)) this.note('d1', id);
       };
-      sink.send = async (queue, messages: RelayMessage[]) => {
+      sink.send = async <Q extends RelayQueue>(queue: Q, messages: NonNullable<RelayRequest[Q]>) => {
         if (this.hold) await this.hold;
         this.attempts[queue] += 1;
         this.check(queue, messages.flatMap(relayMessageIds));
