@@ -1,6 +1,25 @@
 /** Byte length of a value's JSON text, as stored and as sent on queues. */
 export function jsonBytes(value: unknown): number {
-  return new TextEncoder().encode(JSON.stringify(value)).byteLength;
+  return utf8Bytes(JSON.stringify(value));
+}
+
+/**
+ * UTF-8 length of a string, counted from its UTF-16 code units without encoding it (no buffer per
+ * call: the append path sizes every entry and payload). A surrogate pair is one 4-byte character; a
+ * lone surrogate is encoded as U+FFFD, 3 bytes, as TextEncoder does.
+ */
+export function utf8Bytes(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2;
+      i += 1;
+    } else n += 2;
+  }
+  return n;
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { RouteConfig } from '@hono/zod-openapi';
 import { createMiddleware } from 'hono/factory';
 import { LIMITS } from '../domain/limits';
+import { utf8Bytes } from '../domain/json';
 import type { AppEnv } from './context';
 import { badRequest, payloadTooLarge, unsupportedMediaType } from './problem';
 
@@ -18,7 +19,7 @@ export const jsonBody = createMiddleware<AppEnv>(async (c, next) => {
   const declared = Number(c.req.header('content-length') ?? '0');
   if (declared > LIMITS.bodyBytes) throw tooLarge();
   const text = await c.req.text();
-  if (text.length > LIMITS.bodyBytes / 4 && new TextEncoder().encode(text).byteLength > LIMITS.bodyBytes) throw tooLarge();
+  if (text.length > LIMITS.bodyBytes / 4 && utf8Bytes(text) > LIMITS.bodyBytes) throw tooLarge();
   if (text.trim().length === 0) return next();
   const type = c.req.header('content-type') ?? '';
   if (!/^application\/(.+\+)?json\s*(;|$)/i.test(type)) {

@@ -1,5 +1,6 @@
 import type { ParkedRecord } from '../db/ops';
 import type { OutboxItem } from '../relay-batcher/types';
+import { utf8Bytes } from '../domain/json';
 
 /** Why a row left the outbox for one destination (docs/relay.md). */
 export type ParkReason = 'oversized' | 'rejected' | 'failed_alone';
@@ -41,7 +42,7 @@ export class ParkedStore {
       item.kind,
       recordId,
       body,
-      new TextEncoder().encode(body).byteLength,
+      utf8Bytes(body),
       reason,
       error.slice(0, 500),
       now,

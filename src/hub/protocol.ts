@@ -30,6 +30,7 @@
  * | `typing` | —                 | tells the others (at most one broadcast per socket per second) |
  * | `ping`   | —                 | `pong` (answered without waking a hibernated hub when sent exactly as `{"type":"ping"}`) |
  */
+import { utf8Bytes } from '../domain/json';
 import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import { CLOSE, problem, refusalCloseCode, type ClientFrame, type Problem, type ServerFrame as WireFrame, type TimelineEntry } from '../../packages/client/src/protocol';
 
@@ -65,7 +66,7 @@ const FIELDS: Record<ClientFrame['type'], readonly string[]> = {
 /** Byte length of a text frame, counting UTF-8 only when the character count alone cannot decide. */
 export function frameBytes(message: string): number {
   if (message.length * 3 <= MAX_FRAME_BYTES) return message.length;
-  return new TextEncoder().encode(message).byteLength;
+  return utf8Bytes(message);
 }
 
 /**

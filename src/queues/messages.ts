@@ -1,4 +1,7 @@
 import type { AnalyticsMessage, RelayMessage } from '../domain/relay-message';
+import { utf8Bytes } from '../domain/json';
+
+export { utf8Bytes };
 
 // Re-exported for the modules that take the queue's whole vocabulary from here (the relay, the append path).
 export { relayMessageId, type AnalyticsMessage, type RelayMessage } from '../domain/relay-message';
@@ -51,11 +54,6 @@ export function oversizedRelayMessage(m: QueueRecord): number | null {
   return bytes + MESSAGE_MARGIN > MESSAGE_BYTES ? bytes : null;
 }
 
-/** UTF-8 length of a string, without encoding it when it is ASCII. */
-export function utf8Bytes(s: string): number {
-  // eslint-disable-next-line no-control-regex
-  return /^[\x00-\x7f]*$/.test(s) ? s.length : new TextEncoder().encode(s).byteLength;
-}
 
 /** Groups records by tenant (keeping their order) into packs of at most PACK_BYTES; a lone record goes as is. */
 export function packRelayMessages<M extends QueueRecord>(messages: M[]): RelayQueueBody<M>[] {
