@@ -1,5 +1,6 @@
 import { splitRange, type GroupBy, type RollupItem, type RollupKind } from '../domain/analytics';
 import { DAY_MS, HOUR_MS, MINUTE_MS } from '../domain/time';
+import { jsonRows } from './bulk';
 
 /** The consumer name under which the analytics consumer records processed events. */
 export const ANALYTICS_CONSUMER = 'analytics';
@@ -9,12 +10,13 @@ export const ANALYTICS_CONSUMER = 'analytics';
  * rather than as an object, so that the field names are not repeated (and parsed) in every item.
  */
 const FIELDS = ['tenant_id', 'marker', 'kind', 'hour', 'day', 'event_type', 'source', 'category'] as const;
-const f = (name: (typeof FIELDS)[number]) => `j.value->>${FIELDS.indexOf(name)}`;
+const f = (name: (typeof FIELDS)[number]) => `v->>${FIELDS.indexOf(name)}`;
 
 const upsertInto = (table: 'analytics_hourly' | 'analytics_daily', bucket: 'hour' | 'day') => `
+  WITH ${jsonRows('?1')}
   INSERT INTO ${table} (tenant_id, kind, ${bucket}, event_type, source, category, "count")
   SELECT ${f('tenant_id')}, ${f('kind')}, ${f(bucket)}, ${f('event_type')}, ${f('source')}, ${f('category')}, count(*)
-  FROM json_each(?1) AS j
+  FROM json_rows
   WHERE NOT EXISTS (
     SELECT 1 FROM processed_events p
     WHERE p.consumer = '${ANALYTICS_CONSUMER}' AND p.tenant_id = ${f('tenant_id')} AND p.event_id = ${f('marker')}
@@ -38,8 +40,9 @@ export function rollupStatements(d1: D1Database, items: RollupItem[], now: numbe
     d1.prepare(upsertInto('analytics_daily', 'day')).bind(json),
     d1
       .prepare(
-        `INSERT INTO processed_events (consumer, tenant_id, event_id, processed_at)
-         SELECT DISTINCT '${ANALYTICS_CONSUMER}', ${f('tenant_id')}, ${f('marker')}, ?2 FROM json_each(?1) AS j WHERE true
+        `WITH ${jsonRows('?1')}
+         INSERT INTO processed_events (consumer, tenant_id, event_id, processed_at)
+         SELECT DISTINCT '${ANALYTICS_CONSUMER}', ${f('tenant_id')}, ${f('marker')}, ?2 FROM json_rows WHERE true
          ON CONFLICT DO NOTHING
          RETURNING tenant_id, event_id`,
       )

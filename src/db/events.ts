@@ -1,4 +1,4 @@
-import { bulkInsert } from './bulk';
+import { bulkInsert, jsonRows } from './bulk';
 import type { z } from '@hono/zod-openapi';
 import type { Event, EventRecord } from '../domain/schemas/events';
 import { HOUR_MS, iso } from '../domain/time';
@@ -98,14 +98,15 @@ export function eventToRow({ record: e, idempotency_key, request_hash }: EventIn
  * the table it writes), so the rows of one statement are numbered base+1, base+2, …
  */
 const NEXT_POSITION = `max(coalesce((SELECT max(position) FROM events WHERE tenant_id = ?1), 0),
-    coalesce((SELECT last_position FROM log_heads WHERE tenant_id = ?1), 0)) + row_number() OVER (ORDER BY j.key)`;
+    coalesce((SELECT last_position FROM log_heads WHERE tenant_id = ?1), 0)) + row_number() OVER (ORDER BY k)`;
 
 function insertEventsSql(fresh: boolean, tail: string): string {
-  const select = EVENT_COLUMNS.map((c) => `j.value->>'${c}'`).join(', ');
+  const select = EVENT_COLUMNS.map((c) => `v->>'${c}'`).join(', ');
   // A replayed relay leaves out the ids already there before numbering, so that it uses no position.
-  const where = fresh ? `NOT EXISTS (SELECT 1 FROM events e WHERE e.tenant_id = ?1 AND e.id = j.value->>'id')` : 'true';
-  return `INSERT INTO events (tenant_id, position, ${EVENT_COLUMNS.join(', ')})
-    SELECT ?1, ${NEXT_POSITION}, ${select} FROM json_each(?2) AS j WHERE ${where}
+  const where = fresh ? `NOT EXISTS (SELECT 1 FROM events e WHERE e.tenant_id = ?1 AND e.id = v->>'id')` : 'true';
+  return `WITH ${jsonRows('?2')}
+    INSERT INTO events (tenant_id, position, ${EVENT_COLUMNS.join(', ')})
+    SELECT ?1, ${NEXT_POSITION}, ${select} FROM json_rows WHERE ${where} ORDER BY k
     ${tail}`;
 }
 

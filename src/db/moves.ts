@@ -1,5 +1,6 @@
 import { getTableColumns, getTableName, type Table } from 'drizzle-orm';
 import { desc, eq } from 'drizzle-orm';
+import { jsonRows } from './bulk';
 import { orm } from './client';
 import * as analytics from './schema/analytics';
 import { tenantMoves, tenants } from './schema/control';
@@ -115,7 +116,7 @@ export function upsertStatement(db: D1Database, t: MovedTable, rows: Row[]): D1P
   const rest = t.columns.filter((c) => c !== 'tenant_id' && !t.key.includes(c) && c !== t.lead?.column);
   const set = rest.length > 0 ? `DO UPDATE SET ${rest.map((c) => `"${c}" = excluded."${c}"`).join(', ')}` : 'DO NOTHING';
   return db
-    .prepare(`INSERT INTO ${t.name} (${cols.join(', ')}) SELECT ${t.columns.map((c) => `j.value->>'${c}'`).join(', ')} FROM json_each(?1) AS j WHERE true ON CONFLICT ${set}`)
+    .prepare(`WITH ${jsonRows('?1')} INSERT INTO ${t.name} (${cols.join(', ')}) SELECT ${t.columns.map((c) => `v->>'${c}'`).join(', ')} FROM json_rows WHERE true ON CONFLICT ${set}`)
     .bind(JSON.stringify(rows));
 }
 

@@ -1,3 +1,4 @@
+import { jsonRows } from './bulk';
 import type { D1Row } from './client';
 import type { projectionRows, projectionState } from './schema/eventstore';
 
@@ -107,7 +108,7 @@ export function upsertRowsStatements(d1: D1Database, tenantId: string, name: str
   const columns = ['projection', 'generation', 'key', 'state', 'event_count', 'last_position', 'updated_at'];
   // A pass that read a contact's events just before its erase must not write the row back after it:
   // a contact-keyed row is written only while the contact still has an event in the log.
-  const guard = CONTACT_KEYED.has(name) ? `EXISTS (SELECT 1 FROM events e WHERE e.tenant_id = ?1 AND e.contact_id = j.value->>'key')` : 'true';
+  const guard = CONTACT_KEYED.has(name) ? `EXISTS (SELECT 1 FROM events e WHERE e.tenant_id = ?1 AND e.contact_id = v->>'key')` : 'true';
   // Chunks keep each statement's single JSON parameter well under D1's 100 KB statement limit… of SQL text;
   // bound values may be larger, but smaller chunks keep one slow batch from holding the writer long.
   for (let i = 0; i < rows.length; i += 200) {
@@ -115,8 +116,9 @@ export function upsertRowsStatements(d1: D1Database, tenantId: string, name: str
     out.push(
       d1
         .prepare(
-          `INSERT INTO projection_rows (tenant_id, ${columns.join(', ')})
-           SELECT ?1, ${columns.map((c) => `j.value->>'${c}'`).join(', ')} FROM json_each(?2) AS j WHERE ${guard}
+          `WITH ${jsonRows('?2')}
+           INSERT INTO projection_rows (tenant_id, ${columns.join(', ')})
+           SELECT ?1, ${columns.map((c) => `v->>'${c}'`).join(', ')} FROM json_rows WHERE ${guard}
            ON CONFLICT (tenant_id, projection, generation, key) DO UPDATE SET state = excluded.state, event_count = excluded.event_count,
              last_position = excluded.last_position, updated_at = excluded.updated_at WHERE excluded.last_position > projection_rows.last_position`,
         )
