@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { compactionStatements } from '../../src/db/analytics';
+import { fenceStatement, liftFence } from '../../src/db/moves';
 import { floorDay } from '../../src/domain/analytics';
 import { DAY_MS, HOUR_MS } from '../../src/domain/time';
 import { compactRollups } from '../../src/jobs/rollup-compaction';
@@ -104,5 +105,22 @@ describe('rollup compaction', () => {
     expect(await dailyCounts(t.id)).toEqual(legacy);
     expect(await watermarkOf(db, t.id)).toBe(today);
     expect(await rollupAnswers(t, today)).toEqual(before);
+  });
+
+  it('leaves a tenant fenced by a move alone (counted as fenced, nothing written) and compacts it once the fence is lifted', async () => {
+    const t = await newTenant();
+    const today = floorDay(Date.now());
+    const db = await shardOf(t.id);
+    await deliverAnalytics(spreadRecords(t.id, today));
+    await fenceStatement(db, t.id, 1, Date.now()).run();
+    try {
+      expect(await compactRollups(env, { tenantIds: [t.id] })).toMatchObject({ tenants: 0, steps: 0, fenced: 1, errors: 0 });
+      expect(await watermarkOf(db, t.id)).toBeNull();
+      expect(await dailyCounts(t.id)).toEqual({});
+    } finally {
+      await liftFence(db, t.id);
+    }
+    expect(await compactRollups(env, { tenantIds: [t.id] })).toMatchObject({ tenants: 1, fenced: 0 });
+    expect(await watermarkOf(db, t.id)).toBe(today);
   });
 });
