@@ -1,6 +1,7 @@
 import { compactionStatements, nextCompaction } from '../db/analytics';
 import { isFenced } from '../db/moves';
 import { tenantDb } from '../db/shards';
+import { listTenantIds } from '../db/tenants';
 import { floorDay } from '../domain/analytics';
 import { DAY_MS } from '../domain/time';
 
@@ -40,7 +41,7 @@ export async function compactRollups(env: Env, opts: CompactionOptions = {}): Pr
   const started = Date.now();
   const today = floorDay(opts.now ?? started);
   const maxDays = opts.maxDays ?? MAX_DAYS_PER_TENANT;
-  const ids = opts.tenantIds ?? (await env.DB.prepare(`SELECT id FROM tenants ORDER BY id`).all<{ id: string }>()).results.map((r) => r.id);
+  const ids = opts.tenantIds ?? (await listTenantIds(env.DB));
   const report: CompactionReport = { tenants: 0, steps: 0, fenced: 0, errors: 0, has_more: false };
   for (const tenantId of ids) {
     if (Date.now() - started >= BUDGET_MS) {

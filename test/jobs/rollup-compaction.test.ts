@@ -1,9 +1,11 @@
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { compactionStatements } from '../../src/db/analytics';
 import { fenceStatement, liftFence } from '../../src/db/moves';
 import { floorDay } from '../../src/domain/analytics';
 import { DAY_MS, HOUR_MS } from '../../src/domain/time';
+import { DAILY, runScheduled } from '../../src/jobs';
 import { compactRollups } from '../../src/jobs/rollup-compaction';
 import { newTenant, shardOf } from '../support/api';
 import { dailyCounts, dayBefore, deliverAnalytics, rollupAnswers, sentRecords, spreadRecords, watermarkOf } from '../support/analytics';
@@ -105,6 +107,17 @@ describe('rollup compaction', () => {
     expect(await dailyCounts(t.id)).toEqual(legacy);
     expect(await watermarkOf(db, t.id)).toBe(today);
     expect(await rollupAnswers(t, today)).toEqual(before);
+  });
+
+  it("runs in the daily cron for the directory's tenants", async () => {
+    const t = await newTenant();
+    const today = floorDay(Date.now());
+    await deliverAnalytics(spreadRecords(t.id, today));
+    const ctx = createExecutionContext();
+    await runScheduled(createScheduledController({ cron: DAILY, scheduledTime: Date.now() }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(await watermarkOf(await shardOf(t.id), t.id)).toBe(today);
+    expect(await dailyCounts(t.id)).toEqual({ [iso(dayBefore(today, 5))]: 3, [iso(dayBefore(today, 3))]: 2, [iso(dayBefore(today, 1))]: 4 });
   });
 
   it('leaves a tenant fenced by a move alone (counted as fenced, nothing written) and compacts it once the fence is lifted', async () => {
