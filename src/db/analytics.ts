@@ -1,4 +1,4 @@
-import { splitRange, type GroupBy, type RollupItem, type RollupKind } from '../domain/analytics';
+import { ROLLUP_KINDS, splitRange, type GroupBy, type RollupItem, type RollupKind } from '../domain/analytics';
 import { DAY_MS, HOUR_MS, MINUTE_MS } from '../domain/time';
 import { jsonRows } from './bulk';
 
@@ -12,6 +12,12 @@ export const ANALYTICS_CONSUMER = 'analytics';
 const FIELDS = ['tenant_id', 'marker', 'kind', 'hour', 'day', 'event_type', 'source', 'category'] as const;
 const f = (name: (typeof FIELDS)[number]) => `v->>${FIELDS.indexOf(name)}`;
 
+/**
+ * The tenant's compaction watermark inside a statement: analytics_daily is complete for every day
+ * before it (0 for a tenant never compacted). See compactionStatements.
+ */
+const watermark = (tenant: string) => `coalesce((SELECT c.through_day FROM analytics_compacted c WHERE c.tenant_id = ${tenant}), 0)`;
+
 const upsertInto = (table: 'analytics_hourly' | 'analytics_daily', bucket: 'hour' | 'day') => `
   WITH ${jsonRows('?1')}
   INSERT INTO ${table} (tenant_id, kind, ${bucket}, event_type, source, category, "count")
@@ -20,13 +26,19 @@ const upsertInto = (table: 'analytics_hourly' | 'analytics_daily', bucket: 'hour
   WHERE NOT EXISTS (
     SELECT 1 FROM processed_events p
     WHERE p.consumer = '${ANALYTICS_CONSUMER}' AND p.tenant_id = ${f('tenant_id')} AND p.event_id = ${f('marker')}
-  )
+  )${
+    // A day the daily table is not complete for yet is read from the hourly one until its compaction
+    // sums it there; an item of an already compacted day (a backdated event) must land in both. Decided
+    // here, in the transaction that counts it, so that no compaction can run in between.
+    bucket === 'day' ? ` AND ${f('day')} < ${watermark(f('tenant_id'))}` : ''
+  }
   GROUP BY 1, 2, 3, 4, 5, 6
   ON CONFLICT (tenant_id, kind, ${bucket}, event_type, source, category) DO UPDATE SET "count" = "count" + excluded."count"`;
 
 /**
- * The statements that count a batch, for ONE `d1.batch()` (one transaction): both rollups count
- * only the items with no processed marker yet, then the markers are inserted. A redelivered or
+ * The statements that count a batch, for ONE `d1.batch()` (one transaction): the hourly rollup counts
+ * the items with no processed marker yet, the daily one those of them whose day is already compacted
+ * (before the tenant's watermark), then the markers are inserted. A redelivered or
  * duplicated item finds its marker and counts nothing; a crash leaves either all three applied or
  * none. The last statement RETURNs the markers inserted now (for the Analytics Engine, best effort).
  * A marker guards every item that names it (an event and the entry it derived: one row, not two), so
@@ -50,6 +62,52 @@ export function rollupStatements(d1: D1Database, items: RollupItem[], now: numbe
   ];
 }
 
+const KINDS = ROLLUP_KINDS.map((k) => `'${k}'`).join(', ');
+
+/**
+ * Where the tenant's next compaction starts: its watermark, and the first hour in [watermark, before)
+ * that has hourly counts (null: none). Each kind's minimum is one seek of the hourly primary key
+ * (tenant_id, kind, hour, …), so a long stretch of empty days costs nothing to skip.
+ */
+export async function nextCompaction(d1: D1Database, tenantId: string, before: number): Promise<{ through: number; next: number | null }> {
+  const w = watermark('?1');
+  const firsts = ROLLUP_KINDS.map((k) => `SELECT min(hour) AS h FROM analytics_hourly WHERE tenant_id = ?1 AND kind = '${k}' AND hour >= ${w} AND hour < ?2`);
+  const row = await d1
+    .prepare(`SELECT ${w} AS through, (SELECT min(h) FROM (${firsts.join(' UNION ALL ')})) AS next`)
+    .bind(tenantId, before)
+    .first<{ through: number; next: number | null }>();
+  return { through: row?.through ?? 0, next: row?.next ?? null };
+}
+
+/**
+ * A compaction step, for ONE `d1.batch()`: the tenant's daily rows of the days in [from, to) are
+ * replaced by the sums of its hourly rows of those days, and its watermark moves to `to`. Replaced,
+ * not added to: the result depends only on the hourly table (complete since the first event), so a
+ * step that runs twice, or over days that already had daily rows, still leaves exact counts. In one
+ * transaction with the watermark, so that the consumer (which writes daily rows only before the
+ * watermark) sees either the old state or the new one. The watermark never moves back (max), should
+ * two runs overlap.
+ */
+export function compactionStatements(d1: D1Database, tenantId: string, from: number, to: number): D1PreparedStatement[] {
+  return [
+    d1.prepare(`DELETE FROM analytics_daily WHERE tenant_id = ?1 AND kind IN (${KINDS}) AND day >= ?2 AND day < ?3`).bind(tenantId, from, to),
+    d1
+      .prepare(
+        `INSERT INTO analytics_daily (tenant_id, kind, day, event_type, source, category, "count")
+         SELECT tenant_id, kind, (hour / ${DAY_MS}) * ${DAY_MS}, event_type, source, category, sum("count") FROM analytics_hourly
+         WHERE tenant_id = ?1 AND kind IN (${KINDS}) AND hour >= ?2 AND hour < ?3
+         GROUP BY 1, 2, 3, 4, 5, 6`,
+      )
+      .bind(tenantId, from, to),
+    d1
+      .prepare(
+        `INSERT INTO analytics_compacted (tenant_id, through_day) VALUES (?1, ?2)
+         ON CONFLICT (tenant_id) DO UPDATE SET through_day = max(through_day, excluded.through_day)`,
+      )
+      .bind(tenantId, to),
+  ];
+}
+
 export interface RollupFilter {
   kind: RollupKind;
   type?: string | undefined;
@@ -63,8 +121,10 @@ export interface RollupGroup {
 }
 
 /**
- * Counts from the rollups over [from, to) (both hour-aligned), grouped. Whole days come from the
- * daily table, the edges (and everything, for group_by=hour) from the hourly one.
+ * Counts from the rollups over [from, to) (both hour-aligned), grouped. Whole days before the tenant's
+ * watermark come from the daily table; whole days from it on (not compacted yet), the edges, and
+ * everything for group_by=hour, from the hourly one. One statement: it reads the watermark and both
+ * tables in one snapshot, so a compaction committing meanwhile cannot make a day count twice or never.
  */
 export async function queryRollups(
   d1: D1Database,
@@ -106,9 +166,13 @@ export async function queryRollups(
     );
   }
   if (days) {
+    const [from, to] = [bind(days[0]), bind(days[1])];
+    const w = watermark('?1');
     parts.push(
       `SELECT ${keyOf('day')} AS k, "count" AS n FROM analytics_daily
-       WHERE tenant_id = ?1 AND kind = ?2 AND day >= ${bind(days[0])} AND day < ${bind(days[1])}${extra}`,
+       WHERE tenant_id = ?1 AND kind = ?2 AND day >= ${from} AND day < ${to} AND day < ${w}${extra}`,
+      `SELECT ${keyOf('hour')} AS k, "count" AS n FROM analytics_hourly
+       WHERE tenant_id = ?1 AND kind = ?2 AND hour >= ${from} AND hour < ${to} AND hour >= ${w}${extra}`,
     );
   }
   const order = groupBy === 'hour' || groupBy === 'day' ? 'k ASC' : 'count DESC, k ASC';

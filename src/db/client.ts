@@ -17,7 +17,7 @@ import * as schema from './schema/control';
 // - shards (SHARD_0, SHARD_1, …; schema/core.ts, eventstore.ts, analytics.ts, webhooks.ts): events,
 //   log_heads, relay_outbox, contact_events (+ full-text index), processed_events, id_owners, hub_keys,
 //   event_subscriptions, projection_state, projection_rows, stream_snapshots, webhook_subscriptions,
-//   webhook_deliveries, webhook_attempts, analytics_hourly, analytics_daily, archives,
+//   webhook_deliveries, webhook_attempts, analytics_hourly, analytics_daily, analytics_compacted, archives,
 //   hub_relay_backlog, relay_parked, tenant_fences.
 // A query of tenant data takes the tenant's shard (src/db/shards.ts), never DB.
 

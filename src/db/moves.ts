@@ -48,6 +48,7 @@ export const MOVED_TABLES: MovedTable[] = [
   table(webhooks.webhookAttempts, ['delivery_id', 'attempt']),
   table(analytics.analyticsHourly, ['kind', 'hour', 'event_type', 'source', 'category']),
   table(analytics.analyticsDaily, ['kind', 'day', 'event_type', 'source', 'category']),
+  table(analytics.analyticsCompacted, []),
   table(analytics.archives, ['id']),
   table(analytics.hubRelayBacklog, ['hub']),
   table(analytics.relayParked, ['hub', 'outbox_id', 'destination']),

@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, isNull } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, isNull } from 'drizzle-orm';
 import { orm } from './client';
 import { apiKeys, tenants } from './schema/control';
 import { isSigningKeyId } from '../domain/signing-keys';
@@ -22,6 +22,11 @@ export async function getTenant(d1: D1Database, tenantId: string) {
 
 export async function listTenants(d1: D1Database) {
   return orm(d1).select().from(tenants).orderBy(desc(tenants.createdAt)).all();
+}
+
+/** Every tenant's id, in id order (the daily cron's jobs walk them). */
+export async function listTenantIds(d1: D1Database): Promise<string[]> {
+  return (await orm(d1).select({ id: tenants.id }).from(tenants).orderBy(asc(tenants.id)).all()).map((r) => r.id);
 }
 
 export async function addApiKey(

@@ -2,6 +2,7 @@ import { sweepStaleDeliveries } from './delivery-sweep';
 import { kickLaggingProjections } from './projections';
 import { sweepRelayOutbox } from './relay-sweep';
 import { runRetention } from './retention';
+import { compactRollups } from './rollup-compaction';
 import { purgeExpiredTimeline } from './timeline-expiry';
 
 /** The daily cron in wrangler.toml; every other trigger is the minute cron. */
@@ -15,6 +16,7 @@ export async function runScheduled(controller: ScheduledController, env: Env, _c
   if (controller.cron === DAILY) {
     report.retention = await runRetention(env);
     report.timeline_expired = await purgeExpiredTimeline(env);
+    report.rollups_compacted = await compactRollups(env);
   }
   report.projections_kicked = await kickLaggingProjections(env);
   console.log(JSON.stringify({ msg: 'cron', ...report, ms: Date.now() - started }));

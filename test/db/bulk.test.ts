@@ -5,6 +5,7 @@ import { bulkInsert } from '../../src/db/bulk';
 import { timelineEntryFromRow, timelineEntryToRow, upsertContactEventsStatement, type TimelineEntryRow } from '../../src/db/contact-events';
 import { contactEvents } from '../../src/db/schema/core';
 import type { RollupItem } from '../../src/domain/analytics';
+import { DAY_MS } from '../../src/domain/time';
 import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
 import { uuid } from '../support/api';
 
@@ -79,10 +80,15 @@ describe('rollupStatements: items as arrays', () => {
       { kind: 'contact_event', hour, event_type: 'note_added', source: 'agent', category: 'note', count: 1 },
       { kind: 'event', hour, event_type: 'message.sent', source: 'system', category: '', count: 1 },
     ]);
-    const daily = await env.SHARD_0.prepare(`SELECT kind, day, "count" FROM analytics_daily WHERE tenant_id = ? ORDER BY kind`).bind(t).all();
-    expect(daily.results).toEqual([
-      { kind: 'contact_event', day, count: 1 },
-      { kind: 'event', day, count: 1 },
-    ]);
+    const daily = () => env.SHARD_0.prepare(`SELECT kind, day, "count" FROM analytics_daily WHERE tenant_id = ? ORDER BY kind`).bind(t).all();
+    // The day is not compacted yet (no watermark): the daily table waits for the compaction.
+    expect((await daily()).results).toEqual([]);
+    // Once it is, an item of that day (a backdated event) counts in both tables.
+    await env.SHARD_0.prepare(`INSERT INTO analytics_compacted (tenant_id, through_day) VALUES (?, ?)`).bind(t, day + DAY_MS).run();
+    const late = uuid();
+    await env.SHARD_0.batch(rollupStatements(env.SHARD_0, [{ ...items[0]!, event_id: late, marker: late }], 8));
+    expect((await daily()).results).toEqual([{ kind: 'event', day, count: 1 }]);
+    const hourlyNow = await env.SHARD_0.prepare(`SELECT "count" AS n FROM analytics_hourly WHERE tenant_id = ? AND kind = 'event'`).bind(t).first<{ n: number }>();
+    expect(hourlyNow!.n).toBe(2);
   });
 });

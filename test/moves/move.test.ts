@@ -10,6 +10,10 @@ import { call, eventually, json, tenantOnShard, untilInD1, uuid, type Tenant } f
 import { drainByAlarm, outbox } from '../support/relay';
 import { hookPath, hookUrl, received } from '../support/receiver';
 import { subscribe } from '../support/webhooks';
+import { dayBefore, deliverAnalytics, rollupAnswers, sentRecords, spreadRecords, watermarkOf } from '../support/analytics';
+import { floorDay } from '../../src/domain/analytics';
+import { HOUR_MS } from '../../src/domain/time';
+import { compactRollups } from '../../src/jobs/rollup-compaction';
 
 const admin = { authorization: `Bearer ${env.ADMIN_TOKEN}` };
 
@@ -50,6 +54,20 @@ async function allRows(db: D1Database, tenantId: string): Promise<Record<string,
     out[t.name] = rows;
   }
   return out;
+}
+
+/** Runs a move in this test, one step at a time, `between` before each step; answers its final row. */
+async function moveStepByStep(t: Tenant, fromShard: number, toShard: number, between: (state: string) => Promise<void> = async () => undefined) {
+  await insertMove(env.DB, { tenantId: t.id, fromShard, toShard, now: Date.now() });
+  for (let step = 0; step < 200; step += 1) {
+    const m = (await getMove(env.DB, t.id))!;
+    if (m.state === 'done' || m.state === 'failed') break;
+    // The directory caches would expire 11 s after the switch: the tests do not wait for them.
+    if (m.state === 'switched') await updateMove(env.DB, t.id, { switchedAt: Date.now() - 60_000 });
+    await between(m.state);
+    await advanceMove(env, t.id, 0);
+  }
+  return (await getMove(env.DB, t.id))!;
 }
 
 async function moveOf(t: Tenant): Promise<{ shard: number; move: MoveView | null }> {
@@ -193,16 +211,7 @@ describe('moving a tenant between shards', () => {
       i += 1;
     };
     for (let k = 0; k < 250; k += 1) await appendOne('before');
-    await insertMove(env.DB, { tenantId: t.id, fromShard: 0, toShard: 1, now: Date.now() });
-    for (let step = 0; step < 200; step += 1) {
-      const m = (await getMove(env.DB, t.id))!;
-      if (m.state === 'done' || m.state === 'failed') break;
-      // The directory caches would expire 11 s after the switch: this test does not wait for them.
-      if (m.state === 'switched') await updateMove(env.DB, t.id, { switchedAt: Date.now() - 60_000 });
-      await appendOne(m.state);
-      await advanceMove(env, t.id, 0);
-    }
-    const m = (await getMove(env.DB, t.id))!;
+    const m = await moveStepByStep(t, 0, 1, appendOne);
     expect(m.error).toBeNull();
     expect(m.state).toBe('done');
     // Appends went on while copying, and the fence refused them from syncing to the switch.
@@ -220,6 +229,34 @@ describe('moving a tenant between shards', () => {
     expect(log.length).toBe(acked.length);
     for (const rows of Object.values(await allRows(shardAt(env, 0).db, t.id))) expect(rows).toEqual([]);
   }, 90_000);
+
+  it('carries the rollups and their compaction watermark: the moved tenant answers the same counts, and compacts on its new shard', async () => {
+    const t = await tenantOnShard(0, 'rollups');
+    const today = floorDay(Date.now());
+    expect((await deliverAnalytics(spreadRecords(t.id, today))).ackAll).toBe(true);
+    // Compacted through day -3: the move must carry both the daily rows and the watermark, or the
+    // new shard would read those days from the daily table it lacks, or the later ones twice.
+    await compactRollups(env, { tenantIds: [t.id], now: dayBefore(today, 2) + HOUR_MS });
+    const before = await rollupAnswers(t, today);
+    expect(before.day.total).toBe(10);
+
+    const m = await moveStepByStep(t, 0, 1);
+    expect(m.error).toBeNull();
+    expect(m.state).toBe('done');
+    forgetTenantShard(t.id);
+    expect(await watermarkOf(shardAt(env, 1).db, t.id)).toBe(dayBefore(today, 2));
+    expect(await watermarkOf(shardAt(env, 0).db, t.id)).toBeNull();
+    expect(await rollupAnswers(t, today)).toEqual(before);
+
+    // On the new shard: a backdated event into a compacted day counts once, and the next compaction goes on from the watermark.
+    expect((await deliverAnalytics(sentRecords(t.id, 1, dayBefore(today, 5) + 10 * HOUR_MS))).ackAll).toBe(true);
+    expect(await compactRollups(env, { tenantIds: [t.id] })).toMatchObject({ steps: 1, errors: 0, fenced: 0 });
+    expect(await watermarkOf(shardAt(env, 1).db, t.id)).toBe(today);
+    const after = await rollupAnswers(t, today);
+    expect(after.day.total).toBe(11);
+    expect(after.day[new Date(dayBefore(today, 5)).toISOString()]).toBe(4);
+    expect(after.type).toEqual({ ...before.type, total: 11, 'message.sent': before.type['message.sent']! + 1 });
+  });
 
   it("fences the old shard: a writer that still resolves it from a stale cache fails there instead of writing unseen", async () => {
     const t = await tenantOnShard(1, 'fence');

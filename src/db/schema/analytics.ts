@@ -38,6 +38,17 @@ export const analyticsDaily = sqliteTable(
 );
 
 /**
+ * The tenant's compaction watermark (src/jobs/rollup-compaction.ts): `analytics_daily` is complete for
+ * every UTC day before `through_day` (a day start, ms). The consumer counts an event in the daily table
+ * only when its day is before it; later days are read from the hourly table until the daily cron
+ * compacts them. A tenant without a row has a watermark of 0 (nothing compacted yet).
+ */
+export const analyticsCompacted = sqliteTable('analytics_compacted', {
+  tenantId: text('tenant_id').primaryKey(),
+  throughDay: integer('through_day').notNull(),
+});
+
+/**
  * The archive manifest: one row per R2 object of archived log events. A row is written
  * (`status = 'pending'`) before its object, and turns `complete` in the same D1 batch that deletes
  * the archived rows, so a run that dies in between is finished by the next one.
