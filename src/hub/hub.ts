@@ -188,7 +188,7 @@ export class StreamHub extends DurableObject<Env> {
 
   /** After a commit: tell the sockets, then relay. */
   private committed(changes: TimelineChange[]): void {
-    for (const change of changes) this.sockets.announce(change);
+    this.sockets.announce(changes);
     this.outbox.committed();
     // The one test a hub nobody watches pays per commit.
     if (this.watchers.size > 0) this.watchers.publish(inboxChanges(changes, Date.now(), () => this.timeline.unreadCount()));

@@ -244,39 +244,55 @@ export class HubSockets {
   }
 
   /** Called by the hub after every committed change. */
-  announce(change: TimelineChange): void {
+  /**
+   * Tells the sockets what one commit changed, in commit order. Each role's sockets are looked up once
+   * per commit, not per change, and a frame is encoded only when a socket is there to get it: a batch
+   * commits up to 1,000 entries, usually with nobody watching.
+   */
+  announce(changes: TimelineChange[]): void {
     this.expire();
-    switch (change.type) {
-      case 'event': {
-        const now = Date.now();
-        const entry = change.entry;
-        for (const role of ['agent', 'client'] as const) {
-          if (!isVisibleTo(entry, role, now)) continue;
-          const frame = encode({ type: 'event', sequence_number: entry.sequence_number, entry });
-          for (const ws of this.ctx.getWebSockets(role)) if (!this.catchingUp.has(ws)) send(ws, frame);
+    const now = Date.now();
+    const found = new Map<'agent' | 'client', WebSocket[]>();
+    const sockets = (role: 'agent' | 'client') => {
+      let list = found.get(role);
+      if (!list) found.set(role, (list = this.ctx.getWebSockets(role)));
+      return list;
+    };
+    for (const change of changes) {
+      switch (change.type) {
+        case 'event': {
+          const entry = change.entry;
+          for (const role of ['agent', 'client'] as const) {
+            const live = sockets(role).filter((ws) => !this.catchingUp.has(ws));
+            if (live.length === 0 || !isVisibleTo(entry, role, now)) continue;
+            const frame = encode({ type: 'event', sequence_number: entry.sequence_number, entry });
+            for (const ws of live) send(ws, frame);
+          }
+          break;
         }
-        return;
+        case 'read':
+          this.sendAll(sockets('agent'), () => encode({ type: 'read', id: change.id, read_at: change.read_at }));
+          break;
+        case 'read_range':
+          // One frame for the whole range: a mark-all of thousands of entries would otherwise send
+          // thousands of frames to every agent. Who hears it is who hears `read`.
+          this.sendAll(sockets('agent'), () => encode({ type: 'read_range', up_to: change.up_to, read_at: change.read_at, marked: change.marked }));
+          break;
+        case 'deleted':
+          // Only the id is known once the entry is gone; ids are opaque, so every socket hears of it.
+          this.broadcast(encode({ type: 'deleted', id: change.id }));
+          break;
+        case 'delivered':
+          // Not part of the protocol: delivery is the hub's bookkeeping of acks.
+          break;
       }
-      case 'read': {
-        const frame = encode({ type: 'read', id: change.id, read_at: change.read_at });
-        for (const ws of this.ctx.getWebSockets('agent')) send(ws, frame);
-        return;
-      }
-      case 'read_range': {
-        // One frame for the whole range: a mark-all of thousands of entries would otherwise send
-        // thousands of frames to every agent. Who hears it is who hears `read`.
-        const frame = encode({ type: 'read_range', up_to: change.up_to, read_at: change.read_at, marked: change.marked });
-        for (const ws of this.ctx.getWebSockets('agent')) send(ws, frame);
-        return;
-      }
-      case 'deleted':
-        // Only the id is known once the entry is gone; ids are opaque, so every socket hears of it.
-        this.broadcast(encode({ type: 'deleted', id: change.id }));
-        return;
-      case 'delivered':
-        // Not part of the protocol: delivery is the hub's bookkeeping of acks.
-        return;
     }
+  }
+
+  private sendAll(list: WebSocket[], frame: () => string): void {
+    if (list.length === 0) return;
+    const text = frame();
+    for (const ws of list) send(ws, text);
   }
 
   message(ws: WebSocket, message: string | ArrayBuffer): void {
