@@ -1,14 +1,15 @@
 import { isFenced } from '../db/moves';
 import { tenantDb } from '../db/shards';
-import { clearHubBacklog, clearParked, insertParked, upsertHubBacklog } from '../db/ops';
-import { MESSAGE_BYTES, oversizedRelayMessage } from '../queues/messages';
+import { insertParked } from '../db/ops';
+import { BacklogReport } from './backlog';
+import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import { MINUTE_MS } from '../domain/time';
 import type { AlarmScheduler } from './alarms';
 import type { HubMeta } from './meta';
 import { ParkedStore, REPORT_PAGE, type ParkReason, type ParkedRow } from './parked';
 import type { OutboxItem, OutboxRow } from '../relay-batcher/types';
 import type { AnalyticsMessage, RelayMessage } from '../domain/relay-message';
-import { RelaySink, analyticsMessages, relayFailureOf, relayMessages } from './relay';
+import { RelaySink, analyticsMessages, oversizedQueues, relayFailureOf, relayMessages } from './relay';
 import type { HubOwner } from './types';
 
 export type { ParkedRow };
@@ -59,8 +60,7 @@ export class Outbox {
    */
   private lastId: number;
   private clearTimer: ReturnType<typeof setTimeout> | null = null;
-  /** Mirrors meta 'backlog_reported' (read at start): a relay pass need not query it. */
-  private backlogReported: boolean;
+  private readonly backlog: BacklogReport;
   /** While an erase drains the relay, no new relay pass starts (the rows are about to be deleted). */
   private paused = 0;
   /**
@@ -88,7 +88,7 @@ export class Outbox {
   ) {
     this.sink = new RelaySink(env, hubKey);
     this.parked = new ParkedStore(storage.sql);
-    this.backlogReported = meta.backlogReported();
+    this.backlog = new BacklogReport(env, owner, meta);
     this.lastId = this.highestStoredId();
   }
 
@@ -109,9 +109,8 @@ export class Outbox {
     return this.storage.sql;
   }
 
-  /** The key of this hub in D1's operations tables (hub_relay_backlog, relay_parked). */
   private get hubKey(): string {
-    return `${this.owner.kind}:${this.owner.id}`;
+    return this.backlog.hubKey;
   }
 
   /**
@@ -123,8 +122,10 @@ export class Outbox {
     const messages = opts.queues ? relayMessages('', item) : [];
     const toWebhooks = messages.length > 0;
     const toAnalytics = messages.some((m) => m.kind !== 'contact_event_receipt');
-    // Taken before the insert: should the caller's transaction roll back, the id is merely skipped.
-    this.lastId += 1;
+    // Taken before the insert: should the caller's transaction roll back, the ids are merely skipped. A
+    // batch's row takes the last id of a range as long as its entries, so that split() can put a row per
+    // entry in its place, in order.
+    this.lastId += item.kind === 'entries' ? item.records.length : 1;
     this.sql.exec(
       `INSERT INTO outbox (id, kind, body, d1, wq, aq, created_at) VALUES (?, ?, ?, 1, ?, ?, ?)`,
       this.lastId,
@@ -168,7 +169,7 @@ export class Outbox {
     for (;;) {
       this.relayAgain = false;
       const size = this.window;
-      const rows = this.pendingRows(size);
+      const { rows, more } = this.pendingRows(size);
       if (rows.length === 0) return this.widen();
       const outcome = await this.relayPass(rows);
       if (outcome === 'ok') {
@@ -180,7 +181,7 @@ export class Outbox {
         if (!this.narrowing) this.window = Math.min(RELAY_BATCH, this.window * 2);
         // Every commit calls relay(), which sets relayAgain while a pass is in flight: a short page and
         // no new commit mean the outbox is empty, without counting it.
-        if (rows.length < size && !this.relayAgain) return this.widen();
+        if (!more && !this.relayAgain) return this.widen();
         continue;
       }
       // The culprit is out: full passes again, at once.
@@ -206,15 +207,20 @@ export class Outbox {
     this.window = RELAY_BATCH;
   }
 
-  private pendingRows(limit: number): OutboxRow[] {
-    return this.sql
-      .exec<{ id: number; body: string; d1: number; wq: number; aq: number }>(
-        `SELECT id, body, d1, wq, aq FROM outbox WHERE id > ? ORDER BY id LIMIT ?`,
-        this.relayedUpTo,
-        limit,
-      )
-      .toArray()
-      .map((r) => ({ id: r.id, item: JSON.parse(r.body) as OutboxItem, chars: r.body.length, d1: r.d1 === 1, wq: r.wq === 1, aq: r.aq === 1 }));
+  /** Up to `limit` rows holding at most RELAY_BATCH records (a batch's row holds many; the first row always goes). */
+  private pendingRows(limit: number): { rows: OutboxRow[]; more: boolean } {
+    const stored = this.sql
+      .exec<{ id: number; body: string; d1: number; wq: number; aq: number }>(`SELECT id, body, d1, wq, aq FROM outbox WHERE id > ? ORDER BY id LIMIT ?`, this.relayedUpTo, limit)
+      .toArray();
+    const rows: OutboxRow[] = [];
+    let records = 0;
+    for (const r of stored) {
+      const item = JSON.parse(r.body) as OutboxItem;
+      records += item.kind === 'entries' ? item.records.length : 1;
+      if (rows.length > 0 && records > RELAY_BATCH) return { rows, more: true };
+      rows.push({ id: r.id, item, chars: r.body.length, d1: r.d1 === 1, wq: r.wq === 1, aq: r.aq === 1 });
+    }
+    return { rows, more: stored.length === limit };
   }
 
   private pendingCount(): number {
@@ -266,6 +272,10 @@ export class Outbox {
       console.error(JSON.stringify({ msg: 'relay failed', owner: this.owner, destination: dest, isolated: failure.isolated, error: failure.error }));
     }
     const only = rows.length === 1 ? rows[0]! : null;
+    if (only?.item.kind === 'entries' && refused.some((f) => f.own)) {
+      this.split(only.id, only.item.records);
+      return refused.every((f) => f.own) ? 'own' : 'down';
+    }
     let parked = false;
     if (only && refused.some((f) => f.own)) {
       this.probe = this.probe?.id === only.id ? { id: only.id, failures: this.probe.failures + 1 } : { id: only.id, failures: 1 };
@@ -280,19 +290,28 @@ export class Outbox {
     return parked ? 'parked' : 'own';
   }
 
+  /**
+   * Replaces a batch's row, refused for its own sake, by a row per entry in the ids its enqueue kept free
+   * below its own: the halving search and parking then single out the entry a destination refuses, and
+   * the others go on, as for entries appended one by one.
+   */
+  private split(id: number, records: TimelineEntryRecord[]): void {
+    const first = id - records.length + 1;
+    this.storage.transactionSync(() => {
+      const row = this.sql.exec<{ d1: number; wq: number; aq: number; created_at: number }>(`DELETE FROM outbox WHERE id = ? RETURNING d1, wq, aq, created_at`, id).one();
+      records.forEach((record, i) => {
+        const body = JSON.stringify({ kind: 'timeline', record, revision: 1, announce: true } satisfies OutboxItem);
+        this.sql.exec(`INSERT INTO outbox (id, kind, body, d1, wq, aq, created_at) VALUES (?, 'timeline', ?, ?, ?, ?, ?)`, first + i, body, row.d1, row.wq, row.aq, row.created_at);
+      });
+    });
+  }
+
   /** Parks, for each queue, the rows whose message could never be sent (over the message limit). */
   private parkOversized(tenantId: string, rows: OutboxRow[]): void {
     for (const r of rows) {
-      // A message is the outbox body's record in another short envelope (a tenant id instead of a
-      // revision or idempotency key); at 3 bytes per UTF-16 unit at most, a body this short cannot make
-      // one too large, and it need not be serialized again.
-      if ((!r.wq && !r.aq) || (r.chars !== undefined && r.chars * 3 + 2_000 <= MESSAGE_BYTES)) continue;
-      const over = (list: (RelayMessage | AnalyticsMessage)[]) => list.map(oversizedRelayMessage).find((b) => b !== null) ?? null;
-      const error = (bytes: number) => `the record is ${bytes} bytes of JSON, over what one queue message carries`;
-      const wqBytes = r.wq ? over(relayMessages(tenantId, r.item)) : null;
-      const aqBytes = r.aq ? over(analyticsMessages(tenantId, r.item)) : null;
-      if (wqBytes !== null) this.park(tenantId, r, 'webhooks', 'oversized', error(wqBytes));
-      if (aqBytes !== null) this.park(tenantId, r, 'analytics', 'oversized', error(aqBytes));
+      for (const { queue, bytes } of oversizedQueues(tenantId, r)) {
+        this.park(tenantId, r, queue, 'oversized', `the record is ${bytes} bytes of JSON, over what one queue message carries`);
+      }
     }
   }
 
@@ -372,41 +391,15 @@ export class Outbox {
     return { pending: row.n, oldest_ms: row.oldest === null ? null : Date.now() - row.oldest };
   }
 
-  // Operations (GET /api/v1/ops/stats) cannot enumerate hubs, so a hub whose relay fails reports its
-  // backlog to D1 (hub_relay_backlog) and removes the report once its outbox is empty. The flag lives
-  // in the hub's storage so that a hub evicted while backlogged still clears its report later.
   private async reportBacklog(): Promise<void> {
     const stats = this.stats();
-    try {
-      await upsertHubBacklog(await tenantDb(this.env, this.owner.tenantId), this.owner.tenantId, this.hubKey, {
-        pending: stats.pending,
-        oldestAt: stats.oldest_ms === null ? null : Date.now() - stats.oldest_ms,
-        failures: this.failures,
-        lastError: this.lastRelayError,
-        now: Date.now(),
-      });
-      this.meta.setBacklogReported(true);
-      this.backlogReported = true;
-    } catch {
-      // D1 itself may be what fails; the report is best effort and the relay retries regardless.
-    }
+    const oldestAt = stats.oldest_ms === null ? null : Date.now() - stats.oldest_ms;
+    await this.backlog.report({ pending: stats.pending, oldestAt, failures: this.failures, lastError: this.lastRelayError });
   }
 
   /** Removes the backlog report once the outbox is empty; forced (an erase), the parked records' report too. */
-  async clearBacklog(force = false): Promise<void> {
-    // The parked records' bodies go with the hub's storage.
-    if (force)
-      await tenantDb(this.env, this.owner.tenantId)
-        .then((db) => clearParked(db, this.owner.tenantId, this.hubKey))
-        .catch(() => undefined);
-    if (!this.backlogReported || (!force && this.pendingCount() > 0)) return;
-    try {
-      await clearHubBacklog(await tenantDb(this.env, this.owner.tenantId), this.owner.tenantId, this.hubKey);
-      this.meta.setBacklogReported(false);
-      this.backlogReported = false;
-    } catch {
-      // Kept flagged: the next successful pass clears it.
-    }
+  clearBacklog(force = false): Promise<void> {
+    return this.backlog.clear(() => this.pendingCount(), force);
   }
 
   // ---------------------------------------------------------------- erase
@@ -432,7 +425,7 @@ export class Outbox {
     this.relayedUpTo = 0;
     this.clearedUpTo = 0;
     this.failures = 0;
-    this.backlogReported = false;
+    this.backlog.forget();
   }
 
   // ---------------------------------------------------------------- test seams

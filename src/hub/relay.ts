@@ -1,6 +1,7 @@
 import { entryCountMessage, eventCountMessage, type AnalyticsMessage, type RelayMessage } from '../domain/relay-message';
 import type { RelayBatcher } from '../relay-batcher/batcher';
 import { outboxItems, type OutboxItem, type OutboxRow, type RelayFailure, type RelayQueue, type RelayRequest, type RelayResult } from '../relay-batcher/types';
+import { MESSAGE_BYTES, oversizedRelayMessage } from '../queues/messages';
 
 /**
  * What a RelaySink call rejects with: the batcher's answer for that destination. A sink replaced in
@@ -123,6 +124,7 @@ export function relayMessages(tenantId: string, item: OutboxItem): RelayMessage[
 export function analyticsMessages(tenantId: string, item: OutboxItem): AnalyticsMessage[] {
   if (item.kind === 'event') return [eventCountMessage(tenantId, item.insert.record, item.derived)];
   if (item.kind === 'timeline' && item.announce) return [entryCountMessage(tenantId, item.record)];
+  if (item.kind === 'entries') return item.records.map((r) => entryCountMessage(tenantId, r));
   return [];
 }
 
@@ -131,4 +133,23 @@ function relayMessage(tenantId: string, item: OutboxItem): RelayMessage | null {
   if (item.kind === 'timeline' && item.announce) return { kind: 'contact_event', tenant_id: tenantId, contact_event: item.record };
   if (item.kind === 'timeline' && item.receipt) return { kind: 'contact_event_receipt', tenant_id: tenantId, receipt: item.receipt, contact_event: item.record };
   return null;
+}
+
+/**
+ * The queues a row's message could never be sent to (over the message limit), with the message's size:
+ * such a row would fail every send it is part of, forever, so the relay parks it for that queue.
+ */
+export function oversizedQueues(tenantId: string, r: OutboxRow): { queue: RelayQueue; bytes: number }[] {
+  // A batch's row is written only by versions that refuse a record over the record limit, so none of its
+  // messages can be over the message limit. A message is the outbox body's record in another short
+  // envelope (a tenant id instead of a revision or idempotency key); at 3 bytes per UTF-16 unit at most,
+  // a body this short cannot make one too large, and it need not be serialized again.
+  if (r.item.kind === 'entries' || (!r.wq && !r.aq) || (r.chars !== undefined && r.chars * 3 + 2_000 <= MESSAGE_BYTES)) return [];
+  const over = (list: (RelayMessage | AnalyticsMessage)[]) => list.map(oversizedRelayMessage).find((b) => b !== null) ?? null;
+  const out: { queue: RelayQueue; bytes: number }[] = [];
+  const wq = r.wq ? over(relayMessages(tenantId, r.item)) : null;
+  const aq = r.aq ? over(analyticsMessages(tenantId, r.item)) : null;
+  if (wq !== null) out.push({ queue: 'webhooks', bytes: wq });
+  if (aq !== null) out.push({ queue: 'analytics', bytes: aq });
+  return out;
 }

@@ -165,10 +165,11 @@ export class StreamWriter {
           origin_event_id: null,
         };
         this.timeline.insert(record, e.idempotencyKey, e.requestHash);
-        this.outbox.enqueue({ kind: 'timeline', record, revision: 1, announce: true }, now);
         out[index] = record;
         records.push(record);
       }
+      // One outbox row for the request, however many entries it committed.
+      this.outbox.enqueue(records.length === 1 ? { kind: 'timeline', record: records[0]!, revision: 1, announce: true } : { kind: 'entries', records }, now);
       this.lastSequenceNumber = sequenceNumber;
     });
     this.committed(records.map((entry) => ({ type: 'event', entry })));

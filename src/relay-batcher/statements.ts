@@ -19,8 +19,12 @@ const STATEMENT_BYTES = 1_000_000;
 export function d1Statements(db: D1Database, passes: D1Pass[]): D1PreparedStatement[] {
   const byTenant = new Map<string, OutboxRow[]>();
   for (const p of passes) {
-    // A row that carries an event and its derived entry becomes two changes, one of each kind.
-    const rows = p.rows.flatMap((r) => outboxItems(r.item).map((item) => ({ ...r, item })));
+    // A row that carries an event and its derived entry, or a batch's entries, becomes a change per
+    // record; the stored body's length then bounds none of them on its own.
+    const rows = p.rows.flatMap((r) => {
+      const items = outboxItems(r.item);
+      return items.map((item) => ({ ...r, item, chars: items.length === 1 ? r.chars : undefined }));
+    });
     const list = byTenant.get(p.tenantId);
     if (list) list.push(...rows);
     else byTenant.set(p.tenantId, rows);

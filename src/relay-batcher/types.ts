@@ -16,10 +16,17 @@ export type OutboxItem =
   | { kind: 'event'; insert: EventInsert; derived?: TimelineEntryRecord }
   /** `receipt`: the change made the entry read or delivered, which the webhooks queue hears of. */
   | { kind: 'timeline'; record: TimelineEntryRecord; revision: number; announce: boolean; receipt?: EntryReceipt }
+  /**
+   * The entries of one batch append (two or more), committed together: one outbox row (one insert and
+   * one delete) for the whole request instead of one per entry, relayed as one upsert per entry. Like an
+   * event and its derived entry, they are parked together should a destination refuse the row.
+   */
+  | { kind: 'entries'; records: TimelineEntryRecord[] }
   | { kind: 'timeline_delete'; id: string };
 
-/** The changes one outbox row carries: its own, and the entry derived from an event when there is one. */
+/** The changes one outbox row carries: its own, the entry derived from an event, or a batch's entries. */
 export function outboxItems(item: OutboxItem): OutboxItem[] {
+  if (item.kind === 'entries') return item.records.map((record) => ({ kind: 'timeline', record, revision: 1, announce: true }));
   if (item.kind !== 'event' || !item.derived) return [item];
   return [
     { kind: 'event', insert: item.insert },

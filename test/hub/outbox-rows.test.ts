@@ -50,3 +50,42 @@ describe('hub outbox: a derived entry rides its log event’s row', () => {
     expect(markers.results.map((m) => m.event_id)).toEqual([event.id]);
   });
 });
+
+describe('hub outbox: a batch append is one row', () => {
+  it('stores one outbox row for a batch of entries; a new instance relays every entry from it, and the next append takes an id above its range', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const stub = contactHubStub(env, t.id, contact);
+    await runInDurableObject(stub, (hub: StreamHub) => hub.testHooks.stallRelay());
+    const res = await call('POST', `/api/v1/contacts/${contact}/events/batch`, {
+      key: t.key,
+      body: { events: Array.from({ length: 5 }, (_, i) => ({ event_type: 'note_added', category: 'note', source: 'agent', title: `n${i}` })) },
+    });
+    expect(res.status).toBe(201);
+    const ids = (await json<{ events: { id: string }[] }>(res)).events.map((e) => e.id);
+    const rows = await runInDurableObject(stub, (_hub: StreamHub, state) =>
+      state.storage.sql.exec<{ id: number; kind: string; body: string }>(`SELECT id, kind, body FROM outbox`).toArray(),
+    );
+    expect(rows.map((r) => r.kind)).toEqual(['entries']);
+    expect((JSON.parse(rows[0]!.body) as { records: { id: string }[] }).records.map((r) => r.id)).toEqual(ids);
+    // The row holds the last id of a range as long as its entries (kept free for a split).
+    expect(rows[0]!.id).toBe(5);
+
+    await evictDurableObject(stub);
+    await drainByAlarm(stub);
+    const db = await shardOf(t.id);
+    await eventually(async () => {
+      const c = await db.prepare(`SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND contact_id = ?`).bind(t.id, contact).first<{ n: number }>();
+      return c?.n === 5;
+    });
+    await eventually(async () => {
+      const r = await db.prepare(`SELECT sum("count") AS n FROM analytics_hourly WHERE tenant_id = ? AND kind = 'contact_event'`).bind(t.id).first<{ n: number }>();
+      return r?.n === 5;
+    });
+    await runInDurableObject(stub, (hub: StreamHub) => hub.testHooks.stallRelay());
+    const one = await call('POST', `/api/v1/contacts/${contact}/events`, { key: t.key, body: { event_type: 'note_added', category: 'note', source: 'agent', title: 'next' } });
+    expect(one.status).toBe(201);
+    const next = await runInDurableObject(stub, (_hub: StreamHub, state) => state.storage.sql.exec<{ id: number; kind: string }>(`SELECT id, kind FROM outbox WHERE kind = 'timeline'`).toArray());
+    expect(next).toEqual([{ id: 6, kind: 'timeline' }]);
+  });
+});

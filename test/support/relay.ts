@@ -72,7 +72,7 @@ export class Recorder {
 /** The record ids outbox rows carry (a log event's row also carries its derived entry). */
 const rowIds = (rows: OutboxRow[]) => rows.flatMap((r) => outboxItems(r.item).map(itemId));
 
-export const itemId = (item: OutboxItem) => (item.kind === 'event' ? item.insert.record.id : item.kind === 'timeline' ? item.record.id : item.id);
+export const itemId = (item: OutboxItem) => (item.kind === 'event' ? item.insert.record.id : item.kind === 'timeline' ? item.record.id : item.kind === 'entries' ? item.records[0]!.id : item.id);
 
 export const outbox = (stub: DurableObjectStub<StreamHub>) => runInDurableObject(stub, (hub: StreamHub) => hub.outboxStats());
 
