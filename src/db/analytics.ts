@@ -40,12 +40,13 @@ const upsertInto = (table: 'analytics_hourly' | 'analytics_daily', bucket: 'hour
  * the items with no processed marker yet, the daily one those of them whose day is already compacted
  * (before the tenant's watermark), then the markers are inserted. A redelivered or
  * duplicated item finds its marker and counts nothing; a crash leaves either all three applied or
- * none. The last statement RETURNs the markers inserted now (for the Analytics Engine, best effort).
+ * none. The last statement RETURNs the markers inserted now (for the Analytics Engine, best effort),
+ * unless told not to: without a dataset to write to, its `meta.changes` is all the consumer needs.
  * A marker guards every item that names it (an event and the entry it derived: one row, not two), so
  * the items of one marker must be in the same call. Items must be unique per (tenant, event id) — see
  * uniqueItems.
  */
-export function rollupStatements(d1: D1Database, items: RollupItem[], now: number): D1PreparedStatement[] {
+export function rollupStatements(d1: D1Database, items: RollupItem[], now: number, opts: { returning: boolean } = { returning: true }): D1PreparedStatement[] {
   const json = JSON.stringify(items.map((i) => FIELDS.map((k) => i[k])));
   return [
     d1.prepare(upsertInto('analytics_hourly', 'hour')).bind(json),
@@ -56,7 +57,7 @@ export function rollupStatements(d1: D1Database, items: RollupItem[], now: numbe
          INSERT INTO processed_events (consumer, tenant_id, event_id, processed_at)
          SELECT DISTINCT '${ANALYTICS_CONSUMER}', ${f('tenant_id')}, ${f('marker')}, ?2 FROM json_rows WHERE true
          ON CONFLICT DO NOTHING
-         RETURNING tenant_id, event_id`,
+         ${opts.returning ? 'RETURNING tenant_id, event_id' : ''}`,
       )
       .bind(json, now),
   ];

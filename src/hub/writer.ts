@@ -133,6 +133,10 @@ export class StreamWriter {
 
     const now = Date.now();
     const records: TimelineEntryRecord[] = [];
+    // The entries of a batch mostly share their times: each distinct time is printed once.
+    const createdAt = iso(now);
+    const printed = new Map<number, string>();
+    const isoOf = (ms: number) => printed.get(ms) ?? printed.set(ms, iso(ms)).get(ms)!;
     this.storage.transactionSync(() => {
       let sequenceNumber = this.lastSequenceNumber;
       for (const { index, e } of fresh) {
@@ -159,9 +163,9 @@ export class StreamWriter {
           read_at: null,
           visible_to_client: e.visible_to_client,
           visible_to_agent: e.visible_to_agent,
-          expires_at: e.expires_at === null ? null : iso(e.expires_at),
-          occurred_at: iso(e.occurred_at),
-          created_at: iso(now),
+          expires_at: e.expires_at === null ? null : isoOf(e.expires_at),
+          occurred_at: isoOf(e.occurred_at),
+          created_at: createdAt,
           origin_event_id: null,
         };
         this.timeline.insert(record, e.idempotencyKey, e.requestHash);

@@ -50,9 +50,11 @@ export async function consumeAnalytics(batch: MessageBatch<RelayQueueBody<QueueR
     try {
       for (const [i, part] of chunks(list).entries()) {
         if (i > 0) await new Promise((r) => setTimeout(r, CHUNK_PAUSE_MS));
-        const results = await db.batch<{ tenant_id: string; event_id: string }>(rollupStatements(db, part, started));
-        const now = results[results.length - 1]!.results;
-        counted += now.length;
+        const returning = (env as WithAnalyticsEngine).EVENTS_AE !== undefined;
+        const results = await db.batch<{ tenant_id: string; event_id: string }>(rollupStatements(db, part, started, { returning }));
+        const markers = results[results.length - 1]!;
+        const now = markers.results;
+        counted += returning ? now.length : markers.meta.changes;
         // Right after the chunk commits: a later chunk that fails must not lose these points (its retry
         // finds these events counted and writes no point for them).
         written += writeDataPoints(env as WithAnalyticsEngine, part, now);
