@@ -13,6 +13,7 @@
 // until nothing moves (relay, queue consumers, projections done), so the figures do not depend on the
 // machine. Every kind is sampled SAMPLES times; a kind whose samples differ is reported as an error.
 // A queue batch of one message is the worst case: under load the consumers' invocations are shared.
+// One kind is a batch append of BATCH entries (one request), reported per entry: what a batch shares.
 //
 // Then bytes per event in D1: N realistic events (each naming a contact, ~300 B payload, two thirds
 // of a type that derives a timeline entry), D1's used pages ((page_count - freelist_count) × page_size)
@@ -39,6 +40,7 @@ const BREAKDOWN_ARG = process.argv.find((a) => a.startsWith('--breakdown='))?.sl
 // Nothing counted for this long: the event's work (relay, consumers, projections) is over.
 const QUIET_MS = 1500;
 const FANOUT_SOCKETS = 10;
+const BATCH = 100;
 // The hub's relay safety alarm fires this long after an append (src/hub/outbox.ts SAFETY_ALARM_MS).
 const SAFETY_ALARM_MS = 5000;
 
@@ -185,6 +187,10 @@ async function kinds(url, adminToken) {
     out.timeline_entry = await sampled(url, (i) =>
       call('POST', `/api/v1/contacts/${contact}/events`, { event_type: 'note_added', category: 'note', source: 'agent', title: `Note ${i}` }),
     );
+    // A batch append of BATCH entries to one contact (one request), counted per entry: the totals / BATCH.
+    const perEntry = (s) => ({ ...s, ...Object.fromEntries(COUNTERS.map((k) => [k, Number((s[k] / BATCH).toFixed(2))])) });
+    const batch = (i) => Array.from({ length: BATCH }, (_, k) => ({ event_type: 'note_added', category: 'note', source: 'agent', title: `Batch ${i}.${k}` }));
+    out[`timeline_entry_in_a_batch_of_${BATCH}`] = (await sampled(url, (i) => call('POST', `/api/v1/contacts/${contact}/events/batch`, { events: batch(i) }))).map(perEntry);
     out.stream_append = await sampled(url, (i) => call('POST', `/api/v1/streams/${stream}/events`, { events: [{ event_type: 'order.placed', payload: { i } }] }));
     // A webhook delivery: the same kind of event with one matching subscription, minus it without.
     const withHook = await sampled(url, (i) => call('POST', '/api/v1/events', { event_type: 'invoice.noted', source: 'system', payload: { i } }));
