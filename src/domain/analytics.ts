@@ -54,6 +54,11 @@ export function rollupItems(message: AnalyticsMessage | RelayMessage): RollupIte
     const entry = entryItem(message.tenant_id, message.contact_event, null);
     return entry ? [entry] : null;
   }
+  if (message.kind === 'contact_events') {
+    if (!str(message.marker) || !Array.isArray(message.contact_events)) return null;
+    const entries = message.contact_events.map((e) => entryItem(message.tenant_id, e, message.marker));
+    return entries.every((e) => e !== null) ? entries : null;
+  }
   return null;
 }
 

@@ -30,7 +30,15 @@ export type EntryCount = Pick<TimelineEntryRecord, 'id' | 'event_type' | 'source
  */
 export type AnalyticsMessage =
   | { kind: 'event'; tenant_id: string; event: EventCount; derived?: EntryCount }
-  | { kind: 'contact_event'; tenant_id: string; contact_event: EntryCount };
+  | { kind: 'contact_event'; tenant_id: string; contact_event: EntryCount }
+  /**
+   * Entries of one batch append, counted under one processed marker (`marker`, the first entry's id):
+   * one marker row for up to ENTRIES_PER_MARKER entries instead of one each. They always travel together.
+   */
+  | { kind: 'contact_events'; tenant_id: string; marker: string; contact_events: EntryCount[] };
+
+/** Entries per analytics message of a batch (and per marker): a message stays far under the queue's limit. */
+export const ENTRIES_PER_MARKER = 250;
 
 /** A log event's analytics message (with the entry it derived, if any). */
 export function eventCountMessage(tenantId: string, e: EventCount, derived?: EntryCount): AnalyticsMessage {
@@ -43,14 +51,34 @@ export function entryCountMessage(tenantId: string, e: EntryCount): AnalyticsMes
   return { kind: 'contact_event', tenant_id: tenantId, contact_event: entryCount(e) };
 }
 
+/** The analytics messages of a batch's entries: ENTRIES_PER_MARKER at a time, each under its first entry's id. */
+export function entriesCountMessages(tenantId: string, entries: EntryCount[]): AnalyticsMessage[] {
+  const out: AnalyticsMessage[] = [];
+  for (let i = 0; i < entries.length; i += ENTRIES_PER_MARKER) {
+    const part = entries.slice(i, i + ENTRIES_PER_MARKER).map(entryCount);
+    out.push({ kind: 'contact_events', tenant_id: tenantId, marker: part[0]!.id, contact_events: part });
+  }
+  return out;
+}
+
 const entryCount = (e: EntryCount): EntryCount => ({ id: e.id, event_type: e.event_type, source: e.source, category: e.category, occurred_at: e.occurred_at });
 
 /** What can happen to a timeline entry after its append, once each. */
 export type EntryReceipt = 'read' | 'delivered';
 
 export const relayMessageId = (m: RelayMessage | AnalyticsMessage): string =>
-  m.kind === 'event' ? m.event.id : m.kind === 'contact_event' ? m.contact_event.id : `${m.contact_event.id}:${m.receipt}`;
+  m.kind === 'event'
+    ? m.event.id
+    : m.kind === 'contact_event'
+      ? m.contact_event.id
+      : m.kind === 'contact_events'
+        ? m.marker
+        : `${m.contact_event.id}:${m.receipt}`;
 
-/** The ids of the records one message carries: its own, and the derived entry an analytics event message carries. */
+/** The ids of the records one message carries: its own, the derived entry an analytics event message carries, a batch's entries. */
 export const relayMessageIds = (m: RelayMessage | AnalyticsMessage): string[] =>
-  m.kind === 'event' && 'derived' in m && m.derived ? [m.event.id, m.derived.id] : [relayMessageId(m)];
+  m.kind === 'contact_events'
+    ? m.contact_events.map((e) => e.id)
+    : m.kind === 'event' && 'derived' in m && m.derived
+      ? [m.event.id, m.derived.id]
+      : [relayMessageId(m)];

@@ -273,8 +273,11 @@ export class Outbox {
     }
     const only = rows.length === 1 ? rows[0]! : null;
     if (only?.item.kind === 'entries' && refused.some((f) => f.own)) {
+      // Split only when every refusal is the row's own (then a refused queue send put nothing on its
+      // queue, and the entries' own rows cannot count them twice); during an outage it waits whole.
+      if (!refused.every((f) => f.own)) return 'down';
       this.split(only.id, only.item.records);
-      return refused.every((f) => f.own) ? 'own' : 'down';
+      return 'own';
     }
     let parked = false;
     if (only && refused.some((f) => f.own)) {

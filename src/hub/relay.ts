@@ -1,4 +1,4 @@
-import { entryCountMessage, eventCountMessage, type AnalyticsMessage, type RelayMessage } from '../domain/relay-message';
+import { entriesCountMessages, entryCountMessage, eventCountMessage, type AnalyticsMessage, type RelayMessage } from '../domain/relay-message';
 import type { RelayBatcher } from '../relay-batcher/batcher';
 import { outboxItems, type OutboxItem, type OutboxRow, type RelayFailure, type RelayQueue, type RelayRequest, type RelayResult } from '../relay-batcher/types';
 import { MESSAGE_BYTES, oversizedRelayMessage } from '../queues/messages';
@@ -124,7 +124,7 @@ export function relayMessages(tenantId: string, item: OutboxItem): RelayMessage[
 export function analyticsMessages(tenantId: string, item: OutboxItem): AnalyticsMessage[] {
   if (item.kind === 'event') return [eventCountMessage(tenantId, item.insert.record, item.derived)];
   if (item.kind === 'timeline' && item.announce) return [entryCountMessage(tenantId, item.record)];
-  if (item.kind === 'entries') return item.records.map((r) => entryCountMessage(tenantId, r));
+  if (item.kind === 'entries') return entriesCountMessages(tenantId, item.records);
   return [];
 }
 

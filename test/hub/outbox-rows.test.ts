@@ -52,7 +52,7 @@ describe('hub outbox: a derived entry rides its log event’s row', () => {
 });
 
 describe('hub outbox: a batch append is one row', () => {
-  it('stores one outbox row for a batch of entries; a new instance relays every entry from it, and the next append takes an id above its range', async () => {
+  it('stores one outbox row for a batch of entries; a new instance relays every entry from it, counted under one marker, and the next append takes an id above its range', async () => {
     const t = await newTenant();
     const contact = uuid();
     const stub = contactHubStub(env, t.id, contact);
@@ -82,6 +82,9 @@ describe('hub outbox: a batch append is one row', () => {
       const r = await db.prepare(`SELECT sum("count") AS n FROM analytics_hourly WHERE tenant_id = ? AND kind = 'contact_event'`).bind(t.id).first<{ n: number }>();
       return r?.n === 5;
     });
+    // Counted under one processed marker, the first entry's id.
+    const markers = await db.prepare(`SELECT event_id FROM processed_events WHERE tenant_id = ?`).bind(t.id).all<{ event_id: string }>();
+    expect(markers.results.map((m) => m.event_id)).toEqual([ids[0]]);
     await runInDurableObject(stub, (hub: StreamHub) => hub.testHooks.stallRelay());
     const one = await call('POST', `/api/v1/contacts/${contact}/events`, { key: t.key, body: { event_type: 'note_added', category: 'note', source: 'agent', title: 'next' } });
     expect(one.status).toBe(201);

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { floorHour } from '../../src/domain/analytics';
 import { HOUR_MS } from '../../src/domain/time';
 import { PACK_BYTES, packRelayMessages, relayMessageId, unpackRelay, utf8Bytes, type RelayMessage, type RelayQueueBody } from '../../src/queues/messages';
-import { call, json, newTenant, uuid } from '../support/api';
+import { call, json, newTenant, shardOf, uuid } from '../support/api';
+import { ENTRIES_PER_MARKER, entriesCountMessages } from '../../src/domain/relay-message';
 import { deliverAnalytics, shuffle } from '../support/analytics';
 
 const event = (tenantId: string, i: number, text = ''): RelayMessage => ({
@@ -66,5 +67,21 @@ describe('relay packs (many records of one tenant in one queue message)', () => 
     const from = new Date(floorHour(Date.now()) - 5 * HOUR_MS).toISOString();
     const res = await call('GET', `/api/v1/analytics/events?from=${from}&to=${new Date(Date.now() + HOUR_MS).toISOString()}&group_by=type`, { key: t.key });
     expect((await json<{ total: number }>(res)).total).toBe(2);
+  });
+});
+
+describe("a batch's entries in analytics messages (one processed marker per message)", () => {
+  it('count once each, under one marker per message, however often the messages come', async () => {
+    const t = await newTenant();
+    const at = new Date(floorHour(Date.now()) - 2 * HOUR_MS).toISOString();
+    const entries = Array.from({ length: ENTRIES_PER_MARKER + 10 }, () => ({ id: uuid(), event_type: 'note_added', source: 'agent' as const, category: 'note' as const, occurred_at: at }));
+    const messages = entriesCountMessages(t.id, entries);
+    expect(messages.map((m) => (m.kind === 'contact_events' ? m.contact_events.length : 0))).toEqual([ENTRIES_PER_MARKER, 10]);
+    for (const round of [1, 2]) expect((await deliverAnalytics(shuffle([...messages, messages[1]!], round))).ackAll).toBe(true);
+    const from = new Date(floorHour(Date.now()) - 5 * HOUR_MS).toISOString();
+    const res = await call('GET', `/api/v1/analytics/events?kind=contact_event&from=${from}&to=${new Date(Date.now() + HOUR_MS).toISOString()}&group_by=type`, { key: t.key });
+    expect((await json<{ total: number }>(res)).total).toBe(entries.length);
+    const markers = await (await shardOf(t.id)).prepare('SELECT event_id FROM processed_events WHERE tenant_id = ? ORDER BY event_id').bind(t.id).all<{ event_id: string }>();
+    expect(markers.results.map((m) => m.event_id)).toEqual([entries[0]!.id, entries[ENTRIES_PER_MARKER]!.id].sort());
   });
 });
