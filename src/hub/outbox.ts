@@ -8,7 +8,6 @@ import type { AlarmScheduler } from './alarms';
 import type { HubMeta } from './meta';
 import { ParkedStore, REPORT_PAGE, type ParkReason, type ParkedRow } from './parked';
 import type { OutboxItem, OutboxRow } from '../relay-batcher/types';
-import type { AnalyticsMessage, RelayMessage } from '../domain/relay-message';
 import { RelaySink, analyticsMessages, oversizedQueues, relayFailureOf, relayMessages } from './relay';
 import type { HubOwner } from './types';
 
