@@ -1,8 +1,6 @@
 import type { AnalyticsMessage, RelayMessage } from '../domain/relay-message';
 import { utf8Bytes } from '../domain/json';
 
-export { utf8Bytes };
-
 // Re-exported for the modules that take the queue's whole vocabulary from here (the relay, the append path).
 export { relayMessageId, type AnalyticsMessage, type RelayMessage } from '../domain/relay-message';
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { floorHour } from '../../src/domain/analytics';
 import { HOUR_MS } from '../../src/domain/time';
-import { PACK_BYTES, packRelayMessages, relayMessageId, unpackRelay, utf8Bytes, type RelayMessage, type RelayQueueBody } from '../../src/queues/messages';
+import { PACK_BYTES, packRelayMessages, relayMessageId, unpackRelay, type RelayMessage, type RelayQueueBody } from '../../src/queues/messages';
+import { utf8Bytes } from '../../src/domain/json';
 import { call, json, newTenant, shardOf, uuid } from '../support/api';
 import { ENTRIES_PER_MARKER, entriesCountMessages } from '../../src/domain/relay-message';
 import { deliverAnalytics, shuffle } from '../support/analytics';
