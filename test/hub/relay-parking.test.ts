@@ -191,6 +191,27 @@ describe('A record that can never reach a destination is parked; the rest of the
     for (const id of ids) expect(a.rec.counts.webhooks.get(id), `webhooks got ${id}`).toBe(1);
   });
 
+  it("a batch's row is split only when every refusal is its own: with analytics down it waits whole, then splits and counts each entry once", async () => {
+    const a = await recordedHub();
+    const ids = Array.from({ length: 4 }, () => uuid());
+    // D1 refuses one entry for its own sake while the analytics queue is down for everybody.
+    a.rec.refuse.d1.add(ids[1]!);
+    a.rec.fail.analytics = true;
+    await appendEntries(a.t, a.contact, ids);
+    await eventually(async () => a.rec.attempts.analytics > 0);
+    for (let i = 0; i < 3; i++) await runDurableObjectAlarm(a.stub);
+    // Still the batch's one row: split now, its entries' own rows could count what a lost-looking send
+    // of the batch's message had counted.
+    expect((await outbox(a.stub)).pending).toBe(1);
+    expect(await parked(a.stub)).toEqual([]);
+    a.rec.fail.analytics = false;
+    await runDurableObjectAlarm(a.stub);
+    await eventually(async () => (await outbox(a.stub)).pending === 0, { timeoutMs: 5_000 });
+    expect(await parked(a.stub)).toEqual([expect.objectContaining({ destination: 'd1', record_id: ids[1], reason: 'failed_alone' })]);
+    for (const id of ids) expect(a.rec.counts.analytics.get(id), `analytics got ${id}`).toBe(1);
+    expect(await d1Entries(a.t.id, a.contact)).toEqual(ids.filter((id) => id !== ids[1]).sort());
+  });
+
   it('an outage is not a poison: nothing is parked while a destination refuses everything', async () => {
     const a = await recordedHub();
     a.rec.fail.webhooks = true;
