@@ -6,6 +6,8 @@
  *
  *   hhhhhhhh-hhhh-8hhh-Vrrr-rrrrrrrrrrrr   (h: hash, 8: version, V: variant 8–b, r: random)
  *
+ * (A registered hub then puts the record's sequence number in the last 48 bits: `sequencedId` below.)
+ *
  * A route that takes only an id reads the hash back and finds the hub in the shard's `hub_keys` table,
  * which holds one row per hub (written by its first append), instead of one owner-index row per id
  * (src/db/owners.ts). Ids chosen by clients stay whatever they are and keep their owner-index row.
@@ -37,4 +39,33 @@ const ADDRESSED = /^([0-9a-f]{8})-([0-9a-f]{4})-8([0-9a-f]{3})-[89ab][0-9a-f]{3}
 export function hubHashOfId(id: string): string | null {
   const m = ADDRESSED.exec(id);
   return m ? `${m[1]}${m[2]}${m[3]}` : null;
+}
+
+/*
+ * The id a registered hub gives a record it sequences: the hash part of an addressed id, the record's
+ * kind (an event and the entry it derives share their sequence number), 13 random bits and the
+ * sequence number itself (48 bits):
+ *
+ *   hhhhhhhh-hhhh-8hhh-Vrrr-ssssssssssss   (V: variant 10, the kind bit, a random bit; s: the sequence number)
+ *
+ * The hub finds such an id by its sequence number, the key of its tables, with no index of ids: one row
+ * written less per record (src/hub/record-ids.ts).
+ */
+
+export type RecordKind = 'event' | 'entry';
+
+/** The highest sequence number an id can carry (12 hex digits). */
+export const MAX_SEQUENCED = 2 ** 48 - 1;
+
+/** `addressed` (an id naming the hub) with `seq` and `kind` in its last 64 bits. */
+export function sequencedId(addressed: string, seq: number, kind: RecordKind): string {
+  const r = crypto.getRandomValues(new Uint16Array(1))[0]!;
+  const variant = 0x8 | (kind === 'entry' ? 0x2 : 0) | (r >> 15);
+  const random = (r & 0xfff).toString(16).padStart(3, '0');
+  return `${addressed.slice(0, 19)}${variant.toString(16)}${random}-${seq.toString(16).padStart(12, '0')}`;
+}
+
+/** The sequence number an id carries if it is one of `sequencedId`'s (any addressed id reads as one). */
+export function sequenceOfId(id: string): number | null {
+  return ADDRESSED.test(id) ? parseInt(id.slice(24), 16) : null;
 }

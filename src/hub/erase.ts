@@ -12,6 +12,7 @@ import type { AlarmScheduler } from './alarms';
 import type { LogStore } from './log-store';
 import type { HubMeta } from './meta';
 import type { Outbox } from './outbox';
+import type { RecordIds } from './record-ids';
 import { applyHubSchema } from './storage';
 import type { TimelineStore } from './timeline-store';
 import { NOTHING_ERASED, type HubEraseCounts, type HubOwner } from './types';
@@ -77,6 +78,7 @@ export interface ErasableHub {
   env: Env;
   owner: HubOwner;
   streamId: string;
+  ids: RecordIds;
   log: LogStore;
   timeline: TimelineStore;
   outbox: Outbox;
@@ -96,7 +98,7 @@ export interface ErasableHub {
  * `after=N` from before the erase never skips a new entry that would otherwise reuse N.
  */
 export async function eraseHub(hub: ErasableHub): Promise<HubEraseCounts> {
-  const { ctx, env, owner, streamId, log, timeline, outbox, meta, alarms } = hub;
+  const { ctx, env, owner, streamId, ids, log, timeline, outbox, meta, alarms } = hub;
   await outbox.pause();
   try {
     return await ctx.blockConcurrencyWhile(async () => {
@@ -127,6 +129,7 @@ export async function eraseHub(hub: ErasableHub): Promise<HubEraseCounts> {
       ctx.storage.transactionSync(() => {
         log.deleteAll();
         timeline.deleteAll();
+        ids.deleteAll();
         outbox.deleteAll();
         meta.deleteAllButSequence();
         meta.saveSequence(highWater);
@@ -136,7 +139,7 @@ export async function eraseHub(hub: ErasableHub): Promise<HubEraseCounts> {
       // turn, before any await: deleteAll takes effect at once, and writes made in one turn are
       // committed together (write coalescing), so no window leaves a storage without its counter.
       const cleared = ctx.storage.deleteAll();
-      applyHubSchema(ctx.storage.sql);
+      ids.adopt(applyHubSchema(ctx.storage.sql));
       if (highWater > 0) meta.saveSequence(highWater);
       await cleared;
       outbox.forget();

@@ -11,6 +11,7 @@ import { HubMeta } from './meta';
 import { Outbox, type ParkedRow } from './outbox';
 import type { RelaySink } from './relay';
 import { HubSockets } from './sockets';
+import { RecordIds } from './record-ids';
 import { applyHubSchema } from './storage';
 import { TimelineStore } from './timeline-store';
 import { StreamWriter } from './writer';
@@ -69,6 +70,7 @@ export class StreamHub extends DurableObject<Env> {
   private readonly owner: HubOwner;
   private readonly name: string;
   private readonly meta: HubMeta;
+  private readonly ids: RecordIds;
   private readonly log: LogStore;
   private readonly timeline: TimelineStore;
   private readonly outbox: Outbox;
@@ -85,13 +87,13 @@ export class StreamHub extends DurableObject<Env> {
     this.owner = owner;
     this.name = hubName(owner);
     const sql = ctx.storage.sql;
-    applyHubSchema(sql);
+    this.ids = new RecordIds(sql, applyHubSchema(sql));
     this.meta = new HubMeta(sql);
-    this.log = new LogStore(sql);
-    this.timeline = new TimelineStore(sql);
+    this.log = new LogStore(sql, this.ids);
+    this.timeline = new TimelineStore(sql, this.ids);
     this.alarms = new AlarmScheduler(ctx.storage);
     this.outbox = new Outbox(ctx.storage, env, owner, this.meta, this.alarms, ctx.id.toString());
-    this.writer = new StreamWriter(ctx.storage, owner, this.meta, this.log, this.timeline, this.outbox, (changes) => this.committed(changes));
+    this.writer = new StreamWriter(ctx.storage, owner, this.meta, this.ids, this.log, this.timeline, this.outbox, (changes) => this.committed(changes));
     this.sockets = new HubSockets(ctx, {
       undelivered: () => this.timeline.undelivered(Date.now()),
       catchUpRows: (role, after, limit) => this.timeline.catchUpRows(role, after, limit, Date.now()),
@@ -315,6 +317,7 @@ export class StreamHub extends DurableObject<Env> {
       env: this.env,
       owner: this.owner,
       streamId: this.streamId,
+      ids: this.ids,
       log: this.log,
       timeline: this.timeline,
       outbox: this.outbox,

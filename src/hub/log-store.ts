@@ -1,5 +1,6 @@
 import type { EventRecord } from '../domain/schemas/events';
 import type { StoredAppend } from '../domain/idempotency';
+import type { RecordIds } from './record-ids';
 
 /** A stored log event as the idempotency check needs it, with the original record for a replay. */
 export interface StoredLogEvent extends StoredAppend {
@@ -11,12 +12,16 @@ export interface StoredLogEvent extends StoredAppend {
  * number. SQL only; the hub decides what to write and when (inside its transactions).
  */
 export class LogStore {
-  constructor(private readonly sql: SqlStorage) {}
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly recordIds: RecordIds,
+  ) {}
 
   /** The event committed under this id, or else under this Idempotency-Key. */
   find(id: string, key: string | null): StoredLogEvent | undefined {
     type Row = { id: string; request_hash: string | null; body: string };
-    const byId = this.sql.exec<Row>(`SELECT id, request_hash, body FROM log WHERE id = ?`, id).toArray()[0];
+    const seq = this.recordIds.seqOf('event', id);
+    const byId = seq === null ? undefined : this.sql.exec<Row>(`SELECT id, request_hash, body FROM log WHERE seq = ?`, seq).toArray()[0];
     const row = byId || key === null ? byId : this.sql.exec<Row>(`SELECT id, request_hash, body FROM log WHERE idempotency_key = ?`, key).toArray()[0];
     return row && { id: row.id, request_hash: row.request_hash, record: JSON.parse(row.body) as EventRecord };
   }
@@ -32,10 +37,12 @@ export class LogStore {
       timestamp,
       JSON.stringify(record),
     );
+    this.recordIds.stored('event', record.id, record.sequence_number);
   }
 
   get(id: string): EventRecord | null {
-    const row = this.sql.exec<{ body: string }>(`SELECT body FROM log WHERE id = ?`, id).toArray()[0];
+    const seq = this.recordIds.seqOf('event', id);
+    const row = seq === null ? undefined : this.sql.exec<{ body: string }>(`SELECT body FROM log WHERE seq = ?`, seq).toArray()[0];
     return row ? (JSON.parse(row.body) as EventRecord) : null;
   }
 

@@ -1,3 +1,5 @@
+import type { IdLayout } from './record-ids';
+
 /**
  * The hub's own SQLite schema. Applied in the constructor under blockConcurrencyWhile (applyHubSchema);
  * every statement is idempotent so that a hub woken after an upgrade brings itself up to date.
@@ -9,11 +11,12 @@
  */
 export const HUB_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
-  // Log events owned by this hub (its stream). The column seq is the sequence_number (the stream's version):
+  // Log events owned by this hub (its stream). No index on id: src/hub/record-ids.ts finds ids (hubs stored
+  // before keep an inline UNIQUE on it). The column seq is the sequence_number (the stream's version):
   // stored hubs already have it under this name, and SQL reads it back `AS sequence_number` where rows leave the store.
   `CREATE TABLE IF NOT EXISTS log (
      seq INTEGER PRIMARY KEY,
-     id TEXT NOT NULL UNIQUE,
+     id TEXT NOT NULL,
      idempotency_key TEXT,
      request_hash TEXT NOT NULL,
      event_type TEXT NOT NULL,
@@ -24,7 +27,7 @@ export const HUB_SCHEMA = [
   // is what finds it (and keeps it to one per event: seq is the key); origin_event_id needs no index.
   `CREATE TABLE IF NOT EXISTS timeline (
      seq INTEGER PRIMARY KEY,
-     id TEXT NOT NULL UNIQUE,
+     id TEXT NOT NULL,
      idempotency_key TEXT,
      request_hash TEXT,
      origin_event_id TEXT,
@@ -41,6 +44,9 @@ export const HUB_SCHEMA = [
      revision INTEGER NOT NULL,
      body TEXT NOT NULL
    )`,
+  // The ids that their sequence number does not find (src/hub/record-ids.ts): a client's, or given before
+  // the hub's key was registered.
+  `CREATE TABLE IF NOT EXISTS hub_ids (kind TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID`,
   // Most entries name no session: the index of before held an entry for each of them.
   `DROP INDEX IF EXISTS timeline_session`,
   `CREATE INDEX IF NOT EXISTS timeline_by_session ON timeline (session_id, seq) WHERE session_id IS NOT NULL`,
@@ -83,7 +89,8 @@ const PARTIAL_UNIQUE: [table: string, index: string][] = [
   ['timeline', 'timeline_idempotency'],
 ];
 
-export function applyHubSchema(sql: SqlStorage): void {
+/** Applies HUB_SCHEMA; answers which tables keep the inline UNIQUE index on `id` of hubs stored before. */
+export function applyHubSchema(sql: SqlStorage): IdLayout {
   for (const statement of HUB_SCHEMA) sql.exec(statement);
   // One pass over sqlite_master (it has no index) for both tables.
   const created = new Map(
@@ -93,4 +100,6 @@ export function applyHubSchema(sql: SqlStorage): void {
     if (/idempotency_key TEXT UNIQUE/.test(created.get(table) ?? '')) continue;
     sql.exec(`CREATE UNIQUE INDEX IF NOT EXISTS ${index} ON ${table} (idempotency_key) WHERE idempotency_key IS NOT NULL`);
   }
+  const indexed = (table: string) => /\bid TEXT NOT NULL UNIQUE/.test(created.get(table) ?? '');
+  return { event: indexed('log'), entry: indexed('timeline') };
 }

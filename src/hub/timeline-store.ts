@@ -1,6 +1,7 @@
 import type { RealtimeRole } from '../domain/realtime-token';
 import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import type { StoredAppend } from '../domain/idempotency';
+import type { RecordIds } from './record-ids';
 import type { TimelineQuery } from './types';
 
 /** A stored timeline entry as the idempotency check needs it, with the original record for a replay. */
@@ -14,12 +15,16 @@ export interface StoredEntry extends StoredAppend {
  * layer reads its catch-up here.
  */
 export class TimelineStore {
-  constructor(private readonly sql: SqlStorage) {}
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly recordIds: RecordIds,
+  ) {}
 
   /** The entry committed under this id, or else under this Idempotency-Key. */
   find(id: string, key: string | null): StoredEntry | undefined {
     type Row = { id: string; request_hash: string | null; body: string };
-    const byId = this.sql.exec<Row>(`SELECT id, request_hash, body FROM timeline WHERE id = ?`, id).toArray()[0];
+    const seq = this.recordIds.seqOf('entry', id);
+    const byId = seq === null ? undefined : this.sql.exec<Row>(`SELECT id, request_hash, body FROM timeline WHERE seq = ?`, seq).toArray()[0];
     const row = byId || key === null ? byId : this.sql.exec<Row>(`SELECT id, request_hash, body FROM timeline WHERE idempotency_key = ?`, key).toArray()[0];
     return row && { id: row.id, request_hash: row.request_hash, record: JSON.parse(row.body) as TimelineEntryRecord };
   }
@@ -44,6 +49,7 @@ export class TimelineStore {
       Date.parse(r.occurred_at),
       JSON.stringify(r),
     );
+    this.recordIds.stored('entry', r.id, r.sequence_number);
   }
 
   get(id: string): TimelineEntryRecord | null {
@@ -51,31 +57,37 @@ export class TimelineStore {
   }
 
   getWithRevision(id: string): { record: TimelineEntryRecord; revision: number } | null {
-    const row = this.sql.exec<{ body: string; revision: number }>(`SELECT body, revision FROM timeline WHERE id = ?`, id).toArray()[0];
+    const seq = this.recordIds.seqOf('entry', id);
+    const row = seq === null ? undefined : this.sql.exec<{ body: string; revision: number }>(`SELECT body, revision FROM timeline WHERE seq = ?`, seq).toArray()[0];
     return row ? { record: JSON.parse(row.body) as TimelineEntryRecord, revision: row.revision } : null;
   }
 
   /** The entry derived from this log event, if any. */
   derivedFrom(eventId: string): TimelineEntryRecord | null {
     // A derived entry has its log event's sequence number (seq is both tables' key).
-    const row = this.sql.exec<{ body: string }>(`SELECT t.body FROM log l JOIN timeline t ON t.seq = l.seq WHERE l.id = ?`, eventId).toArray()[0];
+    const seq = this.recordIds.seqOf('event', eventId);
+    const row = seq === null ? undefined : this.sql.exec<{ body: string }>(`SELECT body FROM timeline WHERE seq = ?`, seq).toArray()[0];
     return row ? (JSON.parse(row.body) as TimelineEntryRecord) : null;
   }
 
   /** Stores a changed entry (its delivered/read flags) under a new revision. */
   update(next: TimelineEntryRecord, revision: number): void {
     this.sql.exec(
-      `UPDATE timeline SET delivered = ?, read = ?, revision = ?, body = ? WHERE id = ?`,
+      `UPDATE timeline SET delivered = ?, read = ?, revision = ?, body = ? WHERE seq = ?`,
       next.delivered ? 1 : 0,
       next.read ? 1 : 0,
       revision,
       JSON.stringify(next),
-      next.id,
+      next.sequence_number,
     );
   }
 
   delete(id: string): boolean {
-    return this.sql.exec(`DELETE FROM timeline WHERE id = ?`, id).rowsWritten > 0;
+    const seq = this.recordIds.seqOf('entry', id);
+    if (seq === null) return false;
+    this.sql.exec(`DELETE FROM timeline WHERE seq = ?`, seq);
+    this.recordIds.deleted('entry', id);
+    return true;
   }
 
   list(q: TimelineQuery, now: number): { events: TimelineEntryRecord[]; total: number } {

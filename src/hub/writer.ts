@@ -8,6 +8,7 @@ import { deriveTimelineEntry } from '../domain/timeline-derivation';
 import type { LogStore } from './log-store';
 import type { HubMeta } from './meta';
 import type { Outbox } from './outbox';
+import type { RecordIds, RecordKind } from './record-ids';
 import type { TimelineStore } from './timeline-store';
 import {
   ownerStreamId,
@@ -32,6 +33,7 @@ export class StreamWriter {
     private readonly storage: DurableObjectStorage,
     private readonly owner: HubOwner,
     private readonly meta: HubMeta,
+    private readonly ids: RecordIds,
     private readonly log: LogStore,
     private readonly timeline: TimelineStore,
     private readonly outbox: Outbox,
@@ -42,6 +44,14 @@ export class StreamWriter {
 
   private get streamId(): string {
     return ownerStreamId(this.owner);
+  }
+
+  /**
+   * The id of a record about to be sequenced `seq`: a client's as it is; else, once the hub's key is
+   * registered (so that routes find the hub from the hash), one carrying its sequence number.
+   */
+  private idFor(kind: RecordKind, item: { id: string; idChosen: boolean }, seq: number): string {
+    return !item.idChosen && this.meta.hubKey() === 'registered' ? this.ids.mint(kind, item.id, seq) : item.id;
   }
 
   // ---------------------------------------------------------------- appends
@@ -87,7 +97,7 @@ export class StreamWriter {
       for (const { index, e } of fresh) {
         sequenceNumber += 1;
         const record: EventRecord & { sequence_number: number } = {
-          id: e.id,
+          id: this.idFor('event', e, sequenceNumber),
           event_type: e.event_type,
           source: e.source,
           contact_id: e.contact_id,
@@ -103,7 +113,7 @@ export class StreamWriter {
         };
         this.log.insert(record, e.idempotencyKey, e.requestHash, e.timestamp);
         out[index] = record;
-        const entry = this.owner.kind === 'contact' ? deriveTimelineEntry(record, sequenceNumber, now, e.derivedEntryId ?? crypto.randomUUID()) : null;
+        const entry = this.owner.kind === 'contact' ? deriveTimelineEntry(record, sequenceNumber, now, this.idFor('entry', { id: e.derivedEntryId ?? crypto.randomUUID(), idChosen: false }, sequenceNumber)) : null;
         if (entry) {
           this.timeline.insert(entry, null, null);
           derived.push(entry);
@@ -142,7 +152,7 @@ export class StreamWriter {
       for (const { index, e } of fresh) {
         sequenceNumber += 1;
         const record: TimelineEntryRecord = {
-          id: e.id,
+          id: this.idFor('entry', e, sequenceNumber),
           contact_id: this.owner.id,
           sequence_number: sequenceNumber,
           session_id: e.session_id,

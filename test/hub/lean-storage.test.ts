@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { sequenceOfId } from '../../src/domain/hub-ids';
 import { contactHubStub } from '../../src/hub';
 import type { StreamHub } from '../../src/hub/hub';
 import type { TimelineStore } from '../../src/hub/timeline-store';
@@ -48,9 +49,10 @@ describe('hub storage: usually-null columns are indexed only where set', () => {
     const contact = uuid();
     await addEntry(t, contact);
     const { log, timeline } = await inHub(t, contact, (sql) => ({ log: indexSql(sql, 'log'), timeline: indexSql(sql, 'timeline') }));
-    // One automatic index each (the id): no inline UNIQUE on idempotency_key or origin_event_id.
-    expect(log.filter((i) => i.sql === null)).toHaveLength(1);
-    expect(timeline.filter((i) => i.sql === null)).toHaveLength(1);
+    // No automatic index: no inline UNIQUE on idempotency_key or origin_event_id, and none on the id
+    // (test/hub/record-ids.test.ts).
+    expect(log.filter((i) => i.sql === null)).toHaveLength(0);
+    expect(timeline.filter((i) => i.sql === null)).toHaveLength(0);
     expect(log.find((i) => i.name === 'log_idempotency')?.sql).toContain('WHERE idempotency_key IS NOT NULL');
     expect(timeline.find((i) => i.name === 'timeline_idempotency')?.sql).toContain('WHERE idempotency_key IS NOT NULL');
     expect(timeline.find((i) => i.name === 'timeline_by_session')?.sql).toContain('WHERE session_id IS NOT NULL');
@@ -139,6 +141,17 @@ describe('hub storage: a hub stored with the schema of before', () => {
     expect(state.timeline).not.toContain('timeline_idempotency');
     expect(state.timeline).toContain('timeline_by_session');
     expect(state.sequence).toBeGreaterThan(500);
+
+    // Its UNIQUE index on id finds every id: no hub_ids rows, even for the id given before registration.
+    for (const e of [a, b]) expect((await call('GET', `/api/v1/contact-events/${e.id}`, { key: t.key })).status).toBe(200);
+    expect(await inHub(t, contact, (sql) => sql.exec(`SELECT 1 FROM hub_ids`).toArray().length)).toBe(0);
+    // An erase recreates the tables as new hubs have them, and the ids after it are found by their number.
+    expect((await call('DELETE', `/api/v1/contacts/${contact}`, { key: t.key })).status).toBe(200);
+    const c = await addEntry(t, contact);
+    const d = await addEntry(t, contact);
+    expect(await inHub(t, contact, (sql) => indexSql(sql, 'timeline').filter((i) => i.sql === null))).toEqual([]);
+    expect(sequenceOfId(d.id)).toBe(d.sequence_number);
+    for (const e of [c, d]) expect((await call('GET', `/api/v1/contact-events/${e.id}`, { key: t.key })).status).toBe(200);
   });
 });
 
