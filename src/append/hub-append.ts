@@ -1,5 +1,5 @@
 import { ownerKey, recordOwners, type OwnedId } from '../db/owners';
-import { hubAddressedId, hubHashOfId, hubKeyHash } from '../domain/hub-ids';
+import { hubAddressedId, hubIdPrefix, hubKeyHash, namesHub } from '../domain/hub-ids';
 import type { PreparedEntry, PreparedEvent } from '../domain/prepared';
 import { timelineMappingFor } from '../domain/timeline-mapping';
 import type { HubClient } from '../hub';
@@ -20,16 +20,18 @@ export interface Hub {
 /**
  * Gives the items whose id the server chooses ids that name this hub, and the timeline entry a
  * contact's event derives one too. Idempotent: items already addressed to this hub keep their ids.
+ * Answers the prefix of the hub's ids (src/domain/hub-ids.ts hubIdPrefix).
  */
 export async function addressToHub(owner: HubOwner, items: (PreparedEvent | PreparedEntry)[]): Promise<string> {
-  const hash = await hubKeyHash(ownerKey(owner));
+  const prefix = hubIdPrefix(await hubKeyHash(ownerKey(owner)));
   for (const item of items) {
-    if (!item.idChosen && hubHashOfId(item.id) !== hash) item.id = hubAddressedId(hash);
+    // A server-chosen id is always well formed: its prefix says it is addressed already.
+    if (!item.idChosen && !item.id.startsWith(prefix)) item.id = hubAddressedId(prefix);
     if ('contact_id' in item && owner.kind === 'contact' && item.derivedEntryId === undefined && timelineMappingFor(item.event_type)) {
-      item.derivedEntryId = hubAddressedId(hash);
+      item.derivedEntryId = hubAddressedId(prefix);
     }
   }
-  return hash;
+  return prefix;
 }
 
 /** The ids an append makes a hub hold: events' and the entries they derive, or entries. */
@@ -50,10 +52,10 @@ export function heldIds(items: (PreparedEvent | PreparedEntry)[]): OwnedId[] {
  */
 export async function appendAtHub<T>(d1: D1Database, hub: Hub, items: (PreparedEvent | PreparedEntry)[], append: () => Promise<AppendOutcome<T>>): Promise<AppendOutcome<T>> {
   const { owner } = hub;
-  const hash = await addressToHub(owner, items);
+  const prefix = await addressToHub(owner, items);
   const ids = heldIds(items);
-  const named = ids.filter((i) => hubHashOfId(i.id) === hash);
-  const [outcome] = await Promise.all([append(), recordOwners(d1, owner.tenantId, owner, ids.filter((i) => hubHashOfId(i.id) !== hash))]);
+  const named = ids.filter((i) => namesHub(i.id, prefix));
+  const [outcome] = await Promise.all([append(), recordOwners(d1, owner.tenantId, owner, ids.filter((i) => !namesHub(i.id, prefix)))]);
   if (!outcome.ok || !outcome.created || named.length === 0 || outcome.hub_key === 'registered') return outcome;
   const state = outcome.hub_key ?? (await hub.stub.registerHubKey(owner).catch(() => null));
   if (state !== 'registered') await recordOwners(d1, owner.tenantId, owner, named);

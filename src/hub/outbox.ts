@@ -116,11 +116,12 @@ export class Outbox {
    * Inside the change's transaction: the row that takes the change to D1 (and, unless told otherwise, to
    * the queues that carry its kind: a receipt goes to webhooks only).
    */
-  enqueue(item: OutboxItem, now: number, opts: { queues: boolean } = { queues: true }): void {
+  enqueue(item: OutboxItem, now: number, opts: { queues?: boolean; body?: string } = {}): void {
     this.clearRelayed();
-    const messages = opts.queues ? relayMessages('', item) : [];
-    const toWebhooks = messages.length > 0;
-    const toAnalytics = messages.some((m) => m.kind !== 'contact_event_receipt');
+    // A batch's entries all go to both queues (null); any other row as its messages say. `body`: the item's JSON, when the caller has it.
+    const messages = opts.queues === false ? [] : item.kind === 'entries' ? null : relayMessages('', item);
+    const toWebhooks = messages === null || messages.length > 0;
+    const toAnalytics = messages === null || messages.some((m) => m.kind !== 'contact_event_receipt');
     // Taken before the insert: should the caller's transaction roll back, the ids are merely skipped. A
     // batch's row takes the last id of a range as long as its entries, so that split() can put a row per
     // entry in its place, in order.
@@ -129,7 +130,7 @@ export class Outbox {
       `INSERT INTO outbox (id, kind, body, d1, wq, aq, created_at) VALUES (?, ?, ?, 1, ?, ?, ?)`,
       this.lastId,
       item.kind,
-      JSON.stringify(item),
+      opts.body ?? JSON.stringify(item),
       toWebhooks ? 1 : 0,
       toAnalytics ? 1 : 0,
       now,

@@ -34,24 +34,27 @@ export class RecordIds {
   }
 
   /**
-   * The id a record sequenced `seq` is stored under: `addressed` (the Worker's, naming this hub) with its
-   * sequence number in it, drawn again in the unlikely case that a stored id (a client's) is the same.
-   * An id that does not name a hub is kept.
+   * The ids records sequenced `seq` are stored under: `addressed` (the Worker's, naming this hub) with
+   * its sequence number in it, drawn again in the unlikely case that a stored id (a client's) is the
+   * same. An id that does not name a hub is kept. One lookup for all of them.
    */
-  mint(kind: RecordKind, addressed: string, seq: number): string {
-    if (hubHashOfId(addressed) === null || seq > MAX_SEQUENCED) return addressed;
-    for (;;) {
-      const id = sequencedId(addressed, seq, kind);
-      if (!this.held(kind, id)) return id;
+  mint(kind: RecordKind, items: { addressed: string; seq: number }[]): string[] {
+    const out = items.map(({ addressed, seq }) => (hubHashOfId(addressed) === null || seq > MAX_SEQUENCED ? addressed : sequencedId(addressed, seq, kind)));
+    let drawn = out.flatMap((id, i) => (id === items[i]!.addressed ? [] : [i]));
+    while (drawn.length > 0) {
+      const taken = this.held(kind, drawn.map((i) => out[i]!));
+      drawn = drawn.filter((i) => taken.has(out[i]!));
+      for (const i of drawn) out[i] = sequencedId(items[i]!.addressed, items[i]!.seq, kind);
     }
+    return out;
   }
 
-  /** Whether a stored record has this id. For a number not stored yet only hub_ids (or the old index) can hold it. */
-  private held(kind: RecordKind, id: string): boolean {
-    const stored = this.layout[kind]
-      ? this.sql.exec(`SELECT 1 FROM ${TABLE[kind]} WHERE id = ?`, id)
-      : this.sql.exec(`SELECT 1 FROM hub_ids WHERE kind = ? AND id = ?`, kind, id);
-    return stored.toArray().length > 0;
+  /** Which of these ids a stored record has. For numbers not stored yet only hub_ids (or the old index) can hold them. */
+  private held(kind: RecordKind, ids: string[]): Set<string> {
+    const rows = this.layout[kind]
+      ? this.sql.exec<{ id: string }>(`SELECT id FROM ${TABLE[kind]} WHERE id IN (SELECT value FROM json_each(?))`, JSON.stringify(ids))
+      : this.sql.exec<{ id: string }>(`SELECT id FROM hub_ids WHERE kind = ? AND id IN (SELECT value FROM json_each(?))`, kind, JSON.stringify(ids));
+    return new Set(rows.toArray().map((r) => r.id));
   }
 
   /** Inside the insert's transaction: a row for an id its sequence number does not find. */

@@ -29,7 +29,9 @@ export class TimelineStore {
     return row && { id: row.id, request_hash: row.request_hash, record: JSON.parse(row.body) as TimelineEntryRecord };
   }
 
-  insert(r: TimelineEntryRecord, idempotencyKey: string | null, requestHash: string | null): void {
+  /** Stores a new entry; answers its JSON as stored (a batch's outbox row is made of them). */
+  insert(r: TimelineEntryRecord, idempotencyKey: string | null, requestHash: string | null): string {
+    const body = JSON.stringify(r);
     this.sql.exec(
       `INSERT INTO timeline (seq, id, idempotency_key, request_hash, origin_event_id, session_id, event_type, category, is_realtime,
          delivered, read, visible_to_client, visible_to_agent, expires_at, occurred_at, revision, body)
@@ -47,9 +49,10 @@ export class TimelineStore {
       r.visible_to_agent ? 1 : 0,
       r.expires_at === null ? null : Date.parse(r.expires_at),
       Date.parse(r.occurred_at),
-      JSON.stringify(r),
+      body,
     );
     this.recordIds.stored('entry', r.id, r.sequence_number);
+    return body;
   }
 
   get(id: string): TimelineEntryRecord | null {

@@ -47,11 +47,16 @@ export class StreamWriter {
   }
 
   /**
-   * The id of a record about to be sequenced `seq`: a client's as it is; else, once the hub's key is
-   * registered (so that routes find the hub from the hash), one carrying its sequence number.
+   * The ids of records about to be sequenced from `first` on, in order: a client's as it is; else, once
+   * the hub's key is registered (so that routes find the hub from the hash), one carrying its sequence number.
    */
-  private idFor(kind: RecordKind, item: { id: string; idChosen: boolean }, seq: number): string {
-    return !item.idChosen && this.meta.hubKey() === 'registered' ? this.ids.mint(kind, item.id, seq) : item.id;
+  private idsFor(kind: RecordKind, items: { id: string; idChosen: boolean }[], first: number): string[] {
+    if (this.meta.hubKey() !== 'registered') return items.map((i) => i.id);
+    const minted = items.flatMap((item, k) => (item.idChosen ? [] : [{ k, addressed: item.id, seq: first + k }]));
+    const ids = this.ids.mint(kind, minted);
+    const out = items.map((i) => i.id);
+    minted.forEach(({ k }, j) => (out[k] = ids[j]!));
+    return out;
   }
 
   // ---------------------------------------------------------------- appends
@@ -92,12 +97,14 @@ export class StreamWriter {
 
     const now = Date.now();
     const derived: TimelineEntryRecord[] = [];
+    const eventIds = this.idsFor('event', fresh.map((f) => f.e), this.lastSequenceNumber + 1);
+    const entryIds = this.owner.kind === 'contact' ? this.idsFor('entry', fresh.map((f) => ({ id: f.e.derivedEntryId ?? crypto.randomUUID(), idChosen: false })), this.lastSequenceNumber + 1) : [];
     this.storage.transactionSync(() => {
       let sequenceNumber = this.lastSequenceNumber;
-      for (const { index, e } of fresh) {
+      for (const [k, { index, e }] of fresh.entries()) {
         sequenceNumber += 1;
         const record: EventRecord & { sequence_number: number } = {
-          id: this.idFor('event', e, sequenceNumber),
+          id: eventIds[k]!,
           event_type: e.event_type,
           source: e.source,
           contact_id: e.contact_id,
@@ -113,7 +120,7 @@ export class StreamWriter {
         };
         this.log.insert(record, e.idempotencyKey, e.requestHash, e.timestamp);
         out[index] = record;
-        const entry = this.owner.kind === 'contact' ? deriveTimelineEntry(record, sequenceNumber, now, this.idFor('entry', { id: e.derivedEntryId ?? crypto.randomUUID(), idChosen: false }, sequenceNumber)) : null;
+        const entry = this.owner.kind === 'contact' ? deriveTimelineEntry(record, sequenceNumber, now, entryIds[k]!) : null;
         if (entry) {
           this.timeline.insert(entry, null, null);
           derived.push(entry);
@@ -147,12 +154,14 @@ export class StreamWriter {
     const createdAt = iso(now);
     const printed = new Map<number, string>();
     const isoOf = (ms: number) => printed.get(ms) ?? printed.set(ms, iso(ms)).get(ms)!;
+    const ids = this.idsFor('entry', fresh.map((f) => f.e), this.lastSequenceNumber + 1);
+    const bodies: string[] = [];
     this.storage.transactionSync(() => {
       let sequenceNumber = this.lastSequenceNumber;
-      for (const { index, e } of fresh) {
+      for (const [k, { index, e }] of fresh.entries()) {
         sequenceNumber += 1;
         const record: TimelineEntryRecord = {
-          id: this.idFor('entry', e, sequenceNumber),
+          id: ids[k]!,
           contact_id: this.owner.id,
           sequence_number: sequenceNumber,
           session_id: e.session_id,
@@ -178,12 +187,13 @@ export class StreamWriter {
           created_at: createdAt,
           origin_event_id: null,
         };
-        this.timeline.insert(record, e.idempotencyKey, e.requestHash);
+        bodies.push(this.timeline.insert(record, e.idempotencyKey, e.requestHash));
         out[index] = record;
         records.push(record);
       }
-      // One outbox row for the request, however many entries it committed.
-      this.outbox.enqueue(records.length === 1 ? { kind: 'timeline', record: records[0]!, revision: 1, announce: true } : { kind: 'entries', records }, now);
+      // One outbox row for the request, however many entries it committed; a batch's is made of the stored JSON.
+      if (records.length === 1) this.outbox.enqueue({ kind: 'timeline', record: records[0]!, revision: 1, announce: true }, now);
+      else this.outbox.enqueue({ kind: 'entries', records }, now, { body: `{"kind":"entries","records":[${bodies.join(',')}]}` });
       this.lastSequenceNumber = sequenceNumber;
     });
     this.committed(records.map((entry) => ({ type: 'event', entry })));

@@ -1,7 +1,7 @@
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { hubAddressedId, hubHashOfId, hubKeyHash } from '../../src/domain/hub-ids';
+import { hubAddressedId, hubHashOfId, hubIdPrefix, hubKeyHash } from '../../src/domain/hub-ids';
 import { Uuid } from '../../src/domain/schemas/common';
 import { contactHubStub } from '../../src/hub';
 import type { StreamHub } from '../../src/hub/hub';
@@ -34,7 +34,7 @@ describe('ids that name their hub', () => {
   it('are UUIDs (version 8, RFC 9562 variant) carrying the hub hash, with random bits apart from it', async () => {
     const hash = await hubKeyHash(`contact:${uuid()}`);
     expect(hash).toMatch(/^[0-9a-f]{15}$/);
-    const ids = Array.from({ length: 200 }, () => hubAddressedId(hash));
+    const ids = Array.from({ length: 200 }, () => hubAddressedId(hubIdPrefix(hash)));
     for (const id of ids) {
       expect(Uuid.safeParse(id).success).toBe(true);
       expect(id[14]).toBe('8');

@@ -103,11 +103,12 @@ describe('ids a hub finds by their sequence number', () => {
     expect((await call('POST', `/api/v1/contacts/${contact}/events`, { key: t.key, body: note({ id: lookalike, title: 'other' }) })).status).toBe(409);
   });
 
-  it('an id the hub would give that a client already holds is drawn again', async () => {
+  it('an id the hub would give that a client already holds is drawn again, alone or in a batch', async () => {
     const t = await newTenant();
     const contact = uuid();
     const last = await addEntry(t, contact);
-    const next = last.sequence_number + 1;
+    // The second entry of a batch of three.
+    const next = last.sequence_number + 2;
     // Every id an entry numbered `next` can be given, bar one, is already a client's.
     const left = await inHub(t, contact, (sql) => {
       const prefix = last.id.slice(0, 19);
@@ -118,8 +119,11 @@ describe('ids a hub finds by their sequence number', () => {
       for (const id of all) if (id !== keep) sql.exec(`INSERT INTO hub_ids (kind, id, seq) VALUES ('entry', ?, 1000000)`, id);
       return keep;
     });
-    const entry = await addEntry(t, contact);
-    expect(entry).toMatchObject({ id: left, sequence_number: next });
+    const res = await call('POST', `/api/v1/contacts/${contact}/events/batch`, { key: t.key, body: { events: [note(), note(), note()] } });
+    expect(res.status).toBe(201);
+    const { events } = await json<{ events: Entry[] }>(res);
+    expect(events[1]).toMatchObject({ id: left, sequence_number: next });
+    expect(new Set(events.map((e) => sequenceOfId(e.id)))).toEqual(new Set([next - 1, next, next + 1]));
     expect(await get(t, left)).toMatchObject({ sequence_number: next });
   });
 });
