@@ -3,12 +3,16 @@ export function jsonBytes(value: unknown): number {
   return utf8Bytes(JSON.stringify(value));
 }
 
+const NON_ASCII = /[^\x00-\x7f]/;
+
 /**
  * UTF-8 length of a string, counted from its UTF-16 code units without encoding it (no buffer per
  * call: the append path sizes every entry and payload). A surrogate pair is one 4-byte character; a
  * lone surrogate is encoded as U+FFFD, 3 bytes, as TextEncoder does.
  */
 export function utf8Bytes(s: string): number {
+  // Most text is ASCII: one regular-expression scan (twice as fast as the loop below) says so.
+  if (!NON_ASCII.test(s)) return s.length;
   let n = s.length;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
