@@ -13,7 +13,7 @@
 // until nothing moves (relay, queue consumers, projections done), so the figures do not depend on the
 // machine. Every kind is sampled SAMPLES times; a kind whose samples differ is reported as an error.
 // A queue batch of one message is the worst case: under load the consumers' invocations are shared.
-// One kind is a batch append of BATCH entries (one request), reported per entry: what a batch shares.
+// Two kinds are batch appends of BATCH records (one request: entries, log events), reported per record: what a batch shares.
 //
 // Then bytes per event in D1: N realistic events (each naming a contact, ~300 B payload, two thirds
 // of a type that derives a timeline entry), D1's used pages ((page_count - freelist_count) × page_size)
@@ -191,6 +191,9 @@ async function kinds(url, adminToken) {
     const perEntry = (s) => ({ ...s, ...Object.fromEntries(COUNTERS.map((k) => [k, Number((s[k] / BATCH).toFixed(2))])) });
     const batch = (i) => Array.from({ length: BATCH }, (_, k) => ({ event_type: 'note_added', category: 'note', source: 'agent', title: `Batch ${i}.${k}` }));
     out[`timeline_entry_in_a_batch_of_${BATCH}`] = (await sampled(url, (i) => call('POST', `/api/v1/contacts/${contact}/events/batch`, { events: batch(i) }))).map(perEntry);
+    // A batch of BATCH log events naming the contact (each deriving an entry), counted per event.
+    const notes = (i) => Array.from({ length: BATCH }, (_, k) => note(contact, `${i}.${k}`));
+    out[`log_event_with_contact_in_a_batch_of_${BATCH}`] = (await sampled(url, (i) => call('POST', '/api/v1/events/batch', { events: notes(i) }))).map(perEntry);
     out.stream_append = await sampled(url, (i) => call('POST', `/api/v1/streams/${stream}/events`, { events: [{ event_type: 'order.placed', payload: { i } }] }));
     // A webhook delivery: the same kind of event with one matching subscription, minus it without.
     const withHook = await sampled(url, (i) => call('POST', '/api/v1/events', { event_type: 'invoice.noted', source: 'system', payload: { i } }));

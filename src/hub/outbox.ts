@@ -2,12 +2,11 @@ import { isFenced } from '../db/moves';
 import { tenantDb } from '../db/shards';
 import { insertParked } from '../db/ops';
 import { BacklogReport } from './backlog';
-import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import { MINUTE_MS } from '../domain/time';
 import type { AlarmScheduler } from './alarms';
 import type { HubMeta } from './meta';
 import { ParkedStore, REPORT_PAGE, type ParkReason, type ParkedRow } from './parked';
-import type { OutboxItem, OutboxRow } from '../relay-batcher/types';
+import { batchParts, outboxItems, partCount, type OutboxItem, type OutboxRow } from '../relay-batcher/types';
 import { RelaySink, analyticsMessages, oversizedQueues, relayFailureOf, relayMessages } from './relay';
 import type { HubOwner } from './types';
 
@@ -119,13 +118,13 @@ export class Outbox {
   enqueue(item: OutboxItem, now: number, opts: { queues?: boolean; body?: string } = {}): void {
     this.clearRelayed();
     // A batch's entries all go to both queues (null); any other row as its messages say. `body`: the item's JSON, when the caller has it.
-    const messages = opts.queues === false ? [] : item.kind === 'entries' ? null : relayMessages('', item);
+    const messages = opts.queues === false ? [] : batchParts(item) ? null : relayMessages('', item);
     const toWebhooks = messages === null || messages.length > 0;
     const toAnalytics = messages === null || messages.some((m) => m.kind !== 'contact_event_receipt');
     // Taken before the insert: should the caller's transaction roll back, the ids are merely skipped. A
     // batch's row takes the last id of a range as long as its entries, so that split() can put a row per
     // entry in its place, in order.
-    this.lastId += item.kind === 'entries' ? item.records.length : 1;
+    this.lastId += partCount(item);
     this.sql.exec(
       `INSERT INTO outbox (id, kind, body, d1, wq, aq, created_at) VALUES (?, ?, ?, 1, ?, ?, ?)`,
       this.lastId,
@@ -216,7 +215,7 @@ export class Outbox {
     let records = 0;
     for (const r of stored) {
       const item = JSON.parse(r.body) as OutboxItem;
-      records += item.kind === 'entries' ? item.records.length : 1;
+      records += partCount(item);
       if (rows.length > 0 && records > RELAY_BATCH) return { rows, more: true };
       rows.push({ id: r.id, item, chars: r.body.length, d1: r.d1 === 1, wq: r.wq === 1, aq: r.aq === 1 });
     }
@@ -272,11 +271,12 @@ export class Outbox {
       console.error(JSON.stringify({ msg: 'relay failed', owner: this.owner, destination: dest, isolated: failure.isolated, error: failure.error }));
     }
     const only = rows.length === 1 ? rows[0]! : null;
-    if (only?.item.kind === 'entries' && refused.some((f) => f.own)) {
+    const parts = only && batchParts(only.item);
+    if (only && parts && refused.some((f) => f.own)) {
       // Split only when every refusal is the row's own (then a refused queue send put nothing on its
       // queue, and the entries' own rows cannot count them twice); during an outage it waits whole.
       if (!refused.every((f) => f.own)) return 'down';
-      this.split(only.id, only.item.records);
+      this.split(only.id, parts);
       return 'own';
     }
     let parked = false;
@@ -298,13 +298,13 @@ export class Outbox {
    * below its own: the halving search and parking then single out the entry a destination refuses, and
    * the others go on, as for entries appended one by one.
    */
-  private split(id: number, records: TimelineEntryRecord[]): void {
-    const first = id - records.length + 1;
+  private split(id: number, parts: OutboxItem[]): void {
+    const first = id - parts.length + 1;
     this.storage.transactionSync(() => {
       const row = this.sql.exec<{ d1: number; wq: number; aq: number; created_at: number }>(`DELETE FROM outbox WHERE id = ? RETURNING d1, wq, aq, created_at`, id).one();
-      records.forEach((record, i) => {
-        const body = JSON.stringify({ kind: 'timeline', record, revision: 1, announce: true } satisfies OutboxItem);
-        this.sql.exec(`INSERT INTO outbox (id, kind, body, d1, wq, aq, created_at) VALUES (?, 'timeline', ?, ?, ?, ?, ?)`, first + i, body, row.d1, row.wq, row.aq, row.created_at);
+      parts.forEach((part, i) => {
+        const values = [first + i, part.kind, JSON.stringify(part), row.d1, row.wq, row.aq, row.created_at];
+        this.sql.exec(`INSERT INTO outbox (id, kind, body, d1, wq, aq, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`, ...values);
       });
     });
   }
@@ -382,8 +382,9 @@ export class Outbox {
 
   /** Whether log event `id` has yet to reach D1: pending for it here, or parked for it. */
   awaitingD1(id: string): boolean {
-    const rows = this.sql.exec<{ body: string }>(`SELECT body FROM outbox WHERE id > ? AND d1 = 1 AND kind = 'event'`, this.relayedUpTo).toArray();
-    return rows.some((r) => (JSON.parse(r.body) as Extract<OutboxItem, { kind: 'event' }>).insert.record.id === id) || this.parked.holds('d1', id);
+    const rows = this.sql.exec<{ body: string }>(`SELECT body FROM outbox WHERE id > ? AND d1 = 1 AND kind IN ('event', 'events')`, this.relayedUpTo).toArray();
+    const holds = (r: { body: string }) => outboxItems(JSON.parse(r.body) as OutboxItem).some((i) => i.kind === 'event' && i.insert.record.id === id);
+    return rows.some(holds) || this.parked.holds('d1', id);
   }
 
   /** Outbox state, for operations and tests. */

@@ -1,5 +1,5 @@
 import type { ParkedRecord } from '../db/ops';
-import type { OutboxItem } from '../relay-batcher/types';
+import { rowRecordId, type OutboxItem } from '../relay-batcher/types';
 import { utf8Bytes } from '../domain/json';
 
 /** Why a row left the outbox for one destination (docs/relay.md). */
@@ -33,9 +33,8 @@ export class ParkedStore {
   /** Inside the Outbox's transaction that takes the row out for `destination`. */
   insert(outboxId: number, destination: string, item: OutboxItem, reason: ParkReason, error: string, now: number): string {
     const body = JSON.stringify(item);
-    // A batch's row is named by its first entry (docs/decisions.md "Parking").
-    const recordId =
-      item.kind === 'event' ? item.insert.record.id : item.kind === 'timeline' ? item.record.id : item.kind === 'entries' ? item.records[0]!.id : item.id;
+    // A batch's row is named by its first record (docs/decisions.md "Parking").
+    const recordId = rowRecordId(item);
     this.sql.exec(
       `INSERT OR REPLACE INTO parked (outbox_id, destination, kind, record_id, body, bytes, reason, error, parked_at, reported)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,

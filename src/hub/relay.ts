@@ -125,6 +125,7 @@ export function analyticsMessages(tenantId: string, item: OutboxItem): Analytics
   if (item.kind === 'event') return [eventCountMessage(tenantId, item.insert.record, item.derived)];
   if (item.kind === 'timeline' && item.announce) return [entryCountMessage(tenantId, item.record)];
   if (item.kind === 'entries') return entriesCountMessages(tenantId, item.records);
+  if (item.kind === 'events') return item.items.map((i) => eventCountMessage(tenantId, i.insert.record, i.derived));
   return [];
 }
 
@@ -140,11 +141,11 @@ function relayMessage(tenantId: string, item: OutboxItem): RelayMessage | null {
  * such a row would fail every send it is part of, forever, so the relay parks it for that queue.
  */
 export function oversizedQueues(tenantId: string, r: OutboxRow): { queue: RelayQueue; bytes: number }[] {
-  // A batch's row is written only by versions that refuse a record over the record limit, so none of its
-  // messages can be over the message limit. A message is the outbox body's record in another short
+  // A batch's row is written only by versions that refuse a record over the record limit (and an event's
+  // payload and metadata over theirs), so none of its messages can be over the message limit. A message is the outbox body's record in another short
   // envelope (a tenant id instead of a revision or idempotency key); at 3 bytes per UTF-16 unit at most,
   // a body this short cannot make one too large, and it need not be serialized again.
-  if (r.item.kind === 'entries' || (!r.wq && !r.aq) || (r.chars !== undefined && r.chars * 3 + 2_000 <= MESSAGE_BYTES)) return [];
+  if (r.item.kind === 'entries' || r.item.kind === 'events' || (!r.wq && !r.aq) || (r.chars !== undefined && r.chars * 3 + 2_000 <= MESSAGE_BYTES)) return [];
   const over = (list: (RelayMessage | AnalyticsMessage)[]) => list.map(oversizedRelayMessage).find((b) => b !== null) ?? null;
   const out: { queue: RelayQueue; bytes: number }[] = [];
   const wq = r.wq ? over(relayMessages(tenantId, r.item)) : null;

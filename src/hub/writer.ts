@@ -8,6 +8,7 @@ import { deriveTimelineEntry } from '../domain/timeline-derivation';
 import type { LogStore } from './log-store';
 import type { HubMeta } from './meta';
 import type { Outbox } from './outbox';
+import type { OutboxItem } from '../relay-batcher/types';
 import type { RecordIds, RecordKind } from './record-ids';
 import type { TimelineStore } from './timeline-store';
 import {
@@ -97,6 +98,7 @@ export class StreamWriter {
 
     const now = Date.now();
     const derived: TimelineEntryRecord[] = [];
+    const parts: Extract<OutboxItem, { kind: 'events' }>['items'] = [];
     const eventIds = this.idsFor('event', fresh.map((f) => f.e), this.lastSequenceNumber + 1);
     const entryIds = this.owner.kind === 'contact' ? this.idsFor('entry', fresh.map((f) => ({ id: f.e.derivedEntryId ?? crypto.randomUUID(), idChosen: false })), this.lastSequenceNumber + 1) : [];
     this.storage.transactionSync(() => {
@@ -127,8 +129,10 @@ export class StreamWriter {
         }
         // The derived entry rides the event's outbox row: one row written (and later deleted) for both.
         const insert = { record, idempotency_key: e.idempotencyKey, request_hash: e.requestHash };
-        this.outbox.enqueue(entry ? { kind: 'event', insert, derived: entry } : { kind: 'event', insert }, now);
+        parts.push(entry ? { insert, derived: entry } : { insert });
       }
+      // One outbox row for the request, however many events it committed.
+      this.outbox.enqueue(parts.length === 1 ? { kind: 'event', ...parts[0]! } : { kind: 'events', items: parts }, now);
       this.lastSequenceNumber = sequenceNumber;
     });
     this.committed(derived.map((entry) => ({ type: 'event', entry })));

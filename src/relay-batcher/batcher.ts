@@ -6,7 +6,7 @@ import { sendRelay } from '../queues/messages';
 import type { AnalyticsMessage, RelayMessage } from '../domain/relay-message';
 import { dropUnwanted } from './wanted';
 import { d1Statements } from './statements';
-import type { D1Pass, RelayFailure, RelayQueue, RelayRequest, RelayResult } from './types';
+import { carriesEvents, type D1Pass, type RelayFailure, type RelayQueue, type RelayRequest, type RelayResult } from './types';
 
 /**
  * Tries the parts of a flush together, and when that fails, each part on its own: one hub's bad
@@ -154,7 +154,7 @@ export class RelayBatcher extends DurableObject<Env> {
     );
     // New log events are in D1: their tenants' projections can fold them (not awaited; the minute
     // cron is the safety net).
-    const tenants = new Set(list.filter((l) => results[l.i]!.d1 === null && l.d1.rows.some((r) => r.item.kind === 'event')).map((l) => l.d1.tenantId));
+    const tenants = new Set(list.filter((l) => results[l.i]!.d1 === null && l.d1.rows.some((r) => carriesEvents(r.item))).map((l) => l.d1.tenantId));
     for (const tenantId of tenants) void kickProjections(this.env, tenantId);
   }
 }

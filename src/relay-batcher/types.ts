@@ -22,11 +22,37 @@ export type OutboxItem =
    * event and its derived entry, they are parked together should a destination refuse the row.
    */
   | { kind: 'entries'; records: TimelineEntryRecord[] }
+  /** The log events of one append of two or more, each with the entry it derives: likewise one row. */
+  | { kind: 'events'; items: { insert: EventInsert; derived?: TimelineEntryRecord }[] }
   | { kind: 'timeline_delete'; id: string };
 
-/** The changes one outbox row carries: its own, the entry derived from an event, or a batch's entries. */
-export function outboxItems(item: OutboxItem): OutboxItem[] {
+/** A batch's row stands for the rows of its parts: an 'event' row per event, a 'timeline' row per entry (else null). */
+export function batchParts(item: OutboxItem): OutboxItem[] | null {
   if (item.kind === 'entries') return item.records.map((record) => ({ kind: 'timeline', record, revision: 1, announce: true }));
+  if (item.kind === 'events') return item.items.map((part): OutboxItem => ({ kind: 'event', ...part }));
+  return null;
+}
+
+/** How many rows a row stands for: a batch's parts (its id is the last of a range this long), else 1. */
+export function partCount(item: OutboxItem): number {
+  return item.kind === 'entries' ? item.records.length : item.kind === 'events' ? item.items.length : 1;
+}
+
+/** The id of the record a row is named by (when parked, in tests): its own, or a batch's first. */
+export function rowRecordId(item: OutboxItem): string {
+  const first = batchParts(item)?.[0] ?? item;
+  return first.kind === 'event' ? first.insert.record.id : first.kind === 'timeline' ? first.record.id : first.kind === 'timeline_delete' ? first.id : '';
+}
+
+/** Whether a row carries log events (which the tenant's projections fold once D1 has them). */
+export function carriesEvents(item: OutboxItem): boolean {
+  return item.kind === 'event' || item.kind === 'events';
+}
+
+/** The changes one outbox row carries: its own, the entry derived from an event, or a batch's parts'. */
+export function outboxItems(item: OutboxItem): OutboxItem[] {
+  const parts = batchParts(item);
+  if (parts) return parts.flatMap(outboxItems);
   if (item.kind !== 'event' || !item.derived) return [item];
   return [
     { kind: 'event', insert: item.insert },

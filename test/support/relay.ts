@@ -3,7 +3,7 @@ import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { contactHubStub } from '../../src/hub';
 import type { StreamHub } from '../../src/hub/hub';
 import { RelayError } from '../../src/hub/relay';
-import { outboxItems, type OutboxItem, type OutboxRow, type RelayQueue, type RelayRequest } from '../../src/relay-batcher/types';
+import { outboxItems, rowRecordId, type OutboxRow, type RelayQueue, type RelayRequest } from '../../src/relay-batcher/types';
 import { relayMessageIds } from '../../src/domain/relay-message';
 import { eventually, newTenant, uuid, type Tenant } from './api';
 
@@ -72,7 +72,7 @@ export class Recorder {
 /** The record ids outbox rows carry (a log event's row also carries its derived entry). */
 const rowIds = (rows: OutboxRow[]) => rows.flatMap((r) => outboxItems(r.item).map(itemId));
 
-export const itemId = (item: OutboxItem) => (item.kind === 'event' ? item.insert.record.id : item.kind === 'timeline' ? item.record.id : item.kind === 'entries' ? item.records[0]!.id : item.id);
+export const itemId = rowRecordId;
 
 export const outbox = (stub: DurableObjectStub<StreamHub>) => runInDurableObject(stub, (hub: StreamHub) => hub.outboxStats());
 
