@@ -117,13 +117,13 @@ export class Outbox {
    */
   enqueue(item: OutboxItem, now: number, opts: { queues?: boolean; body?: string } = {}): void {
     this.clearRelayed();
-    // A batch's entries all go to both queues (null); any other row as its messages say. `body`: the item's JSON, when the caller has it.
+    // A batch's records all go to both queues (null); any other row as its messages say. `body`: the item's JSON, when the caller has it.
     const messages = opts.queues === false ? [] : batchParts(item) ? null : relayMessages('', item);
     const toWebhooks = messages === null || messages.length > 0;
     const toAnalytics = messages === null || messages.some((m) => m.kind !== 'contact_event_receipt');
     // Taken before the insert: should the caller's transaction roll back, the ids are merely skipped. A
-    // batch's row takes the last id of a range as long as its entries, so that split() can put a row per
-    // entry in its place, in order.
+    // batch's row takes the last id of a range as long as its parts, so that split() can put a row per
+    // part (entry or event) in its place, in order.
     this.lastId += partCount(item);
     this.sql.exec(
       `INSERT INTO outbox (id, kind, body, d1, wq, aq, created_at) VALUES (?, ?, ?, 1, ?, ?, ?)`,
@@ -274,7 +274,7 @@ export class Outbox {
     const parts = only && batchParts(only.item);
     if (only && parts && refused.some((f) => f.own)) {
       // Split only when every refusal is the row's own (then a refused queue send put nothing on its
-      // queue, and the entries' own rows cannot count them twice); during an outage it waits whole.
+      // queue, and the parts' own rows cannot count them twice); during an outage it waits whole.
       if (!refused.every((f) => f.own)) return 'down';
       this.split(only.id, parts);
       return 'own';
@@ -294,9 +294,9 @@ export class Outbox {
   }
 
   /**
-   * Replaces a batch's row, refused for its own sake, by a row per entry in the ids its enqueue kept free
-   * below its own: the halving search and parking then single out the entry a destination refuses, and
-   * the others go on, as for entries appended one by one.
+   * Replaces a batch's row, refused for its own sake, by a row per part (entry or event) in the ids its
+   * enqueue kept free below its own: the halving search and parking then single out the record a
+   * destination refuses, and the others go on, as for records appended one by one.
    */
   private split(id: number, parts: OutboxItem[]): void {
     const first = id - parts.length + 1;

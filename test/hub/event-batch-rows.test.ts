@@ -51,6 +51,26 @@ describe('hub outbox: a batch of log events is one row', () => {
     expect((await outboxRows(stub)).map((r) => [r.id, r.kind])).toEqual([[5, 'event']]);
   });
 
+  it("once D1 has the batch's row, the tenant's projections fold its events without waiting for the cron", async () => {
+    const { t } = await recordedHub();
+    const contact = uuid();
+    const res = await call('POST', '/api/v1/events/batch', {
+      key: t.key,
+      body: {
+        events: [
+          { event_type: 'contact.created', source: 'system', contact_id: contact, payload: { name: 'Ada' } },
+          { event_type: 'contact.tag_added', source: 'system', contact_id: contact, payload: { tag: 'vip' } },
+        ],
+      },
+    });
+    expect(res.status).toBe(201);
+    const view = await eventually(async () => {
+      const r = await call('GET', `/api/v1/contacts/${contact}`, { key: t.key });
+      return r.status === 200 ? json<{ tags: string[] }>(r) : undefined;
+    });
+    expect(view.tags).toEqual(['vip']);
+  });
+
   it('D1 refuses one event of the batch (a constraint): the row splits, only that event is parked for D1, the others reach D1 and every event both queues', async () => {
     const { t, contact, stub, rec } = await recordedHub();
     const ids = [uuid(), uuid(), uuid(), uuid()];
