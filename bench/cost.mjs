@@ -119,7 +119,11 @@ const minus = (a, b) => Object.fromEntries(COUNTERS.map((k) => [k, a[k] - b[k]])
 
 // ---------------------------------------------------------------- the mix
 
-const note = (contactId, i) => ({ event_type: 'note.added', source: 'manual', contact_id: contactId, payload: { i, text: 'Called about the renewal' } });
+// Every event of the mix happens at the run's start: the rollups' hourly buckets the warm-up creates are
+// the ones every sample counts into, even when the clock passes an hour during the run (a sample that
+// opened a new hour's bucket would write its row and primary-key entry, 2 rows instead of 1).
+const AT = new Date().toISOString();
+const note = (contactId, i) => ({ event_type: 'note.added', timestamp: AT, source: 'manual', contact_id: contactId, payload: { i, text: 'Called about the renewal' } });
 
 function openSocket(url) {
   return new Promise((resolve, reject) => {
@@ -169,11 +173,11 @@ async function kinds(url, adminToken) {
     // Warm: the hubs exist, the API key is cached, the first-time work of each path is done, the
     // sockets are open; then one settle long enough for every safety alarm the warm-up set.
     await call('POST', '/api/v1/events', note(contact, -1));
-    await call('POST', '/api/v1/events', { event_type: 'order.noted', source: 'system', payload: { i: -1 } });
-    await call('POST', '/api/v1/events', { event_type: 'invoice.noted', source: 'system', payload: { i: -1 } });
-    await call('POST', `/api/v1/contacts/${contact}/events`, { event_type: 'note_added', category: 'note', source: 'agent', title: 'warm' });
-    await call('POST', `/api/v1/streams/${stream}/events`, { events: [{ event_type: 'order.placed', payload: { i: -1 } }] });
-    await call('POST', `/api/v1/contacts/${fanContact}/events`, { event_type: 'note_added', category: 'note', source: 'agent', title: 'warm' });
+    await call('POST', '/api/v1/events', { event_type: 'order.noted', timestamp: AT, source: 'system', payload: { i: -1 } });
+    await call('POST', '/api/v1/events', { event_type: 'invoice.noted', timestamp: AT, source: 'system', payload: { i: -1 } });
+    await call('POST', `/api/v1/contacts/${contact}/events`, { event_type: 'note_added', occurred_at: AT, category: 'note', source: 'agent', title: 'warm' });
+    await call('POST', `/api/v1/streams/${stream}/events`, { events: [{ event_type: 'order.placed', timestamp: AT, payload: { i: -1 } }] });
+    await call('POST', `/api/v1/contacts/${fanContact}/events`, { event_type: 'note_added', occurred_at: AT, category: 'note', source: 'agent', title: 'warm' });
     for (let s = 0; s < FANOUT_SOCKETS; s++) {
       const t = await call('POST', '/api/v1/realtime/tokens', { contact_id: fanContact, role: 'agent', agent_id: `agent-${s}`, ttl_seconds: 600 });
       sockets.push(await openSocket(t.url));
@@ -183,25 +187,25 @@ async function kinds(url, adminToken) {
     await settle(url, performance.now(), SAFETY_ALARM_MS + 500);
 
     out.log_event_with_contact = await sampled(url, (i) => call('POST', '/api/v1/events', note(contact, i)));
-    out.log_event_without_contact = await sampled(url, (i) => call('POST', '/api/v1/events', { event_type: 'order.noted', source: 'system', payload: { i } }));
+    out.log_event_without_contact = await sampled(url, (i) => call('POST', '/api/v1/events', { event_type: 'order.noted', timestamp: AT, source: 'system', payload: { i } }));
     out.timeline_entry = await sampled(url, (i) =>
-      call('POST', `/api/v1/contacts/${contact}/events`, { event_type: 'note_added', category: 'note', source: 'agent', title: `Note ${i}` }),
+      call('POST', `/api/v1/contacts/${contact}/events`, { event_type: 'note_added', occurred_at: AT, category: 'note', source: 'agent', title: `Note ${i}` }),
     );
     // A batch append of BATCH entries to one contact (one request), counted per entry: the totals / BATCH.
     const perEntry = (s) => ({ ...s, ...Object.fromEntries(COUNTERS.map((k) => [k, Number((s[k] / BATCH).toFixed(2))])) });
-    const batch = (i) => Array.from({ length: BATCH }, (_, k) => ({ event_type: 'note_added', category: 'note', source: 'agent', title: `Batch ${i}.${k}` }));
+    const batch = (i) => Array.from({ length: BATCH }, (_, k) => ({ event_type: 'note_added', occurred_at: AT, category: 'note', source: 'agent', title: `Batch ${i}.${k}` }));
     out[`timeline_entry_in_a_batch_of_${BATCH}`] = (await sampled(url, (i) => call('POST', `/api/v1/contacts/${contact}/events/batch`, { events: batch(i) }))).map(perEntry);
     // A batch of BATCH log events naming the contact (each deriving an entry), counted per event.
     const notes = (i) => Array.from({ length: BATCH }, (_, k) => note(contact, `${i}.${k}`));
     out[`log_event_with_contact_in_a_batch_of_${BATCH}`] = (await sampled(url, (i) => call('POST', '/api/v1/events/batch', { events: notes(i) }))).map(perEntry);
-    out.stream_append = await sampled(url, (i) => call('POST', `/api/v1/streams/${stream}/events`, { events: [{ event_type: 'order.placed', payload: { i } }] }));
+    out.stream_append = await sampled(url, (i) => call('POST', `/api/v1/streams/${stream}/events`, { events: [{ event_type: 'order.placed', timestamp: AT, payload: { i } }] }));
     // A webhook delivery: the same kind of event with one matching subscription, minus it without.
-    const withHook = await sampled(url, (i) => call('POST', '/api/v1/events', { event_type: 'invoice.noted', source: 'system', payload: { i } }));
+    const withHook = await sampled(url, (i) => call('POST', '/api/v1/events', { event_type: 'invoice.noted', timestamp: AT, source: 'system', payload: { i } }));
     if (received.length !== SAMPLES + 1) throw new Error(`the receiver got ${received.length} deliveries, expected ${SAMPLES + 1}`);
     out.webhook_delivery = withHook.map((s, k) => minus(s, out.log_event_without_contact[k]));
     // One timeline entry to a contact with 10 agent sockets open (the entry's cost and its fan-out).
     out.entry_fanned_out_to_10_sockets = await sampled(url, (i) =>
-      call('POST', `/api/v1/contacts/${fanContact}/events`, { event_type: 'note_added', category: 'note', source: 'agent', title: `Fan ${i}` }),
+      call('POST', `/api/v1/contacts/${fanContact}/events`, { event_type: 'note_added', occurred_at: AT, category: 'note', source: 'agent', title: `Fan ${i}` }),
     );
     if (frames !== SAMPLES * FANOUT_SOCKETS) throw new Error(`the sockets got ${frames} event frames, expected ${SAMPLES * FANOUT_SOCKETS}`);
     // Receipts: realtime entries appended before the window (after the kinds above, so that their
@@ -209,7 +213,7 @@ async function kinds(url, adminToken) {
     const receiptEntries = [];
     for (let i = 0; i < SAMPLES; i++) {
       receiptEntries.push(
-        await call('POST', `/api/v1/contacts/${receiptContact}/events`, { event_type: 'note_added', category: 'note', source: 'agent', title: `Receipt ${i}`, is_realtime: true }),
+        await call('POST', `/api/v1/contacts/${receiptContact}/events`, { event_type: 'note_added', occurred_at: AT, category: 'note', source: 'agent', title: `Receipt ${i}`, is_realtime: true }),
       );
     }
     const rt = await call('POST', '/api/v1/realtime/tokens', { contact_id: receiptContact, role: 'agent', agent_id: 'agent-receipts', ttl_seconds: 600 });
