@@ -23,6 +23,8 @@ export function bulkInsert<T extends Table>(
   columns: readonly (keyof D1Row<T> & string)[],
   rows: readonly Partial<Record<keyof D1Row<T>, unknown>>[],
   onConflict: string,
+  /** A condition on each row (`v->>i` is the value of columns[i]): rows that fail it are not inserted. */
+  filter = 'true',
 ): D1PreparedStatement {
   // Each row travels as an array in column order, not an object: the column names would otherwise be
   // repeated in every row, a third or more of the parameter's bytes, which D1 carries and parses per row.
@@ -31,7 +33,7 @@ export function bulkInsert<T extends Table>(
     .prepare(
       `WITH ${jsonRows('?2')}
        INSERT INTO ${getTableName(table)} (tenant_id, ${columns.join(', ')})
-       SELECT ?1, ${select} FROM json_rows WHERE true ORDER BY k
+       SELECT ?1, ${select} FROM json_rows WHERE ${filter} ORDER BY k
        ${onConflict}`,
     )
     .bind(tenantId, JSON.stringify(rows.map((r) => columns.map((c) => r[c] ?? null))));

@@ -81,10 +81,12 @@ const COLUMNS = [
 ] as const satisfies readonly (keyof TimelineEntryRow)[];
 
 /**
- * Upserts timeline entries relayed from their hub. A row only moves forward: an update relayed late
- * (lower revision) never overwrites a newer one, and a replay changes nothing. An entry id already
- * held by another contact of the tenant (a client-chosen id reused across contacts, which the API
- * refuses but two concurrent requests could race past) never overwrites that contact's row.
+ * Upserts timeline entries relayed from their hub, by their key (contact_id, sequence_number). A row
+ * only moves forward: an update relayed late (lower revision) never overwrites a newer one, and a replay
+ * changes nothing. Another id at a stored key is refused (trigger contact_events_key_held: setting the
+ * id raises a UNIQUE error), so that its hub parks it. An entry id that the owner index gives another contact of the tenant (a client-chosen
+ * id reused across contacts, which the API refuses but two concurrent requests could race past) is not
+ * stored a second time: its first owner keeps it.
  */
 export function upsertContactEventsStatement(
   d1: D1Database,
@@ -97,17 +99,42 @@ export function upsertContactEventsStatement(
     tenantId,
     COLUMNS,
     items.map((i) => timelineEntryToRow(i.record, i.revision)),
-    `ON CONFLICT (tenant_id, id) DO UPDATE SET
+    `ON CONFLICT (tenant_id, contact_id, sequence_number) DO UPDATE SET
        delivered = excluded.delivered, delivered_at = excluded.delivered_at, read = excluded.read, read_at = excluded.read_at,
        title = excluded.title, description = excluded.description, expires_at = excluded.expires_at, revision = excluded.revision
-     WHERE excluded.revision > contact_events.revision AND excluded.contact_id = contact_events.contact_id`,
+       , id = excluded.id
+     WHERE excluded.revision > contact_events.revision OR excluded.id <> contact_events.id`,
+    // v->>0 is the id, v->>1 the contact (COLUMNS).
+    `NOT EXISTS (SELECT 1 FROM id_owners AS o WHERE o.tenant_id = ?1 AND o.kind = 'entry' AND o.id = v->>0 AND o.owner <> 'contact:' || (v->>1))`,
   );
 }
 
-export function deleteContactEventsStatement(d1: D1Database, tenantId: string, ids: string[]): D1PreparedStatement {
-  return d1
-    .prepare(`DELETE FROM contact_events WHERE tenant_id = ?1 AND id IN (SELECT value FROM json_each(?2))`)
-    .bind(tenantId, JSON.stringify(ids));
+/**
+ * Deletes entries by their key. An item stored by an earlier version names the id alone: with no index
+ * of ids, those are found by walking the tenant's rows (only rows in flight at an upgrade are such).
+ */
+export function deleteContactEventsStatements(
+  d1: D1Database,
+  tenantId: string,
+  items: { id: string; contact_id?: string | undefined; sequence_number?: number | undefined }[],
+): D1PreparedStatement[] {
+  const keyed = items.filter((i) => i.contact_id !== undefined && i.sequence_number !== undefined);
+  const bare = items.filter((i) => i.contact_id === undefined || i.sequence_number === undefined).map((i) => i.id);
+  const out: D1PreparedStatement[] = [];
+  if (keyed.length > 0) {
+    out.push(
+      d1
+        .prepare(
+          `DELETE FROM contact_events WHERE tenant_id = ?1 AND rowid IN (SELECT ce.rowid FROM json_each(?2) AS j JOIN contact_events AS ce
+             ON ce.tenant_id = ?1 AND ce.contact_id = j.value->>0 AND ce.sequence_number = j.value->>1 AND ce.id = j.value->>2)`,
+        )
+        .bind(tenantId, JSON.stringify(keyed.map((i) => [i.contact_id, i.sequence_number, i.id]))),
+    );
+  }
+  if (bare.length > 0) {
+    out.push(d1.prepare(`DELETE FROM contact_events WHERE tenant_id = ?1 AND id IN (SELECT value FROM json_each(?2))`).bind(tenantId, JSON.stringify(bare)));
+  }
+  return out;
 }
 
 export interface TenantTimelineFilter {

@@ -34,7 +34,7 @@ const table = (t: Table, key: string[], lead?: MovedTable['lead']): MovedTable =
 export const MOVED_TABLES: MovedTable[] = [
   table(core.events, ['position']),
   table(core.logHeads, []),
-  table(core.contactEvents, ['id']),
+  table(core.contactEvents, ['contact_id', 'sequence_number']),
   table(core.relayOutbox, ['event_id']),
   table(core.processedEvents, ['event_id'], { column: 'consumer', values: ['analytics'] }),
   table(core.idOwners, ['kind', 'id']),

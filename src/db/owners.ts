@@ -85,9 +85,10 @@ const withHashes = (ids: string[]) => JSON.stringify(ids.flatMap((id) => {
 }));
 
 /**
- * The contact that holds each of these timeline entry ids: the index first (it knows ids the relay has
- * not brought yet, and names the first owner), then the query store (entries written before the index
- * existed). Ids that neither knows are absent.
+ * The contact that holds each of these timeline entry ids: the owner index first (it knows ids the relay
+ * has not brought yet, and names the first owner), then the hub the id's hash names. Ids that neither
+ * knows are absent. (contact_events has no index of ids: migrations/shard/0007 moved the ids it alone
+ * knew into the owner index.)
  */
 export async function entryOwners(d1: D1Database, tenantId: string, ids: string[]): Promise<Map<string, string>> {
   if (ids.length === 0) return new Map();
@@ -95,15 +96,14 @@ export async function entryOwners(d1: D1Database, tenantId: string, ids: string[
     .prepare(
       `SELECT id, substr(owner, 9) AS contact_id, 0 AS rank FROM id_owners
          WHERE tenant_id = ?1 AND kind = 'entry' AND id IN (SELECT value FROM json_each(?2)) AND owner LIKE 'contact:%'
-       UNION ALL SELECT id, contact_id, 1 FROM contact_events WHERE tenant_id = ?1 AND id IN (SELECT value FROM json_each(?2))
        UNION ALL SELECT j.value->>'id', substr(k.owner, 9), 2 FROM json_each(?3) AS j
          JOIN hub_keys AS k ON k.tenant_id = ?1 AND k.hash = j.value->>'hash' AND k.owner LIKE 'contact:%'
        ORDER BY rank DESC`,
     )
     .bind(tenantId, JSON.stringify(ids), withHashes(ids))
     .all<{ id: string; contact_id: string }>();
-  // The hub an id's hash names (rank 2) comes first, then the query store's row (rank 1), then the
-  // index (rank 0), each overwriting the one before: an owner-index row is the first owner's claim.
+  // The hub an id's hash names (rank 2) comes first, then the index (rank 0), which overwrites it: an
+  // owner-index row is the first owner's claim.
   return new Map(results.map((r) => [r.id, r.contact_id]));
 }
 

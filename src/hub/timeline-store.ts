@@ -85,12 +85,13 @@ export class TimelineStore {
     );
   }
 
-  delete(id: string): boolean {
+  /** Deletes entry `id`; its sequence number, or null when no entry has that id. */
+  delete(id: string): number | null {
     const seq = this.recordIds.seqOf('entry', id);
-    if (seq === null) return false;
+    if (seq === null) return null;
     this.sql.exec(`DELETE FROM timeline WHERE seq = ?`, seq);
     this.recordIds.deleted('entry', id);
-    return true;
+    return seq;
   }
 
   list(q: TimelineQuery, now: number): { events: TimelineEntryRecord[]; total: number } {

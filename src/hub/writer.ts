@@ -263,11 +263,18 @@ export class StreamWriter {
     this.storage.transactionSync(() => {
       // The counter is the highest stored row: kept before the newest row may go.
       this.meta.saveSequence(this.lastSequenceNumber);
-      deleted = this.timeline.delete(id);
-      if (deleted) this.outbox.enqueue({ kind: 'timeline_delete', id }, Date.now(), { queues: false });
+      const seq = this.timeline.delete(id);
+      if (seq === null) return;
+      deleted = true;
+      this.outbox.enqueue(this.deletion(id, seq), Date.now(), { queues: false });
     });
     if (deleted) this.committed([{ type: 'deleted', id }]);
     return deleted;
+  }
+
+  /** The outbox item of a deleted entry: its key in D1 (entries belong to contacts' hubs only). */
+  private deletion(id: string, seq: number): OutboxItem {
+    return { kind: 'timeline_delete', id, contact_id: this.owner.id, sequence_number: seq };
   }
 
   /** Deletes entries that expired before `before` (ms), here and — through the outbox — in D1. */
@@ -278,8 +285,8 @@ export class StreamWriter {
     this.storage.transactionSync(() => {
       this.meta.saveSequence(this.lastSequenceNumber);
       for (const id of ids) {
-        this.timeline.delete(id);
-        this.outbox.enqueue({ kind: 'timeline_delete', id }, now, { queues: false });
+        const seq = this.timeline.delete(id);
+        if (seq !== null) this.outbox.enqueue(this.deletion(id, seq), now, { queues: false });
       }
     });
     this.committed(ids.map((id) => ({ type: 'deleted', id })));

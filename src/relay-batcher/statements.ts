@@ -1,4 +1,4 @@
-import { deleteContactEventsStatement, upsertContactEventsStatement } from '../db/contact-events';
+import { deleteContactEventsStatements, upsertContactEventsStatement } from '../db/contact-events';
 import { insertEventsStatement } from '../db/events';
 import { outboxItems, type D1Pass, type OutboxItem, type OutboxRow } from './types';
 
@@ -52,7 +52,7 @@ function runStatements(db: D1Database, tenantId: string, rows: OutboxRow[]): D1P
       const items = run.map((r) => r.item as Extract<OutboxItem, { kind: 'timeline' }>);
       statements.push(upsertContactEventsStatement(db, tenantId, items));
     } else {
-      statements.push(deleteContactEventsStatement(db, tenantId, run.map((r) => (r.item as Extract<OutboxItem, { kind: 'timeline_delete' }>).id)));
+      statements.push(...deleteContactEventsStatements(db, tenantId, run.map((r) => r.item as Extract<OutboxItem, { kind: 'timeline_delete' }>)));
     }
     run = [];
     runBytes = 0;

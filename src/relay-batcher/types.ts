@@ -24,7 +24,11 @@ export type OutboxItem =
   | { kind: 'entries'; records: TimelineEntryRecord[] }
   /** The log events of one append of two or more, each with the entry it derives: likewise one row. */
   | { kind: 'events'; items: { insert: EventInsert; derived?: TimelineEntryRecord }[] }
-  | { kind: 'timeline_delete'; id: string };
+  /**
+   * A deleted entry, by its key in D1 (contact_id, sequence_number). Rows stored by earlier versions name
+   * the id alone.
+   */
+  | { kind: 'timeline_delete'; id: string; contact_id?: string; sequence_number?: number };
 
 /** A batch's row stands for the rows of its parts: an 'event' row per event, a 'timeline' row per entry (else null). */
 export function batchParts(item: OutboxItem): OutboxItem[] | null {

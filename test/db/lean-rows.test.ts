@@ -1,9 +1,9 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { rollupStatements } from '../../src/db/analytics';
-import { upsertContactEventsStatement } from '../../src/db/contact-events';
+import { deleteContactEventsStatements, upsertContactEventsStatement } from '../../src/db/contact-events';
 import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
-import { recordOwnersStatement } from '../../src/db/owners';
+import { entryOwners, recordOwnersStatement } from '../../src/db/owners';
 import type { RollupItem } from '../../src/domain/analytics';
 
 // D1 bills every row and index entry written. These tables are read only by their primary key, so
@@ -90,5 +90,89 @@ describe('rows written per receipt', () => {
     expect(renamed.meta.rows_written).toBeGreaterThan(1);
     expect((await found('yearly'))?.n).toBe(1);
     expect((await found('quarterly'))?.n).toBe(0);
+  });
+});
+
+describe('contact_events keyed by (contact_id, sequence_number)', () => {
+  const entry = (contactId: string, seq: number, id = crypto.randomUUID()): TimelineEntryRecord => {
+    const now = new Date().toISOString();
+    return {
+      id, contact_id: contactId, sequence_number: seq, session_id: null, event_type: 'note_added', category: 'note', priority: 'normal',
+      title: 'call back', description: null, payload: {}, metadata: {}, source: 'agent', triggered_by: null, integration_source: null, is_realtime: true,
+      delivered: false, delivered_at: null, read: false, read_at: null, visible_to_client: false, visible_to_agent: true, expires_at: null,
+      occurred_at: now, created_at: now, origin_event_id: null,
+    };
+  };
+  const ids = (t: string) => env.SHARD_0.prepare(`SELECT id FROM contact_events WHERE tenant_id = ? ORDER BY contact_id, sequence_number`).bind(t).all<{ id: string }>().then((r) => r.results.map((x) => x.id));
+
+  it('an entry writes its row, four indexes and its full-text row: no index of ids', async () => {
+    const t = tenant();
+    const r = await upsertContactEventsStatement(env.SHARD_0, t, [{ record: entry(crypto.randomUUID(), 1), revision: 1 }]).run();
+    // The row, contact_events_seq, _type, _category, _tenant_time, and the full-text row.
+    expect(r.meta.rows_written).toBe(6);
+    const indexes = await env.SHARD_0.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'contact_events'`).all<{ name: string }>();
+    expect(indexes.results.map((x) => x.name)).not.toContain('sqlite_autoindex_contact_events_1');
+  });
+
+  it('a replay changes nothing, and another id at a stored key is refused', async () => {
+    const t = tenant();
+    const contact = crypto.randomUUID();
+    const first = entry(contact, 1);
+    await upsertContactEventsStatement(env.SHARD_0, t, [{ record: first, revision: 1 }]).run();
+    const replay = await upsertContactEventsStatement(env.SHARD_0, t, [{ record: first, revision: 1 }]).run();
+    expect(replay.meta.rows_written).toBe(0);
+    // Refused, as the key on (tenant_id, id) refused it: the hub parks such a row.
+    await expect(upsertContactEventsStatement(env.SHARD_0, t, [{ record: { ...entry(contact, 1), title: 'x' }, revision: 1 }]).run()).rejects.toThrow(/UNIQUE constraint failed/);
+    await expect(upsertContactEventsStatement(env.SHARD_0, t, [{ record: { ...entry(contact, 1), title: 'x' }, revision: 2 }]).run()).rejects.toThrow(/UNIQUE constraint failed/);
+    expect(await ids(t)).toEqual([first.id]);
+    // A newer revision of the same entry goes through.
+    const renamed = await upsertContactEventsStatement(env.SHARD_0, t, [{ record: { ...first, title: 'renamed' }, revision: 2 }]).run();
+    expect(renamed.meta.rows_written).toBeGreaterThan(0);
+  });
+
+  it("an id the owner index gives another contact is not stored a second time", async () => {
+    const t = tenant();
+    const [a, b] = [crypto.randomUUID(), crypto.randomUUID()];
+    const id = `client-${crypto.randomUUID()}`;
+    await recordOwnersStatement(env.SHARD_0, t, { kind: 'contact', id: a }, [{ kind: 'entry', id }]).run();
+    await upsertContactEventsStatement(env.SHARD_0, t, [{ record: entry(b, 1, id), revision: 1 }, { record: entry(b, 2), revision: 1 }]).run();
+    await upsertContactEventsStatement(env.SHARD_0, t, [{ record: entry(a, 1, id), revision: 1 }]).run();
+    const rows = await env.SHARD_0.prepare(`SELECT contact_id FROM contact_events WHERE tenant_id = ? AND id = ?`).bind(t, id).all<{ contact_id: string }>();
+    expect(rows.results).toEqual([{ contact_id: a }]);
+    expect((await entryOwners(env.SHARD_0, t, [id])).get(id)).toBe(a);
+  });
+
+  it('deletes by key, and by id alone for items stored before the key was carried', async () => {
+    const t = tenant();
+    const contact = crypto.randomUUID();
+    const [e1, e2, e3] = [entry(contact, 1), entry(contact, 2), entry(contact, 3)];
+    await upsertContactEventsStatement(env.SHARD_0, t, [e1, e2, e3].map((record) => ({ record, revision: 1 }))).run();
+    // A key whose id does not match deletes nothing.
+    const statements = deleteContactEventsStatements(env.SHARD_0, t, [
+      { id: e1.id, contact_id: contact, sequence_number: 1 },
+      { id: e2.id, contact_id: contact, sequence_number: 3 },
+      { id: e3.id },
+    ]);
+    expect(statements).toHaveLength(2);
+    await env.SHARD_0.batch(statements);
+    expect(await ids(t)).toEqual([e2.id]);
+  });
+
+  it("the migration moves the ids only contact_events knew into the owner index, and no id a registered hub's hash names", async () => {
+    const migration = env.SHARD_MIGRATIONS.find((m) => m.name.startsWith('0007_'))!;
+    const backfill = migration.queries.find((q) => q.includes('INSERT OR IGNORE INTO id_owners'))!;
+    const t = tenant();
+    const contact = crypto.randomUUID();
+    // A hub of the tenant with a registered key: a sequenced id carries its hash.
+    const hash = '0123456789abcde';
+    await env.SHARD_0.prepare(`INSERT INTO hub_keys (tenant_id, hash, owner) VALUES (?, ?, ?)`).bind(t, hash, `contact:${contact}`).run();
+    const named = `01234567-89ab-8cde-8000-000000000001`;
+    const client = `client-${crypto.randomUUID()}`;
+    await upsertContactEventsStatement(env.SHARD_0, t, [{ record: entry(contact, 1, named), revision: 1 }, { record: entry(contact, 2, client), revision: 1 }]).run();
+    await env.SHARD_0.prepare(backfill).run();
+    const rows = await env.SHARD_0.prepare(`SELECT id, owner FROM id_owners WHERE tenant_id = ?`).bind(t).all<{ id: string; owner: string }>();
+    expect(rows.results).toEqual([{ id: client, owner: `contact:${contact}` }]);
+    const owners = await entryOwners(env.SHARD_0, t, [named, client]);
+    expect([owners.get(named), owners.get(client)]).toEqual([contact, contact]);
   });
 });

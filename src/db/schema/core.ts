@@ -91,6 +91,9 @@ export const relayOutbox = sqliteTable(
 );
 
 // The timeline's query store (cross-contact queries). The owning StreamHub is the source of truth.
+// Keyed by (tenant_id, contact_id, sequence_number), the hub's own key: no index of ids (one row fewer
+// written per entry). An id is found through its hub (the hash it carries, or id_owners), never here.
+// A rowid table: the full-text index (contact_events_fts) refers to its rows by rowid.
 export const contactEvents = sqliteTable(
   'contact_events',
   {
@@ -124,7 +127,6 @@ export const contactEvents = sqliteTable(
     revision: integer('revision').notNull(),
   },
   (t) => [
-    primaryKey({ columns: [t.tenantId, t.id] }),
     uniqueIndex('contact_events_seq').on(t.tenantId, t.contactId, t.sequenceNumber),
     index('contact_events_type').on(t.tenantId, t.eventType, t.occurredAt),
     index('contact_events_category').on(t.tenantId, t.category, t.occurredAt),
