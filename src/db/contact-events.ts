@@ -6,7 +6,7 @@ import { contactEvents } from './schema/core';
 
 // The timeline's query store. Its rows are timeline entries, and TypeScript names say so; the table
 // keeps its name `contact_events` (the API's word for what a client appends), and the statement
-// builders the hubs' relay uses (upsert/deleteContactEventsStatement) are named for the table they write.
+// builders the hubs' relay uses (upsertContactEventsStatement, deleteContactEventsStatements) are named for the table they write.
 
 /** A row of `contact_events`, a timeline entry, as D1 returns it. */
 export type TimelineEntryRow = D1Row<typeof contactEvents>;
