@@ -151,12 +151,21 @@ export async function headPosition(d1: D1Database, tenantId: string): Promise<nu
   return row?.p ?? 0;
 }
 
-/** Positions of events by id (for stream reads served by the hubs, whose rows reach D1 a moment later). */
-export async function positionsOf(d1: D1Database, tenantId: string, ids: string[]): Promise<Map<string, number>> {
-  if (ids.length === 0) return new Map();
+/**
+ * Positions of a stream's events by id, found by their sequence numbers (for stream reads served by the
+ * hubs, whose rows reach D1 a moment later). `streamId`: the stream's D1 `stream_id`.
+ */
+export async function positionsOf(
+  d1: D1Database,
+  tenantId: string,
+  streamId: string,
+  records: { id: string; sequence_number: number | null }[],
+): Promise<Map<string, number>> {
+  const versions = records.flatMap((r) => (r.sequence_number === null ? [] : [r.sequence_number]));
+  if (versions.length === 0) return new Map();
   const { results } = await d1
-    .prepare(`SELECT id, position FROM events WHERE tenant_id = ?1 AND id IN (SELECT value FROM json_each(?2))`)
-    .bind(tenantId, JSON.stringify(ids))
+    .prepare(`SELECT id, position FROM events WHERE tenant_id = ?1 AND stream_id = ?2 AND stream_version IN (SELECT value FROM json_each(?3))`)
+    .bind(tenantId, streamId, JSON.stringify(versions))
     .all<{ id: string; position: number }>();
   return new Map(results.map((r) => [r.id, r.position]));
 }

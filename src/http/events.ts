@@ -6,6 +6,7 @@ import {
   eventPage,
   eventStatsFromLog,
   getEvent,
+  getHubEvent,
   listEvents,
   servedEvent,
   type EventFilters,
@@ -21,7 +22,8 @@ import { Uuid, problemResponses } from '../domain/schemas/common';
 import { CountEventsQuery, EventCount, EventPage, EventStatsResponse, ExportEventsQuery, ListEventsQuery, StatsQuery } from '../domain/schemas/event-queries';
 import { Event, EventBatch, NewEvent } from '../domain/schemas/events';
 import { DAY_MS, HOUR_MS, iso, parseTimeParam } from '../domain/time';
-import { contactHub, streamHub } from '../hub';
+import { contactHub, ownerStreamId, streamHub } from '../hub';
+import { sequenceOfId } from '../domain/hub-ids';
 import { eventOwners } from '../db/owners';
 import { upcastEvent } from '../domain/upcasters';
 import { appendLog } from '../append/log';
@@ -317,12 +319,19 @@ events.openapi(
     const { event_id: id } = c.req.valid('param');
     const row = await getEvent(c.var.db, tenantId, id);
     if (row) return c.json(servedEvent(eventFromRow(row)), 200);
-    // Not in the query store yet: the id (or the owner index) names the hub that committed it, which
-    // answers while the event is on its way to D1 (docs/api.md "Read your writes"); otherwise there is none.
+    // Not among the ids D1 indexes: the id (or the owner index) names the hub that committed it. D1 has
+    // the event at the sequence number the id carries; else the hub answers while the event is on its
+    // way to D1 (docs/api.md "Read your writes"); else D1 may hold it elsewhere in the stream.
     const owner = (await eventOwners(c.var.db, tenantId, [id])).get(id);
-    const event = owner && (await (owner.kind === 'contact' ? contactHub(c.env, tenantId, owner.id) : streamHub(c.env, tenantId, owner.id)).stub.getUnrelayedEvent(owner, id));
-    if (!event) throw notFound('The event');
-    return c.json(servedEvent(event), 200);
+    if (!owner) throw notFound('The event');
+    const found = (walk: boolean) => getHubEvent(c.var.db, tenantId, ownerStreamId(owner), id, sequenceOfId(id), walk);
+    const stored = await found(false);
+    if (stored) return c.json(servedEvent(eventFromRow(stored)), 200);
+    const event = await (owner.kind === 'contact' ? contactHub(c.env, tenantId, owner.id) : streamHub(c.env, tenantId, owner.id)).stub.getUnrelayedEvent(owner, id);
+    if (event) return c.json(servedEvent(event), 200);
+    const walked = await found(true);
+    if (!walked) throw notFound('The event');
+    return c.json(servedEvent(eventFromRow(walked)), 200);
   },
 );
 

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { contactHub, streamHub } from '../hub';
+import { contactHub, ownerStreamId, streamHub } from '../hub';
 import type { ExpectedVersion } from '../domain/expected-version';
 import type { PreparedEvent } from '../domain/prepared';
 import { positionsOf } from '../db/log';
@@ -131,13 +131,12 @@ streams.openapi(
       if (outcome.reason === 'wrong_expected_version') throw wrongExpectedVersion(outcome.detail, outcome.current_version, expected);
       throw conflict(outcome.detail, { current_version: outcome.current_version });
     }
-    const ids = outcome.records.map((r) => r.id);
     let positions = new Map<string, number>();
     if (c.req.valid('query').wait === 'position') {
       await stub.relay();
-      positions = await positionsOf(c.var.db, tenantId, ids);
+      positions = await positionsOf(c.var.db, tenantId, ownerStreamId(hub.owner), outcome.records);
     } else if (!outcome.created) {
-      positions = await positionsOf(c.var.db, tenantId, ids);
+      positions = await positionsOf(c.var.db, tenantId, ownerStreamId(hub.owner), outcome.records);
     }
     return c.json(
       {
@@ -174,7 +173,7 @@ streams.openapi(
     const from = q.direction === 'forward' ? (q.after ?? 0) + 1 : q.after === undefined ? Number.MAX_SAFE_INTEGER : q.after - 1;
     const page = await stub.readStream(owner, from, q.limit, q.direction);
     if (page.version === 0) throw notFound(`The stream ${ref.streamId}`);
-    const positions = await positionsOf(c.var.db, tenantId, page.events.map((e) => e.id));
+    const positions = await positionsOf(c.var.db, tenantId, ownerStreamId(owner), page.events);
     const last = page.events[page.events.length - 1];
     let next: number | null = null;
     if (last && page.events.length === q.limit && last.sequence_number !== null) {

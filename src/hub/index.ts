@@ -1,7 +1,7 @@
 import type { StreamHub } from './hub';
 import { hubName, type HubOwner } from './types';
 
-export { contactStreamId } from './types';
+export { contactStreamId, ownerStreamId } from './types';
 
 type Method = (...args: never[]) => unknown;
 /**

@@ -1,6 +1,8 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { eventCountQuery, eventPageQuery, eventStatsQuery, findExistingSql, type EventFilters, type SqlQuery } from '../../src/db/events';
+import { eventCountQuery, eventPageQuery, eventStatsQuery, findExistingSql, getEvent, getHubEvent, insertEventsStatement, type EventFilters, type EventInsert, type SqlQuery } from '../../src/db/events';
+import { positionsOf } from '../../src/db/log';
+import { sequencedId } from '../../src/domain/hub-ids';
 
 /** SQLite's plan for a query, one line per step (`SEARCH events USING INDEX events_type (…)`). */
 async function plan(q: SqlQuery): Promise<string> {
@@ -82,7 +84,7 @@ describe('the events indexes match the queries', () => {
       'events_session', // session filter, count
       'events_source', // source filter
       'events_stream', // stream versions: unique (event store)
-      'events_tenant_id', // by id, replay detection, relay ON CONFLICT
+      'events_tenant_id', // by id (partial: not a hub's event under an id of its form), replay detection, relay ON CONFLICT
       'events_tenant_idem', // unique keys among events no hub owns
       'events_tenant_time', // unfiltered list/export, ranges, stats
       'events_type', // type filter
@@ -105,4 +107,60 @@ describe('indexes on columns an event often leaves null are partial', () => {
     expect(row?.sql).toContain(`WHERE ${where}`);
   });
 
+});
+
+describe("a hub's event under an id of its form is found by (stream, sequence number), not by an index of ids", () => {
+  const insert = (id: string, streamId: string | null, seq: number | null): EventInsert => {
+    const now = new Date().toISOString();
+    return {
+      record: {
+        id, event_type: 'note.added', source: 'agent', contact_id: null, session_id: null, message_id: null, payload: {}, metadata: {},
+        stream_id: streamId, sequence_number: seq, schema_version: 1, timestamp: now, created_at: now,
+      } as EventInsert['record'],
+      idempotency_key: null,
+      request_hash: null,
+    };
+  };
+  const tenant = () => `ids-${crypto.randomUUID()}`;
+  const addressed = '01234567-89ab-8cde-8000-000000000000';
+
+  it('the index of ids leaves such an event out: one row written less; a client id or an event no hub owns keeps its entry', async () => {
+    const t = tenant();
+    const write = async (e: EventInsert) => (await insertEventsStatement(env.SHARD_0, t, [e]).run()).meta.rows_written;
+    // The row, events_stream, events_tenant_time, events_type, events_source.
+    expect(await write(insert(sequencedId(addressed, 1, 'event'), 'orders-1', 1))).toBe(5);
+    // The same, and the index of ids.
+    expect(await write(insert(crypto.randomUUID(), 'orders-1', 2))).toBe(6);
+    expect(await write(insert(sequencedId(addressed, 9, 'event'), null, null))).toBe(5);
+    const index = await env.SHARD_0.prepare(`SELECT sql FROM sqlite_master WHERE name = 'events_tenant_id'`).first<{ sql: string }>();
+    expect(index!.sql).toMatch(/WHERE stream_id IS NULL OR substr\(id, 15, 1\) <> '8'$/);
+  });
+
+  it('a replayed relay inserts nothing, and finds what is there through indexes, not a scan', async () => {
+    const t = tenant();
+    const rows = [insert(sequencedId(addressed, 1, 'event'), 'orders-2', 1), insert(crypto.randomUUID(), 'orders-2', 2), insert(crypto.randomUUID(), null, null)];
+    await insertEventsStatement(env.SHARD_0, t, rows).run();
+    const again = await insertEventsStatement(env.SHARD_0, t, rows).run();
+    expect(again.meta.rows_written).toBe(0);
+    const n = await env.SHARD_0.prepare(`SELECT count(*) AS n, max(position) AS p FROM events WHERE tenant_id = ?`).bind(t).first<{ n: number; p: number }>();
+    expect(n).toEqual({ n: 3, p: 3 });
+    const stmt = insertEventsStatement(env.SHARD_0, t, rows) as unknown as { statement: string };
+    const { results } = await env.SHARD_0.prepare(`EXPLAIN QUERY PLAN ${stmt.statement}`).bind(t, '[]').all<{ detail: string }>();
+    const p = results.map((r) => r.detail).join('\n');
+    expect(p).toMatch(/SEARCH e USING (COVERING )?INDEX events_tenant_id \(tenant_id=\? AND id=\?\)/);
+    expect(p).toMatch(/SEARCH e USING (COVERING )?INDEX events_stream \(tenant_id=\? AND stream_id=\? AND stream_version=\?\)/);
+  });
+
+  it('reads it by its sequence number or, for an id that carries none of the stream, by walking the stream; positions by sequence number', async () => {
+    const t = tenant();
+    const minted = sequencedId(addressed, 1, 'event');
+    const early = '01234567-89ab-8cde-8000-00000000abcd'; // the hub's form, carrying no number of this stream
+    await insertEventsStatement(env.SHARD_0, t, [insert(minted, 'orders-3', 1), insert(early, 'orders-3', 2)]).run();
+    expect(await getEvent(env.SHARD_0, t, minted)).toBeNull();
+    expect((await getHubEvent(env.SHARD_0, t, 'orders-3', minted, 1, false))?.id).toBe(minted);
+    expect(await getHubEvent(env.SHARD_0, t, 'orders-3', early, 0xabcd, false)).toBeNull();
+    expect((await getHubEvent(env.SHARD_0, t, 'orders-3', early, 0xabcd, true))?.id).toBe(early);
+    const positions = await positionsOf(env.SHARD_0, t, 'orders-3', [{ id: minted, sequence_number: 1 }, { id: early, sequence_number: 2 }]);
+    expect([...positions]).toEqual([[minted, 1], [early, 2]]);
+  });
 });
