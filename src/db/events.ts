@@ -1,4 +1,6 @@
 import { bulkInsert, jsonRows } from './bulk';
+import { hubHashOfId, sequenceOfId } from '../domain/hub-ids';
+import { ownerStreamSql } from './owners';
 import type { z } from '@hono/zod-openapi';
 import type { Event, EventRecord } from '../domain/schemas/events';
 import { HOUR_MS, iso } from '../domain/time';
@@ -141,23 +143,31 @@ export function holdLogHeadStatement(d1: D1Database, tenantId: string): D1Prepar
     .bind(tenantId);
 }
 
-/** An event by id, among those the index of ids holds (see idIndexed); a hub's event: getHubEvent. */
+/**
+ * An event by id, in one query: through the index of ids (see idIndexed), or at the stream and sequence
+ * number the id names (its hash in hub_keys, its last 48 bits). Null for an event D1 does not have yet,
+ * and for an id of the hubs' form that names no row this way (getHubEvent walks the stream).
+ */
 export async function getEvent(d1: D1Database, tenantId: string, id: string): Promise<EventRow | null> {
-  return d1.prepare(`SELECT * FROM events WHERE tenant_id = ? AND id = ? AND ${idIndexed()}`).bind(tenantId, id).first<EventRow>();
+  return d1
+    .prepare(
+      `SELECT * FROM events WHERE tenant_id = ?1 AND id = ?2 AND ${idIndexed()}
+       UNION ALL
+       SELECT e.* FROM hub_keys AS k JOIN events AS e
+         ON e.tenant_id = ?1 AND e.stream_id = ${ownerStreamSql('k.owner')} AND e.stream_version = ?4 AND e.id = ?2
+       WHERE k.tenant_id = ?1 AND k.hash = ?3
+       LIMIT 1`,
+    )
+    .bind(tenantId, id, hubHashOfId(id), sequenceOfId(id))
+    .first<EventRow>();
 }
 
 /**
- * An event of a hub's stream by id: at the sequence number its id carries (`seq`), else, with `walk`,
- * anywhere in the stream (an id of the hubs' form that carries no number of this stream: given before
- * the hub's key was registered, or a client's). The walk reads the stream's rows: callers first ask the
- * hub whether the event is still on its way to D1.
+ * An event of a hub's stream by id, anywhere in the stream: for an id of the hubs' form that getEvent
+ * does not find (given before the hub's key was registered, or a client's). It reads the stream's rows:
+ * callers first ask the hub whether the event is still on its way to D1.
  */
-export async function getHubEvent(d1: D1Database, tenantId: string, streamId: string, id: string, seq: number | null, walk: boolean): Promise<EventRow | null> {
-  const at = seq === null ? null : await d1
-    .prepare(`SELECT * FROM events WHERE tenant_id = ?1 AND stream_id = ?2 AND stream_version = ?3 AND id = ?4`)
-    .bind(tenantId, streamId, seq, id)
-    .first<EventRow>();
-  if (at || !walk) return at;
+export async function getStreamEventById(d1: D1Database, tenantId: string, streamId: string, id: string): Promise<EventRow | null> {
   return d1.prepare(`SELECT * FROM events WHERE tenant_id = ?1 AND stream_id = ?2 AND id = ?3`).bind(tenantId, streamId, id).first<EventRow>();
 }
 

@@ -23,6 +23,12 @@ export interface OwnedId {
 
 export const ownerKey = (owner: Pick<HubOwner, 'kind' | 'id'>): string => `${owner.kind}:${owner.id}`;
 
+/**
+ * In SQL, the D1 `stream_id` of the hub an owner key names: ownerStreamId (src/hub/types.ts) of the
+ * key's owner (`contact:<id>` → `contact-<id>`, `stream:<id>` → `<id>`); test/db/event-indexes.test.ts checks both.
+ */
+export const ownerStreamSql = (key: string): string => `(CASE WHEN ${key} LIKE 'contact:%' THEN 'contact-' || substr(${key}, 9) ELSE substr(${key}, 8) END)`;
+
 export function ownerFromKey(tenantId: string, key: string): HubOwner | null {
   const at = key.indexOf(':');
   const kind = key.slice(0, at);

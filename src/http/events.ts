@@ -6,7 +6,7 @@ import {
   eventPage,
   eventStatsFromLog,
   getEvent,
-  getHubEvent,
+  getStreamEventById,
   listEvents,
   servedEvent,
   type EventFilters,
@@ -23,7 +23,6 @@ import { CountEventsQuery, EventCount, EventPage, EventStatsResponse, ExportEven
 import { Event, EventBatch, NewEvent } from '../domain/schemas/events';
 import { DAY_MS, HOUR_MS, iso, parseTimeParam } from '../domain/time';
 import { contactHub, ownerStreamId, streamHub } from '../hub';
-import { sequenceOfId } from '../domain/hub-ids';
 import { eventOwners } from '../db/owners';
 import { upcastEvent } from '../domain/upcasters';
 import { appendLog } from '../append/log';
@@ -319,17 +318,14 @@ events.openapi(
     const { event_id: id } = c.req.valid('param');
     const row = await getEvent(c.var.db, tenantId, id);
     if (row) return c.json(servedEvent(eventFromRow(row)), 200);
-    // Not among the ids D1 indexes: the id (or the owner index) names the hub that committed it. D1 has
-    // the event at the sequence number the id carries; else the hub answers while the event is on its
-    // way to D1 (docs/api.md "Read your writes"); else D1 may hold it elsewhere in the stream.
+    // Not in the query store yet, or under an id of the hubs' form that carries no number of its stream:
+    // the id (or the owner index) names the hub that committed it, which answers while the event is on
+    // its way to D1 (docs/api.md "Read your writes"); else D1 may hold it elsewhere in the stream.
     const owner = (await eventOwners(c.var.db, tenantId, [id])).get(id);
     if (!owner) throw notFound('The event');
-    const found = (walk: boolean) => getHubEvent(c.var.db, tenantId, ownerStreamId(owner), id, sequenceOfId(id), walk);
-    const stored = await found(false);
-    if (stored) return c.json(servedEvent(eventFromRow(stored)), 200);
     const event = await (owner.kind === 'contact' ? contactHub(c.env, tenantId, owner.id) : streamHub(c.env, tenantId, owner.id)).stub.getUnrelayedEvent(owner, id);
     if (event) return c.json(servedEvent(event), 200);
-    const walked = await found(true);
+    const walked = await getStreamEventById(c.var.db, tenantId, ownerStreamId(owner), id);
     if (!walked) throw notFound('The event');
     return c.json(servedEvent(eventFromRow(walked)), 200);
   },

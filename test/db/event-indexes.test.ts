@@ -1,8 +1,9 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { eventCountQuery, eventPageQuery, eventStatsQuery, findExistingSql, getEvent, getHubEvent, insertEventsStatement, type EventFilters, type EventInsert, type SqlQuery } from '../../src/db/events';
+import { eventCountQuery, eventPageQuery, eventStatsQuery, findExistingSql, getEvent, getStreamEventById, insertEventsStatement, type EventFilters, type EventInsert, type SqlQuery } from '../../src/db/events';
 import { positionsOf } from '../../src/db/log';
 import { sequencedId } from '../../src/domain/hub-ids';
+import { contactStreamId } from '../../src/hub/types';
 
 /** SQLite's plan for a query, one line per step (`SEARCH events USING INDEX events_type (…)`). */
 async function plan(q: SqlQuery): Promise<string> {
@@ -114,7 +115,7 @@ describe("a hub's event under an id of its form is found by (stream, sequence nu
     const now = new Date().toISOString();
     return {
       record: {
-        id, event_type: 'note.added', source: 'agent', contact_id: null, session_id: null, message_id: null, payload: {}, metadata: {},
+        id, event_type: 'note.added', source: 'system', contact_id: null, session_id: null, message_id: null, payload: {}, metadata: {},
         stream_id: streamId, sequence_number: seq, schema_version: 1, timestamp: now, created_at: now,
       } as EventInsert['record'],
       idempotency_key: null,
@@ -151,15 +152,24 @@ describe("a hub's event under an id of its form is found by (stream, sequence nu
     expect(p).toMatch(/SEARCH e USING (COVERING )?INDEX events_stream \(tenant_id=\? AND stream_id=\? AND stream_version=\?\)/);
   });
 
-  it('reads it by its sequence number or, for an id that carries none of the stream, by walking the stream; positions by sequence number', async () => {
+  it('reads it by the hub and sequence number its id names or, for an id that carries none of the stream, by walking the stream; positions by sequence number', async () => {
     const t = tenant();
     const minted = sequencedId(addressed, 1, 'event');
     const early = '01234567-89ab-8cde-8000-00000000abcd'; // the hub's form, carrying no number of this stream
     await insertEventsStatement(env.SHARD_0, t, [insert(minted, 'orders-3', 1), insert(early, 'orders-3', 2)]).run();
+    // Before the hub's key is registered, the minted id names no row; after, getEvent finds it in one query.
     expect(await getEvent(env.SHARD_0, t, minted)).toBeNull();
-    expect((await getHubEvent(env.SHARD_0, t, 'orders-3', minted, 1, false))?.id).toBe(minted);
-    expect(await getHubEvent(env.SHARD_0, t, 'orders-3', early, 0xabcd, false)).toBeNull();
-    expect((await getHubEvent(env.SHARD_0, t, 'orders-3', early, 0xabcd, true))?.id).toBe(early);
+    await env.SHARD_0.prepare(`INSERT INTO hub_keys (tenant_id, hash, owner) VALUES (?, ?, ?)`).bind(t, '0123456789abcde', 'stream:orders-3').run();
+    expect((await getEvent(env.SHARD_0, t, minted))?.id).toBe(minted);
+    expect(await getEvent(env.SHARD_0, t, early)).toBeNull();
+    expect((await getStreamEventById(env.SHARD_0, t, 'orders-3', early))?.id).toBe(early);
+    // A contact's hub: its stream is contact-<id> (ownerStreamSql agrees with ownerStreamId).
+    const contact = crypto.randomUUID();
+    const t2 = tenant();
+    const onContact = sequencedId(addressed, 4, 'event');
+    await insertEventsStatement(env.SHARD_0, t2, [insert(onContact, contactStreamId(contact), 4)]).run();
+    await env.SHARD_0.prepare(`INSERT INTO hub_keys (tenant_id, hash, owner) VALUES (?, ?, ?)`).bind(t2, '0123456789abcde', `contact:${contact}`).run();
+    expect((await getEvent(env.SHARD_0, t2, onContact))?.id).toBe(onContact);
     const positions = await positionsOf(env.SHARD_0, t, 'orders-3', [{ id: minted, sequence_number: 1 }, { id: early, sequence_number: 2 }]);
     expect([...positions]).toEqual([[minted, 1], [early, 2]]);
   });
