@@ -84,9 +84,9 @@ const COLUMNS = [
  * Upserts timeline entries relayed from their hub, by their key (contact_id, sequence_number). A row
  * only moves forward: an update relayed late (lower revision) never overwrites a newer one, and a replay
  * changes nothing. Another id at a stored key is refused (trigger contact_events_key_held: setting the
- * id raises a UNIQUE error), so that its hub parks it. An entry id that the owner index gives another contact of the tenant (a client-chosen
- * id reused across contacts, which the API refuses but two concurrent requests could race past) is not
- * stored a second time: its first owner keeps it.
+ * id raises a UNIQUE error), so that its hub parks it. An entry id that the owner index gives another
+ * contact of the tenant (a client-chosen id reused across contacts, which the API refuses but two
+ * concurrent requests could race past) is not stored a second time: its first owner keeps it.
  */
 export function upsertContactEventsStatement(
   d1: D1Database,

@@ -146,7 +146,7 @@ export function holdLogHeadStatement(d1: D1Database, tenantId: string): D1Prepar
 /**
  * An event by id, in one query: through the index of ids (see idIndexed), or at the stream and sequence
  * number the id names (its hash in hub_keys, its last 48 bits). Null for an event D1 does not have yet,
- * and for an id of the hubs' form that names no row this way (getHubEvent walks the stream).
+ * and for an id of the hubs' form that names no row this way (getStreamEventById walks the stream).
  */
 export async function getEvent(d1: D1Database, tenantId: string, id: string): Promise<EventRow | null> {
   return d1

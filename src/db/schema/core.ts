@@ -42,7 +42,8 @@ export const events = sqliteTable(
     primaryKey({ columns: [t.tenantId, t.position] }),
     // getEvent, findExisting (by id), the relay's ON CONFLICT, for the ids that do not name their hub's
     // row: events no hub owns, and ids not of the hubs' form. An event a hub sequenced under an id of
-    // its form is found by (stream, sequence number) instead (events_stream; src/db/events.ts ID_INDEXED).
+    // its form is found by (stream, sequence number) instead (events_stream; src/db/events.ts idIndexed,
+    // which repeats this WHERE for the queries: test/db/event-indexes.test.ts fails should they differ).
     uniqueIndex('events_tenant_id').on(t.tenantId, t.id).where(sql`stream_id IS NULL OR substr(id, 15, 1) <> '8'`),
     // Uniqueness of Idempotency-Keys among events no hub owns (a hub keeps its own keys).
     uniqueIndex('events_tenant_idem').on(t.tenantId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL AND contact_id IS NULL AND stream_id IS NULL`),
