@@ -1,4 +1,4 @@
-import { ROLLUP_KINDS, splitRange, type GroupBy, type RollupItem, type RollupKind } from '../domain/analytics';
+import { splitRange, type GroupBy, type RollupItem, type RollupKind } from '../domain/analytics';
 import { DAY_MS, HOUR_MS, MINUTE_MS } from '../domain/time';
 import { jsonRows } from './bulk';
 
@@ -9,7 +9,7 @@ export const ANALYTICS_CONSUMER = 'analytics';
  * An item's fields in the statements' JSON parameter: each item travels as an array in this order
  * rather than as an object, so that the field names are not repeated (and parsed) in every item.
  */
-const FIELDS = ['tenant_id', 'marker', 'kind', 'hour', 'day', 'event_type', 'source', 'category'] as const;
+const FIELDS = ['tenant_id', 'marker', 'hour', 'day', 'event_type', 'source', 'entry_type', 'entry_source', 'category', 'events', 'entries'] as const;
 const f = (name: (typeof FIELDS)[number]) => `v->>${FIELDS.indexOf(name)}`;
 
 /**
@@ -18,10 +18,14 @@ const f = (name: (typeof FIELDS)[number]) => `v->>${FIELDS.indexOf(name)}`;
  */
 const watermark = (tenant: string) => `coalesce((SELECT c.through_day FROM analytics_compacted c WHERE c.tenant_id = ${tenant}), 0)`;
 
+/** What a rollup row is keyed by after tenant_id and its bucket (hour or day). */
+const KEY = 'event_type, source, entry_type, entry_source, category';
+
 const upsertInto = (table: 'analytics_hourly' | 'analytics_daily', bucket: 'hour' | 'day') => `
   WITH ${jsonRows('?1')}
-  INSERT INTO ${table} (tenant_id, kind, ${bucket}, event_type, source, category, "count")
-  SELECT ${f('tenant_id')}, ${f('kind')}, ${f(bucket)}, ${f('event_type')}, ${f('source')}, ${f('category')}, count(*)
+  INSERT INTO ${table} (tenant_id, ${bucket}, ${KEY}, events, entries)
+  SELECT ${f('tenant_id')}, ${f(bucket)}, ${f('event_type')}, ${f('source')}, ${f('entry_type')}, ${f('entry_source')}, ${f('category')},
+    sum(${f('events')}), sum(${f('entries')})
   FROM json_rows
   WHERE NOT EXISTS (
     SELECT 1 FROM processed_events p
@@ -32,8 +36,8 @@ const upsertInto = (table: 'analytics_hourly' | 'analytics_daily', bucket: 'hour
     // here, in the transaction that counts it, so that no compaction can run in between.
     bucket === 'day' ? ` AND ${f('day')} < ${watermark(f('tenant_id'))}` : ''
   }
-  GROUP BY 1, 2, 3, 4, 5, 6
-  ON CONFLICT (tenant_id, kind, ${bucket}, event_type, source, category) DO UPDATE SET "count" = "count" + excluded."count"`;
+  GROUP BY 1, 2, 3, 4, 5, 6, 7
+  ON CONFLICT (tenant_id, ${bucket}, ${KEY}) DO UPDATE SET events = events + excluded.events, entries = entries + excluded.entries`;
 
 /**
  * The statements that count a batch, for ONE `d1.batch()` (one transaction): the hourly rollup counts
@@ -42,7 +46,7 @@ const upsertInto = (table: 'analytics_hourly' | 'analytics_daily', bucket: 'hour
  * duplicated item finds its marker and counts nothing; a crash leaves either all three applied or
  * none. The last statement RETURNs the markers inserted now (for the Analytics Engine, best effort),
  * unless told not to: without a dataset to write to, its `meta.changes` is all the consumer needs.
- * A marker guards every item that names it (an event and the entry it derived: one row, not two), so
+ * A marker guards every item that names it (a batch's entries, an event and its entry: one row, not one each), so
  * the items of one marker must be in the same call. Items must be unique per (tenant, event id) — see
  * uniqueItems.
  */
@@ -63,18 +67,15 @@ export function rollupStatements(d1: D1Database, items: RollupItem[], now: numbe
   ];
 }
 
-const KINDS = ROLLUP_KINDS.map((k) => `'${k}'`).join(', ');
-
 /**
  * Where the tenant's next compaction starts: its watermark, and the first hour in [watermark, before)
- * that has hourly counts (null: none). Each kind's minimum is one seek of the hourly primary key
- * (tenant_id, kind, hour, …), so a long stretch of empty days costs nothing to skip.
+ * that has hourly counts (null: none): one seek of the hourly primary key (tenant_id, hour, …), so a
+ * long stretch of empty days costs nothing to skip.
  */
 export async function nextCompaction(d1: D1Database, tenantId: string, before: number): Promise<{ through: number; next: number | null }> {
   const w = watermark('?1');
-  const firsts = ROLLUP_KINDS.map((k) => `SELECT min(hour) AS h FROM analytics_hourly WHERE tenant_id = ?1 AND kind = '${k}' AND hour >= ${w} AND hour < ?2`);
   const row = await d1
-    .prepare(`SELECT ${w} AS through, (SELECT min(h) FROM (${firsts.join(' UNION ALL ')})) AS next`)
+    .prepare(`SELECT ${w} AS through, (SELECT min(hour) FROM analytics_hourly WHERE tenant_id = ?1 AND hour >= ${w} AND hour < ?2) AS next`)
     .bind(tenantId, before)
     .first<{ through: number; next: number | null }>();
   return { through: row?.through ?? 0, next: row?.next ?? null };
@@ -91,13 +92,13 @@ export async function nextCompaction(d1: D1Database, tenantId: string, before: n
  */
 export function compactionStatements(d1: D1Database, tenantId: string, from: number, to: number): D1PreparedStatement[] {
   return [
-    d1.prepare(`DELETE FROM analytics_daily WHERE tenant_id = ?1 AND kind IN (${KINDS}) AND day >= ?2 AND day < ?3`).bind(tenantId, from, to),
+    d1.prepare(`DELETE FROM analytics_daily WHERE tenant_id = ?1 AND day >= ?2 AND day < ?3`).bind(tenantId, from, to),
     d1
       .prepare(
-        `INSERT INTO analytics_daily (tenant_id, kind, day, event_type, source, category, "count")
-         SELECT tenant_id, kind, (hour / ${DAY_MS}) * ${DAY_MS}, event_type, source, category, sum("count") FROM analytics_hourly
-         WHERE tenant_id = ?1 AND kind IN (${KINDS}) AND hour >= ?2 AND hour < ?3
-         GROUP BY 1, 2, 3, 4, 5, 6`,
+        `INSERT INTO analytics_daily (tenant_id, day, ${KEY}, events, entries)
+         SELECT tenant_id, (hour / ${DAY_MS}) * ${DAY_MS}, ${KEY}, sum(events), sum(entries) FROM analytics_hourly
+         WHERE tenant_id = ?1 AND hour >= ?2 AND hour < ?3
+         GROUP BY 1, 2, 3, 4, 5, 6, 7`,
       )
       .bind(tenantId, from, to),
     d1
@@ -134,24 +135,26 @@ export async function queryRollups(
   groupBy: GroupBy,
   filter: RollupFilter,
 ): Promise<RollupGroup[]> {
-  const args: (string | number)[] = [tenantId, filter.kind];
+  // A kind's columns: log events have no category ('' for all of them).
+  const c = filter.kind === 'event' ? { type: 'event_type', source: 'source', category: "''", n: 'events' } : { type: 'entry_type', source: 'entry_source', category: 'category', n: 'entries' };
+  const args: (string | number)[] = [tenantId];
   const bind = (v: string | number) => {
     args.push(v);
     return `?${args.length}`;
   };
-  const filters: string[] = [];
-  if (filter.type !== undefined) filters.push(`event_type = ${bind(filter.type)}`);
-  if (filter.source !== undefined) filters.push(`source = ${bind(filter.source)}`);
-  if (filter.category !== undefined) filters.push(`category = ${bind(filter.category)}`);
+  const filters = [`${c.n} > 0`];
+  if (filter.type !== undefined) filters.push(`${c.type} = ${bind(filter.type)}`);
+  if (filter.source !== undefined) filters.push(`${c.source} = ${bind(filter.source)}`);
+  if (filter.category !== undefined) filters.push(`${c.category} = ${bind(filter.category)}`);
   const extra = filters.map((f) => ` AND ${f}`).join('');
   const keyOf = (bucket: 'hour' | 'day'): string => {
     switch (groupBy) {
       case 'type':
-        return 'event_type';
+        return c.type;
       case 'source':
-        return 'source';
+        return c.source;
       case 'category':
-        return 'category';
+        return c.category;
       case 'hour':
         return bucket;
       case 'day':
@@ -162,18 +165,18 @@ export async function queryRollups(
   const { hours, days } = groupBy === 'hour' ? { hours: [[range.from, range.to] as [number, number]], days: null } : splitRange(range.from, range.to);
   for (const [from, to] of hours) {
     parts.push(
-      `SELECT ${keyOf('hour')} AS k, "count" AS n FROM analytics_hourly
-       WHERE tenant_id = ?1 AND kind = ?2 AND hour >= ${bind(from)} AND hour < ${bind(to)}${extra}`,
+      `SELECT ${keyOf('hour')} AS k, ${c.n} AS n FROM analytics_hourly
+       WHERE tenant_id = ?1 AND hour >= ${bind(from)} AND hour < ${bind(to)}${extra}`,
     );
   }
   if (days) {
     const [from, to] = [bind(days[0]), bind(days[1])];
     const w = watermark('?1');
     parts.push(
-      `SELECT ${keyOf('day')} AS k, "count" AS n FROM analytics_daily
-       WHERE tenant_id = ?1 AND kind = ?2 AND day >= ${from} AND day < ${to} AND day < ${w}${extra}`,
-      `SELECT ${keyOf('hour')} AS k, "count" AS n FROM analytics_hourly
-       WHERE tenant_id = ?1 AND kind = ?2 AND hour >= ${from} AND hour < ${to} AND hour >= ${w}${extra}`,
+      `SELECT ${keyOf('day')} AS k, ${c.n} AS n FROM analytics_daily
+       WHERE tenant_id = ?1 AND day >= ${from} AND day < ${to} AND day < ${w}${extra}`,
+      `SELECT ${keyOf('hour')} AS k, ${c.n} AS n FROM analytics_hourly
+       WHERE tenant_id = ?1 AND hour >= ${from} AND hour < ${to} AND hour >= ${w}${extra}`,
     );
   }
   const order = groupBy === 'hour' || groupBy === 'day' ? 'k ASC' : 'count DESC, k ASC';

@@ -180,7 +180,7 @@ export async function checkpointLag(d1: D1Database, tenantId: string, projection
 
 export async function analyticsCurrentHour(d1: D1Database, tenantId: string, now: number): Promise<number> {
   const row = await d1
-    .prepare(`SELECT coalesce(sum("count"), 0) AS n FROM analytics_hourly WHERE tenant_id = ?1 AND kind = 'event' AND hour = ?2`)
+    .prepare(`SELECT coalesce(sum(events), 0) AS n FROM analytics_hourly WHERE tenant_id = ?1 AND hour = ?2`)
     .bind(tenantId, floorHour(now))
     .first<{ n: number }>();
   return row?.n ?? 0;

@@ -16,22 +16,36 @@ export type RollupKind = (typeof ROLLUP_KINDS)[number];
 export const GROUP_BYS = ['type', 'source', 'category', 'hour', 'day'] as const;
 export type GroupBy = (typeof GROUP_BYS)[number];
 
-/** One counted occurrence, as the rollup tables key it. `category` is '' for log events. */
+/**
+ * One rollup row's worth of counts: a log event, a timeline entry, or a log event together with the
+ * entry it derived (one row written for both). The columns of what it does not count are ''.
+ */
 export interface RollupItem {
   tenant_id: string;
+  /** The log event's id, or the entry's when the item counts an entry alone: unique per item (uniqueItems). */
   event_id: string;
+  /** The entry's id when the item counts one (Analytics Engine points name it), else null. */
+  entry_id: string | null;
   /**
    * The id of the processed marker that guards this count: the item's own id, or for a derived entry
-   * that arrived inside its event's message, the event's (one marker for both).
+   * or a batch's entries that arrived in one message, the id that message counts under (one marker for all).
    */
   marker: string;
-  kind: RollupKind;
   hour: number;
   day: number;
+  /** The log event's type and source. */
   event_type: string;
   source: string;
+  /** The entry's type, source and category. */
+  entry_type: string;
+  entry_source: string;
   category: string;
+  events: 0 | 1;
+  entries: 0 | 1;
 }
+
+const NO_ENTRY = { entry_id: null, entry_type: '', entry_source: '', category: '', entries: 0 } as const;
+const NO_EVENT = { event_type: '', source: '', events: 0 } as const;
 
 /**
  * A relay message → what the rollups count, bucketed by when the event happened (its `timestamp`,
@@ -44,11 +58,14 @@ export function rollupItems(message: AnalyticsMessage | RelayMessage): RollupIte
     const e = message.event;
     const at = Date.parse(e?.timestamp);
     if (!e || !str(e.id) || !str(e.event_type) || !str(e.source) || Number.isNaN(at)) return null;
-    const item: RollupItem = { tenant_id: message.tenant_id, event_id: e.id, marker: e.id, kind: 'event', hour: floorHour(at), day: floorDay(at), event_type: e.event_type, source: e.source, category: '' };
+    const item: RollupItem = { tenant_id: message.tenant_id, event_id: e.id, marker: e.id, hour: floorHour(at), day: floorDay(at), event_type: e.event_type, source: e.source, events: 1, ...NO_ENTRY };
     const derived = 'derived' in message ? message.derived : undefined;
     if (derived === undefined) return [item];
     const entry = entryItem(message.tenant_id, derived, e.id);
-    return entry ? [item, entry] : null;
+    if (!entry) return null;
+    // Derived entries happen when their event does: one row counts both.
+    if (entry.hour === item.hour) return [{ ...item, entry_id: entry.entry_id, entry_type: entry.entry_type, entry_source: entry.entry_source, category: entry.category, entries: 1 }];
+    return [item, entry];
   }
   if (message.kind === 'contact_event') {
     const entry = entryItem(message.tenant_id, message.contact_event, null);
@@ -65,7 +82,19 @@ export function rollupItems(message: AnalyticsMessage | RelayMessage): RollupIte
 function entryItem(tenantId: string, e: EntryCount | undefined, marker: string | null): RollupItem | null {
   const at = Date.parse(e?.occurred_at ?? '');
   if (!e || !str(e.id) || !str(e.event_type) || !str(e.source) || !str(e.category) || Number.isNaN(at)) return null;
-  return { tenant_id: tenantId, event_id: e.id, marker: marker ?? e.id, kind: 'contact_event', hour: floorHour(at), day: floorDay(at), event_type: e.event_type, source: e.source, category: e.category };
+  return {
+    tenant_id: tenantId,
+    event_id: e.id,
+    entry_id: e.id,
+    marker: marker ?? e.id,
+    hour: floorHour(at),
+    day: floorDay(at),
+    ...NO_EVENT,
+    entry_type: e.event_type,
+    entry_source: e.source,
+    category: e.category,
+    entries: 1,
+  };
 }
 
 // Messages cross a queue as JSON: checked field by field so that one malformed message is dropped

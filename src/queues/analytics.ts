@@ -136,8 +136,10 @@ function writeDataPoints(env: WithAnalyticsEngine, items: RollupItem[], counted:
   for (const i of items) {
     if (!fresh.has(`${i.tenant_id}\u0000${i.marker}`)) continue;
     try {
-      dataset.writeDataPoint({ indexes: [i.tenant_id], blobs: [i.kind, i.event_type, i.source, i.category, i.event_id], doubles: [1, i.hour] });
-      n += 1;
+      // An item may count a log event and its entry: a point for each.
+      if (i.events) dataset.writeDataPoint({ indexes: [i.tenant_id], blobs: ['event', i.event_type, i.source, '', i.event_id], doubles: [1, i.hour] });
+      if (i.entries) dataset.writeDataPoint({ indexes: [i.tenant_id], blobs: ['contact_event', i.entry_type, i.entry_source, i.category, i.entry_id ?? i.event_id], doubles: [1, i.hour] });
+      n += i.events + i.entries;
     } catch (error) {
       console.error(JSON.stringify({ msg: 'analytics engine write failed', error: String(error) }));
       break;

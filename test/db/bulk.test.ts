@@ -64,31 +64,32 @@ describe('bulkInsert: many rows in one statement', () => {
 });
 
 describe('rollupStatements: items as arrays', () => {
-  it('counts each item under its own kind, hour, day, type, source and category, and marks it by its marker', async () => {
+  it('counts each item under its hour, day and columns, and marks it by its marker', async () => {
     const t = `t_${uuid()}`;
     const hour = Date.UTC(2026, 0, 1, 10);
     const day = Date.UTC(2026, 0, 1);
     const event = uuid();
+    const none = { entry_id: null, entry_type: '', entry_source: '', category: '', entries: 0 } as const;
     const items: RollupItem[] = [
-      { tenant_id: t, event_id: event, marker: event, kind: 'event', hour, day, event_type: 'message.sent', source: 'system', category: '' },
-      { tenant_id: t, event_id: uuid(), marker: event, kind: 'contact_event', hour, day, event_type: 'note_added', source: 'agent', category: 'note' },
+      { tenant_id: t, event_id: event, marker: event, hour, day, event_type: 'message.sent', source: 'system', events: 1, ...none },
+      { tenant_id: t, event_id: uuid(), entry_id: 'e', marker: event, hour, day, event_type: '', source: '', events: 0, entry_type: 'note_added', entry_source: 'agent', category: 'note', entries: 1 },
     ];
     const results = await env.SHARD_0.batch<{ tenant_id: string; event_id: string }>(rollupStatements(env.SHARD_0, items, 7));
     expect(results[2]!.results).toEqual([{ tenant_id: t, event_id: event }]);
-    const hourly = await env.SHARD_0.prepare(`SELECT kind, hour, event_type, source, category, "count" FROM analytics_hourly WHERE tenant_id = ? ORDER BY kind`).bind(t).all();
+    const hourly = await env.SHARD_0.prepare(`SELECT hour, event_type, source, entry_type, entry_source, category, events, entries FROM analytics_hourly WHERE tenant_id = ? ORDER BY events`).bind(t).all();
     expect(hourly.results).toEqual([
-      { kind: 'contact_event', hour, event_type: 'note_added', source: 'agent', category: 'note', count: 1 },
-      { kind: 'event', hour, event_type: 'message.sent', source: 'system', category: '', count: 1 },
+      { hour, event_type: '', source: '', entry_type: 'note_added', entry_source: 'agent', category: 'note', events: 0, entries: 1 },
+      { hour, event_type: 'message.sent', source: 'system', entry_type: '', entry_source: '', category: '', events: 1, entries: 0 },
     ]);
-    const daily = () => env.SHARD_0.prepare(`SELECT kind, day, "count" FROM analytics_daily WHERE tenant_id = ? ORDER BY kind`).bind(t).all();
+    const daily = () => env.SHARD_0.prepare(`SELECT day, events, entries FROM analytics_daily WHERE tenant_id = ? ORDER BY events`).bind(t).all();
     // The day is not compacted yet (no watermark): the daily table waits for the compaction.
     expect((await daily()).results).toEqual([]);
     // Once it is, an item of that day (a backdated event) counts in both tables.
     await env.SHARD_0.prepare(`INSERT INTO analytics_compacted (tenant_id, through_day) VALUES (?, ?)`).bind(t, day + DAY_MS).run();
     const late = uuid();
     await env.SHARD_0.batch(rollupStatements(env.SHARD_0, [{ ...items[0]!, event_id: late, marker: late }], 8));
-    expect((await daily()).results).toEqual([{ kind: 'event', day, count: 1 }]);
-    const hourlyNow = await env.SHARD_0.prepare(`SELECT "count" AS n FROM analytics_hourly WHERE tenant_id = ? AND kind = 'event'`).bind(t).first<{ n: number }>();
+    expect((await daily()).results).toEqual([{ day, events: 1, entries: 0 }]);
+    const hourlyNow = await env.SHARD_0.prepare(`SELECT events AS n FROM analytics_hourly WHERE tenant_id = ? AND events > 0`).bind(t).first<{ n: number }>();
     expect(hourlyNow!.n).toBe(2);
   });
 });

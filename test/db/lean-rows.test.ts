@@ -1,10 +1,10 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { rollupStatements } from '../../src/db/analytics';
+import { queryRollups, rollupStatements } from '../../src/db/analytics';
 import { deleteContactEventsStatements, upsertContactEventsStatement } from '../../src/db/contact-events';
 import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
 import { entryOwners, recordOwnersStatement } from '../../src/db/owners';
-import type { RollupItem } from '../../src/domain/analytics';
+import { rollupItems, type RollupItem } from '../../src/domain/analytics';
 
 // D1 bills every row and index entry written. These tables are read only by their primary key, so
 // they are WITHOUT ROWID (migrations/shard/0000_shard.sql): the key is the row, with no separate key index to write.
@@ -29,14 +29,35 @@ describe('rows written per marker and per owned id', () => {
     const hour = Date.UTC(2026, 0, 1, 10);
     const items: RollupItem[] = [1, 2, 3].map(() => {
       const id = crypto.randomUUID();
-      return { tenant_id: t, event_id: id, marker: id, kind: 'event', hour, day: Date.UTC(2026, 0, 1), event_type: 'x.y', source: 's', category: '' };
+      return { tenant_id: t, event_id: id, entry_id: null, marker: id, hour, day: Date.UTC(2026, 0, 1), event_type: 'x.y', source: 's', entry_type: '', entry_source: '', category: '', events: 1, entries: 0 };
     });
     const first = await env.SHARD_0.batch(rollupStatements(env.SHARD_0, items, Date.now()));
     expect(first[2]!.meta.rows_written).toBe(items.length);
     const again = await env.SHARD_0.batch(rollupStatements(env.SHARD_0, items, Date.now()));
     expect(again.map((r) => r.meta.rows_written)).toEqual([0, 0, 0]);
-    const row = await env.SHARD_0.prepare(`SELECT "count" AS n FROM analytics_hourly WHERE tenant_id = ? AND hour = ?`).bind(t, hour).first<{ n: number }>();
+    const row = await env.SHARD_0.prepare(`SELECT events AS n FROM analytics_hourly WHERE tenant_id = ? AND hour = ?`).bind(t, hour).first<{ n: number }>();
     expect(row?.n).toBe(3);
+  });
+
+  it('a log event and the entry it derived are counted in one rollup row, one row written', async () => {
+    const t = tenant();
+    const at = '2026-01-01T10:20:00.000Z';
+    const event = { id: crypto.randomUUID(), event_type: 'invoice.paid', source: 'api', timestamp: at };
+    const derived = { id: crypto.randomUUID(), event_type: 'payment_received', source: 'system', category: 'billing', occurred_at: at } as const;
+    const items = rollupItems({ kind: 'event', tenant_id: t, event, derived } as never)!;
+    expect(items).toHaveLength(1);
+    const [hourly] = await env.SHARD_0.batch(rollupStatements(env.SHARD_0, items, Date.now()));
+    expect(hourly!.meta.rows_written).toBe(1);
+    const rows = await env.SHARD_0.prepare(`SELECT event_type, source, entry_type, entry_source, category, events, entries FROM analytics_hourly WHERE tenant_id = ?`).bind(t).all();
+    expect(rows.results).toEqual([{ event_type: 'invoice.paid', source: 'api', entry_type: 'payment_received', entry_source: 'system', category: 'billing', events: 1, entries: 1 }]);
+    // Each kind reads its own columns: the event under its type, the entry under its own type and category.
+    const hourMs = Date.UTC(2026, 0, 1, 10);
+    const range = { from: hourMs, to: hourMs + 3_600_000 };
+    expect(await queryRollups(env.SHARD_0, t, range, 'type', { kind: 'event' })).toEqual([{ key: 'invoice.paid', count: 1 }]);
+    expect(await queryRollups(env.SHARD_0, t, range, 'category', { kind: 'event' })).toEqual([{ key: '', count: 1 }]);
+    expect(await queryRollups(env.SHARD_0, t, range, 'type', { kind: 'contact_event', category: 'billing' })).toEqual([{ key: 'payment_received', count: 1 }]);
+    expect(await queryRollups(env.SHARD_0, t, range, 'source', { kind: 'contact_event' })).toEqual([{ key: 'system', count: 1 }]);
+    expect(await queryRollups(env.SHARD_0, t, range, 'type', { kind: 'event', category: 'billing' })).toEqual([]);
   });
 
   it("an id's owner row leaves with its event or entry (no index by owner to find it later)", async () => {

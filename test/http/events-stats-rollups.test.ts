@@ -25,7 +25,7 @@ describe('GET /events/stats and the analytics rollups', () => {
     // Once the analytics consumer has counted them and a minute has passed (simulated by ageing the
     // rows' append time), the rollups answer.
     await eventually(async () => {
-      const r = await (await shardOf(t.id)).prepare('SELECT coalesce(sum(count), 0) AS n FROM analytics_hourly WHERE tenant_id = ?').bind(t.id).first<{ n: number }>();
+      const r = await (await shardOf(t.id)).prepare('SELECT coalesce(sum(events + entries), 0) AS n FROM analytics_hourly WHERE tenant_id = ?').bind(t.id).first<{ n: number }>();
       return (r?.n ?? 0) === 5;
     });
     await (await shardOf(t.id)).prepare('UPDATE events SET created_at = created_at - 120000 WHERE tenant_id = ?').bind(t.id).run();

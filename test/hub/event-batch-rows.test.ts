@@ -41,8 +41,8 @@ describe('hub outbox: a batch of log events is one row', () => {
     await drainByAlarm(stub);
     await eventually(async () => (await count(t, 'SELECT count(*) AS n FROM events WHERE tenant_id = ? AND contact_id = ?', contact)) === 4);
     await eventually(async () => (await count(t, 'SELECT count(*) AS n FROM contact_events WHERE tenant_id = ? AND contact_id = ?', contact)) === 4);
-    await eventually(async () => (await count(t, `SELECT coalesce(sum("count"), 0) AS n FROM analytics_hourly WHERE tenant_id = ? AND kind = 'event'`)) === 4);
-    expect(await count(t, `SELECT sum("count") AS n FROM analytics_hourly WHERE tenant_id = ? AND kind = 'contact_event'`)).toBe(4);
+    await eventually(async () => (await count(t, `SELECT coalesce(sum(events), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`)) === 4);
+    expect(await count(t, `SELECT sum(entries) AS n FROM analytics_hourly WHERE tenant_id = ?`)).toBe(4);
     // One processed marker per event (its derived entry counted under it).
     expect(await count(t, 'SELECT count(*) AS n FROM processed_events WHERE tenant_id = ?')).toBe(4);
 

@@ -79,8 +79,8 @@ describe('rollup compaction', () => {
     // and no watermark.
     await db
       .prepare(
-        `INSERT INTO analytics_daily (tenant_id, kind, day, event_type, source, category, "count")
-         SELECT tenant_id, kind, (hour / ${DAY_MS}) * ${DAY_MS}, event_type, source, category, sum("count") FROM analytics_hourly WHERE tenant_id = ?1 GROUP BY 1, 2, 3, 4, 5, 6`,
+        `INSERT INTO analytics_daily (tenant_id, day, event_type, source, entry_type, entry_source, category, events, entries)
+         SELECT tenant_id, (hour / ${DAY_MS}) * ${DAY_MS}, event_type, source, entry_type, entry_source, category, sum(events), sum(entries) FROM analytics_hourly WHERE tenant_id = ?1 GROUP BY 1, 2, 3, 4, 5, 6, 7`,
       )
       .bind(t.id)
       .run();

@@ -139,7 +139,7 @@ describe('analytics rollups', () => {
     expect(result.retryMessages).toHaveLength(4);
     expect(result.explicitAcks).toHaveLength(3);
     const counted = async (t: Tenant) =>
-      (await (await shardOf(t.id)).prepare(`SELECT coalesce(sum("count"), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n;
+      (await (await shardOf(t.id)).prepare(`SELECT coalesce(sum(events + entries), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n;
     expect(await counted(a)).toBe(3);
     expect(await counted(b)).toBe(0);
     // Shard 1 is back: the retry counts b's, and a's are not counted twice.
@@ -159,7 +159,7 @@ describe('analytics rollups', () => {
     expect(failed.retryMessages).toHaveLength(5);
     expect(failedBatchRetryDelaySeconds(3)).toBe(8);
     expect(failedBatchRetryDelaySeconds(30)).toBe(300);
-    const counted = async () => (await shardOf(t.id)).prepare(`SELECT coalesce(sum("count"), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>();
+    const counted = async () => (await shardOf(t.id)).prepare(`SELECT coalesce(sum(events + entries), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>();
     const markers = async () => (await shardOf(t.id)).prepare(`SELECT count(*) AS n FROM processed_events WHERE consumer = 'analytics' AND tenant_id = ?`).bind(t.id).first<{ n: number }>();
     expect((await counted())!.n).toBe(0);
     expect((await markers())!.n).toBe(0);
@@ -183,7 +183,7 @@ describe('analytics rollups', () => {
     // The second transaction fails: the first stays applied, the second and third never run.
     const failing = failingBatches((n) => batches.push(n) === 2);
     const counted = async () =>
-      (await (await shardOf(t.id)).prepare(`SELECT coalesce(sum("count"), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n;
+      (await (await shardOf(t.id)).prepare(`SELECT coalesce(sum(events + entries), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n;
     // Analytics Engine points too: the committed chunk's points are written, and none twice.
     const points: AnalyticsEngineDataPoint[] = [];
     const ae = { EVENTS_AE: { writeDataPoint: (p: AnalyticsEngineDataPoint) => void points.push(p) } };
@@ -211,14 +211,16 @@ describe('analytics rollups', () => {
       id: uuid(), contact_id: uuid(), sequence_number: 1, session_id: null, event_type: 'session_started', category: 'session' as const, priority: 'normal' as const,
       title: 'sent', description: null, payload: {}, metadata: {}, source: 'system' as const, triggered_by: null, integration_source: null, is_realtime: false,
       delivered: false, delivered_at: null, read: false, read_at: null, visible_to_client: false, visible_to_agent: true, expires_at: null,
-      occurred_at: new Date(at).toISOString(), created_at: new Date().toISOString(), origin_event_id: pair!.event.id,
+      // An hour after its event (a derived entry shares its event's time; this one is made to differ): the
+      // pair is then two items, not one row.
+      occurred_at: new Date(at + HOUR_MS).toISOString(), created_at: new Date().toISOString(), origin_event_id: pair!.event.id,
     };
     // 249 events, then the pair: the event is the 250th item (the last of the first D1 chunk), its entry the 251st.
     const pack = { kind: 'pack' as const, tenant_id: t.id, messages: [...sentRecords(t.id, 249, at), { ...pair!, derived }] };
     const db = await shardOf(t.id);
     const counts = async () =>
       Object.fromEntries(
-        (await db.prepare(`SELECT kind, sum("count") AS n FROM analytics_hourly WHERE tenant_id = ? GROUP BY kind`).bind(t.id).all<{ kind: string; n: number }>()).results.map((r) => [r.kind, r.n]),
+        (await db.prepare(`SELECT 'event' AS kind, sum(events) AS n FROM analytics_hourly WHERE tenant_id = ?1 UNION ALL SELECT 'contact_event', sum(entries) FROM analytics_hourly WHERE tenant_id = ?1`).bind(t.id).all<{ kind: string; n: number }>()).results.map((r) => [r.kind, r.n]),
       );
     expect((await deliverAnalytics([pack])).ackAll).toBe(true);
     expect(await counts()).toEqual({ event: 250, contact_event: 1 });

@@ -106,7 +106,7 @@ export async function rollupAnswers(t: Tenant, today: number): Promise<RollupAns
 /** The tenant's daily rows, summed per day (ISO). */
 export async function dailyCounts(tenantId: string): Promise<Record<string, number>> {
   const { results } = await (await shardOf(tenantId))
-    .prepare(`SELECT day, sum("count") AS n FROM analytics_daily WHERE tenant_id = ? GROUP BY day ORDER BY day`)
+    .prepare(`SELECT day, sum(events + entries) AS n FROM analytics_daily WHERE tenant_id = ? GROUP BY day ORDER BY day`)
     .bind(tenantId)
     .all<{ day: number; n: number }>();
   return Object.fromEntries(results.map((r) => [new Date(r.day).toISOString(), r.n]));

@@ -3,23 +3,28 @@ import { index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlit
 // Analytics, retention and operations. Times are epoch milliseconds (INTEGER).
 
 /**
- * Event counts per tenant, hour, kind (`event` = the log, `contact_event` = the timeline), type,
- * source and category ('' for log events). Fed by the `analytics` queue consumer, idempotent by
- * event id through `processed_events` (consumer 'analytics'). Counts survive retention: archiving
- * raw events does not lower them.
+ * Event counts per tenant and hour. One row counts log events (`events`, keyed by their `event_type`
+ * and `source`) and timeline entries (`entries`, keyed by `entry_type`, `entry_source` and
+ * `category`) together, so that a log event and the entry it derives cost one row written, not two: a
+ * log event without an entry leaves the entry columns '', an entry appended on its own the event
+ * columns. Fed by the `analytics` queue consumer, idempotent by event id through `processed_events`
+ * (consumer 'analytics'). Counts survive retention: archiving raw events does not lower them. WITHOUT ROWID
+ * (migrations/shard/0009_analytics_one_row_per_event.sql): a new bucket is one row written.
  */
 export const analyticsHourly = sqliteTable(
   'analytics_hourly',
   {
     tenantId: text('tenant_id').notNull(),
-    kind: text('kind').notNull(),
     hour: integer('hour').notNull(),
     eventType: text('event_type').notNull(),
     source: text('source').notNull(),
+    entryType: text('entry_type').notNull(),
+    entrySource: text('entry_source').notNull(),
     category: text('category').notNull(),
-    count: integer('count').notNull(),
+    events: integer('events').notNull(),
+    entries: integer('entries').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.tenantId, t.kind, t.hour, t.eventType, t.source, t.category] })],
+  (t) => [primaryKey({ columns: [t.tenantId, t.hour, t.eventType, t.source, t.entryType, t.entrySource, t.category] })],
 );
 
 /** The same counts per UTC day, so that a year-long query reads 365 buckets per combination, not 8,760. */
@@ -27,14 +32,16 @@ export const analyticsDaily = sqliteTable(
   'analytics_daily',
   {
     tenantId: text('tenant_id').notNull(),
-    kind: text('kind').notNull(),
     day: integer('day').notNull(),
     eventType: text('event_type').notNull(),
     source: text('source').notNull(),
+    entryType: text('entry_type').notNull(),
+    entrySource: text('entry_source').notNull(),
     category: text('category').notNull(),
-    count: integer('count').notNull(),
+    events: integer('events').notNull(),
+    entries: integer('entries').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.tenantId, t.kind, t.day, t.eventType, t.source, t.category] })],
+  (t) => [primaryKey({ columns: [t.tenantId, t.day, t.eventType, t.source, t.entryType, t.entrySource, t.category] })],
 );
 
 /**
