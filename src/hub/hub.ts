@@ -42,6 +42,8 @@ export interface HubTestHooks {
   stallRelay(): void;
   /** As if this instance died before its clear timer fired: relayed rows stay stored until the next write. */
   stallClearTimer(): void;
+  /** How many times the outbox's clear timer deleted relayed rows in a transaction of its own. */
+  timerClears(): number;
   /** Rows per socket catch-up chunk (lowered to make appends race a catch-up). */
   setCatchUpChunk(rows: number): void;
   /** Sockets still catching up. */
@@ -111,8 +113,9 @@ export class StreamHub extends DurableObject<Env> {
     const outbox = this.outbox;
     const sockets = this.sockets;
     this.testHooks = {
-      stallRelay: () => outbox.stallRelay(),
-      stallClearTimer: () => outbox.stallClearTimer(),
+      stallRelay: () => outbox.stall('relay'),
+      stallClearTimer: () => outbox.stall('clearTimer'),
+      timerClears: () => outbox.timerClears,
       setCatchUpChunk: (rows) => (sockets.catchUpChunk = rows),
       catchingUp: () => sockets.catchingUpCount(),
       mark: undefined,

@@ -13,7 +13,7 @@ import type { HubOwner } from './types';
 export type { ParkedRow };
 const RELAY_BATCH = 500;
 const SAFETY_ALARM_MS = 5_000;
-/** How long relayed outbox rows may wait for the next write transaction to delete them. */
+/** How long a hub with no write may keep relayed outbox rows before it deletes them in a transaction of their own. */
 const CLEAR_AFTER_MS = 1_000;
 const MAX_BACKOFF_MS = MINUTE_MS;
 /** A row that failed this many single-row passes in a row, each time isolated, is parked. */
@@ -58,6 +58,10 @@ export class Outbox {
    */
   private lastId: number;
   private clearTimer: ReturnType<typeof setTimeout> | null = null;
+  /** When the last outbox row was written (ms): the clear timer waits for a second without one. */
+  private lastWriteAt = 0;
+  /** Times the clear timer deleted relayed rows in a transaction of its own (for tests). */
+  timerClears = 0;
   private readonly backlog: BacklogReport;
   /** While an erase drains the relay, no new relay pass starts (the rows are about to be deleted). */
   private paused = 0;
@@ -93,22 +97,16 @@ export class Outbox {
   private highestStoredId(): number {
     const stored = Math.max(this.sql.exec<{ m: number | null }>(`SELECT max(id) AS m FROM outbox`).one().m ?? 0, this.parked.highestId());
     // Hubs created before kept AUTOINCREMENT, whose counter may be above every stored row; newer hubs
-    // have no sqlite_sequence table at all.
+    // have no sqlite_sequence table at all (the query throws: nothing was ever AUTOINCREMENTed here).
     let counter = 0;
     try {
       counter = this.sql.exec<{ seq: number }>(`SELECT seq FROM sqlite_sequence WHERE name = 'outbox'`).toArray()[0]?.seq ?? 0;
-    } catch {
-      // no such table: nothing was ever AUTOINCREMENTed here
-    }
+    } catch {}
     return Math.max(stored, counter);
   }
 
   private get sql(): SqlStorage {
     return this.storage.sql;
-  }
-
-  private get hubKey(): string {
-    return this.backlog.hubKey;
   }
 
   /**
@@ -117,6 +115,7 @@ export class Outbox {
    */
   enqueue(item: OutboxItem, now: number, opts: { queues?: boolean; body?: string } = {}): void {
     this.clearRelayed();
+    this.lastWriteAt = Date.now();
     // A batch's records all go to both queues (null); any other row as its messages say. `body`: the item's JSON, when the caller has it.
     const messages = opts.queues === false ? [] : batchParts(item) ? null : relayMessages('', item);
     const toWebhooks = messages === null || messages.length > 0;
@@ -344,7 +343,7 @@ export class Outbox {
     if (!this.parkedUnreported) return;
     const rows = this.parked.unreported();
     try {
-      await insertParked(await tenantDb(this.env, this.owner.tenantId), this.owner.tenantId, this.hubKey, rows);
+      await insertParked(await tenantDb(this.env, this.owner.tenantId), this.owner.tenantId, this.backlog.hubKey, rows);
       this.parked.markReported(rows);
       this.parkedUnreported = rows.length === REPORT_PAGE;
     } catch {
@@ -365,13 +364,20 @@ export class Outbox {
     this.clearedUpTo = this.relayedUpTo;
   }
 
-  /** A hub with no further write soon still deletes its relayed rows, a second later. */
-  private clearSoon(): void {
+  /**
+   * A hub that stops writing deletes its relayed rows a second after its last write; while it writes,
+   * each write's transaction does, and the timer waits instead of committing a delete of its own.
+   */
+  private clearSoon(ms = CLEAR_AFTER_MS): void {
     if (this.clearTimer || this.stalled.clearTimer) return;
     this.clearTimer = setTimeout(() => {
       this.clearTimer = null;
-      if (this.paused === 0) this.clearRelayed();
-    }, CLEAR_AFTER_MS);
+      if (this.paused > 0 || this.clearedUpTo >= this.relayedUpTo) return;
+      const idle = Date.now() - this.lastWriteAt;
+      if (idle < CLEAR_AFTER_MS) return this.clearSoon(CLEAR_AFTER_MS - idle);
+      this.clearRelayed();
+      this.timerClears += 1;
+    }, ms);
   }
 
   /** When to retry after `failures` failed passes: exponential backoff with jitter. */
@@ -434,13 +440,8 @@ export class Outbox {
 
   // ---------------------------------------------------------------- test seams
 
-  /** As if this instance crashed before relaying: no relay pass starts from now on. */
-  stallRelay(): void {
-    this.stalled.relay = true;
-  }
-
-  /** As if this instance died before its clear timer fired: relayed rows wait for the next write. */
-  stallClearTimer(): void {
-    this.stalled.clearTimer = true;
+  /** As if this instance crashed before relaying, or before its clear timer fired (rows wait for a write). */
+  stall(what: 'relay' | 'clearTimer'): void {
+    this.stalled[what] = true;
   }
 }

@@ -175,6 +175,25 @@ describe('Clearing relayed outbox rows', () => {
     await eventually(async () => (await storedRows(stub)) === 0, { timeoutMs: 5_000 });
   });
 
+  it('while the hub keeps writing, each write deletes the rows relayed before it; the timer deletes only after a second without a write', async () => {
+    const t = await newTenant();
+    const contact = uuid();
+    const stub = contactHubStub(env, t.id, contact);
+    const clears = () => runInDurableObject(stub, (hub: StreamHub) => hub.testHooks.timerClears());
+    // An append about every half second, each relayed before the next: the timer, armed at the first
+    // relay pass, fires while the last append's rows are relayed and not deleted yet, finds that write
+    // less than a second old, and waits again instead of committing a delete of its own.
+    for (let i = 0; i < 5; i += 1) {
+      await appendMixed(t, contact, 1);
+      await eventually(async () => (await outbox(stub)).pending === 0, { timeoutMs: 5_000 });
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(await clears()).toBe(0);
+    // Then the hub goes quiet: about a second later the timer deletes what the last write left.
+    await eventually(async () => (await storedRows(stub)) === 0, { timeoutMs: 5_000 });
+    expect(await clears()).toBe(1);
+  });
+
   it('relays again, without a duplicate in D1, what an evicted instance relayed but had not deleted', async () => {
     const { t, contact, stub, rec } = await recordedHub();
     // As if the instance died before its clear timer ran (eviction in tests waits for timers, a crash
