@@ -44,7 +44,8 @@ export interface RollupItem {
   entries: 0 | 1;
 }
 
-const NO_ENTRY = { entry_id: null, entry_type: '', entry_source: '', category: '', entries: 0 } as const;
+type EntryColumns = Pick<RollupItem, 'entry_id' | 'entry_type' | 'entry_source' | 'category' | 'entries'>;
+const NO_ENTRY: EntryColumns = { entry_id: null, entry_type: '', entry_source: '', category: '', entries: 0 };
 const NO_EVENT = { event_type: '', source: '', events: 0 } as const;
 
 /**
@@ -64,7 +65,7 @@ export function rollupItems(message: AnalyticsMessage | RelayMessage): RollupIte
     const entry = entryItem(message.tenant_id, derived, e.id);
     if (!entry) return null;
     // Derived entries happen when their event does: one row counts both.
-    if (entry.hour === item.hour) return [{ ...item, entry_id: entry.entry_id, entry_type: entry.entry_type, entry_source: entry.entry_source, category: entry.category, entries: 1 }];
+    if (entry.hour === item.hour) return [{ ...item, ...entryColumns(derived) }];
     return [item, entry];
   }
   if (message.kind === 'contact_event') {
@@ -82,19 +83,12 @@ export function rollupItems(message: AnalyticsMessage | RelayMessage): RollupIte
 function entryItem(tenantId: string, e: EntryCount | undefined, marker: string | null): RollupItem | null {
   const at = Date.parse(e?.occurred_at ?? '');
   if (!e || !str(e.id) || !str(e.event_type) || !str(e.source) || !str(e.category) || Number.isNaN(at)) return null;
-  return {
-    tenant_id: tenantId,
-    event_id: e.id,
-    entry_id: e.id,
-    marker: marker ?? e.id,
-    hour: floorHour(at),
-    day: floorDay(at),
-    ...NO_EVENT,
-    entry_type: e.event_type,
-    entry_source: e.source,
-    category: e.category,
-    entries: 1,
-  };
+  return { tenant_id: tenantId, event_id: e.id, marker: marker ?? e.id, hour: floorHour(at), day: floorDay(at), ...NO_EVENT, ...entryColumns(e) };
+}
+
+/** What an entry puts in its rollup row (checked by entryItem). */
+function entryColumns(e: EntryCount): EntryColumns {
+  return { entry_id: e.id, entry_type: e.event_type, entry_source: e.source, category: e.category, entries: 1 };
 }
 
 // Messages cross a queue as JSON: checked field by field so that one malformed message is dropped

@@ -231,6 +231,29 @@ describe('analytics rollups', () => {
     expect(markers!.n).toBe(250);
   });
 
+  it('writes an Analytics Engine point for the event and one for its derived entry, counted in one rollup row, and none on a redelivery', async () => {
+    const t = await newTenant();
+    const at = floorHour(Date.now()) - HOUR_MS;
+    const [pair] = sentRecords(t.id, 1, at);
+    const derived = {
+      id: uuid(), contact_id: uuid(), sequence_number: 1, session_id: null, event_type: 'session_started', category: 'session' as const, priority: 'normal' as const,
+      title: 'sent', description: null, payload: {}, metadata: {}, source: 'system' as const, triggered_by: null, integration_source: null, is_realtime: false,
+      delivered: false, delivered_at: null, read: false, read_at: null, visible_to_client: false, visible_to_agent: true, expires_at: null,
+      occurred_at: new Date(at).toISOString(), created_at: new Date().toISOString(), origin_event_id: pair!.event.id,
+    };
+    const points: AnalyticsEngineDataPoint[] = [];
+    const ae = { EVENTS_AE: { writeDataPoint: (p: AnalyticsEngineDataPoint) => void points.push(p) } };
+    expect((await deliverAnalytics([{ ...pair!, derived }], ae)).ackAll).toBe(true);
+    expect(points.map((p) => p.blobs)).toEqual([
+      ['event', 'message.sent', 'system', '', pair!.event.id],
+      ['contact_event', 'session_started', 'system', 'session', derived.id],
+    ]);
+    const rows = await (await shardOf(t.id)).prepare(`SELECT events, entries FROM analytics_hourly WHERE tenant_id = ?`).bind(t.id).all();
+    expect(rows.results).toEqual([{ events: 1, entries: 1 }]);
+    await deliverAnalytics([{ ...pair!, derived }], ae);
+    expect(points).toHaveLength(2);
+  });
+
   it('acknowledges malformed messages without failing the batch, and writes Analytics Engine points only for newly counted events', async () => {
     const t = await newTenant();
     const good = {
