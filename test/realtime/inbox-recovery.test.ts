@@ -141,12 +141,16 @@ describe('inbox fan-out cost and recovery', () => {
       await s.next('ready');
       return s;
     };
-    const short = await connectWith(await mint(t.key, 1));
+    // The short token expires 3 s after it is minted: it subscribes first, so a slow machine's setup of the
+    // other two sockets cannot outlast it, and the wait below counts from the mint, not from a fixed sleep.
+    const mintedAt = Date.now();
+    const short = await connectWith(await mint(t.key, 3));
+    await subscribeAll(short, [{ contact_id: contact }]);
     const revoked = await connectWith(await mint(k.key, 3600));
     const kept = await connectWith(await mint(t.key, 3600));
-    for (const s of [short, revoked, kept]) await subscribeAll(s, [{ contact_id: contact }]);
+    for (const s of [revoked, kept]) await subscribeAll(s, [{ contact_id: contact }]);
     expect(await call('DELETE', `/api/v1/admin/tenants/${t.id}/keys/${k.id}`, { headers: admin })).toHaveProperty('status', 204);
-    await new Promise((r) => setTimeout(r, 1100));
+    await new Promise((r) => setTimeout(r, Math.max(0, mintedAt + 3_100 - Date.now())));
     const stub = agentInboxStub(env, t.id, 'ann');
     await runDurableObjectAlarm(stub);
     expect(await short.closed).toBe(4401);
