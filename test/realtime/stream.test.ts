@@ -353,7 +353,7 @@ describe('realtime stream', () => {
   it('closes an idle socket when its token expires, from the hub alarm alone', async () => {
     const t = await newTenant();
     const contact = uuid();
-    const res = await call('POST', '/api/v1/realtime/tokens', { key: t.key, body: { contact_id: contact, role: 'client', ttl_seconds: 1 } });
+    const res = await call('POST', '/api/v1/realtime/tokens', { key: t.key, body: { contact_id: contact, role: 'client', ttl_seconds: 2 } });
     const { token, expires_at } = await json<{ token: string; expires_at: string }>(res);
     const idle = await track(connect(contact, { token }));
     // No frame and no append: only the alarm the hub armed at the upgrade can close it.
