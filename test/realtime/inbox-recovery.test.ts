@@ -131,8 +131,9 @@ describe('inbox fan-out cost and recovery', () => {
     const k = await json<{ id: string; key: string }>(await call('POST', `/api/v1/admin/tenants/${t.id}/keys`, { headers: admin, body: { name: 'inbox tokens' } }));
     const contact = uuid();
     await appendEntries(t, contact, [{ title: 'x' }]);
-    const mint = async (key: string, ttl: number) =>
-      (await json<{ token: string }>(await call('POST', '/api/v1/realtime/tokens', { key, body: { role: 'agent', agent_id: 'ann', scope: 'inbox', ttl_seconds: ttl } }))).token;
+    const mintWithExpiry = async (key: string, ttl: number) =>
+      json<{ token: string; expires_at: string }>(await call('POST', '/api/v1/realtime/tokens', { key, body: { role: 'agent', agent_id: 'ann', scope: 'inbox', ttl_seconds: ttl } }));
+    const mint = async (key: string, ttl: number) => (await mintWithExpiry(key, ttl)).token;
     const connectWith = async (token: string) => {
       const res = await openInbox({ token });
       res.webSocket!.accept();
@@ -141,16 +142,16 @@ describe('inbox fan-out cost and recovery', () => {
       await s.next('ready');
       return s;
     };
-    // The short token expires 3 s after it is minted: it subscribes first, so a slow machine's setup of the
-    // other two sockets cannot outlast it, and the wait below counts from the mint, not from a fixed sleep.
-    const mintedAt = Date.now();
-    const short = await connectWith(await mint(t.key, 3));
+    // The short token lives 3 s and subscribes first, so a slow machine's setup of the other two sockets
+    // cannot outlast it; the wait below runs to the token's own expires_at, not for a fixed sleep.
+    const shortToken = await mintWithExpiry(t.key, 3);
+    const short = await connectWith(shortToken.token);
     await subscribeAll(short, [{ contact_id: contact }]);
     const revoked = await connectWith(await mint(k.key, 3600));
     const kept = await connectWith(await mint(t.key, 3600));
     for (const s of [revoked, kept]) await subscribeAll(s, [{ contact_id: contact }]);
     expect(await call('DELETE', `/api/v1/admin/tenants/${t.id}/keys/${k.id}`, { headers: admin })).toHaveProperty('status', 204);
-    await new Promise((r) => setTimeout(r, Math.max(0, mintedAt + 3_100 - Date.now())));
+    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(shortToken.expires_at) + 100 - Date.now())));
     const stub = agentInboxStub(env, t.id, 'ann');
     await runDurableObjectAlarm(stub);
     expect(await short.closed).toBe(4401);
