@@ -9,14 +9,24 @@ const ERROR_RETRY_MS = 5_000;
 
 /**
  * One per tenant: the single writer of the tenant's projections. Kicked when events reach D1 (by the
- * hub relay and the direct append path) and by the minute cron; an alarm then folds new events in
- * batches and advances a rebuild, re-arming itself while work remains. Serial by construction, so
- * the incremental path and a rebuild never race on a checkpoint.
+ * hub relay and the direct append path) and by the minute cron; a pass then folds new events in
+ * batches and advances a rebuild. Serial by construction, so the incremental path and a rebuild
+ * never race on a checkpoint.
+ *
+ * Two clocks start passes. The relay's kicks and the idle polls after them use an in-memory timer:
+ * a storage alarm is billed as a row written, and these kicks come with every D1 write, while a pass
+ * they would lose to an eviction is made good by the minute cron, which kicks every tenant whose
+ * checkpoint trails its head. Work that must survive an eviction on its own arms the storage alarm:
+ * a backlog left by a pass's budget, a rebuild, a retry after a failed pass, and the cron's and
+ * operators' kicks (`delayMs` given).
  */
 export class ProjectionRunner extends DurableObject<Env> {
   private tenantId: string | null = null;
   /** When the pending alarm fires (in memory: lets a kick return without touching storage). */
   private alarmAt: number | null = null;
+  /** The in-memory timer of the relay's kicks and the idle polls, and when it fires. */
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private timerAt: number | null = null;
   private pollsLeft = 0;
   // Alarms and RPCs interleave at every await; passes are chained so that only one runs at a time.
   private chain: Promise<unknown> = Promise.resolve();
@@ -41,11 +51,27 @@ export class ProjectionRunner extends DurableObject<Env> {
     await this.ctx.storage.put('tenant', tenantId);
   }
 
-  /** Schedules a pass soon (coalescing bursts of kicks into one). */
-  async kick(tenantId: string, delayMs = KICK_DELAY_MS): Promise<void> {
+  /**
+   * Schedules a pass soon (coalescing bursts of kicks into one): the relay's kick (no `delayMs`) on the
+   * in-memory timer, the others on the storage alarm.
+   */
+  async kick(tenantId: string, delayMs?: number): Promise<void> {
     await this.claim(tenantId);
     this.pollsLeft = IDLE_PASSES;
-    await this.arm(Date.now() + delayMs);
+    if (delayMs === undefined) this.soon(Date.now() + KICK_DELAY_MS);
+    else await this.arm(Date.now() + delayMs);
+  }
+
+  /** A pass at `at` on the in-memory timer, unless one (timer or alarm) comes sooner. */
+  private soon(at: number): void {
+    if ((this.timerAt !== null && this.timerAt <= at) || (this.alarmAt !== null && this.alarmAt <= at)) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.timerAt = null;
+      this.pass().catch((error) => console.error(JSON.stringify({ msg: 'projection pass not rescheduled', tenant_id: this.tenantId, error: String(error) })));
+    }, Math.max(0, at - Date.now()));
   }
 
   private async arm(at: number): Promise<void> {
@@ -68,6 +94,11 @@ export class ProjectionRunner extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     this.alarmAt = null;
+    await this.pass();
+  }
+
+  /** One pass; then, while work remains, the storage alarm, and while polling, the timer. */
+  private async pass(): Promise<void> {
     const tenantId = this.tenantId;
     if (!tenantId) return;
     try {
@@ -75,7 +106,7 @@ export class ProjectionRunner extends DurableObject<Env> {
       // Keep polling a little after activity: events whose kick was coalesced away are picked up here.
       this.pollsLeft = r.applied > 0 ? IDLE_PASSES : this.pollsLeft - 1;
       if (r.more) await this.arm(Date.now());
-      else if (this.pollsLeft > 0) await this.arm(Date.now() + POLL_MS);
+      else if (this.pollsLeft > 0) this.soon(Date.now() + POLL_MS);
     } catch (error) {
       console.error(JSON.stringify({ msg: 'projection pass failed', tenant_id: tenantId, error: String(error) }));
       await this.arm(Date.now() + ERROR_RETRY_MS);

@@ -1,9 +1,11 @@
 import { env } from 'cloudflare:workers';
+import { createExecutionContext, createScheduledController, runInDurableObject, waitOnExecutionContext } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { z } from '@hono/zod-openapi';
 import { startRebuild } from '../../src/db/projections';
 import type { ContactView, ProjectionInfo as ProjectionInfoSchema } from '../../src/domain/schemas/eventstore';
-import { drainProjections } from '../../src/projections/runner';
+import { runScheduled } from '../../src/jobs';
+import { drainProjections, type ProjectionRunner } from '../../src/projections/runner';
 import { call, eventually, json, newTenant, uuid, shardOf } from '../support/api';
 
 // The API's own schemas, not copies of them.
@@ -128,6 +130,49 @@ describe('the contacts projection', () => {
     await logEvent(t.key, dan, 'contact.created', { name: 'Dan' });
     await eventually(async () => (await getContact(t.key, dan)).status === 200);
     expect((await call('POST', '/api/v1/projections/nope/rebuild', { key: t.key })).status).toBe(404);
+  });
+
+  it('folds relayed events on an in-memory timer, without a storage alarm; an explicit kick arms the alarm', async () => {
+    const t = await newTenant();
+    const ada = uuid();
+    await logEvent(t.key, ada, 'contact.created', { name: 'Ada' });
+    await eventually(async () => (await getContact(t.key, ada)).status === 200);
+    const ns = env.PROJECTION_RUNNER as DurableObjectNamespace<ProjectionRunner>;
+    const stub = ns.get(ns.idFromName(t.id));
+    // The relay's kick and the idle polls after the pass (250 ms apart) are timers: a storage alarm is a row written.
+    expect(await runInDurableObject(stub, (_r, state) => state.storage.getAlarm())).toBeNull();
+    // The cron's and operators' kicks (a rebuild, a replay) must survive an eviction: they arm the alarm.
+    const before = Date.now();
+    await stub.kick(t.id, 60_000);
+    const at = await runInDurableObject(stub, (_r, state) => state.storage.getAlarm());
+    expect(at).toBeGreaterThanOrEqual(before + 60_000);
+    await runInDurableObject(stub, (_r, state) => state.storage.deleteAlarm());
+  });
+
+  it('the minute cron folds events whose kick was lost (the timer died with its runner)', async () => {
+    const t = await newTenant();
+    const ada = uuid();
+    await logEvent(t.key, ada, 'contact.created', { name: 'Ada' });
+    await eventually(async () => (await getContact(t.key, ada)).status === 200);
+    // Let the runner's idle polls end, then put an event in D1 with no kick, as when the runner holding the timer was evicted.
+    await new Promise((r) => setTimeout(r, 800));
+    const db = await shardOf(t.id);
+    const head = (await db.prepare('SELECT max(position) AS p FROM events WHERE tenant_id = ?').bind(t.id).first<{ p: number }>())!.p;
+    const now = Date.now();
+    await db
+      .prepare(`INSERT INTO events (tenant_id, position, id, event_type, source, contact_id, payload, metadata, timestamp, created_at) VALUES (?, ?, ?, 'contact.tag_added', 'system', ?, '{"tag":"vip"}', '{}', ?, ?)`)
+      .bind(t.id, head + 1, `evt_lostkick${now}`, ada, now, now)
+      .run();
+    await new Promise((r) => setTimeout(r, 600));
+    expect((await json<Contact>(await getContact(t.key, ada))).tags).toEqual([]);
+    const ctx = createExecutionContext();
+    await runScheduled(createScheduledController({ cron: '* * * * *', scheduledTime: now }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    const folded = await eventually(async () => {
+      const c = await json<Contact>(await getContact(t.key, ada));
+      return c.tags.includes('vip') ? c : undefined;
+    });
+    expect(folded).toMatchObject({ contact_id: ada, tags: ['vip'], event_count: 2 });
   });
 
   it('re-applying a batch never doubles an event (rows remember their last position)', async () => {
