@@ -17,19 +17,25 @@ export class AlarmScheduler {
     this.at = await this.storage.getAlarm();
   }
 
-  /** Have the alarm fire no later than `at` (ms). */
-  async wakeAt(at: number): Promise<void> {
-    if (this.at !== null && this.at <= at) return;
+  /**
+   * Have the alarm fire no later than `at` (ms) — or, given `latest`, at any time up to it: an alarm
+   * already pending by then is kept, and none is set (each `setAlarm` is billed as a row written).
+   */
+  async wakeAt(at: number, latest = at): Promise<void> {
+    if (this.at !== null && this.at <= latest) return;
     this.at = at;
     await this.storage.setAlarm(at);
   }
 
-  /** The hub's `alarm()`: runs each job, then arms the alarm for the earliest time the jobs still want. */
+  /** The hub's `alarm()`: runs each job, then arms the alarm once, for the earliest time the jobs still want. */
   async fire(jobs: AlarmJob[]): Promise<void> {
     this.at = null;
-    const wanted: (number | null)[] = [];
-    for (const job of jobs) wanted.push(await job());
-    for (const at of wanted) if (at !== null) await this.wakeAt(at);
+    let next: number | null = null;
+    for (const job of jobs) {
+      const at = await job();
+      if (at !== null && (next === null || at < next)) next = at;
+    }
+    if (next !== null) await this.wakeAt(next);
   }
 
   /** Deletes the pending alarm (an erase). */

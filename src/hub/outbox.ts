@@ -13,6 +13,8 @@ import type { HubOwner } from './types';
 export type { ParkedRow };
 const RELAY_BATCH = 500;
 const SAFETY_ALARM_MS = 5_000;
+/** An alarm already due within this long (a socket's key check: 30 s) serves as the safety alarm too. */
+const SAFETY_SLACK_MS = 30_000;
 /** How long a hub with no write may keep relayed outbox rows before it deletes them in a transaction of their own. */
 const CLEAR_AFTER_MS = 1_000;
 const MAX_BACKOFF_MS = MINUTE_MS;
@@ -135,9 +137,9 @@ export class Outbox {
     );
   }
 
-  /** After a commit: relay now, with the alarm as a safety net should this instance die before relaying. */
+  /** After a commit: relay now, with the alarm (each firing relays what is pending) as a safety net should this instance die first. */
   committed(): void {
-    void this.alarms.wakeAt(Date.now() + SAFETY_ALARM_MS);
+    void this.alarms.wakeAt(Date.now() + SAFETY_ALARM_MS, Date.now() + SAFETY_SLACK_MS);
     void this.relay();
   }
 
