@@ -13,6 +13,7 @@ import { decideAppend } from '../domain/idempotency';
 import type { RelayMessage } from '../domain/relay-message';
 import { eventCountMessage } from '../domain/relay-message';
 import { sendRelay } from '../queues/messages';
+import { dropUnwanted } from '../relay-batcher/wanted';
 
 export interface WaitUntil {
   waitUntil(promise: Promise<unknown>): void;
@@ -230,11 +231,12 @@ async function appendDirect(
   return { ok: true, created: inserts.length > 0, events };
 }
 
-/** Sends Worker-committed events to both queues, then clears their outbox rows. */
+/** Sends Worker-committed events to both queues (to webhooks, those a subscription matches), then clears their outbox rows. */
 export async function relayDirect(env: Env, tenantId: string, events: EventRecord[]): Promise<void> {
   const messages: RelayMessage[] = events.map((event) => ({ kind: 'event', tenant_id: tenantId, event }));
   try {
-    await Promise.all([sendRelay(env.WEBHOOKS_QUEUE, messages), sendRelay(env.ANALYTICS_QUEUE, events.map((e) => eventCountMessage(tenantId, e)))]);
+    const [webhooks] = await dropUnwanted(env, [messages]);
+    await Promise.all([sendRelay(env.WEBHOOKS_QUEUE, webhooks!), sendRelay(env.ANALYTICS_QUEUE, events.map((e) => eventCountMessage(tenantId, e)))]);
     await clearRelayOutbox(await tenantDb(env, tenantId), tenantId, events.map((e) => e.id));
   } catch (error) {
     // The rows stay in relay_outbox; the sweep cron sends them again.

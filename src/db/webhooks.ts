@@ -1,5 +1,6 @@
 import type { WebhookRecord } from '../domain/schemas/webhooks';
 import { iso, isoOrNull } from '../domain/time';
+import { filterOf, type StoredFilter, type SubscriptionFilter } from '../domain/webhook-filters';
 import { bulkInsert } from './bulk';
 import type { D1Row } from './client';
 import { webhookDeliveries, type webhookAttempts, type webhookSubscriptions } from './schema/webhooks';
@@ -434,16 +435,11 @@ export async function reclaimStaleDeliveries(
   return res.results;
 }
 
-/** What a tenant's active subscriptions could match: anything at all, and timeline entries (contact events). */
-export interface WebhookInterest {
-  any: boolean;
-  contactEvents: boolean;
-}
-
-export async function webhookInterest(d1: D1Database, tenantId: string): Promise<WebhookInterest> {
-  const row = await d1
-    .prepare(`SELECT count(*) AS n, coalesce(max(subscribe_contact_events), 0) AS ce FROM webhook_subscriptions WHERE tenant_id = ? AND active = 1`)
+/** The filters of a tenant's active subscriptions (what the relay asks before sending to the webhooks queue). */
+export async function activeFilters(d1: D1Database, tenantId: string): Promise<SubscriptionFilter[]> {
+  const { results } = await d1
+    .prepare(`SELECT events, subscribe_contact_events, contact_event_types, contact_event_categories FROM webhook_subscriptions WHERE tenant_id = ? AND active = 1`)
     .bind(tenantId)
-    .first<{ n: number; ce: number }>();
-  return { any: (row?.n ?? 0) > 0, contactEvents: (row?.ce ?? 0) === 1 };
+    .all<StoredFilter>();
+  return results.map(filterOf);
 }

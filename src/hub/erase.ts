@@ -4,10 +4,10 @@ import { eraseContactRows, eraseStreamRows, eraseTombstonesStatement } from '../
 import type { OwnedId } from '../db/owners';
 import type { TimelineEntryRecord } from '../domain/schemas/contact-events';
 import type { EventRecord } from '../domain/schemas/events';
-import { matchesContactEvent, matchesLogEvent } from '../domain/webhook-filters';
+import { filterOf, matchesSubject } from '../domain/webhook-filters';
 import type { RelayMessage } from '../domain/relay-message';
 import { HOUR_MS, iso } from '../domain/time';
-import { deliveryIdFor, filterOf, outgoing } from '../queues/webhooks';
+import { deliveryIdFor, outgoing } from '../queues/webhooks';
 import type { AlarmScheduler } from './alarms';
 import type { LogStore } from './log-store';
 import type { HubMeta } from './meta';
@@ -49,9 +49,7 @@ export async function closeInFlightDeliveries(
     const out = await outgoing(m);
     if (!out) continue;
     for (const sub of subs) {
-      const filter = filterOf(sub);
-      const match = out.contactEvent ? matchesContactEvent(filter, out.contactEvent) : matchesLogEvent(filter, out.type);
-      if (!match || out.aboutSubscription === sub.id) continue;
+      if (!matchesSubject(filterOf(sub), out) || out.aboutSubscription === sub.id) continue;
       rows.push({ id: await deliveryIdFor(out.eventId, sub.id), subscription_id: sub.id, event_id: out.eventId, event_type: out.type, body: '{}' });
     }
   }

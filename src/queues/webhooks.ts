@@ -5,32 +5,30 @@ import {
   touchTriggeredStatement,
   unstartedDeliveriesStatement,
   type NewDelivery,
-  type WebhookSubscriptionRow,
 } from '../db/webhooks';
 import { servedEvent } from '../db/events';
 import { deterministicUuid } from '../domain/ids';
 import { failedBatchRetryDelaySeconds } from '../domain/queue-retry';
-import { matchesContactEvent, matchesLogEvent, type SubscriptionFilter } from '../domain/webhook-filters';
-import { businessTypeFor, contactEventWebhookType, isWebhookOperationalType, receiptEventId, receiptWebhookType } from '../domain/webhook-mapping';
+import { filterOf, matchesSubject, subjectOf, type WebhookSubject } from '../domain/webhook-filters';
+import { isWebhookOperationalType, receiptEventId } from '../domain/webhook-mapping';
 import type { DeliveryMessage } from './deliveries';
 import type { RelayMessage } from '../domain/relay-message';
 import { sendAll, unpackRelay, type RelayQueueBody } from './messages';
 
 /** What a relayed record becomes on the wire, before matching: null when it never leaves (internal only). */
-interface Outgoing {
+interface Outgoing extends WebhookSubject {
   eventId: string;
-  type: string;
   body: string;
   kind: RelayMessage['kind'];
-  contactEvent?: { event_type: string; category: string };
   /** For Eventline's own webhook.* events: the subscription they are about (never sent to it). */
   aboutSubscription?: string;
 }
 
 export async function outgoing(m: RelayMessage): Promise<Outgoing | null> {
+  const subject = subjectOf(m);
+  if (subject === null) return null;
+  const { type } = subject;
   if (m.kind === 'event') {
-    const type = businessTypeFor(m.event.event_type);
-    if (type === null) return null;
     const about = isWebhookOperationalType(m.event.event_type) ? m.event.payload.subscription_id : undefined;
     return {
       eventId: m.event.id,
@@ -44,7 +42,6 @@ export async function outgoing(m: RelayMessage): Promise<Outgoing | null> {
   }
   const entry = m.contact_event;
   if (m.kind === 'contact_event_receipt') {
-    const type = receiptWebhookType(m.receipt);
     const at = m.receipt === 'read' ? entry.read_at : entry.delivered_at;
     return {
       // Its own event id, a function of (entry, transition): the delivery id follows from it, so a
@@ -53,25 +50,17 @@ export async function outgoing(m: RelayMessage): Promise<Outgoing | null> {
       type,
       body: JSON.stringify({ type, timestamp: at ?? entry.occurred_at, data: entry }),
       kind: m.kind,
-      contactEvent: { event_type: entry.event_type, category: entry.category },
+      contactEvent: subject.contactEvent,
     };
   }
-  const type = contactEventWebhookType(entry.event_type);
   return {
     eventId: entry.id,
     type,
     body: JSON.stringify({ type, timestamp: entry.occurred_at, data: entry }),
     kind: 'contact_event',
-    contactEvent: { event_type: entry.event_type, category: entry.category },
+    contactEvent: subject.contactEvent,
   };
 }
-
-export const filterOf = (s: WebhookSubscriptionRow): SubscriptionFilter => ({
-  events: JSON.parse(s.events) as string[],
-  subscribeContactEvents: s.subscribe_contact_events === 1,
-  contactEventTypes: JSON.parse(s.contact_event_types) as string[],
-  contactEventCategories: JSON.parse(s.contact_event_categories) as string[],
-});
 
 /** The delivery id is a function of (event, subscription): replays compute the same row. It is also the webhook-id. */
 export const deliveryIdFor = (eventId: string, subscriptionId: string) => deterministicUuid(`delivery:${eventId}:${subscriptionId}`);
@@ -114,8 +103,7 @@ export async function fanOut(env: Env, tenantId: string, messages: RelayMessage[
     const out = await outgoing(m);
     if (!out) continue;
     for (const { sub, filter } of filters) {
-      const match = out.contactEvent ? matchesContactEvent(filter, out.contactEvent) : matchesLogEvent(filter, out.type);
-      if (!match || out.aboutSubscription === sub.id) continue;
+      if (!matchesSubject(filter, out) || out.aboutSubscription === sub.id) continue;
       const id = await deliveryIdFor(out.eventId, sub.id);
       if (seen.has(id)) continue;
       seen.add(id);

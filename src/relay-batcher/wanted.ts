@@ -1,31 +1,34 @@
 import { tenantDb } from '../db/shards';
-import { webhookInterest, type WebhookInterest } from '../db/webhooks';
+import { activeFilters } from '../db/webhooks';
 import type { RelayMessage } from '../domain/relay-message';
+import { matchesSubject, subjectOf, type SubscriptionFilter } from '../domain/webhook-filters';
 
 /**
- * Records matter to webhooks only for a tenant with an active subscription that could match them
- * (src/domain/webhook-filters.ts): a log event needs any active subscription; a timeline entry or a
- * receipt (an entry became read or delivered), one that takes contact events. For any other tenant the
- * webhooks queue would carry them to a fan-out that matches nothing, at three queue operations and a
- * consumer's work each. Asked once per tenant and flush, at relay time, from the tenant's shard: a
- * subscription committed before a record is relayed gets it, exactly as the fan-out would have matched
- * it. When the read fails the records go as before (the consumer decides).
+ * A record goes to the webhooks queue only when one of its tenant's active subscriptions matches it, by
+ * the fan-out's own rule (src/domain/webhook-filters.ts, `matchesSubject`). Any other record would ride
+ * the queue to a fan-out that matches nothing, at three queue operations and a consumer's work each.
+ * The filters are read once per tenant and flush (or Worker-side append), at relay time, from the tenant's shard: a subscription
+ * committed before a record is relayed gets it, as the fan-out would have matched it. When the read
+ * fails the records go as before (the consumer decides).
  */
 export async function dropUnwanted(env: Env, passes: RelayMessage[][]): Promise<RelayMessage[][]> {
-  const asked = new Map<string, Promise<WebhookInterest>>();
-  const interest = (tenantId: string) => {
+  // null: the read failed, and every record goes.
+  const asked = new Map<string, Promise<SubscriptionFilter[] | null>>();
+  const filters = (tenantId: string) => {
     let p = asked.get(tenantId);
     if (!p) {
       p = tenantDb(env, tenantId)
-        .then((db) => webhookInterest(db, tenantId))
-        .catch(() => ({ any: true, contactEvents: true }));
+        .then((db) => activeFilters(db, tenantId))
+        .catch(() => null);
       asked.set(tenantId, p);
     }
     return p;
   };
   const wanted = async (m: RelayMessage) => {
-    const i = await interest(m.tenant_id);
-    return m.kind === 'event' ? i.any : i.contactEvents;
+    const subs = await filters(m.tenant_id);
+    if (subs === null) return true;
+    const subject = subjectOf(m);
+    return subject !== null && subs.some((f) => matchesSubject(f, subject));
   };
   return Promise.all(
     passes.map(async (messages) => {

@@ -101,7 +101,7 @@ describe('RelayBatcher', () => {
     expect(typeof (await relay())!.error).toBe('string');
   });
 
-  it('sends records to the webhooks queue only for a tenant whose active subscriptions could match them', async () => {
+  it('sends records to the webhooks queue only when an active subscription of their tenant matches them', async () => {
     const ns = env.RELAY_BATCHER as DurableObjectNamespace<RelayBatcher>;
     const batcher = ns.get(ns.idFromName(`test-${uuid()}`));
     const t = await newTenant();
@@ -110,17 +110,22 @@ describe('RelayBatcher', () => {
     const blob = 'x'.repeat(200_000);
     const announced = { kind: 'contact_event' as const, tenant_id: t.id, contact_event: { ...entry, payload: { blob } } };
     const event = { kind: 'event' as const, tenant_id: t.id, event: { id: uuid(), event_type: 'invoice.paid', source: 'system' as const, contact_id: null, session_id: null, message_id: null, payload: { blob }, metadata: {}, stream_id: null, sequence_number: null, schema_version: 1, timestamp: new Date().toISOString(), created_at: new Date().toISOString() } };
+    const order = { ...event, event: { ...event.event, id: uuid(), event_type: 'order.placed' } };
     const relay = async (m: typeof announced | typeof event) => ((await batcher.relay({ webhooks: [m] })) as RelayResult).webhooks;
     // No subscription: neither goes.
     expect(await relay(announced)).toBeNull();
     expect(await relay(event)).toBeNull();
     const hook = (body: Record<string, unknown>) => call('POST', '/api/v1/webhooks', { key: t.key, body: { name: 'h', url: 'http://127.0.0.1:9/hook', ...body } });
-    // A subscription to log events: the event goes (its send is attempted and fails on its size), the entry does not.
+    // A subscription to invoice.*: that event goes (its send is attempted and fails on its size); an order.* event and the entry do not.
     const logOnly = await hook({ events: ['invoice.*'] });
     expect(logOnly.status).toBe(201);
     expect(typeof (await relay(event))!.error).toBe('string');
+    expect(await relay(order)).toBeNull();
     expect(await relay(announced)).toBeNull();
-    // One that takes contact events: the entry goes too.
+    // One that takes contact events of another category: the note still does not go.
+    expect((await hook({ events: [], subscribe_contact_events: true, contact_event_categories: ['pipeline'] })).status).toBe(201);
+    expect(await relay(announced)).toBeNull();
+    // One that takes every contact event: the entry goes too.
     expect((await hook({ events: [], subscribe_contact_events: true })).status).toBe(201);
     expect(typeof (await relay(announced))!.error).toBe('string');
   });
