@@ -259,13 +259,16 @@ describe('GDPR erase racing with appends', () => {
 describe('Worker-side relay sweep', () => {
   it('sends what a failed queue send left in relay_outbox, then clears it', async () => {
     const t = await newTenant();
+    // A subscription the events match: the relay sends the webhooks queue only what one matches.
+    const hook = await call('POST', '/api/v1/webhooks', { key: t.key, body: { name: 'h', url: 'http://127.0.0.1:9/hook', events: ['invoice.*'], retry_count: 0 } });
+    expect(hook.status).toBe(201);
     const failing = {
       send: () => Promise.reject(new Error('injected: queue down')),
       sendBatch: () => Promise.reject(new Error('injected: queue down')),
     } as unknown as Queue;
     const pending: Promise<unknown>[] = [];
     const prepared = await Promise.all(
-      [0, 1, 2].map((i) => prepareEvent({ event_type: 'cron.cleanup.expired_sessions', source: 'cron', payload: { i } }, { idempotencyKey: null, correlationId: null, now: Date.now() })),
+      [0, 1, 2].map((i) => prepareEvent({ event_type: 'invoice.paid', source: 'system', payload: { i } }, { idempotencyKey: null, correlationId: null, now: Date.now() })),
     );
     const result = await appendLog({ ...env, WEBHOOKS_QUEUE: failing } as Env, { waitUntil: (p) => pending.push(p) }, t.id, prepared);
     await Promise.all(pending);
