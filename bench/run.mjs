@@ -167,6 +167,10 @@ async function settle(tenantId, expected, timeoutMs = 30_000) {
 }
 
 const entry = (i) => ({ event_type: 'note_added', category: 'note', source: 'agent', title: `Note ${i}`, description: 'bench', payload: { i } });
+const batchBody = { events: Array.from({ length: 100 }, (_, i) => entry(i)) };
+/** The loads' requests: one entry appended to a contact, or a batch of 100 (batchBody). */
+const appendRequest = (key, contact, i) => ({ method: 'POST', path: `/api/v1/contacts/${contact}/events`, key, body: entry(i) });
+const batchRequest = (key, contact) => ({ method: 'POST', path: `/api/v1/contacts/${contact}/events/batch`, key, body: batchBody });
 
 async function builtIn(url, adminToken) {
   const rows = [];
@@ -185,7 +189,7 @@ async function builtIn(url, adminToken) {
   await quiesce();
   const single = await load({
     base: url,
-    make: (i) => ({ method: 'POST', path: `/api/v1/contacts/${contacts[i % 100]}/events`, key: t1.key, body: entry(i) }),
+    make: (i) => appendRequest(t1.key, contacts[i % 100], i),
     check: (r) => r.status === 201,
   });
   const share = (single.rps / noop.rps) * 100;
@@ -204,7 +208,7 @@ async function builtIn(url, adminToken) {
   const unloaded = await load({
     base: url,
     connections: 1,
-    make: (i) => ({ method: 'POST', path: `/api/v1/contacts/${contacts[i % 100]}/events`, key: t1.key, body: entry(i) }),
+    make: (i) => appendRequest(t1.key, contacts[i % 100], i),
     check: (r) => r.status === 201,
   });
   add('appends', 'single append p50, 1 connection', unloaded.p50, 'ms');
@@ -232,7 +236,6 @@ async function builtIn(url, adminToken) {
   const t2 = await newTenant(url, adminToken, 'bench-batch');
   const batchContacts = Array.from({ length: 100 }, () => randomUUID());
   await prewarm(url, t2.key, batchContacts);
-  const batchBody = { events: Array.from({ length: 100 }, (_, i) => entry(i)) };
   // 4 connections, time-bounded, at most 400 requests (40,000 entries). The relay packs a tenant's
   // records into queue messages of up to 96 KB (about 100 entries each), so this stays far below the
   // local Queues simulator's limit of 10,000 pending messages (a Miniflare limit, not a platform one).
@@ -241,7 +244,7 @@ async function builtIn(url, adminToken) {
     connections: 4,
     warmup: 0,
     maxRequests: 400,
-    make: (i) => ({ method: 'POST', path: `/api/v1/contacts/${batchContacts[i % 100]}/events/batch`, key: t2.key, body: batchBody }),
+    make: (i) => batchRequest(t2.key, batchContacts[i % 100]),
     check: (r) => r.status === 201,
   });
   add('batch', 'batch appends (100/request), 4 conns', batch.rps * 100, 'events/s', '≥ 20,000', batch.rps * 100 >= 20000);
@@ -266,10 +269,7 @@ async function builtIn(url, adminToken) {
     const bgContacts = Array.from({ length: 50 }, () => randomUUID());
     if (background.connections > 0) await prewarm(url, t.key, bgContacts);
     const deadline = performance.now() + (quick ? 2000 : 4000);
-    const bgRequest = (i) =>
-      background.entries === 1
-        ? { method: 'POST', path: `/api/v1/contacts/${bgContacts[i % 50]}/events`, key: t.key, body: entry(i) }
-        : { method: 'POST', path: `/api/v1/contacts/${bgContacts[i % 50]}/events/batch`, key: t.key, body: batchBody };
+    const bgRequest = (i) => (background.entries === 1 ? appendRequest(t.key, bgContacts[i % 50], i) : batchRequest(t.key, bgContacts[i % 50]));
     const bg =
       background.connections > 0
         ? load({
