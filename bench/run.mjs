@@ -256,10 +256,11 @@ async function builtIn(url, adminToken) {
 
   // 4. Relay lag: from the append's 201 to the entry being returned by a D1 query (GET /contact-events),
   //    idle, with 8 connections appending in the background, and under the batch load of section 3.
+  //    Each background load: its connections, entries per request and request (appendRequest, batchRequest).
   const backgrounds = [
-    { name: 'idle', connections: 0, entries: 0 },
-    { name: '8-conn append load', connections: 8, entries: 1 },
-    { name: 'the batch load (4 conns × 100 entries)', connections: 4, entries: 100 },
+    { name: 'idle', connections: 0, entries: 0, unit: '', request: null },
+    { name: '8-conn append load', connections: 8, entries: 1, unit: 'appends', request: appendRequest },
+    { name: 'the batch load (4 conns × 100 entries)', connections: 4, entries: 100, unit: 'batch entries', request: batchRequest },
   ];
   for (const background of backgrounds) {
     await quiesce();
@@ -269,7 +270,6 @@ async function builtIn(url, adminToken) {
     const bgContacts = Array.from({ length: 50 }, () => randomUUID());
     if (background.connections > 0) await prewarm(url, t.key, bgContacts);
     const deadline = performance.now() + (quick ? 2000 : 4000);
-    const bgRequest = (i) => (background.entries === 1 ? appendRequest(t.key, bgContacts[i % 50], i) : batchRequest(t.key, bgContacts[i % 50]));
     const bg =
       background.connections > 0
         ? load({
@@ -277,7 +277,7 @@ async function builtIn(url, adminToken) {
             connections: background.connections,
             warmup: 0,
             seconds: (deadline - performance.now()) / 1000,
-            make: bgRequest,
+            make: (i) => background.request(t.key, bgContacts[i % 50], i),
             check: (r) => r.status === 201,
           })
         : Promise.resolve(null);
@@ -305,7 +305,7 @@ async function builtIn(url, adminToken) {
     const label = background.connections > 0 ? `relay lag under ${background.name}` : 'relay lag, idle';
     add('relay', `${label} p50 (n=${lags.length})`, percentile(lags, 50), 'ms');
     add('relay', `${label} p99`, percentile(lags, 99), 'ms', '≤ 250 ms', percentile(lags, 99) <= 250);
-    if (bgResult) add('relay', `background ${background.entries === 1 ? 'appends' : 'batch entries'} during lag probe`, bgResult.rps * background.entries, 'events/s');
+    if (bgResult) add('relay', `background ${background.unit} during lag probe`, bgResult.rps * background.entries, 'events/s');
     if (timeouts) add('relay', 'relay lag probes not visible within 5 s', timeouts, 'probes', '0', false);
   }
   return rows;
