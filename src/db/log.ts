@@ -18,6 +18,14 @@ export interface LogQuery {
   to?: number;
 }
 
+/**
+ * SQL: does the event type `col` match the patterns (src/domain/event-patterns.ts)? `exact` and `globs`
+ * are JSON arrays (SQL expressions: parameters, or a column holding every pattern in both roles). Types
+ * hold only [a-z0-9_.], so GLOB matches an exact type as itself and `contact.*` as matchesPattern does.
+ */
+export const typeMatchSql = (col: string, exact: string, globs: string): string =>
+  `(${col} IN (SELECT value FROM json_each(${exact})) OR EXISTS (SELECT 1 FROM json_each(${globs}) AS g WHERE ${col} GLOB g.value))`;
+
 function where(tenantId: string, q: LogQuery): { clause: string; args: unknown[] } {
   const parts = ['tenant_id = ?1', 'position > ?2'];
   const args: unknown[] = [tenantId, q.after];
@@ -32,7 +40,7 @@ function where(tenantId: string, q: LogQuery): { clause: string; args: unknown[]
     args.push(exact, globs);
     const e = args.length - 1;
     const g = args.length;
-    parts.push(`(event_type IN (SELECT value FROM json_each(?${e})) OR EXISTS (SELECT 1 FROM json_each(?${g}) AS g WHERE events.event_type GLOB g.value))`);
+    parts.push(typeMatchSql('events.event_type', `?${e}`, `?${g}`));
   }
   if (q.correlationId !== undefined) add('correlation_id = ?', q.correlationId);
   if (q.streamId !== undefined) add('stream_id = ?', q.streamId);
@@ -128,6 +136,18 @@ export async function readLogPage(d1: D1Database, tenantId: string, q: LogQuery)
     body = body.replace(PLACEHOLDER, (_, p: string) => encoded.get(p) ?? 'null');
   }
   return { body: `[${body}]`, count: results.reduce((n, r) => n + r.n, 0), last: results[results.length - 1]!.last };
+}
+
+/**
+ * A projection's progress: its matching events after the checkpoint (counted up to `cap`), and the
+ * position every event is folded through. A projection commits its checkpoint after a pass that met
+ * none of its types only every CHECKPOINT_EVERY positions (src/projections/engine.ts): with no matching
+ * event after it, everything up to the head is folded.
+ */
+export async function projectionProgress(d1: D1Database, tenantId: string, checkpoint: number, types: TypeFilter | null, cap: number): Promise<{ checkpoint: number; lag: number }> {
+  const head = await headPosition(d1, tenantId);
+  const lag = await countAfter(d1, tenantId, { after: checkpoint, upTo: head, types }, cap);
+  return { checkpoint: lag === 0 ? Math.max(checkpoint, head) : checkpoint, lag };
 }
 
 /** How many matching events lie after a position, counted up to `cap` (lag). */

@@ -1,6 +1,7 @@
 import { floorHour } from '../domain/analytics';
 import { HOUR_MS } from '../domain/time';
 import type { D1Row } from './client';
+import { typeMatchSql } from './log';
 import type { hubRelayBacklog, relayParked } from './schema/analytics';
 
 export interface EventCounts {
@@ -161,16 +162,18 @@ export interface LagStats {
 const LAG_CAP = 100_000;
 
 /**
- * Consumers of the global log with checkpoints (`event_subscriptions`): lag = this tenant's events
- * with a position past the checkpoint (capped at 100,000; type filters of a subscription are not
- * applied, so this is an upper bound). `projections` selects the rows of kind 'projection'.
+ * Consumers of the global log with checkpoints (`event_subscriptions`): lag = the events of the
+ * consumer's types among the tenant's first 100,000 past its checkpoint (a projection commits its
+ * checkpoint only every so often while it meets none of its types). `projections` selects the rows of
+ * kind 'projection'.
  */
 export async function checkpointLag(d1: D1Database, tenantId: string, projections: boolean): Promise<LagStats> {
   const kindFilter = projections ? `AND kind = 'projection'` : `AND kind <> 'projection'`;
   const { results } = await d1
     .prepare(
       `SELECT s.name AS name,
-         (SELECT count(*) FROM (SELECT 1 FROM events e WHERE e.position > s.checkpoint AND e.tenant_id = s.tenant_id LIMIT ${LAG_CAP})) AS lag
+         (SELECT count(*) FROM (SELECT e.event_type FROM events e WHERE e.position > s.checkpoint AND e.tenant_id = s.tenant_id LIMIT ${LAG_CAP}) AS w
+           WHERE json_array_length(s.event_types) = 0 OR ${typeMatchSql('w.event_type', 's.event_types', 's.event_types')}) AS lag
        FROM event_subscriptions s WHERE s.tenant_id = ?1 ${kindFilter} ORDER BY s.name LIMIT 200`,
     )
     .bind(tenantId)

@@ -1,4 +1,5 @@
 import type { D1Row } from './client';
+import { typeMatchSql } from './log';
 import type { eventSubscriptions } from './schema/eventstore';
 
 /** A row of `event_subscriptions`: a named consumer of the log. */
@@ -66,13 +67,13 @@ export async function deleteSubscription(d1: D1Database, tenantId: string, name:
   return r.meta.changes > 0;
 }
 
-/** Tenants whose projection consumers have events after their checkpoint (the cron's safety net). */
+/** Tenants whose projection consumers have events of their types after their checkpoint (the cron's safety net). */
 export async function laggingProjectionTenants(d1: D1Database, limit: number): Promise<string[]> {
   const { results } = await d1
     .prepare(
       `SELECT DISTINCT s.tenant_id FROM event_subscriptions s
        WHERE s.kind = 'projection' AND s.status = 'active'
-         AND EXISTS (SELECT 1 FROM events e WHERE e.tenant_id = s.tenant_id AND e.position > s.checkpoint)
+         AND EXISTS (SELECT 1 FROM events e WHERE e.tenant_id = s.tenant_id AND e.position > s.checkpoint AND ${typeMatchSql('e.event_type', 's.event_types', 's.event_types')})
        LIMIT ?`,
     )
     .bind(limit)

@@ -1,6 +1,6 @@
 import { tenantDb } from '../db/shards';
 import type { z } from '@hono/zod-openapi';
-import { countAfter } from '../db/log';
+import { projectionProgress } from '../db/log';
 import { ensureProjection, getProjectionState } from '../db/projections';
 import { getSubscription } from '../db/subscriptions';
 import { typeFilter } from '../domain/event-patterns';
@@ -20,7 +20,7 @@ export async function projectionInfo(env: Env, tenantId: string, p: Projection<u
     await ensureProjection(d1, tenantId, p.name, consumer, p.eventTypes, Date.now());
     [state, sub] = await Promise.all([getProjectionState(d1, tenantId, p.name), getSubscription(d1, tenantId, consumer)]);
   }
-  const lag = await countAfter(d1, tenantId, { after: sub!.checkpoint, types: typeFilter(p.eventTypes) }, LAG_CAP);
+  const { checkpoint, lag } = await projectionProgress(d1, tenantId, sub!.checkpoint, typeFilter(p.eventTypes), LAG_CAP);
   const s = state!;
   return {
     name: p.name,
@@ -28,7 +28,7 @@ export async function projectionInfo(env: Env, tenantId: string, p: Projection<u
     event_types: [...p.eventTypes],
     status: s.rebuild_generation !== null ? 'rebuilding' : sub!.status === 'paused' ? 'paused' : 'live',
     generation: s.generation,
-    checkpoint: sub!.checkpoint,
+    checkpoint,
     lag,
     rebuild:
       s.rebuild_generation !== null

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { countAfter, headPosition } from '../db/log';
+import { countAfter, headPosition, projectionProgress } from '../db/log';
 import {
   advanceCheckpointStatement,
   deleteSubscription,
@@ -35,12 +35,16 @@ const typesOf = (row: EventSubscriptionRow) => JSON.parse(row.event_types) as st
 
 async function view(d1: D1Database, row: EventSubscriptionRow): Promise<z.infer<typeof Subscription>> {
   const types = typesOf(row);
-  const lag = await countAfter(d1, row.tenant_id, { after: row.checkpoint, types: typeFilter(types) }, LAG_CAP);
+  // A projection's checkpoint reads as what it has folded (it skips committing one after passes that met none of its types).
+  const { checkpoint, lag } =
+    row.kind === 'projection'
+      ? await projectionProgress(d1, row.tenant_id, row.checkpoint, typeFilter(types), LAG_CAP)
+      : { checkpoint: row.checkpoint, lag: await countAfter(d1, row.tenant_id, { after: row.checkpoint, types: typeFilter(types) }, LAG_CAP) };
   return {
     name: row.name,
     kind: row.kind,
     event_types: types,
-    checkpoint: row.checkpoint,
+    checkpoint,
     status: row.status,
     lag,
     error_count: row.error_count,

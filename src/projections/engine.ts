@@ -18,12 +18,21 @@ import type { Projection } from '../domain/projections/types';
 
 /** Events read per D1 round trip. Large batches are what makes a 100,000-event rebuild take seconds. */
 export const PROJECTION_BATCH = 5000;
+/**
+ * A pass that meets none of the projection's types commits its checkpoint only once it has gone this
+ * many positions past the stored one: most events are of other types, and the commit is a row written
+ * for each. The next pass reads those events again (at most this many) and skips them; readers count
+ * only matching events (projectionProgress).
+ */
+export const CHECKPOINT_EVERY = 100;
 const PRUNE_CHUNK = 5000;
 
 interface Batch {
   statements: D1PreparedStatement[];
   /** The checkpoint once these statements commit. */
   next: number;
+  /** Events of the projection's types read. */
+  matched: number;
   applied: number;
   /** True when the batch reached the head read before it. */
   done: boolean;
@@ -46,7 +55,7 @@ async function foldBatch(
   const rows = await readLog(d1, tenantId, { after, upTo: head, limit: PROJECTION_BATCH, types: typeFilter(p.eventTypes) });
   const done = rows.length < PROJECTION_BATCH;
   const next = done ? head : rows[rows.length - 1]!.position;
-  if (rows.length === 0) return { statements: [], next, applied: 0, done };
+  if (rows.length === 0) return { statements: [], next, matched: 0, applied: 0, done };
   const events = rows.map(projectionEvent);
   const keys = [...new Set(events.map((e) => p.keyOf(e)).filter((k): k is string => k !== null))];
   const current = new Map<string, { state: unknown; count: number; last: number }>();
@@ -84,7 +93,7 @@ async function foldBatch(
     const r = current.get(key)!;
     return { key, state: JSON.stringify(r.state), event_count: r.count, last_position: r.last, updated_at: now };
   });
-  return { statements: [...upsertRowsStatements(d1, tenantId, p.name, generation, out), ...snaps], next, applied, done };
+  return { statements: [...upsertRowsStatements(d1, tenantId, p.name, generation, out), ...snaps], next, matched: rows.length, applied, done };
 }
 
 export interface StepResult {
@@ -110,6 +119,7 @@ export async function catchUp(env: Env, tenantId: string, p: Projection<unknown>
     if (sub.checkpoint >= head) return { applied, more: false };
     try {
       const batch = await foldBatch(d1, tenantId, p, state.generation, sub.checkpoint, head, true);
+      if (batch.matched === 0 && batch.next - sub.checkpoint < CHECKPOINT_EVERY) return { applied, more: false };
       await d1.batch([...batch.statements, advanceCheckpointStatement(d1, tenantId, consumer, batch.next, Date.now())]);
       applied += batch.applied;
       if (batch.done) return { applied, more: false };

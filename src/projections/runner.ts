@@ -15,8 +15,8 @@ const ERROR_RETRY_MS = 5_000;
  *
  * Two clocks start passes. The relay's kicks and the idle polls after them use an in-memory timer:
  * a storage alarm is billed as a row written, and these kicks come with every D1 write, while a pass
- * they would lose to an eviction is made good by the minute cron, which kicks every tenant whose
- * checkpoint trails its head. Work that must survive an eviction on its own arms the storage alarm:
+ * they would lose to an eviction is made good by the minute cron, which kicks every tenant with
+ * events of a projection's types after its checkpoint. Work that must survive an eviction on its own arms the storage alarm:
  * a backlog left by a pass's budget, a rebuild, a retry after a failed pass, and the cron's and
  * operators' kicks (`delayMs` given).
  */

@@ -6,6 +6,8 @@ import { startRebuild } from '../../src/db/projections';
 import type { ContactView, ProjectionInfo as ProjectionInfoSchema } from '../../src/domain/schemas/eventstore';
 import { runScheduled } from '../../src/jobs';
 import { drainProjections, type ProjectionRunner } from '../../src/projections/runner';
+import { CHECKPOINT_EVERY } from '../../src/projections/engine';
+import { laggingProjectionTenants } from '../../src/db/subscriptions';
 import { call, eventually, json, newTenant, uuid, shardOf } from '../support/api';
 
 // The API's own schemas, not copies of them.
@@ -180,10 +182,52 @@ describe('the contacts projection', () => {
     const { ada } = await seedContacts(t);
     await eventually(async () => (await projectionsOf(t.key)).lag === 0);
     const before = await json<Contact>(await getContact(t.key, ada));
-    // Simulate a crash between the rows write and the checkpoint: move the checkpoint back and run again.
+    // Simulate a crash between the rows write and the checkpoint: move the checkpoint back and run again
+    // (the events after it include the projection's types, so the pass folds them again).
     await (await shardOf(t.id)).prepare(`UPDATE event_subscriptions SET checkpoint = 0 WHERE tenant_id = ? AND name = 'projection:contacts'`).bind(t.id).run();
     await drainProjections(env, t.id);
     expect(await json<Contact>(await getContact(t.key, ada))).toEqual(before);
+  });
+
+  it("a pass that meets none of the projection's types commits no checkpoint until 100 positions have gone by; readers see what is folded", async () => {
+    const t = await newTenant();
+    const d1 = await shardOf(t.id);
+    const stored = async () =>
+      (await d1.prepare(`SELECT checkpoint FROM event_subscriptions WHERE tenant_id = ? AND name = 'projection:contacts'`).bind(t.id).first<{ checkpoint: number }>())!.checkpoint;
+    const head = async () => (await d1.prepare('SELECT max(position) AS p FROM events WHERE tenant_id = ?').bind(t.id).first<{ p: number }>())!.p;
+    const ada = uuid();
+    await logEvent(t.key, ada, 'contact.created', { name: 'Ada' });
+    await eventually(async () => (await head()) === 1);
+    await drainProjections(env, t.id);
+    expect(await stored()).toBe(1);
+
+    // Three events of other types: folded (nothing to do), no checkpoint row written.
+    for (const type of ['note.added', 'message.sent', 'deal.won']) await logEvent(t.key, ada, type);
+    await eventually(async () => (await head()) === 4);
+    await drainProjections(env, t.id);
+    expect(await stored()).toBe(1);
+    expect(await projectionsOf(t.key)).toMatchObject({ checkpoint: 4, lag: 0 });
+    const sub = await json<{ checkpoint: number; lag: number }>(await call('GET', '/api/v1/subscriptions/projection:contacts', { key: t.key }));
+    expect(sub).toMatchObject({ checkpoint: 4, lag: 0 });
+    const stats = await json<{ projections: { items: { name: string; lag: number }[] } }>(await call('GET', '/api/v1/ops/stats', { key: t.key }));
+    expect(stats.projections.items).toContainEqual({ name: 'projection:contacts', lag: 0 });
+    // The minute cron finds nothing to kick: no event of the projection's types trails the checkpoint.
+    expect(await laggingProjectionTenants(d1, 10_000)).not.toContain(t.id);
+
+    // An event it folds commits rows and checkpoint together.
+    await logEvent(t.key, ada, 'contact.tag_added', { tag: 'vip' });
+    await eventually(async () => (await head()) === 5);
+    expect(await laggingProjectionTenants(d1, 10_000)).toContain(t.id);
+    await drainProjections(env, t.id);
+    expect(await stored()).toBe(5);
+    expect((await json<Contact>(await getContact(t.key, ada))).tags).toEqual(['vip']);
+
+    // 100 positions of other types later, the checkpoint is committed again.
+    const events = Array.from({ length: CHECKPOINT_EVERY }, () => ({ event_type: 'order.noted', source: 'system' }));
+    expect((await call('POST', '/api/v1/events/batch', { key: t.key, body: { events } })).status).toBe(201);
+    await eventually(async () => (await head()) === 5 + CHECKPOINT_EVERY);
+    await drainProjections(env, t.id);
+    expect(await stored()).toBe(5 + CHECKPOINT_EVERY);
   });
 
   it('snapshots a contact stream every 100 events', async () => {
