@@ -216,12 +216,15 @@ export async function clearRelayOutbox(d1: D1Database, tenantId: string, ids: st
     .run();
 }
 
-/** Outbox rows older than `before` (ms) with their events, for the sweep cron. */
+/**
+ * Outbox rows older than `before` (ms) with their events, for the sweep cron, in no order: the table
+ * holds only events whose queue send is unconfirmed, and has no index by time (a row written less per event).
+ */
 export async function staleRelayOutbox(d1: D1Database, before: number, limit: number): Promise<EventRow[]> {
   const { results } = await d1
     .prepare(
       `SELECT e.* FROM relay_outbox o JOIN events e ON e.tenant_id = o.tenant_id AND e.id = o.event_id
-       WHERE o.created_at < ? ORDER BY o.created_at LIMIT ?`,
+       WHERE o.created_at < ? LIMIT ?`,
     )
     .bind(before, limit)
     .all<EventRow>();

@@ -90,6 +90,24 @@ describe('rows written per marker and per owned id', () => {
   });
 });
 
+describe('rows written per event no hub owns, in relay_outbox', () => {
+  it('one row per event (a rowid table with a time index wrote three), WITHOUT ROWID and no other index', async () => {
+    const t = tenant();
+    const id = crypto.randomUUID();
+    const insert = await env.SHARD_0.prepare(`INSERT INTO relay_outbox (tenant_id, event_id, created_at) VALUES (?, ?, ?)`).bind(t, id, 1).run();
+    expect(insert.meta.rows_written).toBe(1);
+    const table = await env.SHARD_0.prepare(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'relay_outbox'`).first<{ sql: string }>();
+    expect(table!.sql).toMatch(/WITHOUT ROWID\s*$/);
+    const indexes = await env.SHARD_0.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'relay_outbox' AND name NOT LIKE 'sqlite_%'`).all();
+    expect(indexes.results).toEqual([]);
+    // The tenant fences were made again with the table.
+    const fences = await env.SHARD_0.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'relay_outbox' ORDER BY name`).all<{ name: string }>();
+    expect(fences.results.map((r) => r.name)).toEqual(['fence_relay_outbox_delete', 'fence_relay_outbox_insert', 'fence_relay_outbox_update']);
+    const del = await env.SHARD_0.prepare(`DELETE FROM relay_outbox WHERE tenant_id = ? AND event_id = ?`).bind(t, id).run();
+    expect(del.meta.rows_written).toBe(1);
+  });
+});
+
 describe('rows written per receipt', () => {
   it("a receipt updates the entry's row alone; a changed title still rewrites its full-text row", async () => {
     const t = tenant();

@@ -83,6 +83,7 @@ export const tenantFences = sqliteTable('tenant_fences', {
 });
 
 // Events committed by the Worker itself (no owning hub) wait here until both queues have them.
+// WITHOUT ROWID, no index by time (migrations/shard/0010_relay_outbox_without_rowid.sql): one row written per event.
 export const relayOutbox = sqliteTable(
   'relay_outbox',
   {
@@ -90,7 +91,7 @@ export const relayOutbox = sqliteTable(
     eventId: text('event_id').notNull(),
     createdAt: integer('created_at').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.tenantId, t.eventId] }), index('relay_outbox_created').on(t.createdAt)],
+  (t) => [primaryKey({ columns: [t.tenantId, t.eventId] })],
 );
 
 // The timeline's query store (cross-contact queries). The owning StreamHub is the source of truth.
