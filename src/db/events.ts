@@ -216,16 +216,18 @@ export async function clearRelayOutbox(d1: D1Database, tenantId: string, ids: st
     .run();
 }
 
+export const staleRelayOutboxSql = `SELECT e.* FROM relay_outbox o CROSS JOIN events e ON e.tenant_id = o.tenant_id AND e.id = o.event_id AND e.stream_id IS NULL
+   WHERE o.created_at < ? LIMIT ?`;
+
 /**
  * Outbox rows older than `before` (ms) with their events, for the sweep cron, in no order: the table
- * holds only events whose queue send is unconfirmed, and has no index by time (a row written less per event).
+ * holds only events whose queue send is unconfirmed, and has no index by time (a row written less per
+ * event). The outbox is read first (CROSS JOIN keeps that order), and each event found by the index of
+ * ids, which holds every event no hub owns (stream_id IS NULL): never a scan of the events.
  */
 export async function staleRelayOutbox(d1: D1Database, before: number, limit: number): Promise<EventRow[]> {
   const { results } = await d1
-    .prepare(
-      `SELECT e.* FROM relay_outbox o JOIN events e ON e.tenant_id = o.tenant_id AND e.id = o.event_id
-       WHERE o.created_at < ? LIMIT ?`,
-    )
+    .prepare(staleRelayOutboxSql)
     .bind(before, limit)
     .all<EventRow>();
   return results;

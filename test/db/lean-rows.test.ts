@@ -4,6 +4,7 @@ import { queryRollups, rollupStatements } from '../../src/db/analytics';
 import { deleteContactEventsStatements, upsertContactEventsStatement } from '../../src/db/contact-events';
 import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
 import { entryOwners, recordOwnersStatement } from '../../src/db/owners';
+import { staleRelayOutboxSql } from '../../src/db/events';
 import { rollupItems, type RollupItem } from '../../src/domain/analytics';
 
 // D1 bills every row and index entry written. These tables are read only by their primary key, so
@@ -105,6 +106,14 @@ describe('rows written per event no hub owns, in relay_outbox', () => {
     expect(fences.results.map((r) => r.name)).toEqual(['fence_relay_outbox_delete', 'fence_relay_outbox_insert', 'fence_relay_outbox_update']);
     const del = await env.SHARD_0.prepare(`DELETE FROM relay_outbox WHERE tenant_id = ? AND event_id = ?`).bind(t, id).run();
     expect(del.meta.rows_written).toBe(1);
+  });
+
+  it('the sweep reads the outbox and finds each event by its id, never scanning the events', async () => {
+    const { results } = await env.SHARD_0.prepare(`EXPLAIN QUERY PLAN ${staleRelayOutboxSql}`).bind(1, 10).all<{ detail: string }>();
+    const plan = results.map((r) => r.detail).join('\n');
+    expect(plan).toMatch(/^SCAN o$/m);
+    expect(plan).toMatch(/SEARCH e USING INDEX events_tenant_id \(tenant_id=\? AND id=\?\)/);
+    expect(plan).not.toMatch(/SCAN e/);
   });
 });
 
