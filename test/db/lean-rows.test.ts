@@ -91,7 +91,7 @@ describe('rows written per marker and per owned id', () => {
   });
 });
 
-describe('rows written per event no hub owns, in relay_outbox', () => {
+describe('rows written per event no hub owns (relay_outbox) and per webhook attempt', () => {
   it('one row per event (a rowid table with a time index wrote three), WITHOUT ROWID and no other index', async () => {
     const t = tenant();
     const id = crypto.randomUUID();
@@ -106,6 +106,21 @@ describe('rows written per event no hub owns, in relay_outbox', () => {
     expect(fences.results.map((r) => r.name)).toEqual(['fence_relay_outbox_delete', 'fence_relay_outbox_insert', 'fence_relay_outbox_update']);
     const del = await env.SHARD_0.prepare(`DELETE FROM relay_outbox WHERE tenant_id = ? AND event_id = ?`).bind(t, id).run();
     expect(del.meta.rows_written).toBe(1);
+  });
+
+  it('a webhook attempt is one row (WITHOUT ROWID; a rowid table wrote two)', async () => {
+    const t = tenant();
+    const r = await env.SHARD_0.prepare(
+      `INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, subscription_id, event_id, status_code, duration_ms, response_body, started_at)
+       VALUES (?, ?, 1, 'sub', 'evt', 200, 5, ?, 1)`,
+    )
+      .bind(t, crypto.randomUUID(), 'x'.repeat(4096))
+      .run();
+    expect(r.meta.rows_written).toBe(1);
+    const table = await env.SHARD_0.prepare(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'webhook_attempts'`).first<{ sql: string }>();
+    expect(table!.sql).toMatch(/WITHOUT ROWID\s*$/);
+    const fences = await env.SHARD_0.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'webhook_attempts' ORDER BY name`).all<{ name: string }>();
+    expect(fences.results.map((x) => x.name)).toEqual(['fence_webhook_attempts_delete', 'fence_webhook_attempts_insert', 'fence_webhook_attempts_update']);
   });
 
   it('the sweep reads the outbox and finds each event by its id, never scanning the events', async () => {

@@ -79,6 +79,7 @@ export const webhookDeliveries = sqliteTable(
   ],
 );
 
+// WITHOUT ROWID (migrations/shard/0011_webhook_attempts_without_rowid.sql): an attempt is one row written.
 export const webhookAttempts = sqliteTable(
   'webhook_attempts',
   {
