@@ -1477,7 +1477,9 @@ export interface components {
             /** @enum {string} */
             status: "live" | "rebuilding" | "paused";
             generation: number;
+            /** @description Every event up to this position is folded (the head, when no event of the projection’s types waits). */
             checkpoint: number;
+            /** @description Events of the projection’s types after the checkpoint (counted up to 100,000). */
             lag: number;
             rebuild: {
                 generation: number;

@@ -212,8 +212,8 @@ export const ProjectionInfo = z
     event_types: z.array(z.string()),
     status: z.enum(['live', 'rebuilding', 'paused']),
     generation: z.number().int(),
-    checkpoint: z.number().int(),
-    lag: z.number().int(),
+    checkpoint: z.number().int().openapi({ description: 'Every event up to this position is folded (the head, when no event of the projection’s types waits).' }),
+    lag: z.number().int().openapi({ description: 'Events of the projection’s types after the checkpoint (counted up to 100,000).' }),
     rebuild: z
       .object({ generation: z.number().int(), checkpoint: z.number().int(), started_at: z.string() })
       .nullable(),
