@@ -116,8 +116,13 @@ describe('GET /api/v1/ops/stats', () => {
     await (await shardOf(t.id)).prepare(`INSERT INTO event_subscriptions (tenant_id, name, kind, checkpoint, created_at, updated_at) VALUES (?, 'projection:ops-test', 'projection', 0, ?, ?)`)
       .bind(t.id, now, now)
       .run();
+    // A consumer with event types counts only events of those types.
+    await (await shardOf(t.id)).prepare(`INSERT INTO event_subscriptions (tenant_id, name, kind, event_types, checkpoint, created_at, updated_at) VALUES (?, 'typed', 'external', '["x.*"]', 0, ?, ?)`)
+      .bind(t.id, now, now)
+      .run();
     // Built-in consumers of the event store may have rows of their own: only ours are asserted exactly.
     const s = await stats(t.key);
+    expect(s.subscriptions.items).toContainEqual({ name: 'typed', lag: 0 });
     expect(s.subscriptions.available).toBe(true);
     expect(s.subscriptions.items).toContainEqual({ name: 'crm-sync', lag: 3 });
     expect(s.subscriptions.max_lag).toBeGreaterThanOrEqual(3);
