@@ -46,7 +46,20 @@ const SAFETY_ALARM_MS = 5000;
 
 // ---------------------------------------------------------------- the runtime (src/dev/runtime.mjs, as npm start and npm run bench)
 
-async function startRuntime(adminToken) {
+// Miniflare's synchronous proxy (what mf.getD1Database's prepare() goes through) has been seen, rarely,
+// to fail an assertion while the migrations are applied: the runtime is started afresh once.
+async function startRuntime(adminToken, attempts = 2) {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startRuntimeOnce(adminToken);
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+      console.error(`runtime start failed (attempt ${attempt} of ${attempts}), starting afresh: ${error?.stack ?? error}`);
+    }
+  }
+}
+
+async function startRuntimeOnce(adminToken) {
   const stateDir = tempState('tmpfs').dir;
   const rt = await startEventline({
     persistRoot: stateDir,
@@ -67,8 +80,14 @@ async function startRuntime(adminToken) {
     },
     bundled: bundle({ entry: path.join(root, 'src', 'index.ts') }),
   });
-  await applyMigrations(rt.mf);
-  return { ...rt, db: await rt.mf.getD1Database('DB'), stateDir };
+  try {
+    await applyMigrations(rt.mf);
+    return { ...rt, db: await rt.mf.getD1Database('DB'), stateDir };
+  } catch (error) {
+    await rt.dispose().catch(() => {});
+    rmSync(stateDir, { recursive: true, force: true });
+    throw error;
+  }
 }
 
 // ---------------------------------------------------------------- counting
