@@ -4,8 +4,9 @@
 // - appends/s: wrk, 2 threads, 16 connections, timeline appends to 100 contacts (bench/peer/post.lua);
 // - append → frame p50/p99: 300 sequential appends to one contact, each timed until its frame arrives
 //   on a WebSocket subscribed to that contact (bench/peer/latency.mjs, the same client for both);
-// - the floors: a no-op request on each server, and the minimal one-commit Durable Object probe
-//   (bench/probe-minimal.mjs): what the local runtime itself allows.
+// - the floors: a no-op request on each server, and the minimal Durable Object probes
+//   (bench/probe-minimal.mjs: one commit; one commit and the hand-off to a batcher): what the local
+//   runtime itself allows.
 // Rounds alternate which system goes first, so that load from anything else on the machine (it is
 // shared) falls on both. Needs `wrk` and PostgreSQL 15 (Debian: apt-get install wrk postgresql; the
 // bench installs them when run as root) and the peer's node_modules (installed here with npm ci).
@@ -13,7 +14,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { round } from './lib.mjs';
+import { round, run, runProbe } from './lib.mjs';
 
 const here = import.meta.dirname;
 const peerDir = path.join(here, 'peer');
@@ -21,23 +22,6 @@ const ROUNDS = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice
 const WRK_SECONDS = Number(process.argv.find((a) => a.startsWith('--wrk-seconds='))?.slice(14) ?? 8);
 const LATENCY_N = 300;
 const contactOf = (i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
-
-/**
- * A child process run to its end without blocking this process's event loop: workerd writes the
- * Worker's log lines to a pipe this process reads, and a blocked reader stalls workerd (spawnSync did:
- * 31 instead of 712 appends/s).
- */
-function run(cmd, args, opts = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 function has(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).status === 0;
@@ -120,12 +104,6 @@ async function latency(appendUrl, wsUrl, headers = []) {
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
 
-async function probe(stateKind) {
-  const r = await run(process.execPath, [path.join(here, 'probe-minimal.mjs'), `--state=${stateKind}`, '--connections=16']);
-  if (r.status !== 0) throw new Error(`probe-minimal.mjs failed: ${r.stderr}`);
-  return r.stdout.trim().split('\n');
-}
-
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 export async function peerComparison({ url, adminToken, newTenant, quiesce, stateKind }) {
@@ -205,7 +183,10 @@ export async function peerComparison({ url, adminToken, newTenant, quiesce, stat
     add('floor', 'Eventline no-op GET /__noop (wrk 16 conns)', en.rps, 'req/s');
     add('floor', 'Eventline appends / Eventline no-op', ea / en.rps, '×');
     await quiesce();
-    for (const line of await probe(stateKind)) add('probe', line, null, '');
+    const probe = await runProbe(stateKind);
+    for (const line of probe.lines) add('probe', line, null, '');
+    add('probe', 'Eventline appends / probe commit', ea / probe.commit, '×');
+    add('probe', 'Eventline appends / probe commit + hand-off', ea / probe.handOff, '×');
   } finally {
     peer.stop();
   }

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // `node bench/probe-minimal.mjs [--state=disk] [--via-entry]`: what the local runtime itself allows, without Eventline.
-// A ten-line Worker on the same workerd (Miniflare API, same client as bench/run.mjs, 16 connections
-// and 1 connection): a no-op, a Worker → Durable Object RPC that does nothing, and a Worker → Durable
-// Object RPC that commits one SQLite row (the least any durable per-contact append can do). Eventline's
-// own figures (npm run bench) are read against these. Like the bench, requests go to the Worker's own
+// A twenty-line Worker on the same workerd (Miniflare API, same client as bench/run.mjs, 16 connections
+// and 1 connection): a no-op, a Worker → Durable Object RPC that does nothing, a Worker → Durable
+// Object RPC that commits one SQLite row (the least any durable per-contact append can do), and the
+// same commit followed by the Durable Object's RPC that hands the body to one of 4 other Durable
+// Objects, which answer after a 20 ms linger shared by their callers (the least Eventline's append and
+// its hand-off to a relay batcher can do). Eventline's own figures (npm run bench) are read against these. Like the bench, requests go to the Worker's own
 // socket unless --via-entry sends them through Miniflare's entry worker.
 import { rmSync } from 'node:fs';
 import http from 'node:http';
@@ -18,15 +20,28 @@ const { Miniflare, Log, LogLevel } = miniflare();
 const script = `import { DurableObject } from 'cloudflare:workers';
 export class Hub extends DurableObject {
   constructor(ctx, env) { super(ctx, env); ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS t (seq INTEGER PRIMARY KEY, body TEXT)'); this.seq = 0; }
-  append(body) { this.seq += 1; this.ctx.storage.transactionSync(() => this.ctx.storage.sql.exec('INSERT INTO t VALUES (?, ?)', this.seq, JSON.stringify(body))); return { seq: this.seq }; }
+  append(body, handOff) {
+    this.seq += 1;
+    this.ctx.storage.transactionSync(() => this.ctx.storage.sql.exec('INSERT INTO t VALUES (?, ?)', this.seq, JSON.stringify(body)));
+    if (handOff) void this.env.BATCHER.get(this.env.BATCHER.idFromName('b' + (this.seq % 4))).take(body);
+    return { seq: this.seq };
+  }
   nothing() { return 1; }
+}
+export class Batcher extends DurableObject {
+  take(body) {
+    return new Promise((resolve) => {
+      (this.waiting ??= []).push(resolve);
+      this.timer ??= setTimeout(() => { const w = this.waiting; this.waiting = []; this.timer = null; for (const r of w) r(1); }, 20);
+    });
+  }
 }
 export default { async fetch(req, env) {
   const u = new URL(req.url);
   if (u.pathname === '/noop') return new Response('ok');
   const stub = env.HUB.get(env.HUB.idFromName(u.pathname.split('/')[2]));
   if (u.pathname.startsWith('/rpc/')) { await stub.nothing(); return new Response('ok'); }
-  return Response.json(await stub.append(await req.json()), { status: 201 });
+  return Response.json(await stub.append(await req.json(), u.pathname.startsWith('/hand-off/')), { status: 201 });
 } }`;
 
 const { dir: state, kind: stateKind } = tempState(disk ? 'disk' : 'tmpfs');
@@ -38,7 +53,7 @@ const mf = new Miniflare({
   modules: true,
   script,
   compatibilityDate: '2026-05-01',
-  durableObjects: { HUB: { className: 'Hub', useSQLite: true } },
+  durableObjects: { HUB: { className: 'Hub', useSQLite: true }, BATCHER: { className: 'Batcher', useSQLite: true } },
   durableObjectsPersist: state,
   ...(viaEntry ? {} : { unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }] }),
 });
@@ -83,6 +98,7 @@ const cases = [
   ['no-op', () => ['GET', '/noop']],
   ['Worker → DO RPC (no storage)', (i) => ['GET', `/rpc/c${i % 100}`]],
   ['Worker → DO RPC + one SQLite commit', (i) => ['POST', `/append/c${i % 100}`, entry(i)]],
+  ['… + DO → DO hand-off (20 ms linger)', (i) => ['POST', `/hand-off/c${i % 100}`, entry(i)]],
 ];
 console.log(`minimal Worker on workerd (Miniflare API), ${viaEntry ? 'through the entry worker' : "on the Worker's own socket"}, Durable Object state on ${stateKind}`);
 try {

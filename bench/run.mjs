@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { applyMigrations, shardBindings, startEventline, tempState } from '../src/dev/runtime.mjs';
-import { percentile, round } from './lib.mjs';
+import { percentile, round, runProbe } from './lib.mjs';
 import { peerComparison } from './peer.mjs';
 import { caller, closeConnections, load as loadRequests, newTenant, request } from './http.mjs';
 
@@ -181,6 +181,10 @@ async function builtIn(url, adminToken) {
   const noop = await load({ base: url, make: () => ({ method: 'GET', path: '/__noop' }), check: (r) => r.status === 200 });
   add('floor', 'no-op GET /__noop, 16 conns', noop.rps, 'req/s');
   add('floor', 'no-op p50', noop.p50, 'ms');
+  // What the runtime itself allows (bench/probe-minimal.mjs, its own workerd, while this one idles).
+  const probe = await runProbe(STATE);
+  add('floor', 'probe: Worker → DO RPC + one SQLite commit, 16 conns', probe.commit, 'req/s');
+  add('floor', 'probe: the same + DO → DO hand-off (20 ms linger)', probe.handOff, 'req/s');
 
   // 2. Single-event appends to 100 contacts (timeline entries through the hubs).
   const t1 = await newTenant(url, adminToken, 'bench-single');
@@ -195,6 +199,8 @@ async function builtIn(url, adminToken) {
   const share = (single.rps / noop.rps) * 100;
   add('appends', 'single appends, 100 contacts, 16 conns', single.rps, 'events/s', '≥ 2,000', single.rps >= 2000);
   add('appends', 'single appends vs no-op floor', share, '%', '≥ 40%', share >= 40);
+  add('appends', 'single appends / probe commit', single.rps / probe.commit, '×');
+  add('appends', 'single appends / probe commit + hand-off', single.rps / probe.handOff, '×');
   add('appends', 'single append p50', single.p50, 'ms', '≤ 2 ms', single.p50 <= 2);
   add('appends', 'single append p99', single.p99, 'ms');
   if (single.failed) add('appends', `single append failures (${single.firstFailure})`, single.failed, 'requests', '0', false);
