@@ -11,6 +11,28 @@ export const ANALYTICS_CONSUMER = 'analytics';
  */
 const FIELDS = ['tenant_id', 'marker', 'hour', 'day', 'event_type', 'source', 'entry_type', 'entry_source', 'category', 'events', 'entries'] as const;
 const f = (name: (typeof FIELDS)[number]) => `v->>${FIELDS.indexOf(name)}`;
+/** FIELDS up to here name a row's marker, bucket and key; the two after it are its counts. */
+const COUNTS = FIELDS.indexOf('events');
+
+/**
+ * The items as FIELDS rows, with the items that share a marker, a bucket and a key summed into one
+ * row: a batch's entries mostly do (one marker, one hour, one type), and each statement then reads one
+ * row of JSON instead of one per entry. The sums are the same: the statements group and sum the rows
+ * by key, and count all of a marker's rows or none.
+ */
+function rollupRows(items: RollupItem[]): (string | number)[][] {
+  const rows = new Map<string, (string | number)[]>();
+  for (const i of items) {
+    const row = FIELDS.map((k) => i[k]);
+    const key = JSON.stringify(row.slice(0, COUNTS));
+    const same = rows.get(key);
+    if (same) {
+      same[COUNTS] = Number(same[COUNTS]) + i.events;
+      same[COUNTS + 1] = Number(same[COUNTS + 1]) + i.entries;
+    } else rows.set(key, row);
+  }
+  return [...rows.values()];
+}
 
 /**
  * The tenant's compaction watermark inside a statement: analytics_daily is complete for every day
@@ -45,13 +67,14 @@ const upsertInto = (table: 'analytics_hourly' | 'analytics_daily', bucket: 'hour
  * (before the tenant's watermark), then the markers are inserted. A redelivered or
  * duplicated item finds its marker and counts nothing; a crash leaves either all three applied or
  * none. The last statement RETURNs the markers inserted now (for the Analytics Engine, best effort),
- * unless told not to: without a dataset to write to, its `meta.changes` is all the consumer needs.
- * A marker guards every item that names it (a batch's entries, an event and its entry: one row, not one each), so
- * the items of one marker must be in the same call. Items must be unique per (tenant, event id) — see
- * uniqueItems.
+ * unless told not to: without a dataset to write to, its `meta.changes` is all the consumer needs
+ * (D1 counts each returned row as a row read).
+ * A marker guards every item that names it (a batch's entries, an append's events, an event and its
+ * entry: one row, not one each), so the items of one marker must be in the same call. Items must be
+ * unique per (tenant, event id) — see uniqueItems.
  */
 export function rollupStatements(d1: D1Database, items: RollupItem[], now: number, opts: { returning: boolean } = { returning: true }): D1PreparedStatement[] {
-  const json = JSON.stringify(items.map((i) => FIELDS.map((k) => i[k])));
+  const json = JSON.stringify(rollupRows(items));
   return [
     d1.prepare(upsertInto('analytics_hourly', 'hour')).bind(json),
     d1.prepare(upsertInto('analytics_daily', 'day')).bind(json),

@@ -40,6 +40,40 @@ describe('rows written per marker and per owned id', () => {
     expect(row?.n).toBe(3);
   });
 
+  it("a batch's entries are summed before D1 reads them: one JSON row per marker, bucket and key, the counts exact", async () => {
+    const t = tenant();
+    const marker = crypto.randomUUID();
+    const at = (h: number) => `2026-01-01T${String(h).padStart(2, '0')}:10:00.000Z`;
+    // 100 entries under one marker: 60 notes at 10:xx, 30 notes at 11:xx, 10 calls at 11:xx.
+    const entries = Array.from({ length: 100 }, (_, i) => ({
+      id: crypto.randomUUID(),
+      event_type: i < 90 ? 'note_added' : 'call_logged',
+      source: 'agent',
+      category: i < 90 ? 'note' : 'call',
+      occurred_at: at(i < 60 ? 10 : 11),
+    }));
+    const items = rollupItems({ kind: 'contact_events', tenant_id: t, marker, contact_events: entries } as never)!;
+    expect(items).toHaveLength(100);
+    const run = () => env.SHARD_0.batch(rollupStatements(env.SHARD_0, items, Date.now()));
+    const first = await run();
+    // Three rows to read out of the JSON, not 100: json_each's rows count as rows read.
+    expect(first[0]!.meta.rows_read).toBeLessThan(20);
+    expect(first[0]!.meta.rows_written).toBe(3);
+    expect(first[2]!.meta.rows_written).toBe(1);
+    const rows = await env.SHARD_0.prepare(`SELECT hour, entry_type, entries FROM analytics_hourly WHERE tenant_id = ? ORDER BY hour, entry_type`).bind(t).all();
+    const h = (n: number) => Date.UTC(2026, 0, 1, n);
+    expect(rows.results).toEqual([
+      { hour: h(10), entry_type: 'note_added', entries: 60 },
+      { hour: h(11), entry_type: 'call_logged', entries: 10 },
+      { hour: h(11), entry_type: 'note_added', entries: 30 },
+    ]);
+    // Redelivered: the marker is there, nothing counts again.
+    const again = await run();
+    expect(again.map((r) => r.meta.rows_written)).toEqual([0, 0, 0]);
+    const total = await env.SHARD_0.prepare(`SELECT sum(entries) AS n FROM analytics_hourly WHERE tenant_id = ?`).bind(t).first<{ n: number }>();
+    expect(total?.n).toBe(100);
+  });
+
   it('a log event and the entry it derived are counted in one rollup row, one row written', async () => {
     const t = tenant();
     const at = '2026-01-01T10:20:00.000Z';
