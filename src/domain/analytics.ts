@@ -1,4 +1,4 @@
-import type { AnalyticsMessage, EntryCount, RelayMessage } from './relay-message';
+import type { AnalyticsMessage, EntryCount, EventCount, RelayMessage } from './relay-message';
 import { DAY_MS, HOUR_MS } from './time';
 
 export const floorHour = (ms: number): number => Math.floor(ms / HOUR_MS) * HOUR_MS;
@@ -55,18 +55,11 @@ const NO_EVENT = { event_type: '', source: '', events: 0 } as const;
  */
 export function rollupItems(message: AnalyticsMessage | RelayMessage): RollupItem[] | null {
   if (!message || typeof message !== 'object' || !str(message.tenant_id)) return null;
-  if (message.kind === 'event') {
-    const e = message.event;
-    const at = Date.parse(e?.timestamp);
-    if (!e || !str(e.id) || !str(e.event_type) || !str(e.source) || Number.isNaN(at)) return null;
-    const item: RollupItem = { tenant_id: message.tenant_id, event_id: e.id, marker: e.id, hour: floorHour(at), day: floorDay(at), event_type: e.event_type, source: e.source, events: 1, ...NO_ENTRY };
-    const derived = 'derived' in message ? message.derived : undefined;
-    if (derived === undefined) return [item];
-    const entry = entryItem(message.tenant_id, derived, e.id);
-    if (!entry) return null;
-    // Derived entries happen when their event does: one row counts both.
-    if (entry.hour === item.hour) return [{ ...item, ...entryColumns(derived) }];
-    return [item, entry];
+  if (message.kind === 'event') return eventItems(message.tenant_id, message.event, 'derived' in message ? message.derived : undefined, null);
+  if (message.kind === 'events') {
+    if (!str(message.marker) || !Array.isArray(message.events)) return null;
+    const items = message.events.map((e) => eventItems(message.tenant_id, e?.event, e?.derived, message.marker));
+    return items.every((i) => i !== null) ? items.flat() : null;
   }
   if (message.kind === 'contact_event') {
     const entry = entryItem(message.tenant_id, message.contact_event, null);
@@ -78,6 +71,19 @@ export function rollupItems(message: AnalyticsMessage | RelayMessage): RollupIte
     return entries.every((e) => e !== null) ? entries : null;
   }
   return null;
+}
+
+/** A log event's items (with the entry it derived), under `marker` or else its own id. */
+function eventItems(tenantId: string, e: EventCount | undefined, derived: EntryCount | undefined, marker: string | null): RollupItem[] | null {
+  const at = Date.parse(e?.timestamp ?? '');
+  if (!e || !str(e.id) || !str(e.event_type) || !str(e.source) || Number.isNaN(at)) return null;
+  const item: RollupItem = { tenant_id: tenantId, event_id: e.id, marker: marker ?? e.id, hour: floorHour(at), day: floorDay(at), event_type: e.event_type, source: e.source, events: 1, ...NO_ENTRY };
+  if (derived === undefined) return [item];
+  const entry = entryItem(tenantId, derived, item.marker);
+  if (!entry) return null;
+  // Derived entries happen when their event does: one row counts both.
+  if (entry.hour === item.hour) return [{ ...item, ...entryColumns(derived) }];
+  return [item, entry];
 }
 
 function entryItem(tenantId: string, e: EntryCount | undefined, marker: string | null): RollupItem | null {

@@ -35,15 +35,34 @@ export type AnalyticsMessage =
    * Entries of one batch append, counted under one processed marker (`marker`, the first entry's id):
    * one marker row for up to ENTRIES_PER_MARKER entries instead of one each. They always travel together.
    */
-  | { kind: 'contact_events'; tenant_id: string; marker: string; contact_events: EntryCount[] };
+  | { kind: 'contact_events'; tenant_id: string; marker: string; contact_events: EntryCount[] }
+  /**
+   * Log events of one append to a hub (two or more), each with the entry it derived, counted under one
+   * processed marker (`marker`, the first event's id) like a batch's entries. They always travel together.
+   */
+  | { kind: 'events'; tenant_id: string; marker: string; events: { event: EventCount; derived?: EntryCount }[] };
 
 /** Entries per analytics message of a batch (and per marker): a message stays far under the queue's limit. */
 export const ENTRIES_PER_MARKER = 250;
+/** Log events per analytics message of one append (and per marker): each may carry its derived entry too. */
+export const EVENTS_PER_MARKER = 100;
 
 /** A log event's analytics message (with the entry it derived, if any). */
 export function eventCountMessage(tenantId: string, e: EventCount, derived?: EntryCount): AnalyticsMessage {
-  const event: EventCount = { id: e.id, event_type: e.event_type, source: e.source, timestamp: e.timestamp };
+  const event = eventCount(e);
   return derived ? { kind: 'event', tenant_id: tenantId, event, derived: entryCount(derived) } : { kind: 'event', tenant_id: tenantId, event };
+}
+
+const eventCount = (e: EventCount): EventCount => ({ id: e.id, event_type: e.event_type, source: e.source, timestamp: e.timestamp });
+
+/** The analytics messages of one append's log events: EVENTS_PER_MARKER at a time, each under its first event's id. */
+export function eventsCountMessages(tenantId: string, events: { event: EventCount; derived?: EntryCount | undefined }[]): AnalyticsMessage[] {
+  const out: AnalyticsMessage[] = [];
+  for (let i = 0; i < events.length; i += EVENTS_PER_MARKER) {
+    const part = events.slice(i, i + EVENTS_PER_MARKER).map((e) => (e.derived ? { event: eventCount(e.event), derived: entryCount(e.derived) } : { event: eventCount(e.event) }));
+    out.push({ kind: 'events', tenant_id: tenantId, marker: part[0]!.event.id, events: part });
+  }
+  return out;
 }
 
 /** A timeline entry's analytics message. */
@@ -71,7 +90,7 @@ export const relayMessageId = (m: RelayMessage | AnalyticsMessage): string =>
     ? m.event.id
     : m.kind === 'contact_event'
       ? m.contact_event.id
-      : m.kind === 'contact_events'
+      : m.kind === 'contact_events' || m.kind === 'events'
         ? m.marker
         : `${m.contact_event.id}:${m.receipt}`;
 
@@ -79,6 +98,8 @@ export const relayMessageId = (m: RelayMessage | AnalyticsMessage): string =>
 export const relayMessageIds = (m: RelayMessage | AnalyticsMessage): string[] =>
   m.kind === 'contact_events'
     ? m.contact_events.map((e) => e.id)
-    : m.kind === 'event' && 'derived' in m && m.derived
+    : m.kind === 'events'
+      ? m.events.flatMap((e) => (e.derived ? [e.event.id, e.derived.id] : [e.event.id]))
+      : m.kind === 'event' && 'derived' in m && m.derived
       ? [m.event.id, m.derived.id]
       : [relayMessageId(m)];

@@ -1,4 +1,4 @@
-import { entriesCountMessages, entryCountMessage, eventCountMessage, type AnalyticsMessage, type RelayMessage } from '../domain/relay-message';
+import { entriesCountMessages, entryCountMessage, eventCountMessage, eventsCountMessages, type AnalyticsMessage, type RelayMessage } from '../domain/relay-message';
 import type { RelayBatcher } from '../relay-batcher/batcher';
 import { outboxItems, type OutboxItem, type OutboxRow, type RelayFailure, type RelayQueue, type RelayRequest, type RelayResult } from '../relay-batcher/types';
 import { MESSAGE_BYTES, oversizedRelayMessage } from '../queues/messages';
@@ -119,13 +119,14 @@ export function relayMessages(tenantId: string, item: OutboxItem): RelayMessage[
 
 /**
  * The analytics queue's messages of one row: what the rollups count of its records. A derived entry
- * travels inside its event's message, so that the consumer counts both under one processed marker.
+ * travels inside its event's message, and the records of one append share their messages, so that
+ * the consumer counts them under one processed marker.
  */
 export function analyticsMessages(tenantId: string, item: OutboxItem): AnalyticsMessage[] {
   if (item.kind === 'event') return [eventCountMessage(tenantId, item.insert.record, item.derived)];
   if (item.kind === 'timeline' && item.announce) return [entryCountMessage(tenantId, item.record)];
   if (item.kind === 'entries') return entriesCountMessages(tenantId, item.records);
-  if (item.kind === 'events') return item.items.map((i) => eventCountMessage(tenantId, i.insert.record, i.derived));
+  if (item.kind === 'events') return eventsCountMessages(tenantId, item.items.map((i) => ({ event: i.insert.record, derived: i.derived })));
   return [];
 }
 

@@ -5,7 +5,9 @@ import { timelineEntryFromRow, type TimelineEntryRow } from '../../src/db/contac
 import { eventFromRow, type EventRow } from '../../src/db/events';
 import { QUEUES, handleQueue } from '../../src/queues';
 import type { AnalyticsMessage, QueueRecord, RelayQueueBody } from '../../src/queues/messages';
-import { entryCountMessage, eventCountMessage } from '../../src/domain/relay-message';
+import { entryCountMessage, eventCountMessage, eventsCountMessages } from '../../src/domain/relay-message';
+import type { TimelineEntryRecord } from '../../src/domain/schemas/contact-events';
+import type { EventRecord } from '../../src/domain/schemas/events';
 import { DAY_MS, HOUR_MS } from '../../src/domain/time';
 
 let seq = 0;
@@ -23,18 +25,25 @@ export async function deliverAnalytics(messages: RelayQueueBody<QueueRecord>[], 
 
 /**
  * Everything the relay would have sent to `analytics` for this tenant, rebuilt from D1: as the relay
- * does, an entry derived from a log event travels inside its event's message.
+ * does, an entry derived from a log event travels inside its event's message, and the events one
+ * append committed to a hub (its stream, its one commit time) share messages, in stream order.
  */
 export async function relayMessagesFromD1(tenantId: string): Promise<AnalyticsMessage[]> {
-  const events = await (await shardOf(tenantId)).prepare(`SELECT * FROM events WHERE tenant_id = ?`).bind(tenantId).all<EventRow>();
+  const events = await (await shardOf(tenantId)).prepare(`SELECT * FROM events WHERE tenant_id = ? ORDER BY stream_id, stream_version`).bind(tenantId).all<EventRow>();
   const entries = await (await shardOf(tenantId)).prepare(`SELECT * FROM contact_events WHERE tenant_id = ?`).bind(tenantId).all<TimelineEntryRow>();
   const all = entries.results.map(timelineEntryFromRow);
   const derived = new Map(all.filter((e) => e.origin_event_id !== null).map((e) => [e.origin_event_id!, e]));
+  const appends = new Map<string, { event: EventRecord; derived?: TimelineEntryRecord | undefined }[]>();
+  for (const r of events.results) {
+    const event = eventFromRow(r);
+    // Events no hub committed were sent one by one.
+    const key = event.stream_id === null ? `direct:${event.id}` : `${event.stream_id}\u0000${event.created_at}`;
+    const list = appends.get(key) ?? [];
+    list.push({ event, derived: derived.get(event.id) });
+    appends.set(key, list);
+  }
   return [
-    ...events.results.map((r) => {
-      const event = eventFromRow(r);
-      return eventCountMessage(tenantId, event, derived.get(event.id));
-    }),
+    ...[...appends.values()].flatMap((list) => (list.length === 1 ? [eventCountMessage(tenantId, list[0]!.event, list[0]!.derived)] : eventsCountMessages(tenantId, list))),
     ...all.filter((e) => e.origin_event_id === null).map((e) => entryCountMessage(tenantId, e)),
   ];
 }
