@@ -65,10 +65,7 @@ async function startRuntimeOnce(adminToken) {
     persistRoot: stateDir,
     assets: false,
     // The Worker's own log lines (queue batches, crons) are not the bench's output.
-    stdio(stdout, stderr) {
-      stdout.resume();
-      stderr.pipe(process.stderr);
-    },
+    stdio(stdout, stderr) { stdout.resume(); stderr.pipe(process.stderr); },
     bindings: {
       ADMIN_TOKEN: adminToken,
       TOKEN_SIGNING_SECRET: randomBytes(24).toString('hex'),
