@@ -101,5 +101,5 @@ export const relayMessageIds = (m: RelayMessage | AnalyticsMessage): string[] =>
     : m.kind === 'events'
       ? m.events.flatMap((e) => (e.derived ? [e.event.id, e.derived.id] : [e.event.id]))
       : m.kind === 'event' && 'derived' in m && m.derived
-      ? [m.event.id, m.derived.id]
-      : [relayMessageId(m)];
+        ? [m.event.id, m.derived.id]
+        : [relayMessageId(m)];
