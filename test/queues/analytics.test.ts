@@ -3,7 +3,7 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { statsFromRollups } from '../../src/db/analytics';
 import { floorHour } from '../../src/domain/analytics';
-import { relayMessageIds } from '../../src/domain/relay-message';
+import { eventsCountMessages, relayMessageIds } from '../../src/domain/relay-message';
 import { failedBatchRetryDelaySeconds } from '../../src/domain/queue-retry';
 import { DAY_MS, HOUR_MS } from '../../src/domain/time';
 import { call, eventually, json, newTenant, uuid, type Tenant, shardOf, tenantOnShard } from '../support/api';
@@ -229,6 +229,30 @@ describe('analytics rollups', () => {
     expect(await counts()).toEqual({ event: 250, contact_event: 1 });
     const markers = await db.prepare(`SELECT count(*) AS n FROM processed_events WHERE consumer = 'analytics' AND tenant_id = ?`).bind(t.id).first<{ n: number }>();
     expect(markers!.n).toBe(250);
+  });
+
+  it("counts an append's events, sent in one message, once each under one marker; a redelivery, or the same events sent one by one first, counts nothing more", async () => {
+    const db = async (t: Tenant) => shardOf(t.id);
+    const total = async (t: Tenant) => (await (await db(t)).prepare(`SELECT coalesce(sum(events), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n;
+    const markers = async (t: Tenant) => (await (await db(t)).prepare(`SELECT count(*) AS n FROM processed_events WHERE consumer = 'analytics' AND tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n;
+    const at = floorHour(Date.now()) - 2 * HOUR_MS;
+
+    const t = await newTenant();
+    const records = sentRecords(t.id, 150, at).map((r) => ({ event: r.event }));
+    const messages = eventsCountMessages(t.id, records);
+    expect(messages.map((m) => m.kind === 'events' && m.events.length)).toEqual([100, 50]);
+    expect((await deliverAnalytics(messages)).ackAll).toBe(true);
+    expect(await total(t)).toBe(150);
+    expect(await markers(t)).toBe(2);
+    expect((await deliverAnalytics(shuffle([...messages, ...messages]))).ackAll).toBe(true);
+    expect(await total(t)).toBe(150);
+
+    // Sent one by one first (an earlier version's relay), then in one message (this version's, after a restart).
+    const u = await newTenant();
+    const single = sentRecords(u.id, 5, at);
+    expect((await deliverAnalytics(single)).ackAll).toBe(true);
+    expect((await deliverAnalytics(eventsCountMessages(u.id, single.map((r) => ({ event: r.event }))))).ackAll).toBe(true);
+    expect(await total(u)).toBe(5);
   });
 
   it('writes an Analytics Engine point for the event and one for its derived entry, counted in one rollup row, and none on a redelivery', async () => {
