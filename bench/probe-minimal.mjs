@@ -5,8 +5,9 @@
 // Object RPC that commits one SQLite row (the least any durable per-contact append can do), and the
 // same commit followed by the Durable Object's RPC that hands the body to one of 4 other Durable
 // Objects, which answer after a 20 ms linger shared by their callers (the least Eventline's append and
-// its hand-off to a relay batcher can do). Eventline's own figures (npm run bench) are read against these. Like the bench, requests go to the Worker's own
-// socket unless --via-entry sends them through Miniflare's entry worker.
+// its hand-off to a relay batcher can do). Eventline's own figures (npm run bench) are read against
+// these. Like the bench, requests go to the Worker's own socket unless --via-entry sends them through
+// Miniflare's entry worker.
 import { rmSync } from 'node:fs';
 import http from 'node:http';
 import { miniflare, tempState } from '../src/dev/runtime.mjs';

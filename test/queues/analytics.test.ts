@@ -232,9 +232,8 @@ describe('analytics rollups', () => {
   });
 
   it("counts an append's events, sent in one message, once each under one marker; a redelivery, or the same events sent one by one first, counts nothing more", async () => {
-    const db = async (t: Tenant) => shardOf(t.id);
-    const total = async (t: Tenant) => (await (await db(t)).prepare(`SELECT coalesce(sum(events), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n;
-    const markers = async (t: Tenant) => (await (await db(t)).prepare(`SELECT count(*) AS n FROM processed_events WHERE consumer = 'analytics' AND tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n;
+    const total = async (t: Tenant) => (await (await shardOf(t.id)).prepare(`SELECT coalesce(sum(events), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n;
+    const markers = async (t: Tenant) => (await (await shardOf(t.id)).prepare(`SELECT count(*) AS n FROM processed_events WHERE consumer = 'analytics' AND tenant_id = ?`).bind(t.id).first<{ n: number }>())!.n;
     const at = floorHour(Date.now()) - 2 * HOUR_MS;
 
     const t = await newTenant();
