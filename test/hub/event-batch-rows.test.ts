@@ -92,4 +92,27 @@ describe('hub outbox: a batch of log events is one row', () => {
       await db.prepare('DROP TRIGGER refuse_one').run();
     }
   });
+
+  it("analytics refuses the batch's shared message for its own sake: the row splits, and each event and its entry is counted once, under a marker of its own", async () => {
+    const { t, contact, stub, rec } = await recordedHub();
+    const ids = [uuid(), uuid(), uuid(), uuid()];
+    // Refused once, isolated (the queue took other hubs' messages): the shared message put nothing on the queue.
+    rec.refuseTimes.analytics.set(ids[1]!, 1);
+    await appendBatch(t, contact, 4, ids);
+    await eventually(async () => (await outbox(stub)).pending === 0, { timeoutMs: 5_000 });
+    expect(await runInDurableObject(stub, (hub: StreamHub) => hub.parkedRows())).toEqual([]);
+    // The pack was tried once and refused; after the split only the analytics sends were made again, one per event.
+    expect(rec.attempts.d1).toBe(1);
+    expect(rec.attempts.webhooks).toBe(1);
+    for (const id of ids) {
+      expect(rec.counts.d1.get(id), `D1 got ${id}`).toBe(1);
+      expect(rec.counts.webhooks.get(id), `webhooks got ${id}`).toBe(1);
+      expect(rec.counts.analytics.get(id), `analytics got ${id}`).toBe(1);
+    }
+    await eventually(async () => (await count(t, `SELECT coalesce(sum(events), 0) AS n FROM analytics_hourly WHERE tenant_id = ?`)) === 4);
+    expect(await count(t, `SELECT sum(entries) AS n FROM analytics_hourly WHERE tenant_id = ?`)).toBe(4);
+    // A marker per event: the split's rows are relayed as events appended one by one are.
+    const markers = await (await shardOf(t.id)).prepare(`SELECT event_id FROM processed_events WHERE tenant_id = ? AND consumer = 'analytics'`).bind(t.id).all<{ event_id: string }>();
+    expect(markers.results.map((r) => r.event_id).sort()).toEqual([...ids].sort());
+  });
 });
